@@ -1,0 +1,84 @@
+# nn.h - build, test, data, run, bench.  Binaries go to build/.
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WARN     = -std=c99 -Wall -Wextra -Wpedantic
+LDLIBS   = -lm -lpthread
+STB_CFLAGS := $(shell pkg-config --cflags stb 2>/dev/null || echo -I/usr/include/stb)
+PREFIX  ?= /usr/local
+B        = build
+DATA_DIR = data/cifar-10-batches-bin
+
+TEST_SRC  = $(wildcard tests/test_*.c)
+TESTS     = $(patsubst tests/%.c,$(B)/%,$(TEST_SRC))
+ASAN_TESTS = $(patsubst tests/%.c,$(B)/asan/%,$(TEST_SRC))
+# The kernel tests that also run on aarch64 under qemu (the NEON path).
+NEON_TESTS = $(patsubst tests/%.c,$(B)/neon/%,$(wildcard tests/test_kernels*.c tests/test_core.c))
+EXAMPLE_SRC = $(wildcard examples/*.c)
+EXAMPLES  = $(patsubst examples/%.c,$(B)/%,$(EXAMPLE_SRC))
+
+.PHONY: all test test-asan test-neon test-cxx check examples tools data fashion-data run \
+        bench bench-gemm bench-train install clean
+
+all: tools examples $(TESTS)
+
+$(B)/test_%: tests/test_%.c nn.h tests/harness.h
+	@mkdir -p $(B)
+	$(CC) $(CFLAGS) $(WARN) -I. $< -o $@ $(LDLIBS)
+
+$(B)/asan/test_%: tests/test_%.c nn.h tests/harness.h
+	@mkdir -p $(B)/asan
+	$(CC) -O1 -g $(WARN) -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	    -fno-omit-frame-pointer -I. $< -o $@ $(LDLIBS)
+
+$(B)/neon/test_%: tests/test_%.c nn.h tests/harness.h
+	@mkdir -p $(B)/neon
+	aarch64-linux-gnu-gcc -O2 $(WARN) -static -I. $< -o $@ $(LDLIBS)
+
+test: $(TESTS)
+	@tests/run.sh $(TESTS)
+
+test-asan: $(ASAN_TESTS)
+	@ASAN_OPTIONS=detect_leaks=1 tests/run.sh $(ASAN_TESTS)
+
+test-neon: $(NEON_TESTS)
+	@tests/run.sh --prefix qemu-aarch64 $(NEON_TESTS)
+
+# The header must compile cleanly as C99 with gcc and clang and as C++.
+test-cxx:
+	@tests/compile_check.sh
+
+# Everything CI runs; ends with the total "N passed, N failed".
+check:
+	@tests/check.sh
+
+$(B)/%: examples/%.c nn.h
+	@mkdir -p $(B)
+	$(CC) $(CFLAGS) $(WARN) -I. $(STB_CFLAGS) $< -o $@ $(LDLIBS)
+
+examples: $(EXAMPLES)
+
+$(B)/pack_images: tools/pack_images.c
+	@mkdir -p $(B)
+	$(CC) $(CFLAGS) $(WARN) $(STB_CFLAGS) $< -o $@ -lm
+
+tools: $(B)/pack_images
+
+# CIFAR-10 in the official binary layout, from ../shared's JPEGs or the official archive.
+data: $(B)/pack_images
+	@tools/get_cifar10.sh $(DATA_DIR)
+
+fashion-data:
+	@tools/get_fashion_mnist.sh data/fashion-mnist
+
+run: data $(B)/mlp
+	$(B)/mlp --data_dir $(DATA_DIR)
+
+bench: bench-gemm bench-train
+
+install: nn.h
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 nn.h $(DESTDIR)$(PREFIX)/include/nn.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' tools/nn.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nn.pc
+
+clean:
+	rm -rf $(B)

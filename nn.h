@@ -1,0 +1,713 @@
+/* nn.h - neural networks in one C header: tensors, a fast GEMM, layers with their
+   backward passes, optimisers, CIFAR-10 / IDX data and safetensors model files.
+
+   Do this:
+       #define NN_IMPLEMENTATION
+   before you include this file in *one* C or C++ file to create the implementation.
+   Every other file includes "nn.h" without the define and sees only the declarations.
+
+   ---------------------------------------------------------------------------------
+   1. QUICK START
+   ---------------------------------------------------------------------------------
+
+       #define NN_IMPLEMENTATION
+       #include "nn.h"
+
+       nn_net *net = nn_net_new(nn_shape3(3, 32, 32));
+       nn_add(net, nn_flatten());
+       nn_add(net, nn_linear(100));  nn_add(net, nn_leaky_relu(0.02f));
+       nn_add(net, nn_linear(10));
+       if (nn_build(net, 200, 42) != NN_OK) { fprintf(stderr, "%s\n", nn_error()); return 1; }
+       nn_optim *opt = nn_sgd(net, (nn_sgd_desc){ .lr = 0.002f });
+       nn_dataset train, test;
+       if (nn_cifar10_load("data/cifar-10-batches-bin", &train, &test) != NN_OK) ...
+       nn_batch_start(&train, 42);
+       for (int step = 0; step < 1500; step++) {
+           nn_next_batch(&train, 200, x, y);
+           float loss = nn_train_step(net, opt, x, y, 200);
+       }
+
+   Build with one command: `cc -O2 my_program.c -lm -lpthread`.
+   No -march flag is needed: the AVX2+FMA kernels are chosen at run time.
+
+   ---------------------------------------------------------------------------------
+   2. CONFIGURATION MACROS (define before including)
+   ---------------------------------------------------------------------------------
+
+       NN_IMPLEMENTATION   compile the implementation in this translation unit
+       NN_STATIC           make every function static (private to one file)
+       NN_MALLOC(size)     allocator (default malloc); define NN_FREE(p) with it
+       NN_FREE(p)          deallocator (default free)
+       NN_ASSERT(cond)     checks of the library's own invariants (default assert);
+                           never used on anything a user or a file can get wrong
+       NN_NO_SIMD          use only the portable scalar kernels (the test reference)
+       NN_NO_THREADS       no thread pool; everything runs on the calling thread
+       NN_NO_STDIO         no file I/O (for embedded inference from memory)
+
+   ---------------------------------------------------------------------------------
+   3. ERRORS
+   ---------------------------------------------------------------------------------
+
+   Functions that can fail return an nn_status (NN_OK is 0) or NULL. nn_error() then
+   returns a sentence that names the problem, e.g.
+       "data/test_batch.bin: size 30000 is not a multiple of the 3073-byte record".
+   The library never calls exit() or abort() on bad input.
+
+   ---------------------------------------------------------------------------------
+   4. VERSION HISTORY
+   ---------------------------------------------------------------------------------
+
+       0.1.0  first release: tensors, GEMM, layers, optimisers, CIFAR-10, IDX
+
+   License: MIT or public domain, your choice; see the end of this file.
+*/
+#ifndef NN_H
+#define NN_H
+
+#define NN_VERSION_MAJOR 0
+#define NN_VERSION_MINOR 1
+#define NN_VERSION_PATCH 0
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef NN_STATIC
+#define NNDEF static
+#else
+#define NNDEF extern
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* =================================================================================
+   PUBLIC API
+   ================================================================================= */
+
+/* ---- Errors --------------------------------------------------------------------- */
+
+typedef enum nn_status {
+    NN_OK = 0,
+    NN_ERR_ARG,       /* a bad argument: wrong shape, out-of-range value, NULL */
+    NN_ERR_NOMEM,     /* an allocation failed or a size overflowed */
+    NN_ERR_IO,        /* a file could not be opened, read or written */
+    NN_ERR_FORMAT,    /* a file is damaged or not of the expected format */
+    NN_ERR_NUMERIC,   /* a value stopped being finite (NaN or infinity) */
+    NN_ERR_STATE      /* a call out of order, e.g. a net used before nn_build */
+} nn_status;
+
+NNDEF const char *nn_error(void);                 /* the last error, as a sentence */
+NNDEF const char *nn_status_name(nn_status s);   /* "NN_ERR_IO", ... */
+
+/* ---- Random numbers --------------------------------------------------------------
+   PCG32: the same sequence of integers and uniforms on every platform for a seed. */
+
+typedef struct nn_rng { uint64_t state, inc; } nn_rng;
+
+NNDEF nn_rng   nn_rng_new(uint64_t seed);
+NNDEF uint32_t nn_rng_u32(nn_rng *r);
+NNDEF uint32_t nn_rng_below(nn_rng *r, uint32_t n);     /* uniform in [0, n), unbiased */
+NNDEF float    nn_rng_uniform(nn_rng *r);                /* uniform in [0, 1) */
+NNDEF float    nn_rng_normal(nn_rng *r, float mean, float std);
+NNDEF void     nn_rng_shuffle(nn_rng *r, int *items, int n);   /* Fisher-Yates */
+
+/* ---- Tensors ---------------------------------------------------------------------
+   A float32 array of up to 4 dimensions, row-major (NCHW for images). */
+
+#define NN_MAX_DIMS 4
+
+typedef struct nn_tensor {
+    float *data;
+    int    ndim;
+    int    shape[NN_MAX_DIMS];
+    size_t size;                 /* number of elements */
+} nn_tensor;
+
+/* The shape of one sample: (c, h, w); a feature vector is (features, 1, 1). */
+typedef struct nn_shape { int c, h, w; } nn_shape;
+
+NNDEF nn_shape  nn_shape3(int c, int h, int w);
+NNDEF nn_shape  nn_shape1(int features);
+NNDEF size_t    nn_shape_size(nn_shape s);
+NNDEF nn_status nn_tensor_alloc(nn_tensor *t, int ndim, const int *shape);  /* zeroed */
+NNDEF void      nn_tensor_free(nn_tensor *t);
+
+/* ---- Kernels ---------------------------------------------------------------------
+   Row-major C = alpha * op(A) * op(B) + beta * C, op(X) = X or X^T.
+   op(A) is m x k, op(B) is k x n, C is m x n; lda/ldb/ldc are the row strides of the
+   matrices as stored. When beta is 0, C is not read (it may hold NaN). */
+
+NNDEF void nn_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                   const float *a, int lda, const float *b, int ldb,
+                   float beta, float *c, int ldc);
+/* The portable scalar GEMM, the reference the fast paths are tested against. */
+NNDEF void nn_gemm_reference(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                             const float *a, int lda, const float *b, int ldb,
+                             float beta, float *c, int ldc);
+NNDEF const char *nn_simd_name(void);   /* "avx2+fma", "neon" or "scalar" */
+NNDEF void nn_set_threads(int n);       /* 0: the NN_THREADS variable, else online cores */
+NNDEF int  nn_get_threads(void);
+
+/* im2col: one image (channels x height x width) to a matrix with
+   channels*kernel_h*kernel_w rows and out_h*out_w columns, row stride ld_col, where
+   out_h = (height + 2*pad_h - kernel_h) / stride_h + 1 (likewise out_w). Padding reads
+   as 0. col2im is its adjoint: it ADDS each column entry back into the image. */
+NNDEF void nn_im2col(const float *img, int channels, int height, int width,
+                     int kernel_h, int kernel_w, int stride_h, int stride_w,
+                     int pad_h, int pad_w, float *col, int ld_col);
+NNDEF void nn_col2im(const float *col, int ld_col, int channels, int height, int width,
+                     int kernel_h, int kernel_w, int stride_h, int stride_w,
+                     int pad_h, int pad_w, float *img);
+
+/* ---- Layers ----------------------------------------------------------------------
+   A layer is described by value (nn_linear(100), nn_conv2d(64, 3, 1, 1), ...) and
+   added to a net; the net infers its input shape when it is built. */
+
+typedef enum nn_layer_kind {
+    NN_LINEAR = 1, NN_CONV2D, NN_MAXPOOL2D, NN_AVGPOOL2D, NN_GLOBAL_AVGPOOL,
+    NN_BATCHNORM, NN_RELU, NN_LEAKY_RELU, NN_SIGMOID, NN_TANH, NN_GELU, NN_SOFTPLUS,
+    NN_SCALE, NN_DROPOUT, NN_FLATTEN,
+    NN_LAYER_KIND_COUNT
+} nn_layer_kind;
+
+typedef struct nn_layer_desc {
+    nn_layer_kind kind;
+    int   out;            /* Linear: out features; Conv2d: out channels */
+    int   kernel, stride, pad;
+    int   no_bias;        /* Linear/Conv2d: 1 = no bias */
+    float alpha;          /* LeakyReLU slope, Scale factor, Dropout p, Softplus beta */
+    float beta;           /* Softplus threshold */
+    int   approximate;    /* GELU: 1 = tanh approximation */
+} nn_layer_desc;
+
+NNDEF const char   *nn_layer_name(nn_layer_kind kind);   /* "Linear", "Conv2d", ... */
+NNDEF nn_layer_desc nn_linear(int out_features);
+NNDEF nn_layer_desc nn_conv2d(int out_channels, int kernel, int stride, int pad);
+NNDEF nn_layer_desc nn_maxpool2d(int kernel, int stride, int pad);
+NNDEF nn_layer_desc nn_avgpool2d(int kernel, int stride, int pad);
+NNDEF nn_layer_desc nn_global_avgpool(void);
+NNDEF nn_layer_desc nn_batchnorm(void);     /* 1d on features, 2d on channels */
+NNDEF nn_layer_desc nn_relu(void);
+NNDEF nn_layer_desc nn_leaky_relu(float negative_slope);
+NNDEF nn_layer_desc nn_sigmoid(void);
+NNDEF nn_layer_desc nn_tanh(void);
+NNDEF nn_layer_desc nn_gelu(int tanh_approximation);
+NNDEF nn_layer_desc nn_softplus(float beta, float threshold);
+NNDEF nn_layer_desc nn_scale(float factor);
+NNDEF nn_layer_desc nn_dropout(float p);
+NNDEF nn_layer_desc nn_flatten(void);
+
+/* A learnable tensor with its gradient, or a buffer (running statistics). Names are
+   PyTorch's state_dict keys of the equivalent nn.Sequential ("0.weight", ...). */
+typedef struct nn_param {
+    char   name[32];
+    float *value;
+    float *grad;           /* NULL for buffers */
+    int    ndim;
+    int    shape[NN_MAX_DIMS];
+    size_t size;
+} nn_param;
+
+typedef struct nn_layer {
+    nn_layer_desc desc;
+    nn_shape  in, out;               /* per-sample shapes */
+    nn_param *weight, *bias;         /* NULL where the layer has none */
+    nn_param *running_mean, *running_var;
+    float    *y;                     /* output activations, batch x out */
+    float    *dx;                    /* gradient w.r.t. the input, batch x in */
+    float    *work;                  /* per-layer workspace (masks, statistics, ...) */
+    size_t    work_size;
+} nn_layer;
+
+/* ---- Losses ----------------------------------------------------------------------
+   Each returns the loss averaged over the batch (or summed where said) and, if grad
+   is not NULL, writes dLoss/dInput there. */
+
+NNDEF float nn_softmax_cross_entropy(const float *logits, const int *labels, int n,
+                                     int classes, float *grad);
+NNDEF float nn_softmax_cross_entropy_soft(const float *logits, const float *targets,
+                                          int n, int classes, float *grad);
+NNDEF float nn_mse(const float *pred, const float *target, size_t count, int sum,
+                   float *grad);
+NNDEF float nn_bce(const float *prob, const float *target, size_t count, float *grad);
+NNDEF float nn_bce_with_logits(const float *logits, const float *target, size_t count,
+                               float *grad);
+
+/* ---- Networks --------------------------------------------------------------------- */
+
+typedef struct nn_net nn_net;
+
+typedef enum nn_init { NN_INIT_DEFAULT = 0, NN_INIT_NORMAL, NN_INIT_CONSTANT } nn_init;
+
+NNDEF nn_net   *nn_net_new(nn_shape input);
+NNDEF void      nn_net_free(nn_net *net);
+NNDEF nn_status nn_add(nn_net *net, nn_layer_desc layer);
+/* Infers every shape, allocates every buffer for up to max_batch samples and
+   initialises the parameters as PyTorch does by default, seeded. */
+NNDEF nn_status nn_build(nn_net *net, int max_batch, uint64_t seed);
+/* Re-initialise weights from N(mean, std) (NN_INIT_NORMAL) or to a constant, biases
+   to bias_value; layers of the given kind only (0: Linear and Conv2d). */
+NNDEF void      nn_init_weights(nn_net *net, nn_init how, float mean_or_value, float std,
+                                float bias_value, nn_layer_kind only);
+NNDEF void      nn_set_training(nn_net *net, int training);
+NNDEF int       nn_num_layers(const nn_net *net);
+NNDEF nn_layer *nn_get_layer(nn_net *net, int i);
+NNDEF int       nn_num_params(const nn_net *net);   /* includes buffers */
+NNDEF nn_param *nn_get_param(nn_net *net, int i);
+NNDEF size_t    nn_param_count(const nn_net *net);  /* learnable scalars */
+NNDEF nn_shape  nn_output_shape(const nn_net *net);
+NNDEF int       nn_max_batch(const nn_net *net);
+/* Forward n <= max_batch samples; returns the output (n x output size), owned by net. */
+NNDEF const float *nn_forward(nn_net *net, const float *x, int n);
+/* Backward from dLoss/dOutput after a forward of the same n; fills every grad. */
+NNDEF void      nn_backward(nn_net *net, const float *dy);
+NNDEF void      nn_zero_grad(nn_net *net);
+
+/* ---- Optimisers ------------------------------------------------------------------
+   Parameter structs where zero means PyTorch's default (lr has no default for SGD). */
+
+typedef struct nn_optim nn_optim;
+
+typedef struct nn_sgd_desc {
+    float lr, momentum, dampening, weight_decay;
+    int   nesterov;
+} nn_sgd_desc;
+
+typedef struct nn_adam_desc {
+    float lr;             /* 0: 1e-3 (Adamax: 2e-3) */
+    float beta1, beta2;   /* 0: 0.9, 0.999 */
+    float eps;            /* 0: 1e-8 */
+    float weight_decay;   /* Adam/Adamax: L2 added to the gradient; AdamW: decoupled
+                             (0 means 0 for Adam, 1e-2 for AdamW as PyTorch) */
+} nn_adam_desc;
+
+NNDEF nn_optim *nn_sgd(nn_net *net, nn_sgd_desc desc);
+NNDEF nn_optim *nn_adam(nn_net *net, nn_adam_desc desc);
+NNDEF nn_optim *nn_adamw(nn_net *net, nn_adam_desc desc);
+NNDEF nn_optim *nn_adamax(nn_net *net, nn_adam_desc desc);
+NNDEF void      nn_optim_free(nn_optim *opt);
+NNDEF void      nn_optim_step(nn_optim *opt);
+NNDEF void      nn_optim_set_lr(nn_optim *opt, float lr);
+NNDEF float     nn_optim_get_lr(const nn_optim *opt);
+/* Forward, softmax cross-entropy over integer labels, backward, update. Returns the
+   mean loss; NaN (with nn_error() set) if the loss stopped being finite. */
+NNDEF float     nn_train_step(nn_net *net, nn_optim *opt, const float *x, const int *y,
+                              int n);
+
+/* ---- Data ------------------------------------------------------------------------
+   A labelled data set in memory, float pixels N x C x H x W, plus a batcher that walks
+   it in order and reshuffles at the end of every epoch. */
+
+typedef struct nn_dataset {
+    int    n;             /* samples */
+    nn_shape shape;       /* of one sample */
+    int    num_classes;
+    float *x;             /* n * nn_shape_size(shape) */
+    int   *y;             /* n labels in [0, num_classes) */
+    /* batcher state */
+    int   *order;
+    int    cursor, epoch;
+    nn_rng rng;
+} nn_dataset;
+
+#define NN_CIFAR10_RECORD 3073   /* 1 label byte + 3 x 32 x 32 pixel bytes */
+
+NNDEF nn_status nn_cifar10_load_files(const char *const *paths, int count, nn_dataset *out);
+/* dir/data_batch_1..5.bin into train, dir/test_batch.bin into test (either may be NULL). */
+NNDEF nn_status nn_cifar10_load(const char *dir, nn_dataset *train, nn_dataset *test);
+/* MNIST-style IDX files (uncompressed): images u8 [n, rows, cols], labels u8 [n]. */
+NNDEF nn_status nn_idx_load(const char *images_path, const char *labels_path, nn_dataset *out);
+NNDEF void      nn_dataset_free(nn_dataset *d);
+
+NNDEF nn_status nn_mean_image(const nn_dataset *d, float *mean);     /* shape-sized */
+NNDEF void      nn_subtract_image(nn_dataset *d, const float *mean);
+NNDEF void      nn_channel_stats(const nn_dataset *d, float *mean, float *std);
+NNDEF void      nn_normalize_channels(nn_dataset *d, const float *mean, const float *std);
+NNDEF void      nn_scale_pixels(nn_dataset *d, float factor);
+
+NNDEF nn_status nn_batch_start(nn_dataset *d, uint64_t seed);   /* shuffled order */
+/* Copies the next n samples into x and their labels into y; at the end of the data
+   set it reshuffles and continues from the start of the new order. */
+NNDEF void      nn_next_batch(nn_dataset *d, int n, float *x, int *y);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NN_H */
+
+/* =================================================================================
+   IMPLEMENTATION
+   ================================================================================= */
+#ifdef NN_IMPLEMENTATION
+#ifndef NN_IMPLEMENTATION_DONE
+#define NN_IMPLEMENTATION_DONE
+
+#include <errno.h>
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>    /* vsnprintf always; files only without NN_NO_STDIO */
+#include <string.h>
+
+#if defined(NN_MALLOC) != defined(NN_FREE)
+#error "define both NN_MALLOC and NN_FREE, or neither"
+#endif
+#ifndef NN_MALLOC
+#include <stdlib.h>
+#define NN_MALLOC(size) malloc(size)
+#define NN_FREE(p) free(p)
+#endif
+#ifndef NN_ASSERT
+#include <assert.h>
+#define NN_ASSERT(cond) assert(cond)
+#endif
+
+#ifndef NN_NO_SIMD
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define NN__X86 1
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+#define NN__NEON 1
+#endif
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define NN__THREAD_LOCAL __thread
+#else
+#define NN__THREAD_LOCAL
+#endif
+
+/* ---- Errors --------------------------------------------------------------------- */
+
+static NN__THREAD_LOCAL char nn__error_text[512];
+
+NNDEF const char *nn_error(void) { return nn__error_text[0] ? nn__error_text : "no error"; }
+
+/* Records a formatted message and returns the status, so that callers can write
+   `return nn__fail(NN_ERR_IO, "%s: cannot open", path);`. */
+static nn_status nn__fail(nn_status status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(nn__error_text, sizeof nn__error_text, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+NNDEF const char *nn_status_name(nn_status s)
+{
+    switch (s) {
+    case NN_OK: return "NN_OK";
+    case NN_ERR_ARG: return "NN_ERR_ARG";
+    case NN_ERR_NOMEM: return "NN_ERR_NOMEM";
+    case NN_ERR_IO: return "NN_ERR_IO";
+    case NN_ERR_FORMAT: return "NN_ERR_FORMAT";
+    case NN_ERR_NUMERIC: return "NN_ERR_NUMERIC";
+    case NN_ERR_STATE: return "NN_ERR_STATE";
+    }
+    return "NN_ERR_UNKNOWN";
+}
+
+/* ---- Memory ----------------------------------------------------------------------
+   Buffers are 64-byte aligned (one cache line, a whole AVX-512 register) on top of
+   NN_MALLOC: the offset to the original pointer is kept just below the block. */
+
+#define NN__ALIGN 64
+
+static void *nn__alloc(size_t size)
+{
+    unsigned char *raw, *p;
+    if (size > SIZE_MAX - NN__ALIGN - sizeof(void *)) return NULL;
+    raw = (unsigned char *)NN_MALLOC(size + NN__ALIGN + sizeof(void *));
+    if (!raw) return NULL;
+    p = raw + sizeof(void *);
+    p += (NN__ALIGN - (uintptr_t)p % NN__ALIGN) % NN__ALIGN;
+    memcpy(p - sizeof(void *), &raw, sizeof raw);
+    return p;
+}
+
+static void *nn__calloc(size_t count, size_t elem)
+{
+    void *p;
+    if (elem && count > SIZE_MAX / elem) return NULL;
+    p = nn__alloc(count * elem);
+    if (p) memset(p, 0, count * elem);
+    return p;
+}
+
+static void nn__free(void *p)
+{
+    void *raw;
+    if (!p) return;
+    memcpy(&raw, (unsigned char *)p - sizeof(void *), sizeof raw);
+    NN_FREE(raw);
+}
+
+/* Checked size arithmetic: 0 on overflow. */
+static int nn__mul_ok(size_t a, size_t b, size_t *out)
+{
+    if (a && b > SIZE_MAX / a) return 0;
+    *out = a * b;
+    return 1;
+}
+
+/* ---- Random numbers --------------------------------------------------------------
+   PCG32 (O'Neill, "PCG: a family of simple fast space-efficient statistically good
+   algorithms"): a 64-bit LCG whose output is a permuted 32-bit word. */
+
+NNDEF uint32_t nn_rng_u32(nn_rng *r)
+{
+    uint64_t old = r->state;
+    uint32_t xorshifted, rot;
+    r->state = old * 6364136223846793005ULL + r->inc;
+    xorshifted = (uint32_t)(((old >> 18) ^ old) >> 27);
+    rot = (uint32_t)(old >> 59);
+    return (xorshifted >> rot) | (xorshifted << ((32 - rot) & 31));
+}
+
+NNDEF nn_rng nn_rng_new(uint64_t seed)
+{
+    nn_rng r;
+    r.state = 0;
+    r.inc = (seed << 1) | 1u;           /* any odd increment; derived from the seed */
+    nn_rng_u32(&r);
+    r.state += seed ^ 0x853c49e6748fea9bULL;
+    nn_rng_u32(&r);
+    return r;
+}
+
+NNDEF uint32_t nn_rng_below(nn_rng *r, uint32_t n)
+{
+    /* Reject the top partial range so that every residue is equally likely. */
+    uint32_t limit, x;
+    if (n <= 1) return 0;
+    limit = (uint32_t)(0x100000000ULL - (0x100000000ULL % n));
+    do x = nn_rng_u32(r); while (limit && x >= limit);
+    return x % n;
+}
+
+NNDEF float nn_rng_uniform(nn_rng *r)
+{
+    return (float)(nn_rng_u32(r) >> 8) * (1.0f / 16777216.0f);   /* 24 exact bits */
+}
+
+NNDEF float nn_rng_normal(nn_rng *r, float mean, float std)
+{
+    /* Box-Muller in double; u1 in (0, 1] so that log(u1) is finite. */
+    double u1 = ((double)(nn_rng_u32(r) >> 8) + 1.0) / 16777216.0;
+    double u2 = (double)(nn_rng_u32(r) >> 8) / 16777216.0;
+    double z = sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+    return mean + std * (float)z;
+}
+
+NNDEF void nn_rng_shuffle(nn_rng *r, int *items, int n)
+{
+    int i;
+    for (i = n - 1; i > 0; i--) {
+        int j = (int)nn_rng_below(r, (uint32_t)i + 1), t = items[i];
+        items[i] = items[j];
+        items[j] = t;
+    }
+}
+
+/* ---- Tensors --------------------------------------------------------------------- */
+
+NNDEF nn_shape nn_shape3(int c, int h, int w) { nn_shape s; s.c = c; s.h = h; s.w = w; return s; }
+NNDEF nn_shape nn_shape1(int features) { return nn_shape3(features, 1, 1); }
+
+NNDEF size_t nn_shape_size(nn_shape s)
+{
+    size_t n;
+    if (s.c <= 0 || s.h <= 0 || s.w <= 0) return 0;
+    if (!nn__mul_ok((size_t)s.c, (size_t)s.h, &n) || !nn__mul_ok(n, (size_t)s.w, &n)) return 0;
+    return n;
+}
+
+NNDEF nn_status nn_tensor_alloc(nn_tensor *t, int ndim, const int *shape)
+{
+    size_t size = 1;
+    int i;
+    memset(t, 0, sizeof *t);
+    if (ndim < 1 || ndim > NN_MAX_DIMS)
+        return nn__fail(NN_ERR_ARG, "tensor: %d dimensions, expected 1 to %d", ndim, NN_MAX_DIMS);
+    for (i = 0; i < ndim; i++) {
+        if (shape[i] <= 0)
+            return nn__fail(NN_ERR_ARG, "tensor: dimension %d is %d, expected > 0", i, shape[i]);
+        if (!nn__mul_ok(size, (size_t)shape[i], &size))
+            return nn__fail(NN_ERR_NOMEM, "tensor: size overflows");
+        t->shape[i] = shape[i];
+    }
+    t->data = (float *)nn__calloc(size, sizeof(float));
+    if (!t->data) return nn__fail(NN_ERR_NOMEM, "tensor: cannot allocate %zu floats", size);
+    t->ndim = ndim;
+    t->size = size;
+    return NN_OK;
+}
+
+NNDEF void nn_tensor_free(nn_tensor *t)
+{
+    nn__free(t->data);
+    memset(t, 0, sizeof *t);
+}
+
+/* =================================================================================
+   KERNELS
+   ================================================================================= */
+
+/* ---- Threads ---------------------------------------------------------------------
+   nn__parallel(tasks, fn, ctx) runs fn(ctx, 0..tasks-1), spread over the pool.
+   Callers split work so that results do not depend on the number of threads. */
+
+typedef void (*nn__task_fn)(void *ctx, int task);
+
+static int nn__threads = 1;
+
+NNDEF void nn_set_threads(int n) { nn__threads = n > 0 ? n : 1; }
+NNDEF int  nn_get_threads(void) { return nn__threads; }
+
+static void nn__parallel(int tasks, nn__task_fn fn, void *ctx)
+{
+    int t;
+    for (t = 0; t < tasks; t++) fn(ctx, t);
+}
+
+/* ---- GEMM ------------------------------------------------------------------------ */
+
+NNDEF void nn_gemm_reference(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                             const float *a, int lda, const float *b, int ldb,
+                             float beta, float *c, int ldc)
+{
+    int i, j, p;
+    for (i = 0; i < m; i++) {
+        for (j = 0; j < n; j++) {
+            float sum = 0.0f;
+            for (p = 0; p < k; p++) {
+                float av = trans_a ? a[(size_t)p * lda + i] : a[(size_t)i * lda + p];
+                float bv = trans_b ? b[(size_t)j * ldb + p] : b[(size_t)p * ldb + j];
+                sum += av * bv;
+            }
+            c[(size_t)i * ldc + j] = alpha * sum + (beta == 0.0f ? 0.0f : beta * c[(size_t)i * ldc + j]);
+        }
+    }
+}
+
+NNDEF const char *nn_simd_name(void) { return "scalar"; }
+
+NNDEF void nn_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                   const float *a, int lda, const float *b, int ldb,
+                   float beta, float *c, int ldc)
+{
+    nn_gemm_reference(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+/* ---- im2col / col2im ------------------------------------------------------------- */
+
+NNDEF void nn_im2col(const float *img, int channels, int height, int width,
+                     int kernel_h, int kernel_w, int stride_h, int stride_w,
+                     int pad_h, int pad_w, float *col, int ld_col)
+{
+    int out_h = (height + 2 * pad_h - kernel_h) / stride_h + 1;
+    int out_w = (width + 2 * pad_w - kernel_w) / stride_w + 1;
+    int c, ki, kj, oy, ox, row = 0;
+    for (c = 0; c < channels; c++)
+        for (ki = 0; ki < kernel_h; ki++)
+            for (kj = 0; kj < kernel_w; kj++, row++) {
+                float *dst = col + (size_t)row * ld_col;
+                for (oy = 0; oy < out_h; oy++) {
+                    int iy = oy * stride_h - pad_h + ki;
+                    for (ox = 0; ox < out_w; ox++) {
+                        int ix = ox * stride_w - pad_w + kj;
+                        dst[oy * out_w + ox] = (iy >= 0 && iy < height && ix >= 0 && ix < width)
+                            ? img[((size_t)c * height + iy) * width + ix] : 0.0f;
+                    }
+                }
+            }
+}
+
+NNDEF void nn_col2im(const float *col, int ld_col, int channels, int height, int width,
+                     int kernel_h, int kernel_w, int stride_h, int stride_w,
+                     int pad_h, int pad_w, float *img)
+{
+    int out_h = (height + 2 * pad_h - kernel_h) / stride_h + 1;
+    int out_w = (width + 2 * pad_w - kernel_w) / stride_w + 1;
+    int c, ki, kj, oy, ox, row = 0;
+    for (c = 0; c < channels; c++)
+        for (ki = 0; ki < kernel_h; ki++)
+            for (kj = 0; kj < kernel_w; kj++, row++) {
+                const float *src = col + (size_t)row * ld_col;
+                for (oy = 0; oy < out_h; oy++) {
+                    int iy = oy * stride_h - pad_h + ki;
+                    if (iy < 0 || iy >= height) continue;
+                    for (ox = 0; ox < out_w; ox++) {
+                        int ix = ox * stride_w - pad_w + kj;
+                        if (ix >= 0 && ix < width)
+                            img[((size_t)c * height + iy) * width + ix] += src[oy * out_w + ox];
+                    }
+                }
+            }
+}
+
+/* =================================================================================
+   LAYERS
+   ================================================================================= */
+
+/* ==== LAYERS-END ==== */
+
+/* =================================================================================
+   LOSSES
+   ================================================================================= */
+
+/* ==== LOSSES-END ==== */
+
+/* =================================================================================
+   NETWORKS AND OPTIMISERS
+   ================================================================================= */
+
+/* =================================================================================
+   DATA
+   ================================================================================= */
+
+/* =================================================================================
+   MODEL FILES
+   ================================================================================= */
+
+/* =================================================================================
+   METRICS
+   ================================================================================= */
+
+#endif /* NN_IMPLEMENTATION_DONE */
+#endif /* NN_IMPLEMENTATION */
+
+/*
+------------------------------------------------------------------------------------
+This software is available under 2 licenses -- choose whichever you prefer.
+------------------------------------------------------------------------------------
+ALTERNATIVE A - MIT License
+Copyright (c) 2026 the nn.h authors
+Permission is hereby granted, free of charge, to any person obtaining a copy of this
+software and associated documentation files (the "Software"), to deal in the Software
+without restriction, including without limitation the rights to use, copy, modify,
+merge, publish, distribute, sublicense, and/or sell copies of the Software, and to
+permit persons to whom the Software is furnished to do so, subject to the following
+conditions:
+The above copyright notice and this permission notice shall be included in all copies
+or substantial portions of the Software.
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED,
+INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A
+PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT
+HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF
+CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE
+OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.
+------------------------------------------------------------------------------------
+ALTERNATIVE B - Public Domain (www.unlicense.org)
+This is free and unencumbered software released into the public domain.
+Anyone is free to copy, modify, publish, use, compile, sell, or distribute this
+software, either in source code form or as a compiled binary, for any purpose,
+commercial or non-commercial, and by any means.
+In jurisdictions that recognize copyright laws, the author or authors of this
+software dedicate any and all copyright interest in the software to the public
+domain. We dedicate this software to the public domain to the benefit of the public
+at large and to the detriment of our heirs and successors in perpetuity.
+------------------------------------------------------------------------------------
+*/
