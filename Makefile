@@ -75,6 +75,21 @@ run: data $(B)/mlp
 
 bench: bench-gemm bench-train
 
+# OpenBLAS is linked into the benchmark only, never into nn.h.
+$(B)/bench_gemm: bench/gemm.c nn.h
+	@mkdir -p $(B)
+	$(CC) -O2 -g $(WARN) -I. $< -o $@ -lopenblas $(LDLIBS)
+
+bench-gemm: $(B)/bench_gemm
+	$(B)/bench_gemm
+
+$(B)/bench_train: bench/train.c nn.h
+	@mkdir -p $(B)
+	$(CC) -O2 -g $(WARN) -I. $< -o $@ $(LDLIBS)
+
+bench-train: $(B)/bench_train
+	bench/train.sh
+
 install: nn.h
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 644 nn.h $(DESTDIR)$(PREFIX)/include/nn.h
