@@ -204,6 +204,7 @@ typedef struct nn_param {
     char   name[32];
     float *value;
     float *grad;           /* NULL for buffers */
+    int    learnable;      /* 0 for buffers */
     int    ndim;
     int    shape[NN_MAX_DIMS];
     size_t size;
@@ -263,6 +264,10 @@ NNDEF const float *nn_forward(nn_net *net, const float *x, int n);
 /* Backward from dLoss/dOutput after a forward of the same n; fills every grad. */
 NNDEF void      nn_backward(nn_net *net, const float *dy);
 NNDEF void      nn_zero_grad(nn_net *net);
+/* Ask before nn_build for dLoss/dInput to be computed by nn_backward (off by default:
+   the first layer then skips that work); nn_input_grad() returns it, n x input size. */
+NNDEF void      nn_set_input_grad(nn_net *net, int enable);
+NNDEF const float *nn_input_grad(const nn_net *net);
 
 /* ---- Optimisers ------------------------------------------------------------------
    Parameter structs where zero means PyTorch's default (lr has no default for SGD). */
@@ -290,6 +295,7 @@ NNDEF void      nn_optim_free(nn_optim *opt);
 NNDEF void      nn_optim_step(nn_optim *opt);
 NNDEF void      nn_optim_set_lr(nn_optim *opt, float lr);
 NNDEF float     nn_optim_get_lr(const nn_optim *opt);
+NNDEF long      nn_optim_steps(const nn_optim *opt);   /* updates done so far */
 /* Forward, softmax cross-entropy over integer labels, backward, update. Returns the
    mean loss; NaN (with nn_error() set) if the loss stopped being finite. */
 NNDEF float     nn_train_step(nn_net *net, nn_optim *opt, const float *x, const int *y,
@@ -652,17 +658,821 @@ NNDEF void nn_col2im(const float *col, int ld_col, int channels, int height, int
    LAYERS
    ================================================================================= */
 
+/* A layer kind is a table of four functions. setup() checks the input shape, sets the
+   output shape, declares parameters and the workspace size; init() sets PyTorch's
+   default initial values; forward() and backward() work on a batch of n samples.
+   backward() OVERWRITES the parameter gradients and writes dx unless it is NULL (the
+   first layer's input gradient is only computed when asked for). */
+typedef struct nn__layer_ops {
+    nn_status (*setup)(nn_net *net, nn_layer *L);
+    void (*init)(nn_layer *L, nn_rng *rng);
+    void (*forward)(nn_net *net, nn_layer *L, const float *x, float *y, int n);
+    void (*backward)(nn_net *net, nn_layer *L, const float *x, const float *y,
+                     const float *dy, float *dx, int n);
+} nn__layer_ops;
+
+struct nn_net {
+    nn_shape  input;
+    nn_layer *layers;
+    int       num_layers, layer_capacity;
+    nn_param *params;              /* every layer's parameters and buffers, in order */
+    int       num_params;
+    int       max_batch, built, training, want_input_grad;
+    int       batch;               /* samples in the last forward */
+    const float *x;                /* input of the last forward */
+    float    *input_grad;          /* dLoss/dx of the first layer, if asked for */
+    float    *loss_grad;           /* dLoss/dOutput scratch of nn_train_step */
+    nn_rng    rng;                 /* dropout masks */
+};
+
+static nn__layer_ops const *nn__ops(nn_layer_kind kind);
+
+/* Declares a parameter (or a buffer when learnable is 0) named "<layer>.<name>". */
+static nn_param *nn__declare(nn_net *net, nn_layer *L, const char *name, int learnable,
+                             int ndim, int d0, int d1, int d2, int d3)
+{
+    nn_param *p = &net->params[net->num_params++];
+    int dims[4], i;
+    dims[0] = d0; dims[1] = d1; dims[2] = d2; dims[3] = d3;
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%d.%s", (int)(L - net->layers), name);
+    p->ndim = ndim;
+    p->size = 1;
+    for (i = 0; i < ndim; i++) { p->shape[i] = dims[i]; p->size *= (size_t)dims[i]; }
+    p->learnable = learnable;
+    return p;
+}
+
+/* U(-bound, bound) with bound = 1/sqrt(fan_in): PyTorch's default for Linear and
+   Conv2d weights (kaiming_uniform with a = sqrt(5)) and biases. */
+static void nn__init_fan_in(nn_layer *L, nn_rng *rng, size_t fan_in)
+{
+    float bound = 1.0f / sqrtf((float)fan_in);
+    size_t i;
+    for (i = 0; i < L->weight->size; i++)
+        L->weight->value[i] = (2.0f * nn_rng_uniform(rng) - 1.0f) * bound;
+    if (L->bias)
+        for (i = 0; i < L->bias->size; i++)
+            L->bias->value[i] = (2.0f * nn_rng_uniform(rng) - 1.0f) * bound;
+}
+
+/* Adds bias[j] to every row of y (rows x cols); db[j] = sum of column j of dy. */
+static void nn__add_row_bias(float *y, const float *bias, int rows, int cols)
+{
+    int i, j;
+    for (i = 0; i < rows; i++)
+        for (j = 0; j < cols; j++) y[(size_t)i * cols + j] += bias[j];
+}
+
+static void nn__sum_rows(const float *dy, float *db, int rows, int cols)
+{
+    int i, j;
+    for (j = 0; j < cols; j++) db[j] = 0.0f;
+    for (i = 0; i < rows; i++)
+        for (j = 0; j < cols; j++) db[j] += dy[(size_t)i * cols + j];
+}
+
+NNDEF const char *nn_layer_name(nn_layer_kind kind)
+{
+    static const char *const names[NN_LAYER_KIND_COUNT] = {
+        "?", "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool", "BatchNorm",
+        "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softplus", "Scale", "Dropout",
+        "Flatten"
+    };
+    return kind > 0 && kind < NN_LAYER_KIND_COUNT ? names[kind] : "?";
+}
+
+static nn_layer_desc nn__desc(nn_layer_kind kind)
+{
+    nn_layer_desc d;
+    memset(&d, 0, sizeof d);
+    d.kind = kind;
+    return d;
+}
+
+NNDEF nn_layer_desc nn_linear(int out_features)
+{
+    nn_layer_desc d = nn__desc(NN_LINEAR);
+    d.out = out_features;
+    return d;
+}
+NNDEF nn_layer_desc nn_conv2d(int out_channels, int kernel, int stride, int pad)
+{
+    nn_layer_desc d = nn__desc(NN_CONV2D);
+    d.out = out_channels; d.kernel = kernel; d.stride = stride; d.pad = pad;
+    return d;
+}
+NNDEF nn_layer_desc nn_maxpool2d(int kernel, int stride, int pad)
+{
+    nn_layer_desc d = nn__desc(NN_MAXPOOL2D);
+    d.kernel = kernel; d.stride = stride; d.pad = pad;
+    return d;
+}
+NNDEF nn_layer_desc nn_avgpool2d(int kernel, int stride, int pad)
+{
+    nn_layer_desc d = nn__desc(NN_AVGPOOL2D);
+    d.kernel = kernel; d.stride = stride; d.pad = pad;
+    return d;
+}
+NNDEF nn_layer_desc nn_global_avgpool(void) { return nn__desc(NN_GLOBAL_AVGPOOL); }
+NNDEF nn_layer_desc nn_batchnorm(void) { return nn__desc(NN_BATCHNORM); }
+NNDEF nn_layer_desc nn_relu(void) { return nn__desc(NN_RELU); }
+NNDEF nn_layer_desc nn_leaky_relu(float negative_slope)
+{
+    nn_layer_desc d = nn__desc(NN_LEAKY_RELU);
+    d.alpha = negative_slope;
+    return d;
+}
+NNDEF nn_layer_desc nn_sigmoid(void) { return nn__desc(NN_SIGMOID); }
+NNDEF nn_layer_desc nn_tanh(void) { return nn__desc(NN_TANH); }
+NNDEF nn_layer_desc nn_gelu(int tanh_approximation)
+{
+    nn_layer_desc d = nn__desc(NN_GELU);
+    d.approximate = tanh_approximation;
+    return d;
+}
+NNDEF nn_layer_desc nn_softplus(float beta, float threshold)
+{
+    nn_layer_desc d = nn__desc(NN_SOFTPLUS);
+    d.alpha = beta; d.beta = threshold;
+    return d;
+}
+NNDEF nn_layer_desc nn_scale(float factor)
+{
+    nn_layer_desc d = nn__desc(NN_SCALE);
+    d.alpha = factor;
+    return d;
+}
+NNDEF nn_layer_desc nn_dropout(float p)
+{
+    nn_layer_desc d = nn__desc(NN_DROPOUT);
+    d.alpha = p;
+    return d;
+}
+NNDEF nn_layer_desc nn_flatten(void) { return nn__desc(NN_FLATTEN); }
+
+/* ---- Linear: y = x W^T + b ---------------------------------------------------------
+   x: n x in, W: out x in (PyTorch's layout), y: n x out.
+   Backward (batch form):  dW = dy^T x,  db = sum_rows(dy),  dx = dy W. */
+
+static nn_status nn__linear_setup(nn_net *net, nn_layer *L)
+{
+    int in = (int)nn_shape_size(L->in);
+    if (L->desc.out <= 0)
+        return nn__fail(NN_ERR_ARG, "Linear: %d output features, expected > 0", L->desc.out);
+    if (L->in.h != 1 || L->in.w != 1)
+        return nn__fail(NN_ERR_ARG, "Linear: input is %dx%dx%d; add nn_flatten() before it",
+                        L->in.c, L->in.h, L->in.w);
+    L->out = nn_shape1(L->desc.out);
+    L->weight = nn__declare(net, L, "weight", 1, 2, L->desc.out, in, 0, 0);
+    if (!L->desc.no_bias) L->bias = nn__declare(net, L, "bias", 1, 1, L->desc.out, 0, 0, 0);
+    return NN_OK;
+}
+
+static void nn__linear_init(nn_layer *L, nn_rng *rng) { nn__init_fan_in(L, rng, (size_t)L->in.c); }
+
+static void nn__linear_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+{
+    int in = L->in.c, out = L->out.c;
+    (void)net;
+    nn_gemm(0, 1, n, out, in, 1.0f, x, in, L->weight->value, in, 0.0f, y, out);
+    if (L->bias) nn__add_row_bias(y, L->bias->value, n, out);
+}
+
+static void nn__linear_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
+                                const float *dy, float *dx, int n)
+{
+    int in = L->in.c, out = L->out.c;
+    (void)net; (void)y;
+    nn_gemm(1, 0, out, in, n, 1.0f, dy, out, x, in, 0.0f, L->weight->grad, in);
+    if (L->bias) nn__sum_rows(dy, L->bias->grad, n, out);
+    if (dx) nn_gemm(0, 0, n, in, out, 1.0f, dy, out, L->weight->value, in, 0.0f, dx, in);
+}
+
+static const nn__layer_ops nn__linear_ops = {
+    nn__linear_setup, nn__linear_init, nn__linear_forward, nn__linear_backward
+};
+
+/* ---- Element-wise activations --------------------------------------------------------
+   y = f(x) element by element; the output shape is the input shape.
+   Backward: dx = dy * f'(x). */
+
+static nn_status nn__same_shape_setup(nn_net *net, nn_layer *L)
+{
+    (void)net;
+    L->out = L->in;
+    return NN_OK;
+}
+
+/* ReLU: y = max(0, x);  f'(x) = [x > 0] (0 at x = 0, as PyTorch). */
+static void nn__relu_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+{
+    size_t i, count = (size_t)n * nn_shape_size(L->in);
+    (void)net;
+    for (i = 0; i < count; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+static void nn__relu_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
+                              const float *dy, float *dx, int n)
+{
+    size_t i, count = (size_t)n * nn_shape_size(L->in);
+    (void)net; (void)x;
+    if (!dx) return;
+    for (i = 0; i < count; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+static const nn__layer_ops nn__relu_ops = {
+    nn__same_shape_setup, NULL, nn__relu_forward, nn__relu_backward
+};
+
+/* LeakyReLU: y = max(0, x) + a min(0, x);  f'(x) = 1 for x > 0, a for x <= 0
+   (the derivative at exactly 0 is taken as a, as PyTorch does). */
+static void nn__leaky_relu_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+{
+    size_t i, count = (size_t)n * nn_shape_size(L->in);
+    float a = L->desc.alpha;
+    (void)net;
+    for (i = 0; i < count; i++) y[i] = x[i] > 0.0f ? x[i] : a * x[i];
+}
+
+static void nn__leaky_relu_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
+                                    const float *dy, float *dx, int n)
+{
+    size_t i, count = (size_t)n * nn_shape_size(L->in);
+    float a = L->desc.alpha;
+    (void)net; (void)y;
+    if (!dx) return;
+    for (i = 0; i < count; i++) dx[i] = x[i] > 0.0f ? dy[i] : a * dy[i];
+}
+
+static const nn__layer_ops nn__leaky_relu_ops = {
+    nn__same_shape_setup, NULL, nn__leaky_relu_forward, nn__leaky_relu_backward
+};
+
+/* ---- Flatten: c x h x w -> (c*h*w) x 1 x 1; the data does not move. ---------------- */
+
+static nn_status nn__flatten_setup(nn_net *net, nn_layer *L)
+{
+    (void)net;
+    L->out = nn_shape1((int)nn_shape_size(L->in));
+    return NN_OK;
+}
+
+static void nn__copy_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+{
+    (void)net;
+    memcpy(y, x, (size_t)n * nn_shape_size(L->in) * sizeof(float));
+}
+
+static void nn__copy_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
+                              const float *dy, float *dx, int n)
+{
+    (void)net; (void)x; (void)y;
+    if (dx) memcpy(dx, dy, (size_t)n * nn_shape_size(L->in) * sizeof(float));
+}
+
+static const nn__layer_ops nn__flatten_ops = {
+    nn__flatten_setup, NULL, nn__copy_forward, nn__copy_backward
+};
+
 /* ==== LAYERS-END ==== */
+
+static nn__layer_ops const *nn__ops(nn_layer_kind kind)
+{
+    switch (kind) {
+    case NN_LINEAR: return &nn__linear_ops;
+    case NN_RELU: return &nn__relu_ops;
+    case NN_LEAKY_RELU: return &nn__leaky_relu_ops;
+    case NN_FLATTEN: return &nn__flatten_ops;
+    default: return NULL;
+    }
+}
 
 /* =================================================================================
    LOSSES
    ================================================================================= */
+
+/* Softmax cross-entropy, fused and stable: with lse = log sum_j exp(z_j),
+   loss_i = lse_i - z_i[label_i], and dLoss/dz = (softmax(z) - onehot) / n. */
+NNDEF float nn_softmax_cross_entropy(const float *logits, const int *labels, int n,
+                                     int classes, float *grad)
+{
+    double total = 0.0;
+    int i, j;
+    for (i = 0; i < n; i++) {
+        const float *z = logits + (size_t)i * classes;
+        float zmax = z[0], *g = grad ? grad + (size_t)i * classes : NULL;
+        double sum = 0.0, lse;
+        if (labels[i] < 0 || labels[i] >= classes) {
+            nn__fail(NN_ERR_ARG, "cross-entropy: label %d of sample %d is outside [0, %d)",
+                     labels[i], i, classes);
+            return NAN;
+        }
+        for (j = 1; j < classes; j++) if (z[j] > zmax) zmax = z[j];
+        for (j = 0; j < classes; j++) sum += exp((double)(z[j] - zmax));
+        lse = zmax + log(sum);
+        total += lse - z[labels[i]];
+        if (g) {
+            for (j = 0; j < classes; j++)
+                g[j] = (float)(exp((double)z[j] - lse) / n);
+            g[labels[i]] -= 1.0f / (float)n;
+        }
+    }
+    return (float)(total / n);
+}
+
+/* With probability targets t (each row sums to 1): loss_i = -sum_j t_ij log softmax_ij,
+   dLoss/dz = (softmax(z) - t) / n. */
+NNDEF float nn_softmax_cross_entropy_soft(const float *logits, const float *targets,
+                                          int n, int classes, float *grad)
+{
+    double total = 0.0;
+    int i, j;
+    for (i = 0; i < n; i++) {
+        const float *z = logits + (size_t)i * classes, *t = targets + (size_t)i * classes;
+        float zmax = z[0];
+        double sum = 0.0, lse;
+        for (j = 1; j < classes; j++) if (z[j] > zmax) zmax = z[j];
+        for (j = 0; j < classes; j++) sum += exp((double)(z[j] - zmax));
+        lse = zmax + log(sum);
+        for (j = 0; j < classes; j++) {
+            total += t[j] * (lse - z[j]);
+            if (grad) grad[(size_t)i * classes + j] = (float)((exp((double)z[j] - lse) - t[j]) / n);
+        }
+    }
+    return (float)(total / n);
+}
+
+/* MSE: mean (or sum) of (p - t)^2;  dLoss/dp = 2 (p - t) / count (or 2 (p - t)). */
+NNDEF float nn_mse(const float *pred, const float *target, size_t count, int sum, float *grad)
+{
+    double total = 0.0, scale = sum ? 1.0 : 1.0 / (double)count;
+    size_t i;
+    for (i = 0; i < count; i++) {
+        double d = (double)pred[i] - target[i];
+        total += d * d;
+        if (grad) grad[i] = (float)(2.0 * d * scale);
+    }
+    return (float)(total * scale);
+}
+
+/* Binary cross-entropy on probabilities, mean over elements; the logs are clamped at
+   -100 as PyTorch does, so p = 0 or 1 gives a finite loss.
+   dLoss/dp = (p - t) / (p (1 - p)) / count, with p(1-p) kept above 1e-12. */
+NNDEF float nn_bce(const float *prob, const float *target, size_t count, float *grad)
+{
+    double total = 0.0;
+    size_t i;
+    for (i = 0; i < count; i++) {
+        double p = prob[i], t = target[i];
+        double logp = p > 0.0 ? log(p) : -100.0, log1mp = p < 1.0 ? log(1.0 - p) : -100.0;
+        if (logp < -100.0) logp = -100.0;
+        if (log1mp < -100.0) log1mp = -100.0;
+        total -= t * logp + (1.0 - t) * log1mp;
+        if (grad) {
+            double denom = p * (1.0 - p);
+            grad[i] = (float)((p - t) / (denom > 1e-12 ? denom : 1e-12) / (double)count);
+        }
+    }
+    return (float)(total / (double)count);
+}
+
+/* BCE with logits, stable: loss = max(z, 0) - z t + log(1 + exp(-|z|)),
+   dLoss/dz = (sigmoid(z) - t) / count. */
+NNDEF float nn_bce_with_logits(const float *logits, const float *target, size_t count,
+                               float *grad)
+{
+    double total = 0.0;
+    size_t i;
+    for (i = 0; i < count; i++) {
+        double z = logits[i], t = target[i];
+        total += (z > 0.0 ? z : 0.0) - z * t + log1p(exp(-fabs(z)));
+        if (grad) grad[i] = (float)((1.0 / (1.0 + exp(-z)) - t) / (double)count);
+    }
+    return (float)(total / (double)count);
+}
 
 /* ==== LOSSES-END ==== */
 
 /* =================================================================================
    NETWORKS AND OPTIMISERS
    ================================================================================= */
+
+NNDEF nn_net *nn_net_new(nn_shape input)
+{
+    nn_net *net;
+    if (nn_shape_size(input) == 0) {
+        nn__fail(NN_ERR_ARG, "nn_net_new: input shape %dx%dx%d, expected positive sizes",
+                 input.c, input.h, input.w);
+        return NULL;
+    }
+    net = (nn_net *)nn__calloc(1, sizeof *net);
+    if (!net) { nn__fail(NN_ERR_NOMEM, "nn_net_new: out of memory"); return NULL; }
+    net->input = input;
+    net->training = 1;
+    return net;
+}
+
+static void nn__net_release_buffers(nn_net *net)
+{
+    int i;
+    for (i = 0; i < net->num_layers; i++) {
+        nn_layer *L = &net->layers[i];
+        nn__free(L->y); nn__free(L->dx); nn__free(L->work);
+        L->y = L->dx = L->work = NULL;
+        L->weight = L->bias = L->running_mean = L->running_var = NULL;
+    }
+    for (i = 0; i < net->num_params; i++) {
+        nn__free(net->params[i].value);
+        nn__free(net->params[i].grad);
+    }
+    nn__free(net->params);
+    nn__free(net->loss_grad);
+    net->params = NULL;
+    net->loss_grad = NULL;
+    net->num_params = 0;
+    net->built = 0;
+}
+
+NNDEF void nn_net_free(nn_net *net)
+{
+    if (!net) return;
+    nn__net_release_buffers(net);
+    nn__free(net->layers);
+    nn__free(net);
+}
+
+NNDEF nn_status nn_add(nn_net *net, nn_layer_desc layer)
+{
+    if (!net) return nn__fail(NN_ERR_ARG, "nn_add: net is NULL");
+    if (net->built) return nn__fail(NN_ERR_STATE, "nn_add: the net is already built");
+    if (layer.kind <= 0 || layer.kind >= NN_LAYER_KIND_COUNT)
+        return nn__fail(NN_ERR_ARG, "nn_add: unknown layer kind %d", (int)layer.kind);
+    if (net->num_layers == net->layer_capacity) {
+        int cap = net->layer_capacity ? 2 * net->layer_capacity : 16;
+        nn_layer *grown = (nn_layer *)nn__calloc((size_t)cap, sizeof *grown);
+        if (!grown) return nn__fail(NN_ERR_NOMEM, "nn_add: out of memory");
+        if (net->num_layers) memcpy(grown, net->layers, (size_t)net->num_layers * sizeof *grown);
+        nn__free(net->layers);
+        net->layers = grown;
+        net->layer_capacity = cap;
+    }
+    memset(&net->layers[net->num_layers], 0, sizeof(nn_layer));
+    net->layers[net->num_layers++].desc = layer;
+    return NN_OK;
+}
+
+NNDEF void nn_set_input_grad(nn_net *net, int enable) { net->want_input_grad = enable; }
+NNDEF const float *nn_input_grad(const nn_net *net) { return net->input_grad; }
+
+/* Allocates n floats for one of the net's buffers, with an error naming the layer. */
+static nn_status nn__net_alloc(float **out, size_t per_sample, int batch, const char *what, int layer)
+{
+    size_t count;
+    if (!nn__mul_ok(per_sample, (size_t)batch, &count) ||
+        !(*out = (float *)nn__calloc(count ? count : 1, sizeof(float))))
+        return nn__fail(NN_ERR_NOMEM, "nn_build: cannot allocate the %s of layer %d", what, layer);
+    return NN_OK;
+}
+
+NNDEF nn_status nn_build(nn_net *net, int max_batch, uint64_t seed)
+{
+    nn_shape shape;
+    nn_status st;
+    int i;
+    if (!net) return nn__fail(NN_ERR_ARG, "nn_build: net is NULL");
+    if (max_batch <= 0) return nn__fail(NN_ERR_ARG, "nn_build: batch size %d, expected > 0", max_batch);
+    if (net->num_layers == 0) return nn__fail(NN_ERR_ARG, "nn_build: the net has no layers");
+    if (net->built) nn__net_release_buffers(net);
+    net->max_batch = max_batch;
+    net->rng = nn_rng_new(seed);
+    /* At most four tensors per layer (weight, bias, running mean, running variance). */
+    net->params = (nn_param *)nn__calloc((size_t)net->num_layers * 4, sizeof(nn_param));
+    if (!net->params) return nn__fail(NN_ERR_NOMEM, "nn_build: out of memory");
+
+    shape = net->input;
+    for (i = 0; i < net->num_layers; i++) {
+        nn_layer *L = &net->layers[i];
+        const nn__layer_ops *ops = nn__ops(L->desc.kind);
+        L->in = shape;
+        if (!ops) {
+            st = nn__fail(NN_ERR_ARG, "nn_build: layer %d (%s) is not available in this version",
+                          i, nn_layer_name(L->desc.kind));
+            goto fail;
+        }
+        if ((st = ops->setup(net, L)) != NN_OK) {
+            char why[sizeof nn__error_text];
+            memcpy(why, nn__error_text, sizeof why);
+            st = nn__fail(st, "nn_build: layer %d (%s) on input %dx%dx%d: %s", i,
+                          nn_layer_name(L->desc.kind), shape.c, shape.h, shape.w, why);
+            goto fail;
+        }
+        if (nn_shape_size(L->out) == 0) {
+            st = nn__fail(NN_ERR_ARG, "nn_build: layer %d (%s) maps input %dx%dx%d to an empty output",
+                          i, nn_layer_name(L->desc.kind), shape.c, shape.h, shape.w);
+            goto fail;
+        }
+        if ((st = nn__net_alloc(&L->y, nn_shape_size(L->out), max_batch, "output", i)) != NN_OK ||
+            ((i > 0 || net->want_input_grad) &&
+             (st = nn__net_alloc(&L->dx, nn_shape_size(L->in), max_batch, "input gradient", i)) != NN_OK))
+            goto fail;
+        if (L->work_size && !(L->work = (float *)nn__calloc(L->work_size, sizeof(float)))) {
+            st = nn__fail(NN_ERR_NOMEM, "nn_build: cannot allocate the workspace of layer %d", i);
+            goto fail;
+        }
+        shape = L->out;
+    }
+    for (i = 0; i < net->num_params; i++) {
+        nn_param *p = &net->params[i];
+        p->value = (float *)nn__calloc(p->size, sizeof(float));
+        if (p->learnable) p->grad = (float *)nn__calloc(p->size, sizeof(float));
+        if (!p->value || (p->learnable && !p->grad)) {
+            st = nn__fail(NN_ERR_NOMEM, "nn_build: cannot allocate parameter %s", p->name);
+            goto fail;
+        }
+    }
+    if ((st = nn__net_alloc(&net->loss_grad, nn_shape_size(shape), max_batch, "loss gradient",
+                            net->num_layers - 1)) != NN_OK)
+        goto fail;
+    {
+        /* Default initialisation, layer by layer in order, from the seed. */
+        nn_rng init_rng = nn_rng_new(seed ^ 0x9e3779b97f4a7c15ULL);
+        for (i = 0; i < net->num_layers; i++) {
+            const nn__layer_ops *ops = nn__ops(net->layers[i].desc.kind);
+            if (ops->init) ops->init(&net->layers[i], &init_rng);
+        }
+    }
+    net->input_grad = net->want_input_grad ? net->layers[0].dx : NULL;
+    net->built = 1;
+    net->training = 1;
+    return NN_OK;
+fail:
+    nn__net_release_buffers(net);
+    return st;
+}
+
+NNDEF void nn_init_weights(nn_net *net, nn_init how, float mean_or_value, float std,
+                           float bias_value, nn_layer_kind only)
+{
+    nn_rng rng = nn_rng_new(net->rng.state ^ 0x2545f4914f6cdd1dULL);
+    int i;
+    size_t j;
+    for (i = 0; i < net->num_layers; i++) {
+        nn_layer *L = &net->layers[i];
+        int match = only ? L->desc.kind == only
+                         : (L->desc.kind == NN_LINEAR || L->desc.kind == NN_CONV2D);
+        if (!match || !L->weight) continue;
+        for (j = 0; j < L->weight->size; j++)
+            L->weight->value[j] = how == NN_INIT_NORMAL ? nn_rng_normal(&rng, mean_or_value, std)
+                                                        : mean_or_value;
+        if (L->bias)
+            for (j = 0; j < L->bias->size; j++) L->bias->value[j] = bias_value;
+    }
+}
+
+NNDEF void      nn_set_training(nn_net *net, int training) { net->training = training; }
+NNDEF int       nn_num_layers(const nn_net *net) { return net->num_layers; }
+NNDEF nn_layer *nn_get_layer(nn_net *net, int i)
+{
+    return i >= 0 && i < net->num_layers ? &net->layers[i] : NULL;
+}
+NNDEF int       nn_num_params(const nn_net *net) { return net->num_params; }
+NNDEF nn_param *nn_get_param(nn_net *net, int i)
+{
+    return i >= 0 && i < net->num_params ? &net->params[i] : NULL;
+}
+NNDEF size_t nn_param_count(const nn_net *net)
+{
+    size_t total = 0;
+    int i;
+    for (i = 0; i < net->num_params; i++)
+        if (net->params[i].learnable) total += net->params[i].size;
+    return total;
+}
+NNDEF nn_shape nn_output_shape(const nn_net *net)
+{
+    return net->num_layers ? net->layers[net->num_layers - 1].out : net->input;
+}
+NNDEF int nn_max_batch(const nn_net *net) { return net->max_batch; }
+
+NNDEF const float *nn_forward(nn_net *net, const float *x, int n)
+{
+    const float *in = x;
+    int i;
+    if (!net || !net->built) { nn__fail(NN_ERR_STATE, "nn_forward: the net is not built"); return NULL; }
+    if (n <= 0 || n > net->max_batch) {
+        nn__fail(NN_ERR_ARG, "nn_forward: %d samples, the net was built for 1 to %d", n, net->max_batch);
+        return NULL;
+    }
+    net->x = x;
+    net->batch = n;
+    for (i = 0; i < net->num_layers; i++) {
+        nn_layer *L = &net->layers[i];
+        nn__ops(L->desc.kind)->forward(net, L, in, L->y, n);
+        in = L->y;
+    }
+    return in;
+}
+
+NNDEF void nn_backward(nn_net *net, const float *dy)
+{
+    int i;
+    for (i = net->num_layers - 1; i >= 0; i--) {
+        nn_layer *L = &net->layers[i];
+        const float *x = i ? net->layers[i - 1].y : net->x;
+        nn__ops(L->desc.kind)->backward(net, L, x, L->y, dy, L->dx, net->batch);
+        dy = L->dx;
+    }
+}
+
+NNDEF void nn_zero_grad(nn_net *net)
+{
+    int i;
+    for (i = 0; i < net->num_params; i++)
+        if (net->params[i].grad) memset(net->params[i].grad, 0, net->params[i].size * sizeof(float));
+}
+
+/* ---- Optimisers ------------------------------------------------------------------
+   PyTorch's update rules, per parameter tensor, with g the gradient:
+   SGD:    g += wd p;  b = g (first step) or momentum b + (1 - dampening) g;
+           g = nesterov ? g + momentum b : b;  p -= lr g
+   Adam:   g += wd p;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
+           p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)
+   AdamW:  p *= 1 - lr wd, then Adam without the g += wd p
+   Adamax: g += wd p;  m = b1 m + (1-b1) g;  u = max(b2 u, |g| + eps);
+           p -= lr/(1-b1^t) * m / u */
+
+typedef enum { NN__SGD, NN__ADAM, NN__ADAMW, NN__ADAMAX } nn__optim_kind;
+
+struct nn_optim {
+    nn__optim_kind kind;
+    nn_net *net;
+    nn_sgd_desc sgd;
+    nn_adam_desc adam;
+    float lr;
+    long  step;
+    float **m, **v;       /* per parameter: momentum / first moment, second moment */
+};
+
+static nn_optim *nn__optim_new(nn_net *net, nn__optim_kind kind, float lr, int moments)
+{
+    nn_optim *opt;
+    int i, k;
+    if (!net || !net->built) { nn__fail(NN_ERR_STATE, "optimiser: build the net first"); return NULL; }
+    if (!(lr > 0.0f) || !isfinite(lr)) { nn__fail(NN_ERR_ARG, "optimiser: learning rate %g, expected > 0", lr); return NULL; }
+    opt = (nn_optim *)nn__calloc(1, sizeof *opt);
+    if (!opt) goto nomem;
+    opt->kind = kind;
+    opt->net = net;
+    opt->lr = lr;
+    opt->m = (float **)nn__calloc((size_t)net->num_params, sizeof(float *));
+    opt->v = (float **)nn__calloc((size_t)net->num_params, sizeof(float *));
+    if (!opt->m || !opt->v) goto nomem;
+    for (i = 0; i < net->num_params; i++) {
+        nn_param *p = &net->params[i];
+        if (!p->learnable) continue;
+        for (k = 0; k < moments; k++) {
+            float **slot = k == 0 ? &opt->m[i] : &opt->v[i];
+            if (!(*slot = (float *)nn__calloc(p->size, sizeof(float)))) goto nomem;
+        }
+    }
+    return opt;
+nomem:
+    nn_optim_free(opt);
+    nn__fail(NN_ERR_NOMEM, "optimiser: out of memory");
+    return NULL;
+}
+
+NNDEF nn_optim *nn_sgd(nn_net *net, nn_sgd_desc desc)
+{
+    nn_optim *opt;
+    if (desc.momentum < 0.0f || desc.weight_decay < 0.0f || (desc.nesterov && (desc.momentum <= 0.0f || desc.dampening != 0.0f))) {
+        nn__fail(NN_ERR_ARG, "SGD: momentum %g, weight decay %g: expected >= 0 (Nesterov needs momentum > 0 and dampening 0)",
+                 desc.momentum, desc.weight_decay);
+        return NULL;
+    }
+    opt = nn__optim_new(net, NN__SGD, desc.lr, desc.momentum != 0.0f);
+    if (opt) opt->sgd = desc;
+    return opt;
+}
+
+static nn_optim *nn__adam_family(nn_net *net, nn_adam_desc d, nn__optim_kind kind)
+{
+    nn_optim *opt;
+    if (d.lr == 0.0f) d.lr = kind == NN__ADAMAX ? 2e-3f : 1e-3f;
+    if (d.beta1 == 0.0f) d.beta1 = 0.9f;
+    if (d.beta2 == 0.0f) d.beta2 = 0.999f;
+    if (d.eps == 0.0f) d.eps = 1e-8f;
+    if (d.weight_decay == 0.0f && kind == NN__ADAMW) d.weight_decay = 1e-2f;
+    if (d.beta1 < 0.0f || d.beta1 >= 1.0f || d.beta2 < 0.0f || d.beta2 >= 1.0f || d.eps < 0.0f || d.weight_decay < 0.0f) {
+        nn__fail(NN_ERR_ARG, "Adam: betas (%g, %g) must lie in [0, 1), eps %g and weight decay %g >= 0",
+                 d.beta1, d.beta2, d.eps, d.weight_decay);
+        return NULL;
+    }
+    opt = nn__optim_new(net, kind, d.lr, 2);
+    if (opt) opt->adam = d;
+    return opt;
+}
+
+NNDEF nn_optim *nn_adam(nn_net *net, nn_adam_desc desc) { return nn__adam_family(net, desc, NN__ADAM); }
+NNDEF nn_optim *nn_adamw(nn_net *net, nn_adam_desc desc) { return nn__adam_family(net, desc, NN__ADAMW); }
+NNDEF nn_optim *nn_adamax(nn_net *net, nn_adam_desc desc) { return nn__adam_family(net, desc, NN__ADAMAX); }
+
+NNDEF void nn_optim_free(nn_optim *opt)
+{
+    int i;
+    if (!opt) return;
+    for (i = 0; opt->m && i < opt->net->num_params; i++) {
+        nn__free(opt->m[i]);
+        if (opt->v) nn__free(opt->v[i]);
+    }
+    nn__free(opt->m);
+    nn__free(opt->v);
+    nn__free(opt);
+}
+
+NNDEF void  nn_optim_set_lr(nn_optim *opt, float lr) { opt->lr = lr; }
+NNDEF float nn_optim_get_lr(const nn_optim *opt) { return opt->lr; }
+NNDEF long  nn_optim_steps(const nn_optim *opt) { return opt->step; }
+
+static void nn__sgd_update(const nn_optim *o, float *p, const float *grad, float *buf, size_t n)
+{
+    const nn_sgd_desc *d = &o->sgd;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        float g = grad[i] + d->weight_decay * p[i];
+        if (buf) {
+            buf[i] = o->step == 1 ? g : d->momentum * buf[i] + (1.0f - d->dampening) * g;
+            g = d->nesterov ? g + d->momentum * buf[i] : buf[i];
+        }
+        p[i] -= o->lr * g;
+    }
+}
+
+static void nn__adam_update(const nn_optim *o, float *p, const float *grad, float *m, float *v, size_t n)
+{
+    const nn_adam_desc *d = &o->adam;
+    float b1 = d->beta1, b2 = d->beta2;
+    float bc1 = 1.0f - (float)pow(b1, (double)o->step);
+    float bc2_sqrt = (float)sqrt(1.0 - pow(b2, (double)o->step));
+    float step_size = o->lr / bc1;
+    float l2 = o->kind == NN__ADAMW ? 0.0f : d->weight_decay;
+    float decay = o->kind == NN__ADAMW ? 1.0f - o->lr * d->weight_decay : 1.0f;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        float g = grad[i] + l2 * p[i];
+        p[i] *= decay;
+        m[i] = b1 * m[i] + (1.0f - b1) * g;
+        if (o->kind == NN__ADAMAX) {
+            float a = fabsf(g) + d->eps, u = b2 * v[i];
+            v[i] = u > a ? u : a;
+            p[i] -= step_size * m[i] / v[i];
+        } else {
+            v[i] = b2 * v[i] + (1.0f - b2) * g * g;
+            p[i] -= step_size * m[i] / (sqrtf(v[i]) / bc2_sqrt + d->eps);
+        }
+    }
+}
+
+NNDEF void nn_optim_step(nn_optim *opt)
+{
+    int i;
+    opt->step++;
+    for (i = 0; i < opt->net->num_params; i++) {
+        nn_param *p = &opt->net->params[i];
+        if (!p->learnable) continue;
+        if (opt->kind == NN__SGD) nn__sgd_update(opt, p->value, p->grad, opt->m[i], p->size);
+        else nn__adam_update(opt, p->value, p->grad, opt->m[i], opt->v[i], p->size);
+    }
+}
+
+NNDEF float nn_train_step(nn_net *net, nn_optim *opt, const float *x, const int *y, int n)
+{
+    const float *logits;
+    float loss;
+    int classes = (int)nn_shape_size(nn_output_shape(net));
+    int i;
+    if (opt->net != net) {
+        nn__fail(NN_ERR_ARG, "nn_train_step: the optimiser belongs to another net");
+        return NAN;
+    }
+    for (i = 0; i < n; i++)
+        if (y[i] < 0 || y[i] >= classes) {
+            nn__fail(NN_ERR_ARG, "nn_train_step: label %d of sample %d is outside [0, %d)",
+                     y[i], i, classes);
+            return NAN;
+        }
+    if (!(logits = nn_forward(net, x, n))) return NAN;
+    loss = nn_softmax_cross_entropy(logits, y, n, classes, net->loss_grad);
+    if (!isfinite(loss)) {
+        nn__fail(NN_ERR_NUMERIC, "training diverged: the loss is %g at step %ld "
+                 "(try a smaller learning rate)", loss, opt->step + 1);
+        return NAN;
+    }
+    nn_backward(net, net->loss_grad);
+    nn_optim_step(opt);
+    return loss;
+}
 
 /* =================================================================================
    DATA
