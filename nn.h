@@ -70,9 +70,14 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef NN_STATIC
+#if defined(__GNUC__) || defined(__clang__)
+#define NNDEF static __attribute__((unused))   /* no warning for what a file leaves unused */
+#else
 #define NNDEF static
+#endif
 #else
 #define NNDEF extern
 #endif
@@ -337,6 +342,63 @@ NNDEF nn_status nn_batch_start(nn_dataset *d, uint64_t seed);   /* shuffled orde
    set it reshuffles and continues from the start of the new order. */
 NNDEF void      nn_next_batch(nn_dataset *d, int n, float *x, int *y);
 
+/* ---- Model files -------------------------------------------------------------------
+   safetensors: an 8-byte little-endian header length, a JSON header naming each tensor
+   (PyTorch state_dict keys of the equivalent nn.Sequential, dtype F32, shape, byte
+   offsets) with a "__metadata__" object that describes the architecture, the input
+   preprocessing and the class names, then the raw little-endian data. PyTorch and other
+   tools read these files; nn_load rebuilds the net from the metadata alone. */
+
+typedef enum nn_preprocess_kind {
+    NN_PREPROCESS_NONE = 0,
+    NN_PREPROCESS_MEAN_IMAGE,     /* x = pixel * scale - mean[c][h][w] */
+    NN_PREPROCESS_CHANNELS        /* x = (pixel * scale - mean[c]) / std[c] */
+} nn_preprocess_kind;
+
+/* Records how inputs are made from raw 0..255 pixels, so that a loaded model can be
+   fed images (nn_preprocess). The values are copied. */
+NNDEF nn_status nn_set_preprocess_mean_image(nn_net *net, const float *mean_image);
+NNDEF nn_status nn_set_preprocess_channels(nn_net *net, float scale, const float *mean,
+                                           const float *std);
+NNDEF nn_preprocess_kind nn_get_preprocess(const nn_net *net);
+/* pixels: n samples of raw values 0..255 in the net's input layout -> x. */
+NNDEF void      nn_preprocess(const nn_net *net, const float *pixels, float *x, int n);
+NNDEF nn_status nn_set_class_names(nn_net *net, const char *const *names, int count);
+NNDEF const char *nn_class_name(const nn_net *net, int i);   /* NULL if unknown */
+
+/* A safetensors image of the net in memory; free it with nn_free_buffer. */
+NNDEF nn_status nn_save_memory(nn_net *net, unsigned char **data, size_t *size);
+NNDEF void      nn_free_buffer(void *data);
+/* Rebuilds a net saved by nn_save, for batches of up to max_batch; NULL on error. */
+NNDEF nn_net   *nn_load_memory(const void *data, size_t size, int max_batch);
+/* Loads weights into a net built by the program (names and shapes must match; the
+   file's metadata is not needed: for files written by PyTorch). */
+NNDEF nn_status nn_load_weights_memory(nn_net *net, const void *data, size_t size);
+#ifndef NN_NO_STDIO
+NNDEF nn_status nn_save(nn_net *net, const char *path);
+NNDEF nn_net   *nn_load(const char *path, int max_batch);
+NNDEF nn_status nn_load_weights(nn_net *net, const char *path);
+/* A checkpoint also holds the optimiser's state and step and the net's random state,
+   so that training resumes exactly. Load it into the same net and optimiser kind. */
+NNDEF nn_status nn_save_checkpoint(nn_net *net, const nn_optim *opt, const char *path);
+NNDEF nn_status nn_load_checkpoint(nn_net *net, nn_optim *opt, const char *path);
+#endif
+
+/* ---- Metrics ---------------------------------------------------------------------- */
+
+/* Evaluates a classifier on a whole data set in batches of up to the net's max batch
+   (the last partial batch included), in evaluation mode (restored afterwards).
+   Any output may be NULL; confusion is num_classes x num_classes, rows = true class. */
+NNDEF nn_status nn_evaluate(nn_net *net, const nn_dataset *d, float *mean_loss,
+                            float *accuracy, int *confusion);
+/* Index of the largest of n values (the first on ties). */
+NNDEF int       nn_argmax(const float *v, int n);
+#ifndef NN_NO_STDIO
+/* The confusion matrix with per-class accuracy as a readable table; names may be NULL. */
+NNDEF void      nn_print_confusion(FILE *out, const int *confusion, int classes,
+                                   const char *const *names);
+#endif
+
 #ifdef __cplusplus
 }
 #endif
@@ -399,6 +461,17 @@ static nn_status nn__fail(nn_status status, const char *fmt, ...)
     vsnprintf(nn__error_text, sizeof nn__error_text, fmt, ap);
     va_end(ap);
     return status;
+}
+
+/* Prefixes the current message with "prefix: " unless it already starts with it. */
+static nn_status nn__prefix_error(const char *prefix, nn_status st)
+{
+    if (st != NN_OK && strncmp(nn__error_text, prefix, strlen(prefix))) {
+        char why[sizeof nn__error_text];
+        memcpy(why, nn__error_text, sizeof why);
+        nn__fail(st, "%s: %s", prefix, why);
+    }
+    return st;
 }
 
 NNDEF const char *nn_status_name(nn_status s)
@@ -683,6 +756,12 @@ struct nn_net {
     float    *input_grad;          /* dLoss/dx of the first layer, if asked for */
     float    *loss_grad;           /* dLoss/dOutput scratch of nn_train_step */
     nn_rng    rng;                 /* dropout masks */
+    long      train_batches;       /* forwards in training mode (num_batches_tracked) */
+    nn_preprocess_kind preprocess;
+    float     preprocess_scale;
+    float    *preprocess_mean, *preprocess_std;
+    char     *class_names;         /* count names, each NUL-terminated, back to back */
+    int       num_class_names;
 };
 
 static nn__layer_ops const *nn__ops(nn_layer_kind kind);
@@ -1099,6 +1178,9 @@ NNDEF void nn_net_free(nn_net *net)
     if (!net) return;
     nn__net_release_buffers(net);
     nn__free(net->layers);
+    nn__free(net->preprocess_mean);
+    nn__free(net->preprocess_std);
+    nn__free(net->class_names);
     nn__free(net);
 }
 
@@ -1266,6 +1348,7 @@ NNDEF const float *nn_forward(nn_net *net, const float *x, int n)
     }
     net->x = x;
     net->batch = n;
+    net->train_batches += net->training;
     for (i = 0; i < net->num_layers; i++) {
         nn_layer *L = &net->layers[i];
         nn__ops(L->desc.kind)->forward(net, L, in, L->y, n);
@@ -1482,9 +1565,916 @@ NNDEF float nn_train_step(nn_net *net, nn_optim *opt, const float *x, const int 
    MODEL FILES
    ================================================================================= */
 
+/* ---- Preprocessing and class names ------------------------------------------------ */
+
+static nn_status nn__copy_floats(float **dst, const float *src, size_t n)
+{
+    float *copy = (float *)nn__alloc(n * sizeof(float));
+    if (!copy) return nn__fail(NN_ERR_NOMEM, "out of memory");
+    memcpy(copy, src, n * sizeof(float));
+    nn__free(*dst);
+    *dst = copy;
+    return NN_OK;
+}
+
+NNDEF nn_status nn_set_preprocess_mean_image(nn_net *net, const float *mean_image)
+{
+    nn_status st = nn__copy_floats(&net->preprocess_mean, mean_image, nn_shape_size(net->input));
+    if (st != NN_OK) return st;
+    nn__free(net->preprocess_std);
+    net->preprocess_std = NULL;
+    net->preprocess = NN_PREPROCESS_MEAN_IMAGE;
+    net->preprocess_scale = 1.0f;
+    return NN_OK;
+}
+
+NNDEF nn_status nn_set_preprocess_channels(nn_net *net, float scale, const float *mean,
+                                           const float *std)
+{
+    int c;
+    nn_status st;
+    for (c = 0; c < net->input.c; c++)
+        if (!(std[c] > 0.0f)) return nn__fail(NN_ERR_ARG, "preprocessing: std[%d] = %g, expected > 0", c, std[c]);
+    if ((st = nn__copy_floats(&net->preprocess_mean, mean, (size_t)net->input.c)) != NN_OK ||
+        (st = nn__copy_floats(&net->preprocess_std, std, (size_t)net->input.c)) != NN_OK)
+        return st;
+    net->preprocess = NN_PREPROCESS_CHANNELS;
+    net->preprocess_scale = scale;
+    return NN_OK;
+}
+
+NNDEF nn_preprocess_kind nn_get_preprocess(const nn_net *net) { return net->preprocess; }
+
+NNDEF void nn_preprocess(const nn_net *net, const float *pixels, float *x, int n)
+{
+    size_t plane = (size_t)net->input.h * net->input.w, size = nn_shape_size(net->input), i;
+    int s;
+    for (s = 0; s < n; s++, pixels += size, x += size)
+        for (i = 0; i < size; i++) {
+            float v = net->preprocess == NN_PREPROCESS_NONE ? pixels[i] : pixels[i] * net->preprocess_scale;
+            if (net->preprocess == NN_PREPROCESS_MEAN_IMAGE) v -= net->preprocess_mean[i];
+            if (net->preprocess == NN_PREPROCESS_CHANNELS)
+                v = (v - net->preprocess_mean[i / plane]) / net->preprocess_std[i / plane];
+            x[i] = v;
+        }
+}
+
+NNDEF nn_status nn_set_class_names(nn_net *net, const char *const *names, int count)
+{
+    size_t total = 0;
+    int i;
+    char *all, *p;
+    for (i = 0; i < count; i++) {
+        if (!names[i][0] || strpbrk(names[i], ",\"\\\n"))
+            return nn__fail(NN_ERR_ARG, "class name %d ('%s') must be non-empty without , \" \\ or newline", i, names[i]);
+        total += strlen(names[i]) + 1;
+    }
+    if (!(all = (char *)nn__alloc(total ? total : 1))) return nn__fail(NN_ERR_NOMEM, "out of memory");
+    for (p = all, i = 0; i < count; i++) { strcpy(p, names[i]); p += strlen(names[i]) + 1; }
+    nn__free(net->class_names);
+    net->class_names = all;
+    net->num_class_names = count;
+    return NN_OK;
+}
+
+NNDEF const char *nn_class_name(const nn_net *net, int i)
+{
+    const char *p = net->class_names;
+    if (i < 0 || i >= net->num_class_names) return NULL;
+    while (i--) p += strlen(p) + 1;
+    return p;
+}
+
+/* ---- A growable byte buffer ------------------------------------------------------- */
+
+typedef struct { unsigned char *data; size_t len, cap; int failed; } nn__buf;
+
+static void nn__buf_put(nn__buf *b, const void *bytes, size_t n)
+{
+    if (b->failed) return;
+    if (n > SIZE_MAX / 2 - b->len) { b->failed = 1; return; }
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        unsigned char *grown;
+        while (cap < b->len + n) cap *= 2;
+        if (!(grown = (unsigned char *)nn__alloc(cap))) { b->failed = 1; return; }
+        if (b->len) memcpy(grown, b->data, b->len);
+        nn__free(b->data);
+        b->data = grown;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, bytes, n);
+    b->len += n;
+}
+
+static void nn__buf_printf(nn__buf *b, const char *fmt, ...)
+{
+    char small[256];
+    va_list ap;
+    int n;
+    va_start(ap, fmt);
+    n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n >= 0) nn__buf_put(b, small, (size_t)n < sizeof small ? (size_t)n : sizeof small - 1);
+}
+
+/* ---- safetensors writer -------------------------------------------------------------
+   Tensors are written in the net's parameter order (then the optimiser state of a
+   checkpoint); BatchNorm layers also get PyTorch's "num_batches_tracked" (I64). */
+
+static int nn__little_endian(void) { const uint16_t one = 1; return *(const unsigned char *)&one == 1; }
+
+/* Appends n floats as little-endian bytes. */
+static void nn__buf_put_f32(nn__buf *b, const float *v, size_t n)
+{
+    size_t i;
+    if (nn__little_endian()) { nn__buf_put(b, v, n * sizeof(float)); return; }
+    for (i = 0; i < n; i++) {
+        uint32_t u;
+        unsigned char le[4];
+        memcpy(&u, &v[i], 4);
+        le[0] = (unsigned char)u; le[1] = (unsigned char)(u >> 8);
+        le[2] = (unsigned char)(u >> 16); le[3] = (unsigned char)(u >> 24);
+        nn__buf_put(b, le, 4);
+    }
+}
+
+static void nn__json_tensor(nn__buf *h, const char *name, const char *dtype, int ndim,
+                            const int *shape, size_t *offset, size_t bytes)
+{
+    int i;
+    nn__buf_printf(h, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[", name, dtype);
+    for (i = 0; i < ndim; i++) nn__buf_printf(h, "%s%d", i ? "," : "", shape[i]);
+    nn__buf_printf(h, "],\"data_offsets\":[%zu,%zu]}", *offset, *offset + bytes);
+    *offset += bytes;
+}
+
+static void nn__json_floats(nn__buf *h, const char *key, const float *v, size_t n)
+{
+    size_t i;
+    nn__buf_printf(h, ",\"%s\":\"", key);
+    for (i = 0; i < n; i++) nn__buf_printf(h, "%s%.9g", i ? "," : "", v[i]);
+    nn__buf_put(h, "\"", 1);
+}
+
+/* The architecture as text: "Flatten;Linear out=100;LeakyReLU alpha=0.02;...". */
+static void nn__json_layers(nn__buf *h, const nn_net *net)
+{
+    int i;
+    nn__buf_printf(h, ",\"layers\":\"");
+    for (i = 0; i < net->num_layers; i++) {
+        const nn_layer_desc *d = &net->layers[i].desc;
+        nn__buf_printf(h, "%s%s", i ? ";" : "", nn_layer_name(d->kind));
+        if (d->out) nn__buf_printf(h, " out=%d", d->out);
+        if (d->kernel) nn__buf_printf(h, " kernel=%d", d->kernel);
+        if (d->stride) nn__buf_printf(h, " stride=%d", d->stride);
+        if (d->pad) nn__buf_printf(h, " pad=%d", d->pad);
+        if (d->no_bias) nn__buf_printf(h, " no_bias=1");
+        if (d->alpha != 0.0f) nn__buf_printf(h, " alpha=%.9g", d->alpha);
+        if (d->beta != 0.0f) nn__buf_printf(h, " beta=%.9g", d->beta);
+        if (d->approximate) nn__buf_printf(h, " approximate=1");
+    }
+    nn__buf_put(h, "\"", 1);
+}
+
+static nn_status nn__save(nn_net *net, const nn_optim *opt, unsigned char **out, size_t *out_size)
+{
+    nn__buf h = {0}, body = {0}, file = {0};
+    size_t offset = 0;
+    int i, k;
+    unsigned char len8[8];
+    if (!net || !net->built) return nn__fail(NN_ERR_STATE, "save: the net is not built");
+    nn__buf_printf(&h, "{\"__metadata__\":{\"format\":\"pt\",\"nn.h\":\"%d.%d.%d\",\"nn_format\":\"1\"",
+                   NN_VERSION_MAJOR, NN_VERSION_MINOR, NN_VERSION_PATCH);
+    nn__buf_printf(&h, ",\"input\":\"%d,%d,%d\"", net->input.c, net->input.h, net->input.w);
+    nn__json_layers(&h, net);
+    if (net->preprocess != NN_PREPROCESS_NONE) {
+        int channels = net->preprocess == NN_PREPROCESS_CHANNELS;
+        nn__buf_printf(&h, ",\"preprocess\":\"%s\",\"preprocess_scale\":\"%.9g\"",
+                       channels ? "channels" : "mean_image", net->preprocess_scale);
+        nn__json_floats(&h, "preprocess_mean", net->preprocess_mean,
+                        channels ? (size_t)net->input.c : nn_shape_size(net->input));
+        if (channels) nn__json_floats(&h, "preprocess_std", net->preprocess_std, (size_t)net->input.c);
+    }
+    if (net->num_class_names) {
+        nn__buf_printf(&h, ",\"classes\":\"");
+        for (i = 0; i < net->num_class_names; i++) nn__buf_printf(&h, "%s%s", i ? "," : "", nn_class_name(net, i));
+        nn__buf_put(&h, "\"", 1);
+    }
+    if (opt) {
+        nn__buf_printf(&h, ",\"optimizer\":\"%d\",\"optimizer_step\":\"%ld\",\"optimizer_lr\":\"%.9g\"",
+                       (int)opt->kind, opt->step, opt->lr);
+        nn__buf_printf(&h, ",\"rng\":\"%llu,%llu\"", (unsigned long long)net->rng.state,
+                       (unsigned long long)net->rng.inc);
+    }
+    nn__buf_put(&h, "}", 1);
+    for (i = 0; i < net->num_params; i++) {
+        const nn_param *p = &net->params[i];
+        nn__json_tensor(&h, p->name, "F32", p->ndim, p->shape, &offset, p->size * sizeof(float));
+        nn__buf_put_f32(&body, p->value, p->size);
+        if (!strcmp(p->name + strlen(p->name) - 11, "running_var")) {
+            char name[40];
+            int64_t tracked = net->train_batches;
+            unsigned char le[8];
+            for (k = 0; k < 8; k++) le[k] = (unsigned char)((uint64_t)tracked >> (8 * k));
+            snprintf(name, sizeof name, "%.*s.num_batches_tracked", (int)(strlen(p->name) - 12), p->name);
+            nn__json_tensor(&h, name, "I64", 0, NULL, &offset, 8);
+            nn__buf_put(&body, le, 8);
+        }
+    }
+    for (i = 0; opt && i < net->num_params; i++)
+        for (k = 0; k < 2; k++) {
+            const float *state = k ? opt->v[i] : opt->m[i];
+            char name[48];
+            if (!state) continue;
+            snprintf(name, sizeof name, "optimizer.%c.%s", k ? 'v' : 'm', net->params[i].name);
+            nn__json_tensor(&h, name, "F32", net->params[i].ndim, net->params[i].shape, &offset,
+                            net->params[i].size * sizeof(float));
+            nn__buf_put_f32(&body, state, net->params[i].size);
+        }
+    nn__buf_put(&h, "}", 1);
+    while (h.len % 8) nn__buf_put(&h, " ", 1);   /* align the data to 8 bytes */
+    for (k = 0; k < 8; k++) len8[k] = (unsigned char)((uint64_t)h.len >> (8 * k));
+    nn__buf_put(&file, len8, 8);
+    if (h.data) nn__buf_put(&file, h.data, h.len);
+    if (body.data) nn__buf_put(&file, body.data, body.len);
+    {
+        int failed = h.failed || body.failed || file.failed;
+        nn__free(h.data);
+        nn__free(body.data);
+        if (failed) { nn__free(file.data); return nn__fail(NN_ERR_NOMEM, "save: out of memory"); }
+    }
+    *out = file.data;
+    *out_size = file.len;
+    return NN_OK;
+}
+
+NNDEF nn_status nn_save_memory(nn_net *net, unsigned char **data, size_t *size)
+{
+    return nn__save(net, NULL, data, size);
+}
+
+NNDEF void nn_free_buffer(void *data) { nn__free(data); }
+
+/* ---- A small JSON reader for the header ---------------------------------------------
+   Bounds-checked at every byte: a damaged header gives an error, never a read past
+   its end. Strings are copied out with escapes resolved (\uXXXX kept only if ASCII). */
+
+typedef struct { const char *p, *end; } nn__json;
+
+static void nn__json_ws(nn__json *j) { while (j->p < j->end && strchr(" \t\r\n", *j->p) && *j->p) j->p++; }
+
+static int nn__json_eat(nn__json *j, char c)
+{
+    nn__json_ws(j);
+    if (j->p < j->end && *j->p == c) { j->p++; return 1; }
+    return 0;
+}
+
+/* Reads a string into a new buffer; NULL on a malformed string or no memory. */
+static char *nn__json_string(nn__json *j)
+{
+    const char *start;
+    char *out, *o;
+    nn__json_ws(j);
+    if (j->p >= j->end || *j->p != '"') return NULL;
+    start = ++j->p;
+    while (j->p < j->end && *j->p != '"') j->p += (*j->p == '\\') ? 2 : 1;
+    if (j->p >= j->end) return NULL;
+    if (!(out = (char *)nn__alloc((size_t)(j->p - start) + 1))) return NULL;
+    for (o = out; start < j->p; start++) {
+        if (*start != '\\') { *o++ = *start; continue; }
+        switch (*++start) {
+        case 'n': *o++ = '\n'; break;
+        case 't': *o++ = '\t'; break;
+        case 'r': *o++ = '\r'; break;
+        case 'b': *o++ = '\b'; break;
+        case 'f': *o++ = '\f'; break;
+        case 'u': {
+            unsigned v = 0;
+            int k;
+            for (k = 0; k < 4 && start + 1 < j->p; k++) {
+                char c = *++start;
+                v = v * 16 + (unsigned)(c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                        : c >= 'A' && c <= 'F' ? c - 'A' + 10 : 0);
+            }
+            *o++ = v > 0 && v < 128 ? (char)v : '?';
+            break;
+        }
+        default: *o++ = *start;
+        }
+    }
+    *o = 0;
+    j->p++;
+    return out;
+}
+
+/* Reads a non-negative integer (up to 2^53). */
+static int nn__json_uint(nn__json *j, uint64_t *v)
+{
+    int digits = 0;
+    nn__json_ws(j);
+    *v = 0;
+    while (j->p < j->end && *j->p >= '0' && *j->p <= '9' && digits < 16) {
+        *v = *v * 10 + (uint64_t)(*j->p++ - '0');
+        digits++;
+    }
+    return digits > 0 && !(j->p < j->end && *j->p >= '0' && *j->p <= '9');
+}
+
+/* Skips any value (for keys we do not know), nesting at most 32 deep. */
+static int nn__json_skip(nn__json *j, int depth)
+{
+    nn__json_ws(j);
+    if (j->p >= j->end || depth > 32) return 0;
+    if (*j->p == '"') { char *s = nn__json_string(j); nn__free(s); return s != NULL; }
+    if (*j->p == '{' || *j->p == '[') {
+        char close = *j->p == '{' ? '}' : ']';
+        j->p++;
+        if (nn__json_eat(j, close)) return 1;
+        do {
+            if (close == '}') {
+                char *key = nn__json_string(j);
+                if (!key) return 0;
+                nn__free(key);
+                if (!nn__json_eat(j, ':')) return 0;
+            }
+            if (!nn__json_skip(j, depth + 1)) return 0;
+        } while (nn__json_eat(j, ','));
+        return nn__json_eat(j, close);
+    }
+    while (j->p < j->end && (strchr("+-.eE", *j->p) || (*j->p >= '0' && *j->p <= '9') ||
+                             (*j->p >= 'a' && *j->p <= 'z')) && *j->p)
+        j->p++;
+    return 1;
+}
+
+/* One tensor entry of the header. */
+typedef struct {
+    char    *name;
+    char     dtype[8];
+    int      ndim;
+    uint64_t shape[NN_MAX_DIMS];
+    uint64_t begin, end;
+} nn__st_tensor;
+
+typedef struct {
+    nn__st_tensor *tensors;
+    int            num_tensors;
+    char         **meta;          /* key, value, key, value, ... */
+    int            num_meta;
+    const unsigned char *data;    /* the byte buffer after the header */
+    uint64_t       data_size;
+} nn__st_file;
+
+static void nn__st_free(nn__st_file *f)
+{
+    int i;
+    for (i = 0; i < f->num_tensors; i++) nn__free(f->tensors[i].name);
+    for (i = 0; i < 2 * f->num_meta; i++) nn__free(f->meta[i]);
+    nn__free(f->tensors);
+    nn__free(f->meta);
+    memset(f, 0, sizeof *f);
+}
+
+static const char *nn__st_meta(const nn__st_file *f, const char *key)
+{
+    int i;
+    for (i = 0; i < f->num_meta; i++) if (!strcmp(f->meta[2 * i], key)) return f->meta[2 * i + 1];
+    return NULL;
+}
+
+static nn_status nn__st_tensor_entry(nn__json *j, nn__st_tensor *t)
+{
+    int have_dtype = 0, have_shape = 0, have_offsets = 0;
+    if (!nn__json_eat(j, '{')) return NN_ERR_FORMAT;
+    if (nn__json_eat(j, '}')) return NN_ERR_FORMAT;
+    do {
+        char *key = nn__json_string(j);
+        int ok = key && nn__json_eat(j, ':');
+        if (ok && !strcmp(key, "dtype")) {
+            char *v = nn__json_string(j);
+            ok = v && strlen(v) < sizeof t->dtype;
+            if (ok) strcpy(t->dtype, v);
+            nn__free(v);
+            have_dtype = 1;
+        } else if (ok && !strcmp(key, "shape")) {
+            ok = nn__json_eat(j, '[');
+            t->ndim = 0;
+            if (ok && !nn__json_eat(j, ']')) {
+                do ok = t->ndim < NN_MAX_DIMS && nn__json_uint(j, &t->shape[t->ndim++]);
+                while (ok && nn__json_eat(j, ','));
+                ok = ok && nn__json_eat(j, ']');
+            }
+            have_shape = 1;
+        } else if (ok && !strcmp(key, "data_offsets")) {
+            ok = nn__json_eat(j, '[') && nn__json_uint(j, &t->begin) && nn__json_eat(j, ',') &&
+                 nn__json_uint(j, &t->end) && nn__json_eat(j, ']');
+            have_offsets = 1;
+        } else if (ok) {
+            ok = nn__json_skip(j, 0);
+        }
+        nn__free(key);
+        if (!ok) return NN_ERR_FORMAT;
+    } while (nn__json_eat(j, ','));
+    return nn__json_eat(j, '}') && have_dtype && have_shape && have_offsets ? NN_OK : NN_ERR_FORMAT;
+}
+
+/* Parses the 8-byte length and the JSON header; checks every tensor's byte range. */
+static nn_status nn__st_parse(const void *data, size_t size, nn__st_file *f)
+{
+    const unsigned char *bytes = (const unsigned char *)data;
+    uint64_t header_len = 0;
+    nn__json j;
+    int k, cap_t = 0, cap_m = 0;
+    memset(f, 0, sizeof *f);
+    if (!data || size < 8) return nn__fail(NN_ERR_FORMAT, "model: %zu bytes, too short for a safetensors file", size);
+    for (k = 7; k >= 0; k--) header_len = header_len << 8 | bytes[k];
+    if (header_len < 2 || header_len > size - 8)
+        return nn__fail(NN_ERR_FORMAT, "model: header length %llu does not fit in a file of %zu bytes",
+                        (unsigned long long)header_len, size);
+    j.p = (const char *)bytes + 8;
+    j.end = j.p + header_len;
+    f->data = bytes + 8 + header_len;
+    f->data_size = size - 8 - header_len;
+    if (!nn__json_eat(&j, '{')) goto bad;
+    if (nn__json_eat(&j, '}')) goto done;
+    do {
+        char *key = nn__json_string(&j);
+        if (!key || !nn__json_eat(&j, ':')) { nn__free(key); goto bad; }
+        if (!strcmp(key, "__metadata__")) {
+            nn__free(key);
+            if (!nn__json_eat(&j, '{')) goto bad;
+            if (nn__json_eat(&j, '}')) continue;
+            do {
+                char *mk = nn__json_string(&j), *mv = NULL;
+                if (mk && nn__json_eat(&j, ':')) mv = nn__json_string(&j);
+                if (!mv) { nn__free(mk); goto bad; }
+                if (f->num_meta == cap_m) {
+                    int cap = cap_m ? 2 * cap_m : 16;
+                    char **grown = (char **)nn__calloc((size_t)cap * 2, sizeof(char *));
+                    if (!grown) { nn__free(mk); nn__free(mv); nn__st_free(f); return nn__fail(NN_ERR_NOMEM, "model: out of memory"); }
+                    if (f->num_meta) memcpy(grown, f->meta, (size_t)f->num_meta * 2 * sizeof(char *));
+                    nn__free(f->meta);
+                    f->meta = grown;
+                    cap_m = cap;
+                }
+                f->meta[2 * f->num_meta] = mk;
+                f->meta[2 * f->num_meta + 1] = mv;
+                f->num_meta++;
+            } while (nn__json_eat(&j, ','));
+            if (!nn__json_eat(&j, '}')) goto bad;
+            continue;
+        }
+        if (f->num_tensors == cap_t) {
+            int cap = cap_t ? 2 * cap_t : 32;
+            nn__st_tensor *grown = (nn__st_tensor *)nn__calloc((size_t)cap, sizeof *grown);
+            if (!grown) { nn__free(key); nn__st_free(f); return nn__fail(NN_ERR_NOMEM, "model: out of memory"); }
+            if (f->num_tensors) memcpy(grown, f->tensors, (size_t)f->num_tensors * sizeof *grown);
+            nn__free(f->tensors);
+            f->tensors = grown;
+            cap_t = cap;
+        }
+        f->tensors[f->num_tensors].name = key;
+        if (nn__st_tensor_entry(&j, &f->tensors[f->num_tensors++]) != NN_OK) {
+            nn_status st = nn__fail(NN_ERR_FORMAT, "model: the header entry of tensor '%s' is malformed", key);
+            nn__st_free(f);
+            return st;
+        }
+    } while (nn__json_eat(&j, ','));
+    if (!nn__json_eat(&j, '}')) goto bad;
+done:
+    nn__json_ws(&j);
+    if (j.p != j.end) goto bad;
+    for (k = 0; k < f->num_tensors; k++) {
+        const nn__st_tensor *t = &f->tensors[k];
+        if (t->begin > t->end || t->end > f->data_size) {
+            nn_status st = nn__fail(NN_ERR_FORMAT, "model: tensor '%s' spans bytes %llu..%llu of a %llu-byte data section",
+                                    t->name, (unsigned long long)t->begin, (unsigned long long)t->end,
+                                    (unsigned long long)f->data_size);
+            nn__st_free(f);
+            return st;
+        }
+    }
+    return NN_OK;
+bad:
+    {
+        long at = (long)(j.p - ((const char *)bytes + 8));
+        nn__st_free(f);
+        return nn__fail(NN_ERR_FORMAT, "model: the JSON header is malformed near byte %ld of %llu",
+                        at, (unsigned long long)header_len);
+    }
+}
+
+static const nn__st_tensor *nn__st_find(const nn__st_file *f, const char *name)
+{
+    int i;
+    for (i = 0; i < f->num_tensors; i++) if (!strcmp(f->tensors[i].name, name)) return &f->tensors[i];
+    return NULL;
+}
+
+/* Copies a tensor into dst after checking its dtype, shape and byte count. */
+static nn_status nn__st_read_f32(const nn__st_file *f, const char *name, int ndim, const int *shape,
+                                 size_t count, float *dst)
+{
+    const nn__st_tensor *t = nn__st_find(f, name);
+    size_t i;
+    int d;
+    if (!t) return nn__fail(NN_ERR_FORMAT, "model: tensor '%s' is missing", name);
+    if (strcmp(t->dtype, "F32"))
+        return nn__fail(NN_ERR_FORMAT, "model: tensor '%s' has dtype %s, expected F32", name, t->dtype);
+    if (t->ndim != ndim) goto shape_error;
+    for (d = 0; d < ndim; d++) if (t->shape[d] != (uint64_t)shape[d]) goto shape_error;
+    if (t->end - t->begin != (uint64_t)count * 4)
+        return nn__fail(NN_ERR_FORMAT, "model: tensor '%s' holds %llu bytes, expected %zu", name,
+                        (unsigned long long)(t->end - t->begin), count * 4);
+    if (nn__little_endian()) memcpy(dst, f->data + t->begin, count * 4);
+    else
+        for (i = 0; i < count; i++) {
+            const unsigned char *b = f->data + t->begin + 4 * i;
+            uint32_t u = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+            memcpy(&dst[i], &u, 4);
+        }
+    return NN_OK;
+shape_error:
+    {
+        char want[64] = "", got[64] = "";
+        for (d = 0; d < ndim; d++) snprintf(want + strlen(want), sizeof want - strlen(want), "%s%d", d ? "x" : "", shape[d]);
+        for (d = 0; d < t->ndim; d++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%llu", d ? "x" : "", (unsigned long long)t->shape[d]);
+        return nn__fail(NN_ERR_FORMAT, "model: tensor '%s' has shape [%s], expected [%s]", name, got, want);
+    }
+}
+
+/* Fills every parameter and buffer; rejects tensors the net has no place for. */
+static nn_status nn__st_fill(nn_net *net, const nn__st_file *f, int allow_optimizer)
+{
+    nn_status st;
+    int i;
+    for (i = 0; i < net->num_params; i++) {
+        nn_param *p = &net->params[i];
+        if ((st = nn__st_read_f32(f, p->name, p->ndim, p->shape, p->size, p->value)) != NN_OK) return st;
+    }
+    for (i = 0; i < f->num_tensors; i++) {
+        const char *name = f->tensors[i].name;
+        int j, known = 0;
+        size_t len = strlen(name);
+        for (j = 0; j < net->num_params && !known; j++) known = !strcmp(name, net->params[j].name);
+        known = known || (len > 20 && !strcmp(name + len - 20, ".num_batches_tracked"));
+        known = known || (allow_optimizer && !strncmp(name, "optimizer.", 10));
+        if (!known) return nn__fail(NN_ERR_FORMAT, "model: tensor '%s' does not belong to this net", name);
+    }
+    return NN_OK;
+}
+
+/* Splits off the next token of text ending at one of seps; returns its length. */
+static size_t nn__token(const char **text, const char *seps, const char **token)
+{
+    size_t len;
+    while (**text && strchr(seps, **text)) (*text)++;
+    *token = *text;
+    len = strcspn(*text, seps);
+    *text += len;
+    return len;
+}
+
+/* Parses "Linear out=100" etc. back into a layer description. */
+static nn_status nn__parse_layer(const char *text, size_t len, nn_layer_desc *d)
+{
+    char buf[160], key[16];
+    const char *cursor = buf, *tok;
+    size_t n;
+    int kind;
+    if (len >= sizeof buf) return nn__fail(NN_ERR_FORMAT, "model: a layer description is too long");
+    memcpy(buf, text, len);
+    buf[len] = 0;
+    memset(d, 0, sizeof *d);
+    n = nn__token(&cursor, " ", &tok);
+    for (kind = 1; kind < NN_LAYER_KIND_COUNT; kind++) {
+        const char *name = nn_layer_name((nn_layer_kind)kind);
+        if (strlen(name) == n && !strncmp(tok, name, n)) break;
+    }
+    if (kind == NN_LAYER_KIND_COUNT) return nn__fail(NN_ERR_FORMAT, "model: unknown layer '%.*s'", (int)n, tok);
+    d->kind = (nn_layer_kind)kind;
+    while ((n = nn__token(&cursor, " ", &tok)) > 0) {
+        const char *eq = (const char *)memchr(tok, '=', n);
+        char *end;
+        double v;
+        if (!eq || (size_t)(eq - tok) >= sizeof key) return nn__fail(NN_ERR_FORMAT, "model: bad layer option '%.*s'", (int)n, tok);
+        memcpy(key, tok, (size_t)(eq - tok));
+        key[eq - tok] = 0;
+        v = strtod(eq + 1, &end);
+        if (end == eq + 1 || end != tok + n || !(v > -1e9 && v < 1e9))
+            return nn__fail(NN_ERR_FORMAT, "model: bad value in '%.*s'", (int)n, tok);
+        if (!strcmp(key, "out")) d->out = (int)v;
+        else if (!strcmp(key, "kernel")) d->kernel = (int)v;
+        else if (!strcmp(key, "stride")) d->stride = (int)v;
+        else if (!strcmp(key, "pad")) d->pad = (int)v;
+        else if (!strcmp(key, "no_bias")) d->no_bias = (int)v;
+        else if (!strcmp(key, "alpha")) d->alpha = (float)v;
+        else if (!strcmp(key, "beta")) d->beta = (float)v;
+        else if (!strcmp(key, "approximate")) d->approximate = (int)v;
+        else return nn__fail(NN_ERR_FORMAT, "model: unknown layer option '%s'", key);
+    }
+    return NN_OK;
+}
+
+/* Parses "v0,v1,..." into exactly n floats. */
+static nn_status nn__parse_floats(const char *text, float *out, size_t n, const char *what)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        char *end;
+        out[i] = (float)strtod(text, &end);
+        if (end == text || (*end != (i + 1 < n ? ',' : '\0')))
+            return nn__fail(NN_ERR_FORMAT, "model: %s holds fewer or more than %zu numbers", what, n);
+        text = end + (i + 1 < n);
+    }
+    return NN_OK;
+}
+
+static nn_status nn__st_metadata(nn_net *net, const nn__st_file *f)
+{
+    const char *pre = nn__st_meta(f, "preprocess"), *classes = nn__st_meta(f, "classes");
+    nn_status st = NN_OK;
+    if (pre && strcmp(pre, "none")) {
+        int channels = !strcmp(pre, "channels");
+        size_t n = channels ? (size_t)net->input.c : nn_shape_size(net->input);
+        const char *mean = nn__st_meta(f, "preprocess_mean"), *std = nn__st_meta(f, "preprocess_std");
+        const char *scale = nn__st_meta(f, "preprocess_scale");
+        float *m = (float *)nn__alloc(n * sizeof(float)), *s = (float *)nn__alloc(n * sizeof(float));
+        float sc = 1.0f;
+        if (!m || !s) st = nn__fail(NN_ERR_NOMEM, "model: out of memory");
+        else if (!channels && strcmp(pre, "mean_image")) st = nn__fail(NN_ERR_FORMAT, "model: unknown preprocessing '%s'", pre);
+        else if (!mean || (channels && !std)) st = nn__fail(NN_ERR_FORMAT, "model: preprocessing values are missing");
+        else if (scale && nn__parse_floats(scale, &sc, 1, "preprocess_scale") != NN_OK) st = NN_ERR_FORMAT;
+        else if ((st = nn__parse_floats(mean, m, n, "preprocess_mean")) == NN_OK &&
+                 (!channels || (st = nn__parse_floats(std, s, n, "preprocess_std")) == NN_OK))
+            st = channels ? nn_set_preprocess_channels(net, sc, m, s) : nn_set_preprocess_mean_image(net, m);
+        nn__free(m);
+        nn__free(s);
+        if (st != NN_OK) return st;
+    }
+    if (classes) {
+        char *copy = (char *)nn__alloc(strlen(classes) + 1), *p;
+        const char *names[1024];
+        int count = 0;
+        if (!copy) return nn__fail(NN_ERR_NOMEM, "model: out of memory");
+        strcpy(copy, classes);
+        for (p = copy; *p && count < 1024; ) {   /* split at commas in place */
+            names[count++] = p;
+            p += strcspn(p, ",");
+            if (*p) *p++ = 0;
+        }
+        st = nn_set_class_names(net, names, count);
+        nn__free(copy);
+    }
+    return st;
+}
+
+NNDEF nn_net *nn_load_memory(const void *data, size_t size, int max_batch)
+{
+    nn__st_file f;
+    nn_net *net = NULL;
+    const char *input, *layers;
+    int c, h, w, consumed = 0;
+    nn_status st;
+    if (nn__st_parse(data, size, &f) != NN_OK) return NULL;
+    input = nn__st_meta(&f, "input");
+    layers = nn__st_meta(&f, "layers");
+    if (!input || !layers) {
+        nn__fail(NN_ERR_FORMAT, "model: no nn.h architecture in the metadata; build the net "
+                 "yourself and use nn_load_weights");
+        goto fail;
+    }
+    if (sscanf(input, "%d,%d,%d%n", &c, &h, &w, &consumed) != 3 || input[consumed]) {
+        nn__fail(NN_ERR_FORMAT, "model: bad input shape '%s'", input);
+        goto fail;
+    }
+    if (!(net = nn_net_new(nn_shape3(c, h, w)))) goto fail;
+    while (*layers) {
+        size_t len = strcspn(layers, ";");
+        nn_layer_desc d;
+        if (nn__parse_layer(layers, len, &d) != NN_OK || nn__prefix_error("model", nn_add(net, d)) != NN_OK)
+            goto fail;
+        layers += len + (layers[len] == ';');
+    }
+    if (nn__prefix_error("model", nn_build(net, max_batch, 0)) != NN_OK) goto fail;
+    if ((st = nn__st_fill(net, &f, 0)) != NN_OK || (st = nn__st_metadata(net, &f)) != NN_OK) goto fail;
+    nn__st_free(&f);
+    net->training = 0;
+    return net;
+fail:
+    nn_net_free(net);
+    nn__st_free(&f);
+    return NULL;
+}
+
+NNDEF nn_status nn_load_weights_memory(nn_net *net, const void *data, size_t size)
+{
+    nn__st_file f;
+    nn_status st;
+    if (!net || !net->built) return nn__fail(NN_ERR_STATE, "nn_load_weights: build the net first");
+    if ((st = nn__st_parse(data, size, &f)) != NN_OK) return st;
+    st = nn__st_fill(net, &f, 0);
+    nn__st_free(&f);
+    return st;
+}
+
+#ifndef NN_NO_STDIO
+static nn_status nn__write_file(const char *path, const unsigned char *data, size_t size)
+{
+    FILE *fp = fopen(path, "wb");
+    if (!fp) return nn__fail(NN_ERR_IO, "%s: cannot create (%s)", path, strerror(errno));
+    if (fwrite(data, 1, size, fp) != size || fclose(fp) != 0) {
+        if (fp) fclose(fp);
+        return nn__fail(NN_ERR_IO, "%s: write failed", path);
+    }
+    return NN_OK;
+}
+
+/* Reads a whole file; the buffer is freed with nn__free. */
+static nn_status nn__read_file(const char *path, unsigned char **data, size_t *size)
+{
+    FILE *fp = fopen(path, "rb");
+    long len;
+    *data = NULL;
+    if (!fp) return nn__fail(NN_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
+    if (fseek(fp, 0, SEEK_END) != 0 || (len = ftell(fp)) < 0 || fseek(fp, 0, SEEK_SET) != 0) {
+        fclose(fp);
+        return nn__fail(NN_ERR_IO, "%s: cannot determine the size", path);
+    }
+    if (!(*data = (unsigned char *)nn__alloc((size_t)len + 1))) {
+        fclose(fp);
+        return nn__fail(NN_ERR_NOMEM, "%s: cannot allocate %ld bytes", path, len);
+    }
+    if (fread(*data, 1, (size_t)len, fp) != (size_t)len) {
+        fclose(fp);
+        nn__free(*data);
+        *data = NULL;
+        return nn__fail(NN_ERR_IO, "%s: read failed", path);
+    }
+    fclose(fp);
+    *size = (size_t)len;
+    return NN_OK;
+}
+
+
+NNDEF nn_status nn_save(nn_net *net, const char *path)
+{
+    unsigned char *data;
+    size_t size;
+    nn_status st = nn__save(net, NULL, &data, &size);
+    if (st != NN_OK) return st;
+    st = nn__write_file(path, data, size);
+    nn__free(data);
+    return st;
+}
+
+NNDEF nn_net *nn_load(const char *path, int max_batch)
+{
+    unsigned char *data;
+    size_t size;
+    nn_net *net;
+    if (nn__read_file(path, &data, &size) != NN_OK) return NULL;
+    net = nn_load_memory(data, size, max_batch);
+    nn__free(data);
+    if (!net) nn__prefix_error(path, NN_ERR_FORMAT);
+    return net;
+}
+
+NNDEF nn_status nn_load_weights(nn_net *net, const char *path)
+{
+    unsigned char *data;
+    size_t size;
+    nn_status st = nn__read_file(path, &data, &size);
+    if (st != NN_OK) return st;
+    st = nn__prefix_error(path, nn_load_weights_memory(net, data, size));
+    nn__free(data);
+    return st;
+}
+
+NNDEF nn_status nn_save_checkpoint(nn_net *net, const nn_optim *opt, const char *path)
+{
+    unsigned char *data;
+    size_t size;
+    nn_status st;
+    if (!opt || opt->net != net) return nn__fail(NN_ERR_ARG, "nn_save_checkpoint: the optimiser is not this net's");
+    if ((st = nn__save(net, opt, &data, &size)) != NN_OK) return st;
+    st = nn__write_file(path, data, size);
+    nn__free(data);
+    return st;
+}
+
+NNDEF nn_status nn_load_checkpoint(nn_net *net, nn_optim *opt, const char *path)
+{
+    unsigned char *data;
+    size_t size;
+    nn__st_file f;
+    nn_status st;
+    const char *kind, *step, *lr, *rng;
+    unsigned long long state, inc;
+    int i, k;
+    if (!opt || opt->net != net) return nn__fail(NN_ERR_ARG, "nn_load_checkpoint: the optimiser is not this net's");
+    if ((st = nn__read_file(path, &data, &size)) != NN_OK) return st;
+    if ((st = nn__st_parse(data, size, &f)) != NN_OK) { nn__free(data); return nn__prefix_error(path, st); }
+    kind = nn__st_meta(&f, "optimizer");
+    step = nn__st_meta(&f, "optimizer_step");
+    lr = nn__st_meta(&f, "optimizer_lr");
+    rng = nn__st_meta(&f, "rng");
+    if (!kind || !step || !lr || !rng || sscanf(rng, "%llu,%llu", &state, &inc) != 2)
+        st = nn__fail(NN_ERR_FORMAT, "%s: not a checkpoint (no optimiser state)", path);
+    else if (atoi(kind) != (int)opt->kind)
+        st = nn__fail(NN_ERR_ARG, "%s: the checkpoint is of another optimiser kind", path);
+    else if ((st = nn__prefix_error(path, nn__st_fill(net, &f, 1))) == NN_OK) {
+        for (i = 0; i < net->num_params && st == NN_OK; i++)
+            for (k = 0; k < 2 && st == NN_OK; k++) {
+                float *state_buf = k ? opt->v[i] : opt->m[i];
+                char name[48];
+                if (!state_buf) continue;
+                snprintf(name, sizeof name, "optimizer.%c.%s", k ? 'v' : 'm', net->params[i].name);
+                st = nn__prefix_error(path, nn__st_read_f32(&f, name, net->params[i].ndim, net->params[i].shape,
+                                                         net->params[i].size, state_buf));
+            }
+        if (st == NN_OK) {
+            opt->step = atol(step);
+            opt->lr = (float)atof(lr);
+            net->rng.state = state;
+            net->rng.inc = inc;
+        }
+    }
+    nn__st_free(&f);
+    nn__free(data);
+    return st;
+}
+#endif
+
 /* =================================================================================
    METRICS
    ================================================================================= */
+
+NNDEF int nn_argmax(const float *v, int n)
+{
+    int i, best = 0;
+    for (i = 1; i < n; i++) if (v[i] > v[best]) best = i;
+    return best;
+}
+
+NNDEF nn_status nn_evaluate(nn_net *net, const nn_dataset *d, float *mean_loss,
+                            float *accuracy, int *confusion)
+{
+    size_t sample = nn_shape_size(d->shape);
+    int classes = (int)nn_shape_size(nn_output_shape(net)), was_training = net->training;
+    int start, correct = 0, i;
+    double loss_sum = 0.0;
+    if (!net->built) return nn__fail(NN_ERR_STATE, "nn_evaluate: the net is not built");
+    if (sample != nn_shape_size(net->input) || d->n <= 0)
+        return nn__fail(NN_ERR_ARG, "nn_evaluate: %d samples of %dx%dx%d for a net that takes %dx%dx%d",
+                        d->n, d->shape.c, d->shape.h, d->shape.w, net->input.c, net->input.h, net->input.w);
+    if (d->num_classes > classes)
+        return nn__fail(NN_ERR_ARG, "nn_evaluate: the data has %d classes, the net outputs %d",
+                        d->num_classes, classes);
+    if (confusion) memset(confusion, 0, (size_t)classes * classes * sizeof(int));
+    net->training = 0;
+    for (start = 0; start < d->n; start += net->max_batch) {
+        int n = d->n - start < net->max_batch ? d->n - start : net->max_batch;
+        const float *out = nn_forward(net, d->x + (size_t)start * sample, n);
+        loss_sum += (double)nn_softmax_cross_entropy(out, d->y + start, n, classes, NULL) * n;
+        for (i = 0; i < n; i++) {
+            int predicted = nn_argmax(out + (size_t)i * classes, classes), truth = d->y[start + i];
+            correct += predicted == truth;
+            if (confusion) confusion[truth * classes + predicted]++;
+        }
+    }
+    net->training = was_training;
+    if (mean_loss) *mean_loss = (float)(loss_sum / d->n);
+    if (accuracy) *accuracy = (float)correct / (float)d->n;
+    return NN_OK;
+}
+
+#ifndef NN_NO_STDIO
+NNDEF void nn_print_confusion(FILE *out, const int *confusion, int classes,
+                              const char *const *names)
+{
+    int i, j;
+    fprintf(out, "%-12s", "true\\pred");
+    for (j = 0; j < classes; j++) {
+        if (names) fprintf(out, " %6.6s", names[j]);
+        else fprintf(out, " %6d", j);
+    }
+    fprintf(out, "  accuracy\n");
+    for (i = 0; i < classes; i++) {
+        long row = 0;
+        if (names) fprintf(out, "%-12.12s", names[i]);
+        else fprintf(out, "%-12d", i);
+        for (j = 0; j < classes; j++) {
+            fprintf(out, " %6d", confusion[i * classes + j]);
+            row += confusion[i * classes + j];
+        }
+        fprintf(out, "  %7.4f\n", row ? (double)confusion[i * classes + i] / (double)row : 0.0);
+    }
+}
+#endif
 
 #endif /* NN_IMPLEMENTATION_DONE */
 #endif /* NN_IMPLEMENTATION */

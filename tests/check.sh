@@ -1,0 +1,36 @@
+#!/bin/sh
+# Everything CI runs, in order; ends with the total line "N passed, N failed".
+#   unit tests (native), the same under ASan+UBSan, the kernel tests on aarch64 (NEON)
+#   under qemu, compile checks (gcc, clang, C++, every configuration macro), and a
+#   short real-data smoke run of the MLP on CIFAR-10.
+cd "$(dirname "$0")/.." || exit 1
+mkdir -p build
+total_passed=0; total_failed=0
+stage() {   # stage NAME command...: runs it, adds its last "N passed, N failed" line
+    name=$1; shift
+    echo "== $name"
+    "$@" > "build/$name.log" 2>&1; status=$?
+    grep -E '^(FAIL|[a-z_]+: [0-9]+ passed|.*died|.*exit status)' "build/$name.log" | head -n 60
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$|^[a-z_]+: [0-9]+ passed, [0-9]+ failed$' "build/$name.log" | tail -n 1)
+    if [ -z "$line" ]; then
+        echo "$name: produced no summary (status $status); last lines:"; tail -n 25 "build/$name.log"
+        total_failed=$((total_failed + 1)); return
+    fi
+    p=$(echo "$line" | sed -E 's/^([a-z_]+: )?([0-9]+) passed, ([0-9]+) failed$/\2/')
+    f=$(echo "$line" | sed -E 's/^([a-z_]+: )?([0-9]+) passed, ([0-9]+) failed$/\3/')
+    total_passed=$((total_passed + p)); total_failed=$((total_failed + f))
+    if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then
+        echo "$name: exit status $status"; total_failed=$((total_failed + 1))
+    fi
+}
+stage unit make -j2 test
+stage sanitizers make -j2 test-asan
+if command -v aarch64-linux-gnu-gcc >/dev/null && command -v qemu-aarch64 >/dev/null; then
+    stage neon make -j2 test-neon
+else
+    echo "== neon: aarch64-linux-gnu-gcc or qemu-aarch64 missing"; total_failed=$((total_failed + 1))
+fi
+stage compile tests/compile_check.sh
+stage smoke tests/smoke.sh
+echo "$total_passed passed, $total_failed failed"
+[ "$total_failed" -eq 0 ]
