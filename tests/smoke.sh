@@ -1,0 +1,24 @@
+#!/bin/sh
+# A short real-data run: CIFAR-10 in the official binary layout (packed from
+# ../shared/data or downloaded by `make data`), the E1 MLP for 300 steps, then the
+# saved model reloaded. Prints "smoke: N passed, N failed".
+cd "$(dirname "$0")/.." || exit 1
+passed=0; failed=0
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL smoke: $*"; }
+if make -s data > build/smoke_data.log 2>&1; then ok; else bad "make data"; tail -n 20 build/smoke_data.log; fi
+if make -s build/mlp > build/smoke_build.log 2>&1; then ok; else bad "building examples/mlp.c"; tail -n 20 build/smoke_build.log; fi
+out=$(build/mlp --max_steps 300 --eval_freq 100 --out build/smoke 2>build/smoke_mlp.err)
+echo "$out" | tail -n 3
+acc=$(echo "$out" | sed -n 's/^result: test_accuracy=\([0-9.]*\).*/\1/p')
+# 300 steps of E1 reach about 0.38-0.40 on the full test set; chance is 0.10.
+if [ -n "$acc" ] && awk "BEGIN { exit !($acc >= 0.33) }"; then ok
+else bad "MLP test accuracy after 300 steps is '${acc:-missing}', expected >= 0.33"; tail -n 5 build/smoke_mlp.err; fi
+for f in mlp.csv mlp.png mlp.safetensors; do
+    if [ -s "build/smoke/$f" ]; then ok; else bad "build/smoke/$f was not written"; fi
+done
+# A bad flag is a one-line message and exit status 2.
+build/mlp --batch_size zero > /dev/null 2>&1; status=$?
+if [ "$status" -eq 2 ]; then ok; else bad "a bad flag gave status $status, expected 2"; fi
+echo "smoke: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
