@@ -16,7 +16,7 @@ NEON_TESTS = $(patsubst tests/%.c,$(B)/neon/%,$(wildcard tests/test_kernels*.c t
 EXAMPLE_SRC = $(wildcard examples/*.c)
 EXAMPLES  = $(patsubst examples/%.c,$(B)/%,$(EXAMPLE_SRC))
 
-.PHONY: all test test-asan test-neon test-cxx check examples tools data fashion-data run \
+.PHONY: all test test-asan test-neon test-cxx check interop examples tools data fashion-data run \
         bench bench-gemm bench-train install clean
 
 all: tools examples $(TESTS)
@@ -46,6 +46,10 @@ test-neon: $(NEON_TESTS)
 # The header must compile cleanly as C99 with gcc and clang and as C++.
 test-cxx:
 	@tests/compile_check.sh
+
+# nn.h <-> PyTorch model files (needs Debian's python3-torch; not part of check).
+interop:
+	@tests/interop.sh
 
 # Everything CI runs; ends with the total "N passed, N failed".
 check:
