@@ -707,13 +707,15 @@ NNDEF void nn_dataset_free(nn_dataset *d)
 /* Allocates x and y for n samples of the given shape; on failure frees and zeroes d. */
 static nn_status nn__dataset_alloc(nn_dataset *d, int n, nn_shape shape, const char *what)
 {
-    size_t floats;
+    size_t x_bytes;
     memset(d, 0, sizeof *d);
-    if (!nn__mul_ok((size_t)n, nn_shape_size(shape), &floats))
+    if (!nn__mul_ok((size_t)n, nn_shape_size(shape), &x_bytes)
+        || !nn__mul_ok(x_bytes, sizeof(float), &x_bytes))
         return nn__fail(NN_ERR_NOMEM, "%s: %d samples of %dx%dx%d overflow the address space",
                         what, n, shape.c, shape.h, shape.w);
-    d->x = (float *)nn__calloc(floats, sizeof(float));
-    d->y = (int *)nn__calloc((size_t)n, sizeof(int));
+    /* Not zeroed: the loaders write every element. */
+    d->x = (float *)nn__alloc(x_bytes);
+    d->y = (int *)nn__alloc((size_t)n * sizeof(int));
     if (!d->x || !d->y) {
         nn_dataset_free(d);
         return nn__fail(NN_ERR_NOMEM, "%s: cannot allocate %d samples of %dx%dx%d floats",
