@@ -761,9 +761,11 @@ static nn_status nn__cifar10_count(const char *path, int *records)
     s = nn__file_size(f, path, &size);
     fclose(f);
     if (s != NN_OK) return s;
-    if (size == 0 || size % NN_CIFAR10_RECORD != 0)
-        return nn__fail(NN_ERR_FORMAT,
-                        "%s: size %zu is not a non-zero multiple of the %d-byte record",
+    if (size == 0)
+        return nn__fail(NN_ERR_FORMAT, "%s: size 0, the file is empty (expected %d-byte records)",
+                        path, NN_CIFAR10_RECORD);
+    if (size % NN_CIFAR10_RECORD != 0)
+        return nn__fail(NN_ERR_FORMAT, "%s: size %zu is not a multiple of the %d-byte record",
                         path, size, NN_CIFAR10_RECORD);
     if (size / NN_CIFAR10_RECORD > (size_t)INT_MAX)
         return nn__fail(NN_ERR_FORMAT, "%s: %zu records, more than %d", path,
