@@ -308,7 +308,9 @@ NNDEF float     nn_train_step(nn_net *net, nn_optim *opt, const float *x, const 
 
 /* ---- Data ------------------------------------------------------------------------
    A labelled data set in memory, float pixels N x C x H x W, plus a batcher that walks
-   it in order and reshuffles at the end of every epoch. */
+   it in a shuffled order and reshuffles at the end of every epoch.
+   The loaders overwrite *out without freeing it: free a loaded set with
+   nn_dataset_free before loading into it again. On failure *out is left zeroed. */
 
 typedef struct nn_dataset {
     int    n;             /* samples */
@@ -317,29 +319,46 @@ typedef struct nn_dataset {
     float *x;             /* n * nn_shape_size(shape) */
     int   *y;             /* n labels in [0, num_classes) */
     /* batcher state */
-    int   *order;
-    int    cursor, epoch;
+    int   *order;         /* NULL until nn_batch_start */
+    int    cursor;        /* next position in order */
+    int    epoch;         /* completed epochs */
     nn_rng rng;
 } nn_dataset;
 
 #define NN_CIFAR10_RECORD 3073   /* 1 label byte + 3 x 32 x 32 pixel bytes */
 
+/* CIFAR-10 binary batch files, concatenated in the given order. Each file must be a
+   non-zero multiple of 3073 bytes with every label byte < 10. Pixels become floats
+   0..255, layout N x 3 x 32 x 32 (R, G, B planes); num_classes is 10. */
 NNDEF nn_status nn_cifar10_load_files(const char *const *paths, int count, nn_dataset *out);
-/* dir/data_batch_1..5.bin into train, dir/test_batch.bin into test (either may be NULL). */
+/* dir/data_batch_1..5.bin into train, dir/test_batch.bin into test (either may be NULL).
+   If either fails, both are left zeroed. */
 NNDEF nn_status nn_cifar10_load(const char *dir, nn_dataset *train, nn_dataset *test);
-/* MNIST-style IDX files (uncompressed): images u8 [n, rows, cols], labels u8 [n]. */
+/* MNIST-style IDX files (uncompressed): images u8 [n, rows, cols] (magic 0x00000803),
+   labels u8 [n] (magic 0x00000801). Sizes must match the headers exactly. Pixels
+   become floats 0..255, shape (1, rows, cols); num_classes is the largest label + 1. */
 NNDEF nn_status nn_idx_load(const char *images_path, const char *labels_path, nn_dataset *out);
+/* Frees the pixels, labels and batcher order and zeroes *d (NULL is fine). */
 NNDEF void      nn_dataset_free(nn_dataset *d);
 
-NNDEF nn_status nn_mean_image(const nn_dataset *d, float *mean);     /* shape-sized */
+/* Per-pixel mean over all samples (shape-sized output), summed in double. */
+NNDEF nn_status nn_mean_image(const nn_dataset *d, float *mean);
 NNDEF void      nn_subtract_image(nn_dataset *d, const float *mean);
+/* Per-channel mean and population standard deviation (shape.c values each). */
 NNDEF void      nn_channel_stats(const nn_dataset *d, float *mean, float *std);
+/* x = (x - mean[c]) / std[c]; a channel whose std is not > 0 is only shifted. */
 NNDEF void      nn_normalize_channels(nn_dataset *d, const float *mean, const float *std);
-NNDEF void      nn_scale_pixels(nn_dataset *d, float factor);
+NNDEF void      nn_scale_pixels(nn_dataset *d, float factor);   /* x *= factor */
 
-NNDEF nn_status nn_batch_start(nn_dataset *d, uint64_t seed);   /* shuffled order */
-/* Copies the next n samples into x and their labels into y; at the end of the data
-   set it reshuffles and continues from the start of the new order. */
+/* Starts the batcher: order = 0..n-1 shuffled by Fisher-Yates with nn_rng_new(seed)
+   (so the first epoch is shuffled too), cursor 0, epoch 0. May be called again to
+   restart. The only call of the batcher that allocates. */
+NNDEF nn_status nn_batch_start(nn_dataset *d, uint64_t seed);
+/* Copies the next n samples into x (n * shape size floats) and their labels into y
+   (either may be NULL). When the order is used up, the same generator reshuffles it,
+   epoch is incremented and the batch continues from the start of the new order, so a
+   batch may straddle two epochs. Without nn_batch_start the samples are walked in
+   stored order 0..n-1, epoch after epoch, unshuffled. Never allocates. */
 NNDEF void      nn_next_batch(nn_dataset *d, int n, float *x, int *y);
 
 /* ---- Model files -------------------------------------------------------------------
@@ -1560,6 +1579,402 @@ NNDEF float nn_train_step(nn_net *net, nn_optim *opt, const float *x, const int 
 /* =================================================================================
    DATA
    ================================================================================= */
+
+/* ---- Loading ---------------------------------------------------------------------
+   Files are read in chunks of NN__CHUNK bytes and converted to float as they come,
+   so a load needs no second copy of the data set in bytes. */
+
+NNDEF void nn_dataset_free(nn_dataset *d)
+{
+    if (!d) return;
+    nn__free(d->x);
+    nn__free(d->y);
+    nn__free(d->order);
+    memset(d, 0, sizeof *d);
+}
+
+#ifndef NN_NO_STDIO
+
+#define NN__CHUNK (1u << 20)
+
+/* Allocates x and y for n samples of the given shape; on failure frees and zeroes d. */
+static nn_status nn__dataset_alloc(nn_dataset *d, int n, nn_shape shape, const char *what)
+{
+    size_t x_bytes;
+    memset(d, 0, sizeof *d);
+    if (!nn__mul_ok((size_t)n, nn_shape_size(shape), &x_bytes)
+        || !nn__mul_ok(x_bytes, sizeof(float), &x_bytes))
+        return nn__fail(NN_ERR_NOMEM, "%s: %d samples of %dx%dx%d overflow the address space",
+                        what, n, shape.c, shape.h, shape.w);
+    /* Not zeroed: the loaders write every element. */
+    d->x = (float *)nn__alloc(x_bytes);
+    d->y = (int *)nn__alloc((size_t)n * sizeof(int));
+    if (!d->x || !d->y) {
+        nn_dataset_free(d);
+        return nn__fail(NN_ERR_NOMEM, "%s: cannot allocate %d samples of %dx%dx%d floats",
+                        what, n, shape.c, shape.h, shape.w);
+    }
+    d->n = n;
+    d->shape = shape;
+    return NN_OK;
+}
+
+static nn_status nn__open(const char *path, FILE **f)
+{
+    *f = fopen(path, "rb");
+    if (!*f) return nn__fail(NN_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
+    return NN_OK;
+}
+
+/* The size of an open file in bytes; leaves the position at the start. */
+static nn_status nn__file_size(FILE *f, const char *path, size_t *size)
+{
+    long end;
+    if (fseek(f, 0, SEEK_END) != 0 || (end = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0)
+        return nn__fail(NN_ERR_IO, "%s: cannot determine the size (%s)", path, strerror(errno));
+    *size = (size_t)end;
+    return NN_OK;
+}
+
+/* Reads exactly size bytes or fails with a message naming the path. */
+static nn_status nn__read_exact(FILE *f, const char *path, unsigned char *buf, size_t size)
+{
+    if (fread(buf, 1, size, f) == size) return NN_OK;
+    if (ferror(f)) return nn__fail(NN_ERR_IO, "%s: read error (%s)", path, strerror(errno));
+    return nn__fail(NN_ERR_FORMAT, "%s: file ended early (changed while being read?)", path);
+}
+
+/* Checks one CIFAR-10 batch file and returns its record count. */
+static nn_status nn__cifar10_count(const char *path, int *records)
+{
+    FILE *f;
+    size_t size;
+    nn_status s = nn__open(path, &f);
+    if (s != NN_OK) return s;
+    s = nn__file_size(f, path, &size);
+    fclose(f);
+    if (s != NN_OK) return s;
+    if (size == 0)
+        return nn__fail(NN_ERR_FORMAT, "%s: size 0, the file is empty (expected %d-byte records)",
+                        path, NN_CIFAR10_RECORD);
+    if (size % NN_CIFAR10_RECORD != 0)
+        return nn__fail(NN_ERR_FORMAT, "%s: size %zu is not a multiple of the %d-byte record",
+                        path, size, NN_CIFAR10_RECORD);
+    if (size / NN_CIFAR10_RECORD > (size_t)INT_MAX)
+        return nn__fail(NN_ERR_FORMAT, "%s: %zu records, more than %d", path,
+                        size / NN_CIFAR10_RECORD, INT_MAX);
+    *records = (int)(size / NN_CIFAR10_RECORD);
+    return NN_OK;
+}
+
+/* Reads `records` records of one file into x and y (which point at its first sample). */
+static nn_status nn__cifar10_read(const char *path, int records, unsigned char *buf,
+                                  float *x, int *y)
+{
+    const int pixels = NN_CIFAR10_RECORD - 1;
+    const int per_chunk = (int)(NN__CHUNK / NN_CIFAR10_RECORD);
+    FILE *f;
+    int done = 0;
+    nn_status s = nn__open(path, &f);
+    if (s != NN_OK) return s;
+    while (done < records && s == NN_OK) {
+        int count = records - done < per_chunk ? records - done : per_chunk, r, i;
+        s = nn__read_exact(f, path, buf, (size_t)count * NN_CIFAR10_RECORD);
+        for (r = 0; r < count && s == NN_OK; r++) {
+            const unsigned char *rec = buf + (size_t)r * NN_CIFAR10_RECORD;
+            float *dst = x + (size_t)(done + r) * pixels;
+            if (rec[0] >= 10) {
+                s = nn__fail(NN_ERR_FORMAT, "%s: record %d has label %d, expected 0..9",
+                             path, done + r, rec[0]);
+                break;
+            }
+            y[done + r] = rec[0];
+            for (i = 0; i < pixels; i++) dst[i] = (float)rec[1 + i];
+        }
+        done += count;
+    }
+    fclose(f);
+    return s;
+}
+
+NNDEF nn_status nn_cifar10_load_files(const char *const *paths, int count, nn_dataset *out)
+{
+    int *records = NULL, total = 0, i, at = 0;
+    unsigned char *buf = NULL;
+    nn_status s = NN_OK;
+    if (!out) return nn__fail(NN_ERR_ARG, "cifar10: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!paths || count <= 0) return nn__fail(NN_ERR_ARG, "cifar10: no files given");
+    records = (int *)nn__calloc((size_t)count, sizeof(int));
+    if (!records) return nn__fail(NN_ERR_NOMEM, "cifar10: cannot allocate %d counts", count);
+    /* First check every file, so that a bad last file fails before the big allocation. */
+    for (i = 0; i < count && s == NN_OK; i++) {
+        s = nn__cifar10_count(paths[i], &records[i]);
+        if (s == NN_OK && records[i] > INT_MAX - total)
+            s = nn__fail(NN_ERR_FORMAT, "cifar10: more than %d records in all", INT_MAX);
+        if (s == NN_OK) total += records[i];
+    }
+    if (s == NN_OK) s = nn__dataset_alloc(out, total, nn_shape3(3, 32, 32), "cifar10");
+    if (s == NN_OK) {
+        buf = (unsigned char *)nn__alloc(NN__CHUNK);
+        if (!buf) s = nn__fail(NN_ERR_NOMEM, "cifar10: cannot allocate the read buffer");
+    }
+    for (i = 0; i < count && s == NN_OK; i++) {
+        s = nn__cifar10_read(paths[i], records[i], buf,
+                             out->x + (size_t)at * (NN_CIFAR10_RECORD - 1), out->y + at);
+        at += records[i];
+    }
+    nn__free(buf);
+    nn__free(records);
+    if (s != NN_OK) {
+        nn_dataset_free(out);
+        return s;
+    }
+    out->num_classes = 10;
+    return NN_OK;
+}
+
+NNDEF nn_status nn_cifar10_load(const char *dir, nn_dataset *train, nn_dataset *test)
+{
+    static const char *const names[6] = {
+        "data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
+        "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"
+    };
+    char *storage;
+    const char *paths[6];
+    size_t stride;
+    nn_status s = NN_OK;
+    int i;
+    if (train) memset(train, 0, sizeof *train);
+    if (test) memset(test, 0, sizeof *test);
+    if (!dir) return nn__fail(NN_ERR_ARG, "cifar10: dir is NULL");
+    stride = strlen(dir) + 32;   /* "/" + the longest name + NUL */
+    storage = (char *)nn__alloc(6 * stride);
+    if (!storage) return nn__fail(NN_ERR_NOMEM, "cifar10: cannot allocate file names");
+    for (i = 0; i < 6; i++) {
+        char *p = storage + (size_t)i * stride;
+        snprintf(p, stride, "%s/%s", dir, names[i]);
+        paths[i] = p;
+    }
+    if (train) s = nn_cifar10_load_files(paths, 5, train);
+    if (s == NN_OK && test) {
+        s = nn_cifar10_load_files(paths + 5, 1, test);
+        if (s != NN_OK && train) nn_dataset_free(train);
+    }
+    nn__free(storage);
+    return s;
+}
+
+static uint32_t nn__be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+/* Opens an IDX file of unsigned bytes with `ndim` dimensions, checks the magic, that
+   every dimension is in 1..INT_MAX and that the size is exactly header + data.
+   Leaves f positioned at the data. */
+static nn_status nn__idx_open(const char *path, int ndim, FILE **f, int *dims)
+{
+    unsigned char header[16];
+    size_t header_size = 4 + 4 * (size_t)ndim, size, expect = 1;
+    uint32_t magic, want = 0x00000800u | (uint32_t)ndim;
+    nn_status s;
+    int i;
+    if ((s = nn__open(path, f)) != NN_OK) return s;
+    if ((s = nn__file_size(*f, path, &size)) != NN_OK) goto fail;
+    if (size < header_size) {
+        s = nn__fail(NN_ERR_FORMAT, "%s: size %zu is smaller than the %zu-byte IDX header",
+                     path, size, header_size);
+        goto fail;
+    }
+    if ((s = nn__read_exact(*f, path, header, header_size)) != NN_OK) goto fail;
+    magic = nn__be32(header);
+    if (magic != want) {
+        s = nn__fail(NN_ERR_FORMAT, "%s: magic 0x%08x, expected 0x%08x (IDX, unsigned bytes, "
+                     "%d dimension%s; gzipped files must be unpacked first)",
+                     path, (unsigned)magic, (unsigned)want, ndim, ndim == 1 ? "" : "s");
+        goto fail;
+    }
+    for (i = 0; i < ndim; i++) {
+        uint32_t dim = nn__be32(header + 4 + 4 * i);
+        if (dim == 0 || dim > (uint32_t)INT_MAX) {
+            s = nn__fail(NN_ERR_FORMAT, "%s: dimension %d is %lu, expected 1..%d",
+                         path, i, (unsigned long)dim, INT_MAX);
+            goto fail;
+        }
+        dims[i] = (int)dim;
+        if (!nn__mul_ok(expect, dim, &expect)) {
+            s = nn__fail(NN_ERR_FORMAT, "%s: dimensions overflow the address space", path);
+            goto fail;
+        }
+    }
+    if (expect > SIZE_MAX - header_size || size != header_size + expect) {
+        s = nn__fail(NN_ERR_FORMAT, "%s: size %zu, expected %zu for the dimensions in the header",
+                     path, size, expect > SIZE_MAX - header_size ? SIZE_MAX : header_size + expect);
+        goto fail;
+    }
+    return NN_OK;
+fail:
+    fclose(*f);
+    *f = NULL;
+    return s;
+}
+
+NNDEF nn_status nn_idx_load(const char *images_path, const char *labels_path, nn_dataset *out)
+{
+    FILE *fi = NULL, *fl = NULL;
+    int idims[3], ldims[1], max_label = 0;
+    size_t per_image, i, done, total;
+    unsigned char *buf = NULL;
+    nn_status s;
+    if (!out) return nn__fail(NN_ERR_ARG, "idx: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!images_path || !labels_path) return nn__fail(NN_ERR_ARG, "idx: a path is NULL");
+    if ((s = nn__idx_open(images_path, 3, &fi, idims)) != NN_OK) return s;
+    if ((s = nn__idx_open(labels_path, 1, &fl, ldims)) != NN_OK) goto done;
+    if (idims[0] != ldims[0]) {
+        s = nn__fail(NN_ERR_FORMAT, "%s has %d images but %s has %d labels",
+                     images_path, idims[0], labels_path, ldims[0]);
+        goto done;
+    }
+    if ((s = nn__dataset_alloc(out, idims[0], nn_shape3(1, idims[1], idims[2]), images_path)) != NN_OK)
+        goto done;
+    buf = (unsigned char *)nn__alloc(NN__CHUNK);
+    if (!buf) {
+        s = nn__fail(NN_ERR_NOMEM, "idx: cannot allocate the read buffer");
+        goto done;
+    }
+    per_image = nn_shape_size(out->shape);
+    total = (size_t)out->n * per_image;
+    for (done = 0; done < total && s == NN_OK; done += NN__CHUNK) {
+        size_t count = total - done < NN__CHUNK ? total - done : NN__CHUNK;
+        s = nn__read_exact(fi, images_path, buf, count);
+        for (i = 0; i < count && s == NN_OK; i++) out->x[done + i] = (float)buf[i];
+    }
+    for (done = 0; done < (size_t)out->n && s == NN_OK; done += NN__CHUNK) {
+        size_t count = (size_t)out->n - done < NN__CHUNK ? (size_t)out->n - done : NN__CHUNK;
+        s = nn__read_exact(fl, labels_path, buf, count);
+        for (i = 0; i < count && s == NN_OK; i++) {
+            out->y[done + i] = buf[i];
+            if (buf[i] > max_label) max_label = buf[i];
+        }
+    }
+    out->num_classes = max_label + 1;
+done:
+    nn__free(buf);
+    if (fi) fclose(fi);
+    if (fl) fclose(fl);
+    if (s != NN_OK) nn_dataset_free(out);
+    return s;
+}
+
+#endif /* NN_NO_STDIO */
+
+/* ---- Preprocessing ---------------------------------------------------------------
+   Statistics accumulate in double: 50,000 x 255 summed in float loses digits. */
+
+NNDEF nn_status nn_mean_image(const nn_dataset *d, float *mean)
+{
+    size_t size = nn_shape_size(d->shape), j;
+    double *sum;
+    int i;
+    if (d->n <= 0 || size == 0) return nn__fail(NN_ERR_ARG, "mean image: the data set is empty");
+    sum = (double *)nn__calloc(size, sizeof(double));
+    if (!sum) return nn__fail(NN_ERR_NOMEM, "mean image: cannot allocate %zu doubles", size);
+    for (i = 0; i < d->n; i++) {
+        const float *x = d->x + (size_t)i * size;
+        for (j = 0; j < size; j++) sum[j] += x[j];
+    }
+    for (j = 0; j < size; j++) mean[j] = (float)(sum[j] / d->n);
+    nn__free(sum);
+    return NN_OK;
+}
+
+NNDEF void nn_subtract_image(nn_dataset *d, const float *mean)
+{
+    size_t size = nn_shape_size(d->shape), j;
+    int i;
+    for (i = 0; i < d->n; i++) {
+        float *x = d->x + (size_t)i * size;
+        for (j = 0; j < size; j++) x[j] -= mean[j];
+    }
+}
+
+/* Two passes (mean, then squared deviations from it), each summed per channel. */
+NNDEF void nn_channel_stats(const nn_dataset *d, float *mean, float *std)
+{
+    size_t plane = (size_t)d->shape.h * (size_t)d->shape.w, j;
+    int i, c;
+    for (c = 0; c < d->shape.c; c++) {
+        double sum = 0.0, dev = 0.0, m, count = (double)d->n * (double)plane;
+        for (i = 0; i < d->n; i++) {
+            const float *x = d->x + ((size_t)i * d->shape.c + c) * plane;
+            for (j = 0; j < plane; j++) sum += x[j];
+        }
+        m = count > 0 ? sum / count : 0.0;
+        for (i = 0; i < d->n; i++) {
+            const float *x = d->x + ((size_t)i * d->shape.c + c) * plane;
+            for (j = 0; j < plane; j++) dev += (x[j] - m) * (x[j] - m);
+        }
+        mean[c] = (float)m;
+        std[c] = count > 0 ? (float)sqrt(dev / count) : 0.0f;
+    }
+}
+
+NNDEF void nn_normalize_channels(nn_dataset *d, const float *mean, const float *std)
+{
+    size_t plane = (size_t)d->shape.h * (size_t)d->shape.w, j;
+    int i, c;
+    for (c = 0; c < d->shape.c; c++) {
+        float m = mean[c], inv = std[c] > 0.0f ? 1.0f / std[c] : 1.0f;
+        for (i = 0; i < d->n; i++) {
+            float *x = d->x + ((size_t)i * d->shape.c + c) * plane;
+            for (j = 0; j < plane; j++) x[j] = (x[j] - m) * inv;
+        }
+    }
+}
+
+NNDEF void nn_scale_pixels(nn_dataset *d, float factor)
+{
+    size_t count = (size_t)d->n * nn_shape_size(d->shape), j;
+    for (j = 0; j < count; j++) d->x[j] *= factor;
+}
+
+/* ---- Batcher ---------------------------------------------------------------------- */
+
+NNDEF nn_status nn_batch_start(nn_dataset *d, uint64_t seed)
+{
+    int i;
+    if (d->n <= 0) return nn__fail(NN_ERR_ARG, "batcher: the data set is empty");
+    nn__free(d->order);
+    d->order = (int *)nn__alloc((size_t)d->n * sizeof(int));
+    if (!d->order) return nn__fail(NN_ERR_NOMEM, "batcher: cannot allocate %d indices", d->n);
+    for (i = 0; i < d->n; i++) d->order[i] = i;
+    d->rng = nn_rng_new(seed);
+    nn_rng_shuffle(&d->rng, d->order, d->n);
+    d->cursor = 0;
+    d->epoch = 0;
+    return NN_OK;
+}
+
+NNDEF void nn_next_batch(nn_dataset *d, int n, float *x, int *y)
+{
+    size_t size = nn_shape_size(d->shape);
+    int i;
+    if (d->n <= 0) return;
+    for (i = 0; i < n; i++) {
+        int k = d->order ? d->order[d->cursor] : d->cursor;
+        if (x) memcpy(x + (size_t)i * size, d->x + (size_t)k * size, size * sizeof(float));
+        if (y) y[i] = d->y[k];
+        if (++d->cursor == d->n) {
+            /* End of an epoch: count it and reshuffle at once, so that d->epoch is
+               the number of completed epochs right after the batch that ended it. */
+            if (d->order) nn_rng_shuffle(&d->rng, d->order, d->n);
+            d->cursor = 0;
+            d->epoch++;
+        }
+    }
+}
 
 /* =================================================================================
    MODEL FILES
