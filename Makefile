@@ -34,7 +34,7 @@ $(B)/neon/test_%: tests/test_%.c nn.h tests/harness.h
 	@mkdir -p $(B)/neon
 	aarch64-linux-gnu-gcc -O2 $(WARN) -static -I. $< -o $@ $(LDLIBS)
 
-test: $(TESTS)
+test: $(TESTS) $(B)/pack_images
 	@tests/run.sh $(TESTS)
 
 test-asan: $(ASAN_TESTS)
