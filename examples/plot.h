@@ -476,8 +476,8 @@ static inline int plot_points_in_rect(const plot_frame *f, const plot_series *se
     return inside;
 }
 
-/* A box naming each series beside a stroke of its colour, in the corner of the plot
-   area where it hides the least data. */
+/* A box naming each named series that has values beside a stroke of its colour, in the
+   corner of the plot area where it hides the least data. */
 static inline void plot_legend(plot_canvas *c, const plot_frame *f, const plot_series *series,
                                int nseries, int scale)
 {
@@ -486,7 +486,7 @@ static inline void plot_legend(plot_canvas *c, const plot_frame *f, const plot_s
     int k, entries = 0, name_w = 0, box_w, box_h, corner, best = -1, best_count = 0, row;
     int box_x = 0, box_y = 0;
     for (k = 0; k < nseries; k++)
-        if (series[k].name) {
+        if (series[k].name && plot_series_length(&series[k]) > 0) {
             int w = plot_text_width(series[k].name, scale);
             if (w > name_w) name_w = w;
             entries++;
@@ -511,7 +511,7 @@ static inline void plot_legend(plot_canvas *c, const plot_frame *f, const plot_s
     for (k = 0, row = 0; k < nseries; k++) {
         plot_color col;
         int y = box_y + pad + row * row_h;
-        if (!series[k].name) continue;
+        if (!series[k].name || plot_series_length(&series[k]) <= 0) continue;
         col.r = series[k].r;
         col.g = series[k].g;
         col.b = series[k].b;
