@@ -1,8 +1,9 @@
 /* plot.h - line charts of training curves, saved as PNG, for the example programs.
 
-   Header-only, every function static inline (no warnings for unused ones): include it in the program's .c file. It brings
-   stb_image_write's implementation along, with static linkage; a program that compiles
-   stb_image_write itself defines PLOT_EXTERN_STB_IMAGE_WRITE before including plot.h.
+   Header-only: every function is static inline (so unused ones draw no warning). Include
+   it in the program's .c file; it brings stb_image_write's implementation along, with
+   static linkage. A program that compiles stb_image_write itself defines
+   PLOT_EXTERN_STB_IMAGE_WRITE before including plot.h.
 
    Coordinates are pixels, origin at the top left, y down; pixel (i, j) covers
    [i, i+1) x [j, j+1). Text uses a built-in 5x7 bitmap font (printable ASCII). */
@@ -15,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef PLOT_EXTERN_STB_IMAGE_WRITE
+#ifdef PLOT_EXTERN_STB_IMAGE_WRITE
+#undef STB_IMAGE_WRITE_IMPLEMENTATION   /* the declarations only */
+#else
 #define STB_IMAGE_WRITE_STATIC
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #endif
@@ -29,7 +32,8 @@ typedef struct {
 } plot_canvas;
 
 /* One line of a chart. x NULL puts the points at x = 0, 1, ..., n-1. Points with a
-   non-finite coordinate are skipped. A series without a name is left out of the legend. */
+   non-finite coordinate are skipped (the line joins their neighbours). A series
+   without a name is left out of the legend. */
 typedef struct {
     const float *x;
     const float *y;
@@ -69,7 +73,8 @@ static inline int plot_save_png(const plot_canvas *c, const char *path)
 {
     errno = 0;
     if (stbi_write_png(path, c->w, c->h, 3, c->rgb, c->w * 3)) return 0;
-    fprintf(stderr, "plot: cannot write %s: %s\n", path, errno ? strerror(errno) : "write failed");
+    fprintf(stderr, "plot: cannot write %s: %s\n", path,
+            errno ? strerror(errno) : "write failed");
     return -1;
 }
 
@@ -280,7 +285,8 @@ static inline int plot_text_width(const char *text, int scale)
 
 /* Draws text with its top left corner at (x, y); each font pixel becomes a scale x scale
    square. Capitals are 7 * scale pixels high; descenders reach 9 * scale. */
-static inline void plot_text(plot_canvas *c, int x, int y, const char *text, int scale, plot_color col)
+static inline void plot_text(plot_canvas *c, int x, int y, const char *text, int scale,
+                             plot_color col)
 {
     int first, last, row, column;
     for (; *text; text++) {
@@ -289,8 +295,8 @@ static inline void plot_text(plot_canvas *c, int x, int y, const char *text, int
         for (row = 0; row < PLOT_GLYPH_ROWS; row++)
             for (column = first; column <= last; column++)
                 if (glyph[row] & (0x10u >> column))
-                    plot_fill_rect(c, x + (column - first) * scale, y + row * scale, scale, scale,
-                                   col);
+                    plot_fill_rect(c, x + (column - first) * scale, y + row * scale, scale,
+                                   scale, col);
         x += (last - first + 2) * scale;
     }
 }
@@ -315,7 +321,8 @@ static inline double plot_nice_step(double span, int target)
 
 /* The round values k * step inside [lo, hi], about target of them: writes at most max to
    ticks, the step to *step, and returns how many. */
-static inline int plot_ticks(double lo, double hi, int target, double *step, double *ticks, int max)
+static inline int plot_ticks(double lo, double hi, int target, double *step, double *ticks,
+                             int max)
 {
     double k, k_end;
     int n = 0;
@@ -330,7 +337,8 @@ static inline int plot_ticks(double lo, double hi, int target, double *step, dou
 
 /* Tick value v as text, with the decimals its axis' step needs; exponent notation for
    axes whose largest value (max_abs) is huge or whose step is tiny. */
-static inline void plot_format_tick(double v, double step, double max_abs, char *buf, size_t size)
+static inline void plot_format_tick(double v, double step, double max_abs, char *buf,
+                                    size_t size)
 {
     if (max_abs >= 1e6 || step < 1e-4)
         snprintf(buf, size, "%g", v);
@@ -417,9 +425,10 @@ static inline void plot_mask_segment(float *mask, const plot_frame *f, float x0,
         }
 }
 
-/* Draws a series as a polyline clipped to the plot area; a lone point becomes a dot.
-   Joints are not darkened by overlapping segments: each pixel takes the largest
-   coverage of any segment. -1 when out of memory. */
+/* Draws a series as a polyline clipped to the plot area, joining its finite points; a
+   single finite point becomes a dot three times the line width. Joints are not darkened
+   by overlapping segments: each pixel takes the largest coverage of any segment. -1 when
+   out of memory. */
 static inline int plot_draw_series(plot_canvas *c, const plot_frame *f, const plot_series *s,
                                    float width)
 {
@@ -427,8 +436,10 @@ static inline int plot_draw_series(plot_canvas *c, const plot_frame *f, const pl
     float *mask = (float *)calloc((size_t)f->w * (size_t)f->h, sizeof *mask);
     float last_x = 0.0f, last_y = 0.0f;
     double x, y;
-    int i, j, started = 0;
+    int i, j, started = 0, finite = 0;
     if (!mask) return -1;
+    for (i = 0; i < plot_series_length(s); i++) finite += plot_point(s, i, &x, &y);
+    if (finite == 1) width *= 3.0f;
     for (i = 0; i < plot_series_length(s); i++) {
         float px, py;
         if (!plot_point(s, i, &x, &y)) continue;
@@ -465,7 +476,8 @@ static inline int plot_points_in_rect(const plot_frame *f, const plot_series *se
             px = plot_frame_x(f, vx);
             py = plot_frame_y(f, vy);
             for (t = started ? 1 : 8; t <= 8; t++) {
-                float sx = last_x + (px - last_x) * t / 8.0f, sy = last_y + (py - last_y) * t / 8.0f;
+                float sx = last_x + (px - last_x) * t / 8.0f;
+                float sy = last_y + (py - last_y) * t / 8.0f;
                 inside += sx >= x && sx < x + w && sy >= y && sy < y + h;
             }
             last_x = px;
@@ -494,7 +506,8 @@ static inline void plot_legend(plot_canvas *c, const plot_frame *f, const plot_s
     if (!entries) return;
     box_w = pad + stroke + pad + name_w + pad;
     box_h = pad + entries * row_h - scale + pad;
-    for (corner = 0; corner < 4; corner++) {   /* top right, top left, bottom right, bottom left */
+    /* Corners in order of preference: top right, top left, bottom right, bottom left. */
+    for (corner = 0; corner < 4; corner++) {
         int x = corner % 2 ? f->x + 2 * pad : f->x + f->w - 2 * pad - box_w;
         int y = corner < 2 ? f->y + 2 * pad : f->y + f->h - 2 * pad - box_h;
         int count = plot_points_in_rect(f, series, nseries, x - pad, y - pad, box_w + 2 * pad,
@@ -603,7 +616,8 @@ static inline int plot_panel(plot_canvas *c, int x0, int y0, int w, int h, const
     }
 
     if (title)
-        plot_text(c, f.x + (f.w - plot_text_width(title, scale)) / 2, y0 + pad, title, scale, ink);
+        plot_text(c, f.x + (f.w - plot_text_width(title, scale)) / 2, y0 + pad, title, scale,
+                  ink);
     if (xlabel)
         plot_text(c, f.x + (f.w - plot_text_width(xlabel, scale)) / 2,
                   f.y + f.h + 1 + tick + pad + text_h + pad, xlabel, scale, ink);

@@ -77,8 +77,8 @@ static void test_nice_ticks_on_known_ranges(void)
         n = plot_ticks(lo, hi, 5, &step, t, PLOT_MAX_TICKS);
         mantissa = step / pow(10.0, floor(log10(step) + 1e-9));
         CHECK(n >= 3 && n <= 8, "%g..%g gave %d ticks", lo, hi, n);
-        CHECK(fabs(mantissa - 1) < 1e-9 || fabs(mantissa - 2) < 1e-9 || fabs(mantissa - 5) < 1e-9,
-              "step %g", step);
+        CHECK(fabs(mantissa - 1) < 1e-9 || fabs(mantissa - 2) < 1e-9 ||
+                  fabs(mantissa - 5) < 1e-9, "step %g", step);
         CHECK(t[0] >= lo - 1e-6 * step && t[n - 1] <= hi + 1e-6 * step, "%g..%g", lo, hi);
     }
 
