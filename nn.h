@@ -940,10 +940,10 @@ static const nn__layer_ops nn__flatten_ops = {
    with P = oh*ow, y_i: O x P, i.e. NCHW directly.
    Backward (batch form): dW = sum_i dy_i col_i^T,  db[o] = sum_{i,p} dy_i[o,p],
    dx_i = col2im(W^T dy_i) (col2im adds the overlapping windows back).
-   Workspace: when max_batch * Ckk * P floats fit in NN__CONV_KEEP_COLS, the columns of
-   every image are kept from forward for backward (no second im2col), and backward then
-   overwrites col_i with W^T dy_i once dW has used it; otherwise one image's columns are
-   rebuilt in backward. A 1x1 convolution with stride 1 and no padding uses x as col. */
+   Workspace: when (max_batch + 1) * Ckk * P floats fit in NN__CONV_KEEP_COLS, the
+   columns of every image are kept from forward for backward (no second im2col; the
+   last slot holds W^T dy_i); otherwise one slot holds col_i, rebuilt in backward, then
+   W^T dy_i. A 1x1 convolution with stride 1 and no padding uses x as col directly. */
 
 #ifndef NN__CONV_KEEP_COLS
 #define NN__CONV_KEEP_COLS ((size_t)1 << 26)   /* floats (256 MB) per layer */
@@ -976,7 +976,7 @@ static nn_status nn__conv2d_setup(nn_net *net, nn_layer *L)
     if (!nn__mul_ok(rows, cols, &cols))
         return nn__fail(NN_ERR_NOMEM, "Conv2d: the column buffer is too large");
     if (nn__conv_direct(L)) L->work_size = 0;
-    else if (nn__mul_ok(cols, (size_t)net->max_batch, &all) && all <= NN__CONV_KEEP_COLS)
+    else if (nn__mul_ok(cols, (size_t)net->max_batch + 1, &all) && all <= NN__CONV_KEEP_COLS)
         L->work_size = all;
     else L->work_size = cols;
     return NN_OK;
@@ -987,10 +987,10 @@ static void nn__conv2d_init(nn_layer *L, nn_rng *rng)
     nn__init_fan_in(L, rng, (size_t)L->in.c * L->desc.kernel * L->desc.kernel);
 }
 
-/* The columns of image i: x itself (1x1), its kept slot, or the one shared slot. */
+/* The columns of image i: its kept slot, or the one shared slot. */
 static float *nn__conv_col(nn_layer *L, int i, size_t col_size)
 {
-    return L->work_size >= col_size * (size_t)(i + 1) ? L->work + col_size * (size_t)i : L->work;
+    return L->work_size > col_size ? L->work + col_size * (size_t)i : L->work;
 }
 
 static void nn__conv2d_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
@@ -1024,8 +1024,8 @@ static void nn__conv2d_backward(nn_net *net, nn_layer *L, const float *x, const 
     int s = L->desc.stride, p = L->desc.pad, P = L->out.h * L->out.w, K = C * k * k, i, o, j;
     size_t in_size = nn_shape_size(L->in), out_size = nn_shape_size(L->out);
     size_t col_size = (size_t)K * P;
-    int direct = nn__conv_direct(L);
-    int kept = !direct && L->work_size >= col_size * (size_t)n;
+    int direct = nn__conv_direct(L), kept = L->work_size > col_size;
+    float *dcol = kept ? L->work + (L->work_size - col_size) : L->work;
     (void)net; (void)y;
     if (L->bias) {
         float *db = L->bias->grad;
@@ -1048,10 +1048,9 @@ static void nn__conv2d_backward(nn_net *net, nn_layer *L, const float *x, const 
         if (direct) {
             nn_gemm(1, 0, K, P, O, 1.0f, L->weight->value, K, dyi, P, 0.0f, dx + in_size * i, P);
         } else {
-            /* col_i has served dW; reuse it for dcol = W^T dy_i. */
-            nn_gemm(1, 0, K, P, O, 1.0f, L->weight->value, K, dyi, P, 0.0f, col, P);
+            nn_gemm(1, 0, K, P, O, 1.0f, L->weight->value, K, dyi, P, 0.0f, dcol, P);
             memset(dx + in_size * i, 0, in_size * sizeof(float));
-            nn_col2im(col, P, C, H, W, k, k, s, s, p, p, dx + in_size * i);
+            nn_col2im(dcol, P, C, H, W, k, k, s, s, p, p, dx + in_size * i);
         }
     }
 }
