@@ -1107,17 +1107,29 @@ static void nn__maxpool2d_forward(nn_net *net, nn_layer *L, const float *x, floa
         const float *xc = x + (size_t)c * H * W;
         for (oy = 0; oy < oh; oy++)
             for (ox = 0; ox < ow; ox++) {
-                int y0 = oy * s - p, x0 = ox * s - p, best_i = -1;
+                int y0 = oy * s - p, x0 = ox * s - p;
                 int ky0 = y0 < 0 ? -y0 : 0, ky1 = y0 + k > H ? H - y0 : k;
                 int kx0 = x0 < 0 ? -x0 : 0, kx1 = x0 + k > W ? W - x0 : k;
-                float best = -INFINITY;
+                int best_i = (y0 + ky0) * W + x0 + kx0;   /* the first real pixel */
+                float best = xc[best_i], any_nan = 0.0f;
+                /* strict >: ties keep the first. 0 * v is NaN only for a NaN or an
+                   infinite v: then a second scan lets the first NaN win, as PyTorch
+                   propagates NaN (rare, so the common loop stays branch-free). */
                 for (ky = ky0; ky < ky1; ky++)
                     for (kx = kx0; kx < kx1; kx++) {
-                        int idx = (y0 + ky) * W + x0 + kx;
+                        int idx = (y0 + ky) * W + x0 + kx, better;
                         float v = xc[idx];
-                        /* strict >: ties keep the first; NaN propagates as PyTorch */
-                        if (best_i < 0 || v > best || v != v) { best = v; best_i = idx; }
+                        better = v > best;
+                        best = better ? v : best;
+                        best_i = better ? idx : best_i;
+                        any_nan += 0.0f * v;
                     }
+                if (any_nan != any_nan)
+                    for (ky = ky0; ky < ky1; ky++)
+                        for (kx = kx0; kx < kx1; kx++) {
+                            int idx = (y0 + ky) * W + x0 + kx;
+                            if (xc[idx] != xc[idx] && best == best) { best = xc[idx]; best_i = idx; }
+                        }
                 *y++ = best;
                 *arg++ = (float)best_i;
             }

@@ -300,6 +300,22 @@ static void test_maxpool_known_values(void)
         CHECK(dx[0] == 0 && dx[1] == 10 && dx[2] == 0 && dx[3] == 0, "dx = %g %g %g %g", dx[0], dx[1], dx[2], dx[3]);
         nn_net_free(net);
     }
+    {   /* NaN wins its window (PyTorch propagates it); -inf and +inf are ordinary */
+        nn_layer_desc d = nn_maxpool2d(2, 2, 0);
+        nn_net *net = make_net(nn_shape3(1, 2, 6), &d, 1, 1);
+        float x[12] = {1, 5, -INFINITY, -INFINITY, 2, 3,
+                       0, 0, -INFINITY, -INFINITY, INFINITY, 3};
+        const float dy[3] = {1, 2, 3};
+        const float *y, *dx;
+        if (!net) return;
+        x[6] = NAN;
+        y = nn_forward(net, x, 1);
+        CHECK(isnan(y[0]) && y[1] == -INFINITY && y[2] == INFINITY, "y = %g %g %g", y[0], y[1], y[2]);
+        nn_backward(net, dy);
+        dx = nn_input_grad(net);
+        CHECK(dx[6] == 1 && dx[1] == 0 && dx[2] == 2 && dx[10] == 3, "dx to the NaN / first -inf / +inf");
+        nn_net_free(net);
+    }
     {   /* 3/2/1 on 5x5 (VGG's pooling): output 3x3; the corner window sees 2x2 pixels */
         nn_layer_desc d = nn_maxpool2d(3, 2, 1);
         nn_net *net = make_net(nn_shape3(1, 5, 5), &d, 1, 1);
