@@ -935,15 +935,19 @@ static const nn__layer_ops nn__flatten_ops = {
     nn__flatten_setup, NULL, nn__copy_forward, nn__copy_backward
 };
 
-/* ---- Conv2d: y_i = W * im2col(x_i) + b, image by image ---------------------------
-   x: n x C x H x W, weight W: O x (C k k) (PyTorch's [O, C, k, k]), col_i: (C k k) x P
-   with P = oh*ow, y_i: O x P, i.e. NCHW directly.
+/* ---- Conv2d: y_i = W col_i + b, col_i = im2col(x_i) --------------------------------
+   x: n x C x H x W, weight W: O x K with K = C k k (PyTorch's [O, C, k, k]), col_i:
+   K x P with P = oh*ow, y_i: O x P (NCHW).
    Backward (batch form): dW = sum_i dy_i col_i^T,  db[o] = sum_{i,p} dy_i[o,p],
    dx_i = col2im(W^T dy_i) (col2im adds the overlapping windows back).
-   Workspace: when (max_batch + 1) * Ckk * P floats fit in NN__CONV_KEEP_COLS, the
-   columns of every image are kept from forward for backward (no second im2col; the
-   last slot holds W^T dy_i); otherwise one slot holds col_i, rebuilt in backward, then
-   W^T dy_i. A 1x1 convolution with stride 1 and no padding uses x as col directly. */
+   Batched path (when (K + O) * max_batch * P floats fit in NN__CONV_KEEP_COLS): the
+   columns of all images sit side by side in one K x nP matrix, so each of the three
+   products is ONE GEMM with nP columns (deep layers have P = 4 or 16: per-image GEMMs
+   would be very skinny); an O x nP scratch holds W col before it is scattered to NCHW
+   (and dy gathered from NCHW in backward). The columns are kept from forward for
+   backward, which then overwrites them with W^T dy: every backward needs its forward.
+   Otherwise one image at a time, with its columns rebuilt in backward. A 1x1
+   convolution with stride 1 and no padding uses x_i as col_i, image by image. */
 
 #ifndef NN__CONV_KEEP_COLS
 #define NN__CONV_KEEP_COLS ((size_t)1 << 26)   /* floats (256 MB) per layer */
@@ -957,7 +961,7 @@ static int nn__conv_direct(const nn_layer *L)
 static nn_status nn__conv2d_setup(nn_net *net, nn_layer *L)
 {
     int k = L->desc.kernel, s = L->desc.stride, p = L->desc.pad, oh, ow;
-    size_t rows, cols, all;
+    size_t rows, col_size, all;
     if (L->desc.out <= 0)
         return nn__fail(NN_ERR_ARG, "Conv2d: %d output channels, expected > 0", L->desc.out);
     if (k <= 0 || s <= 0 || p < 0)
@@ -972,13 +976,13 @@ static nn_status nn__conv2d_setup(nn_net *net, nn_layer *L)
     L->weight = nn__declare(net, L, "weight", 1, 4, L->desc.out, L->in.c, k, k);
     if (!L->desc.no_bias) L->bias = nn__declare(net, L, "bias", 1, 1, L->desc.out, 0, 0, 0);
     rows = (size_t)L->in.c * k * k;
-    cols = (size_t)oh * ow;
-    if (!nn__mul_ok(rows, cols, &cols))
+    if (!nn__mul_ok(rows, (size_t)oh * ow, &col_size))
         return nn__fail(NN_ERR_NOMEM, "Conv2d: the column buffer is too large");
     if (nn__conv_direct(L)) L->work_size = 0;
-    else if (nn__mul_ok(cols, (size_t)net->max_batch + 1, &all) && all <= NN__CONV_KEEP_COLS)
+    else if (nn__mul_ok(rows + (size_t)L->desc.out, (size_t)oh * ow * net->max_batch, &all) &&
+             all <= NN__CONV_KEEP_COLS)
         L->work_size = all;
-    else L->work_size = cols;
+    else L->work_size = col_size;
     return NN_OK;
 }
 
@@ -987,10 +991,10 @@ static void nn__conv2d_init(nn_layer *L, nn_rng *rng)
     nn__init_fan_in(L, rng, (size_t)L->in.c * L->desc.kernel * L->desc.kernel);
 }
 
-/* The columns of image i: its kept slot, or the one shared slot. */
-static float *nn__conv_col(nn_layer *L, int i, size_t col_size)
+/* The batched path is on when the workspace holds more than one image's columns. */
+static int nn__conv_batched(const nn_layer *L)
 {
-    return L->work_size > col_size ? L->work + col_size * (size_t)i : L->work;
+    return L->work_size > (size_t)L->in.c * L->desc.kernel * L->desc.kernel * L->out.h * L->out.w;
 }
 
 static void nn__conv2d_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
@@ -998,15 +1002,26 @@ static void nn__conv2d_forward(nn_net *net, nn_layer *L, const float *x, float *
     int C = L->in.c, H = L->in.h, W = L->in.w, O = L->out.c, k = L->desc.kernel;
     int s = L->desc.stride, p = L->desc.pad, P = L->out.h * L->out.w, K = C * k * k, i, o, j;
     size_t in_size = nn_shape_size(L->in), out_size = nn_shape_size(L->out);
-    size_t col_size = (size_t)K * P;
-    (void)net;
+    if (nn__conv_batched(L)) {
+        int ld = n * P;
+        float *cols = L->work, *t = L->work + (size_t)K * net->max_batch * P;
+        for (i = 0; i < n; i++)
+            nn_im2col(x + in_size * i, C, H, W, k, k, s, s, p, p, cols + (size_t)i * P, ld);
+        nn_gemm(0, 0, O, ld, K, 1.0f, L->weight->value, K, cols, ld, 0.0f, t, ld);
+        for (i = 0; i < n; i++)
+            for (o = 0; o < O; o++) {
+                const float *src = t + (size_t)o * ld + (size_t)i * P;
+                float b = L->bias ? L->bias->value[o] : 0.0f, *dst = y + out_size * i + (size_t)o * P;
+                for (j = 0; j < P; j++) dst[j] = src[j] + b;
+            }
+        return;
+    }
     for (i = 0; i < n; i++) {
-        const float *xi = x + in_size * i, *col = xi;
+        const float *col = x + in_size * i;
         float *yi = y + out_size * i;
         if (!nn__conv_direct(L)) {
-            float *c = nn__conv_col(L, i, col_size);
-            nn_im2col(xi, C, H, W, k, k, s, s, p, p, c, P);
-            col = c;
+            nn_im2col(col, C, H, W, k, k, s, s, p, p, L->work, P);
+            col = L->work;
         }
         nn_gemm(0, 0, O, P, K, 1.0f, L->weight->value, K, col, P, 0.0f, yi, P);
         if (L->bias)
@@ -1023,10 +1038,31 @@ static void nn__conv2d_backward(nn_net *net, nn_layer *L, const float *x, const 
     int C = L->in.c, H = L->in.h, W = L->in.w, O = L->out.c, k = L->desc.kernel;
     int s = L->desc.stride, p = L->desc.pad, P = L->out.h * L->out.w, K = C * k * k, i, o, j;
     size_t in_size = nn_shape_size(L->in), out_size = nn_shape_size(L->out);
-    size_t col_size = (size_t)K * P;
-    int direct = nn__conv_direct(L), kept = L->work_size > col_size;
-    float *dcol = kept ? L->work + (L->work_size - col_size) : L->work;
-    (void)net; (void)y;
+    int direct = nn__conv_direct(L);
+    (void)y;
+    if (nn__conv_batched(L)) {
+        int ld = n * P;
+        float *cols = L->work, *t = L->work + (size_t)K * net->max_batch * P;
+        for (i = 0; i < n; i++)               /* t = dy as O x nP */
+            for (o = 0; o < O; o++)
+                memcpy(t + (size_t)o * ld + (size_t)i * P, dy + out_size * i + (size_t)o * P,
+                       (size_t)P * sizeof(float));
+        if (L->bias)
+            for (o = 0; o < O; o++) {
+                const float *row = t + (size_t)o * ld;
+                float sum = 0.0f;
+                for (j = 0; j < ld; j++) sum += row[j];
+                L->bias->grad[o] = sum;
+            }
+        nn_gemm(0, 1, O, K, ld, 1.0f, t, ld, cols, ld, 0.0f, L->weight->grad, K);
+        if (!dx) return;
+        /* the columns have served dW: overwrite them with dcol = W^T dy */
+        nn_gemm(1, 0, K, ld, O, 1.0f, L->weight->value, K, t, ld, 0.0f, cols, ld);
+        memset(dx, 0, in_size * (size_t)n * sizeof(float));
+        for (i = 0; i < n; i++)
+            nn_col2im(cols + (size_t)i * P, ld, C, H, W, k, k, s, s, p, p, dx + in_size * i);
+        return;
+    }
     if (L->bias) {
         float *db = L->bias->grad;
         for (o = 0; o < O; o++) db[o] = 0.0f;
@@ -1039,18 +1075,19 @@ static void nn__conv2d_backward(nn_net *net, nn_layer *L, const float *x, const 
             }
     }
     for (i = 0; i < n; i++) {
-        const float *xi = x + in_size * i, *dyi = dy + out_size * i;
-        float *col = direct ? NULL : nn__conv_col(L, i, col_size);
-        if (!direct && !kept) nn_im2col(xi, C, H, W, k, k, s, s, p, p, col, P);
-        nn_gemm(0, 1, O, K, P, 1.0f, dyi, P, direct ? xi : col, P, i ? 1.0f : 0.0f,
-                L->weight->grad, K);
+        const float *xi = x + in_size * i, *dyi = dy + out_size * i, *col = xi;
+        if (!direct) {
+            nn_im2col(xi, C, H, W, k, k, s, s, p, p, L->work, P);
+            col = L->work;
+        }
+        nn_gemm(0, 1, O, K, P, 1.0f, dyi, P, col, P, i ? 1.0f : 0.0f, L->weight->grad, K);
         if (!dx) continue;
         if (direct) {
             nn_gemm(1, 0, K, P, O, 1.0f, L->weight->value, K, dyi, P, 0.0f, dx + in_size * i, P);
         } else {
-            nn_gemm(1, 0, K, P, O, 1.0f, L->weight->value, K, dyi, P, 0.0f, dcol, P);
+            nn_gemm(1, 0, K, P, O, 1.0f, L->weight->value, K, dyi, P, 0.0f, L->work, P);
             memset(dx + in_size * i, 0, in_size * sizeof(float));
-            nn_col2im(dcol, P, C, H, W, k, k, s, s, p, p, dx + in_size * i);
+            nn_col2im(L->work, P, C, H, W, k, k, s, s, p, p, dx + in_size * i);
         }
     }
 }

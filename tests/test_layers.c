@@ -2,10 +2,10 @@
    Gradient checks by central differences (gradcheck.h), known values computed by hand,
    and Conv2d against a direct 7-loop convolution in double. */
 
-/* Keep the convolution columns of a whole batch only when they fit 4096 floats, so
-   that small max_batch nets take the kept-columns path and large ones the recompute
-   path; both are tested. */
-#define NN__CONV_KEEP_COLS ((size_t)4096)
+/* Take the batched convolution path only when its workspace fits 16384 floats, so
+   that the test cases built for max_batch 3 take it and those built for 1000 go image
+   by image; test_conv2d_gradcheck checks that both paths are exercised. */
+#define NN__CONV_KEEP_COLS ((size_t)16384)
 #define NN_IMPLEMENTATION
 #include "nn.h"
 #include "harness.h"
@@ -91,8 +91,8 @@ static const conv_case conv_cases[] = {
 
 /* Conv2d is linear in x and in W (bilinear), so central differences have no truncation
    error and h can be large: h = 0.25 leaves only float rounding in the loss (~1e-7 of
-   sum |y r|, divided by 2h), far below tol 2e-3. Each case runs with the columns kept
-   from forward (max_batch 3) and recomputed in backward (max_batch 200). */
+   sum |y r|, divided by 2h), far below tol 2e-3. Each case runs batched (max_batch 3)
+   and image by image (max_batch 1000). */
 static void test_conv2d_gradcheck(void)
 {
     int i, mb;
@@ -103,8 +103,14 @@ static void test_conv2d_gradcheck(void)
             char what[128];
             d.no_bias = t->no_bias;
             snprintf(what, sizeof what, "conv case %d (c%d %dx%d out%d k%d s%d p%d bias %d), max_batch %d",
-                     i, t->c, t->h, t->w, t->out, t->k, t->s, t->p, !t->no_bias, mb ? 200 : 3);
-            check_layer(nn_shape3(t->c, t->h, t->w), d, 3, mb ? 200 : 3, 0.25, 0, what);
+                     i, t->c, t->h, t->w, t->out, t->k, t->s, t->p, !t->no_bias, mb ? 1000 : 3);
+            check_layer(nn_shape3(t->c, t->h, t->w), d, 3, mb ? 1000 : 3, 0.25, 0, what);
+            {   /* which path did it take? */
+                nn_net *net = make_net(nn_shape3(t->c, t->h, t->w), &d, 1, mb ? 1000 : 3);
+                nn_layer *L = net ? nn_get_layer(net, 0) : NULL;
+                if (L) CHECK(nn__conv_batched(L) == (!mb && !nn__conv_direct(L)), "%s: path", what);
+                nn_net_free(net);
+            }
         }
 }
 
@@ -159,7 +165,7 @@ static void test_conv2d_vs_naive(void)
         const float *got;
         int bad = 0;
         d.no_bias = t->no_bias;
-        net = make_net(nn_shape3(t->c, t->h, t->w), &d, 1, i % 2 ? 2 : 100);
+        net = make_net(nn_shape3(t->c, t->h, t->w), &d, 1, i % 2 ? 2 : 1000);
         if (!net) break;
         L = nn_get_layer(net, 0);
         CHECK(L->out.c == t->out && L->out.h == oh && L->out.w == ow, "case %d: output shape", i);
@@ -189,6 +195,7 @@ static void test_conv2d_vs_naive(void)
             CHECK(bad == 0, "case %d: %d entries of db differ", i, bad);
         }
         /* backward overwrites (does not accumulate) the parameter gradients */
+        nn_forward(net, x, n);
         nn_backward(net, dy);
         CHECK(fabs(L->weight->grad[0] - dw[0]) <= 1e-4 * (fabs(dw[0]) > 1 ? fabs(dw[0]) : 1),
               "case %d: a second backward must give the same dW", i);
