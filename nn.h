@@ -935,6 +935,29 @@ static const nn__layer_ops nn__flatten_ops = {
     nn__flatten_setup, NULL, nn__copy_forward, nn__copy_backward
 };
 
+/* ---- Parallel loops in layers ------------------------------------------------------
+   Loops over images, planes or channels run through nn__parallel: each task writes
+   only its own slice, so results do not depend on the number of threads. GEMMs are
+   never called from inside a task. */
+
+typedef struct nn__layer_task {
+    nn_net *net;
+    nn_layer *L;
+    const float *x, *dy;
+    float *out;          /* y in forward, dx in backward */
+    float *cols;         /* Conv2d: the K x nP column matrix */
+    int n, ld;
+} nn__layer_task;
+
+static nn__layer_task nn__task(nn_net *net, nn_layer *L, const float *x, const float *dy,
+                               float *out, int n)
+{
+    nn__layer_task t;
+    memset(&t, 0, sizeof t);
+    t.net = net; t.L = L; t.x = x; t.dy = dy; t.out = out; t.n = n;
+    return t;
+}
+
 /* ---- Conv2d: y_i = W col_i + b, col_i = im2col(x_i) --------------------------------
    x: n x C x H x W, weight W: O x K with K = C k k (PyTorch's [O, C, k, k]), col_i:
    K x P with P = oh*ow, y_i: O x P (NCHW).
@@ -991,6 +1014,27 @@ static void nn__conv2d_init(nn_layer *L, nn_rng *rng)
     nn__init_fan_in(L, rng, (size_t)L->in.c * L->desc.kernel * L->desc.kernel);
 }
 
+/* Image i's columns into (task im2col) or out of (task col2im, into a zeroed dx_i)
+   columns i*P .. i*P + P-1 of the K x nP matrix. */
+static void nn__conv_im2col_task(void *ctx, int i)
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    const nn_layer *L = t->L;
+    int k = L->desc.kernel, s = L->desc.stride, p = L->desc.pad, P = L->out.h * L->out.w;
+    nn_im2col(t->x + nn_shape_size(L->in) * i, L->in.c, L->in.h, L->in.w, k, k, s, s, p, p,
+              t->cols + (size_t)i * P, t->ld);
+}
+
+static void nn__conv_col2im_task(void *ctx, int i)
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    const nn_layer *L = t->L;
+    int k = L->desc.kernel, s = L->desc.stride, p = L->desc.pad, P = L->out.h * L->out.w;
+    float *dxi = t->out + nn_shape_size(L->in) * i;
+    memset(dxi, 0, nn_shape_size(L->in) * sizeof(float));
+    nn_col2im(t->cols + (size_t)i * P, t->ld, L->in.c, L->in.h, L->in.w, k, k, s, s, p, p, dxi);
+}
+
 /* The batched path is on when the workspace holds more than one image's columns. */
 static int nn__conv_batched(const nn_layer *L)
 {
@@ -1005,8 +1049,10 @@ static void nn__conv2d_forward(nn_net *net, nn_layer *L, const float *x, float *
     if (nn__conv_batched(L)) {
         int ld = n * P;
         float *cols = L->work, *t = L->work + (size_t)K * net->max_batch * P;
-        for (i = 0; i < n; i++)
-            nn_im2col(x + in_size * i, C, H, W, k, k, s, s, p, p, cols + (size_t)i * P, ld);
+        nn__layer_task task = nn__task(net, L, x, NULL, y, n);
+        task.cols = cols;
+        task.ld = ld;
+        nn__parallel(n, nn__conv_im2col_task, &task);
         nn_gemm(0, 0, O, ld, K, 1.0f, L->weight->value, K, cols, ld, 0.0f, t, ld);
         for (i = 0; i < n; i++)
             for (o = 0; o < O; o++) {
@@ -1043,6 +1089,7 @@ static void nn__conv2d_backward(nn_net *net, nn_layer *L, const float *x, const 
     if (nn__conv_batched(L)) {
         int ld = n * P;
         float *cols = L->work, *t = L->work + (size_t)K * net->max_batch * P;
+        nn__layer_task task;
         for (i = 0; i < n; i++)               /* t = dy as O x nP */
             for (o = 0; o < O; o++)
                 memcpy(t + (size_t)o * ld + (size_t)i * P, dy + out_size * i + (size_t)o * P,
@@ -1058,9 +1105,10 @@ static void nn__conv2d_backward(nn_net *net, nn_layer *L, const float *x, const 
         if (!dx) return;
         /* the columns have served dW: overwrite them with dcol = W^T dy */
         nn_gemm(1, 0, K, ld, O, 1.0f, L->weight->value, K, t, ld, 0.0f, cols, ld);
-        memset(dx, 0, in_size * (size_t)n * sizeof(float));
-        for (i = 0; i < n; i++)
-            nn_col2im(cols + (size_t)i * P, ld, C, H, W, k, k, s, s, p, p, dx + in_size * i);
+        task = nn__task(net, L, x, dy, dx, n);
+        task.cols = cols;
+        task.ld = ld;
+        nn__parallel(n, nn__conv_col2im_task, &task);
         return;
     }
     if (L->bias) {
@@ -1133,60 +1181,66 @@ static nn_status nn__maxpool2d_setup(nn_net *net, nn_layer *L)
     return NN_OK;
 }
 
-static void nn__maxpool2d_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+static void nn__maxpool2d_plane(void *ctx, int c)
 {
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    const nn_layer *L = t->L;
     int H = L->in.h, W = L->in.w, oh = L->out.h, ow = L->out.w;
-    int k = L->desc.kernel, s = L->desc.stride, p = L->desc.pad;
-    int planes = n * L->in.c, c, oy, ox, ky, kx;
-    float *arg = L->work;
-    (void)net;
-    for (c = 0; c < planes; c++) {
-        const float *xc = x + (size_t)c * H * W;
-        for (oy = 0; oy < oh; oy++)
-            for (ox = 0; ox < ow; ox++) {
-                int y0 = oy * s - p, x0 = ox * s - p;
-                int ky0 = y0 < 0 ? -y0 : 0, ky1 = y0 + k > H ? H - y0 : k;
-                int kx0 = x0 < 0 ? -x0 : 0, kx1 = x0 + k > W ? W - x0 : k;
-                int best_i = (y0 + ky0) * W + x0 + kx0;   /* the first real pixel */
-                float best = xc[best_i], any_nan = 0.0f;
-                /* strict >: ties keep the first. 0 * v is NaN only for a NaN or an
-                   infinite v: then a second scan lets the first NaN win, as PyTorch
-                   propagates NaN (rare, so the common loop stays branch-free). */
+    int k = L->desc.kernel, s = L->desc.stride, p = L->desc.pad, oy, ox, ky, kx;
+    const float *xc = t->x + (size_t)c * H * W;
+    float *y = t->out + (size_t)c * oh * ow, *arg = L->work + (size_t)c * oh * ow;
+    for (oy = 0; oy < oh; oy++)
+        for (ox = 0; ox < ow; ox++) {
+            int y0 = oy * s - p, x0 = ox * s - p;
+            int ky0 = y0 < 0 ? -y0 : 0, ky1 = y0 + k > H ? H - y0 : k;
+            int kx0 = x0 < 0 ? -x0 : 0, kx1 = x0 + k > W ? W - x0 : k;
+            int best_i = (y0 + ky0) * W + x0 + kx0;   /* the first real pixel */
+            float best = xc[best_i], any_nan = 0.0f;
+            /* strict >: ties keep the first. 0 * v is NaN only for a NaN or an
+               infinite v: then a second scan lets the first NaN win, as PyTorch
+               propagates NaN (rare, so the common loop stays branch-free). */
+            for (ky = ky0; ky < ky1; ky++)
+                for (kx = kx0; kx < kx1; kx++) {
+                    int idx = (y0 + ky) * W + x0 + kx, better;
+                    float v = xc[idx];
+                    better = v > best;
+                    best = better ? v : best;
+                    best_i = better ? idx : best_i;
+                    any_nan += 0.0f * v;
+                }
+            if (any_nan != any_nan)
                 for (ky = ky0; ky < ky1; ky++)
                     for (kx = kx0; kx < kx1; kx++) {
-                        int idx = (y0 + ky) * W + x0 + kx, better;
-                        float v = xc[idx];
-                        better = v > best;
-                        best = better ? v : best;
-                        best_i = better ? idx : best_i;
-                        any_nan += 0.0f * v;
+                        int idx = (y0 + ky) * W + x0 + kx;
+                        if (xc[idx] != xc[idx] && best == best) { best = xc[idx]; best_i = idx; }
                     }
-                if (any_nan != any_nan)
-                    for (ky = ky0; ky < ky1; ky++)
-                        for (kx = kx0; kx < kx1; kx++) {
-                            int idx = (y0 + ky) * W + x0 + kx;
-                            if (xc[idx] != xc[idx] && best == best) { best = xc[idx]; best_i = idx; }
-                        }
-                *y++ = best;
-                *arg++ = (float)best_i;
-            }
-    }
+            *y++ = best;
+            *arg++ = (float)best_i;
+        }
+}
+
+static void nn__maxpool2d_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+{
+    nn__layer_task t = nn__task(net, L, x, NULL, y, n);
+    nn__parallel(n * L->in.c, nn__maxpool2d_plane, &t);
+}
+
+static void nn__maxpool2d_plane_backward(void *ctx, int c)
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    size_t plane_in = (size_t)t->L->in.h * t->L->in.w, plane_out = (size_t)t->L->out.h * t->L->out.w, j;
+    const float *arg = t->L->work + (size_t)c * plane_out, *g = t->dy + (size_t)c * plane_out;
+    float *d = t->out + (size_t)c * plane_in;
+    memset(d, 0, plane_in * sizeof(float));
+    for (j = 0; j < plane_out; j++) d[(size_t)arg[j]] += g[j];
 }
 
 static void nn__maxpool2d_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
                                    const float *dy, float *dx, int n)
 {
-    size_t plane_in = (size_t)L->in.h * L->in.w, plane_out = (size_t)L->out.h * L->out.w;
-    int planes = n * L->in.c, c;
-    size_t j;
-    (void)net; (void)x; (void)y;
-    if (!dx) return;
-    memset(dx, 0, (size_t)planes * plane_in * sizeof(float));
-    for (c = 0; c < planes; c++) {
-        const float *arg = L->work + (size_t)c * plane_out, *g = dy + (size_t)c * plane_out;
-        float *d = dx + (size_t)c * plane_in;
-        for (j = 0; j < plane_out; j++) d[(size_t)arg[j]] += g[j];
-    }
+    nn__layer_task t = nn__task(net, L, x, dy, dx, n);
+    (void)y;
+    if (dx) nn__parallel(n * L->in.c, nn__maxpool2d_plane_backward, &t);
 }
 
 static const nn__layer_ops nn__maxpool2d_ops = {
@@ -1198,50 +1252,60 @@ static const nn__layer_ops nn__maxpool2d_ops = {
    floor-mode output no window reaches past the padding, so the divisor is always k^2).
    Backward: dx = 0, then dx[j] += dy[i] / k^2 for every real pixel j of window i. */
 
+static void nn__avgpool2d_plane(void *ctx, int c)
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    const nn_layer *L = t->L;
+    int H = L->in.h, W = L->in.w, oh = L->out.h, ow = L->out.w;
+    int k = L->desc.kernel, s = L->desc.stride, p = L->desc.pad, oy, ox, ky, kx;
+    float scale = 1.0f / (float)(k * k);
+    const float *xc = t->x + (size_t)c * H * W;
+    float *y = t->out + (size_t)c * oh * ow;
+    for (oy = 0; oy < oh; oy++)
+        for (ox = 0; ox < ow; ox++) {
+            int y0 = oy * s - p, x0 = ox * s - p;
+            int ky0 = y0 < 0 ? -y0 : 0, ky1 = y0 + k > H ? H - y0 : k;
+            int kx0 = x0 < 0 ? -x0 : 0, kx1 = x0 + k > W ? W - x0 : k;
+            float sum = 0.0f;
+            for (ky = ky0; ky < ky1; ky++)
+                for (kx = kx0; kx < kx1; kx++) sum += xc[(y0 + ky) * W + x0 + kx];
+            *y++ = sum * scale;
+        }
+}
+
 static void nn__avgpool2d_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
 {
+    nn__layer_task t = nn__task(net, L, x, NULL, y, n);
+    nn__parallel(n * L->in.c, nn__avgpool2d_plane, &t);
+}
+
+static void nn__avgpool2d_plane_backward(void *ctx, int c)
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    const nn_layer *L = t->L;
     int H = L->in.h, W = L->in.w, oh = L->out.h, ow = L->out.w;
-    int k = L->desc.kernel, s = L->desc.stride, p = L->desc.pad;
-    int planes = n * L->in.c, c, oy, ox, ky, kx;
+    int k = L->desc.kernel, s = L->desc.stride, p = L->desc.pad, oy, ox, ky, kx;
     float scale = 1.0f / (float)(k * k);
-    (void)net;
-    for (c = 0; c < planes; c++) {
-        const float *xc = x + (size_t)c * H * W;
-        for (oy = 0; oy < oh; oy++)
-            for (ox = 0; ox < ow; ox++) {
-                int y0 = oy * s - p, x0 = ox * s - p;
-                int ky0 = y0 < 0 ? -y0 : 0, ky1 = y0 + k > H ? H - y0 : k;
-                int kx0 = x0 < 0 ? -x0 : 0, kx1 = x0 + k > W ? W - x0 : k;
-                float sum = 0.0f;
-                for (ky = ky0; ky < ky1; ky++)
-                    for (kx = kx0; kx < kx1; kx++) sum += xc[(y0 + ky) * W + x0 + kx];
-                *y++ = sum * scale;
-            }
-    }
+    const float *dy = t->dy + (size_t)c * oh * ow;
+    float *d = t->out + (size_t)c * H * W;
+    memset(d, 0, (size_t)H * W * sizeof(float));
+    for (oy = 0; oy < oh; oy++)
+        for (ox = 0; ox < ow; ox++) {
+            int y0 = oy * s - p, x0 = ox * s - p;
+            int ky0 = y0 < 0 ? -y0 : 0, ky1 = y0 + k > H ? H - y0 : k;
+            int kx0 = x0 < 0 ? -x0 : 0, kx1 = x0 + k > W ? W - x0 : k;
+            float g = *dy++ * scale;
+            for (ky = ky0; ky < ky1; ky++)
+                for (kx = kx0; kx < kx1; kx++) d[(y0 + ky) * W + x0 + kx] += g;
+        }
 }
 
 static void nn__avgpool2d_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
                                    const float *dy, float *dx, int n)
 {
-    int H = L->in.h, W = L->in.w, oh = L->out.h, ow = L->out.w;
-    int k = L->desc.kernel, s = L->desc.stride, p = L->desc.pad;
-    int planes = n * L->in.c, c, oy, ox, ky, kx;
-    float scale = 1.0f / (float)(k * k);
-    (void)net; (void)x; (void)y;
-    if (!dx) return;
-    memset(dx, 0, (size_t)planes * H * W * sizeof(float));
-    for (c = 0; c < planes; c++) {
-        float *d = dx + (size_t)c * H * W;
-        for (oy = 0; oy < oh; oy++)
-            for (ox = 0; ox < ow; ox++) {
-                int y0 = oy * s - p, x0 = ox * s - p;
-                int ky0 = y0 < 0 ? -y0 : 0, ky1 = y0 + k > H ? H - y0 : k;
-                int kx0 = x0 < 0 ? -x0 : 0, kx1 = x0 + k > W ? W - x0 : k;
-                float g = *dy++ * scale;
-                for (ky = ky0; ky < ky1; ky++)
-                    for (kx = kx0; kx < kx1; kx++) d[(y0 + ky) * W + x0 + kx] += g;
-            }
-    }
+    nn__layer_task t = nn__task(net, L, x, dy, dx, n);
+    (void)y;
+    if (dx) nn__parallel(n * L->in.c, nn__avgpool2d_plane_backward, &t);
 }
 
 static const nn__layer_ops nn__avgpool2d_ops = {
@@ -1326,83 +1390,90 @@ static void nn__batchnorm_init(nn_layer *L, nn_rng *rng)
     }
 }
 
-static void nn__batchnorm_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+static void nn__batchnorm_channel(void *ctx, int c)
 {
-    int C = L->in.c, c, i;
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    nn_layer *L = t->L;
+    int C = L->in.c, i, n = t->n;
     size_t hw = (size_t)L->in.h * L->in.w, j, stride = (size_t)C * hw;
-    float *mean = L->work, *invstd = L->work + C;
-    for (c = 0; c < C; c++) {
-        float a, b;
-        if (net->training) {
-            /* Two passes in double: the mean, then the squared deviations. */
-            double m = (double)n * (double)hw, sum = 0.0, sq = 0.0, mu, var;
-            for (i = 0; i < n; i++) {
-                const float *xc = x + stride * i + hw * c;
-                for (j = 0; j < hw; j++) sum += xc[j];
-            }
-            mu = sum / m;
-            for (i = 0; i < n; i++) {
-                const float *xc = x + stride * i + hw * c;
-                for (j = 0; j < hw; j++) { double d = xc[j] - mu; sq += d * d; }
-            }
-            var = sq / m;
-            mean[c] = (float)mu;
-            invstd[c] = (float)(1.0 / sqrt(var + NN__BN_EPS));
-            L->running_mean->value[c] = (float)((1.0 - NN__BN_MOMENTUM) * L->running_mean->value[c] +
-                                                NN__BN_MOMENTUM * mu);
-            /* m = 1 has no unbiased variance (PyTorch refuses it); keep the biased 0. */
-            L->running_var->value[c] = (float)((1.0 - NN__BN_MOMENTUM) * L->running_var->value[c] +
-                                               NN__BN_MOMENTUM * (m > 1.0 ? sq / (m - 1.0) : var));
-        } else {
-            mean[c] = L->running_mean->value[c];
-            invstd[c] = (float)(1.0 / sqrt((double)L->running_var->value[c] + NN__BN_EPS));
-        }
-        /* y = gamma (x - mu) s + beta = a x + b */
-        a = L->weight->value[c] * invstd[c];
-        b = L->bias->value[c] - mean[c] * a;
+    const float *x = t->x;
+    float *y = t->out, *mean = L->work, *invstd = L->work + C, a, b;
+    if (t->net->training) {
+        /* Two passes in double: the mean, then the squared deviations. */
+        double m = (double)n * (double)hw, sum = 0.0, sq = 0.0, mu, var;
         for (i = 0; i < n; i++) {
             const float *xc = x + stride * i + hw * c;
-            float *yc = y + stride * i + hw * c;
-            for (j = 0; j < hw; j++) yc[j] = a * xc[j] + b;
+            for (j = 0; j < hw; j++) sum += xc[j];
         }
+        mu = sum / m;
+        for (i = 0; i < n; i++) {
+            const float *xc = x + stride * i + hw * c;
+            for (j = 0; j < hw; j++) { double d = xc[j] - mu; sq += d * d; }
+        }
+        var = sq / m;
+        mean[c] = (float)mu;
+        invstd[c] = (float)(1.0 / sqrt(var + NN__BN_EPS));
+        L->running_mean->value[c] = (float)((1.0 - NN__BN_MOMENTUM) * L->running_mean->value[c] +
+                                            NN__BN_MOMENTUM * mu);
+        /* m = 1 has no unbiased variance (PyTorch refuses it); keep the biased 0. */
+        L->running_var->value[c] = (float)((1.0 - NN__BN_MOMENTUM) * L->running_var->value[c] +
+                                           NN__BN_MOMENTUM * (m > 1.0 ? sq / (m - 1.0) : var));
+    } else {
+        mean[c] = L->running_mean->value[c];
+        invstd[c] = (float)(1.0 / sqrt((double)L->running_var->value[c] + NN__BN_EPS));
+    }
+    /* y = gamma (x - mu) s + beta = a x + b */
+    a = L->weight->value[c] * invstd[c];
+    b = L->bias->value[c] - mean[c] * a;
+    for (i = 0; i < n; i++) {
+        const float *xc = x + stride * i + hw * c;
+        float *yc = y + stride * i + hw * c;
+        for (j = 0; j < hw; j++) yc[j] = a * xc[j] + b;
+    }
+}
+
+static void nn__batchnorm_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+{
+    nn__layer_task t = nn__task(net, L, x, NULL, y, n);
+    nn__parallel(L->in.c, nn__batchnorm_channel, &t);
+}
+
+static void nn__batchnorm_channel_backward(void *ctx, int c)
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    nn_layer *L = t->L;
+    int C = L->in.c, i, n = t->n;
+    size_t hw = (size_t)L->in.h * L->in.w, j, stride = (size_t)C * hw;
+    const float *x = t->x, *dy = t->dy;
+    double sum_dy = 0.0, sum_dy_xhat = 0.0, m = (double)n * (double)hw;
+    float mu = L->work[c], s = L->work[C + c], gs = L->weight->value[c] * s, k1, k2;
+    for (i = 0; i < n; i++) {
+        const float *xc = x + stride * i + hw * c, *g = dy + stride * i + hw * c;
+        float sd = 0.0f, sdx = 0.0f;
+        for (j = 0; j < hw; j++) { sd += g[j]; sdx += g[j] * (xc[j] - mu); }
+        sum_dy += sd;
+        sum_dy_xhat += (double)sdx * s;
+    }
+    L->weight->grad[c] = (float)sum_dy_xhat;
+    L->bias->grad[c] = (float)sum_dy;
+    if (!t->out) return;
+    /* dx = gs dy - gs sum(dy)/m - gs s (x - mu) sum(dy xhat)/m
+          = gs dy + k1 (x - mu) + k2;  in evaluation k1 = k2 = 0 */
+    k1 = t->net->training ? (float)(-gs * s * sum_dy_xhat / m) : 0.0f;
+    k2 = t->net->training ? (float)(-gs * sum_dy / m) : 0.0f;
+    for (i = 0; i < n; i++) {
+        const float *xc = x + stride * i + hw * c, *g = dy + stride * i + hw * c;
+        float *d = t->out + stride * i + hw * c;
+        for (j = 0; j < hw; j++) d[j] = gs * g[j] + k1 * (xc[j] - mu) + k2;
     }
 }
 
 static void nn__batchnorm_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
                                    const float *dy, float *dx, int n)
 {
-    int C = L->in.c, c, i;
-    size_t hw = (size_t)L->in.h * L->in.w, j, stride = (size_t)C * hw;
-    const float *mean = L->work, *invstd = L->work + C;
+    nn__layer_task t = nn__task(net, L, x, dy, dx, n);
     (void)y;
-    for (c = 0; c < C; c++) {
-        double sum_dy = 0.0, sum_dy_xhat = 0.0, m = (double)n * (double)hw;
-        float mu = mean[c], s = invstd[c], gs = L->weight->value[c] * s, k1, k2;
-        for (i = 0; i < n; i++) {
-            const float *xc = x + stride * i + hw * c, *g = dy + stride * i + hw * c;
-            float sd = 0.0f, sdx = 0.0f;
-            for (j = 0; j < hw; j++) { sd += g[j]; sdx += g[j] * (xc[j] - mu); }
-            sum_dy += sd;
-            sum_dy_xhat += (double)sdx * s;
-        }
-        L->weight->grad[c] = (float)sum_dy_xhat;
-        L->bias->grad[c] = (float)sum_dy;
-        if (!dx) continue;
-        /* dx = gs dy - gs sum(dy)/m - gs s (x - mu) sum(dy xhat)/m
-              = gs dy + k1 (x - mu) + k2 */
-        if (net->training) {
-            k1 = (float)(-gs * s * sum_dy_xhat / m);
-            k2 = (float)(-gs * sum_dy / m);
-        } else {
-            k1 = 0.0f;
-            k2 = 0.0f;
-        }
-        for (i = 0; i < n; i++) {
-            const float *xc = x + stride * i + hw * c, *g = dy + stride * i + hw * c;
-            float *d = dx + stride * i + hw * c;
-            for (j = 0; j < hw; j++) d[j] = gs * g[j] + k1 * (xc[j] - mu) + k2;
-        }
-    }
+    nn__parallel(L->in.c, nn__batchnorm_channel_backward, &t);
 }
 
 static const nn__layer_ops nn__batchnorm_ops = {
