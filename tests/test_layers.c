@@ -393,6 +393,18 @@ static void test_batchnorm_gradcheck(void)
     check_layer(nn_shape1(3), nn_batchnorm(), 7, 9, 1e-2, 0, "BatchNorm1d, training, partial batch");
     check_layer(nn_shape3(3, 4, 5), nn_batchnorm(), 3, 3, 1e-2, 0, "BatchNorm2d, training");
     check_layer(nn_shape3(2, 3, 1), nn_batchnorm(), 2, 2, 1e-2, 0, "BatchNorm2d, training, 3x1");
+    {   /* a large mean (50) against the spread (std 1.15): the statistics must not
+           cancel. x +- h is rounded to float's ulp at 50 (4e-6), 2e-4 of 2h: inside tol.
+           (A smaller spread needs a smaller h: the truncation error is O((h/std)^2).) */
+        nn_layer_desc d = nn_batchnorm();
+        nn_net *net = make_net(nn_shape3(2, 3, 3), &d, 1, 4);
+        float x[4 * 18];
+        if (!net) return;
+        randomise_params(net, 14);
+        fill_uniform(x, 72, 48.0f, 52.0f, 15);
+        CHECK(gradcheck_net(net, x, 4, 1e-2, 2e-3, 300, 7) == 0, "BatchNorm2d, offset input");
+        nn_net_free(net);
+    }
     {   /* evaluation with non-trivial running statistics */
         nn_layer_desc d = nn_batchnorm();
         nn_net *net = make_net(nn_shape3(3, 3, 5), &d, 1, 2);
@@ -449,6 +461,15 @@ static void test_batchnorm_known_values(void)
         CHECK_NEAR(nn_input_grad(net)[0], 2 / sqrt(1.1 + 1e-5), 1e-6);
         CHECK_NEAR(nn_input_grad(net)[1], 0.0, 1e-7);
         CHECK(L->running_mean->value[0] == 0.2f, "evaluation leaves the running stats alone");
+        /* the same batch shifted by 10000: the same normalised output (a one-pass float
+           E[x^2] - E[x]^2 would lose the variance entirely) */
+        {
+            const float xs[2] = {10001, 10003};
+            nn_set_training(net, 1);
+            y = nn_forward(net, xs, 2);
+            CHECK_NEAR(y[0], 0.5 - 2 * s, 1e-6);
+            CHECK_NEAR(y[1], 0.5 + 2 * s, 1e-6);
+        }
         nn_net_free(net);
     }
     {   /* BatchNorm2d statistics pool batch and space: m = n H W = 2*2*1 = 4 per channel */
