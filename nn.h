@@ -1397,7 +1397,7 @@ static void nn__batchnorm_channel(void *ctx, int c)
     int C = L->in.c, i, n = t->n;
     size_t hw = (size_t)L->in.h * L->in.w, j, stride = (size_t)C * hw;
     const float *x = t->x;
-    float *y = t->out, *mean = L->work, *invstd = L->work + C, a, b;
+    float *y = t->out, *mean = L->work, *invstd = L->work + C, a, b, mu_f;
     if (t->net->training) {
         /* Two passes in double: the mean, then the squared deviations. */
         double m = (double)n * (double)hw, sum = 0.0, sq = 0.0, mu, var;
@@ -1422,13 +1422,15 @@ static void nn__batchnorm_channel(void *ctx, int c)
         mean[c] = L->running_mean->value[c];
         invstd[c] = (float)(1.0 / sqrt((double)L->running_var->value[c] + NN__BN_EPS));
     }
-    /* y = gamma (x - mu) s + beta = a x + b */
+    /* y = a (x - mu) + beta with a = gamma s; not a x + (beta - a mu), which cancels
+       catastrophically when |mu| is large against the spread. */
     a = L->weight->value[c] * invstd[c];
-    b = L->bias->value[c] - mean[c] * a;
+    b = L->bias->value[c];
+    mu_f = mean[c];
     for (i = 0; i < n; i++) {
         const float *xc = x + stride * i + hw * c;
         float *yc = y + stride * i + hw * c;
-        for (j = 0; j < hw; j++) yc[j] = a * xc[j] + b;
+        for (j = 0; j < hw; j++) yc[j] = a * (xc[j] - mu_f) + b;
     }
 }
 
