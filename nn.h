@@ -1033,6 +1033,762 @@ static const nn__layer_ops nn__flatten_ops = {
     nn__flatten_setup, NULL, nn__copy_forward, nn__copy_backward
 };
 
+/* ---- Parallel loops in layers ------------------------------------------------------
+   Loops over images, planes or channels run through nn__parallel: each task writes
+   only its own slice, so results do not depend on the number of threads. GEMMs are
+   never called from inside a task. */
+
+typedef struct nn__layer_task {
+    nn_net *net;
+    nn_layer *L;
+    const float *x, *dy;
+    float *out;          /* y in forward, dx in backward */
+    float *cols;         /* Conv2d: the K x nP column matrix */
+    int n, ld;
+} nn__layer_task;
+
+static nn__layer_task nn__task(nn_net *net, nn_layer *L, const float *x, const float *dy,
+                               float *out, int n)
+{
+    nn__layer_task t;
+    memset(&t, 0, sizeof t);
+    t.net = net; t.L = L; t.x = x; t.dy = dy; t.out = out; t.n = n;
+    return t;
+}
+
+/* ---- Conv2d: y_i = W col_i + b, col_i = im2col(x_i) --------------------------------
+   x: n x C x H x W, weight W: O x K with K = C k k (PyTorch's [O, C, k, k]), col_i:
+   K x P with P = oh*ow, y_i: O x P (NCHW).
+   Backward (batch form): dW = sum_i dy_i col_i^T,  db[o] = sum_{i,p} dy_i[o,p],
+   dx_i = col2im(W^T dy_i) (col2im adds the overlapping windows back).
+   Batched path (when (K + O) * max_batch * P floats fit in NN__CONV_KEEP_COLS): the
+   columns of all images sit side by side in one K x nP matrix, so each of the three
+   products is ONE GEMM with nP columns (deep layers have P = 4 or 16: per-image GEMMs
+   would be very skinny); an O x nP scratch holds W col before it is scattered to NCHW
+   (and dy gathered from NCHW in backward). The columns are kept from forward for
+   backward, which then overwrites them with W^T dy: every backward needs its forward.
+   Otherwise one image at a time, with its columns rebuilt in backward. A 1x1
+   convolution with stride 1 and no padding uses x_i as col_i, image by image. */
+
+#ifndef NN__CONV_KEEP_COLS
+#define NN__CONV_KEEP_COLS ((size_t)1 << 26)   /* floats (256 MB) per layer */
+#endif
+
+static int nn__conv_direct(const nn_layer *L)
+{
+    return L->desc.kernel == 1 && L->desc.stride == 1 && L->desc.pad == 0;
+}
+
+static nn_status nn__conv2d_setup(nn_net *net, nn_layer *L)
+{
+    int k = L->desc.kernel, s = L->desc.stride, p = L->desc.pad, oh, ow;
+    size_t rows, col_size, all;
+    if (L->desc.out <= 0)
+        return nn__fail(NN_ERR_ARG, "Conv2d: %d output channels, expected > 0", L->desc.out);
+    if (k <= 0 || s <= 0 || p < 0)
+        return nn__fail(NN_ERR_ARG, "Conv2d: kernel %d, stride %d, padding %d; expected "
+                        "kernel > 0, stride > 0, padding >= 0", k, s, p);
+    if (L->in.h + 2 * p < k || L->in.w + 2 * p < k)
+        return nn__fail(NN_ERR_ARG, "Conv2d: kernel %d does not fit the %dx%d input padded by %d",
+                        k, L->in.h, L->in.w, p);
+    oh = (L->in.h + 2 * p - k) / s + 1;
+    ow = (L->in.w + 2 * p - k) / s + 1;
+    L->out = nn_shape3(L->desc.out, oh, ow);
+    L->weight = nn__declare(net, L, "weight", 1, 4, L->desc.out, L->in.c, k, k);
+    if (!L->desc.no_bias) L->bias = nn__declare(net, L, "bias", 1, 1, L->desc.out, 0, 0, 0);
+    rows = (size_t)L->in.c * k * k;
+    if (!nn__mul_ok(rows, (size_t)oh * ow, &col_size))
+        return nn__fail(NN_ERR_NOMEM, "Conv2d: the column buffer is too large");
+    if (nn__conv_direct(L)) L->work_size = 0;
+    else if (nn__mul_ok(rows + (size_t)L->desc.out, (size_t)oh * ow * net->max_batch, &all) &&
+             all <= NN__CONV_KEEP_COLS)
+        L->work_size = all;
+    else L->work_size = col_size;
+    return NN_OK;
+}
+
+static void nn__conv2d_init(nn_layer *L, nn_rng *rng)
+{
+    nn__init_fan_in(L, rng, (size_t)L->in.c * L->desc.kernel * L->desc.kernel);
+}
+
+/* Image i's columns into (task im2col) or out of (task col2im, into a zeroed dx_i)
+   columns i*P .. i*P + P-1 of the K x nP matrix. */
+static void nn__conv_im2col_task(void *ctx, int i)
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    const nn_layer *L = t->L;
+    int k = L->desc.kernel, s = L->desc.stride, p = L->desc.pad, P = L->out.h * L->out.w;
+    nn_im2col(t->x + nn_shape_size(L->in) * i, L->in.c, L->in.h, L->in.w, k, k, s, s, p, p,
+              t->cols + (size_t)i * P, t->ld);
+}
+
+static void nn__conv_col2im_task(void *ctx, int i)
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    const nn_layer *L = t->L;
+    int k = L->desc.kernel, s = L->desc.stride, p = L->desc.pad, P = L->out.h * L->out.w;
+    float *dxi = t->out + nn_shape_size(L->in) * i;
+    memset(dxi, 0, nn_shape_size(L->in) * sizeof(float));
+    nn_col2im(t->cols + (size_t)i * P, t->ld, L->in.c, L->in.h, L->in.w, k, k, s, s, p, p, dxi);
+}
+
+/* The batched path is on when the workspace holds more than one image's columns. */
+static int nn__conv_batched(const nn_layer *L)
+{
+    return L->work_size > (size_t)L->in.c * L->desc.kernel * L->desc.kernel * L->out.h * L->out.w;
+}
+
+static void nn__conv2d_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+{
+    int C = L->in.c, H = L->in.h, W = L->in.w, O = L->out.c, k = L->desc.kernel;
+    int s = L->desc.stride, p = L->desc.pad, P = L->out.h * L->out.w, K = C * k * k, i, o, j;
+    size_t in_size = nn_shape_size(L->in), out_size = nn_shape_size(L->out);
+    if (nn__conv_batched(L)) {
+        int ld = n * P;
+        float *cols = L->work, *t = L->work + (size_t)K * net->max_batch * P;
+        nn__layer_task task = nn__task(net, L, x, NULL, y, n);
+        task.cols = cols;
+        task.ld = ld;
+        nn__parallel(n, nn__conv_im2col_task, &task);
+        nn_gemm(0, 0, O, ld, K, 1.0f, L->weight->value, K, cols, ld, 0.0f, t, ld);
+        for (i = 0; i < n; i++)
+            for (o = 0; o < O; o++) {
+                const float *src = t + (size_t)o * ld + (size_t)i * P;
+                float b = L->bias ? L->bias->value[o] : 0.0f, *dst = y + out_size * i + (size_t)o * P;
+                for (j = 0; j < P; j++) dst[j] = src[j] + b;
+            }
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        const float *col = x + in_size * i;
+        float *yi = y + out_size * i;
+        if (!nn__conv_direct(L)) {
+            nn_im2col(col, C, H, W, k, k, s, s, p, p, L->work, P);
+            col = L->work;
+        }
+        nn_gemm(0, 0, O, P, K, 1.0f, L->weight->value, K, col, P, 0.0f, yi, P);
+        if (L->bias)
+            for (o = 0; o < O; o++) {
+                float b = L->bias->value[o], *row = yi + (size_t)o * P;
+                for (j = 0; j < P; j++) row[j] += b;
+            }
+    }
+}
+
+static void nn__conv2d_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
+                                const float *dy, float *dx, int n)
+{
+    int C = L->in.c, H = L->in.h, W = L->in.w, O = L->out.c, k = L->desc.kernel;
+    int s = L->desc.stride, p = L->desc.pad, P = L->out.h * L->out.w, K = C * k * k, i, o, j;
+    size_t in_size = nn_shape_size(L->in), out_size = nn_shape_size(L->out);
+    int direct = nn__conv_direct(L);
+    (void)y;
+    if (nn__conv_batched(L)) {
+        int ld = n * P;
+        float *cols = L->work, *t = L->work + (size_t)K * net->max_batch * P;
+        nn__layer_task task;
+        for (i = 0; i < n; i++)               /* t = dy as O x nP */
+            for (o = 0; o < O; o++)
+                memcpy(t + (size_t)o * ld + (size_t)i * P, dy + out_size * i + (size_t)o * P,
+                       (size_t)P * sizeof(float));
+        if (L->bias)
+            for (o = 0; o < O; o++) {
+                const float *row = t + (size_t)o * ld;
+                float sum = 0.0f;
+                for (j = 0; j < ld; j++) sum += row[j];
+                L->bias->grad[o] = sum;
+            }
+        nn_gemm(0, 1, O, K, ld, 1.0f, t, ld, cols, ld, 0.0f, L->weight->grad, K);
+        if (!dx) return;
+        /* the columns have served dW: overwrite them with dcol = W^T dy */
+        nn_gemm(1, 0, K, ld, O, 1.0f, L->weight->value, K, t, ld, 0.0f, cols, ld);
+        task = nn__task(net, L, x, dy, dx, n);
+        task.cols = cols;
+        task.ld = ld;
+        nn__parallel(n, nn__conv_col2im_task, &task);
+        return;
+    }
+    if (L->bias) {
+        float *db = L->bias->grad;
+        for (o = 0; o < O; o++) db[o] = 0.0f;
+        for (i = 0; i < n; i++)
+            for (o = 0; o < O; o++) {
+                const float *row = dy + out_size * i + (size_t)o * P;
+                float sum = 0.0f;
+                for (j = 0; j < P; j++) sum += row[j];
+                db[o] += sum;
+            }
+    }
+    for (i = 0; i < n; i++) {
+        const float *xi = x + in_size * i, *dyi = dy + out_size * i, *col = xi;
+        if (!direct) {
+            nn_im2col(xi, C, H, W, k, k, s, s, p, p, L->work, P);
+            col = L->work;
+        }
+        nn_gemm(0, 1, O, K, P, 1.0f, dyi, P, col, P, i ? 1.0f : 0.0f, L->weight->grad, K);
+        if (!dx) continue;
+        if (direct) {
+            nn_gemm(1, 0, K, P, O, 1.0f, L->weight->value, K, dyi, P, 0.0f, dx + in_size * i, P);
+        } else {
+            nn_gemm(1, 0, K, P, O, 1.0f, L->weight->value, K, dyi, P, 0.0f, L->work, P);
+            memset(dx + in_size * i, 0, in_size * sizeof(float));
+            nn_col2im(L->work, P, C, H, W, k, k, s, s, p, p, dx + in_size * i);
+        }
+    }
+}
+
+static const nn__layer_ops nn__conv2d_ops = {
+    nn__conv2d_setup, nn__conv2d_init, nn__conv2d_forward, nn__conv2d_backward
+};
+
+/* ---- Pooling geometry, shared by MaxPool2d and AvgPool2d ---------------------------
+   stride 0 means stride = kernel (PyTorch's default); out = floor((H + 2p - k)/s) + 1;
+   PyTorch requires pad <= kernel/2, so every window holds at least one real pixel. */
+
+static nn_status nn__pool_setup(nn_net *net, nn_layer *L)
+{
+    int k = L->desc.kernel, s, p = L->desc.pad;
+    (void)net;
+    if (L->desc.stride == 0) L->desc.stride = k;
+    s = L->desc.stride;
+    if (k <= 0 || s <= 0 || p < 0)
+        return nn__fail(NN_ERR_ARG, "kernel %d, stride %d, padding %d; expected kernel > 0, "
+                        "stride >= 0 (0: the kernel), padding >= 0", k, s, p);
+    if (p > k / 2)
+        return nn__fail(NN_ERR_ARG, "padding %d is more than half the kernel %d", p, k);
+    if (L->in.h + 2 * p < k || L->in.w + 2 * p < k)
+        return nn__fail(NN_ERR_ARG, "kernel %d does not fit the %dx%d input padded by %d",
+                        k, L->in.h, L->in.w, p);
+    L->out = nn_shape3(L->in.c, (L->in.h + 2 * p - k) / s + 1, (L->in.w + 2 * p - k) / s + 1);
+    return NN_OK;
+}
+
+/* ---- MaxPool2d: y = max over each window; padding never wins (it is skipped) -------
+   The first maximum in scan order (row by row) is the argmax a(i); its index within the
+   plane is kept in the workspace (as a float: exact below 2^24).
+   Backward: dx = 0, then dx[a(i)] += dy[i] for every output i (windows may overlap). */
+
+static nn_status nn__maxpool2d_setup(nn_net *net, nn_layer *L)
+{
+    nn_status st = nn__pool_setup(net, L);
+    if (st != NN_OK) return st;
+    if ((size_t)L->in.h * L->in.w > ((size_t)1 << 24))
+        return nn__fail(NN_ERR_ARG, "MaxPool2d: a %dx%d plane is too large", L->in.h, L->in.w);
+    L->work_size = nn_shape_size(L->out) * (size_t)net->max_batch;
+    return NN_OK;
+}
+
+static void nn__maxpool2d_plane(void *ctx, int c)
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    const nn_layer *L = t->L;
+    int H = L->in.h, W = L->in.w, oh = L->out.h, ow = L->out.w;
+    int k = L->desc.kernel, s = L->desc.stride, p = L->desc.pad, oy, ox, ky, kx;
+    const float *xc = t->x + (size_t)c * H * W;
+    float *y = t->out + (size_t)c * oh * ow, *arg = L->work + (size_t)c * oh * ow;
+    for (oy = 0; oy < oh; oy++)
+        for (ox = 0; ox < ow; ox++) {
+            int y0 = oy * s - p, x0 = ox * s - p;
+            int ky0 = y0 < 0 ? -y0 : 0, ky1 = y0 + k > H ? H - y0 : k;
+            int kx0 = x0 < 0 ? -x0 : 0, kx1 = x0 + k > W ? W - x0 : k;
+            int best_i = (y0 + ky0) * W + x0 + kx0;   /* the first real pixel */
+            float best = xc[best_i], any_nan = 0.0f;
+            /* strict >: ties keep the first. 0 * v is NaN only for a NaN or an
+               infinite v: then a second scan lets the first NaN win, as PyTorch
+               propagates NaN (rare, so the common loop stays branch-free). */
+            for (ky = ky0; ky < ky1; ky++)
+                for (kx = kx0; kx < kx1; kx++) {
+                    int idx = (y0 + ky) * W + x0 + kx, better;
+                    float v = xc[idx];
+                    better = v > best;
+                    best = better ? v : best;
+                    best_i = better ? idx : best_i;
+                    any_nan += 0.0f * v;
+                }
+            if (any_nan != any_nan)
+                for (ky = ky0; ky < ky1; ky++)
+                    for (kx = kx0; kx < kx1; kx++) {
+                        int idx = (y0 + ky) * W + x0 + kx;
+                        if (xc[idx] != xc[idx] && best == best) { best = xc[idx]; best_i = idx; }
+                    }
+            *y++ = best;
+            *arg++ = (float)best_i;
+        }
+}
+
+static void nn__maxpool2d_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+{
+    nn__layer_task t = nn__task(net, L, x, NULL, y, n);
+    nn__parallel(n * L->in.c, nn__maxpool2d_plane, &t);
+}
+
+static void nn__maxpool2d_plane_backward(void *ctx, int c)
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    size_t plane_in = (size_t)t->L->in.h * t->L->in.w, plane_out = (size_t)t->L->out.h * t->L->out.w, j;
+    const float *arg = t->L->work + (size_t)c * plane_out, *g = t->dy + (size_t)c * plane_out;
+    float *d = t->out + (size_t)c * plane_in;
+    memset(d, 0, plane_in * sizeof(float));
+    for (j = 0; j < plane_out; j++) d[(size_t)arg[j]] += g[j];
+}
+
+static void nn__maxpool2d_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
+                                   const float *dy, float *dx, int n)
+{
+    nn__layer_task t = nn__task(net, L, x, dy, dx, n);
+    (void)y;
+    if (dx) nn__parallel(n * L->in.c, nn__maxpool2d_plane_backward, &t);
+}
+
+static const nn__layer_ops nn__maxpool2d_ops = {
+    nn__maxpool2d_setup, NULL, nn__maxpool2d_forward, nn__maxpool2d_backward
+};
+
+/* ---- AvgPool2d: y = (1/k^2) * sum over each window ---------------------------------
+   count_include_pad = True (PyTorch's default): padded cells count in the k^2 (with
+   floor-mode output no window reaches past the padding, so the divisor is always k^2).
+   Backward: dx = 0, then dx[j] += dy[i] / k^2 for every real pixel j of window i. */
+
+static void nn__avgpool2d_plane(void *ctx, int c)
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    const nn_layer *L = t->L;
+    int H = L->in.h, W = L->in.w, oh = L->out.h, ow = L->out.w;
+    int k = L->desc.kernel, s = L->desc.stride, p = L->desc.pad, oy, ox, ky, kx;
+    float scale = 1.0f / (float)(k * k);
+    const float *xc = t->x + (size_t)c * H * W;
+    float *y = t->out + (size_t)c * oh * ow;
+    for (oy = 0; oy < oh; oy++)
+        for (ox = 0; ox < ow; ox++) {
+            int y0 = oy * s - p, x0 = ox * s - p;
+            int ky0 = y0 < 0 ? -y0 : 0, ky1 = y0 + k > H ? H - y0 : k;
+            int kx0 = x0 < 0 ? -x0 : 0, kx1 = x0 + k > W ? W - x0 : k;
+            float sum = 0.0f;
+            for (ky = ky0; ky < ky1; ky++)
+                for (kx = kx0; kx < kx1; kx++) sum += xc[(y0 + ky) * W + x0 + kx];
+            *y++ = sum * scale;
+        }
+}
+
+static void nn__avgpool2d_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+{
+    nn__layer_task t = nn__task(net, L, x, NULL, y, n);
+    nn__parallel(n * L->in.c, nn__avgpool2d_plane, &t);
+}
+
+static void nn__avgpool2d_plane_backward(void *ctx, int c)
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    const nn_layer *L = t->L;
+    int H = L->in.h, W = L->in.w, oh = L->out.h, ow = L->out.w;
+    int k = L->desc.kernel, s = L->desc.stride, p = L->desc.pad, oy, ox, ky, kx;
+    float scale = 1.0f / (float)(k * k);
+    const float *dy = t->dy + (size_t)c * oh * ow;
+    float *d = t->out + (size_t)c * H * W;
+    memset(d, 0, (size_t)H * W * sizeof(float));
+    for (oy = 0; oy < oh; oy++)
+        for (ox = 0; ox < ow; ox++) {
+            int y0 = oy * s - p, x0 = ox * s - p;
+            int ky0 = y0 < 0 ? -y0 : 0, ky1 = y0 + k > H ? H - y0 : k;
+            int kx0 = x0 < 0 ? -x0 : 0, kx1 = x0 + k > W ? W - x0 : k;
+            float g = *dy++ * scale;
+            for (ky = ky0; ky < ky1; ky++)
+                for (kx = kx0; kx < kx1; kx++) d[(y0 + ky) * W + x0 + kx] += g;
+        }
+}
+
+static void nn__avgpool2d_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
+                                   const float *dy, float *dx, int n)
+{
+    nn__layer_task t = nn__task(net, L, x, dy, dx, n);
+    (void)y;
+    if (dx) nn__parallel(n * L->in.c, nn__avgpool2d_plane_backward, &t);
+}
+
+static const nn__layer_ops nn__avgpool2d_ops = {
+    nn__pool_setup, NULL, nn__avgpool2d_forward, nn__avgpool2d_backward
+};
+
+/* ---- Global average pooling: C x H x W -> C x 1 x 1, y[c] = mean of plane c --------
+   Backward: dx[c, j] = dy[c] / (H W) for every pixel j. */
+
+static nn_status nn__global_avgpool_setup(nn_net *net, nn_layer *L)
+{
+    (void)net;
+    L->out = nn_shape1(L->in.c);
+    return NN_OK;
+}
+
+static void nn__global_avgpool_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+{
+    size_t hw = (size_t)L->in.h * L->in.w, j;
+    int planes = n * L->in.c, c;
+    (void)net;
+    for (c = 0; c < planes; c++) {
+        const float *xc = x + (size_t)c * hw;
+        float sum = 0.0f;
+        for (j = 0; j < hw; j++) sum += xc[j];
+        y[c] = sum / (float)hw;
+    }
+}
+
+static void nn__global_avgpool_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
+                                        const float *dy, float *dx, int n)
+{
+    size_t hw = (size_t)L->in.h * L->in.w, j;
+    int planes = n * L->in.c, c;
+    (void)net; (void)x; (void)y;
+    if (!dx) return;
+    for (c = 0; c < planes; c++) {
+        float g = dy[c] / (float)hw, *d = dx + (size_t)c * hw;
+        for (j = 0; j < hw; j++) d[j] = g;
+    }
+}
+
+static const nn__layer_ops nn__global_avgpool_ops = {
+    nn__global_avgpool_setup, NULL, nn__global_avgpool_forward, nn__global_avgpool_backward
+};
+
+/* ---- BatchNorm: per channel c over the m = n*H*W values of the batch ---------------
+   (C,1,1) input: BatchNorm1d over the batch; (C,H,W): BatchNorm2d over batch and space.
+   Training: mu = mean(x), var = mean((x - mu)^2) (biased), s = 1/sqrt(var + eps),
+   xhat = (x - mu) s, y = gamma xhat + beta; running_mean = 0.9 rm + 0.1 mu,
+   running_var = 0.9 rv + 0.1 var m/(m-1) (unbiased). Evaluation: mu, var = running.
+   Backward, per channel, sums over its m values:
+   dgamma = sum(dy xhat),  dbeta = sum(dy),
+   dx = (gamma s / m) (m dy - sum(dy) - xhat sum(dy xhat))   (training)
+   dx = gamma s dy                                           (evaluation: mu, s constant)
+   Workspace: the mean and s used by the last forward (2C floats). */
+
+#define NN__BN_EPS 1e-5
+#define NN__BN_MOMENTUM 0.1
+
+static nn_status nn__batchnorm_setup(nn_net *net, nn_layer *L)
+{
+    int C = L->in.c;
+    L->out = L->in;
+    L->weight = nn__declare(net, L, "weight", 1, 1, C, 0, 0, 0);
+    L->bias = nn__declare(net, L, "bias", 1, 1, C, 0, 0, 0);
+    L->running_mean = nn__declare(net, L, "running_mean", 0, 1, C, 0, 0, 0);
+    L->running_var = nn__declare(net, L, "running_var", 0, 1, C, 0, 0, 0);
+    L->work_size = 2 * (size_t)C;
+    return NN_OK;
+}
+
+static void nn__batchnorm_init(nn_layer *L, nn_rng *rng)
+{
+    int c;
+    (void)rng;
+    for (c = 0; c < L->in.c; c++) {
+        L->weight->value[c] = 1.0f;
+        L->bias->value[c] = 0.0f;
+        L->running_mean->value[c] = 0.0f;
+        L->running_var->value[c] = 1.0f;
+    }
+}
+
+static void nn__batchnorm_channel(void *ctx, int c)
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    nn_layer *L = t->L;
+    int C = L->in.c, i, n = t->n;
+    size_t hw = (size_t)L->in.h * L->in.w, j, stride = (size_t)C * hw;
+    const float *x = t->x;
+    float *y = t->out, *mean = L->work, *invstd = L->work + C, a, b, mu_f;
+    if (t->net->training) {
+        /* Two passes in double: the mean, then the squared deviations. */
+        double m = (double)n * (double)hw, sum = 0.0, sq = 0.0, mu, var;
+        for (i = 0; i < n; i++) {
+            const float *xc = x + stride * i + hw * c;
+            for (j = 0; j < hw; j++) sum += xc[j];
+        }
+        mu = sum / m;
+        for (i = 0; i < n; i++) {
+            const float *xc = x + stride * i + hw * c;
+            for (j = 0; j < hw; j++) { double d = xc[j] - mu; sq += d * d; }
+        }
+        var = sq / m;
+        mean[c] = (float)mu;
+        invstd[c] = (float)(1.0 / sqrt(var + NN__BN_EPS));
+        L->running_mean->value[c] = (float)((1.0 - NN__BN_MOMENTUM) * L->running_mean->value[c] +
+                                            NN__BN_MOMENTUM * mu);
+        /* m = 1 has no unbiased variance (PyTorch refuses it); keep the biased 0. */
+        L->running_var->value[c] = (float)((1.0 - NN__BN_MOMENTUM) * L->running_var->value[c] +
+                                           NN__BN_MOMENTUM * (m > 1.0 ? sq / (m - 1.0) : var));
+    } else {
+        mean[c] = L->running_mean->value[c];
+        invstd[c] = (float)(1.0 / sqrt((double)L->running_var->value[c] + NN__BN_EPS));
+    }
+    /* y = a (x - mu) + beta with a = gamma s; not a x + (beta - a mu), which cancels
+       catastrophically when |mu| is large against the spread. */
+    a = L->weight->value[c] * invstd[c];
+    b = L->bias->value[c];
+    mu_f = mean[c];
+    for (i = 0; i < n; i++) {
+        const float *xc = x + stride * i + hw * c;
+        float *yc = y + stride * i + hw * c;
+        for (j = 0; j < hw; j++) yc[j] = a * (xc[j] - mu_f) + b;
+    }
+}
+
+static void nn__batchnorm_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+{
+    nn__layer_task t = nn__task(net, L, x, NULL, y, n);
+    nn__parallel(L->in.c, nn__batchnorm_channel, &t);
+}
+
+static void nn__batchnorm_channel_backward(void *ctx, int c)
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    nn_layer *L = t->L;
+    int C = L->in.c, i, n = t->n;
+    size_t hw = (size_t)L->in.h * L->in.w, j, stride = (size_t)C * hw;
+    const float *x = t->x, *dy = t->dy;
+    double sum_dy = 0.0, sum_dy_xhat = 0.0, m = (double)n * (double)hw;
+    float mu = L->work[c], s = L->work[C + c], gs = L->weight->value[c] * s, k1, k2;
+    for (i = 0; i < n; i++) {
+        const float *xc = x + stride * i + hw * c, *g = dy + stride * i + hw * c;
+        float sd = 0.0f, sdx = 0.0f;
+        for (j = 0; j < hw; j++) { sd += g[j]; sdx += g[j] * (xc[j] - mu); }
+        sum_dy += sd;
+        sum_dy_xhat += (double)sdx * s;
+    }
+    L->weight->grad[c] = (float)sum_dy_xhat;
+    L->bias->grad[c] = (float)sum_dy;
+    if (!t->out) return;
+    /* dx = gs dy - gs sum(dy)/m - gs s (x - mu) sum(dy xhat)/m
+          = gs dy + k1 (x - mu) + k2;  in evaluation k1 = k2 = 0 */
+    k1 = t->net->training ? (float)(-gs * s * sum_dy_xhat / m) : 0.0f;
+    k2 = t->net->training ? (float)(-gs * sum_dy / m) : 0.0f;
+    for (i = 0; i < n; i++) {
+        const float *xc = x + stride * i + hw * c, *g = dy + stride * i + hw * c;
+        float *d = t->out + stride * i + hw * c;
+        for (j = 0; j < hw; j++) d[j] = gs * g[j] + k1 * (xc[j] - mu) + k2;
+    }
+}
+
+static void nn__batchnorm_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
+                                   const float *dy, float *dx, int n)
+{
+    nn__layer_task t = nn__task(net, L, x, dy, dx, n);
+    (void)y;
+    nn__parallel(L->in.c, nn__batchnorm_channel_backward, &t);
+}
+
+static const nn__layer_ops nn__batchnorm_ops = {
+    nn__batchnorm_setup, nn__batchnorm_init, nn__batchnorm_forward, nn__batchnorm_backward
+};
+
+/* ---- Sigmoid: y = 1/(1 + e^-x);  dx = dy y (1 - y) ---------------------------------- */
+
+static void nn__sigmoid_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+{
+    size_t i, count = (size_t)n * nn_shape_size(L->in);
+    (void)net;
+    for (i = 0; i < count; i++) {
+        float e = expf(-fabsf(x[i]));            /* never overflows */
+        y[i] = x[i] >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+    }
+}
+
+static void nn__sigmoid_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
+                                 const float *dy, float *dx, int n)
+{
+    size_t i, count = (size_t)n * nn_shape_size(L->in);
+    (void)net; (void)x;
+    if (!dx) return;
+    for (i = 0; i < count; i++) dx[i] = dy[i] * y[i] * (1.0f - y[i]);
+}
+
+static const nn__layer_ops nn__sigmoid_ops = {
+    nn__same_shape_setup, NULL, nn__sigmoid_forward, nn__sigmoid_backward
+};
+
+/* ---- Tanh: y = tanh(x);  dx = dy (1 - y^2) ------------------------------------------ */
+
+static void nn__tanh_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+{
+    size_t i, count = (size_t)n * nn_shape_size(L->in);
+    (void)net;
+    for (i = 0; i < count; i++) y[i] = tanhf(x[i]);
+}
+
+static void nn__tanh_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
+                              const float *dy, float *dx, int n)
+{
+    size_t i, count = (size_t)n * nn_shape_size(L->in);
+    (void)net; (void)x;
+    if (!dx) return;
+    for (i = 0; i < count; i++) dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+}
+
+static const nn__layer_ops nn__tanh_ops = {
+    nn__same_shape_setup, NULL, nn__tanh_forward, nn__tanh_backward
+};
+
+/* ---- GELU -----------------------------------------------------------------------------
+   Exact:  y = x Phi(x), Phi(x) = (1 + erf(x/sqrt 2))/2;  f'(x) = Phi(x) + x phi(x),
+           phi(x) = e^(-x^2/2) / sqrt(2 pi).
+   Tanh approximation (desc.approximate): u = sqrt(2/pi) (x + 0.044715 x^3), t = tanh(u),
+           y = x (1 + t)/2;  f'(x) = (1 + t)/2 + x (1 - t^2) sqrt(2/pi) (1 + 3 0.044715 x^2)/2.
+   Backward: dx = dy f'(x). */
+
+#define NN__SQRT_2_PI 0.7978845608028654f    /* sqrt(2/pi) */
+#define NN__INV_SQRT_2 0.7071067811865476f
+#define NN__INV_SQRT_2PI 0.3989422804014327f /* 1/sqrt(2 pi) */
+
+static void nn__gelu_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+{
+    size_t i, count = (size_t)n * nn_shape_size(L->in);
+    (void)net;
+    if (L->desc.approximate) {
+        for (i = 0; i < count; i++) {
+            float v = x[i], t = tanhf(NN__SQRT_2_PI * (v + 0.044715f * v * v * v));
+            y[i] = 0.5f * v * (1.0f + t);
+        }
+    } else {
+        for (i = 0; i < count; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * NN__INV_SQRT_2));
+    }
+}
+
+static void nn__gelu_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
+                              const float *dy, float *dx, int n)
+{
+    size_t i, count = (size_t)n * nn_shape_size(L->in);
+    (void)net; (void)y;
+    if (!dx) return;
+    if (L->desc.approximate) {
+        for (i = 0; i < count; i++) {
+            float v = x[i], t = tanhf(NN__SQRT_2_PI * (v + 0.044715f * v * v * v));
+            float du = NN__SQRT_2_PI * (1.0f + 3.0f * 0.044715f * v * v);
+            dx[i] = dy[i] * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du);
+        }
+    } else {
+        for (i = 0; i < count; i++) {
+            float v = x[i];
+            float cdf = 0.5f * (1.0f + erff(v * NN__INV_SQRT_2));
+            dx[i] = dy[i] * (cdf + v * NN__INV_SQRT_2PI * expf(-0.5f * v * v));
+        }
+    }
+}
+
+static const nn__layer_ops nn__gelu_ops = {
+    nn__same_shape_setup, NULL, nn__gelu_forward, nn__gelu_backward
+};
+
+/* ---- Softplus(beta, threshold): y = log(1 + e^(beta x))/beta, or x where
+   beta x > threshold (PyTorch's defaults beta 1, threshold 20 replace zero fields).
+   Backward: dx = dy sigmoid(beta x), or dy above the threshold. */
+
+static nn_status nn__softplus_setup(nn_net *net, nn_layer *L)
+{
+    if (L->desc.alpha == 0.0f) L->desc.alpha = 1.0f;
+    if (L->desc.beta == 0.0f) L->desc.beta = 20.0f;
+    if (!isfinite(L->desc.alpha) || !isfinite(L->desc.beta))
+        return nn__fail(NN_ERR_ARG, "Softplus: beta %g and threshold %g must be finite",
+                        L->desc.alpha, L->desc.beta);
+    return nn__same_shape_setup(net, L);
+}
+
+static void nn__softplus_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+{
+    size_t i, count = (size_t)n * nn_shape_size(L->in);
+    float beta = L->desc.alpha, threshold = L->desc.beta;
+    (void)net;
+    for (i = 0; i < count; i++) {
+        float z = beta * x[i];
+        y[i] = z > threshold ? x[i] : log1pf(expf(z)) / beta;
+    }
+}
+
+static void nn__softplus_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
+                                  const float *dy, float *dx, int n)
+{
+    size_t i, count = (size_t)n * nn_shape_size(L->in);
+    float beta = L->desc.alpha, threshold = L->desc.beta;
+    (void)net; (void)y;
+    if (!dx) return;
+    for (i = 0; i < count; i++) {
+        float z = beta * x[i], e = expf(-fabsf(z));
+        float sig = z >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+        dx[i] = z > threshold ? dy[i] : dy[i] * sig;
+    }
+}
+
+static const nn__layer_ops nn__softplus_ops = {
+    nn__softplus_setup, NULL, nn__softplus_forward, nn__softplus_backward
+};
+
+/* ---- Scale(a): y = a x;  dx = a dy (with ReLU: f = 3 ReLU) -------------------------- */
+
+static void nn__scale_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+{
+    size_t i, count = (size_t)n * nn_shape_size(L->in);
+    float a = L->desc.alpha;
+    (void)net;
+    for (i = 0; i < count; i++) y[i] = a * x[i];
+}
+
+static void nn__scale_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
+                               const float *dy, float *dx, int n)
+{
+    size_t i, count = (size_t)n * nn_shape_size(L->in);
+    float a = L->desc.alpha;
+    (void)net; (void)x; (void)y;
+    if (!dx) return;
+    for (i = 0; i < count; i++) dx[i] = a * dy[i];
+}
+
+static const nn__layer_ops nn__scale_ops = {
+    nn__same_shape_setup, NULL, nn__scale_forward, nn__scale_backward
+};
+
+/* ---- Dropout(p), inverted: in training y = x m with m = 1/(1-p) with probability 1-p
+   and 0 otherwise, drawn from net->rng (one uniform per element, kept when >= p);
+   the identity in evaluation. Backward: dx = dy m (training), dy (evaluation).
+   Workspace: the mask of the last training forward (max_batch x size floats). */
+
+static nn_status nn__dropout_setup(nn_net *net, nn_layer *L)
+{
+    float p = L->desc.alpha;
+    if (!(p >= 0.0f && p < 1.0f))
+        return nn__fail(NN_ERR_ARG, "Dropout: p = %g, expected 0 <= p < 1", p);
+    L->out = L->in;
+    L->work_size = nn_shape_size(L->in) * (size_t)net->max_batch;
+    return NN_OK;
+}
+
+static void nn__dropout_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+{
+    size_t i, count = (size_t)n * nn_shape_size(L->in);
+    float p = L->desc.alpha, keep = 1.0f / (1.0f - p), *mask = L->work;
+    if (!net->training || p == 0.0f) {
+        memcpy(y, x, count * sizeof(float));
+        return;
+    }
+    for (i = 0; i < count; i++) mask[i] = nn_rng_uniform(&net->rng) >= p ? keep : 0.0f;
+    for (i = 0; i < count; i++) y[i] = x[i] * mask[i];
+}
+
+static void nn__dropout_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
+                                 const float *dy, float *dx, int n)
+{
+    size_t i, count = (size_t)n * nn_shape_size(L->in);
+    const float *mask = L->work;
+    (void)x; (void)y;
+    if (!dx) return;
+    if (!net->training || L->desc.alpha == 0.0f) {
+        memcpy(dx, dy, count * sizeof(float));
+        return;
+    }
+    for (i = 0; i < count; i++) dx[i] = dy[i] * mask[i];
+}
+
+static const nn__layer_ops nn__dropout_ops = {
+    nn__dropout_setup, NULL, nn__dropout_forward, nn__dropout_backward
+};
+
 /* ==== LAYERS-END ==== */
 
 static nn__layer_ops const *nn__ops(nn_layer_kind kind)
@@ -1042,6 +1798,17 @@ static nn__layer_ops const *nn__ops(nn_layer_kind kind)
     case NN_RELU: return &nn__relu_ops;
     case NN_LEAKY_RELU: return &nn__leaky_relu_ops;
     case NN_FLATTEN: return &nn__flatten_ops;
+    case NN_CONV2D: return &nn__conv2d_ops;
+    case NN_MAXPOOL2D: return &nn__maxpool2d_ops;
+    case NN_AVGPOOL2D: return &nn__avgpool2d_ops;
+    case NN_GLOBAL_AVGPOOL: return &nn__global_avgpool_ops;
+    case NN_BATCHNORM: return &nn__batchnorm_ops;
+    case NN_SIGMOID: return &nn__sigmoid_ops;
+    case NN_TANH: return &nn__tanh_ops;
+    case NN_GELU: return &nn__gelu_ops;
+    case NN_SOFTPLUS: return &nn__softplus_ops;
+    case NN_SCALE: return &nn__scale_ops;
+    case NN_DROPOUT: return &nn__dropout_ops;
     default: return NULL;
     }
 }
