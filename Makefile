@@ -21,11 +21,11 @@ EXAMPLES  = $(patsubst examples/%.c,$(B)/%,$(EXAMPLE_SRC))
 
 all: tools examples $(TESTS)
 
-$(B)/test_%: tests/test_%.c nn.h tests/harness.h
+$(B)/test_%: tests/test_%.c nn.h tests/harness.h tests/gradcheck.h examples/plot.h
 	@mkdir -p $(B)
 	$(CC) $(CFLAGS) $(WARN) -I. $< -o $@ $(LDLIBS)
 
-$(B)/asan/test_%: tests/test_%.c nn.h tests/harness.h
+$(B)/asan/test_%: tests/test_%.c nn.h tests/harness.h tests/gradcheck.h examples/plot.h
 	@mkdir -p $(B)/asan
 	$(CC) -O1 -g $(WARN) -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	    -fno-omit-frame-pointer -I. $< -o $@ $(LDLIBS)
@@ -55,7 +55,7 @@ interop:
 check:
 	@tests/check.sh
 
-$(B)/%: examples/%.c nn.h
+$(B)/%: examples/%.c nn.h examples/common.h examples/plot.h
 	@mkdir -p $(B)
 	$(CC) $(CFLAGS) $(WARN) -I. $(STB_CFLAGS) $< -o $@ $(LDLIBS)
 

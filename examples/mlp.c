@@ -10,6 +10,7 @@
    Linear(10), softmax cross-entropy. Weights start from N(0, 1e-4^2) and biases at 0,
    as in the assignment's NumPy part (--init default gives PyTorch's initialisation).
    Writes OUT/mlp.csv (the curves), OUT/mlp.png (their plot) and OUT/mlp.safetensors. */
+#define _POSIX_C_SOURCE 200809L   /* clock_gettime, mkdir */
 #define NN_IMPLEMENTATION
 #include "nn.h"
 #include "common.h"
