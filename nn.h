@@ -954,23 +954,28 @@ static void nn__pack_a(int trans, const float *a, int lda, int mb, int kb, int m
 static void nn__pack_b(int trans, const float *b, int ldb, int kb, int nb, int nr, float *dst)
 {
     int j0, j, p;
-    for (j0 = 0; j0 < nb; j0 += nr, dst += (size_t)nr * kb) {
-        int cols = nb - j0 < nr ? nb - j0 : nr;
-        if (trans) {
-            for (j = 0; j < cols; j++) {
-                const float *src = b + (size_t)(j0 + j) * ldb;
-                for (p = 0; p < kb; p++) dst[(size_t)p * nr + j] = src[p];
-            }
-            for (; j < nr; j++)
-                for (p = 0; p < kb; p++) dst[(size_t)p * nr + j] = 0.0f;
-        } else {
-            for (p = 0; p < kb; p++) {
-                const float *src = b + (size_t)p * ldb + j0;
-                float *d = dst + (size_t)p * nr;
-                for (j = 0; j < cols; j++) d[j] = src[j];
+    if (!trans) {
+        /* Row by row, so that op(B) is read sequentially: each row of the block is
+           dealt out nr values at a time to the panels. */
+        for (p = 0; p < kb; p++) {
+            const float *src = b + (size_t)p * ldb;
+            float *d = dst + (size_t)p * nr;
+            for (j0 = 0; j0 < nb; j0 += nr, d += (size_t)nr * kb) {
+                int cols = nb - j0 < nr ? nb - j0 : nr;
+                for (j = 0; j < cols; j++) d[j] = src[j0 + j];
                 for (; j < nr; j++) d[j] = 0.0f;
             }
         }
+        return;
+    }
+    for (j0 = 0; j0 < nb; j0 += nr, dst += (size_t)nr * kb) {
+        int cols = nb - j0 < nr ? nb - j0 : nr;
+        for (j = 0; j < cols; j++) {
+            const float *src = b + (size_t)(j0 + j) * ldb;
+            for (p = 0; p < kb; p++) dst[(size_t)p * nr + j] = src[p];
+        }
+        for (; j < nr; j++)
+            for (p = 0; p < kb; p++) dst[(size_t)p * nr + j] = 0.0f;
     }
 }
 

@@ -87,7 +87,7 @@ static double measure(int lib, const gemm_case *g)
     return flops * calls / secs * 1e-9;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     static const struct { int cin, cout, hw; } vgg[] = {
         {3, 64, 32}, {64, 128, 16}, {128, 256, 8}, {256, 256, 8},
@@ -96,6 +96,8 @@ int main(void)
     const int batch = 32;
     gemm_case cases[4 + 3 * 8];
     char names[3 * 8][32];
+    const char *filter = argc > 1 ? argv[1] : "";
+    int max_threads = argc > 2 ? atoi(argv[2]) : 2;
     int count = 0, i, t, rep;
     size_t max_a = 0, max_b = 0, max_c = 0;
     double peak, nn_1024 = 0.0;
@@ -140,11 +142,12 @@ int main(void)
            "igrad M=Cin*9 N=%d*H*W K=Cout (TN)\n", batch, batch, batch, batch);
     printf("each line: best of %d alternating rounds of >= %.0f ms\n", REPS, MIN_SECONDS * 1e3);
     fflush(stdout);
-    for (t = 1; t <= 2; t++) {
+    for (t = 1; t <= max_threads; t++) {
         nn_set_threads(t);
         openblas_set_num_threads(t);
         for (i = 0; i < count; i++) {
             double best_nn = 0.0, best_blas = 0.0;
+            if (!strstr(cases[i].name, filter)) continue;
             run(0, &cases[i]);   /* warm up: pack buffers, pool, caches */
             run(1, &cases[i]);
             for (rep = 0; rep < REPS; rep++) {
