@@ -924,6 +924,20 @@ NNDEF void nn_gemm_reference(int trans_a, int trans_b, int m, int n, int k, floa
     }
 }
 
+/* Copies n floats; for the register-tile widths the size is a constant, so the
+   compiler emits a few vector moves instead of a loop or a call. */
+static void nn__copy_run(float *dst, const float *src, int n)
+{
+    switch (n) {
+    case 4: memcpy(dst, src, 4 * sizeof(float)); break;
+    case 6: memcpy(dst, src, 6 * sizeof(float)); break;
+    case 8: memcpy(dst, src, 8 * sizeof(float)); break;
+    case 12: memcpy(dst, src, 12 * sizeof(float)); break;
+    case 16: memcpy(dst, src, 16 * sizeof(float)); break;
+    default: memcpy(dst, src, (size_t)n * sizeof(float)); break;
+    }
+}
+
 /* Packs the mb x kb block of op(A) starting at a into mr-tall panels: panel r holds,
    for each p, the mr values op(A)[r*mr .. r*mr+mr-1][p]; rows past mb are zero. */
 static void nn__pack_a(int trans, const float *a, int lda, int mb, int kb, int mr, float *dst)
@@ -933,12 +947,13 @@ static void nn__pack_a(int trans, const float *a, int lda, int mb, int kb, int m
         int rows = mb - i0 < mr ? mb - i0 : mr;
         if (trans) {
             for (p = 0; p < kb; p++) {
-                const float *src = a + (size_t)p * lda + i0;
                 float *d = dst + (size_t)p * mr;
-                for (i = 0; i < rows; i++) d[i] = src[i];
-                for (; i < mr; i++) d[i] = 0.0f;
+                nn__copy_run(d, a + (size_t)p * lda + i0, rows);
+                for (i = rows; i < mr; i++) d[i] = 0.0f;
             }
         } else {
+            /* One row at a time, read sequentially: with the power-of-two strides of
+               conv shapes, rows read in lock-step would compete for one cache set. */
             for (i = 0; i < rows; i++) {
                 const float *src = a + (size_t)(i0 + i) * lda;
                 for (p = 0; p < kb; p++) dst[(size_t)p * mr + i] = src[p];
@@ -960,15 +975,15 @@ static void nn__pack_b(int trans, const float *b, int ldb, int kb, int nb, int n
         for (p = 0; p < kb; p++) {
             const float *src = b + (size_t)p * ldb;
             float *d = dst + (size_t)p * nr;
-            for (j0 = 0; j0 < nb; j0 += nr, d += (size_t)nr * kb) {
-                int cols = nb - j0 < nr ? nb - j0 : nr;
-                for (j = 0; j < cols; j++) d[j] = src[j0 + j];
+            for (j0 = 0; j0 + nr <= nb; j0 += nr, d += (size_t)nr * kb) nn__copy_run(d, src + j0, nr);
+            if (j0 < nb) {
+                for (j = 0; j < nb - j0; j++) d[j] = src[j0 + j];
                 for (; j < nr; j++) d[j] = 0.0f;
             }
         }
         return;
     }
-    for (j0 = 0; j0 < nb; j0 += nr, dst += (size_t)nr * kb) {
+    for (j0 = 0; j0 < nb; j0 += nr, dst += (size_t)nr * kb) {   /* as nn__pack_a's gather */
         int cols = nb - j0 < nr ? nb - j0 : nr;
         for (j = 0; j < cols; j++) {
             const float *src = b + (size_t)(j0 + j) * ldb;
