@@ -844,10 +844,13 @@ static void nn__micro_avx2(int kc, const float *a, const float *b, float *c, siz
 }
 
 /* Zen 3: L1d 32 KiB, L2 512 KiB, L3 32 MiB (similar on Haswell..Zen 4).
-   KC = 256: a B panel 256 x 16 (16 KiB) plus an A panel 256 x 6 (6 KiB) fit in L1.
-   MC = 144: the A block 144 x 256 (144 KiB) sits in L2 next to streaming B panels.
-   NC = 3072: the B block 256 x 3072 (3 MiB) stays in L3. */
-static const nn__gemm_kernel nn__kernel_avx2 = { "avx2+fma", nn__micro_avx2, 6, 16, 144, 256, 3072 };
+   KC = 384: a B panel 384 x 16 (24 KiB) stays in L1 while A panels 384 x 6 (9 KiB)
+   stream through; long K runs halve the C-tile loads/stores per FMA against KC 256.
+   MC = 96: the A block 96 x 384 (144 KiB) sits in L2 next to the B panels.
+   NC = 3072: the B block 384 x 3072 (4.5 MiB) stays in L3.
+   Measured side by side (bench/gemm.c): 96/384 was as fast as or faster than 144/256,
+   72/512 and 120/320 on square and conv shapes, within this machine's noise. */
+static const nn__gemm_kernel nn__kernel_avx2 = { "avx2+fma", nn__micro_avx2, 6, 16, 96, 384, 3072 };
 #endif /* NN__X86 */
 
 #ifdef NN__NEON
@@ -938,6 +941,42 @@ static void nn__copy_run(float *dst, const float *src, int n)
     }
 }
 
+/* Fills a w-wide panel from `lines` lines that run along K (line i at src + i*ld):
+   dst[p*w + i] = line i [p], zero for i >= lines. This is op(A) not transposed and
+   op(B) transposed. With the power-of-two strides of conv shapes, all lines fall in
+   one cache set, so only four are read at a time (SSE: 4 x 4 transposes), else one. */
+static void nn__pack_gather(const float *src, int ld, int lines, int kb, int w, float *dst)
+{
+    int i = 0, p;
+#ifdef NN__X86
+    for (; i + 4 <= lines; i += 4) {
+        const float *l0 = src + (size_t)i * ld, *l1 = l0 + ld, *l2 = l1 + ld, *l3 = l2 + ld;
+        float *d = dst + i;
+        for (p = 0; p + 4 <= kb; p += 4, d += 4 * w) {
+            __m128 r0 = _mm_loadu_ps(l0 + p), r1 = _mm_loadu_ps(l1 + p);
+            __m128 r2 = _mm_loadu_ps(l2 + p), r3 = _mm_loadu_ps(l3 + p);
+            _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+            _mm_storeu_ps(d, r0);
+            _mm_storeu_ps(d + w, r1);
+            _mm_storeu_ps(d + 2 * w, r2);
+            _mm_storeu_ps(d + 3 * w, r3);
+        }
+        for (; p < kb; p++, d += w) {
+            d[0] = l0[p];
+            d[1] = l1[p];
+            d[2] = l2[p];
+            d[3] = l3[p];
+        }
+    }
+#endif
+    for (; i < lines; i++) {
+        const float *line = src + (size_t)i * ld;
+        for (p = 0; p < kb; p++) dst[(size_t)p * w + i] = line[p];
+    }
+    for (; i < w; i++)
+        for (p = 0; p < kb; p++) dst[(size_t)p * w + i] = 0.0f;
+}
+
 /* Packs the mb x kb block of op(A) starting at a into mr-tall panels: panel r holds,
    for each p, the mr values op(A)[r*mr .. r*mr+mr-1][p]; rows past mb are zero. */
 static void nn__pack_a(int trans, const float *a, int lda, int mb, int kb, int mr, float *dst)
@@ -952,14 +991,7 @@ static void nn__pack_a(int trans, const float *a, int lda, int mb, int kb, int m
                 for (i = rows; i < mr; i++) d[i] = 0.0f;
             }
         } else {
-            /* One row at a time, read sequentially: with the power-of-two strides of
-               conv shapes, rows read in lock-step would compete for one cache set. */
-            for (i = 0; i < rows; i++) {
-                const float *src = a + (size_t)(i0 + i) * lda;
-                for (p = 0; p < kb; p++) dst[(size_t)p * mr + i] = src[p];
-            }
-            for (; i < mr; i++)
-                for (p = 0; p < kb; p++) dst[(size_t)p * mr + i] = 0.0f;
+            nn__pack_gather(a + (size_t)i0 * lda, lda, rows, kb, mr, dst);
         }
     }
 }
@@ -983,15 +1015,8 @@ static void nn__pack_b(int trans, const float *b, int ldb, int kb, int nb, int n
         }
         return;
     }
-    for (j0 = 0; j0 < nb; j0 += nr, dst += (size_t)nr * kb) {   /* as nn__pack_a's gather */
-        int cols = nb - j0 < nr ? nb - j0 : nr;
-        for (j = 0; j < cols; j++) {
-            const float *src = b + (size_t)(j0 + j) * ldb;
-            for (p = 0; p < kb; p++) dst[(size_t)p * nr + j] = src[p];
-        }
-        for (; j < nr; j++)
-            for (p = 0; p < kb; p++) dst[(size_t)p * nr + j] = 0.0f;
-    }
+    for (j0 = 0; j0 < nb; j0 += nr, dst += (size_t)nr * kb)
+        nn__pack_gather(b + (size_t)j0 * ldb, ldb, nb - j0 < nr ? nb - j0 : nr, kb, nr, dst);
 }
 
 /* C = alpha * T + beta * C for the rows x cols corner of a tile T (row stride ldt). */
