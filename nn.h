@@ -977,42 +977,44 @@ static void nn__pack_gather(const float *src, int ld, int lines, int kb, int w, 
         for (p = 0; p < kb; p++) dst[(size_t)p * w + i] = 0.0f;
 }
 
+/* Fills the panels of a block whose K rows are contiguous (row p at src + p*ld holds
+   `count` values): this is op(A) transposed and op(B) not transposed. Each row is read
+   sequentially and dealt out w values at a time to consecutive panels (panel size
+   w*kb); the last panel is zero-padded to w. */
+static void nn__pack_deal(const float *src, int ld, int count, int kb, int w, float *dst)
+{
+    int j0, j, p;
+    for (p = 0; p < kb; p++) {
+        const float *row = src + (size_t)p * ld;
+        float *d = dst + (size_t)p * w;
+        for (j0 = 0; j0 + w <= count; j0 += w, d += (size_t)w * kb) nn__copy_run(d, row + j0, w);
+        if (j0 < count) {
+            for (j = 0; j < count - j0; j++) d[j] = row[j0 + j];
+            for (; j < w; j++) d[j] = 0.0f;
+        }
+    }
+}
+
 /* Packs the mb x kb block of op(A) starting at a into mr-tall panels: panel r holds,
    for each p, the mr values op(A)[r*mr .. r*mr+mr-1][p]; rows past mb are zero. */
 static void nn__pack_a(int trans, const float *a, int lda, int mb, int kb, int mr, float *dst)
 {
-    int i0, i, p;
-    for (i0 = 0; i0 < mb; i0 += mr, dst += (size_t)mr * kb) {
-        int rows = mb - i0 < mr ? mb - i0 : mr;
-        if (trans) {
-            for (p = 0; p < kb; p++) {
-                float *d = dst + (size_t)p * mr;
-                nn__copy_run(d, a + (size_t)p * lda + i0, rows);
-                for (i = rows; i < mr; i++) d[i] = 0.0f;
-            }
-        } else {
-            nn__pack_gather(a + (size_t)i0 * lda, lda, rows, kb, mr, dst);
-        }
+    int i0;
+    if (trans) {
+        nn__pack_deal(a, lda, mb, kb, mr, dst);
+        return;
     }
+    for (i0 = 0; i0 < mb; i0 += mr, dst += (size_t)mr * kb)
+        nn__pack_gather(a + (size_t)i0 * lda, lda, mb - i0 < mr ? mb - i0 : mr, kb, mr, dst);
 }
 
 /* Packs the kb x nb block of op(B) starting at b into nr-wide panels: panel q holds,
    for each p, the nr values op(B)[p][q*nr .. q*nr+nr-1]; columns past nb are zero. */
 static void nn__pack_b(int trans, const float *b, int ldb, int kb, int nb, int nr, float *dst)
 {
-    int j0, j, p;
+    int j0;
     if (!trans) {
-        /* Row by row, so that op(B) is read sequentially: each row of the block is
-           dealt out nr values at a time to the panels. */
-        for (p = 0; p < kb; p++) {
-            const float *src = b + (size_t)p * ldb;
-            float *d = dst + (size_t)p * nr;
-            for (j0 = 0; j0 + nr <= nb; j0 += nr, d += (size_t)nr * kb) nn__copy_run(d, src + j0, nr);
-            if (j0 < nb) {
-                for (j = 0; j < nb - j0; j++) d[j] = src[j0 + j];
-                for (; j < nr; j++) d[j] = 0.0f;
-            }
-        }
+        nn__pack_deal(b, ldb, nb, kb, nr, dst);
         return;
     }
     for (j0 = 0; j0 < nb; j0 += nr, dst += (size_t)nr * kb)
