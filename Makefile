@@ -17,7 +17,7 @@ EXAMPLE_SRC = $(wildcard examples/*.c)
 EXAMPLES  = $(patsubst examples/%.c,$(B)/%,$(EXAMPLE_SRC))
 
 .PHONY: all test test-asan test-neon test-cxx check interop examples tools data fashion-data run \
-        bench bench-gemm bench-train install clean
+        bench bench-gemm install clean
 
 all: tools examples $(TESTS)
 
@@ -77,7 +77,7 @@ fashion-data:
 run: data $(B)/mlp
 	$(B)/mlp --data_dir $(DATA_DIR)
 
-bench: bench-gemm bench-train
+bench: bench-gemm
 
 # OpenBLAS is linked into the benchmark only, never into nn.h.
 $(B)/bench_gemm: bench/gemm.c nn.h
@@ -87,12 +87,6 @@ $(B)/bench_gemm: bench/gemm.c nn.h
 bench-gemm: $(B)/bench_gemm
 	$(B)/bench_gemm
 
-$(B)/bench_train: bench/train.c nn.h
-	@mkdir -p $(B)
-	$(CC) -O2 -g $(WARN) -I. $< -o $@ $(LDLIBS)
-
-bench-train: $(B)/bench_train
-	bench/train.sh
 
 install: nn.h
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig

@@ -3527,11 +3527,14 @@ static void nn__json_layers(nn__buf *h, const nn_net *net)
 
 static nn_status nn__save(nn_net *net, const nn_optim *opt, unsigned char **out, size_t *out_size)
 {
-    nn__buf h = {0}, body = {0}, file = {0};
+    nn__buf h, body, file;
     size_t offset = 0;
     int i, k;
     unsigned char len8[8];
     if (!net || !net->built) return nn__fail(NN_ERR_STATE, "save: the net is not built");
+    memset(&h, 0, sizeof h);
+    memset(&body, 0, sizeof body);
+    memset(&file, 0, sizeof file);
     nn__buf_printf(&h, "{\"__metadata__\":{\"format\":\"pt\",\"nn.h\":\"%d.%d.%d\",\"nn_format\":\"1\"",
                    NN_VERSION_MAJOR, NN_VERSION_MINOR, NN_VERSION_PATCH);
     nn__buf_printf(&h, ",\"input\":\"%d,%d,%d\"", net->input.c, net->input.h, net->input.w);
