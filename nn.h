@@ -975,7 +975,8 @@ static void nn__copy_run(float *dst, const float *src, int n)
 /* Fills a w-wide panel from `lines` lines that run along K (line i at src + i*ld):
    dst[p*w + i] = line i [p], zero for i >= lines. This is op(A) not transposed and
    op(B) transposed. With the power-of-two strides of conv shapes, all lines fall in
-   one cache set, so only four are read at a time (SSE: 4 x 4 transposes), else one. */
+   one cache set, so only four are read at a time (SSE: 4 x 4 transposes), then two,
+   then one. */
 static void nn__pack_gather(const float *src, int ld, int lines, int kb, int w, float *dst)
 {
     int i = 0, p;
@@ -997,6 +998,22 @@ static void nn__pack_gather(const float *src, int ld, int lines, int kb, int w, 
             d[1] = l1[p];
             d[2] = l2[p];
             d[3] = l3[p];
+        }
+    }
+    for (; i + 2 <= lines; i += 2) {   /* e.g. rows 4 and 5 of a 6-row A panel */
+        const float *l0 = src + (size_t)i * ld, *l1 = l0 + ld;
+        float *d = dst + i;
+        for (p = 0; p + 4 <= kb; p += 4, d += 4 * w) {
+            __m128 r0 = _mm_loadu_ps(l0 + p), r1 = _mm_loadu_ps(l1 + p);
+            __m128 lo = _mm_unpacklo_ps(r0, r1), hi = _mm_unpackhi_ps(r0, r1);
+            _mm_storel_pi((__m64 *)d, lo);
+            _mm_storeh_pi((__m64 *)(d + w), lo);
+            _mm_storel_pi((__m64 *)(d + 2 * w), hi);
+            _mm_storeh_pi((__m64 *)(d + 3 * w), hi);
+        }
+        for (; p < kb; p++, d += w) {
+            d[0] = l0[p];
+            d[1] = l1[p];
         }
     }
 #endif
