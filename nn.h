@@ -1073,7 +1073,8 @@ static void nn__copy_run(float *dst, const float *src, int n)
 /* Fills a w-wide panel from `lines` lines that run along K (line i at src + i*ld):
    dst[p*w + i] = line i [p], zero for i >= lines. This is op(A) not transposed and
    op(B) transposed. With the power-of-two strides of conv shapes, all lines fall in
-   one cache set, so only four are read at a time (SSE: 4 x 4 transposes), else one. */
+   one cache set, so only four are read at a time (SSE: 4 x 4 transposes), then two,
+   then one. */
 static void nn__pack_gather(const float *src, int ld, int lines, int kb, int w, float *dst)
 {
     int i = 0, p;
@@ -1095,6 +1096,22 @@ static void nn__pack_gather(const float *src, int ld, int lines, int kb, int w, 
             d[1] = l1[p];
             d[2] = l2[p];
             d[3] = l3[p];
+        }
+    }
+    for (; i + 2 <= lines; i += 2) {   /* e.g. rows 4 and 5 of a 6-row A panel */
+        const float *l0 = src + (size_t)i * ld, *l1 = l0 + ld;
+        float *d = dst + i;
+        for (p = 0; p + 4 <= kb; p += 4, d += 4 * w) {
+            __m128 r0 = _mm_loadu_ps(l0 + p), r1 = _mm_loadu_ps(l1 + p);
+            __m128 lo = _mm_unpacklo_ps(r0, r1), hi = _mm_unpackhi_ps(r0, r1);
+            _mm_storel_pi((__m64 *)d, lo);
+            _mm_storeh_pi((__m64 *)(d + w), lo);
+            _mm_storel_pi((__m64 *)(d + 2 * w), hi);
+            _mm_storeh_pi((__m64 *)(d + 3 * w), hi);
+        }
+        for (; p < kb; p++, d += w) {
+            d[0] = l0[p];
+            d[1] = l1[p];
         }
     }
 #endif
@@ -1279,13 +1296,55 @@ NNDEF void nn_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
 /* Output positions o in [0, out) with 0 <= o*stride - pad + offset < size: [*lo, *hi). */
 static void nn__valid_range(int out, int size, int stride, int pad, int offset, int *lo, int *hi)
 {
-    int first = pad - offset, last = size - 1 + pad - offset;
-    int l = first <= 0 ? 0 : (first + stride - 1) / stride;
-    int h = last < 0 ? 0 : last / stride + 1;
+    int first = pad - offset, last = size - 1 + pad - offset, l, h;
+    if (stride == 1) {   /* no divisions: this runs once per channel and kernel offset */
+        l = first <= 0 ? 0 : first;
+        h = last < 0 ? 0 : last + 1;
+    } else {
+        l = first <= 0 ? 0 : (first + stride - 1) / stride;
+        h = last < 0 ? 0 : last / stride + 1;
+    }
     if (h > out) h = out;
     if (l > h) l = h;
     *lo = l;
     *hi = h;
+}
+
+/* Stride 1 with out_h == height and out_w == width ("same" padding, e.g. 3x3 / pad 1):
+   a col row is the image plane shifted by (ki - pad_h) rows and (kj - pad_w) columns,
+   so its valid part is one contiguous copy from first to last valid entry; then the
+   entries that wrapped around from a neighbouring image row are zeroed. Used for rows
+   of 8 or more; below that the calls cost more than the general loops. */
+static void nn__im2col_same(const float *img, int channels, int height, int width,
+                            int kernel_h, int kernel_w, int pad_h, int pad_w, float *col, int ld_col)
+{
+    size_t plane = (size_t)height * width;
+    int c, ki, kj, oy, ox, y_lo, y_hi, x_lo, x_hi;
+    for (c = 0; c < channels; c++, img += plane) {
+        for (ki = 0; ki < kernel_h; ki++) {
+            nn__valid_range(height, height, 1, pad_h, ki, &y_lo, &y_hi);
+            for (kj = 0; kj < kernel_w; kj++, col += ld_col) {
+                size_t first, last;
+                nn__valid_range(width, width, 1, pad_w, kj, &x_lo, &x_hi);
+                if (y_lo >= y_hi || x_lo >= x_hi) {
+                    memset(col, 0, plane * sizeof(float));
+                    continue;
+                }
+                first = (size_t)y_lo * width + x_lo;
+                last = (size_t)(y_hi - 1) * width + x_hi;
+                memset(col, 0, first * sizeof(float));
+                memcpy(col + first, img + (size_t)(y_lo + ki - pad_h) * width + (x_lo + kj - pad_w),
+                       (last - first) * sizeof(float));
+                memset(col + last, 0, (plane - last) * sizeof(float));
+                if (x_lo > 0 || x_hi < width)
+                    for (oy = y_lo; oy < y_hi; oy++) {
+                        float *row = col + (size_t)oy * width;
+                        for (ox = 0; ox < x_lo; ox++) row[ox] = 0.0f;
+                        for (ox = x_hi; ox < width; ox++) row[ox] = 0.0f;
+                    }
+            }
+        }
+    }
 }
 
 NNDEF void nn_im2col(const float *img, int channels, int height, int width,
@@ -1296,6 +1355,10 @@ NNDEF void nn_im2col(const float *img, int channels, int height, int width,
     int out_w = (width + 2 * pad_w - kernel_w) / stride_w + 1;
     int c, ki, kj, oy, ox, y_lo, y_hi, x_lo, x_hi;
     float *dst = col;
+    if (stride_h == 1 && stride_w == 1 && out_h == height && out_w == width && width >= 8) {
+        nn__im2col_same(img, channels, height, width, kernel_h, kernel_w, pad_h, pad_w, col, ld_col);
+        return;
+    }
     for (c = 0; c < channels; c++) {
         const float *plane = img + (size_t)c * height * width;
         for (ki = 0; ki < kernel_h; ki++) {
@@ -1304,20 +1367,26 @@ NNDEF void nn_im2col(const float *img, int channels, int height, int width,
                 float *d = dst;
                 nn__valid_range(out_w, width, stride_w, pad_w, kj, &x_lo, &x_hi);
                 for (oy = 0; oy < out_h; oy++, d += out_w) {
-                    const float *src;
-                    if (oy < y_lo || oy >= y_hi) {
-                        for (ox = 0; ox < out_w; ox++) d[ox] = 0.0f;
-                        continue;
+                    /* src[i * stride_w] is the input under output lo + i; a row
+                       outside the image gets the empty range */
+                    int lo = 0, hi = 0;
+                    const float *src = plane;
+                    if (oy >= y_lo && oy < y_hi) {
+                        lo = x_lo;
+                        hi = x_hi;
+                        src += (size_t)(oy * stride_h - pad_h + ki) * width + (lo * stride_w - pad_w + kj);
                     }
-                    /* src[i] is the input under output x_lo + i */
-                    src = plane + (size_t)(oy * stride_h - pad_h + ki) * width
-                          + (x_lo * stride_w - pad_w + kj);
-                    for (ox = 0; ox < x_lo; ox++) d[ox] = 0.0f;
-                    if (stride_w == 1)
-                        for (; ox < x_hi; ox++) d[ox] = src[ox - x_lo];
-                    else
-                        for (; ox < x_hi; ox++) d[ox] = src[(ox - x_lo) * stride_w];
-                    for (; ox < out_w; ox++) d[ox] = 0.0f;
+                    if (lo == 0 && hi == out_w) {
+                        if (stride_w == 1)
+                            for (ox = 0; ox < out_w; ox++) d[ox] = src[ox];
+                        else
+                            for (ox = 0; ox < out_w; ox++) d[ox] = src[ox * stride_w];
+                    } else {
+                        /* One pass with a select: separate short zero loops would
+                           become memset calls that cost more than the row. */
+                        for (ox = 0; ox < out_w; ox++)
+                            d[ox] = ox >= lo && ox < hi ? src[(ox - lo) * stride_w] : 0.0f;
+                    }
                 }
             }
         }

@@ -286,7 +286,10 @@ static void test_parallel_runs_every_task_once(void)
 typedef struct conv_case { int c, h, w, kh, kw, sh, sw, ph, pw; } conv_case;
 
 static const conv_case conv_cases[] = {
-    {3, 7, 9, 3, 3, 1, 1, 1, 1},    /* 3x3 / s1 / p1 */
+    {3, 7, 9, 3, 3, 1, 1, 1, 1},    /* 3x3 / s1 / p1: the shifted-copy path */
+    {2, 6, 12, 3, 3, 1, 1, 1, 1},
+    {2, 5, 11, 3, 5, 1, 1, 1, 2},   /* same-size, non-square kernel */
+    {1, 9, 10, 5, 5, 1, 1, 2, 2},
     {2, 8, 8, 1, 1, 1, 1, 0, 0},    /* 1x1 */
     {3, 10, 7, 3, 2, 2, 1, 1, 0},   /* non-square kernel and stride */
     {2, 9, 11, 5, 3, 2, 3, 2, 1},
