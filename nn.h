@@ -1212,6 +1212,23 @@ static void nn__valid_range(int out, int size, int stride, int pad, int offset, 
     *hi = h;
 }
 
+/* Small outputs (the last layers of a conv net, e.g. 2x2): the row loops cost more
+   than the copying, so the source offset of every (kernel offset, output) pair, or -1
+   for padding, is worked out once and each channel becomes one flat loop. */
+#define NN__IM2COL_MAP_MAX 256
+
+static void nn__im2col_map(int height, int width, int kernel_h, int kernel_w, int stride_h,
+                           int stride_w, int pad_h, int pad_w, int out_h, int out_w, int *map)
+{
+    int outputs = out_h * out_w, r, q;
+    for (r = 0; r < kernel_h * kernel_w; r++)
+        for (q = 0; q < outputs; q++) {
+            int iy = q / out_w * stride_h - pad_h + r / kernel_w;
+            int ix = q % out_w * stride_w - pad_w + r % kernel_w;
+            *map++ = iy >= 0 && iy < height && ix >= 0 && ix < width ? iy * width + ix : -1;
+        }
+}
+
 /* Stride 1 with out_h == height and out_w == width ("same" padding, e.g. 3x3 / pad 1):
    a col row is the image plane shifted by (ki - pad_h) rows and (kj - pad_w) columns,
    so its valid part is one contiguous copy from first to last valid entry; then the
@@ -1261,6 +1278,18 @@ NNDEF void nn_im2col(const float *img, int channels, int height, int width,
         nn__im2col_same(img, channels, height, width, kernel_h, kernel_w, pad_h, pad_w, col, ld_col);
         return;
     }
+    if (kernel_h * kernel_w * out_h * out_w <= NN__IM2COL_MAP_MAX) {
+        int map[NN__IM2COL_MAP_MAX], r, q, outputs = out_h * out_w;
+        nn__im2col_map(height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                       out_h, out_w, map);
+        for (c = 0; c < channels; c++, img += (size_t)height * width)
+            for (r = 0; r < kernel_h * kernel_w; r++, col += ld_col)
+                for (q = 0; q < outputs; q++) {
+                    int at = map[r * outputs + q];
+                    col[q] = at >= 0 ? img[at] : 0.0f;
+                }
+        return;
+    }
     for (c = 0; c < channels; c++) {
         const float *plane = img + (size_t)c * height * width;
         for (ki = 0; ki < kernel_h; ki++) {
@@ -1303,6 +1332,18 @@ NNDEF void nn_col2im(const float *col, int ld_col, int channels, int height, int
     int out_w = (width + 2 * pad_w - kernel_w) / stride_w + 1;
     int c, ki, kj, oy, ox, y_lo, y_hi, x_lo, x_hi;
     const float *row = col;
+    if (kernel_h * kernel_w * out_h * out_w <= NN__IM2COL_MAP_MAX) {
+        int map[NN__IM2COL_MAP_MAX], r, q, outputs = out_h * out_w;
+        nn__im2col_map(height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                       out_h, out_w, map);
+        for (c = 0; c < channels; c++, img += (size_t)height * width)
+            for (r = 0; r < kernel_h * kernel_w; r++, row += ld_col)
+                for (q = 0; q < outputs; q++) {
+                    int at = map[r * outputs + q];
+                    if (at >= 0) img[at] += row[q];
+                }
+        return;
+    }
     for (c = 0; c < channels; c++) {
         float *plane = img + (size_t)c * height * width;
         for (ki = 0; ki < kernel_h; ki++) {

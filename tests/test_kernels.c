@@ -291,6 +291,10 @@ static void test_parallel_runs_every_task_once(void)
 
 typedef struct conv_case { int c, h, w, kh, kw, sh, sw, ph, pw; } conv_case;
 
+/* nn_im2col has three paths: stride-1 same-size with rows >= 8 (shifted copy), small
+   outputs (kernel size * outputs <= 256: index map) and the general row loops; the
+   cases cover each. */
+
 static const conv_case conv_cases[] = {
     {3, 7, 9, 3, 3, 1, 1, 1, 1},    /* 3x3 / s1 / p1: the shifted-copy path */
     {2, 6, 12, 3, 3, 1, 1, 1, 1},
