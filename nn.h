@@ -1088,6 +1088,23 @@ static int nn__even_block(int total, int max_block, int unit)
     return nn__round_up((total + blocks - 1) / blocks, unit);
 }
 
+/* One micro-kernel call; a partial tile (rows < mr or cols < nr) goes through a buffer. */
+static void nn__gemm_tile(const nn__gemm_kernel *kd, int kb, const float *ap, const float *bp,
+                          float *c, int ldc, int rows, int cols, float alpha, float beta)
+{
+    float tile[NN__MAX_MR * NN__MAX_NR];
+    if (rows == kd->mr && cols == kd->nr) {
+        kd->micro(kb, ap, bp, c, (size_t)ldc, alpha, beta);
+    } else {
+        kd->micro(kb, ap, bp, tile, (size_t)kd->nr, 1.0f, 0.0f);
+        nn__tile_writeback(tile, kd->nr, c, (size_t)ldc, rows, cols, alpha, beta);
+    }
+}
+
+/* K blocks up to this long use the row-wise tile order (measured: +10..15% at K = 27
+   and 64, -8% at K = 128). */
+#define NN__SHORT_K 64
+
 /* The single-threaded blocked GEMM (k > 0) on the calling thread's workspace. */
 static void nn__gemm_blocked(const nn__gemm_kernel *kd, int trans_a, int trans_b, int m, int n,
                              int k, float alpha, const float *a, int lda, const float *b, int ldb,
@@ -1099,7 +1116,6 @@ static void nn__gemm_blocked(const nn__gemm_kernel *kd, int trans_a, int trans_b
     const int kc = nn__even_block(k, kd->kc, 1);
     const int mc = nn__even_block(m, kd->mc, mr), nc = nn__even_block(n, kd->nc, nr);
     const size_t a_size = (size_t)nn__round_up(mc * kc, 16), b_size = (size_t)nc * kc;
-    float tile[NN__MAX_MR * NN__MAX_NR];
     float *a_pack = nn__workspace_get(a_size + b_size), *b_pack;
     int jc, pc, ic, jr, ir;
     if (!a_pack) {   /* out of memory: still give the right answer */
@@ -1118,20 +1134,22 @@ static void nn__gemm_blocked(const nn__gemm_kernel *kd, int trans_a, int trans_b
                 int mb = m - ic < mc ? m - ic : mc;
                 nn__pack_a(trans_a, trans_a ? a + (size_t)pc * lda + ic : a + (size_t)ic * lda + pc,
                            lda, mb, kb, mr, a_pack);
-                for (jr = 0; jr < nb; jr += nr) {
-                    const float *bp = b_pack + (size_t)jr * kb;
-                    int cols = nb - jr < nr ? nb - jr : nr;
-                    for (ir = 0; ir < mb; ir += mr) {
-                        const float *ap = a_pack + (size_t)ir * kb;
-                        float *ct = c + (size_t)(ic + ir) * ldc + jc + jr;
-                        int rows = mb - ir < mr ? mb - ir : mr;
-                        if (rows == mr && cols == nr) {
-                            kd->micro(kb, ap, bp, ct, (size_t)ldc, alpha, beta_block);
-                        } else {
-                            kd->micro(kb, ap, bp, tile, (size_t)nr, 1.0f, 0.0f);
-                            nn__tile_writeback(tile, nr, ct, (size_t)ldc, rows, cols, alpha, beta_block);
-                        }
-                    }
+                if (kb <= NN__SHORT_K) {
+                    /* Short K: storing C dominates, so walk along C's rows (the A panel
+                       stays in L1, B panels come from L2) rather than down its columns. */
+                    for (ir = 0; ir < mb; ir += mr)
+                        for (jr = 0; jr < nb; jr += nr)
+                            nn__gemm_tile(kd, kb, a_pack + (size_t)ir * kb, b_pack + (size_t)jr * kb,
+                                          c + (size_t)(ic + ir) * ldc + jc + jr, ldc,
+                                          mb - ir < mr ? mb - ir : mr, nb - jr < nr ? nb - jr : nr,
+                                          alpha, beta_block);
+                } else {
+                    for (jr = 0; jr < nb; jr += nr)
+                        for (ir = 0; ir < mb; ir += mr)
+                            nn__gemm_tile(kd, kb, a_pack + (size_t)ir * kb, b_pack + (size_t)jr * kb,
+                                          c + (size_t)(ic + ir) * ldc + jc + jr, ldc,
+                                          mb - ir < mr ? mb - ir : mr, nb - jr < nr ? nb - jr : nr,
+                                          alpha, beta_block);
                 }
             }
         }
