@@ -4,7 +4,11 @@
    First the single-thread FP32 FMA peak of this core, then one line per case:
      gemm <case> M= N= K= threads= nn=<GFLOPS> openblas=<GFLOPS> ratio=<nn/openblas>
    Each line is the best of REPS rounds; every round times nn.h then OpenBLAS, each for
-   at least MIN_SECONDS of back-to-back calls, so both see the same machine noise. */
+   at least MIN_SECONDS of back-to-back calls, so both see the same machine noise.
+   After a call, OpenBLAS's idle threads busy-wait for up to 2^28 cycles (about 0.1 s
+   here) and would take the second core from nn.h's next round, so with 2 threads each
+   OpenBLAS round is followed by a 0.15 s pause (nn.h's workers spin only ~0.1 ms).
+   Optional arguments, for tuning: build/bench_gemm [case-name-substring [max-threads]] */
 #define _POSIX_C_SOURCE 200112L
 #define NN_IMPLEMENTATION
 #include "nn.h"
@@ -16,6 +20,14 @@
 
 #define REPS 9
 #define MIN_SECONDS 0.025
+
+static void pause_seconds(double seconds)
+{
+    struct timespec ts;
+    ts.tv_sec = (time_t)seconds;
+    ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
+    nanosleep(&ts, NULL);
+}
 
 static double now(void)
 {
@@ -156,8 +168,10 @@ int main(int argc, char **argv)
             if (!strstr(cases[i].name, filter)) continue;
             run(0, &cases[i]);   /* warm up: pack buffers, pool, caches */
             run(1, &cases[i]);
+            if (t > 1) pause_seconds(0.15);
             for (rep = 0; rep < REPS; rep++) {
                 double x = measure(0, &cases[i]), y = measure(1, &cases[i]);
+                if (t > 1) pause_seconds(0.15);   /* let OpenBLAS's threads go to sleep */
                 if (x > best_nn) best_nn = x;
                 if (y > best_blas) best_blas = y;
             }

@@ -123,6 +123,12 @@ static void test_gemm_every_transpose(void)
     size_t s;
     int t, v;
     printf("  simd: %s, threads: %d\n", nn_simd_name(), nn_get_threads());
+#if defined(__aarch64__) && !defined(NN_NO_SIMD)
+    CHECK(strcmp(nn_simd_name(), "neon") == 0, "aarch64 runs %s", nn_simd_name());
+#elif defined(__x86_64__) && !defined(NN_NO_SIMD)
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        CHECK(strcmp(nn_simd_name(), "avx2+fma") == 0, "AVX2 CPU runs %s", nn_simd_name());
+#endif
     for (s = 0; s < sizeof gemm_shapes / sizeof gemm_shapes[0]; s++)
         for (t = 0; t < 4; t++) {
             problem p = problem_new(&r, t >> 1, t & 1, gemm_shapes[s]);
@@ -284,6 +290,10 @@ static void test_parallel_runs_every_task_once(void)
 /* ---- im2col / col2im ---- */
 
 typedef struct conv_case { int c, h, w, kh, kw, sh, sw, ph, pw; } conv_case;
+
+/* nn_im2col has three paths: stride-1 same-size with rows >= 8 (shifted copy), small
+   outputs (kernel size * outputs <= 256: index map) and the general row loops; the
+   cases cover each. */
 
 static const conv_case conv_cases[] = {
     {3, 7, 9, 3, 3, 1, 1, 1, 1},    /* 3x3 / s1 / p1: the shifted-copy path */
