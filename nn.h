@@ -980,6 +980,7 @@ static void nn__copy_run(float *dst, const float *src, int n)
 static void nn__pack_gather(const float *src, int ld, int lines, int kb, int w, float *dst)
 {
     int i = 0, p;
+    if (lines < w) memset(dst, 0, (size_t)w * kb * sizeof(float));   /* padding lines */
 #ifdef NN__X86
     for (; i + 4 <= lines; i += 4) {
         const float *l0 = src + (size_t)i * ld, *l1 = l0 + ld, *l2 = l1 + ld, *l3 = l2 + ld;
@@ -1021,8 +1022,6 @@ static void nn__pack_gather(const float *src, int ld, int lines, int kb, int w, 
         const float *line = src + (size_t)i * ld;
         for (p = 0; p < kb; p++) dst[(size_t)p * w + i] = line[p];
     }
-    for (; i < w; i++)
-        for (p = 0; p < kb; p++) dst[(size_t)p * w + i] = 0.0f;
 }
 
 /* Fills the panels of a block whose K rows are contiguous (row p at src + p*ld holds
