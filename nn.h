@@ -1341,6 +1341,19 @@ NNDEF void nn_im2col(const float *img, int channels, int height, int width,
     }
 }
 
+/* dst[i] += src[i] for i < n, 4 at a time (the compiler cannot prove the two rows
+   apart, so it would not vectorize this at -O2). */
+static void nn__add_row(float *dst, const float *src, int n)
+{
+    int i = 0;
+#if defined(NN__X86)
+    for (; i + 4 <= n; i += 4) _mm_storeu_ps(dst + i, _mm_add_ps(_mm_loadu_ps(dst + i), _mm_loadu_ps(src + i)));
+#elif defined(NN__NEON)
+    for (; i + 4 <= n; i += 4) vst1q_f32(dst + i, vaddq_f32(vld1q_f32(dst + i), vld1q_f32(src + i)));
+#endif
+    for (; i < n; i++) dst[i] += src[i];
+}
+
 NNDEF void nn_col2im(const float *col, int ld_col, int channels, int height, int width,
                      int kernel_h, int kernel_w, int stride_h, int stride_w,
                      int pad_h, int pad_w, float *img)
@@ -1349,7 +1362,7 @@ NNDEF void nn_col2im(const float *col, int ld_col, int channels, int height, int
     int out_w = (width + 2 * pad_w - kernel_w) / stride_w + 1;
     int c, ki, kj, oy, ox, y_lo, y_hi, x_lo, x_hi;
     const float *row = col;
-    if (kernel_h * kernel_w * out_h * out_w <= NN__IM2COL_MAP_MAX) {
+    if (kernel_h * kernel_w * out_h * out_w <= NN__IM2COL_MAP_MAX && out_w < 8) {
         int map[NN__IM2COL_MAP_MAX], r, q, outputs = out_h * out_w;
         nn__im2col_map(height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
                        out_h, out_w, map);
@@ -1367,12 +1380,19 @@ NNDEF void nn_col2im(const float *col, int ld_col, int channels, int height, int
             nn__valid_range(out_h, height, stride_h, pad_h, ki, &y_lo, &y_hi);
             for (kj = 0; kj < kernel_w; kj++, row += ld_col) {
                 nn__valid_range(out_w, width, stride_w, pad_w, kj, &x_lo, &x_hi);
+                if (stride_h == 1 && stride_w == 1 && x_lo == 0 && x_hi == width && out_w == width) {
+                    /* whole rows, consecutive in both: one run */
+                    if (y_lo < y_hi)
+                        nn__add_row(plane + (size_t)(y_lo - pad_h + ki) * width + (kj - pad_w),
+                                    row + (size_t)y_lo * out_w, (y_hi - y_lo) * width);
+                    continue;
+                }
                 for (oy = y_lo; oy < y_hi; oy++) {
                     const float *s = row + (size_t)oy * out_w + x_lo;
                     float *dst = plane + (size_t)(oy * stride_h - pad_h + ki) * width
                                  + (x_lo * stride_w - pad_w + kj);
                     if (stride_w == 1)
-                        for (ox = 0; ox < x_hi - x_lo; ox++) dst[ox] += s[ox];
+                        nn__add_row(dst, s, x_hi - x_lo);
                     else
                         for (ox = 0; ox < x_hi - x_lo; ox++) dst[ox * stride_w] += s[ox];
                 }
