@@ -17,7 +17,7 @@ EXAMPLE_SRC = $(wildcard examples/*.c)
 EXAMPLES  = $(patsubst examples/%.c,$(B)/%,$(EXAMPLE_SRC))
 
 .PHONY: all test test-asan test-neon test-cxx check interop examples tools data fashion-data run \
-        bench bench-gemm install clean
+        bench bench-gemm bench-train install clean
 
 all: tools examples $(TESTS)
 
@@ -55,7 +55,7 @@ interop:
 check:
 	@tests/check.sh
 
-$(B)/%: examples/%.c nn.h examples/common.h examples/plot.h
+$(B)/%: examples/%.c nn.h examples/common.h examples/plot.h examples/models.h
 	@mkdir -p $(B)
 	$(CC) $(CFLAGS) $(WARN) -I. $(STB_CFLAGS) $< -o $@ $(LDLIBS)
 
@@ -77,7 +77,11 @@ fashion-data:
 run: data $(B)/mlp
 	$(B)/mlp --data_dir $(DATA_DIR)
 
-bench: bench-gemm
+bench: bench-gemm bench-train
+
+$(B)/bench_train: bench/train.c nn.h examples/common.h examples/models.h
+	@mkdir -p $(B)
+	$(CC) $(CFLAGS) $(WARN) -I. $< -o $@ $(LDLIBS)
 
 # OpenBLAS is linked into the benchmark only, never into nn.h.
 $(B)/bench_gemm: bench/gemm.c nn.h

@@ -43,6 +43,8 @@
        NN_NO_SIMD          use only the portable scalar kernels (the test reference)
        NN_NO_THREADS       no thread pool; everything runs on the calling thread
        NN_NO_STDIO         no file I/O (for embedded inference from memory)
+       NN_NO_FUSION        run a BatchNorm and the ReLU after it as two passes (for
+                           benchmarks and tests; the fused pass gives the same bits)
 
    ---------------------------------------------------------------------------------
    3. ERRORS
@@ -224,6 +226,9 @@ typedef struct nn_layer {
     float    *dx;                    /* gradient w.r.t. the input, batch x in */
     float    *work;                  /* per-layer workspace (masks, statistics, ...) */
     size_t    work_size;
+    int       fuse_relu;             /* set by nn_build on a BatchNorm followed by a ReLU:
+                                        it applies that ReLU itself, y is the ReLU's output
+                                        (the ReLU layer's forward and backward are skipped) */
 } nn_layer;
 
 /* ---- Losses ----------------------------------------------------------------------
@@ -2213,7 +2218,11 @@ static const nn__layer_ops nn__global_avgpool_ops = {
    dgamma = sum(dy xhat),  dbeta = sum(dy),
    dx = (gamma s / m) (m dy - sum(dy) - xhat sum(dy xhat))   (training)
    dx = gamma s dy                                           (evaluation: mu, s constant)
-   Workspace: the mean and s used by the last forward (2C floats). */
+   Workspace: the mean and s used by the last forward (2C floats).
+   Fused with a following ReLU (L->fuse_relu): the forward writes max(0, y), and the
+   backward first masks dy with [y > 0], which is the ReLU's backward; the arithmetic is
+   that of the two layers, so the results are the same bits. It saves a read and a write
+   of the activations in each direction and two activation-sized buffers. */
 
 #define NN__BN_EPS 1e-5
 #define NN__BN_MOMENTUM 0.1
@@ -2282,7 +2291,10 @@ static void nn__batchnorm_channel(void *ctx, int c)
     for (i = 0; i < n; i++) {
         const float *xc = x + stride * i + hw * c;
         float *yc = y + stride * i + hw * c;
-        for (j = 0; j < hw; j++) yc[j] = a * (xc[j] - mu_f) + b;
+        if (L->fuse_relu)
+            for (j = 0; j < hw; j++) { float v = a * (xc[j] - mu_f) + b; yc[j] = v > 0.0f ? v : 0.0f; }
+        else
+            for (j = 0; j < hw; j++) yc[j] = a * (xc[j] - mu_f) + b;
     }
 }
 
@@ -2298,13 +2310,22 @@ static void nn__batchnorm_channel_backward(void *ctx, int c)
     nn_layer *L = t->L;
     int C = L->in.c, i, n = t->n;
     size_t hw = (size_t)L->in.h * L->in.w, j, stride = (size_t)C * hw;
-    const float *x = t->x, *dy = t->dy;
+    const float *x = t->x, *dy = t->dy, *y = L->y;
     double sum_dy = 0.0, sum_dy_xhat = 0.0, m = (double)n * (double)hw;
     float mu = L->work[c], s = L->work[C + c], gs = L->weight->value[c] * s, k1, k2;
+    /* With a fused ReLU, g = dy [y > 0] is formed on the fly in both passes (a channel's
+       values are still in the cache for the second). */
     for (i = 0; i < n; i++) {
         const float *xc = x + stride * i + hw * c, *g = dy + stride * i + hw * c;
+        const float *yc = y + stride * i + hw * c;
         float sd = 0.0f, sdx = 0.0f;
-        for (j = 0; j < hw; j++) { sd += g[j]; sdx += g[j] * (xc[j] - mu); }
+        if (L->fuse_relu)
+            for (j = 0; j < hw; j++) {
+                float gj = yc[j] > 0.0f ? g[j] : 0.0f;
+                sd += gj; sdx += gj * (xc[j] - mu);
+            }
+        else
+            for (j = 0; j < hw; j++) { sd += g[j]; sdx += g[j] * (xc[j] - mu); }
         sum_dy += sd;
         sum_dy_xhat += (double)sdx * s;
     }
@@ -2317,8 +2338,12 @@ static void nn__batchnorm_channel_backward(void *ctx, int c)
     k2 = t->net->training ? (float)(-gs * sum_dy / m) : 0.0f;
     for (i = 0; i < n; i++) {
         const float *xc = x + stride * i + hw * c, *g = dy + stride * i + hw * c;
+        const float *yc = y + stride * i + hw * c;
         float *d = t->out + stride * i + hw * c;
-        for (j = 0; j < hw; j++) d[j] = gs * g[j] + k1 * (xc[j] - mu) + k2;
+        if (L->fuse_relu)
+            for (j = 0; j < hw; j++) d[j] = gs * (yc[j] > 0.0f ? g[j] : 0.0f) + k1 * (xc[j] - mu) + k2;
+        else
+            for (j = 0; j < hw; j++) d[j] = gs * g[j] + k1 * (xc[j] - mu) + k2;
     }
 }
 
@@ -2697,8 +2722,10 @@ static void nn__net_release_buffers(nn_net *net)
     int i;
     for (i = 0; i < net->num_layers; i++) {
         nn_layer *L = &net->layers[i];
-        nn__free(L->y); nn__free(L->dx); nn__free(L->work);
+        if (!L->fuse_relu) nn__free(L->y);   /* else it is the next layer's */
+        nn__free(L->dx); nn__free(L->work);
         L->y = L->dx = L->work = NULL;
+        L->fuse_relu = 0;
         L->weight = L->bias = L->running_mean = L->running_var = NULL;
     }
     for (i = 0; i < net->num_params; i++) {
@@ -2761,7 +2788,7 @@ NNDEF nn_status nn_build(nn_net *net, int max_batch, uint64_t seed)
 {
     nn_shape shape;
     nn_status st;
-    int i;
+    int i, fused_relu;
     if (!net) return nn__fail(NN_ERR_ARG, "nn_build: net is NULL");
     if (max_batch <= 0) return nn__fail(NN_ERR_ARG, "nn_build: batch size %d, expected > 0", max_batch);
     if (net->num_layers == 0) return nn__fail(NN_ERR_ARG, "nn_build: the net has no layers");
@@ -2794,10 +2821,19 @@ NNDEF nn_status nn_build(nn_net *net, int max_batch, uint64_t seed)
                           i, nn_layer_name(L->desc.kind), shape.c, shape.h, shape.w);
             goto fail;
         }
-        if ((st = nn__net_alloc(&L->y, nn_shape_size(L->out), max_batch, "output", i)) != NN_OK ||
-            ((i > 0 || net->want_input_grad) &&
+        /* A BatchNorm followed by a ReLU writes the ReLU's output directly and takes
+           its gradient: no buffer for the BatchNorm's own output or the ReLU's dx. */
+        fused_relu = i > 0 && net->layers[i - 1].fuse_relu;
+#ifndef NN_NO_FUSION
+        L->fuse_relu = L->desc.kind == NN_BATCHNORM && i + 1 < net->num_layers &&
+                       net->layers[i + 1].desc.kind == NN_RELU;
+#endif
+        if ((!L->fuse_relu &&
+             (st = nn__net_alloc(&L->y, nn_shape_size(L->out), max_batch, "output", i)) != NN_OK) ||
+            (!fused_relu && (i > 0 || net->want_input_grad) &&
              (st = nn__net_alloc(&L->dx, nn_shape_size(L->in), max_batch, "input gradient", i)) != NN_OK))
             goto fail;
+        if (fused_relu) net->layers[i - 1].y = L->y;
         if (L->work_size && !(L->work = (float *)nn__calloc(L->work_size, sizeof(float)))) {
             st = nn__fail(NN_ERR_NOMEM, "nn_build: cannot allocate the workspace of layer %d", i);
             goto fail;
@@ -2893,6 +2929,7 @@ NNDEF const float *nn_forward(nn_net *net, const float *x, int n)
         nn_layer *L = &net->layers[i];
         nn__ops(L->desc.kind)->forward(net, L, in, L->y, n);
         in = L->y;
+        i += L->fuse_relu;   /* that ReLU is done */
     }
     return in;
 }
@@ -2903,6 +2940,7 @@ NNDEF void nn_backward(nn_net *net, const float *dy)
     for (i = net->num_layers - 1; i >= 0; i--) {
         nn_layer *L = &net->layers[i];
         const float *x = i ? net->layers[i - 1].y : net->x;
+        if (i > 0 && net->layers[i - 1].fuse_relu) continue;   /* the BatchNorm does it */
         nn__ops(L->desc.kind)->backward(net, L, x, L->y, dy, L->dx, net->batch);
         dy = L->dx;
     }
@@ -3041,31 +3079,54 @@ static void nn__adam_update(const nn_optim *o, float *p, const float *grad, floa
     float step_size = o->lr / bc1;
     float l2 = o->kind == NN__ADAMW ? 0.0f : d->weight_decay;
     float decay = o->kind == NN__ADAMW ? 1.0f - o->lr * d->weight_decay : 1.0f;
+    float eps = d->eps;
     size_t i;
-    for (i = 0; i < n; i++) {
-        float g = grad[i] + l2 * p[i];
-        p[i] *= decay;
-        m[i] = b1 * m[i] + (1.0f - b1) * g;
-        if (o->kind == NN__ADAMAX) {
-            float a = fabsf(g) + d->eps, u = b2 * v[i];
+    if (o->kind == NN__ADAMAX)
+        for (i = 0; i < n; i++) {
+            float g = grad[i] + l2 * p[i], a = fabsf(g) + eps, u = b2 * v[i];
+            m[i] = b1 * m[i] + (1.0f - b1) * g;
             v[i] = u > a ? u : a;
             p[i] -= step_size * m[i] / v[i];
-        } else {
-            v[i] = b2 * v[i] + (1.0f - b2) * g * g;
-            p[i] -= step_size * m[i] / (sqrtf(v[i]) / bc2_sqrt + d->eps);
         }
-    }
+    else
+        for (i = 0; i < n; i++) {
+            float g = grad[i] + l2 * p[i];
+            p[i] *= decay;
+            m[i] = b1 * m[i] + (1.0f - b1) * g;
+            v[i] = b2 * v[i] + (1.0f - b2) * g * g;
+            p[i] -= step_size * m[i] / (sqrtf(v[i]) / bc2_sqrt + eps);
+        }
+}
+
+/* The update is element by element, so large tensors are cut into chunks that the
+   threads share; the result does not depend on who does which chunk. */
+#define NN__OPTIM_CHUNK 32768
+
+typedef struct { nn_optim *opt; int param; } nn__optim_task;
+
+static void nn__optim_chunk(void *ctx, int chunk)
+{
+    const nn__optim_task *t = (const nn__optim_task *)ctx;
+    nn_optim *o = t->opt;
+    nn_param *p = &o->net->params[t->param];
+    size_t start = (size_t)chunk * NN__OPTIM_CHUNK;
+    size_t count = p->size - start < NN__OPTIM_CHUNK ? p->size - start : NN__OPTIM_CHUNK;
+    float *m = o->m[t->param] ? o->m[t->param] + start : NULL;
+    if (o->kind == NN__SGD) nn__sgd_update(o, p->value + start, p->grad + start, m, count);
+    else nn__adam_update(o, p->value + start, p->grad + start, m, o->v[t->param] + start, count);
 }
 
 NNDEF void nn_optim_step(nn_optim *opt)
 {
-    int i;
+    nn__optim_task t;
+    t.opt = opt;
     opt->step++;
-    for (i = 0; i < opt->net->num_params; i++) {
-        nn_param *p = &opt->net->params[i];
+    for (t.param = 0; t.param < opt->net->num_params; t.param++) {
+        nn_param *p = &opt->net->params[t.param];
+        int chunks = (int)((p->size + NN__OPTIM_CHUNK - 1) / NN__OPTIM_CHUNK);
         if (!p->learnable) continue;
-        if (opt->kind == NN__SGD) nn__sgd_update(opt, p->value, p->grad, opt->m[i], p->size);
-        else nn__adam_update(opt, p->value, p->grad, opt->m[i], opt->v[i], p->size);
+        if (chunks > 1) nn__parallel(chunks, nn__optim_chunk, &t);
+        else nn__optim_chunk(&t, 0);
     }
 }
 

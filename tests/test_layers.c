@@ -523,6 +523,63 @@ static void test_small_convnet_gradcheck(void)
     nn_net_free(net);
 }
 
+/* BatchNorm + ReLU run as one fused pass (nn_build sets fuse_relu) must give the same
+   bits as the two layers apart; a Scale(1) between them (exact in both directions)
+   keeps them apart. Both BatchNorm kinds, training and evaluation, forward and every
+   gradient. */
+static void compare_fused(nn_shape in, nn_layer_desc first, int n)
+{
+    nn_layer_desc fused[5], apart[6];
+    nn_net *a, *b;
+    float x[4 * 3 * 5 * 5], dy[4 * 6 * 5 * 5];
+    int mode, i, j;
+    size_t count = nn_shape_size(in) * (size_t)n, k;
+    fused[0] = first; fused[1] = nn_batchnorm(); fused[2] = nn_relu();
+    fused[3] = nn_flatten(); fused[4] = nn_linear(4);
+    apart[0] = first; apart[1] = nn_batchnorm(); apart[2] = nn_scale(1.0f); apart[3] = nn_relu();
+    apart[4] = nn_flatten(); apart[5] = nn_linear(4);
+    a = make_net(in, fused, 5, n);
+    b = make_net(in, apart, 6, n);
+    if (!a || !b) { nn_net_free(a); nn_net_free(b); return; }
+#ifndef NN_NO_FUSION
+    CHECK(nn_get_layer(a, 1)->fuse_relu && !nn_get_layer(b, 1)->fuse_relu, "fusion flags");
+#endif
+    randomise_params(a, 3);
+    randomise_params(b, 3);
+    fill_uniform(x, count, -2, 2, 5);
+    fill_uniform(dy, (size_t)n * 4, -1, 1, 6);
+    for (mode = 1; mode >= 0; mode--) {
+        const float *ya, *yb;
+        nn_set_training(a, mode);
+        nn_set_training(b, mode);
+        ya = nn_forward(a, x, n);
+        yb = nn_forward(b, x, n);
+        CHECK(!memcmp(ya, yb, (size_t)n * 4 * sizeof(float)), "logits differ (training %d)", mode);
+        CHECK(!memcmp(nn_get_layer(a, 2)->y, nn_get_layer(b, 3)->y,
+                      nn_shape_size(nn_get_layer(a, 2)->out) * n * sizeof(float)), "ReLU output differs");
+        nn_backward(a, dy);
+        nn_backward(b, dy);
+        CHECK(!memcmp(nn_input_grad(a), nn_input_grad(b), count * sizeof(float)), "input gradient differs (training %d)", mode);
+        for (i = 0; i < nn_num_params(a); i++) {
+            nn_param *pa = nn_get_param(a, i), *pb = nn_get_param(b, i);
+            if (!pa->learnable) {
+                CHECK(!memcmp(pa->value, pb->value, pa->size * sizeof(float)), "%s differs", pa->name);
+                continue;
+            }
+            for (k = 0, j = 0; k < pa->size; k++) j += pa->grad[k] != pb->grad[k];
+            CHECK(j == 0, "%d values of the gradient of %s differ (training %d)", j, pa->name, mode);
+        }
+    }
+    nn_net_free(a);
+    nn_net_free(b);
+}
+
+static void test_batchnorm_relu_fusion(void)
+{
+    compare_fused(nn_shape3(3, 5, 5), nn_conv2d(6, 3, 1, 1), 4);   /* BatchNorm2d */
+    compare_fused(nn_shape1(7), nn_linear(6), 3);                   /* BatchNorm1d */
+}
+
 /* ---- Activations -------------------------------------------------------------------- */
 
 /* Smooth functions: h = 1e-2, truncation O(h^2 f''') ~ 1e-4. Scale is linear. */
@@ -731,6 +788,7 @@ int main(void)
     RUN(test_batchnorm_known_values);
     RUN(test_batchnorm_gradcheck);
     RUN(test_small_convnet_gradcheck);
+    RUN(test_batchnorm_relu_fusion);
     RUN(test_activation_known_values);
     RUN(test_activation_gradcheck);
     RUN(test_dropout);
