@@ -83,6 +83,10 @@ $(B)/bench_train: bench/train.c nn.h examples/common.h examples/models.h
 	@mkdir -p $(B)
 	$(CC) $(CFLAGS) $(WARN) -I. $< -o $@ $(LDLIBS)
 
+# Whole-network throughput, nn.h against PyTorch (Debian's python3-torch), alternately.
+bench-train: $(B)/bench_train
+	bench/train.sh
+
 # OpenBLAS is linked into the benchmark only, never into nn.h.
 $(B)/bench_gemm: bench/gemm.c nn.h
 	@mkdir -p $(B)

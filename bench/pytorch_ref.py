@@ -1,0 +1,87 @@
+"""PyTorch side of `make bench-train`: the same models, batch sizes, optimisers and
+thread counts as bench/train.c, one case per process (so that the peak resident memory
+is the case's own). Run with Debian's /usr/bin/python3, which sees python3-torch:
+
+    OMP_NUM_THREADS=T /usr/bin/python3 bench/pytorch_ref.py --model vgg|mlp \
+        --mode train|infer --batch B --threads T [--iters N]
+
+Prints one line in bench/train.c's format:
+    bench pytorch <mode> <model> batch=<b> threads=<t> median=<images/s> best=<images/s> peak_rss_mb=<MB>
+Random data as in bench/train.c; training = zero_grad, forward, cross-entropy, backward,
+optimiser step (VGG: Adam lr 1e-4; MLP: SGD lr 0.002); inference = forward under
+torch.no_grad() in eval mode."""
+import argparse
+import resource
+import time
+
+import torch
+from torch import nn
+
+
+def vgg():
+    layers, c = [], 3
+    for stage in ([64], [128], [256, 256], [512, 512], [512, 512]):
+        for width in stage:
+            layers += [nn.Conv2d(c, width, 3, 1, 1), nn.BatchNorm2d(width), nn.ReLU()]
+            c = width
+        layers.append(nn.MaxPool2d(3, 2, 1))
+    layers += [nn.AvgPool2d(1, 1, 0), nn.Flatten(), nn.Linear(512, 10)]
+    return nn.Sequential(*layers)
+
+
+def mlp():
+    return nn.Sequential(nn.Flatten(), nn.Linear(3072, 100), nn.LeakyReLU(0.02), nn.Linear(100, 10))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", choices=["vgg", "mlp"], default="vgg")
+    ap.add_argument("--mode", choices=["train", "infer"], default="train")
+    ap.add_argument("--batch", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--iters", type=int, default=0)
+    a = ap.parse_args()
+    batch = a.batch or (32 if a.model == "vgg" else 200)
+    iters = a.iters or (200 if a.model == "mlp" else 5 if batch >= 128 else 15)
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(7)
+    net = vgg() if a.model == "vgg" else mlp()
+    if a.model == "vgg":
+        opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+    else:
+        with torch.no_grad():
+            for m in net:
+                if isinstance(m, nn.Linear):
+                    m.weight.normal_(0, 1e-4)
+                    m.bias.zero_()
+        opt = torch.optim.SGD(net.parameters(), lr=0.002)
+    x = torch.randn(batch, 3, 32, 32) * 50
+    y = torch.randint(0, 10, (batch,))
+    loss_fn = nn.CrossEntropyLoss()
+    train = a.mode == "train"
+    net.train(train)
+
+    def step():
+        if train:
+            opt.zero_grad()
+            loss = loss_fn(net(x), y)
+            loss.backward()
+            opt.step()
+        else:
+            with torch.no_grad():
+                net(x)
+
+    times = []
+    for i in range(3 + iters):   # three warm-up rounds, as bench/train.c
+        t = time.perf_counter()
+        step()
+        if i >= 3:
+            times.append(time.perf_counter() - t)
+    times.sort()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print(f"bench pytorch {a.mode} {a.model} batch={batch} threads={a.threads} "
+          f"median={batch / times[len(times) // 2]:.1f} best={batch / times[0]:.1f} peak_rss_mb={rss:.0f}")
+
+
+if __name__ == "__main__":
+    main()
