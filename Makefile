@@ -34,8 +34,12 @@ $(B)/neon/test_%: tests/test_%.c nn.h tests/harness.h
 	@mkdir -p $(B)/neon
 	aarch64-linux-gnu-gcc -O2 $(WARN) -static -I. $< -o $@ $(LDLIBS)
 
+# docs/API.md against nn.h (every public name listed, every example compiles and runs);
+# tests/check.sh runs it as its own stage and passes API_CHECK= to the unit stage.
+API_CHECK = tests/api_check.sh
+
 test: $(TESTS) $(B)/pack_images
-	@tests/run.sh $(TESTS)
+	@tests/run.sh $(TESTS) $(API_CHECK)
 
 test-asan: $(ASAN_TESTS)
 	@ASAN_OPTIONS=detect_leaks=1 tests/run.sh $(ASAN_TESTS)

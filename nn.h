@@ -306,6 +306,20 @@ NNDEF void      nn_optim_step(nn_optim *opt);
 NNDEF void      nn_optim_set_lr(nn_optim *opt, float lr);
 NNDEF float     nn_optim_get_lr(const nn_optim *opt);
 NNDEF long      nn_optim_steps(const nn_optim *opt);   /* updates done so far */
+
+/* Learning-rate schedules: pure functions of the step (the number of updates done so
+   far), fed to nn_optim_set_lr before each update:
+       nn_optim_set_lr(opt, nn_lr_cosine(base_lr, nn_optim_steps(opt), total_steps, 0));
+       nn_train_step(net, opt, x, y, n);
+   Step decay (PyTorch's StepLR): base_lr * gamma^floor(step / step_size).
+   Cosine annealing (PyTorch's CosineAnnealingLR, closed form):
+       min_lr + (base_lr - min_lr) (1 + cos(pi step / total_steps)) / 2,
+   held at min_lr from step total_steps on (PyTorch's formula would rise again).
+   A negative step counts as 0; step_size <= 0 or total_steps <= 0 turns the schedule
+   off: base_lr is returned unchanged. */
+NNDEF float     nn_lr_step_decay(float base_lr, long step, long step_size, float gamma);
+NNDEF float     nn_lr_cosine(float base_lr, long step, long total_steps, float min_lr);
+
 /* Forward, softmax cross-entropy over integer labels, backward, update. Returns the
    mean loss; NaN (with nn_error() set) if the loss stopped being finite. */
 NNDEF float     nn_train_step(nn_net *net, nn_optim *opt, const float *x, const int *y,
@@ -3055,6 +3069,28 @@ NNDEF void nn_optim_free(nn_optim *opt)
 NNDEF void  nn_optim_set_lr(nn_optim *opt, float lr) { opt->lr = lr; }
 NNDEF float nn_optim_get_lr(const nn_optim *opt) { return opt->lr; }
 NNDEF long  nn_optim_steps(const nn_optim *opt) { return opt->step; }
+
+/* ---- Learning-rate schedules ------------------------------------------------------
+   Computed in double from the step alone (no state), so a resumed run gets the same
+   rates, and rounded to float once. */
+
+NNDEF float nn_lr_step_decay(float base_lr, long step, long step_size, float gamma)
+{
+    if (step_size <= 0) return base_lr;
+    if (step < 0) step = 0;
+    return (float)((double)base_lr * pow((double)gamma, (double)(step / step_size)));
+}
+
+NNDEF float nn_lr_cosine(float base_lr, long step, long total_steps, float min_lr)
+{
+    const double pi = 3.14159265358979323846;
+    double t;
+    if (total_steps <= 0) return base_lr;
+    if (step < 0) step = 0;
+    if (step >= total_steps) return min_lr;
+    t = (double)step / (double)total_steps;   /* in [0, 1): the cosine falls from 1 to -1 */
+    return (float)(min_lr + ((double)base_lr - min_lr) * (1.0 + cos(pi * t)) / 2.0);
+}
 
 static void nn__sgd_update(const nn_optim *o, float *p, const float *grad, float *buf, size_t n)
 {

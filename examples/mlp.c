@@ -23,6 +23,10 @@ static void help(void)
     printf("usage: mlp [flags]\n"
            "  --dnn_hidden_units LIST  hidden layer sizes, comma-separated (100)\n"
            "  --learning_rate F        (0.002)\n"
+           "  --lr_schedule NAME       none, step (x lr_gamma every lr_step_size steps)\n"
+           "                           or cosine (to 0 at max_steps) (none)\n"
+           "  --lr_step_size N         (0: a third of max_steps)\n"
+           "  --lr_gamma F             (0.1)\n"
            "  --max_steps N            (1500)\n"
            "  --batch_size N           (200)\n"
            "  --eval_freq N            test evaluation every N steps (100)\n"
@@ -42,9 +46,11 @@ static void help(void)
 int main(int argc, char **argv)
 {
     const char *program = "mlp", *data_dir = "data/cifar-10-batches-bin", *out_dir = "results";
-    const char *optimizer = "sgd", *init = "normal";
+    const char *optimizer = "sgd", *init = "normal", *schedule = "none";
     int hidden[MAX_HIDDEN] = {100}, num_hidden = 1, max_steps = 1500, batch = 200, eval_freq = 100;
     int batchnorm = 0, threads = 0, i, step;
+    long lr_step_size = 0;
+    float lr_gamma = 0.1f;
     float lr = 0.002f, neg_slope = 0.02f, momentum = 0.0f, weight_decay = 0.0f, dropout = 0.0f;
     unsigned long seed = 42;
     nn_dataset train, test;
@@ -67,6 +73,9 @@ int main(int argc, char **argv)
         flag += 2; i++;
         if (!strcmp(flag, "dnn_hidden_units")) num_hidden = flag_int_list(program, flag, value, hidden, MAX_HIDDEN);
         else if (!strcmp(flag, "learning_rate")) lr = flag_float(program, flag, value, 1e-12, 1e3);
+        else if (!strcmp(flag, "lr_schedule")) schedule = value;
+        else if (!strcmp(flag, "lr_step_size")) lr_step_size = flag_long(program, flag, value, 0, 100000000);
+        else if (!strcmp(flag, "lr_gamma")) lr_gamma = flag_float(program, flag, value, 0, 1);
         else if (!strcmp(flag, "max_steps")) max_steps = (int)flag_long(program, flag, value, 1, 100000000);
         else if (!strcmp(flag, "batch_size")) batch = (int)flag_long(program, flag, value, 1, 50000);
         else if (!strcmp(flag, "eval_freq")) eval_freq = (int)flag_long(program, flag, value, 1, 100000000);
@@ -84,6 +93,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(optimizer, "sgd") && strcmp(optimizer, "adam") && strcmp(optimizer, "adamw") && strcmp(optimizer, "adamax"))
         usage_error(program, "--optimizer must be sgd, adam, adamw or adamax, not '%s'", optimizer);
+    if (strcmp(schedule, "none") && strcmp(schedule, "step") && strcmp(schedule, "cosine"))
+        usage_error(program, "--lr_schedule must be none, step or cosine, not '%s'", schedule);
+    if (lr_step_size == 0) lr_step_size = max_steps / 3 > 0 ? max_steps / 3 : 1;
     if (strcmp(init, "normal") && strcmp(init, "default"))
         usage_error(program, "--init must be normal or default, not '%s'", init);
     nn_set_threads(threads);
@@ -128,6 +140,10 @@ int main(int argc, char **argv)
     for (i = 0; i < num_hidden; i++) printf("%d-", hidden[i]);
     printf("10, %zu parameters, %s lr %g, batch %d, %d steps, %s kernels, %d threads\n",
            nn_param_count(net), optimizer, lr, batch, max_steps, nn_simd_name(), nn_get_threads());
+    if (!strcmp(schedule, "step"))
+        printf("learning rate x %g every %ld steps\n", lr_gamma, lr_step_size);
+    else if (!strcmp(schedule, "cosine"))
+        printf("learning rate: cosine from %g to 0 over %d steps\n", lr, max_steps);
     x = (float *)malloc((size_t)batch * nn_shape_size(train.shape) * sizeof(float));
     y = (int *)malloc((size_t)batch * sizeof(int));
     nn_batch_start(&train, seed);
@@ -136,6 +152,10 @@ int main(int argc, char **argv)
         const float *logits;
         float loss;
         nn_next_batch(&train, batch, x, y);
+        if (!strcmp(schedule, "step"))
+            nn_optim_set_lr(opt, nn_lr_step_decay(lr, nn_optim_steps(opt), lr_step_size, lr_gamma));
+        else if (!strcmp(schedule, "cosine"))
+            nn_optim_set_lr(opt, nn_lr_cosine(lr, nn_optim_steps(opt), max_steps, 0.0f));
         loss = nn_train_step(net, opt, x, y, batch);
         if (!isfinite(loss)) { fprintf(stderr, "\n%s: %s\n", program, nn_error()); return 1; }
         logits = nn_get_layer(net, nn_num_layers(net) - 1)->y;

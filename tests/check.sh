@@ -1,8 +1,9 @@
 #!/bin/sh
 # Everything CI runs, in order; ends with the total line "N passed, N failed".
 #   unit tests (native), the same under ASan+UBSan, the kernel tests on aarch64 (NEON)
-#   under qemu, compile checks (gcc, clang, C++, every configuration macro), and a
-#   short real-data smoke run of the MLP on CIFAR-10.
+#   under qemu, docs/API.md against nn.h (tests/api_check.sh, which `make test` also
+#   runs; the unit stage leaves it out so it counts once), compile checks (gcc, clang,
+#   C++, every configuration macro), and a short real-data smoke run of the MLP on CIFAR-10.
 cd "$(dirname "$0")/.." || exit 1
 mkdir -p build
 total_passed=0; total_failed=0
@@ -23,13 +24,14 @@ stage() {   # stage NAME command...: runs it, adds its last "N passed, N failed"
         echo "$name: exit status $status"; total_failed=$((total_failed + 1))
     fi
 }
-stage unit make -j2 test
+stage unit make -j2 test API_CHECK=
 stage sanitizers make -j2 test-asan
 if command -v aarch64-linux-gnu-gcc >/dev/null && command -v qemu-aarch64 >/dev/null; then
     stage neon make -j2 test-neon
 else
     echo "== neon: aarch64-linux-gnu-gcc or qemu-aarch64 missing"; total_failed=$((total_failed + 1))
 fi
+stage api tests/api_check.sh
 stage compile tests/compile_check.sh
 stage smoke tests/smoke.sh
 echo "$total_passed passed, $total_failed failed"

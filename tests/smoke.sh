@@ -20,5 +20,7 @@ done
 # A bad flag is a one-line message and exit status 2.
 build/mlp --batch_size zero > /dev/null 2>&1; status=$?
 if [ "$status" -eq 2 ]; then ok; else bad "a bad flag gave status $status, expected 2"; fi
+build/mlp --lr_schedule linear > /dev/null 2>&1; status=$?
+if [ "$status" -eq 2 ]; then ok; else bad "--lr_schedule linear gave status $status, expected 2"; fi
 echo "smoke: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
