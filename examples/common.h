@@ -1,5 +1,6 @@
-/* Shared by the training examples: flag parsing, the progress line, the CSV log of the
-   curves and the final summary. Include after nn.h. */
+/* Shared by the example programs: flag parsing, the progress line, the CSV log of the
+   curves and the final summary. Include after nn.h. The functions are static inline,
+   so a program that uses only some of them draws no unused-function warning. */
 #ifndef NN_EXAMPLES_COMMON_H
 #define NN_EXAMPLES_COMMON_H
 #include <errno.h>
@@ -14,7 +15,7 @@ static const char *const cifar10_classes[10] = {
     "dog", "frog", "horse", "ship", "truck"
 };
 
-static double now_seconds(void)
+static inline double now_seconds(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -23,7 +24,7 @@ static double now_seconds(void)
 
 /* ---- Flags: "--name value"; a bad value is a one-line message and exit status 2. ---- */
 
-static void usage_error(const char *program, const char *fmt, const char *what)
+static inline void usage_error(const char *program, const char *fmt, const char *what)
 {
     fprintf(stderr, "%s: ", program);
     fprintf(stderr, fmt, what);
@@ -31,7 +32,7 @@ static void usage_error(const char *program, const char *fmt, const char *what)
     exit(2);
 }
 
-static long flag_long(const char *program, const char *name, const char *value, long lo, long hi)
+static inline long flag_long(const char *program, const char *name, const char *value, long lo, long hi)
 {
     char *end;
     long v;
@@ -44,7 +45,7 @@ static long flag_long(const char *program, const char *name, const char *value, 
     return v;
 }
 
-static float flag_float(const char *program, const char *name, const char *value, double lo, double hi)
+static inline float flag_float(const char *program, const char *name, const char *value, double lo, double hi)
 {
     char *end;
     double v;
@@ -58,7 +59,7 @@ static float flag_float(const char *program, const char *name, const char *value
 }
 
 /* Comma-separated positive integers, e.g. "100,100"; returns the count. */
-static int flag_int_list(const char *program, const char *name, const char *value, int *out, int max)
+static inline int flag_int_list(const char *program, const char *name, const char *value, int *out, int max)
 {
     int count = 0;
     const char *p = value;
@@ -81,7 +82,7 @@ static int flag_int_list(const char *program, const char *name, const char *valu
 }
 
 /* Creates a directory if it does not exist (one level). */
-static int ensure_dir(const char *path)
+static inline int ensure_dir(const char *path)
 {
     if (mkdir(path, 0755) == 0 || errno == EEXIST) return 0;
     fprintf(stderr, "cannot create %s: %s\n", path, strerror(errno));
@@ -96,7 +97,7 @@ typedef struct curves {
     float *step, *train_loss, *train_acc, *test_loss, *test_acc;
 } curves;
 
-static int curves_open(curves *c, const char *csv_path, int capacity)
+static inline int curves_open(curves *c, const char *csv_path, int capacity)
 {
     memset(c, 0, sizeof *c);
     c->csv = fopen(csv_path, "w");
@@ -111,7 +112,7 @@ static int curves_open(curves *c, const char *csv_path, int capacity)
     return c->step && c->train_loss && c->train_acc && c->test_loss && c->test_acc ? 0 : -1;
 }
 
-static void curves_add(curves *c, int step, float train_loss, float train_acc, float test_loss, float test_acc)
+static inline void curves_add(curves *c, int step, float train_loss, float train_acc, float test_loss, float test_acc)
 {
     fprintf(c->csv, "%d,%.6f,%.6f,%.6f,%.6f\n", step, train_loss, train_acc, test_loss, test_acc);
     fflush(c->csv);
@@ -122,7 +123,7 @@ static void curves_add(curves *c, int step, float train_loss, float train_acc, f
     c->n++;
 }
 
-static float curves_mean_last(const curves *c, int k)
+static inline float curves_mean_last(const curves *c, int k)
 {
     double sum = 0;
     int i, from = c->n > k ? c->n - k : 0;
@@ -130,7 +131,7 @@ static float curves_mean_last(const curves *c, int k)
     return c->n ? (float)(sum / (c->n - from)) : 0.0f;
 }
 
-static void curves_close(curves *c)
+static inline void curves_close(curves *c)
 {
     if (c->csv) fclose(c->csv);
     free(c->step); free(c->train_loss); free(c->train_acc); free(c->test_loss); free(c->test_acc);
@@ -138,7 +139,7 @@ static void curves_close(curves *c)
 }
 
 /* The progress line on stderr: step, loss, accuracy, images/s, time left. */
-static void progress(int step, int max_steps, float loss, float acc, double images_per_s, double elapsed)
+static inline void progress(int step, int max_steps, float loss, float acc, double images_per_s, double elapsed)
 {
     double left = step ? elapsed / step * (max_steps - step) : 0.0;
     fprintf(stderr, "\rstep %6d/%d  loss %.4f  acc %.3f  %8.0f img/s  %5.0fs left ",
