@@ -13,11 +13,15 @@ TESTS     = $(patsubst tests/%.c,$(B)/%,$(TEST_SRC))
 ASAN_TESTS = $(patsubst tests/%.c,$(B)/asan/%,$(TEST_SRC))
 # The kernel tests that also run on aarch64 under qemu (the NEON path).
 NEON_TESTS = $(patsubst tests/%.c,$(B)/neon/%,$(wildcard tests/test_kernels*.c tests/test_core.c))
-EXAMPLE_SRC = $(wildcard examples/*.c)
+# embed.c compiles a model in, so it has its own rule (make embed) and is not built here.
+EXAMPLE_SRC = $(filter-out examples/embed.c,$(wildcard examples/*.c))
 EXAMPLES  = $(patsubst examples/%.c,$(B)/%,$(EXAMPLE_SRC))
+TOOLS     = $(B)/pack_images $(B)/unpack_images $(B)/embed_model
+# The model `make embed` compiles into build/embed (tests/smoke.sh trains this one).
+MODEL   ?= $(B)/smoke/mlp.safetensors
 
-.PHONY: all test test-asan test-neon test-cxx check interop examples tools data fashion-data run \
-        bench bench-gemm bench-train install clean
+.PHONY: all test test-asan test-neon test-cxx check interop examples tools embed data fashion-data \
+        run bench bench-gemm bench-train install clean FORCE
 
 all: tools examples $(TESTS)
 
@@ -59,7 +63,7 @@ interop:
 check:
 	@tests/check.sh
 
-$(B)/%: examples/%.c nn.h examples/common.h examples/plot.h examples/models.h
+$(B)/%: examples/%.c nn.h examples/common.h examples/plot.h examples/models.h examples/image.h
 	@mkdir -p $(B)
 	$(CC) $(CFLAGS) $(WARN) -I. $(STB_CFLAGS) $< -o $@ $(LDLIBS)
 
@@ -69,7 +73,31 @@ $(B)/pack_images: tools/pack_images.c
 	@mkdir -p $(B)
 	$(CC) $(CFLAGS) $(WARN) $(STB_CFLAGS) $< -o $@ -lm
 
-tools: $(B)/pack_images
+$(B)/unpack_images: tools/unpack_images.c
+	@mkdir -p $(B)
+	$(CC) $(CFLAGS) $(WARN) $(STB_CFLAGS) $< -o $@ -lm
+
+$(B)/embed_model: tools/embed_model.c
+	@mkdir -p $(B)
+	$(CC) $(CFLAGS) $(WARN) $< -o $@
+
+tools: $(TOOLS)
+
+# An app with the model inside: MODEL -> build/model_data.c (a C array) -> build/embed.
+# The array is regenerated on every run but replaced only when it changed, so a
+# different MODEL=... rebuilds the app and the same one does not.
+$(B)/model_data.c: $(B)/embed_model FORCE
+	@test -f "$(MODEL)" || { echo "no model at $(MODEL): train one (tests/smoke.sh writes" \
+	    "$(B)/smoke/mlp.safetensors) or give MODEL=path/to/model.safetensors"; exit 1; }
+	@$(B)/embed_model --name nn_model "$(MODEL)" $@.new > /dev/null
+	@if cmp -s $@.new $@; then rm -f $@.new; else mv $@.new $@; echo "$(MODEL) -> $@"; fi
+
+$(B)/embed: examples/embed.c $(B)/model_data.c nn.h examples/image.h
+	$(CC) $(CFLAGS) $(WARN) -I. -I$(B) $(STB_CFLAGS) $< -o $@ $(LDLIBS)
+
+embed: $(B)/embed
+
+FORCE:
 
 # CIFAR-10 in the official binary layout, from ../shared's JPEGs or the official archive.
 data: $(B)/pack_images

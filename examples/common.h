@@ -1,5 +1,6 @@
-/* Shared by the training examples: flag parsing, the progress line, the CSV log of the
-   curves and the final summary. Include after nn.h. */
+/* Shared by the example programs: flag parsing, the progress line, the CSV log of the
+   curves and the final summary. Include after nn.h. The functions are static inline,
+   so a program that uses only some of them draws no unused-function warning. */
 #ifndef NN_EXAMPLES_COMMON_H
 #define NN_EXAMPLES_COMMON_H
 #include <errno.h>
@@ -9,19 +10,12 @@
 #include <sys/stat.h>
 #include <time.h>
 
-/* Not every example uses every helper here. */
-#if defined(__GNUC__) || defined(__clang__)
-#define MAYBE_UNUSED __attribute__((unused))
-#else
-#define MAYBE_UNUSED
-#endif
-
 static const char *const cifar10_classes[10] = {
     "airplane", "automobile", "bird", "cat", "deer",
     "dog", "frog", "horse", "ship", "truck"
 };
 
-MAYBE_UNUSED static double now_seconds(void)
+static inline double now_seconds(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -30,7 +24,7 @@ MAYBE_UNUSED static double now_seconds(void)
 
 /* ---- Flags: "--name value"; a bad value is a one-line message and exit status 2. ---- */
 
-MAYBE_UNUSED static void usage_error(const char *program, const char *fmt, const char *what)
+static inline void usage_error(const char *program, const char *fmt, const char *what)
 {
     fprintf(stderr, "%s: ", program);
     fprintf(stderr, fmt, what);
@@ -38,7 +32,7 @@ MAYBE_UNUSED static void usage_error(const char *program, const char *fmt, const
     exit(2);
 }
 
-MAYBE_UNUSED static long flag_long(const char *program, const char *name, const char *value, long lo, long hi)
+static inline long flag_long(const char *program, const char *name, const char *value, long lo, long hi)
 {
     char *end;
     long v;
@@ -51,7 +45,7 @@ MAYBE_UNUSED static long flag_long(const char *program, const char *name, const 
     return v;
 }
 
-MAYBE_UNUSED static float flag_float(const char *program, const char *name, const char *value, double lo, double hi)
+static inline float flag_float(const char *program, const char *name, const char *value, double lo, double hi)
 {
     char *end;
     double v;
@@ -65,7 +59,7 @@ MAYBE_UNUSED static float flag_float(const char *program, const char *name, cons
 }
 
 /* Comma-separated positive integers, e.g. "100,100"; returns the count. */
-MAYBE_UNUSED static int flag_int_list(const char *program, const char *name, const char *value, int *out, int max)
+static inline int flag_int_list(const char *program, const char *name, const char *value, int *out, int max)
 {
     int count = 0;
     const char *p = value;
@@ -88,7 +82,7 @@ MAYBE_UNUSED static int flag_int_list(const char *program, const char *name, con
 }
 
 /* Creates a directory if it does not exist (one level). */
-MAYBE_UNUSED static int ensure_dir(const char *path)
+static inline int ensure_dir(const char *path)
 {
     if (mkdir(path, 0755) == 0 || errno == EEXIST) return 0;
     fprintf(stderr, "cannot create %s: %s\n", path, strerror(errno));
@@ -103,7 +97,7 @@ typedef struct curves {
     float *step, *train_loss, *train_acc, *test_loss, *test_acc;
 } curves;
 
-MAYBE_UNUSED static int curves_open(curves *c, const char *csv_path, int capacity)
+static inline int curves_open(curves *c, const char *csv_path, int capacity)
 {
     memset(c, 0, sizeof *c);
     c->csv = fopen(csv_path, "w");
@@ -118,7 +112,7 @@ MAYBE_UNUSED static int curves_open(curves *c, const char *csv_path, int capacit
     return c->step && c->train_loss && c->train_acc && c->test_loss && c->test_acc ? 0 : -1;
 }
 
-MAYBE_UNUSED static void curves_add(curves *c, int step, float train_loss, float train_acc, float test_loss, float test_acc)
+static inline void curves_add(curves *c, int step, float train_loss, float train_acc, float test_loss, float test_acc)
 {
     fprintf(c->csv, "%d,%.6f,%.6f,%.6f,%.6f\n", step, train_loss, train_acc, test_loss, test_acc);
     fflush(c->csv);
@@ -129,7 +123,7 @@ MAYBE_UNUSED static void curves_add(curves *c, int step, float train_loss, float
     c->n++;
 }
 
-MAYBE_UNUSED static float curves_mean_last(const curves *c, int k)
+static inline float curves_mean_last(const curves *c, int k)
 {
     double sum = 0;
     int i, from = c->n > k ? c->n - k : 0;
@@ -137,7 +131,7 @@ MAYBE_UNUSED static float curves_mean_last(const curves *c, int k)
     return c->n ? (float)(sum / (c->n - from)) : 0.0f;
 }
 
-MAYBE_UNUSED static void curves_close(curves *c)
+static inline void curves_close(curves *c)
 {
     if (c->csv) fclose(c->csv);
     free(c->step); free(c->train_loss); free(c->train_acc); free(c->test_loss); free(c->test_acc);
@@ -145,7 +139,7 @@ MAYBE_UNUSED static void curves_close(curves *c)
 }
 
 /* The progress line on stderr: step, loss, accuracy, images/s, time left. */
-MAYBE_UNUSED static void progress(int step, int max_steps, float loss, float acc, double images_per_s, double elapsed)
+static inline void progress(int step, int max_steps, float loss, float acc, double images_per_s, double elapsed)
 {
     double left = step ? elapsed / step * (max_steps - step) : 0.0;
     fprintf(stderr, "\rstep %6d/%d  loss %.4f  acc %.3f  %8.0f img/s  %5.0fs left ",

@@ -1,5 +1,5 @@
 /* The networks of the experiments, shared by the examples and the benchmarks.
-   Include after nn.h and common.h. */
+   Include after nn.h. */
 #ifndef NN_EXAMPLES_MODELS_H
 #define NN_EXAMPLES_MODELS_H
 
@@ -8,7 +8,7 @@
    conv4 512 x2, maxpool, conv5 512 x2, maxpool (3x3, stride 2, pad 1 each: 32 -> 16 -> 8 -> 4
    -> 2 -> 1), avgpool 1x1 (an identity at 1x1, kept so the layer indices and the state_dict
    keys match the source's nn.Sequential), Linear(512 -> 10). */
-MAYBE_UNUSED static nn_net *vgg_convnet(nn_shape input)
+static inline nn_net *vgg_convnet(nn_shape input)
 {
     static const int widths[5][2] = {{64, 0}, {128, 0}, {256, 256}, {512, 512}, {512, 512}};
     nn_net *net = nn_net_new(input);
@@ -28,7 +28,7 @@ MAYBE_UNUSED static nn_net *vgg_convnet(nn_shape input)
 }
 
 /* E1: the assignment's MLP, 3072 -> Linear(hidden) -> LeakyReLU(slope) -> ... -> Linear(10). */
-MAYBE_UNUSED static nn_net *mlp_net(nn_shape input, const int *hidden, int num_hidden, float neg_slope)
+static inline nn_net *mlp_net(nn_shape input, const int *hidden, int num_hidden, float neg_slope)
 {
     nn_net *net = nn_net_new(input);
     int i;

@@ -1,13 +1,16 @@
 #!/bin/sh
 # A short real-data run: CIFAR-10 in the official binary layout (packed from
 # ../shared/data or downloaded by `make data`), the E1 MLP for 300 steps, then the
-# saved model reloaded. Prints "smoke: N passed, N failed".
+# saved model reloaded by classify and embed (tests/classify_check.sh: test images as
+# PNG files agree with the batch evaluation, bad files are refused).
+# Prints "smoke: N passed, N failed".
 cd "$(dirname "$0")/.." || exit 1
 passed=0; failed=0
 ok() { passed=$((passed + 1)); }
 bad() { failed=$((failed + 1)); echo "FAIL smoke: $*"; }
 if make -s data > build/smoke_data.log 2>&1; then ok; else bad "make data"; tail -n 20 build/smoke_data.log; fi
 if make -s build/mlp > build/smoke_build.log 2>&1; then ok; else bad "building examples/mlp.c"; tail -n 20 build/smoke_build.log; fi
+rm -f build/smoke/mlp.csv build/smoke/mlp.png build/smoke/mlp.safetensors   # no stale results
 out=$(build/mlp --max_steps 300 --eval_freq 100 --out build/smoke 2>build/smoke_mlp.err)
 echo "$out" | tail -n 3
 acc=$(echo "$out" | sed -n 's/^result: test_accuracy=\([0-9.]*\).*/\1/p')
@@ -22,5 +25,16 @@ build/mlp --batch_size zero > /dev/null 2>&1; status=$?
 if [ "$status" -eq 2 ]; then ok; else bad "a bad flag gave status $status, expected 2"; fi
 build/mlp --lr_schedule linear > /dev/null 2>&1; status=$?
 if [ "$status" -eq 2 ]; then ok; else bad "--lr_schedule linear gave status $status, expected 2"; fi
+# The saved model on image files; its counts join ours.
+if [ -s build/smoke/mlp.safetensors ] && [ -n "$acc" ]; then
+    out=$(tests/classify_check.sh build/smoke/mlp.safetensors "$acc" 2>&1)
+    echo "$out" | grep -v '^classify: [0-9]* passed'
+    line=$(echo "$out" | grep -E '^classify: [0-9]+ passed, [0-9]+ failed$')
+    if [ -n "$line" ]; then
+        p=$(echo "$line" | sed -E 's/^classify: ([0-9]+) passed, ([0-9]+) failed$/\1/')
+        f=$(echo "$line" | sed -E 's/^classify: ([0-9]+) passed, ([0-9]+) failed$/\2/')
+        passed=$((passed + p)); failed=$((failed + f))
+    else bad "tests/classify_check.sh died before its summary"; echo "$out" | tail -n 10; fi
+fi
 echo "smoke: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

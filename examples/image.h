@@ -1,0 +1,135 @@
+/* image.h - image files in, class lines out: what classify.c and embed.c share.
+
+   image_load() reads a PNG, JPEG, BMP, GIF, TGA, PSD, HDR, PIC or PNM file of any size
+   with stb_image (grey and RGBA become RGB), resizes it to the net's input size with
+   stbir_resize_uint8 (the same call tools/pack_images uses to build a data set) and
+   lays it out as the CIFAR-10 records are: planar R, G, B floats 0..255, row-major.
+   An image that already has the input size is copied as it is, not resampled: stb's
+   filter at scale 1 is not the identity (it changes most bytes of a 32x32 image).
+
+   image_print_top() turns a row of logits into softmax probabilities and prints the
+   k most likely classes on one line:  "cat.png: cat 0.612, dog 0.201, frog 0.050".
+
+   image_classify() does both for one image with a net built for at least 1 sample.
+
+   Include after nn.h in one .c file: it compiles stb_image and stb_image_resize into
+   that file. Its own functions are static inline (a program may use some of them). */
+#ifndef NN_EXAMPLES_IMAGE_H
+#define NN_EXAMPLES_IMAGE_H
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* stb_image 2.27 sets a variable it never reads; silence that for the stb code only. */
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
+#endif
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_FAILURE_USERMSG
+#include <stb_image.h>
+#define STB_IMAGE_RESIZE_IMPLEMENTATION
+#include <stb_image_resize.h>
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+/* The input shape of a loaded net (the first layer's input). */
+static inline nn_shape image_net_input(nn_net *net)
+{
+    return nn_get_layer(net, 0)->in;
+}
+
+/* NULL if the net takes colour images (3 x h x w), else a sentence saying why not. */
+static inline const char *image_check_net(nn_net *net)
+{
+    static char why[128];
+    nn_shape in = image_net_input(net);
+    if (in.c == 3) return NULL;
+    snprintf(why, sizeof why, "the model takes %d x %d x %d inputs; classifying images needs 3 channels (RGB)",
+             in.c, in.h, in.w);
+    return why;
+}
+
+/* Reads path into out (3 x h x w floats). Returns NULL, or a sentence saying why not
+   (valid until the next call). */
+static inline const char *image_load(const char *path, int h, int w, float *out)
+{
+    static char why[256];
+    int iw, ih, channels, c, i;
+    size_t plane = (size_t)h * (size_t)w;
+    unsigned char *pixels, *resized = NULL;
+    const unsigned char *rgb;
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {   /* stb_image only says "can't fopen"; name the reason */
+        snprintf(why, sizeof why, "%s: cannot open (%s)", path, strerror(errno));
+        return why;
+    }
+    pixels = stbi_load_from_file(fp, &iw, &ih, &channels, 3);
+    fclose(fp);
+    if (!pixels) {
+        snprintf(why, sizeof why, "%s: not an image stb_image can read (%s)", path, stbi_failure_reason());
+        return why;
+    }
+    rgb = pixels;
+    if (iw != w || ih != h) {
+        resized = (unsigned char *)malloc(plane * 3);
+        if (!resized || !stbir_resize_uint8(pixels, iw, ih, 0, resized, w, h, 0, 3)) {
+            snprintf(why, sizeof why, "%s: cannot resize %dx%d to %dx%d", path, iw, ih, w, h);
+            free(resized);
+            stbi_image_free(pixels);
+            return why;
+        }
+        rgb = resized;
+    }
+    for (c = 0; c < 3; c++)
+        for (i = 0; i < (int)plane; i++) out[c * plane + (size_t)i] = (float)rgb[3 * (size_t)i + (size_t)c];
+    free(resized);
+    stbi_image_free(pixels);
+    return NULL;
+}
+
+/* "name: class p, class p, ..." for the k largest of n logits (the lower index first
+   on ties), p = softmax. */
+static inline void image_print_top(const nn_net *net, const char *name, const float *logits, int n, int k)
+{
+    double max = logits[0], sum = 0;
+    int i, j, prev = -1;
+    for (i = 1; i < n; i++) if (logits[i] > max) max = logits[i];
+    for (i = 0; i < n; i++) sum += exp(logits[i] - max);
+    printf("%s:", name);
+    for (j = 0; j < k && j < n; j++) {
+        const char *cls;
+        int best = -1;
+        for (i = 0; i < n; i++) {   /* the largest that ranks after the previous one */
+            int after = prev < 0 || logits[i] < logits[prev] || (logits[i] == logits[prev] && i > prev);
+            if (after && (best < 0 || logits[i] > logits[best])) best = i;
+        }
+        if (best < 0) break;   /* NaN logits */
+        cls = nn_class_name(net, best);
+        if (cls) printf("%s %s %.3f", j ? "," : "", cls, exp(logits[best] - max) / sum);
+        else printf("%s class%d %.3f", j ? "," : "", best, exp(logits[best] - max) / sum);
+        prev = best;
+    }
+    printf("\n");
+}
+
+/* One image through the net (built for at least 1 sample, checked by image_check_net):
+   prints its top k classes; returns 0, or 1 after a message on stderr. */
+static inline int image_classify(nn_net *net, const char *program, const char *path, int k)
+{
+    nn_shape in = image_net_input(net);
+    size_t size = nn_shape_size(in);
+    float *pixels = (float *)malloc(size * sizeof(float)), *x = (float *)malloc(size * sizeof(float));
+    const char *why = pixels && x ? image_load(path, in.h, in.w, pixels) : "out of memory";
+    if (!why) {
+        nn_preprocess(net, pixels, x, 1);
+        image_print_top(net, path, nn_forward(net, x, 1), (int)nn_shape_size(nn_output_shape(net)), k);
+    } else fprintf(stderr, "%s: %s\n", program, why);
+    free(pixels);
+    free(x);
+    return why != NULL;
+}
+#endif

@@ -1,0 +1,146 @@
+/* embed_model - turns a model file into C source, to compile a model into a program.
+
+   Usage: embed_model [--name NAME] MODEL.safetensors OUTPUT.c
+
+   OUTPUT.c defines
+       const unsigned char NAME[];      the file's bytes (NAME is nn_model by default)
+       const size_t NAME_size;          their count
+   and the program hands them to nn_load_memory(NAME, NAME_size, max_batch), or to
+   nn_load_weights_memory for a file without nn.h's architecture metadata. #include
+   OUTPUT.c in one .c file, or compile it on its own and declare the two with extern.
+
+   The bytes need no alignment: nn.h copies each tensor out of the buffer with memcpy
+   and never reads a float through a cast pointer into it.
+
+   The input must look like a safetensors file (an 8-byte header length that fits,
+   then a JSON object); a file that is not is refused, so that a wrong path fails here
+   rather than in the program built from it. The output is written to OUTPUT.c.tmp and
+   renamed when complete. Exit status: 0 done, 1 an unreadable or damaged input or a
+   write error, 2 bad usage.
+
+   Build:  cc -O2 tools/embed_model.c -o embed_model */
+#define _POSIX_C_SOURCE 200809L
+#include <ctype.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(const char *why)
+{
+    fprintf(stderr, "embed_model: %s\nusage: embed_model [--name NAME] MODEL.safetensors OUTPUT.c\n", why);
+    exit(2);
+}
+
+/* A C identifier: a letter or '_', then letters, digits or '_'. */
+static int is_identifier(const char *s)
+{
+    if (!*s || !(isalpha((unsigned char)*s) || *s == '_')) return 0;
+    for (; *s; s++)
+        if (!(isalnum((unsigned char)*s) || *s == '_')) return 0;
+    return 1;
+}
+
+/* Reads the whole file; NULL after a message on stderr. */
+static unsigned char *read_file(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char *data = NULL;
+    size_t cap = 0, len = 0, got;
+    if (!f) { fprintf(stderr, "embed_model: %s: cannot open (%s)\n", path, strerror(errno)); return NULL; }
+    do {
+        if (len == cap) {
+            unsigned char *grown;
+            cap = cap ? 2 * cap : 1 << 16;
+            if (!(grown = (unsigned char *)realloc(data, cap))) {
+                fprintf(stderr, "embed_model: %s: out of memory\n", path);
+                free(data); fclose(f);
+                return NULL;
+            }
+            data = grown;
+        }
+        got = fread(data + len, 1, cap - len, f);
+        len += got;
+    } while (got > 0);
+    if (ferror(f)) {
+        fprintf(stderr, "embed_model: %s: read error (%s)\n", path, strerror(errno));
+        free(data); fclose(f);
+        return NULL;
+    }
+    fclose(f);
+    *size = len;
+    return data;
+}
+
+/* NULL if the bytes start like a safetensors file, else why not. */
+static const char *check_safetensors(const unsigned char *data, size_t size)
+{
+    uint64_t header = 0;
+    size_t i;
+    if (size < 10) return "too short for a safetensors file";
+    for (i = 8; i-- > 0;) header = header << 8 | data[i];
+    if (header < 2 || header > size - 8) return "not a safetensors file (its header length does not fit)";
+    for (i = 8; i < 8 + header && isspace(data[i]); i++) {}
+    if (i == 8 + header || data[i] != '{') return "not a safetensors file (the header is not a JSON object)";
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    const char *name = "nn_model", *in, *out, *why;
+    unsigned char *data;
+    size_t size, i;
+    char *tmp;
+    FILE *f;
+    int argi = 1, ok;
+
+    while (argi < argc && !strncmp(argv[argi], "--", 2)) {
+        if (!strcmp(argv[argi], "--help") || !strcmp(argv[argi], "-h")) {
+            printf("usage: embed_model [--name NAME] MODEL.safetensors OUTPUT.c\n"
+                   "  --name NAME   the C name of the array; NAME_size holds its length (nn_model)\n");
+            return 0;
+        }
+        if (!strcmp(argv[argi], "--")) { argi++; break; }
+        if (strcmp(argv[argi], "--name")) usage("unknown option");
+        if (argi + 1 >= argc) usage("--name needs a value");
+        name = argv[argi + 1];
+        if (!is_identifier(name) || strlen(name) > 200) usage("--name must be a C identifier");
+        argi += 2;
+    }
+    if (argc - argi != 2) usage("expected MODEL.safetensors and OUTPUT.c");
+    in = argv[argi];
+    out = argv[argi + 1];
+
+    if (!(data = read_file(in, &size))) return 1;
+    if ((why = check_safetensors(data, size))) {
+        fprintf(stderr, "embed_model: %s: %s\n", in, why);
+        free(data);
+        return 1;
+    }
+    if (!(tmp = (char *)malloc(strlen(out) + 5))) { fprintf(stderr, "embed_model: out of memory\n"); return 1; }
+    sprintf(tmp, "%s.tmp", out);
+    if (!(f = fopen(tmp, "w"))) {
+        fprintf(stderr, "embed_model: %s: cannot create (%s)\n", tmp, strerror(errno));
+        free(data); free(tmp);
+        return 1;
+    }
+    fprintf(f, "/* Generated by tools/embed_model from a %lu-byte model file. Do not edit. */\n"
+               "#include <stddef.h>\n\n"
+               "const unsigned char %s[%lu] = {\n", (unsigned long)size, name, (unsigned long)size);
+    for (i = 0; i < size; i++)
+        fprintf(f, "%u%s", data[i], i + 1 == size ? "\n" : (i % 24 == 23) ? ",\n" : ",");
+    fprintf(f, "};\nconst size_t %s_size = sizeof %s;\n", name, name);
+    ok = !ferror(f);
+    if (fclose(f) != 0) ok = 0;
+    if (!ok || rename(tmp, out) != 0) {
+        fprintf(stderr, "embed_model: %s: %s (%s)\n", ok ? out : tmp, ok ? "cannot rename into place" : "write error",
+                strerror(errno));
+        remove(tmp);
+        free(data); free(tmp);
+        return 1;
+    }
+    printf("embed_model: %s (%lu bytes) -> %s: %s[], %s_size\n", in, (unsigned long)size, out, name, name);
+    free(data); free(tmp);
+    return 0;
+}
