@@ -258,7 +258,8 @@ NNDEF nn_status nn_add(nn_net *net, nn_layer_desc layer);
    initialises the parameters as PyTorch does by default, seeded. */
 NNDEF nn_status nn_build(nn_net *net, int max_batch, uint64_t seed);
 /* Re-initialise weights from N(mean, std) (NN_INIT_NORMAL) or to a constant, biases
-   to bias_value; layers of the given kind only (0: Linear and Conv2d). */
+   to bias_value, or both as PyTorch's default (NN_INIT_DEFAULT; the other arguments
+   are then ignored); layers of the given kind only (0: Linear and Conv2d). */
 NNDEF void      nn_init_weights(nn_net *net, nn_init how, float mean_or_value, float std,
                                 float bias_value, nn_layer_kind only);
 NNDEF void      nn_set_training(nn_net *net, int training);
@@ -2894,6 +2895,10 @@ NNDEF void nn_init_weights(nn_net *net, nn_init how, float mean_or_value, float 
         int match = only ? L->desc.kind == only
                          : (L->desc.kind == NN_LINEAR || L->desc.kind == NN_CONV2D);
         if (!match || !L->weight) continue;
+        if (how == NN_INIT_DEFAULT) {
+            nn__ops(L->desc.kind)->init(L, &rng);
+            continue;
+        }
         for (j = 0; j < L->weight->size; j++)
             L->weight->value[j] = how == NN_INIT_NORMAL ? nn_rng_normal(&rng, mean_or_value, std)
                                                         : mean_or_value;

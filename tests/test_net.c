@@ -88,6 +88,19 @@ static void test_default_init_bounds(void)
     }
     CHECK(lo >= -bound && hi <= bound, "outside U(-1/sqrt(in), 1/sqrt(in)): %g %g", lo, hi);
     CHECK(lo < -0.9f * bound && hi > 0.9f * bound, "does not fill the range: %g %g", lo, hi);
+    /* NN_INIT_DEFAULT brings PyTorch's initialisation back after another one. */
+    nn_init_weights(net, NN_INIT_CONSTANT, 0.5f, 0.0f, 0.25f, NN_LINEAR);
+    CHECK(L->weight->value[3] == 0.5f && L->bias->value[3] == 0.25f, "constant init");
+    nn_init_weights(net, NN_INIT_DEFAULT, 0.5f, 0.0f, 0.25f, NN_LINEAR);
+    lo = 1; hi = -1;
+    for (i = 0; i < L->weight->size; i++) {
+        if (L->weight->value[i] < lo) lo = L->weight->value[i];
+        if (L->weight->value[i] > hi) hi = L->weight->value[i];
+    }
+    CHECK(lo >= -bound && hi <= bound && lo < -0.9f * bound && hi > 0.9f * bound,
+          "NN_INIT_DEFAULT: weights in [%g, %g]", lo, hi);
+    for (i = 0, lo = 0; i < L->bias->size; i++) lo += fabsf(L->bias->value[i]) <= bound && L->bias->value[i] != 0.25f;
+    CHECK(lo == (float)L->bias->size, "NN_INIT_DEFAULT: biases not redrawn from U(-bound, bound)");
     nn_net_free(net);
 }
 
