@@ -3,6 +3,7 @@
 # ../shared/data or downloaded by `make data`), the E1 MLP for 300 steps, then the
 # saved model reloaded by classify and embed (tests/classify_check.sh: test images as
 # PNG files agree with the batch evaluation, bad files are refused).
+# Then the two-layer nets of E6 (no data, well under a second) check their gradients.
 # Prints "smoke: N passed, N failed".
 cd "$(dirname "$0")/.." || exit 1
 passed=0; failed=0
@@ -36,5 +37,19 @@ if [ -s build/smoke/mlp.safetensors ] && [ -n "$acc" ]; then
         passed=$((passed + p)); failed=$((failed + f))
     else bad "tests/classify_check.sh died before its summary"; echo "$out" | tail -n 10; fi
 fi
+# E6, no data needed: the two-layer nets check their own gradients against central
+# differences; it exits 0 with every check passed, and 1 when a gradient is spoilt.
+if make -s build/two_layer > build/smoke_build2.log 2>&1; then ok; else bad "building examples/two_layer.c"; tail -n 20 build/smoke_build2.log; fi
+out=$(build/two_layer 2>&1); status=$?
+line=$(echo "$out" | tail -n 1)
+echo "$line"
+checks=$(echo "$line" | sed -n 's/^result: checks_passed=\([0-9]*\) checks_failed=0 .*/\1/p')
+if [ "$status" -eq 0 ] && [ -n "$checks" ] && [ "$checks" -ge 80 ]; then ok
+else bad "two_layer: status $status, last line '$line' (expected checks_failed=0 and >= 80 checks)"; fi
+out=$(build/two_layer --inject_error 2>&1); status=$?
+if [ "$status" -eq 1 ] && echo "$out" | grep -q 'FAIL$'; then ok
+else bad "two_layer --inject_error: status $status, expected 1 with a FAIL line"; fi
+build/two_layer --epochs ten > /dev/null 2>&1; status=$?
+if [ "$status" -eq 2 ]; then ok; else bad "two_layer with a bad flag gave status $status, expected 2"; fi
 echo "smoke: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
