@@ -229,6 +229,7 @@ typedef struct nn_layer {
     int       fuse_relu;             /* set by nn_build on a BatchNorm followed by a ReLU:
                                         it applies that ReLU itself, y is the ReLU's output
                                         (the ReLU layer's forward and backward are skipped) */
+    int       winograd;              /* set by nn_build on a Conv2d that uses Winograd */
 } nn_layer;
 
 /* ---- Losses ----------------------------------------------------------------------
@@ -1505,6 +1506,337 @@ NNDEF void nn_col2im(const float *col, int ld_col, int channels, int height, int
     }
 }
 
+/* ---- Vector rows for the Winograd transforms -----------------------------------------
+   d = a + b, d = a - b, d = -a over n floats, 4 at a time (SSE / NEON); d may be a or
+   b. deinterleave splits pairs (s[2i], s[2i+1]) into two rows; interleave does the
+   reverse into the first `count` entries of d, adding `bias` (interleave_add adds
+   into d instead). */
+
+static void nn__vadd(float *d, const float *a, const float *b, int n)
+{
+    int i = 0;
+#if defined(NN__X86)
+    for (; i + 4 <= n; i += 4) _mm_storeu_ps(d + i, _mm_add_ps(_mm_loadu_ps(a + i), _mm_loadu_ps(b + i)));
+#elif defined(NN__NEON)
+    for (; i + 4 <= n; i += 4) vst1q_f32(d + i, vaddq_f32(vld1q_f32(a + i), vld1q_f32(b + i)));
+#endif
+    for (; i < n; i++) d[i] = a[i] + b[i];
+}
+
+static void nn__vsub(float *d, const float *a, const float *b, int n)
+{
+    int i = 0;
+#if defined(NN__X86)
+    for (; i + 4 <= n; i += 4) _mm_storeu_ps(d + i, _mm_sub_ps(_mm_loadu_ps(a + i), _mm_loadu_ps(b + i)));
+#elif defined(NN__NEON)
+    for (; i + 4 <= n; i += 4) vst1q_f32(d + i, vsubq_f32(vld1q_f32(a + i), vld1q_f32(b + i)));
+#endif
+    for (; i < n; i++) d[i] = a[i] - b[i];
+}
+
+static void nn__vneg(float *d, const float *a, int n)
+{
+    int i = 0;
+#if defined(NN__X86)
+    for (; i + 4 <= n; i += 4) _mm_storeu_ps(d + i, _mm_sub_ps(_mm_setzero_ps(), _mm_loadu_ps(a + i)));
+#elif defined(NN__NEON)
+    for (; i + 4 <= n; i += 4) vst1q_f32(d + i, vnegq_f32(vld1q_f32(a + i)));
+#endif
+    for (; i < n; i++) d[i] = -a[i];
+}
+
+static void nn__deinterleave(const float *s, int n, float *even, float *odd)
+{
+    int i = 0;
+#if defined(NN__X86)
+    for (; i + 4 <= n; i += 4) {
+        __m128 lo = _mm_loadu_ps(s + 2 * i), hi = _mm_loadu_ps(s + 2 * i + 4);
+        _mm_storeu_ps(even + i, _mm_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0)));
+        _mm_storeu_ps(odd + i, _mm_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1)));
+    }
+#elif defined(NN__NEON)
+    for (; i + 4 <= n; i += 4) {
+        float32x4x2_t v = vld2q_f32(s + 2 * i);
+        vst1q_f32(even + i, v.val[0]);
+        vst1q_f32(odd + i, v.val[1]);
+    }
+#endif
+    for (; i < n; i++) {
+        even[i] = s[2 * i];
+        odd[i] = s[2 * i + 1];
+    }
+}
+
+static void nn__interleave(float *d, const float *even, const float *odd, int count, float bias)
+{
+    int i = 0;
+#if defined(NN__X86)
+    __m128 b = _mm_set1_ps(bias);
+    for (; 2 * i + 8 <= count; i += 4) {
+        __m128 e = _mm_add_ps(_mm_loadu_ps(even + i), b), o = _mm_add_ps(_mm_loadu_ps(odd + i), b);
+        _mm_storeu_ps(d + 2 * i, _mm_unpacklo_ps(e, o));
+        _mm_storeu_ps(d + 2 * i + 4, _mm_unpackhi_ps(e, o));
+    }
+#elif defined(NN__NEON)
+    float32x4_t b = vdupq_n_f32(bias);
+    for (; 2 * i + 8 <= count; i += 4) {
+        float32x4x2_t v;
+        v.val[0] = vaddq_f32(vld1q_f32(even + i), b);
+        v.val[1] = vaddq_f32(vld1q_f32(odd + i), b);
+        vst2q_f32(d + 2 * i, v);
+    }
+#endif
+    for (; 2 * i < count; i++) {
+        d[2 * i] = even[i] + bias;
+        if (2 * i + 1 < count) d[2 * i + 1] = odd[i] + bias;
+    }
+}
+
+static void nn__interleave_add(float *d, const float *even, const float *odd, int count)
+{
+    int i = 0;
+#if defined(NN__X86)
+    for (; 2 * i + 8 <= count; i += 4) {
+        __m128 e = _mm_loadu_ps(even + i), o = _mm_loadu_ps(odd + i);
+        _mm_storeu_ps(d + 2 * i, _mm_add_ps(_mm_loadu_ps(d + 2 * i), _mm_unpacklo_ps(e, o)));
+        _mm_storeu_ps(d + 2 * i + 4, _mm_add_ps(_mm_loadu_ps(d + 2 * i + 4), _mm_unpackhi_ps(e, o)));
+    }
+#elif defined(NN__NEON)
+    for (; 2 * i + 8 <= count; i += 4) {
+        float32x4x2_t v = vld2q_f32(d + 2 * i);
+        v.val[0] = vaddq_f32(v.val[0], vld1q_f32(even + i));
+        v.val[1] = vaddq_f32(v.val[1], vld1q_f32(odd + i));
+        vst2q_f32(d + 2 * i, v);
+    }
+#endif
+    for (; 2 * i < count; i++) {
+        d[2 * i] += even[i];
+        if (2 * i + 1 < count) d[2 * i + 1] += odd[i];
+    }
+}
+
+/* ---- Winograd F(2x2, 3x3) ----------------------------------------------------------
+   A 3x3 convolution with stride 1 and padding 1 (a cross-correlation, as in every deep
+   learning library) computes each 2x2 block of outputs from the 4x4 input patch
+   around it. Winograd's minimal filtering (Lavin & Gray, "Fast Algorithms for
+   Convolutional Neural Networks", 2016) does that with 16 multiplications, not 36:
+
+       Y = A^T [ (G g G^T) (.) (B^T d B) ] A        (.) = element-wise product
+
+   with d the 4x4 input patch, g the 3x3 filter, Y the 2x2 output block and
+
+       B^T = | 1  0 -1  0 |      G = | 1    0    0   |      A^T = | 1  1  1  0 |
+             | 0  1  1  0 |          | 1/2  1/2  1/2 |            | 0  1 -1 -1 |
+             | 0 -1  1  0 |          | 1/2 -1/2  1/2 |
+             | 0  1  0 -1 |          | 0    0    1   |
+
+   Why it works, in 1-D (F(2, 3)): with m0 = (d0 - d2) g0, m1 = (d1 + d2)(g0 + g1 + g2)/2,
+   m2 = (d2 - d1)(g0 - g1 + g2)/2 and m3 = (d1 - d3) g2, the sums y0 = m0 + m1 + m2 and
+   y1 = m1 - m2 - m3 expand to d0 g0 + d1 g1 + d2 g2 and d1 g0 + d2 g1 + d3 g2; the 2-D
+   form applies it down the columns, then along the rows.
+   The sum over input channels commutes with A, so for each of the 16 positions
+   e = 4k + j of the transformed 4x4 tile the layer is one matrix product:
+
+       U_e = (G g G^T)_e    O x C    filter transform (the weights change every step)
+       V_e = (B^T d B)_e    C x T    input transform, T = the tiles of all images
+       M_e = U_e V_e        O x T    16 GEMMs (2.25x fewer multiply-adds than im2col)
+       y   = A^T M A + b             output transform, cropped where H or W is odd
+
+   Backward: every step is linear, so the gradients run the same steps transposed:
+
+       dM_e = (A dY A^T)_e      dU_e = dM_e V_e^T      dg = G^T dU G
+       dV_e = U_e^T dM_e        dx  += B dV B^T        (overlapping tiles add up)
+
+   The forward equals the convolution exactly in real arithmetic (with dY zero
+   outside the image), so these are its exact gradients. The entries of B, G and A
+   are 0, +-1 and +-1/2: each transformed value is a sum of at most 9 terms and the
+   rounding error stays a few float eps times the sum of the terms' magnitudes.
+   Layout: the rows of X_e (e = 0..15) are ld_e floats apart; within a row, a plane's
+   tile (ty, tx) is at ty * tiles_w + tx, tiles_w = (W + 1) / 2. */
+
+#define NN__WINO_MAX_TW 128   /* tiles per row: planes up to 256 wide */
+
+/* U_e[o][c] = (G g G^T)_e for filter g = w[o][c] (3x3), for every c; U_e at U + e ld_u. */
+static void nn__wino_filter(const float *w, int C, int o, float *U, size_t ld_u)
+{
+    int c, k, b;
+    for (c = 0; c < C; c++) {
+        const float *g = w + ((size_t)o * C + c) * 9;
+        float q[4][3], *u = U + (size_t)o * C + c;
+        for (b = 0; b < 3; b++) {   /* G down the columns */
+            float s = g[b] + g[6 + b];
+            q[0][b] = g[b];
+            q[1][b] = 0.5f * (s + g[3 + b]);
+            q[2][b] = 0.5f * (s - g[3 + b]);
+            q[3][b] = g[6 + b];
+        }
+        for (k = 0; k < 4; k++) {   /* G^T along the rows */
+            float s = q[k][0] + q[k][2];
+            u[(size_t)(4 * k) * ld_u] = q[k][0];
+            u[(size_t)(4 * k + 1) * ld_u] = 0.5f * (s + q[k][1]);
+            u[(size_t)(4 * k + 2) * ld_u] = 0.5f * (s - q[k][1]);
+            u[(size_t)(4 * k + 3) * ld_u] = q[k][2];
+        }
+    }
+}
+
+/* dw[o][c] = G^T dU G (3x3) from dU_e[o][c] (the transpose of nn__wino_filter). */
+static void nn__wino_filter_grad(const float *dU, size_t ld_u, int C, int o, float *dw)
+{
+    int c, a, j;
+    for (c = 0; c < C; c++) {
+        const float *x = dU + (size_t)o * C + c;
+        float p[3][4], *g = dw + ((size_t)o * C + c) * 9;
+        for (j = 0; j < 4; j++) {   /* G^T down the columns */
+            float x0 = x[(size_t)j * ld_u], x1 = x[(size_t)(4 + j) * ld_u];
+            float x2 = x[(size_t)(8 + j) * ld_u], x3 = x[(size_t)(12 + j) * ld_u];
+            float h = 0.5f * (x1 + x2);
+            p[0][j] = x0 + h;
+            p[1][j] = 0.5f * (x1 - x2);
+            p[2][j] = h + x3;
+        }
+        for (a = 0; a < 3; a++) {   /* G along the rows */
+            float h = 0.5f * (p[a][1] + p[a][2]);
+            g[3 * a] = p[a][0] + h;
+            g[3 * a + 1] = 0.5f * (p[a][1] - p[a][2]);
+            g[3 * a + 2] = h + p[a][3];
+        }
+    }
+}
+
+/* V_e = (B^T d B)_e for every tile of the H x W plane x (zero padding of 1). Tile row ty
+   reads input rows 2ty-1 .. 2ty+2; split into even and odd padded columns, tile tx
+   uses even[tx], odd[tx], even[tx+1], odd[tx+1]. */
+static void nn__wino_input(const float *x, int H, int W, float *V, size_t ld_v)
+{
+    int tw = (W + 1) / 2, th = (H + 1) / 2, ty, r, k;
+    float row[2 * NN__WINO_MAX_TW + 2];
+    float ev[4][NN__WINO_MAX_TW + 1], od[4][NN__WINO_MAX_TW + 1];
+    float te[4][NN__WINO_MAX_TW + 1], to[4][NN__WINO_MAX_TW + 1];
+    for (ty = 0; ty < th; ty++) {
+        for (r = 0; r < 4; r++) {
+            int y = 2 * ty - 1 + r;
+            if (y < 0 || y >= H) {
+                memset(ev[r], 0, (size_t)(tw + 1) * sizeof(float));
+                memset(od[r], 0, (size_t)(tw + 1) * sizeof(float));
+                continue;
+            }
+            row[0] = 0.0f;   /* column -1, then columns 0 .. 2tw */
+            memcpy(row + 1, x + (size_t)y * W, (size_t)W * sizeof(float));
+            for (k = W + 1; k < 2 * tw + 2; k++) row[k] = 0.0f;
+            nn__deinterleave(row, tw + 1, ev[r], od[r]);
+        }
+        /* B^T down the columns: d0 - d2, d1 + d2, d2 - d1, d1 - d3 */
+        nn__vsub(te[0], ev[0], ev[2], tw + 1);  nn__vsub(to[0], od[0], od[2], tw + 1);
+        nn__vadd(te[1], ev[1], ev[2], tw + 1);  nn__vadd(to[1], od[1], od[2], tw + 1);
+        nn__vsub(te[2], ev[2], ev[1], tw + 1);  nn__vsub(to[2], od[2], od[1], tw + 1);
+        nn__vsub(te[3], ev[1], ev[3], tw + 1);  nn__vsub(to[3], od[1], od[3], tw + 1);
+        for (k = 0; k < 4; k++) {   /* B along the rows, the same four combinations */
+            float *v = V + (size_t)(4 * k) * ld_v + (size_t)ty * tw;
+            nn__vsub(v, te[k], te[k] + 1, tw);
+            nn__vadd(v + ld_v, to[k], te[k] + 1, tw);
+            nn__vsub(v + 2 * ld_v, te[k] + 1, to[k], tw);
+            nn__vsub(v + 3 * ld_v, to[k], to[k] + 1, tw);
+        }
+    }
+}
+
+/* y = A^T M A + bias for every tile of the H x W plane y; outputs past an odd edge
+   are dropped. */
+static void nn__wino_output(const float *M, size_t ld_m, int H, int W, float bias, float *y)
+{
+    int tw = (W + 1) / 2, th = (H + 1) / 2, ty, r, j;
+    float s[2][4][NN__WINO_MAX_TW], y0[NN__WINO_MAX_TW], y1[NN__WINO_MAX_TW];
+    for (ty = 0; ty < th; ty++) {
+        for (j = 0; j < 4; j++) {   /* A^T down the columns: m0 + m1 + m2, m1 - m2 - m3 */
+            const float *m0 = M + (size_t)j * ld_m + (size_t)ty * tw, *m1 = m0 + 4 * ld_m;
+            const float *m2 = m1 + 4 * ld_m, *m3 = m2 + 4 * ld_m;
+            nn__vadd(s[0][j], m0, m1, tw);
+            nn__vadd(s[0][j], s[0][j], m2, tw);
+            nn__vsub(s[1][j], m1, m2, tw);
+            nn__vsub(s[1][j], s[1][j], m3, tw);
+        }
+        for (r = 0; r < 2 && 2 * ty + r < H; r++) {   /* A along the rows */
+            nn__vadd(y0, s[r][0], s[r][1], tw);
+            nn__vadd(y0, y0, s[r][2], tw);
+            nn__vsub(y1, s[r][1], s[r][2], tw);
+            nn__vsub(y1, y1, s[r][3], tw);
+            nn__interleave(y + (size_t)(2 * ty + r) * W, y0, y1, W, bias);
+        }
+    }
+}
+
+/* dM = A dY A^T for every tile of the H x W gradient plane dy (the transpose of
+   nn__wino_output). With a, b the even and odd columns of a dY row, A^T along the
+   row gives h = (a, a + b, a - b, -b); then down the columns, from the tile's two
+   rows: dM row k = (h0, h0 + h1, h0 - h1, -h1). */
+static void nn__wino_output_grad(const float *dy, int H, int W, float *dM, size_t ld_m)
+{
+    int tw = (W + 1) / 2, th = (H + 1) / 2, ty, r, j;
+    float row[2 * NN__WINO_MAX_TW], h[2][4][NN__WINO_MAX_TW];
+    for (ty = 0; ty < th; ty++) {
+        for (r = 0; r < 2; r++) {
+            int y = 2 * ty + r;
+            if (y >= H) {
+                for (j = 0; j < 4; j++) memset(h[r][j], 0, (size_t)tw * sizeof(float));
+                continue;
+            }
+            memcpy(row, dy + (size_t)y * W, (size_t)W * sizeof(float));
+            if (W & 1) row[W] = 0.0f;
+            nn__deinterleave(row, tw, h[r][0], h[r][3]);
+            nn__vadd(h[r][1], h[r][0], h[r][3], tw);
+            nn__vsub(h[r][2], h[r][0], h[r][3], tw);
+            nn__vneg(h[r][3], h[r][3], tw);
+        }
+        for (j = 0; j < 4; j++) {
+            float *m = dM + (size_t)j * ld_m + (size_t)ty * tw;
+            memcpy(m, h[0][j], (size_t)tw * sizeof(float));
+            nn__vadd(m + 4 * ld_m, h[0][j], h[1][j], tw);
+            nn__vsub(m + 8 * ld_m, h[0][j], h[1][j], tw);
+            nn__vneg(m + 12 * ld_m, h[1][j], tw);
+        }
+    }
+}
+
+/* dx = the sum over tiles of B dV B^T, each 4x4 block added at rows 2ty-1 .. 2ty+2 and
+   columns 2tx-1 .. 2tx+2 where they lie inside the H x W plane (the transpose of
+   nn__wino_input). B applied to rows X0..X3 gives (X0, X1 - X2 + X3, X1 + X2 - X0,
+   -X3). Along a row the four results h0..h3 of tile tx land in columns 2tx-1 .. 2tx+2,
+   so column 2m gets h1[m] + h3[m-1] and column 2m+1 gets h2[m] + h0[m+1]. */
+static void nn__wino_input_grad(const float *dV, size_t ld_v, int H, int W, float *dx)
+{
+    int tw = (W + 1) / 2, th = (H + 1) / 2, ty, r, j;
+    float R[4][4][NN__WINO_MAX_TW], h1[NN__WINO_MAX_TW], h2[NN__WINO_MAX_TW];
+    float even[NN__WINO_MAX_TW], odd[NN__WINO_MAX_TW];
+    memset(dx, 0, (size_t)H * W * sizeof(float));
+    for (ty = 0; ty < th; ty++) {
+        for (j = 0; j < 4; j++) {   /* B down the columns */
+            const float *x0 = dV + (size_t)j * ld_v + (size_t)ty * tw, *x1 = x0 + 4 * ld_v;
+            const float *x2 = x1 + 4 * ld_v, *x3 = x2 + 4 * ld_v;
+            memcpy(R[0][j], x0, (size_t)tw * sizeof(float));
+            nn__vsub(R[1][j], x1, x2, tw);
+            nn__vadd(R[1][j], R[1][j], x3, tw);
+            nn__vadd(R[2][j], x1, x2, tw);
+            nn__vsub(R[2][j], R[2][j], x0, tw);
+            nn__vneg(R[3][j], x3, tw);
+        }
+        for (r = 0; r < 4; r++) {   /* B along the rows, into input row 2ty - 1 + r */
+            const float *h0 = R[r][0], *h3neg = R[r][3];   /* h3 = -R[r][3] */
+            int y = 2 * ty - 1 + r;
+            if (y < 0 || y >= H) continue;
+            nn__vsub(h1, R[r][1], R[r][2], tw);
+            nn__vadd(h1, h1, R[r][3], tw);
+            nn__vadd(h2, R[r][1], R[r][2], tw);
+            nn__vsub(h2, h2, h0, tw);
+            even[0] = h1[0];
+            nn__vsub(even + 1, h1 + 1, h3neg, tw - 1);
+            nn__vadd(odd, h2, h0 + 1, tw - 1);
+            odd[tw - 1] = h2[tw - 1];
+            nn__interleave_add(dx + (size_t)y * W, even, odd, W);
+        }
+    }
+}
+
 /* =================================================================================
    LAYERS
    ================================================================================= */
@@ -1533,6 +1865,8 @@ struct nn_net {
     const float *x;                /* input of the last forward */
     float    *input_grad;          /* dLoss/dx of the first layer, if asked for */
     float    *loss_grad;           /* dLoss/dOutput scratch of nn_train_step */
+    float    *scratch;             /* shared by layers, used within one forward or backward */
+    size_t    scratch_size;
     nn_rng    rng;                 /* dropout masks */
     long      train_batches;       /* forwards in training mode (num_batches_tracked) */
     nn_preprocess_kind preprocess;
@@ -1833,6 +2167,181 @@ static nn__layer_task nn__task(nn_net *net, nn_layer *L, const float *x, const f
 #define NN__CONV_KEEP_COLS ((size_t)1 << 26)   /* floats (256 MB) per layer */
 #endif
 
+/* ---- Conv2d, Winograd path: 3x3, stride 1, padding 1 --------------------------------
+   The math is in "Winograd F(2x2, 3x3)" among the kernels. With T = tiles per image
+   and ld = n T, the layer's workspace holds V (16 x C x ld: input tiles, kept from
+   forward for dU and then overwritten with dV) and U (16 x O x C: transformed
+   filters, kept for dV); the net's shared scratch holds M or dM (16 x O x ld) and dU
+   (16 x O x C), which no other layer needs at the same time. Matrix X_e starts at
+   X + e * rows * ld; plane (i, c) owns columns i*T .. i*T + T-1 of row c. */
+
+#ifndef NN__WINO_MIN_CHANNELS
+#define NN__WINO_MIN_CHANNELS 8
+#endif
+
+/* Tests: 0 = Winograd where it pays, 1 = wherever it applies, -1 = never. */
+static int nn__wino_mode;
+
+static int nn__wino_tiles(const nn_layer *L) { return (L->in.h + 1) / 2 * ((L->in.w + 1) / 2); }
+
+/* The distance between X_e and X_e+1 for rows x ld matrices: a skew of 64 floats
+   keeps the 16 streams of a transform (often a power of two apart) out of one cache set. */
+#define NN__WINO_SKEW 64
+static size_t nn__wino_stride(int rows, int ld) { return (size_t)rows * ld + NN__WINO_SKEW; }
+
+/* Chooses the Winograd path and sizes its buffers: kernel 3, stride 1, padding 1, at
+   least NN__WINO_MIN_CHANNELS input channels (below that the GEMMs are too thin to
+   gain), planes at most 2 NN__WINO_MAX_TW wide and buffers within NN__CONV_KEEP_COLS. */
+static int nn__conv_winograd_setup(nn_net *net, nn_layer *L)
+{
+    size_t C = (size_t)L->in.c, O = (size_t)L->out.c, ld, v, u, m;   /* in floats */
+#ifdef NN_NO_WINOGRAD
+    if (1) return 0;
+#endif
+    if (nn__wino_mode < 0 || L->desc.kernel != 3 || L->desc.stride != 1 || L->desc.pad != 1 ||
+        (L->in.c < NN__WINO_MIN_CHANNELS && nn__wino_mode != 1) || L->in.w > 2 * NN__WINO_MAX_TW ||
+        !nn__mul_ok((size_t)nn__wino_tiles(L), (size_t)net->max_batch, &ld) ||
+        !nn__mul_ok(16 * C, ld, &v) || !nn__mul_ok(16 * O, C, &u) ||
+        !nn__mul_ok(16 * O, ld, &m) || v + u > NN__CONV_KEEP_COLS || m + u > NN__CONV_KEEP_COLS)
+        return 0;
+    v += 16 * NN__WINO_SKEW;
+    u += 16 * NN__WINO_SKEW;
+    m += 16 * NN__WINO_SKEW;
+    L->work_size = v + u;
+    if (m + u > net->scratch_size) net->scratch_size = m + u;
+    return 1;
+}
+
+/* Runs fn(ctx, item) for items 0 .. count-1 (independent of each other) in at most 64
+   tasks, so that one task is not one small plane. */
+typedef struct nn__items {
+    nn__task_fn fn;
+    void *ctx;
+    int count, tasks;
+} nn__items;
+
+static void nn__items_task(void *ctx, int task)
+{
+    const nn__items *it = (const nn__items *)ctx;
+    int i = (int)((long long)it->count * task / it->tasks);
+    int end = (int)((long long)it->count * (task + 1) / it->tasks);
+    for (; i < end; i++) it->fn(it->ctx, i);
+}
+
+static void nn__parallel_items(int count, nn__task_fn fn, void *ctx)
+{
+    nn__items it;
+    it.fn = fn;
+    it.ctx = ctx;
+    it.count = count;
+    it.tasks = count < 64 ? count : 64;
+    nn__parallel(it.tasks, nn__items_task, &it);
+}
+
+/* Tasks: t->cols is the transformed matrix (U, V, M, dM, dU or dV), t->ld = n T. */
+static void nn__wino_filter_task(void *ctx, int o)
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    const nn_layer *L = t->L;
+    nn__wino_filter(L->weight->value, L->in.c, o, t->cols, nn__wino_stride(L->out.c, L->in.c));
+}
+
+static void nn__wino_filter_grad_task(void *ctx, int o)
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    const nn_layer *L = t->L;
+    nn__wino_filter_grad(t->cols, nn__wino_stride(L->out.c, L->in.c), L->in.c, o, L->weight->grad);
+}
+
+static void nn__wino_input_task(void *ctx, int plane)   /* plane = i C + c */
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    const nn_layer *L = t->L;
+    int C = L->in.c, i = plane / C, c = plane % C;
+    nn__wino_input(t->x + (size_t)plane * L->in.h * L->in.w, L->in.h, L->in.w,
+                   t->cols + (size_t)c * t->ld + (size_t)i * nn__wino_tiles(L), nn__wino_stride(C, t->ld));
+}
+
+static void nn__wino_input_grad_task(void *ctx, int plane)
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    const nn_layer *L = t->L;
+    int C = L->in.c, i = plane / C, c = plane % C;
+    nn__wino_input_grad(t->cols + (size_t)c * t->ld + (size_t)i * nn__wino_tiles(L),
+                        nn__wino_stride(C, t->ld), L->in.h, L->in.w,
+                        t->out + (size_t)plane * L->in.h * L->in.w);
+}
+
+static void nn__wino_output_task(void *ctx, int plane)   /* plane = i O + o */
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    const nn_layer *L = t->L;
+    int O = L->out.c, i = plane / O, o = plane % O;
+    nn__wino_output(t->cols + (size_t)o * t->ld + (size_t)i * nn__wino_tiles(L), nn__wino_stride(O, t->ld),
+                    L->out.h, L->out.w, L->bias ? L->bias->value[o] : 0.0f,
+                    t->out + (size_t)plane * L->out.h * L->out.w);
+}
+
+static void nn__wino_output_grad_task(void *ctx, int plane)
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    const nn_layer *L = t->L;
+    int O = L->out.c, i = plane / O, o = plane % O;
+    nn__wino_output_grad(t->dy + (size_t)plane * L->out.h * L->out.w, L->out.h, L->out.w,
+                         t->cols + (size_t)o * t->ld + (size_t)i * nn__wino_tiles(L),
+                         nn__wino_stride(O, t->ld));
+}
+
+static void nn__wino_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+{
+    int C = L->in.c, O = L->out.c, ld = n * nn__wino_tiles(L), e;
+    size_t sv = nn__wino_stride(C, ld), su = nn__wino_stride(O, C), sm = nn__wino_stride(O, ld);
+    float *V = L->work, *U = L->work + 16 * nn__wino_stride(C, net->max_batch * nn__wino_tiles(L));
+    float *M = net->scratch;
+    nn__layer_task t = nn__task(net, L, x, NULL, y, n);
+    t.ld = ld;
+    t.cols = U;
+    nn__parallel_items(O, nn__wino_filter_task, &t);
+    t.cols = V;
+    nn__parallel_items(n * C, nn__wino_input_task, &t);
+    for (e = 0; e < 16; e++)
+        nn_gemm(0, 0, O, ld, C, 1.0f, U + e * su, C, V + e * sv, ld, 0.0f, M + e * sm, ld);
+    t.cols = M;
+    nn__parallel_items(n * O, nn__wino_output_task, &t);
+}
+
+static void nn__wino_backward(nn_net *net, nn_layer *L, const float *dy, float *dx, int n)
+{
+    int C = L->in.c, O = L->out.c, P = L->out.h * L->out.w, ld = n * nn__wino_tiles(L), e, i, o, j;
+    size_t sv = nn__wino_stride(C, ld), su = nn__wino_stride(O, C), sm = nn__wino_stride(O, ld);
+    float *V = L->work, *U = L->work + 16 * nn__wino_stride(C, net->max_batch * nn__wino_tiles(L));
+    float *dM = net->scratch, *dU = net->scratch + 16 * sm;
+    nn__layer_task t = nn__task(net, L, NULL, dy, dx, n);
+    t.ld = ld;
+    if (L->bias) {
+        float *db = L->bias->grad;
+        for (o = 0; o < O; o++) {
+            float sum = 0.0f;
+            for (i = 0; i < n; i++) {
+                const float *row = dy + ((size_t)i * O + o) * P;
+                for (j = 0; j < P; j++) sum += row[j];
+            }
+            db[o] = sum;
+        }
+    }
+    t.cols = dM;
+    nn__parallel_items(n * O, nn__wino_output_grad_task, &t);
+    for (e = 0; e < 16; e++)
+        nn_gemm(0, 1, O, C, ld, 1.0f, dM + e * sm, ld, V + e * sv, ld, 0.0f, dU + e * su, C);
+    t.cols = dU;
+    nn__parallel_items(O, nn__wino_filter_grad_task, &t);
+    if (!dx) return;
+    for (e = 0; e < 16; e++)   /* V has served dU: overwrite it with dV */
+        nn_gemm(1, 0, C, ld, O, 1.0f, U + e * su, C, dM + e * sm, ld, 0.0f, V + e * sv, ld);
+    t.cols = V;
+    nn__parallel_items(n * C, nn__wino_input_grad_task, &t);
+}
+
 static int nn__conv_direct(const nn_layer *L)
 {
     return L->desc.kernel == 1 && L->desc.stride == 1 && L->desc.pad == 0;
@@ -1858,6 +2367,8 @@ static nn_status nn__conv2d_setup(nn_net *net, nn_layer *L)
     rows = (size_t)L->in.c * k * k;
     if (!nn__mul_ok(rows, (size_t)oh * ow, &col_size))
         return nn__fail(NN_ERR_NOMEM, "Conv2d: the column buffer is too large");
+    L->winograd = nn__conv_winograd_setup(net, L);
+    if (L->winograd) return NN_OK;
     if (nn__conv_direct(L)) L->work_size = 0;
     else if (nn__mul_ok(rows + (size_t)L->desc.out, (size_t)oh * ow * net->max_batch, &all) &&
              all <= NN__CONV_KEEP_COLS)
@@ -1903,6 +2414,10 @@ static void nn__conv2d_forward(nn_net *net, nn_layer *L, const float *x, float *
     int C = L->in.c, H = L->in.h, W = L->in.w, O = L->out.c, k = L->desc.kernel;
     int s = L->desc.stride, p = L->desc.pad, P = L->out.h * L->out.w, K = C * k * k, i, o, j;
     size_t in_size = nn_shape_size(L->in), out_size = nn_shape_size(L->out);
+    if (L->winograd) {
+        nn__wino_forward(net, L, x, y, n);
+        return;
+    }
     if (nn__conv_batched(L)) {
         int ld = n * P;
         float *cols = L->work, *t = L->work + (size_t)K * net->max_batch * P;
@@ -1943,6 +2458,10 @@ static void nn__conv2d_backward(nn_net *net, nn_layer *L, const float *x, const 
     size_t in_size = nn_shape_size(L->in), out_size = nn_shape_size(L->out);
     int direct = nn__conv_direct(L);
     (void)y;
+    if (L->winograd) {
+        nn__wino_backward(net, L, dy, dx, n);
+        return;
+    }
     if (nn__conv_batched(L)) {
         int ld = n * P;
         float *cols = L->work, *t = L->work + (size_t)K * net->max_batch * P;
@@ -2734,8 +3253,11 @@ static void nn__net_release_buffers(nn_net *net)
     }
     nn__free(net->params);
     nn__free(net->loss_grad);
+    nn__free(net->scratch);
     net->params = NULL;
     net->loss_grad = NULL;
+    net->scratch = NULL;
+    net->scratch_size = 0;
     net->num_params = 0;
     net->built = 0;
 }
@@ -2852,6 +3374,10 @@ NNDEF nn_status nn_build(nn_net *net, int max_batch, uint64_t seed)
     if ((st = nn__net_alloc(&net->loss_grad, nn_shape_size(shape), max_batch, "loss gradient",
                             net->num_layers - 1)) != NN_OK)
         goto fail;
+    if (net->scratch_size && !(net->scratch = (float *)nn__calloc(net->scratch_size, sizeof(float)))) {
+        st = nn__fail(NN_ERR_NOMEM, "nn_build: cannot allocate the shared workspace");
+        goto fail;
+    }
     {
         /* Default initialisation, layer by layer in order, from the seed. */
         nn_rng init_rng = nn_rng_new(seed ^ 0x9e3779b97f4a7c15ULL);
