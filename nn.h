@@ -1506,113 +1506,102 @@ NNDEF void nn_col2im(const float *col, int ld_col, int channels, int height, int
     }
 }
 
-/* ---- Vector rows for the Winograd transforms -----------------------------------------
-   d = a + b, d = a - b, d = -a over n floats, 4 at a time (SSE / NEON); d may be a or
-   b. deinterleave splits pairs (s[2i], s[2i+1]) into two rows; interleave does the
-   reverse into the first `count` entries of d, adding `bias` (interleave_add adds
-   into d instead). */
+/* ---- 4-float vectors for the Winograd transforms -------------------------------------
+   SSE on x86-64, NEON on aarch64, four plain floats elsewhere (and under NN_NO_SIMD):
+   the transforms are written once, on four neighbouring tiles (or channels) at a time.
+   even(a, b) = (a0 a2 b0 b2), odd(a, b) = (a1 a3 b1 b3), zip_lo(a, b) = (a0 b0 a1 b1),
+   zip_hi(a, b) = (a2 b2 a3 b3), low(a, b) = (a0 a1 b0 b1), high(a, b) = (a2 a3 b2 b3). */
 
-static void nn__vadd(float *d, const float *a, const float *b, int n)
-{
-    int i = 0;
 #if defined(NN__X86)
-    for (; i + 4 <= n; i += 4) _mm_storeu_ps(d + i, _mm_add_ps(_mm_loadu_ps(a + i), _mm_loadu_ps(b + i)));
+typedef __m128 nn__v4;
+static nn__v4 nn__v4_load(const float *p) { return _mm_loadu_ps(p); }
+static void nn__v4_store(float *p, nn__v4 v) { _mm_storeu_ps(p, v); }
+static nn__v4 nn__v4_set1(float s) { return _mm_set1_ps(s); }
+static nn__v4 nn__v4_add(nn__v4 a, nn__v4 b) { return _mm_add_ps(a, b); }
+static nn__v4 nn__v4_sub(nn__v4 a, nn__v4 b) { return _mm_sub_ps(a, b); }
+static nn__v4 nn__v4_mul(nn__v4 a, nn__v4 b) { return _mm_mul_ps(a, b); }
+static nn__v4 nn__v4_even(nn__v4 a, nn__v4 b) { return _mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)); }
+static nn__v4 nn__v4_odd(nn__v4 a, nn__v4 b) { return _mm_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)); }
+static nn__v4 nn__v4_zip_lo(nn__v4 a, nn__v4 b) { return _mm_unpacklo_ps(a, b); }
+static nn__v4 nn__v4_zip_hi(nn__v4 a, nn__v4 b) { return _mm_unpackhi_ps(a, b); }
+static nn__v4 nn__v4_low(nn__v4 a, nn__v4 b) { return _mm_movelh_ps(a, b); }
+static nn__v4 nn__v4_high(nn__v4 a, nn__v4 b) { return _mm_movehl_ps(b, a); }
 #elif defined(NN__NEON)
-    for (; i + 4 <= n; i += 4) vst1q_f32(d + i, vaddq_f32(vld1q_f32(a + i), vld1q_f32(b + i)));
+typedef float32x4_t nn__v4;
+static nn__v4 nn__v4_load(const float *p) { return vld1q_f32(p); }
+static void nn__v4_store(float *p, nn__v4 v) { vst1q_f32(p, v); }
+static nn__v4 nn__v4_set1(float s) { return vdupq_n_f32(s); }
+static nn__v4 nn__v4_add(nn__v4 a, nn__v4 b) { return vaddq_f32(a, b); }
+static nn__v4 nn__v4_sub(nn__v4 a, nn__v4 b) { return vsubq_f32(a, b); }
+static nn__v4 nn__v4_mul(nn__v4 a, nn__v4 b) { return vmulq_f32(a, b); }
+static nn__v4 nn__v4_even(nn__v4 a, nn__v4 b) { return vuzp1q_f32(a, b); }
+static nn__v4 nn__v4_odd(nn__v4 a, nn__v4 b) { return vuzp2q_f32(a, b); }
+static nn__v4 nn__v4_zip_lo(nn__v4 a, nn__v4 b) { return vzip1q_f32(a, b); }
+static nn__v4 nn__v4_zip_hi(nn__v4 a, nn__v4 b) { return vzip2q_f32(a, b); }
+static nn__v4 nn__v4_low(nn__v4 a, nn__v4 b) { return vcombine_f32(vget_low_f32(a), vget_low_f32(b)); }
+static nn__v4 nn__v4_high(nn__v4 a, nn__v4 b) { return vcombine_f32(vget_high_f32(a), vget_high_f32(b)); }
+#else
+typedef struct { float f[4]; } nn__v4;
+static nn__v4 nn__v4_make(float a, float b, float c, float d)
+{
+    nn__v4 v;
+    v.f[0] = a; v.f[1] = b; v.f[2] = c; v.f[3] = d;
+    return v;
+}
+static nn__v4 nn__v4_load(const float *p) { return nn__v4_make(p[0], p[1], p[2], p[3]); }
+static void nn__v4_store(float *p, nn__v4 v) { memcpy(p, v.f, sizeof v.f); }
+static nn__v4 nn__v4_set1(float s) { return nn__v4_make(s, s, s, s); }
+static nn__v4 nn__v4_add(nn__v4 a, nn__v4 b)
+{
+    return nn__v4_make(a.f[0] + b.f[0], a.f[1] + b.f[1], a.f[2] + b.f[2], a.f[3] + b.f[3]);
+}
+static nn__v4 nn__v4_sub(nn__v4 a, nn__v4 b)
+{
+    return nn__v4_make(a.f[0] - b.f[0], a.f[1] - b.f[1], a.f[2] - b.f[2], a.f[3] - b.f[3]);
+}
+static nn__v4 nn__v4_mul(nn__v4 a, nn__v4 b)
+{
+    return nn__v4_make(a.f[0] * b.f[0], a.f[1] * b.f[1], a.f[2] * b.f[2], a.f[3] * b.f[3]);
+}
+static nn__v4 nn__v4_even(nn__v4 a, nn__v4 b) { return nn__v4_make(a.f[0], a.f[2], b.f[0], b.f[2]); }
+static nn__v4 nn__v4_odd(nn__v4 a, nn__v4 b) { return nn__v4_make(a.f[1], a.f[3], b.f[1], b.f[3]); }
+static nn__v4 nn__v4_zip_lo(nn__v4 a, nn__v4 b) { return nn__v4_make(a.f[0], b.f[0], a.f[1], b.f[1]); }
+static nn__v4 nn__v4_zip_hi(nn__v4 a, nn__v4 b) { return nn__v4_make(a.f[2], b.f[2], a.f[3], b.f[3]); }
+static nn__v4 nn__v4_low(nn__v4 a, nn__v4 b) { return nn__v4_make(a.f[0], a.f[1], b.f[0], b.f[1]); }
+static nn__v4 nn__v4_high(nn__v4 a, nn__v4 b) { return nn__v4_make(a.f[2], a.f[3], b.f[2], b.f[3]); }
 #endif
-    for (; i < n; i++) d[i] = a[i] + b[i];
+
+static nn__v4 nn__v4_neg(nn__v4 a) { return nn__v4_sub(nn__v4_set1(0.0f), a); }
+
+/* The first n (1..4) lanes from / to p; missing lanes load as 0. */
+static nn__v4 nn__v4_load_n(const float *p, int n)
+{
+    float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    if (n >= 4) return nn__v4_load(p);
+    memcpy(t, p, (size_t)n * sizeof(float));
+    return nn__v4_load(t);
 }
 
-static void nn__vsub(float *d, const float *a, const float *b, int n)
+static void nn__v4_store_n(float *p, nn__v4 v, int n)
 {
-    int i = 0;
-#if defined(NN__X86)
-    for (; i + 4 <= n; i += 4) _mm_storeu_ps(d + i, _mm_sub_ps(_mm_loadu_ps(a + i), _mm_loadu_ps(b + i)));
-#elif defined(NN__NEON)
-    for (; i + 4 <= n; i += 4) vst1q_f32(d + i, vsubq_f32(vld1q_f32(a + i), vld1q_f32(b + i)));
-#endif
-    for (; i < n; i++) d[i] = a[i] - b[i];
+    float t[4];
+    if (n >= 4) {
+        nn__v4_store(p, v);
+        return;
+    }
+    nn__v4_store(t, v);
+    memcpy(p, t, (size_t)n * sizeof(float));
 }
 
-static void nn__vneg(float *d, const float *a, int n)
+/* Transposes the 4 x 4 matrix whose rows are r[0..3]. */
+static void nn__v4_transpose(nn__v4 r[4])
 {
-    int i = 0;
-#if defined(NN__X86)
-    for (; i + 4 <= n; i += 4) _mm_storeu_ps(d + i, _mm_sub_ps(_mm_setzero_ps(), _mm_loadu_ps(a + i)));
-#elif defined(NN__NEON)
-    for (; i + 4 <= n; i += 4) vst1q_f32(d + i, vnegq_f32(vld1q_f32(a + i)));
-#endif
-    for (; i < n; i++) d[i] = -a[i];
-}
-
-static void nn__deinterleave(const float *s, int n, float *even, float *odd)
-{
-    int i = 0;
-#if defined(NN__X86)
-    for (; i + 4 <= n; i += 4) {
-        __m128 lo = _mm_loadu_ps(s + 2 * i), hi = _mm_loadu_ps(s + 2 * i + 4);
-        _mm_storeu_ps(even + i, _mm_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0)));
-        _mm_storeu_ps(odd + i, _mm_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1)));
-    }
-#elif defined(NN__NEON)
-    for (; i + 4 <= n; i += 4) {
-        float32x4x2_t v = vld2q_f32(s + 2 * i);
-        vst1q_f32(even + i, v.val[0]);
-        vst1q_f32(odd + i, v.val[1]);
-    }
-#endif
-    for (; i < n; i++) {
-        even[i] = s[2 * i];
-        odd[i] = s[2 * i + 1];
-    }
-}
-
-static void nn__interleave(float *d, const float *even, const float *odd, int count, float bias)
-{
-    int i = 0;
-#if defined(NN__X86)
-    __m128 b = _mm_set1_ps(bias);
-    for (; 2 * i + 8 <= count; i += 4) {
-        __m128 e = _mm_add_ps(_mm_loadu_ps(even + i), b), o = _mm_add_ps(_mm_loadu_ps(odd + i), b);
-        _mm_storeu_ps(d + 2 * i, _mm_unpacklo_ps(e, o));
-        _mm_storeu_ps(d + 2 * i + 4, _mm_unpackhi_ps(e, o));
-    }
-#elif defined(NN__NEON)
-    float32x4_t b = vdupq_n_f32(bias);
-    for (; 2 * i + 8 <= count; i += 4) {
-        float32x4x2_t v;
-        v.val[0] = vaddq_f32(vld1q_f32(even + i), b);
-        v.val[1] = vaddq_f32(vld1q_f32(odd + i), b);
-        vst2q_f32(d + 2 * i, v);
-    }
-#endif
-    for (; 2 * i < count; i++) {
-        d[2 * i] = even[i] + bias;
-        if (2 * i + 1 < count) d[2 * i + 1] = odd[i] + bias;
-    }
-}
-
-static void nn__interleave_add(float *d, const float *even, const float *odd, int count)
-{
-    int i = 0;
-#if defined(NN__X86)
-    for (; 2 * i + 8 <= count; i += 4) {
-        __m128 e = _mm_loadu_ps(even + i), o = _mm_loadu_ps(odd + i);
-        _mm_storeu_ps(d + 2 * i, _mm_add_ps(_mm_loadu_ps(d + 2 * i), _mm_unpacklo_ps(e, o)));
-        _mm_storeu_ps(d + 2 * i + 4, _mm_add_ps(_mm_loadu_ps(d + 2 * i + 4), _mm_unpackhi_ps(e, o)));
-    }
-#elif defined(NN__NEON)
-    for (; 2 * i + 8 <= count; i += 4) {
-        float32x4x2_t v = vld2q_f32(d + 2 * i);
-        v.val[0] = vaddq_f32(v.val[0], vld1q_f32(even + i));
-        v.val[1] = vaddq_f32(v.val[1], vld1q_f32(odd + i));
-        vst2q_f32(d + 2 * i, v);
-    }
-#endif
-    for (; 2 * i < count; i++) {
-        d[2 * i] += even[i];
-        if (2 * i + 1 < count) d[2 * i + 1] += odd[i];
-    }
+    nn__v4 t0 = nn__v4_zip_lo(r[0], r[1]), t1 = nn__v4_zip_lo(r[2], r[3]);
+    nn__v4 t2 = nn__v4_zip_hi(r[0], r[1]), t3 = nn__v4_zip_hi(r[2], r[3]);
+    r[0] = nn__v4_low(t0, t1);
+    r[1] = nn__v4_high(t0, t1);
+    r[2] = nn__v4_low(t2, t3);
+    r[3] = nn__v4_high(t2, t3);
 }
 
 /* ---- Winograd F(2x2, 3x3) ----------------------------------------------------------
@@ -1652,30 +1641,62 @@ static void nn__interleave_add(float *d, const float *even, const float *odd, in
    are 0, +-1 and +-1/2: each transformed value is a sum of at most 9 terms and the
    rounding error stays a few float eps times the sum of the terms' magnitudes.
    Layout: the rows of X_e (e = 0..15) are ld_e floats apart; within a row, a plane's
-   tile (ty, tx) is at ty * tiles_w + tx, tiles_w = (W + 1) / 2. */
+   tile (ty, tx) is at ty * tiles_w + tx, tiles_w = (W + 1) / 2. The tile transforms
+   take four neighbouring tiles of a tile row at a time (vector lanes = tiles) from
+   zero-padded copies of the rows they need. */
 
 #define NN__WINO_MAX_TW 128   /* tiles per row: planes up to 256 wide */
+#define NN__WINO_ROW (2 * NN__WINO_MAX_TW + 8)   /* a padded row, with room to read 4 tiles */
 
-/* U_e[o][c] = (G g G^T)_e for filter g = w[o][c] (3x3), for every c; U_e at U + e ld_u. */
+/* The 3x3 filters of 4 channels (w + 9c, c = 0..3) as 9 vectors, one per tap. */
+static void nn__wino_taps(const float *w, nn__v4 g[9])
+{
+    int c;
+    for (c = 0; c < 4; c++) {
+        g[c] = nn__v4_load(w + 9 * c);
+        g[4 + c] = nn__v4_load(w + 9 * c + 4);
+    }
+    nn__v4_transpose(g);
+    nn__v4_transpose(g + 4);
+    {
+        float t[4];
+        for (c = 0; c < 4; c++) t[c] = w[9 * c + 8];
+        g[8] = nn__v4_load(t);
+    }
+}
+
+/* U_e[o][c] = (G g G^T)_e for the filters g = w[o][c] (3x3) of every c; U_e at U + e ld_u.
+   Four channels at a time, then one at a time (then lanes 1..3 are unused). */
 static void nn__wino_filter(const float *w, int C, int o, float *U, size_t ld_u)
 {
+    const nn__v4 half = nn__v4_set1(0.5f);
     int c, k, b;
-    for (c = 0; c < C; c++) {
-        const float *g = w + ((size_t)o * C + c) * 9;
-        float q[4][3], *u = U + (size_t)o * C + c;
+    for (c = 0; c < C; c += 4) {
+        const float *wc = w + ((size_t)o * C + c) * 9;
+        int lanes = C - c < 4 ? C - c : 4;
+        nn__v4 g[9], q[4][3];
+        float *u = U + (size_t)o * C + c;
+        if (lanes == 4) nn__wino_taps(wc, g);
+        else {
+            float t[9][4] = {{0.0f}};
+            int l;
+            for (l = 0; l < lanes; l++)
+                for (b = 0; b < 9; b++) t[b][l] = wc[9 * l + b];
+            for (b = 0; b < 9; b++) g[b] = nn__v4_load(t[b]);
+        }
         for (b = 0; b < 3; b++) {   /* G down the columns */
-            float s = g[b] + g[6 + b];
+            nn__v4 s = nn__v4_add(g[b], g[6 + b]);
             q[0][b] = g[b];
-            q[1][b] = 0.5f * (s + g[3 + b]);
-            q[2][b] = 0.5f * (s - g[3 + b]);
+            q[1][b] = nn__v4_mul(half, nn__v4_add(s, g[3 + b]));
+            q[2][b] = nn__v4_mul(half, nn__v4_sub(s, g[3 + b]));
             q[3][b] = g[6 + b];
         }
         for (k = 0; k < 4; k++) {   /* G^T along the rows */
-            float s = q[k][0] + q[k][2];
-            u[(size_t)(4 * k) * ld_u] = q[k][0];
-            u[(size_t)(4 * k + 1) * ld_u] = 0.5f * (s + q[k][1]);
-            u[(size_t)(4 * k + 2) * ld_u] = 0.5f * (s - q[k][1]);
-            u[(size_t)(4 * k + 3) * ld_u] = q[k][2];
+            nn__v4 s = nn__v4_add(q[k][0], q[k][2]);
+            nn__v4_store_n(u + (4 * k) * ld_u, q[k][0], lanes);
+            nn__v4_store_n(u + (4 * k + 1) * ld_u, nn__v4_mul(half, nn__v4_add(s, q[k][1])), lanes);
+            nn__v4_store_n(u + (4 * k + 2) * ld_u, nn__v4_mul(half, nn__v4_sub(s, q[k][1])), lanes);
+            nn__v4_store_n(u + (4 * k + 3) * ld_u, q[k][2], lanes);
         }
     }
 }
@@ -1683,117 +1704,155 @@ static void nn__wino_filter(const float *w, int C, int o, float *U, size_t ld_u)
 /* dw[o][c] = G^T dU G (3x3) from dU_e[o][c] (the transpose of nn__wino_filter). */
 static void nn__wino_filter_grad(const float *dU, size_t ld_u, int C, int o, float *dw)
 {
-    int c, a, j;
-    for (c = 0; c < C; c++) {
+    const nn__v4 half = nn__v4_set1(0.5f);
+    int c, a, j, l;
+    for (c = 0; c < C; c += 4) {
         const float *x = dU + (size_t)o * C + c;
-        float p[3][4], *g = dw + ((size_t)o * C + c) * 9;
+        int lanes = C - c < 4 ? C - c : 4;
+        nn__v4 p[3][4], g[9];
+        float *out = dw + ((size_t)o * C + c) * 9, t[4];
         for (j = 0; j < 4; j++) {   /* G^T down the columns */
-            float x0 = x[(size_t)j * ld_u], x1 = x[(size_t)(4 + j) * ld_u];
-            float x2 = x[(size_t)(8 + j) * ld_u], x3 = x[(size_t)(12 + j) * ld_u];
-            float h = 0.5f * (x1 + x2);
-            p[0][j] = x0 + h;
-            p[1][j] = 0.5f * (x1 - x2);
-            p[2][j] = h + x3;
+            nn__v4 x0 = nn__v4_load_n(x + j * ld_u, lanes), x1 = nn__v4_load_n(x + (4 + j) * ld_u, lanes);
+            nn__v4 x2 = nn__v4_load_n(x + (8 + j) * ld_u, lanes), x3 = nn__v4_load_n(x + (12 + j) * ld_u, lanes);
+            nn__v4 h = nn__v4_mul(half, nn__v4_add(x1, x2));
+            p[0][j] = nn__v4_add(x0, h);
+            p[1][j] = nn__v4_mul(half, nn__v4_sub(x1, x2));
+            p[2][j] = nn__v4_add(h, x3);
         }
         for (a = 0; a < 3; a++) {   /* G along the rows */
-            float h = 0.5f * (p[a][1] + p[a][2]);
-            g[3 * a] = p[a][0] + h;
-            g[3 * a + 1] = 0.5f * (p[a][1] - p[a][2]);
-            g[3 * a + 2] = h + p[a][3];
+            nn__v4 h = nn__v4_mul(half, nn__v4_add(p[a][1], p[a][2]));
+            g[3 * a] = nn__v4_add(p[a][0], h);
+            g[3 * a + 1] = nn__v4_mul(half, nn__v4_sub(p[a][1], p[a][2]));
+            g[3 * a + 2] = nn__v4_add(h, p[a][3]);
+        }
+        if (lanes == 4) {   /* back to 9 taps per channel */
+            nn__v4_transpose(g);
+            nn__v4_transpose(g + 4);
+            for (l = 0; l < 4; l++) {
+                nn__v4_store(out + 9 * l, g[l]);
+                nn__v4_store(out + 9 * l + 4, g[4 + l]);
+            }
+            nn__v4_store(t, g[8]);
+            for (l = 0; l < 4; l++) out[9 * l + 8] = t[l];
+        } else {
+            for (a = 0; a < 9; a++) {
+                nn__v4_store(t, g[a]);
+                for (l = 0; l < lanes; l++) out[9 * l + a] = t[l];
+            }
         }
     }
 }
 
-/* V_e = (B^T d B)_e for every tile of the H x W plane x (zero padding of 1). Tile row ty
-   reads input rows 2ty-1 .. 2ty+2; split into even and odd padded columns, tile tx
-   uses even[tx], odd[tx], even[tx+1], odd[tx+1]. */
+/* Row y of the H x W plane x into row (column q at q + 1), zero outside the plane,
+   `width` floats in all. */
+static void nn__wino_pad_row(const float *x, int H, int W, int y, float *row, int width)
+{
+    if (y < 0 || y >= H) {
+        memset(row, 0, (size_t)width * sizeof(float));
+        return;
+    }
+    row[0] = 0.0f;
+    memcpy(row + 1, x + (size_t)y * W, (size_t)W * sizeof(float));
+    memset(row + 1 + W, 0, (size_t)(width - 1 - W) * sizeof(float));
+}
+
+/* V_e = (B^T d B)_e for every tile of the H x W plane x (zero padding of 1). Tile row
+   ty reads rows 2ty-1 .. 2ty+2; tile tx reads padded columns 2tx .. 2tx+3, so for
+   four tiles the even and odd columns of two overlapping 8-float loads give the
+   patch columns 0..3. */
 static void nn__wino_input(const float *x, int H, int W, float *V, size_t ld_v)
 {
-    int tw = (W + 1) / 2, th = (H + 1) / 2, ty, r, k;
-    float row[2 * NN__WINO_MAX_TW + 2];
-    float ev[4][NN__WINO_MAX_TW + 1], od[4][NN__WINO_MAX_TW + 1];
-    float te[4][NN__WINO_MAX_TW + 1], to[4][NN__WINO_MAX_TW + 1];
+    int tw = (W + 1) / 2, th = (H + 1) / 2, width = 2 * nn__round_up(tw, 4) + 4, ty, tx, r, b, k;
+    float rows[4][NN__WINO_ROW];
     for (ty = 0; ty < th; ty++) {
-        for (r = 0; r < 4; r++) {
-            int y = 2 * ty - 1 + r;
-            if (y < 0 || y >= H) {
-                memset(ev[r], 0, (size_t)(tw + 1) * sizeof(float));
-                memset(od[r], 0, (size_t)(tw + 1) * sizeof(float));
-                continue;
+        for (r = 0; r < 4; r++) nn__wino_pad_row(x, H, W, 2 * ty - 1 + r, rows[r], width);
+        for (tx = 0; tx < tw; tx += 4) {
+            nn__v4 d[4][4], t[4][4];
+            float *v = V + (size_t)ty * tw + tx;
+            for (r = 0; r < 4; r++) {
+                const float *p = rows[r] + 2 * tx;
+                nn__v4 a0 = nn__v4_load(p), a1 = nn__v4_load(p + 4);
+                nn__v4 b0 = nn__v4_load(p + 2), b1 = nn__v4_load(p + 6);
+                d[r][0] = nn__v4_even(a0, a1);
+                d[r][1] = nn__v4_odd(a0, a1);
+                d[r][2] = nn__v4_even(b0, b1);
+                d[r][3] = nn__v4_odd(b0, b1);
             }
-            row[0] = 0.0f;   /* column -1, then columns 0 .. 2tw */
-            memcpy(row + 1, x + (size_t)y * W, (size_t)W * sizeof(float));
-            for (k = W + 1; k < 2 * tw + 2; k++) row[k] = 0.0f;
-            nn__deinterleave(row, tw + 1, ev[r], od[r]);
-        }
-        /* B^T down the columns: d0 - d2, d1 + d2, d2 - d1, d1 - d3 */
-        nn__vsub(te[0], ev[0], ev[2], tw + 1);  nn__vsub(to[0], od[0], od[2], tw + 1);
-        nn__vadd(te[1], ev[1], ev[2], tw + 1);  nn__vadd(to[1], od[1], od[2], tw + 1);
-        nn__vsub(te[2], ev[2], ev[1], tw + 1);  nn__vsub(to[2], od[2], od[1], tw + 1);
-        nn__vsub(te[3], ev[1], ev[3], tw + 1);  nn__vsub(to[3], od[1], od[3], tw + 1);
-        for (k = 0; k < 4; k++) {   /* B along the rows, the same four combinations */
-            float *v = V + (size_t)(4 * k) * ld_v + (size_t)ty * tw;
-            nn__vsub(v, te[k], te[k] + 1, tw);
-            nn__vadd(v + ld_v, to[k], te[k] + 1, tw);
-            nn__vsub(v + 2 * ld_v, te[k] + 1, to[k], tw);
-            nn__vsub(v + 3 * ld_v, to[k], to[k] + 1, tw);
+            for (b = 0; b < 4; b++) {   /* B^T down the columns: d0 - d2, d1 + d2, d2 - d1, d1 - d3 */
+                t[0][b] = nn__v4_sub(d[0][b], d[2][b]);
+                t[1][b] = nn__v4_add(d[1][b], d[2][b]);
+                t[2][b] = nn__v4_sub(d[2][b], d[1][b]);
+                t[3][b] = nn__v4_sub(d[1][b], d[3][b]);
+            }
+            for (k = 0; k < 4; k++) {   /* and the same along the rows */
+                nn__v4_store_n(v + (4 * k) * ld_v, nn__v4_sub(t[k][0], t[k][2]), tw - tx);
+                nn__v4_store_n(v + (4 * k + 1) * ld_v, nn__v4_add(t[k][1], t[k][2]), tw - tx);
+                nn__v4_store_n(v + (4 * k + 2) * ld_v, nn__v4_sub(t[k][2], t[k][1]), tw - tx);
+                nn__v4_store_n(v + (4 * k + 3) * ld_v, nn__v4_sub(t[k][1], t[k][3]), tw - tx);
+            }
         }
     }
+}
+
+/* Writes output columns 2tx .. 2tx+7 of row `row` from the interleaved (y0, y1) of
+   four tiles, cropped to the row's W columns. */
+static void nn__wino_put_row(float *row, int W, int tx, nn__v4 y0, nn__v4 y1)
+{
+    int x0 = 2 * tx, n = W - x0;
+    nn__v4_store_n(row + x0, nn__v4_zip_lo(y0, y1), n);
+    if (n > 4) nn__v4_store_n(row + x0 + 4, nn__v4_zip_hi(y0, y1), n - 4);
 }
 
 /* y = A^T M A + bias for every tile of the H x W plane y; outputs past an odd edge
    are dropped. */
 static void nn__wino_output(const float *M, size_t ld_m, int H, int W, float bias, float *y)
 {
-    int tw = (W + 1) / 2, th = (H + 1) / 2, ty, r, j;
-    float s[2][4][NN__WINO_MAX_TW], y0[NN__WINO_MAX_TW], y1[NN__WINO_MAX_TW];
-    for (ty = 0; ty < th; ty++) {
-        for (j = 0; j < 4; j++) {   /* A^T down the columns: m0 + m1 + m2, m1 - m2 - m3 */
-            const float *m0 = M + (size_t)j * ld_m + (size_t)ty * tw, *m1 = m0 + 4 * ld_m;
-            const float *m2 = m1 + 4 * ld_m, *m3 = m2 + 4 * ld_m;
-            nn__vadd(s[0][j], m0, m1, tw);
-            nn__vadd(s[0][j], s[0][j], m2, tw);
-            nn__vsub(s[1][j], m1, m2, tw);
-            nn__vsub(s[1][j], s[1][j], m3, tw);
+    int tw = (W + 1) / 2, th = (H + 1) / 2, ty, tx, j;
+    const nn__v4 vb = nn__v4_set1(bias);
+    for (ty = 0; ty < th; ty++)
+        for (tx = 0; tx < tw; tx += 4) {
+            const float *m = M + (size_t)ty * tw + tx;
+            nn__v4 s[2][4];
+            for (j = 0; j < 4; j++) {   /* A^T down the columns: m0 + m1 + m2, m1 - m2 - m3 */
+                nn__v4 m0 = nn__v4_load_n(m + j * ld_m, tw - tx), m1 = nn__v4_load_n(m + (4 + j) * ld_m, tw - tx);
+                nn__v4 m2 = nn__v4_load_n(m + (8 + j) * ld_m, tw - tx), m3 = nn__v4_load_n(m + (12 + j) * ld_m, tw - tx);
+                s[0][j] = nn__v4_add(nn__v4_add(m0, m1), m2);
+                s[1][j] = nn__v4_sub(nn__v4_sub(m1, m2), m3);
+            }
+            for (j = 0; j < 2 && 2 * ty + j < H; j++)   /* and along the rows, plus the bias */
+                nn__wino_put_row(y + (size_t)(2 * ty + j) * W, W, tx,
+                                 nn__v4_add(nn__v4_add(nn__v4_add(s[j][0], s[j][1]), s[j][2]), vb),
+                                 nn__v4_add(nn__v4_sub(nn__v4_sub(s[j][1], s[j][2]), s[j][3]), vb));
         }
-        for (r = 0; r < 2 && 2 * ty + r < H; r++) {   /* A along the rows */
-            nn__vadd(y0, s[r][0], s[r][1], tw);
-            nn__vadd(y0, y0, s[r][2], tw);
-            nn__vsub(y1, s[r][1], s[r][2], tw);
-            nn__vsub(y1, y1, s[r][3], tw);
-            nn__interleave(y + (size_t)(2 * ty + r) * W, y0, y1, W, bias);
-        }
-    }
 }
 
 /* dM = A dY A^T for every tile of the H x W gradient plane dy (the transpose of
-   nn__wino_output). With a, b the even and odd columns of a dY row, A^T along the
-   row gives h = (a, a + b, a - b, -b); then down the columns, from the tile's two
-   rows: dM row k = (h0, h0 + h1, h0 - h1, -h1). */
+   nn__wino_output). With a, b a tile's two columns of one dY row, A along the row
+   gives h = (a, a + b, a - b, -b); then down the columns, from the tile's two rows
+   h0 and h1: dM rows (h0, h0 + h1, h0 - h1, -h1). */
 static void nn__wino_output_grad(const float *dy, int H, int W, float *dM, size_t ld_m)
 {
-    int tw = (W + 1) / 2, th = (H + 1) / 2, ty, r, j;
-    float row[2 * NN__WINO_MAX_TW], h[2][4][NN__WINO_MAX_TW];
+    int tw = (W + 1) / 2, th = (H + 1) / 2, width = 2 * nn__round_up(tw, 4) + 4, ty, tx, r, j;
+    float rows[2][NN__WINO_ROW];
     for (ty = 0; ty < th; ty++) {
-        for (r = 0; r < 2; r++) {
-            int y = 2 * ty + r;
-            if (y >= H) {
-                for (j = 0; j < 4; j++) memset(h[r][j], 0, (size_t)tw * sizeof(float));
-                continue;
+        for (r = 0; r < 2; r++) nn__wino_pad_row(dy, H, W, 2 * ty + r, rows[r], width);
+        for (tx = 0; tx < tw; tx += 4) {
+            nn__v4 h[2][4];
+            float *m = dM + (size_t)ty * tw + tx;
+            for (r = 0; r < 2; r++) {   /* padded column 2tx + 1 is column 2tx */
+                nn__v4 lo = nn__v4_load(rows[r] + 2 * tx + 1), hi = nn__v4_load(rows[r] + 2 * tx + 5);
+                nn__v4 a = nn__v4_even(lo, hi), b = nn__v4_odd(lo, hi);
+                h[r][0] = a;
+                h[r][1] = nn__v4_add(a, b);
+                h[r][2] = nn__v4_sub(a, b);
+                h[r][3] = nn__v4_neg(b);
             }
-            memcpy(row, dy + (size_t)y * W, (size_t)W * sizeof(float));
-            if (W & 1) row[W] = 0.0f;
-            nn__deinterleave(row, tw, h[r][0], h[r][3]);
-            nn__vadd(h[r][1], h[r][0], h[r][3], tw);
-            nn__vsub(h[r][2], h[r][0], h[r][3], tw);
-            nn__vneg(h[r][3], h[r][3], tw);
-        }
-        for (j = 0; j < 4; j++) {
-            float *m = dM + (size_t)j * ld_m + (size_t)ty * tw;
-            memcpy(m, h[0][j], (size_t)tw * sizeof(float));
-            nn__vadd(m + 4 * ld_m, h[0][j], h[1][j], tw);
-            nn__vsub(m + 8 * ld_m, h[0][j], h[1][j], tw);
-            nn__vneg(m + 12 * ld_m, h[1][j], tw);
+            for (j = 0; j < 4; j++) {
+                nn__v4_store_n(m + j * ld_m, h[0][j], tw - tx);
+                nn__v4_store_n(m + (4 + j) * ld_m, nn__v4_add(h[0][j], h[1][j]), tw - tx);
+                nn__v4_store_n(m + (8 + j) * ld_m, nn__v4_sub(h[0][j], h[1][j]), tw - tx);
+                nn__v4_store_n(m + (12 + j) * ld_m, nn__v4_neg(h[1][j]), tw - tx);
+            }
         }
     }
 }
@@ -1801,39 +1860,46 @@ static void nn__wino_output_grad(const float *dy, int H, int W, float *dM, size_
 /* dx = the sum over tiles of B dV B^T, each 4x4 block added at rows 2ty-1 .. 2ty+2 and
    columns 2tx-1 .. 2tx+2 where they lie inside the H x W plane (the transpose of
    nn__wino_input). B applied to rows X0..X3 gives (X0, X1 - X2 + X3, X1 + X2 - X0,
-   -X3). Along a row the four results h0..h3 of tile tx land in columns 2tx-1 .. 2tx+2,
-   so column 2m gets h1[m] + h3[m-1] and column 2m+1 gets h2[m] + h0[m+1]. */
+   -X3), down the columns and then along the rows. The four rows of a tile row are
+   summed in zero-padded row buffers (column q at q + 1): the first two are complete
+   after that tile row and are copied out, the last two carry over to the next. */
 static void nn__wino_input_grad(const float *dV, size_t ld_v, int H, int W, float *dx)
 {
-    int tw = (W + 1) / 2, th = (H + 1) / 2, ty, r, j;
-    float R[4][4][NN__WINO_MAX_TW], h1[NN__WINO_MAX_TW], h2[NN__WINO_MAX_TW];
-    float even[NN__WINO_MAX_TW], odd[NN__WINO_MAX_TW];
-    memset(dx, 0, (size_t)H * W * sizeof(float));
+    int tw = (W + 1) / 2, th = (H + 1) / 2, width = 2 * nn__round_up(tw, 4) + 4, ty, tx, r, j;
+    float rows[4][NN__WINO_ROW];
+    memset(rows, 0, sizeof rows);
     for (ty = 0; ty < th; ty++) {
-        for (j = 0; j < 4; j++) {   /* B down the columns */
-            const float *x0 = dV + (size_t)j * ld_v + (size_t)ty * tw, *x1 = x0 + 4 * ld_v;
-            const float *x2 = x1 + 4 * ld_v, *x3 = x2 + 4 * ld_v;
-            memcpy(R[0][j], x0, (size_t)tw * sizeof(float));
-            nn__vsub(R[1][j], x1, x2, tw);
-            nn__vadd(R[1][j], R[1][j], x3, tw);
-            nn__vadd(R[2][j], x1, x2, tw);
-            nn__vsub(R[2][j], R[2][j], x0, tw);
-            nn__vneg(R[3][j], x3, tw);
+        for (tx = 0; tx < tw; tx += 4) {
+            const float *v = dV + (size_t)ty * tw + tx;
+            nn__v4 R[4][4];
+            for (j = 0; j < 4; j++) {   /* B down the columns */
+                nn__v4 x0 = nn__v4_load_n(v + j * ld_v, tw - tx), x1 = nn__v4_load_n(v + (4 + j) * ld_v, tw - tx);
+                nn__v4 x2 = nn__v4_load_n(v + (8 + j) * ld_v, tw - tx), x3 = nn__v4_load_n(v + (12 + j) * ld_v, tw - tx);
+                R[0][j] = x0;
+                R[1][j] = nn__v4_add(nn__v4_sub(x1, x2), x3);
+                R[2][j] = nn__v4_sub(nn__v4_add(x1, x2), x0);
+                R[3][j] = nn__v4_neg(x3);
+            }
+            for (r = 0; r < 4; r++) {   /* along the rows: h0..h3 land at padded columns 2tx+l .. */
+                nn__v4 h0 = R[r][0], h1 = nn__v4_add(nn__v4_sub(R[r][1], R[r][2]), R[r][3]);
+                nn__v4 h2 = nn__v4_sub(nn__v4_add(R[r][1], R[r][2]), R[r][0]), h3 = nn__v4_neg(R[r][3]);
+                float *p = rows[r] + 2 * tx;
+                nn__v4_store(p, nn__v4_add(nn__v4_load(p), nn__v4_zip_lo(h0, h1)));
+                nn__v4_store(p + 4, nn__v4_add(nn__v4_load(p + 4), nn__v4_zip_hi(h0, h1)));
+                nn__v4_store(p + 2, nn__v4_add(nn__v4_load(p + 2), nn__v4_zip_lo(h2, h3)));
+                nn__v4_store(p + 6, nn__v4_add(nn__v4_load(p + 6), nn__v4_zip_hi(h2, h3)));
+            }
         }
-        for (r = 0; r < 4; r++) {   /* B along the rows, into input row 2ty - 1 + r */
-            const float *h0 = R[r][0], *h3neg = R[r][3];   /* h3 = -R[r][3] */
+        for (r = 0; r < 2; r++) {   /* rows 2ty-1 and 2ty are complete */
             int y = 2 * ty - 1 + r;
-            if (y < 0 || y >= H) continue;
-            nn__vsub(h1, R[r][1], R[r][2], tw);
-            nn__vadd(h1, h1, R[r][3], tw);
-            nn__vadd(h2, R[r][1], R[r][2], tw);
-            nn__vsub(h2, h2, h0, tw);
-            even[0] = h1[0];
-            nn__vsub(even + 1, h1 + 1, h3neg, tw - 1);
-            nn__vadd(odd, h2, h0 + 1, tw - 1);
-            odd[tw - 1] = h2[tw - 1];
-            nn__interleave_add(dx + (size_t)y * W, even, odd, W);
+            if (y >= 0 && y < H) memcpy(dx + (size_t)y * W, rows[r] + 1, (size_t)W * sizeof(float));
+            memcpy(rows[r], rows[r + 2], (size_t)width * sizeof(float));
+            memset(rows[r + 2], 0, (size_t)width * sizeof(float));
         }
+    }
+    for (r = 0; r < 2; r++) {   /* rows 2th-1 and 2th */
+        int y = 2 * th - 1 + r;
+        if (y < H) memcpy(dx + (size_t)y * W, rows[r] + 1, (size_t)W * sizeof(float));
     }
 }
 
@@ -2253,41 +2319,47 @@ static void nn__wino_filter_grad_task(void *ctx, int o)
     nn__wino_filter_grad(t->cols, nn__wino_stride(L->out.c, L->in.c), L->in.c, o, L->weight->grad);
 }
 
-static void nn__wino_input_task(void *ctx, int plane)   /* plane = i C + c */
+/* Plane tasks go channel by channel (item = c n + i), so that consecutive items fill
+   or read one row of each X_e from left to right. */
+static void nn__wino_input_task(void *ctx, int item)
 {
     const nn__layer_task *t = (const nn__layer_task *)ctx;
     const nn_layer *L = t->L;
-    int C = L->in.c, i = plane / C, c = plane % C;
-    nn__wino_input(t->x + (size_t)plane * L->in.h * L->in.w, L->in.h, L->in.w,
+    int C = L->in.c, c = item / t->n, i = item % t->n;
+    size_t plane = (size_t)i * C + c;
+    nn__wino_input(t->x + plane * L->in.h * L->in.w, L->in.h, L->in.w,
                    t->cols + (size_t)c * t->ld + (size_t)i * nn__wino_tiles(L), nn__wino_stride(C, t->ld));
 }
 
-static void nn__wino_input_grad_task(void *ctx, int plane)
+static void nn__wino_input_grad_task(void *ctx, int item)
 {
     const nn__layer_task *t = (const nn__layer_task *)ctx;
     const nn_layer *L = t->L;
-    int C = L->in.c, i = plane / C, c = plane % C;
+    int C = L->in.c, c = item / t->n, i = item % t->n;
+    size_t plane = (size_t)i * C + c;
     nn__wino_input_grad(t->cols + (size_t)c * t->ld + (size_t)i * nn__wino_tiles(L),
                         nn__wino_stride(C, t->ld), L->in.h, L->in.w,
-                        t->out + (size_t)plane * L->in.h * L->in.w);
+                        t->out + plane * L->in.h * L->in.w);
 }
 
-static void nn__wino_output_task(void *ctx, int plane)   /* plane = i O + o */
+static void nn__wino_output_task(void *ctx, int item)   /* item = o n + i */
 {
     const nn__layer_task *t = (const nn__layer_task *)ctx;
     const nn_layer *L = t->L;
-    int O = L->out.c, i = plane / O, o = plane % O;
+    int O = L->out.c, o = item / t->n, i = item % t->n;
+    size_t plane = (size_t)i * O + o;
     nn__wino_output(t->cols + (size_t)o * t->ld + (size_t)i * nn__wino_tiles(L), nn__wino_stride(O, t->ld),
                     L->out.h, L->out.w, L->bias ? L->bias->value[o] : 0.0f,
-                    t->out + (size_t)plane * L->out.h * L->out.w);
+                    t->out + plane * L->out.h * L->out.w);
 }
 
-static void nn__wino_output_grad_task(void *ctx, int plane)
+static void nn__wino_output_grad_task(void *ctx, int item)
 {
     const nn__layer_task *t = (const nn__layer_task *)ctx;
     const nn_layer *L = t->L;
-    int O = L->out.c, i = plane / O, o = plane % O;
-    nn__wino_output_grad(t->dy + (size_t)plane * L->out.h * L->out.w, L->out.h, L->out.w,
+    int O = L->out.c, o = item / t->n, i = item % t->n;
+    size_t plane = (size_t)i * O + o;
+    nn__wino_output_grad(t->dy + plane * L->out.h * L->out.w, L->out.h, L->out.w,
                          t->cols + (size_t)o * t->ld + (size_t)i * nn__wino_tiles(L),
                          nn__wino_stride(O, t->ld));
 }
