@@ -1756,19 +1756,103 @@ static void nn__wino_pad_row(const float *x, int H, int W, int y, float *row, in
     memset(row + 1 + W, 0, (size_t)(width - 1 - W) * sizeof(float));
 }
 
-/* V_e = (B^T d B)_e for every tile of the H x W plane x (zero padding of 1). Tile row
-   ty reads rows 2ty-1 .. 2ty+2; tile tx reads padded columns 2tx .. 2tx+3, so for
-   four tiles the even and odd columns of two overlapping 8-float loads give the
-   patch columns 0..3. */
+/* The four tile transforms, on the tiles of four vector lanes. `count` (1..4) lanes
+   hold real tiles; the rows of X_e are ld apart, lane l of X_e at x[e ld + l]. */
+
+/* d: the 4x4 input patches (d[row][column]) -> V_e = (B^T d B)_e. */
+static void nn__wino_input_tiles(nn__v4 d[4][4], float *v, size_t ld, int count)
+{
+    nn__v4 t[4][4];
+    int b, k;
+    for (b = 0; b < 4; b++) {   /* B^T down the columns: d0 - d2, d1 + d2, d2 - d1, d1 - d3 */
+        t[0][b] = nn__v4_sub(d[0][b], d[2][b]);
+        t[1][b] = nn__v4_add(d[1][b], d[2][b]);
+        t[2][b] = nn__v4_sub(d[2][b], d[1][b]);
+        t[3][b] = nn__v4_sub(d[1][b], d[3][b]);
+    }
+    for (k = 0; k < 4; k++) {   /* and the same along the rows */
+        nn__v4_store_n(v + (4 * k) * ld, nn__v4_sub(t[k][0], t[k][2]), count);
+        nn__v4_store_n(v + (4 * k + 1) * ld, nn__v4_add(t[k][1], t[k][2]), count);
+        nn__v4_store_n(v + (4 * k + 2) * ld, nn__v4_sub(t[k][2], t[k][1]), count);
+        nn__v4_store_n(v + (4 * k + 3) * ld, nn__v4_sub(t[k][1], t[k][3]), count);
+    }
+}
+
+/* M_e -> the 2x2 output blocks y[row][column] = (A^T M A) + bias. */
+static void nn__wino_output_tiles(const float *m, size_t ld, int count, float bias, nn__v4 y[2][2])
+{
+    nn__v4 s[2][4], vb = nn__v4_set1(bias);
+    int j;
+    for (j = 0; j < 4; j++) {   /* A^T down the columns: m0 + m1 + m2, m1 - m2 - m3 */
+        nn__v4 m0 = nn__v4_load_n(m + j * ld, count), m1 = nn__v4_load_n(m + (4 + j) * ld, count);
+        nn__v4 m2 = nn__v4_load_n(m + (8 + j) * ld, count), m3 = nn__v4_load_n(m + (12 + j) * ld, count);
+        s[0][j] = nn__v4_add(nn__v4_add(m0, m1), m2);
+        s[1][j] = nn__v4_sub(nn__v4_sub(m1, m2), m3);
+    }
+    for (j = 0; j < 2; j++) {   /* and along the rows */
+        y[j][0] = nn__v4_add(nn__v4_add(nn__v4_add(s[j][0], s[j][1]), s[j][2]), vb);
+        y[j][1] = nn__v4_add(nn__v4_sub(nn__v4_sub(s[j][1], s[j][2]), s[j][3]), vb);
+    }
+}
+
+/* The 2x2 output gradient blocks g[row][column] -> dM_e = (A dY A^T)_e. A along a row
+   (a, b) gives h = (a, a + b, a - b, -b); down the columns, from the rows' h0 and h1:
+   (h0, h0 + h1, h0 - h1, -h1). */
+static void nn__wino_output_grad_tiles(nn__v4 g[2][2], float *m, size_t ld, int count)
+{
+    nn__v4 h[2][4];
+    int r, j;
+    for (r = 0; r < 2; r++) {
+        h[r][0] = g[r][0];
+        h[r][1] = nn__v4_add(g[r][0], g[r][1]);
+        h[r][2] = nn__v4_sub(g[r][0], g[r][1]);
+        h[r][3] = nn__v4_neg(g[r][1]);
+    }
+    for (j = 0; j < 4; j++) {
+        nn__v4_store_n(m + j * ld, h[0][j], count);
+        nn__v4_store_n(m + (4 + j) * ld, nn__v4_add(h[0][j], h[1][j]), count);
+        nn__v4_store_n(m + (8 + j) * ld, nn__v4_sub(h[0][j], h[1][j]), count);
+        nn__v4_store_n(m + (12 + j) * ld, nn__v4_neg(h[1][j]), count);
+    }
+}
+
+/* dV_e -> the 4x4 input gradient blocks dd[row][column] = B dV B^T. B applied to rows
+   X0..X3 gives (X0, X1 - X2 + X3, X1 + X2 - X0, -X3): down the columns, then along the
+   rows. Lanes past count load as zero, so their blocks are zero. */
+static void nn__wino_input_grad_tiles(const float *v, size_t ld, int count, nn__v4 dd[4][4])
+{
+    nn__v4 R[4][4];
+    int r, j;
+    for (j = 0; j < 4; j++) {
+        nn__v4 x0 = nn__v4_load_n(v + j * ld, count), x1 = nn__v4_load_n(v + (4 + j) * ld, count);
+        nn__v4 x2 = nn__v4_load_n(v + (8 + j) * ld, count), x3 = nn__v4_load_n(v + (12 + j) * ld, count);
+        R[0][j] = x0;
+        R[1][j] = nn__v4_add(nn__v4_sub(x1, x2), x3);
+        R[2][j] = nn__v4_sub(nn__v4_add(x1, x2), x0);
+        R[3][j] = nn__v4_neg(x3);
+    }
+    for (r = 0; r < 4; r++) {
+        dd[r][0] = R[r][0];
+        dd[r][1] = nn__v4_add(nn__v4_sub(R[r][1], R[r][2]), R[r][3]);
+        dd[r][2] = nn__v4_sub(nn__v4_add(R[r][1], R[r][2]), R[r][0]);
+        dd[r][3] = nn__v4_neg(R[r][3]);
+    }
+}
+
+/* ---- Whole planes: lanes = four neighbouring tiles of a tile row --------------------
+   Tile row ty covers rows 2ty-1 .. 2ty+2 and tile tx columns 2tx-1 .. 2tx+2, i.e.
+   padded columns 2tx .. 2tx+3 of a zero-padded row (column q at q + 1): for four tiles,
+   the even and odd entries of two overlapping 8-float loads are the patch columns. */
+
+/* V_e = (B^T d B)_e for every tile of the H x W plane x (zero padding of 1). */
 static void nn__wino_input(const float *x, int H, int W, float *V, size_t ld_v)
 {
-    int tw = (W + 1) / 2, th = (H + 1) / 2, width = 2 * nn__round_up(tw, 4) + 4, ty, tx, r, b, k;
+    int tw = (W + 1) / 2, th = (H + 1) / 2, width = 2 * nn__round_up(tw, 4) + 4, ty, tx, r;
     float rows[4][NN__WINO_ROW];
     for (ty = 0; ty < th; ty++) {
         for (r = 0; r < 4; r++) nn__wino_pad_row(x, H, W, 2 * ty - 1 + r, rows[r], width);
         for (tx = 0; tx < tw; tx += 4) {
-            nn__v4 d[4][4], t[4][4];
-            float *v = V + (size_t)ty * tw + tx;
+            nn__v4 d[4][4];
             for (r = 0; r < 4; r++) {
                 const float *p = rows[r] + 2 * tx;
                 nn__v4 a0 = nn__v4_load(p), a1 = nn__v4_load(p + 4);
@@ -1778,116 +1862,69 @@ static void nn__wino_input(const float *x, int H, int W, float *V, size_t ld_v)
                 d[r][2] = nn__v4_even(b0, b1);
                 d[r][3] = nn__v4_odd(b0, b1);
             }
-            for (b = 0; b < 4; b++) {   /* B^T down the columns: d0 - d2, d1 + d2, d2 - d1, d1 - d3 */
-                t[0][b] = nn__v4_sub(d[0][b], d[2][b]);
-                t[1][b] = nn__v4_add(d[1][b], d[2][b]);
-                t[2][b] = nn__v4_sub(d[2][b], d[1][b]);
-                t[3][b] = nn__v4_sub(d[1][b], d[3][b]);
-            }
-            for (k = 0; k < 4; k++) {   /* and the same along the rows */
-                nn__v4_store_n(v + (4 * k) * ld_v, nn__v4_sub(t[k][0], t[k][2]), tw - tx);
-                nn__v4_store_n(v + (4 * k + 1) * ld_v, nn__v4_add(t[k][1], t[k][2]), tw - tx);
-                nn__v4_store_n(v + (4 * k + 2) * ld_v, nn__v4_sub(t[k][2], t[k][1]), tw - tx);
-                nn__v4_store_n(v + (4 * k + 3) * ld_v, nn__v4_sub(t[k][1], t[k][3]), tw - tx);
-            }
+            nn__wino_input_tiles(d, V + (size_t)ty * tw + tx, ld_v, tw - tx);
         }
     }
-}
-
-/* Writes output columns 2tx .. 2tx+7 of row `row` from the interleaved (y0, y1) of
-   four tiles, cropped to the row's W columns. */
-static void nn__wino_put_row(float *row, int W, int tx, nn__v4 y0, nn__v4 y1)
-{
-    int x0 = 2 * tx, n = W - x0;
-    nn__v4_store_n(row + x0, nn__v4_zip_lo(y0, y1), n);
-    if (n > 4) nn__v4_store_n(row + x0 + 4, nn__v4_zip_hi(y0, y1), n - 4);
 }
 
 /* y = A^T M A + bias for every tile of the H x W plane y; outputs past an odd edge
    are dropped. */
 static void nn__wino_output(const float *M, size_t ld_m, int H, int W, float bias, float *y)
 {
-    int tw = (W + 1) / 2, th = (H + 1) / 2, ty, tx, j;
-    const nn__v4 vb = nn__v4_set1(bias);
+    int tw = (W + 1) / 2, th = (H + 1) / 2, ty, tx, r;
     for (ty = 0; ty < th; ty++)
         for (tx = 0; tx < tw; tx += 4) {
-            const float *m = M + (size_t)ty * tw + tx;
-            nn__v4 s[2][4];
-            for (j = 0; j < 4; j++) {   /* A^T down the columns: m0 + m1 + m2, m1 - m2 - m3 */
-                nn__v4 m0 = nn__v4_load_n(m + j * ld_m, tw - tx), m1 = nn__v4_load_n(m + (4 + j) * ld_m, tw - tx);
-                nn__v4 m2 = nn__v4_load_n(m + (8 + j) * ld_m, tw - tx), m3 = nn__v4_load_n(m + (12 + j) * ld_m, tw - tx);
-                s[0][j] = nn__v4_add(nn__v4_add(m0, m1), m2);
-                s[1][j] = nn__v4_sub(nn__v4_sub(m1, m2), m3);
+            nn__v4 out[2][2];
+            nn__wino_output_tiles(M + (size_t)ty * tw + tx, ld_m, tw - tx, bias, out);
+            for (r = 0; r < 2 && 2 * ty + r < H; r++) {   /* columns 2tx .. 2tx+7 */
+                float *row = y + (size_t)(2 * ty + r) * W + 2 * tx;
+                int n = W - 2 * tx;
+                nn__v4_store_n(row, nn__v4_zip_lo(out[r][0], out[r][1]), n);
+                if (n > 4) nn__v4_store_n(row + 4, nn__v4_zip_hi(out[r][0], out[r][1]), n - 4);
             }
-            for (j = 0; j < 2 && 2 * ty + j < H; j++)   /* and along the rows, plus the bias */
-                nn__wino_put_row(y + (size_t)(2 * ty + j) * W, W, tx,
-                                 nn__v4_add(nn__v4_add(nn__v4_add(s[j][0], s[j][1]), s[j][2]), vb),
-                                 nn__v4_add(nn__v4_sub(nn__v4_sub(s[j][1], s[j][2]), s[j][3]), vb));
         }
 }
 
 /* dM = A dY A^T for every tile of the H x W gradient plane dy (the transpose of
-   nn__wino_output). With a, b a tile's two columns of one dY row, A along the row
-   gives h = (a, a + b, a - b, -b); then down the columns, from the tile's two rows
-   h0 and h1: dM rows (h0, h0 + h1, h0 - h1, -h1). */
+   nn__wino_output). */
 static void nn__wino_output_grad(const float *dy, int H, int W, float *dM, size_t ld_m)
 {
-    int tw = (W + 1) / 2, th = (H + 1) / 2, width = 2 * nn__round_up(tw, 4) + 4, ty, tx, r, j;
+    int tw = (W + 1) / 2, th = (H + 1) / 2, width = 2 * nn__round_up(tw, 4) + 4, ty, tx, r;
     float rows[2][NN__WINO_ROW];
     for (ty = 0; ty < th; ty++) {
         for (r = 0; r < 2; r++) nn__wino_pad_row(dy, H, W, 2 * ty + r, rows[r], width);
         for (tx = 0; tx < tw; tx += 4) {
-            nn__v4 h[2][4];
-            float *m = dM + (size_t)ty * tw + tx;
+            nn__v4 g[2][2];
             for (r = 0; r < 2; r++) {   /* padded column 2tx + 1 is column 2tx */
                 nn__v4 lo = nn__v4_load(rows[r] + 2 * tx + 1), hi = nn__v4_load(rows[r] + 2 * tx + 5);
-                nn__v4 a = nn__v4_even(lo, hi), b = nn__v4_odd(lo, hi);
-                h[r][0] = a;
-                h[r][1] = nn__v4_add(a, b);
-                h[r][2] = nn__v4_sub(a, b);
-                h[r][3] = nn__v4_neg(b);
+                g[r][0] = nn__v4_even(lo, hi);
+                g[r][1] = nn__v4_odd(lo, hi);
             }
-            for (j = 0; j < 4; j++) {
-                nn__v4_store_n(m + j * ld_m, h[0][j], tw - tx);
-                nn__v4_store_n(m + (4 + j) * ld_m, nn__v4_add(h[0][j], h[1][j]), tw - tx);
-                nn__v4_store_n(m + (8 + j) * ld_m, nn__v4_sub(h[0][j], h[1][j]), tw - tx);
-                nn__v4_store_n(m + (12 + j) * ld_m, nn__v4_neg(h[1][j]), tw - tx);
-            }
+            nn__wino_output_grad_tiles(g, dM + (size_t)ty * tw + tx, ld_m, tw - tx);
         }
     }
 }
 
 /* dx = the sum over tiles of B dV B^T, each 4x4 block added at rows 2ty-1 .. 2ty+2 and
    columns 2tx-1 .. 2tx+2 where they lie inside the H x W plane (the transpose of
-   nn__wino_input). B applied to rows X0..X3 gives (X0, X1 - X2 + X3, X1 + X2 - X0,
-   -X3), down the columns and then along the rows. The four rows of a tile row are
-   summed in zero-padded row buffers (column q at q + 1): the first two are complete
-   after that tile row and are copied out, the last two carry over to the next. */
+   nn__wino_input). The four rows of a tile row are summed in padded row buffers: the
+   first two are complete after that tile row and are copied out, the last two carry
+   over to the next. */
 static void nn__wino_input_grad(const float *dV, size_t ld_v, int H, int W, float *dx)
 {
-    int tw = (W + 1) / 2, th = (H + 1) / 2, width = 2 * nn__round_up(tw, 4) + 4, ty, tx, r, j;
+    int tw = (W + 1) / 2, th = (H + 1) / 2, width = 2 * nn__round_up(tw, 4) + 4, ty, tx, r;
     float rows[4][NN__WINO_ROW];
     memset(rows, 0, sizeof rows);
     for (ty = 0; ty < th; ty++) {
         for (tx = 0; tx < tw; tx += 4) {
-            const float *v = dV + (size_t)ty * tw + tx;
-            nn__v4 R[4][4];
-            for (j = 0; j < 4; j++) {   /* B down the columns */
-                nn__v4 x0 = nn__v4_load_n(v + j * ld_v, tw - tx), x1 = nn__v4_load_n(v + (4 + j) * ld_v, tw - tx);
-                nn__v4 x2 = nn__v4_load_n(v + (8 + j) * ld_v, tw - tx), x3 = nn__v4_load_n(v + (12 + j) * ld_v, tw - tx);
-                R[0][j] = x0;
-                R[1][j] = nn__v4_add(nn__v4_sub(x1, x2), x3);
-                R[2][j] = nn__v4_sub(nn__v4_add(x1, x2), x0);
-                R[3][j] = nn__v4_neg(x3);
-            }
-            for (r = 0; r < 4; r++) {   /* along the rows: h0..h3 land at padded columns 2tx+l .. */
-                nn__v4 h0 = R[r][0], h1 = nn__v4_add(nn__v4_sub(R[r][1], R[r][2]), R[r][3]);
-                nn__v4 h2 = nn__v4_sub(nn__v4_add(R[r][1], R[r][2]), R[r][0]), h3 = nn__v4_neg(R[r][3]);
+            nn__v4 dd[4][4];
+            nn__wino_input_grad_tiles(dV + (size_t)ty * tw + tx, ld_v, tw - tx, dd);
+            for (r = 0; r < 4; r++) {   /* block column s of lane l at padded column 2(tx+l) + s */
                 float *p = rows[r] + 2 * tx;
-                nn__v4_store(p, nn__v4_add(nn__v4_load(p), nn__v4_zip_lo(h0, h1)));
-                nn__v4_store(p + 4, nn__v4_add(nn__v4_load(p + 4), nn__v4_zip_hi(h0, h1)));
-                nn__v4_store(p + 2, nn__v4_add(nn__v4_load(p + 2), nn__v4_zip_lo(h2, h3)));
-                nn__v4_store(p + 6, nn__v4_add(nn__v4_load(p + 6), nn__v4_zip_hi(h2, h3)));
+                nn__v4_store(p, nn__v4_add(nn__v4_load(p), nn__v4_zip_lo(dd[r][0], dd[r][1])));
+                nn__v4_store(p + 4, nn__v4_add(nn__v4_load(p + 4), nn__v4_zip_hi(dd[r][0], dd[r][1])));
+                nn__v4_store(p + 2, nn__v4_add(nn__v4_load(p + 2), nn__v4_zip_lo(dd[r][2], dd[r][3])));
+                nn__v4_store(p + 6, nn__v4_add(nn__v4_load(p + 6), nn__v4_zip_hi(dd[r][2], dd[r][3])));
             }
         }
         for (r = 0; r < 2; r++) {   /* rows 2ty-1 and 2ty are complete */
@@ -1901,6 +1938,124 @@ static void nn__wino_input_grad(const float *dV, size_t ld_v, int H, int W, floa
         int y = 2 * th - 1 + r;
         if (y < H) memcpy(dx + (size_t)y * W, rows[r] + 1, (size_t)W * sizeof(float));
     }
+}
+
+/* ---- Small planes (H, W <= 4): lanes = the tiles of four images ----------------------
+   A plane of at most 2 x 2 tiles leaves most lanes of a tile row empty, so these take
+   a channel's planes of (up to) four images at once, x_i at x + i * stride: tile j of
+   the group is tile j % T of image j / T, and the images' rows of X_e are consecutive
+   (T tiles each). The planes are copied into zero-padded 6 x 8 blocks (column q of row
+   y at [y + 1][q + 1]), where each lane loads its patch rows and a transpose turns
+   four lanes' rows into the patch columns. */
+
+#define NN__WINO_SMALL 4
+
+typedef float nn__wino_pads[4][6][8];
+
+static void nn__wino_lane(int H, int W, int j, int *image, int *row, int *col)
+{
+    int tw = (W + 1) / 2, T = (H + 1) / 2 * tw;
+    *image = j / T;
+    *row = 2 * (j % T / tw);
+    *col = 2 * (j % T % tw);
+}
+
+static void nn__wino_input_small(const float *x, size_t stride, int images, int H, int W,
+                                 float *V, size_t ld_v)
+{
+    int tiles = images * ((H + 1) / 2) * ((W + 1) / 2), i, y, g, l, a;
+    nn__wino_pads pad;
+    memset(pad, 0, sizeof pad);
+    for (i = 0; i < images; i++)
+        for (y = 0; y < H; y++) memcpy(&pad[i][y + 1][1], x + i * stride + (size_t)y * W, (size_t)W * sizeof(float));
+    for (g = 0; g < tiles; g += 4) {
+        nn__v4 d[4][4];
+        for (a = 0; a < 4; a++) {
+            nn__v4 r[4];
+            for (l = 0; l < 4; l++) {   /* lanes past the last tile repeat it */
+                int im, ry, cx;
+                nn__wino_lane(H, W, g + l < tiles ? g + l : g, &im, &ry, &cx);
+                r[l] = nn__v4_load(&pad[im][ry + a][cx]);
+            }
+            nn__v4_transpose(r);
+            for (l = 0; l < 4; l++) d[a][l] = r[l];
+        }
+        nn__wino_input_tiles(d, V + g, ld_v, tiles - g);
+    }
+}
+
+static void nn__wino_output_small(const float *M, size_t ld_m, int images, int H, int W,
+                                  float bias, float *y, size_t stride)
+{
+    int tiles = images * ((H + 1) / 2) * ((W + 1) / 2), g, l;
+    for (g = 0; g < tiles; g += 4) {
+        nn__v4 out[2][2], q[4];
+        float t[4][4];
+        nn__wino_output_tiles(M + g, ld_m, tiles - g, bias, out);
+        q[0] = out[0][0]; q[1] = out[0][1]; q[2] = out[1][0]; q[3] = out[1][1];
+        nn__v4_transpose(q);   /* q[l] = lane l's (y00, y01, y10, y11) */
+        for (l = 0; l < 4; l++) nn__v4_store(t[l], q[l]);
+        for (l = 0; l < 4 && g + l < tiles; l++) {
+            int im, ry, cx;
+            float *p;
+            nn__wino_lane(H, W, g + l, &im, &ry, &cx);
+            p = y + im * stride + (size_t)ry * W + cx;
+            p[0] = t[l][0];
+            if (cx + 1 < W) p[1] = t[l][1];
+            if (ry + 1 < H) {
+                p[W] = t[l][2];
+                if (cx + 1 < W) p[W + 1] = t[l][3];
+            }
+        }
+    }
+}
+
+static void nn__wino_output_grad_small(const float *dy, size_t stride, int images, int H, int W,
+                                       float *dM, size_t ld_m)
+{
+    int tiles = images * ((H + 1) / 2) * ((W + 1) / 2), g, l;
+    for (g = 0; g < tiles; g += 4) {
+        float t[4][4] = {{0.0f}};
+        nn__v4 q[4], gr[2][2];
+        for (l = 0; l < 4 && g + l < tiles; l++) {   /* lane l's (g00, g01, g10, g11) */
+            int im, ry, cx;
+            const float *p;
+            nn__wino_lane(H, W, g + l, &im, &ry, &cx);
+            p = dy + im * stride + (size_t)ry * W + cx;
+            t[l][0] = p[0];
+            t[l][1] = cx + 1 < W ? p[1] : 0.0f;
+            t[l][2] = ry + 1 < H ? p[W] : 0.0f;
+            t[l][3] = ry + 1 < H && cx + 1 < W ? p[W + 1] : 0.0f;
+        }
+        for (l = 0; l < 4; l++) q[l] = nn__v4_load(t[l]);
+        nn__v4_transpose(q);
+        gr[0][0] = q[0]; gr[0][1] = q[1]; gr[1][0] = q[2]; gr[1][1] = q[3];
+        nn__wino_output_grad_tiles(gr, dM + g, ld_m, tiles - g);
+    }
+}
+
+static void nn__wino_input_grad_small(const float *dV, size_t ld_v, int images, int H, int W,
+                                      float *dx, size_t stride)
+{
+    int tiles = images * ((H + 1) / 2) * ((W + 1) / 2), i, y, g, l, r;
+    nn__wino_pads pad;
+    memset(pad, 0, sizeof pad);
+    for (g = 0; g < tiles; g += 4) {
+        nn__v4 dd[4][4];
+        nn__wino_input_grad_tiles(dV + g, ld_v, tiles - g, dd);
+        for (r = 0; r < 4; r++) {
+            nn__v4_transpose(dd[r]);   /* dd[r][l] = lane l's block row r */
+            for (l = 0; l < 4 && g + l < tiles; l++) {
+                int im, ry, cx;
+                float *p;
+                nn__wino_lane(H, W, g + l, &im, &ry, &cx);
+                p = &pad[im][ry + r][cx];
+                nn__v4_store(p, nn__v4_add(nn__v4_load(p), dd[r][l]));
+            }
+        }
+    }
+    for (i = 0; i < images; i++)
+        for (y = 0; y < H; y++) memcpy(dx + i * stride + (size_t)y * W, &pad[i][y + 1][1], (size_t)W * sizeof(float));
 }
 
 /* =================================================================================
@@ -2235,11 +2390,12 @@ static nn__layer_task nn__task(nn_net *net, nn_layer *L, const float *x, const f
 
 /* ---- Conv2d, Winograd path: 3x3, stride 1, padding 1 --------------------------------
    The math is in "Winograd F(2x2, 3x3)" among the kernels. With T = tiles per image
-   and ld = n T, the layer's workspace holds V (16 x C x ld: input tiles, kept from
-   forward for dU and then overwritten with dV) and U (16 x O x C: transformed
-   filters, kept for dV); the net's shared scratch holds M or dM (16 x O x ld) and dU
-   (16 x O x C), which no other layer needs at the same time. Matrix X_e starts at
-   X + e * rows * ld; plane (i, c) owns columns i*T .. i*T + T-1 of row c. */
+   and ld = n T, the layer's workspace holds V (16 x C x ld: the input tiles, kept from
+   forward for dU, then overwritten with dV). The net's scratch, shared by all layers
+   since it only lives within one forward or backward, holds M or dM (16 x O x ld) and
+   U or dU (16 x O x C); backward computes dU first, then U again for dV (cheaper than
+   keeping every layer's U: up to 16 MB each in VGG). Matrix X_e starts at
+   X + e * nn__wino_stride(rows, ld); plane (i, c) owns columns i*T .. i*T + T-1 of row c. */
 
 #ifndef NN__WINO_MIN_CHANNELS
 #define NN__WINO_MIN_CHANNELS 8
@@ -2273,7 +2429,7 @@ static int nn__conv_winograd_setup(nn_net *net, nn_layer *L)
     v += 16 * NN__WINO_SKEW;
     u += 16 * NN__WINO_SKEW;
     m += 16 * NN__WINO_SKEW;
-    L->work_size = v + u;
+    L->work_size = v;
     if (m + u > net->scratch_size) net->scratch_size = m + u;
     return 1;
 }
@@ -2319,75 +2475,108 @@ static void nn__wino_filter_grad_task(void *ctx, int o)
     nn__wino_filter_grad(t->cols, nn__wino_stride(L->out.c, L->in.c), L->in.c, o, L->weight->grad);
 }
 
-/* Plane tasks go channel by channel (item = c n + i), so that consecutive items fill
-   or read one row of each X_e from left to right. */
+/* Plane tasks go channel by channel, so that consecutive items fill or read one row
+   of each X_e from left to right: item = c * per + k with k an image, or for small
+   planes a group of four images. */
+static int nn__wino_per_channel(const nn_layer *L, int n)
+{
+    return L->in.h <= NN__WINO_SMALL && L->in.w <= NN__WINO_SMALL ? (n + 3) / 4 : n;
+}
+
+/* For item: the channel, the first image, the number of images (0: one, whole-plane
+   path) and the offset of the first image's tiles in a row of X_e. */
+static int nn__wino_item(const nn__layer_task *t, int item, int *channel, int *image, size_t *col)
+{
+    const nn_layer *L = t->L;
+    int per = nn__wino_per_channel(L, t->n), k = item % per, small = per != t->n;
+    *channel = item / per;
+    *image = small ? 4 * k : k;
+    *col = (size_t)*image * nn__wino_tiles(L);
+    return small ? (t->n - *image < 4 ? t->n - *image : 4) : 0;
+}
+
 static void nn__wino_input_task(void *ctx, int item)
 {
     const nn__layer_task *t = (const nn__layer_task *)ctx;
     const nn_layer *L = t->L;
-    int C = L->in.c, c = item / t->n, i = item % t->n;
-    size_t plane = (size_t)i * C + c;
-    nn__wino_input(t->x + plane * L->in.h * L->in.w, L->in.h, L->in.w,
-                   t->cols + (size_t)c * t->ld + (size_t)i * nn__wino_tiles(L), nn__wino_stride(C, t->ld));
+    int C = L->in.c, H = L->in.h, W = L->in.w, c, i, images;
+    size_t col, plane = (size_t)H * W, ld_v = nn__wino_stride(C, t->ld);
+    images = nn__wino_item(t, item, &c, &i, &col);
+    if (images)
+        nn__wino_input_small(t->x + ((size_t)i * C + c) * plane, C * plane, images, H, W,
+                             t->cols + (size_t)c * t->ld + col, ld_v);
+    else
+        nn__wino_input(t->x + ((size_t)i * C + c) * plane, H, W, t->cols + (size_t)c * t->ld + col, ld_v);
 }
 
 static void nn__wino_input_grad_task(void *ctx, int item)
 {
     const nn__layer_task *t = (const nn__layer_task *)ctx;
     const nn_layer *L = t->L;
-    int C = L->in.c, c = item / t->n, i = item % t->n;
-    size_t plane = (size_t)i * C + c;
-    nn__wino_input_grad(t->cols + (size_t)c * t->ld + (size_t)i * nn__wino_tiles(L),
-                        nn__wino_stride(C, t->ld), L->in.h, L->in.w,
-                        t->out + plane * L->in.h * L->in.w);
+    int C = L->in.c, H = L->in.h, W = L->in.w, c, i, images;
+    size_t col, plane = (size_t)H * W, ld_v = nn__wino_stride(C, t->ld);
+    images = nn__wino_item(t, item, &c, &i, &col);
+    if (images)
+        nn__wino_input_grad_small(t->cols + (size_t)c * t->ld + col, ld_v, images, H, W,
+                                  t->out + ((size_t)i * C + c) * plane, C * plane);
+    else
+        nn__wino_input_grad(t->cols + (size_t)c * t->ld + col, ld_v, H, W, t->out + ((size_t)i * C + c) * plane);
 }
 
-static void nn__wino_output_task(void *ctx, int item)   /* item = o n + i */
+static void nn__wino_output_task(void *ctx, int item)
 {
     const nn__layer_task *t = (const nn__layer_task *)ctx;
     const nn_layer *L = t->L;
-    int O = L->out.c, o = item / t->n, i = item % t->n;
-    size_t plane = (size_t)i * O + o;
-    nn__wino_output(t->cols + (size_t)o * t->ld + (size_t)i * nn__wino_tiles(L), nn__wino_stride(O, t->ld),
-                    L->out.h, L->out.w, L->bias ? L->bias->value[o] : 0.0f,
-                    t->out + plane * L->out.h * L->out.w);
+    int O = L->out.c, H = L->out.h, W = L->out.w, o, i, images;
+    size_t col, plane = (size_t)H * W, ld_m = nn__wino_stride(O, t->ld);
+    float bias;
+    images = nn__wino_item(t, item, &o, &i, &col);
+    bias = L->bias ? L->bias->value[o] : 0.0f;
+    if (images)
+        nn__wino_output_small(t->cols + (size_t)o * t->ld + col, ld_m, images, H, W, bias,
+                              t->out + ((size_t)i * O + o) * plane, O * plane);
+    else
+        nn__wino_output(t->cols + (size_t)o * t->ld + col, ld_m, H, W, bias, t->out + ((size_t)i * O + o) * plane);
 }
 
 static void nn__wino_output_grad_task(void *ctx, int item)
 {
     const nn__layer_task *t = (const nn__layer_task *)ctx;
     const nn_layer *L = t->L;
-    int O = L->out.c, o = item / t->n, i = item % t->n;
-    size_t plane = (size_t)i * O + o;
-    nn__wino_output_grad(t->dy + plane * L->out.h * L->out.w, L->out.h, L->out.w,
-                         t->cols + (size_t)o * t->ld + (size_t)i * nn__wino_tiles(L),
-                         nn__wino_stride(O, t->ld));
+    int O = L->out.c, H = L->out.h, W = L->out.w, o, i, images;
+    size_t col, plane = (size_t)H * W, ld_m = nn__wino_stride(O, t->ld);
+    images = nn__wino_item(t, item, &o, &i, &col);
+    if (images)
+        nn__wino_output_grad_small(t->dy + ((size_t)i * O + o) * plane, O * plane, images, H, W,
+                                   t->cols + (size_t)o * t->ld + col, ld_m);
+    else
+        nn__wino_output_grad(t->dy + ((size_t)i * O + o) * plane, H, W, t->cols + (size_t)o * t->ld + col, ld_m);
 }
 
 static void nn__wino_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
 {
     int C = L->in.c, O = L->out.c, ld = n * nn__wino_tiles(L), e;
     size_t sv = nn__wino_stride(C, ld), su = nn__wino_stride(O, C), sm = nn__wino_stride(O, ld);
-    float *V = L->work, *U = L->work + 16 * nn__wino_stride(C, net->max_batch * nn__wino_tiles(L));
-    float *M = net->scratch;
+    float *V = L->work, *M = net->scratch;
+    float *U = net->scratch + 16 * nn__wino_stride(O, net->max_batch * nn__wino_tiles(L));
     nn__layer_task t = nn__task(net, L, x, NULL, y, n);
     t.ld = ld;
     t.cols = U;
     nn__parallel_items(O, nn__wino_filter_task, &t);
     t.cols = V;
-    nn__parallel_items(n * C, nn__wino_input_task, &t);
+    nn__parallel_items(C * nn__wino_per_channel(L, n), nn__wino_input_task, &t);
     for (e = 0; e < 16; e++)
         nn_gemm(0, 0, O, ld, C, 1.0f, U + e * su, C, V + e * sv, ld, 0.0f, M + e * sm, ld);
     t.cols = M;
-    nn__parallel_items(n * O, nn__wino_output_task, &t);
+    nn__parallel_items(O * nn__wino_per_channel(L, n), nn__wino_output_task, &t);
 }
 
 static void nn__wino_backward(nn_net *net, nn_layer *L, const float *dy, float *dx, int n)
 {
     int C = L->in.c, O = L->out.c, P = L->out.h * L->out.w, ld = n * nn__wino_tiles(L), e, i, o, j;
     size_t sv = nn__wino_stride(C, ld), su = nn__wino_stride(O, C), sm = nn__wino_stride(O, ld);
-    float *V = L->work, *U = L->work + 16 * nn__wino_stride(C, net->max_batch * nn__wino_tiles(L));
-    float *dM = net->scratch, *dU = net->scratch + 16 * sm;
+    float *V = L->work, *dM = net->scratch;
+    float *dU = net->scratch + 16 * nn__wino_stride(O, net->max_batch * nn__wino_tiles(L)), *U = dU;
     nn__layer_task t = nn__task(net, L, NULL, dy, dx, n);
     t.ld = ld;
     if (L->bias) {
@@ -2402,16 +2591,18 @@ static void nn__wino_backward(nn_net *net, nn_layer *L, const float *dy, float *
         }
     }
     t.cols = dM;
-    nn__parallel_items(n * O, nn__wino_output_grad_task, &t);
+    nn__parallel_items(O * nn__wino_per_channel(L, n), nn__wino_output_grad_task, &t);
     for (e = 0; e < 16; e++)
         nn_gemm(0, 1, O, C, ld, 1.0f, dM + e * sm, ld, V + e * sv, ld, 0.0f, dU + e * su, C);
     t.cols = dU;
     nn__parallel_items(O, nn__wino_filter_grad_task, &t);
     if (!dx) return;
+    t.cols = U;   /* in dU's place */
+    nn__parallel_items(O, nn__wino_filter_task, &t);
     for (e = 0; e < 16; e++)   /* V has served dU: overwrite it with dV */
         nn_gemm(1, 0, C, ld, O, 1.0f, U + e * su, C, dM + e * sm, ld, 0.0f, V + e * sv, ld);
     t.cols = V;
-    nn__parallel_items(n * C, nn__wino_input_grad_task, &t);
+    nn__parallel_items(C * nn__wino_per_channel(L, n), nn__wino_input_grad_task, &t);
 }
 
 static int nn__conv_direct(const nn_layer *L)
