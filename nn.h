@@ -45,6 +45,11 @@
        NN_NO_STDIO         no file I/O (for embedded inference from memory)
        NN_NO_FUSION        run a BatchNorm and the ReLU after it as two passes (for
                            benchmarks and tests; the fused pass gives the same bits)
+       NN_NO_WINOGRAD      compute every Conv2d through im2col + GEMM; by default the
+                           3x3 / stride 1 / padding 1 layers with 16 or more input
+                           channels use Winograd F(2x2, 3x3) (2.25x fewer multiply-adds,
+                           results within a few float eps of the direct sums, not the
+                           same bits)
 
    ---------------------------------------------------------------------------------
    3. ERRORS
@@ -2397,8 +2402,16 @@ static nn__layer_task nn__task(nn_net *net, nn_layer *L, const float *x, const f
    keeping every layer's U: up to 16 MB each in VGG). Matrix X_e starts at
    X + e * nn__wino_stride(rows, ld); plane (i, c) owns columns i*T .. i*T + T-1 of row c. */
 
+/* Where it pays (measured on the VGG shapes, one thread): with at least 16 input
+   channels (at 8 the 16 GEMMs are too thin: 0.74-0.87x the im2col path; at 16,
+   1.1x) and at least 32 tiles in a batch (with 1, 4 or 8 tiles in a batch it ran at
+   0.3-0.5x, with 16 at 1.0x, with 32 or more at 1.1-2.2x). A batch with fewer tiles,
+   e.g. one image in inference, goes the im2col way image by image. */
 #ifndef NN__WINO_MIN_CHANNELS
-#define NN__WINO_MIN_CHANNELS 8
+#define NN__WINO_MIN_CHANNELS 16
+#endif
+#ifndef NN__WINO_MIN_TILES
+#define NN__WINO_MIN_TILES 32
 #endif
 
 /* Tests: 0 = Winograd where it pays, 1 = wherever it applies, -1 = never. */
@@ -2411,17 +2424,26 @@ static int nn__wino_tiles(const nn_layer *L) { return (L->in.h + 1) / 2 * ((L->i
 #define NN__WINO_SKEW 64
 static size_t nn__wino_stride(int rows, int ld) { return (size_t)rows * ld + NN__WINO_SKEW; }
 
-/* Chooses the Winograd path and sizes its buffers: kernel 3, stride 1, padding 1, at
-   least NN__WINO_MIN_CHANNELS input channels (below that the GEMMs are too thin to
-   gain), planes at most 2 NN__WINO_MAX_TW wide and buffers within NN__CONV_KEEP_COLS. */
+/* A batch of n goes the Winograd way (else image by image through im2col). */
+static int nn__wino_pays(const nn_layer *L, int n)
+{
+    return L->winograd && (nn__wino_mode == 1 || (long)n * nn__wino_tiles(L) >= NN__WINO_MIN_TILES);
+}
+
+/* Chooses the Winograd path and sizes its buffers: kernel 3, stride 1, padding 1,
+   where it pays (above), planes at most 2 NN__WINO_MAX_TW wide and buffers within
+   NN__CONV_KEEP_COLS. The workspace also holds one image's im2col columns. */
 static int nn__conv_winograd_setup(nn_net *net, nn_layer *L)
 {
     size_t C = (size_t)L->in.c, O = (size_t)L->out.c, ld, v, u, m;   /* in floats */
+    size_t cols = 9 * C * L->out.h * L->out.w;
 #ifdef NN_NO_WINOGRAD
     if (1) return 0;
 #endif
     if (nn__wino_mode < 0 || L->desc.kernel != 3 || L->desc.stride != 1 || L->desc.pad != 1 ||
-        (L->in.c < NN__WINO_MIN_CHANNELS && nn__wino_mode != 1) || L->in.w > 2 * NN__WINO_MAX_TW ||
+        L->in.w > 2 * NN__WINO_MAX_TW ||
+        (nn__wino_mode == 0 && (L->in.c < NN__WINO_MIN_CHANNELS ||
+                                (long)net->max_batch * nn__wino_tiles(L) < NN__WINO_MIN_TILES)) ||
         !nn__mul_ok((size_t)nn__wino_tiles(L), (size_t)net->max_batch, &ld) ||
         !nn__mul_ok(16 * C, ld, &v) || !nn__mul_ok(16 * O, C, &u) ||
         !nn__mul_ok(16 * O, ld, &m) || v + u > NN__CONV_KEEP_COLS || m + u > NN__CONV_KEEP_COLS)
@@ -2429,7 +2451,7 @@ static int nn__conv_winograd_setup(nn_net *net, nn_layer *L)
     v += 16 * NN__WINO_SKEW;
     u += 16 * NN__WINO_SKEW;
     m += 16 * NN__WINO_SKEW;
-    L->work_size = v;
+    L->work_size = v > cols ? v : cols;
     if (m + u > net->scratch_size) net->scratch_size = m + u;
     return 1;
 }
@@ -2666,10 +2688,12 @@ static void nn__conv_col2im_task(void *ctx, int i)
     nn_col2im(t->cols + (size_t)i * P, t->ld, L->in.c, L->in.h, L->in.w, k, k, s, s, p, p, dxi);
 }
 
-/* The batched path is on when the workspace holds more than one image's columns. */
+/* The batched path is on when the workspace holds more than one image's columns
+   (for an im2col layer). */
 static int nn__conv_batched(const nn_layer *L)
 {
-    return L->work_size > (size_t)L->in.c * L->desc.kernel * L->desc.kernel * L->out.h * L->out.w;
+    return !L->winograd &&
+           L->work_size > (size_t)L->in.c * L->desc.kernel * L->desc.kernel * L->out.h * L->out.w;
 }
 
 static void nn__conv2d_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
@@ -2677,7 +2701,7 @@ static void nn__conv2d_forward(nn_net *net, nn_layer *L, const float *x, float *
     int C = L->in.c, H = L->in.h, W = L->in.w, O = L->out.c, k = L->desc.kernel;
     int s = L->desc.stride, p = L->desc.pad, P = L->out.h * L->out.w, K = C * k * k, i, o, j;
     size_t in_size = nn_shape_size(L->in), out_size = nn_shape_size(L->out);
-    if (L->winograd) {
+    if (nn__wino_pays(L, n)) {
         nn__wino_forward(net, L, x, y, n);
         return;
     }
@@ -2721,7 +2745,7 @@ static void nn__conv2d_backward(nn_net *net, nn_layer *L, const float *x, const 
     size_t in_size = nn_shape_size(L->in), out_size = nn_shape_size(L->out);
     int direct = nn__conv_direct(L);
     (void)y;
-    if (L->winograd) {
+    if (nn__wino_pays(L, n)) {
         nn__wino_backward(net, L, dy, dx, n);
         return;
     }

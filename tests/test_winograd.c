@@ -144,12 +144,13 @@ static double g_worst[3];   /* worst error / tolerance seen, for y, dx, dW */
 static double g_sharpness;  /* largest mean y tolerance / mean |y| */
 
 /* Runs one case through the Winograd and the im2col layer with the same weights and
-   checks both against the reference. */
-static void check_case(const wino_case *t, uint64_t seed)
+   checks both against the reference. mode 1 takes the Winograd path for any batch;
+   mode 0 only where it pays (else the layer goes image by image through im2col). */
+static void check_case(const wino_case *t, uint64_t seed, int mode)
 {
     int C = t->c, H = t->h, W = t->w, O = t->out, n = t->n, T = ((H + 1) / 2) * ((W + 1) / 2);
     size_t nx = (size_t)n * C * H * W, ny = (size_t)n * O * H * W, nw = (size_t)O * C * 9;
-    nn_net *wino = conv_net(C, H, W, O, t->no_bias, t->max_batch, 1);
+    nn_net *wino = conv_net(C, H, W, O, t->no_bias, t->max_batch, mode);
     nn_net *ref = conv_net(C, H, W, O, t->no_bias, t->max_batch, -1);
     float *x = (float *)malloc(nx * sizeof(float)), *dy = (float *)malloc(ny * sizeof(float));
     reference r;
@@ -181,6 +182,7 @@ static void check_case(const wino_case *t, uint64_t seed)
         memcpy(R->bias->value, L->bias->value, (size_t)O * sizeof(float));
     }
     naive_reference(t, x, L->weight->value, L->bias ? L->bias->value : NULL, dy, &r);
+    nn__wino_mode = mode;   /* while it runs, too: mode 1 forces the path for small batches */
 
     y = nn_forward(wino, x, n);
     worst = worst_ratio(y, r.y, r.sy, ny, C, &sharpness);
@@ -218,9 +220,11 @@ static void check_case(const wino_case *t, uint64_t seed)
     }
     if (L->bias) {
         int o;
-        for (o = 0; o < O; o++) {   /* the same sum, in the same order, as the im2col path */
-            CHECK(L->bias->grad[o] == R->bias->grad[o], "%s: db[%d] %.9g vs %.9g", what, o,
-                  L->bias->grad[o], R->bias->grad[o]);
+        for (o = 0; o < O; o++) {
+            /* the Winograd path sums in the same order as the batched im2col path */
+            if (nn__wino_pays(L, n) && nn__conv_batched(R))
+                CHECK(L->bias->grad[o] == R->bias->grad[o], "%s: db[%d] %.9g vs %.9g", what, o,
+                      L->bias->grad[o], R->bias->grad[o]);
             CHECK_NEAR(L->bias->grad[o], r.db[o], 1e-5 * (H * W * n));
         }
     }
@@ -228,6 +232,7 @@ static void check_case(const wino_case *t, uint64_t seed)
     if (sharpness > g_sharpness) g_sharpness = sharpness;
     CHECK(sharpness < 0.03, "%s: the y tolerance is %.3g of a typical |y|", what, sharpness);
 done:
+    nn__wino_mode = 0;
     nn_net_free(wino);
     nn_net_free(ref);
     free(x); free(dy);
@@ -245,7 +250,7 @@ static void test_winograd_shapes(void)
     };
     nn_rng rng = nn_rng_new(2024);
     int i;
-    for (i = 0; i < (int)(sizeof fixed / sizeof fixed[0]); i++) check_case(&fixed[i], 100 + 10 * (uint64_t)i);
+    for (i = 0; i < (int)(sizeof fixed / sizeof fixed[0]); i++) check_case(&fixed[i], 100 + 10 * (uint64_t)i, 1);
     for (i = 0; i < 40; i++) {   /* random shapes: channels 1..70, sizes 1..12, batch 1..5 */
         wino_case t;
         t.c = 1 + (int)nn_rng_below(&rng, 70);
@@ -255,7 +260,7 @@ static void test_winograd_shapes(void)
         t.n = 1 + (int)nn_rng_below(&rng, 5);
         t.max_batch = t.n + (int)nn_rng_below(&rng, 3);   /* n below max_batch too */
         t.no_bias = (int)nn_rng_below(&rng, 4) == 0;
-        check_case(&t, 1000 + 10 * (uint64_t)i);
+        check_case(&t, 1000 + 10 * (uint64_t)i, 1);
     }
     printf("  worst error / bound: y %.3g, dx %.3g, dW %.3g; y bound <= %.3g of a typical |y|\n",
            g_worst[0], g_worst[1], g_worst[2], g_sharpness);
@@ -279,13 +284,17 @@ static void test_winograd_gradcheck(void)
     nn__wino_mode = 1;
     CHECK(nn_build(net, 2, 3) == NN_OK, "build: %s", nn_error());
     nn__wino_mode = 0;
+#ifndef NN_NO_WINOGRAD
     CHECK(nn_get_layer(net, 0)->winograd && nn_get_layer(net, 3)->winograd, "both convs Winograd");
+#endif
     for (p = 0; p < nn_num_params(net); p++) {
         nn_param *par = nn_get_param(net, p);
         if (par->learnable) fill_uniform(par->value, par->size, -1, 1, 40 + (uint64_t)p);
     }
     fill_uniform(x, sizeof x / sizeof x[0], -1, 1, 41);
+    nn__wino_mode = 1;   /* 2 x 9 tiles: below NN__WINO_MIN_TILES */
     CHECK(gradcheck_net(net, x, 2, 1e-3, 2e-3, 200, 9) == 0, "gradcheck");
+    nn__wino_mode = 0;
     nn_net_free(net);
 }
 
@@ -309,7 +318,9 @@ static void test_winograd_threads(void)
         nn_add(net, nn_linear(3));
         nn_set_input_grad(net, 1);
         CHECK(nn_build(net, 4, 11) == NN_OK, "build: %s", nn_error());
+#ifndef NN_NO_WINOGRAD
         CHECK(nn_get_layer(net, 0)->winograd && nn_get_layer(net, 3)->winograd, "Winograd chosen");
+#endif
         sgd.lr = 0.1f;
         opt = nn_sgd(net, sgd);
         nn_set_threads(run + 1);
@@ -340,13 +351,34 @@ static void test_winograd_threads(void)
     for (run = 0; run < 2; run++) { free(out[run]); free(dx[run]); free(params[run]); }
 }
 
+/* By default a layer built for a batch of 8 (4x4 planes: 4 tiles each, 32 in all)
+   takes the Winograd path for 8 images but goes through im2col for 3 (12 tiles);
+   both are right. */
+static void test_winograd_small_batch(void)
+{
+    static const wino_case cases[] = {{16, 4, 4, 8, 8, 8, 0}, {16, 4, 4, 8, 3, 8, 0}};
+    nn_net *net = conv_net(16, 4, 4, 8, 0, 8, 0);
+    if (net) {
+        nn_layer *L = nn_get_layer(net, 0);
+#ifndef NN_NO_WINOGRAD
+        CHECK(L->winograd && nn__wino_pays(L, 8), "8 images: Winograd");
+#endif
+        CHECK(!nn__wino_pays(L, 3), "3 images: im2col");
+        nn_net_free(net);
+    }
+    check_case(&cases[0], 77, 0);
+    check_case(&cases[1], 78, 0);
+}
+
 /* Which Conv2d layers take the path by default. */
 static void test_winograd_choice(void)
 {
     static const struct { int c, h, w, k, s, p, want; } cases[] = {
         {64, 16, 16, 3, 1, 1, 1},    /* the VGG layers */
-        {512, 2, 2, 3, 1, 1, 1},
-        {3, 32, 32, 3, 1, 1, 0},     /* too few input channels to gain */
+        {512, 2, 2, 3, 1, 1, 0},     /* batch 2: 2 tiles, too few */
+        {512, 8, 8, 3, 1, 1, 1},     /* 32 tiles */
+        {16, 32, 32, 3, 1, 1, 1},    /* 16 input channels: enough */
+        {8, 32, 32, 3, 1, 1, 0},     /* too few input channels to gain */
         {64, 16, 16, 3, 2, 1, 0},    /* stride 2 */
         {64, 16, 16, 5, 1, 2, 0},    /* 5x5 */
         {64, 16, 16, 3, 1, 0, 0},    /* no padding */
@@ -373,6 +405,7 @@ int main(void)
     RUN(test_winograd_shapes);
     RUN(test_winograd_gradcheck);
     RUN(test_winograd_threads);
+    RUN(test_winograd_small_batch);
     RUN(test_winograd_choice);
     return test_end("test_winograd");
 }
