@@ -2490,11 +2490,15 @@ static void nn__wino_filter_task(void *ctx, int o)
     nn__wino_filter(L->weight->value, L->in.c, o, t->cols, nn__wino_stride(L->out.c, L->in.c));
 }
 
+/* dW from dU for output channel o; then, if dx is wanted, U again in dU's place (row o
+   of every U_e was only read by this o's dW). */
 static void nn__wino_filter_grad_task(void *ctx, int o)
 {
     const nn__layer_task *t = (const nn__layer_task *)ctx;
     const nn_layer *L = t->L;
-    nn__wino_filter_grad(t->cols, nn__wino_stride(L->out.c, L->in.c), L->in.c, o, L->weight->grad);
+    size_t ld_u = nn__wino_stride(L->out.c, L->in.c);
+    nn__wino_filter_grad(t->cols, ld_u, L->in.c, o, L->weight->grad);
+    if (t->out) nn__wino_filter(L->weight->value, L->in.c, o, t->cols, ld_u);
 }
 
 /* Plane tasks go channel by channel, so that consecutive items fill or read one row
@@ -2601,26 +2605,22 @@ static void nn__wino_backward(nn_net *net, nn_layer *L, const float *dy, float *
     float *dU = net->scratch + 16 * nn__wino_stride(O, net->max_batch * nn__wino_tiles(L)), *U = dU;
     nn__layer_task t = nn__task(net, L, NULL, dy, dx, n);
     t.ld = ld;
-    if (L->bias) {
-        float *db = L->bias->grad;
+    if (L->bias)   /* db[o] = the sum of dy over images and positions, in that order */
         for (o = 0; o < O; o++) {
             float sum = 0.0f;
             for (i = 0; i < n; i++) {
                 const float *row = dy + ((size_t)i * O + o) * P;
                 for (j = 0; j < P; j++) sum += row[j];
             }
-            db[o] = sum;
+            L->bias->grad[o] = sum;
         }
-    }
     t.cols = dM;
     nn__parallel_items(O * nn__wino_per_channel(L, n), nn__wino_output_grad_task, &t);
     for (e = 0; e < 16; e++)
         nn_gemm(0, 1, O, C, ld, 1.0f, dM + e * sm, ld, V + e * sv, ld, 0.0f, dU + e * su, C);
     t.cols = dU;
-    nn__parallel_items(O, nn__wino_filter_grad_task, &t);
+    nn__parallel_items(O, nn__wino_filter_grad_task, &t);   /* and U, if dx */
     if (!dx) return;
-    t.cols = U;   /* in dU's place */
-    nn__parallel_items(O, nn__wino_filter_task, &t);
     for (e = 0; e < 16; e++)   /* V has served dU: overwrite it with dV */
         nn_gemm(1, 0, C, ld, O, 1.0f, U + e * su, C, dM + e * sm, ld, 0.0f, V + e * sv, ld);
     t.cols = V;
