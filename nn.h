@@ -2402,16 +2402,24 @@ static nn__layer_task nn__task(nn_net *net, nn_layer *L, const float *x, const f
    keeping every layer's U: up to 16 MB each in VGG). Matrix X_e starts at
    X + e * nn__wino_stride(rows, ld); plane (i, c) owns columns i*T .. i*T + T-1 of row c. */
 
-/* Where it pays (measured on the VGG shapes, one thread): with at least 16 input
-   channels (at 8 the 16 GEMMs are too thin: 0.74-0.87x the im2col path; at 16,
-   1.1x) and at least 32 tiles in a batch (with 1, 4 or 8 tiles in a batch it ran at
-   0.3-0.5x, with 16 at 1.0x, with 32 or more at 1.1-2.2x). A batch with fewer tiles,
+/* Where it pays (measured on the VGG shapes, one thread, forward + backward against
+   the im2col path): with at least 16 input channels (at 8 the 16 GEMMs are too thin:
+   0.74-0.87x; at 16, 1.1x) and at least 64 tiles in a batch. With 1 to 8 tiles it ran
+   at 0.3-0.5x, with 16 at 1.0x; with 32 (512 channels at 2x2, batch 32) at 1.0x alone
+   but 0.8x inside the VGG step, where the 16 MB filter transforms no longer sit in the
+   cache; with 64 at 1.2-1.4x, with 128 or more at 1.6-2.2x. A batch with fewer tiles,
    e.g. one image in inference, goes the im2col way image by image. */
 #ifndef NN__WINO_MIN_CHANNELS
 #define NN__WINO_MIN_CHANNELS 16
 #endif
 #ifndef NN__WINO_MIN_TILES
-#define NN__WINO_MIN_TILES 32
+#define NN__WINO_MIN_TILES 64
+#endif
+
+#ifdef NN_NO_WINOGRAD
+#define NN__WINO_BUILT 0
+#else
+#define NN__WINO_BUILT 1
 #endif
 
 /* Tests: 0 = Winograd where it pays, 1 = wherever it applies, -1 = never. */
@@ -2437,10 +2445,7 @@ static int nn__conv_winograd_setup(nn_net *net, nn_layer *L)
 {
     size_t C = (size_t)L->in.c, O = (size_t)L->out.c, ld, v, u, m;   /* in floats */
     size_t cols = 9 * C * L->out.h * L->out.w;
-#ifdef NN_NO_WINOGRAD
-    if (1) return 0;
-#endif
-    if (nn__wino_mode < 0 || L->desc.kernel != 3 || L->desc.stride != 1 || L->desc.pad != 1 ||
+    if (!NN__WINO_BUILT || nn__wino_mode < 0 || L->desc.kernel != 3 || L->desc.stride != 1 || L->desc.pad != 1 ||
         L->in.w > 2 * NN__WINO_MAX_TW ||
         (nn__wino_mode == 0 && (L->in.c < NN__WINO_MIN_CHANNELS ||
                                 (long)net->max_batch * nn__wino_tiles(L) < NN__WINO_MIN_TILES)) ||

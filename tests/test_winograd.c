@@ -351,17 +351,17 @@ static void test_winograd_threads(void)
     for (run = 0; run < 2; run++) { free(out[run]); free(dx[run]); free(params[run]); }
 }
 
-/* By default a layer built for a batch of 8 (4x4 planes: 4 tiles each, 32 in all)
-   takes the Winograd path for 8 images but goes through im2col for 3 (12 tiles);
+/* By default a layer built for a batch of 16 (4x4 planes: 4 tiles each, 64 in all)
+   takes the Winograd path for 16 images but goes through im2col for 3 (12 tiles);
    both are right. */
 static void test_winograd_small_batch(void)
 {
-    static const wino_case cases[] = {{16, 4, 4, 8, 8, 8, 0}, {16, 4, 4, 8, 3, 8, 0}};
-    nn_net *net = conv_net(16, 4, 4, 8, 0, 8, 0);
+    static const wino_case cases[] = {{16, 4, 4, 8, 16, 16, 0}, {16, 4, 4, 8, 3, 16, 0}};
+    nn_net *net = conv_net(16, 4, 4, 8, 0, 16, 0);
     if (net) {
         nn_layer *L = nn_get_layer(net, 0);
 #ifndef NN_NO_WINOGRAD
-        CHECK(L->winograd && nn__wino_pays(L, 8), "8 images: Winograd");
+        CHECK(L->winograd && nn__wino_pays(L, 16), "16 images: Winograd");
 #endif
         CHECK(!nn__wino_pays(L, 3), "3 images: im2col");
         nn_net_free(net);
@@ -376,7 +376,8 @@ static void test_winograd_choice(void)
     static const struct { int c, h, w, k, s, p, want; } cases[] = {
         {64, 16, 16, 3, 1, 1, 1},    /* the VGG layers */
         {512, 2, 2, 3, 1, 1, 0},     /* batch 2: 2 tiles, too few */
-        {512, 8, 8, 3, 1, 1, 1},     /* 32 tiles */
+        {512, 8, 8, 3, 1, 1, 0},     /* 32 tiles: too few */
+        {256, 12, 12, 3, 1, 1, 1},   /* 72 tiles */
         {16, 32, 32, 3, 1, 1, 1},    /* 16 input channels: enough */
         {8, 32, 32, 3, 1, 1, 0},     /* too few input channels to gain */
         {64, 16, 16, 3, 2, 1, 0},    /* stride 2 */
