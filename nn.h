@@ -2406,8 +2406,8 @@ static nn__layer_task nn__task(nn_net *net, nn_layer *L, const float *x, const f
    the im2col path): with at least 16 input channels (at 8 the 16 GEMMs are too thin:
    0.74-0.87x; at 16, 1.1x) and at least 64 tiles in a batch. With 1 to 8 tiles it ran
    at 0.3-0.5x, with 16 at 1.0x; with 32 (512 channels at 2x2, batch 32) at 1.0x alone
-   but 0.8x inside the VGG step, where the 16 MB filter transforms no longer sit in the
-   cache; with 64 at 1.2-1.4x, with 128 or more at 1.6-2.2x. A batch with fewer tiles,
+   but 0.8-0.9x inside the VGG step, where the 16 MB filter transforms no longer sit in
+   the cache; with 64 at 1.2-1.4x, with 128 or more at 1.6-2.2x. A batch with fewer tiles,
    e.g. one image in inference, goes the im2col way image by image. */
 #ifndef NN__WINO_MIN_CHANNELS
 #define NN__WINO_MIN_CHANNELS 16
