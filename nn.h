@@ -47,9 +47,9 @@
                            benchmarks and tests; the fused pass gives the same bits)
        NN_NO_WINOGRAD      compute every Conv2d through im2col + GEMM; by default the
                            3x3 / stride 1 / padding 1 layers with 16 or more input
-                           channels use Winograd F(2x2, 3x3) (2.25x fewer multiply-adds,
-                           results within a few float eps of the direct sums, not the
-                           same bits)
+                           channels use Winograd F(2x2, 3x3) for batches of 64 or more
+                           2x2 output blocks (2.25x fewer multiply-adds; results within
+                           a few float eps of the direct sums, not the same bits)
 
    ---------------------------------------------------------------------------------
    3. ERRORS
