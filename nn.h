@@ -2387,7 +2387,8 @@ static nn__layer_task nn__task(nn_net *net, nn_layer *L, const float *x, const f
    (and dy gathered from NCHW in backward). The columns are kept from forward for
    backward, which then overwrites them with W^T dy: every backward needs its forward.
    Otherwise one image at a time, with its columns rebuilt in backward. A 1x1
-   convolution with stride 1 and no padding uses x_i as col_i, image by image. */
+   convolution with stride 1 and no padding uses x_i as col_i, image by image.
+   3x3 layers with stride 1 and padding 1 take the Winograd path below where it pays. */
 
 #ifndef NN__CONV_KEEP_COLS
 #define NN__CONV_KEEP_COLS ((size_t)1 << 26)   /* floats (256 MB) per layer */
