@@ -11,8 +11,9 @@ DATA_DIR = data/cifar-10-batches-bin
 TEST_SRC  = $(wildcard tests/test_*.c)
 TESTS     = $(patsubst tests/%.c,$(B)/%,$(TEST_SRC))
 ASAN_TESTS = $(patsubst tests/%.c,$(B)/asan/%,$(TEST_SRC))
-# The kernel tests that also run on aarch64 under qemu (the NEON path).
-NEON_TESTS = $(patsubst tests/%.c,$(B)/neon/%,$(wildcard tests/test_kernels*.c tests/test_core.c))
+# The kernel tests that also run on aarch64 under qemu (the NEON path), Winograd's
+# transforms included.
+NEON_TESTS = $(patsubst tests/%.c,$(B)/neon/%,$(wildcard tests/test_kernels*.c tests/test_core.c tests/test_winograd.c))
 # embed.c compiles a model in, so it has its own rule (make embed) and is not built here.
 EXAMPLE_SRC = $(filter-out examples/embed.c,$(wildcard examples/*.c))
 EXAMPLES  = $(patsubst examples/%.c,$(B)/%,$(EXAMPLE_SRC))
@@ -34,7 +35,7 @@ $(B)/asan/test_%: tests/test_%.c nn.h tests/harness.h tests/gradcheck.h examples
 	$(CC) -O1 -g $(WARN) -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	    -fno-omit-frame-pointer -I. $< -o $@ $(LDLIBS)
 
-$(B)/neon/test_%: tests/test_%.c nn.h tests/harness.h
+$(B)/neon/test_%: tests/test_%.c nn.h tests/harness.h tests/gradcheck.h
 	@mkdir -p $(B)/neon
 	aarch64-linux-gnu-gcc -O2 $(WARN) -static -I. $< -o $@ $(LDLIBS)
 

@@ -45,6 +45,11 @@
        NN_NO_STDIO         no file I/O (for embedded inference from memory)
        NN_NO_FUSION        run a BatchNorm and the ReLU after it as two passes (for
                            benchmarks and tests; the fused pass gives the same bits)
+       NN_NO_WINOGRAD      compute every Conv2d through im2col + GEMM; by default the
+                           3x3 / stride 1 / padding 1 layers with 16 or more input
+                           channels use Winograd F(2x2, 3x3) for batches of 64 or more
+                           2x2 output blocks (2.25x fewer multiply-adds; results within
+                           a few float eps of the direct sums, not the same bits)
 
    ---------------------------------------------------------------------------------
    3. ERRORS
@@ -229,6 +234,7 @@ typedef struct nn_layer {
     int       fuse_relu;             /* set by nn_build on a BatchNorm followed by a ReLU:
                                         it applies that ReLU itself, y is the ReLU's output
                                         (the ReLU layer's forward and backward are skipped) */
+    int       winograd;              /* set by nn_build on a Conv2d that uses Winograd */
 } nn_layer;
 
 /* ---- Losses ----------------------------------------------------------------------
@@ -1520,6 +1526,558 @@ NNDEF void nn_col2im(const float *col, int ld_col, int channels, int height, int
     }
 }
 
+/* ---- 4-float vectors for the Winograd transforms -------------------------------------
+   SSE on x86-64, NEON on aarch64, four plain floats elsewhere (and under NN_NO_SIMD):
+   the transforms are written once, on four neighbouring tiles (or channels) at a time.
+   even(a, b) = (a0 a2 b0 b2), odd(a, b) = (a1 a3 b1 b3), zip_lo(a, b) = (a0 b0 a1 b1),
+   zip_hi(a, b) = (a2 b2 a3 b3), low(a, b) = (a0 a1 b0 b1), high(a, b) = (a2 a3 b2 b3). */
+
+#if defined(NN__X86)
+typedef __m128 nn__v4;
+static nn__v4 nn__v4_load(const float *p) { return _mm_loadu_ps(p); }
+static void nn__v4_store(float *p, nn__v4 v) { _mm_storeu_ps(p, v); }
+static nn__v4 nn__v4_set1(float s) { return _mm_set1_ps(s); }
+static nn__v4 nn__v4_add(nn__v4 a, nn__v4 b) { return _mm_add_ps(a, b); }
+static nn__v4 nn__v4_sub(nn__v4 a, nn__v4 b) { return _mm_sub_ps(a, b); }
+static nn__v4 nn__v4_mul(nn__v4 a, nn__v4 b) { return _mm_mul_ps(a, b); }
+static nn__v4 nn__v4_even(nn__v4 a, nn__v4 b) { return _mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)); }
+static nn__v4 nn__v4_odd(nn__v4 a, nn__v4 b) { return _mm_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)); }
+static nn__v4 nn__v4_zip_lo(nn__v4 a, nn__v4 b) { return _mm_unpacklo_ps(a, b); }
+static nn__v4 nn__v4_zip_hi(nn__v4 a, nn__v4 b) { return _mm_unpackhi_ps(a, b); }
+static nn__v4 nn__v4_low(nn__v4 a, nn__v4 b) { return _mm_movelh_ps(a, b); }
+static nn__v4 nn__v4_high(nn__v4 a, nn__v4 b) { return _mm_movehl_ps(b, a); }
+#elif defined(NN__NEON)
+typedef float32x4_t nn__v4;
+static nn__v4 nn__v4_load(const float *p) { return vld1q_f32(p); }
+static void nn__v4_store(float *p, nn__v4 v) { vst1q_f32(p, v); }
+static nn__v4 nn__v4_set1(float s) { return vdupq_n_f32(s); }
+static nn__v4 nn__v4_add(nn__v4 a, nn__v4 b) { return vaddq_f32(a, b); }
+static nn__v4 nn__v4_sub(nn__v4 a, nn__v4 b) { return vsubq_f32(a, b); }
+static nn__v4 nn__v4_mul(nn__v4 a, nn__v4 b) { return vmulq_f32(a, b); }
+static nn__v4 nn__v4_even(nn__v4 a, nn__v4 b) { return vuzp1q_f32(a, b); }
+static nn__v4 nn__v4_odd(nn__v4 a, nn__v4 b) { return vuzp2q_f32(a, b); }
+static nn__v4 nn__v4_zip_lo(nn__v4 a, nn__v4 b) { return vzip1q_f32(a, b); }
+static nn__v4 nn__v4_zip_hi(nn__v4 a, nn__v4 b) { return vzip2q_f32(a, b); }
+static nn__v4 nn__v4_low(nn__v4 a, nn__v4 b) { return vcombine_f32(vget_low_f32(a), vget_low_f32(b)); }
+static nn__v4 nn__v4_high(nn__v4 a, nn__v4 b) { return vcombine_f32(vget_high_f32(a), vget_high_f32(b)); }
+#else
+typedef struct { float f[4]; } nn__v4;
+static nn__v4 nn__v4_make(float a, float b, float c, float d)
+{
+    nn__v4 v;
+    v.f[0] = a; v.f[1] = b; v.f[2] = c; v.f[3] = d;
+    return v;
+}
+static nn__v4 nn__v4_load(const float *p) { return nn__v4_make(p[0], p[1], p[2], p[3]); }
+static void nn__v4_store(float *p, nn__v4 v) { memcpy(p, v.f, sizeof v.f); }
+static nn__v4 nn__v4_set1(float s) { return nn__v4_make(s, s, s, s); }
+static nn__v4 nn__v4_add(nn__v4 a, nn__v4 b)
+{
+    return nn__v4_make(a.f[0] + b.f[0], a.f[1] + b.f[1], a.f[2] + b.f[2], a.f[3] + b.f[3]);
+}
+static nn__v4 nn__v4_sub(nn__v4 a, nn__v4 b)
+{
+    return nn__v4_make(a.f[0] - b.f[0], a.f[1] - b.f[1], a.f[2] - b.f[2], a.f[3] - b.f[3]);
+}
+static nn__v4 nn__v4_mul(nn__v4 a, nn__v4 b)
+{
+    return nn__v4_make(a.f[0] * b.f[0], a.f[1] * b.f[1], a.f[2] * b.f[2], a.f[3] * b.f[3]);
+}
+static nn__v4 nn__v4_even(nn__v4 a, nn__v4 b) { return nn__v4_make(a.f[0], a.f[2], b.f[0], b.f[2]); }
+static nn__v4 nn__v4_odd(nn__v4 a, nn__v4 b) { return nn__v4_make(a.f[1], a.f[3], b.f[1], b.f[3]); }
+static nn__v4 nn__v4_zip_lo(nn__v4 a, nn__v4 b) { return nn__v4_make(a.f[0], b.f[0], a.f[1], b.f[1]); }
+static nn__v4 nn__v4_zip_hi(nn__v4 a, nn__v4 b) { return nn__v4_make(a.f[2], b.f[2], a.f[3], b.f[3]); }
+static nn__v4 nn__v4_low(nn__v4 a, nn__v4 b) { return nn__v4_make(a.f[0], a.f[1], b.f[0], b.f[1]); }
+static nn__v4 nn__v4_high(nn__v4 a, nn__v4 b) { return nn__v4_make(a.f[2], a.f[3], b.f[2], b.f[3]); }
+#endif
+
+static nn__v4 nn__v4_neg(nn__v4 a) { return nn__v4_sub(nn__v4_set1(0.0f), a); }
+
+/* The first n (1..4) lanes from / to p; missing lanes load as 0. */
+static nn__v4 nn__v4_load_n(const float *p, int n)
+{
+    float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    if (n >= 4) return nn__v4_load(p);
+    memcpy(t, p, (size_t)n * sizeof(float));
+    return nn__v4_load(t);
+}
+
+static void nn__v4_store_n(float *p, nn__v4 v, int n)
+{
+    float t[4];
+    if (n >= 4) {
+        nn__v4_store(p, v);
+        return;
+    }
+    nn__v4_store(t, v);
+    memcpy(p, t, (size_t)n * sizeof(float));
+}
+
+/* Transposes the 4 x 4 matrix whose rows are r[0..3]. */
+static void nn__v4_transpose(nn__v4 r[4])
+{
+    nn__v4 t0 = nn__v4_zip_lo(r[0], r[1]), t1 = nn__v4_zip_lo(r[2], r[3]);
+    nn__v4 t2 = nn__v4_zip_hi(r[0], r[1]), t3 = nn__v4_zip_hi(r[2], r[3]);
+    r[0] = nn__v4_low(t0, t1);
+    r[1] = nn__v4_high(t0, t1);
+    r[2] = nn__v4_low(t2, t3);
+    r[3] = nn__v4_high(t2, t3);
+}
+
+/* ---- Winograd F(2x2, 3x3) ----------------------------------------------------------
+   A 3x3 convolution with stride 1 and padding 1 (a cross-correlation, as in every deep
+   learning library) computes each 2x2 block of outputs from the 4x4 input patch
+   around it. Winograd's minimal filtering (Lavin & Gray, "Fast Algorithms for
+   Convolutional Neural Networks", 2016) does that with 16 multiplications, not 36:
+
+       Y = A^T [ (G g G^T) (.) (B^T d B) ] A        (.) = element-wise product
+
+   with d the 4x4 input patch, g the 3x3 filter, Y the 2x2 output block and
+
+       B^T = | 1  0 -1  0 |      G = | 1    0    0   |      A^T = | 1  1  1  0 |
+             | 0  1  1  0 |          | 1/2  1/2  1/2 |            | 0  1 -1 -1 |
+             | 0 -1  1  0 |          | 1/2 -1/2  1/2 |
+             | 0  1  0 -1 |          | 0    0    1   |
+
+   Why it works, in 1-D (F(2, 3)): with m0 = (d0 - d2) g0, m1 = (d1 + d2)(g0 + g1 + g2)/2,
+   m2 = (d2 - d1)(g0 - g1 + g2)/2 and m3 = (d1 - d3) g2, the sums y0 = m0 + m1 + m2 and
+   y1 = m1 - m2 - m3 expand to d0 g0 + d1 g1 + d2 g2 and d1 g0 + d2 g1 + d3 g2; the 2-D
+   form applies it down the columns, then along the rows.
+   The sum over input channels commutes with A, so for each of the 16 positions
+   e = 4k + j of the transformed 4x4 tile the layer is one matrix product:
+
+       U_e = (G g G^T)_e    O x C    filter transform (the weights change every step)
+       V_e = (B^T d B)_e    C x T    input transform, T = the tiles of all images
+       M_e = U_e V_e        O x T    16 GEMMs (2.25x fewer multiply-adds than im2col)
+       y   = A^T M A + b             output transform, cropped where H or W is odd
+
+   Backward: every step is linear, so the gradients run the same steps transposed:
+
+       dM_e = (A dY A^T)_e      dU_e = dM_e V_e^T      dg = G^T dU G
+       dV_e = U_e^T dM_e        dx  += B dV B^T        (overlapping tiles add up)
+
+   The forward equals the convolution exactly in real arithmetic (with dY zero
+   outside the image), so these are its exact gradients. The entries of B, G and A
+   are 0, +-1 and +-1/2: each transformed value is a sum of at most 9 terms and the
+   rounding error stays a few float eps times the sum of the terms' magnitudes.
+   Layout: the rows of X_e (e = 0..15) are ld_e floats apart; within a row, a plane's
+   tile (ty, tx) is at ty * tiles_w + tx, tiles_w = (W + 1) / 2. The tile transforms
+   take four neighbouring tiles of a tile row at a time (vector lanes = tiles) from
+   zero-padded copies of the rows they need. */
+
+#define NN__WINO_MAX_TW 128   /* tiles per row: planes up to 256 wide */
+#define NN__WINO_ROW (2 * NN__WINO_MAX_TW + 8)   /* a padded row, with room to read 4 tiles */
+
+/* The 3x3 filters of 4 channels (w + 9c, c = 0..3) as 9 vectors, one per tap. */
+static void nn__wino_taps(const float *w, nn__v4 g[9])
+{
+    int c;
+    for (c = 0; c < 4; c++) {
+        g[c] = nn__v4_load(w + 9 * c);
+        g[4 + c] = nn__v4_load(w + 9 * c + 4);
+    }
+    nn__v4_transpose(g);
+    nn__v4_transpose(g + 4);
+    {
+        float t[4];
+        for (c = 0; c < 4; c++) t[c] = w[9 * c + 8];
+        g[8] = nn__v4_load(t);
+    }
+}
+
+/* U_e[o][c] = (G g G^T)_e for the filters g = w[o][c] (3x3) of every c; U_e at U + e ld_u.
+   Four channels at a time, then one at a time (then lanes 1..3 are unused). */
+static void nn__wino_filter(const float *w, int C, int o, float *U, size_t ld_u)
+{
+    const nn__v4 half = nn__v4_set1(0.5f);
+    int c, k, b;
+    for (c = 0; c < C; c += 4) {
+        const float *wc = w + ((size_t)o * C + c) * 9;
+        int lanes = C - c < 4 ? C - c : 4;
+        nn__v4 g[9], q[4][3];
+        float *u = U + (size_t)o * C + c;
+        if (lanes == 4) nn__wino_taps(wc, g);
+        else {
+            float t[9][4] = {{0.0f}};
+            int l;
+            for (l = 0; l < lanes; l++)
+                for (b = 0; b < 9; b++) t[b][l] = wc[9 * l + b];
+            for (b = 0; b < 9; b++) g[b] = nn__v4_load(t[b]);
+        }
+        for (b = 0; b < 3; b++) {   /* G down the columns */
+            nn__v4 s = nn__v4_add(g[b], g[6 + b]);
+            q[0][b] = g[b];
+            q[1][b] = nn__v4_mul(half, nn__v4_add(s, g[3 + b]));
+            q[2][b] = nn__v4_mul(half, nn__v4_sub(s, g[3 + b]));
+            q[3][b] = g[6 + b];
+        }
+        for (k = 0; k < 4; k++) {   /* G^T along the rows */
+            nn__v4 s = nn__v4_add(q[k][0], q[k][2]);
+            nn__v4_store_n(u + (4 * k) * ld_u, q[k][0], lanes);
+            nn__v4_store_n(u + (4 * k + 1) * ld_u, nn__v4_mul(half, nn__v4_add(s, q[k][1])), lanes);
+            nn__v4_store_n(u + (4 * k + 2) * ld_u, nn__v4_mul(half, nn__v4_sub(s, q[k][1])), lanes);
+            nn__v4_store_n(u + (4 * k + 3) * ld_u, q[k][2], lanes);
+        }
+    }
+}
+
+/* dw[o][c] = G^T dU G (3x3) from dU_e[o][c] (the transpose of nn__wino_filter). */
+static void nn__wino_filter_grad(const float *dU, size_t ld_u, int C, int o, float *dw)
+{
+    const nn__v4 half = nn__v4_set1(0.5f);
+    int c, a, j, l;
+    for (c = 0; c < C; c += 4) {
+        const float *x = dU + (size_t)o * C + c;
+        int lanes = C - c < 4 ? C - c : 4;
+        nn__v4 p[3][4], g[9];
+        float *out = dw + ((size_t)o * C + c) * 9, t[4];
+        for (j = 0; j < 4; j++) {   /* G^T down the columns */
+            nn__v4 x0 = nn__v4_load_n(x + j * ld_u, lanes), x1 = nn__v4_load_n(x + (4 + j) * ld_u, lanes);
+            nn__v4 x2 = nn__v4_load_n(x + (8 + j) * ld_u, lanes), x3 = nn__v4_load_n(x + (12 + j) * ld_u, lanes);
+            nn__v4 h = nn__v4_mul(half, nn__v4_add(x1, x2));
+            p[0][j] = nn__v4_add(x0, h);
+            p[1][j] = nn__v4_mul(half, nn__v4_sub(x1, x2));
+            p[2][j] = nn__v4_add(h, x3);
+        }
+        for (a = 0; a < 3; a++) {   /* G along the rows */
+            nn__v4 h = nn__v4_mul(half, nn__v4_add(p[a][1], p[a][2]));
+            g[3 * a] = nn__v4_add(p[a][0], h);
+            g[3 * a + 1] = nn__v4_mul(half, nn__v4_sub(p[a][1], p[a][2]));
+            g[3 * a + 2] = nn__v4_add(h, p[a][3]);
+        }
+        if (lanes == 4) {   /* back to 9 taps per channel */
+            nn__v4_transpose(g);
+            nn__v4_transpose(g + 4);
+            for (l = 0; l < 4; l++) {
+                nn__v4_store(out + 9 * l, g[l]);
+                nn__v4_store(out + 9 * l + 4, g[4 + l]);
+            }
+            nn__v4_store(t, g[8]);
+            for (l = 0; l < 4; l++) out[9 * l + 8] = t[l];
+        } else {
+            for (a = 0; a < 9; a++) {
+                nn__v4_store(t, g[a]);
+                for (l = 0; l < lanes; l++) out[9 * l + a] = t[l];
+            }
+        }
+    }
+}
+
+/* Row y of the H x W plane x into row (column q at q + 1), zero outside the plane,
+   `width` floats in all. */
+static void nn__wino_pad_row(const float *x, int H, int W, int y, float *row, int width)
+{
+    if (y < 0 || y >= H) {
+        memset(row, 0, (size_t)width * sizeof(float));
+        return;
+    }
+    row[0] = 0.0f;
+    memcpy(row + 1, x + (size_t)y * W, (size_t)W * sizeof(float));
+    memset(row + 1 + W, 0, (size_t)(width - 1 - W) * sizeof(float));
+}
+
+/* The four tile transforms, on the tiles of four vector lanes. `count` (1..4) lanes
+   hold real tiles; the rows of X_e are ld apart, lane l of X_e at x[e ld + l]. */
+
+/* d: the 4x4 input patches (d[row][column]) -> V_e = (B^T d B)_e. */
+static void nn__wino_input_tiles(nn__v4 d[4][4], float *v, size_t ld, int count)
+{
+    nn__v4 t[4][4];
+    int b, k;
+    for (b = 0; b < 4; b++) {   /* B^T down the columns: d0 - d2, d1 + d2, d2 - d1, d1 - d3 */
+        t[0][b] = nn__v4_sub(d[0][b], d[2][b]);
+        t[1][b] = nn__v4_add(d[1][b], d[2][b]);
+        t[2][b] = nn__v4_sub(d[2][b], d[1][b]);
+        t[3][b] = nn__v4_sub(d[1][b], d[3][b]);
+    }
+    for (k = 0; k < 4; k++) {   /* and the same along the rows */
+        nn__v4_store_n(v + (4 * k) * ld, nn__v4_sub(t[k][0], t[k][2]), count);
+        nn__v4_store_n(v + (4 * k + 1) * ld, nn__v4_add(t[k][1], t[k][2]), count);
+        nn__v4_store_n(v + (4 * k + 2) * ld, nn__v4_sub(t[k][2], t[k][1]), count);
+        nn__v4_store_n(v + (4 * k + 3) * ld, nn__v4_sub(t[k][1], t[k][3]), count);
+    }
+}
+
+/* M_e -> the 2x2 output blocks y[row][column] = (A^T M A) + bias. */
+static void nn__wino_output_tiles(const float *m, size_t ld, int count, float bias, nn__v4 y[2][2])
+{
+    nn__v4 s[2][4], vb = nn__v4_set1(bias);
+    int j;
+    for (j = 0; j < 4; j++) {   /* A^T down the columns: m0 + m1 + m2, m1 - m2 - m3 */
+        nn__v4 m0 = nn__v4_load_n(m + j * ld, count), m1 = nn__v4_load_n(m + (4 + j) * ld, count);
+        nn__v4 m2 = nn__v4_load_n(m + (8 + j) * ld, count), m3 = nn__v4_load_n(m + (12 + j) * ld, count);
+        s[0][j] = nn__v4_add(nn__v4_add(m0, m1), m2);
+        s[1][j] = nn__v4_sub(nn__v4_sub(m1, m2), m3);
+    }
+    for (j = 0; j < 2; j++) {   /* and along the rows */
+        y[j][0] = nn__v4_add(nn__v4_add(nn__v4_add(s[j][0], s[j][1]), s[j][2]), vb);
+        y[j][1] = nn__v4_add(nn__v4_sub(nn__v4_sub(s[j][1], s[j][2]), s[j][3]), vb);
+    }
+}
+
+/* The 2x2 output gradient blocks g[row][column] -> dM_e = (A dY A^T)_e. A along a row
+   (a, b) gives h = (a, a + b, a - b, -b); down the columns, from the rows' h0 and h1:
+   (h0, h0 + h1, h0 - h1, -h1). */
+static void nn__wino_output_grad_tiles(nn__v4 g[2][2], float *m, size_t ld, int count)
+{
+    nn__v4 h[2][4];
+    int r, j;
+    for (r = 0; r < 2; r++) {
+        h[r][0] = g[r][0];
+        h[r][1] = nn__v4_add(g[r][0], g[r][1]);
+        h[r][2] = nn__v4_sub(g[r][0], g[r][1]);
+        h[r][3] = nn__v4_neg(g[r][1]);
+    }
+    for (j = 0; j < 4; j++) {
+        nn__v4_store_n(m + j * ld, h[0][j], count);
+        nn__v4_store_n(m + (4 + j) * ld, nn__v4_add(h[0][j], h[1][j]), count);
+        nn__v4_store_n(m + (8 + j) * ld, nn__v4_sub(h[0][j], h[1][j]), count);
+        nn__v4_store_n(m + (12 + j) * ld, nn__v4_neg(h[1][j]), count);
+    }
+}
+
+/* dV_e -> the 4x4 input gradient blocks dd[row][column] = B dV B^T. B applied to rows
+   X0..X3 gives (X0, X1 - X2 + X3, X1 + X2 - X0, -X3): down the columns, then along the
+   rows. Lanes past count load as zero, so their blocks are zero. */
+static void nn__wino_input_grad_tiles(const float *v, size_t ld, int count, nn__v4 dd[4][4])
+{
+    nn__v4 R[4][4];
+    int r, j;
+    for (j = 0; j < 4; j++) {
+        nn__v4 x0 = nn__v4_load_n(v + j * ld, count), x1 = nn__v4_load_n(v + (4 + j) * ld, count);
+        nn__v4 x2 = nn__v4_load_n(v + (8 + j) * ld, count), x3 = nn__v4_load_n(v + (12 + j) * ld, count);
+        R[0][j] = x0;
+        R[1][j] = nn__v4_add(nn__v4_sub(x1, x2), x3);
+        R[2][j] = nn__v4_sub(nn__v4_add(x1, x2), x0);
+        R[3][j] = nn__v4_neg(x3);
+    }
+    for (r = 0; r < 4; r++) {
+        dd[r][0] = R[r][0];
+        dd[r][1] = nn__v4_add(nn__v4_sub(R[r][1], R[r][2]), R[r][3]);
+        dd[r][2] = nn__v4_sub(nn__v4_add(R[r][1], R[r][2]), R[r][0]);
+        dd[r][3] = nn__v4_neg(R[r][3]);
+    }
+}
+
+/* ---- Whole planes: lanes = four neighbouring tiles of a tile row --------------------
+   Tile row ty covers rows 2ty-1 .. 2ty+2 and tile tx columns 2tx-1 .. 2tx+2, i.e.
+   padded columns 2tx .. 2tx+3 of a zero-padded row (column q at q + 1): for four tiles,
+   the even and odd entries of two overlapping 8-float loads are the patch columns. */
+
+/* V_e = (B^T d B)_e for every tile of the H x W plane x (zero padding of 1). */
+static void nn__wino_input(const float *x, int H, int W, float *V, size_t ld_v)
+{
+    int tw = (W + 1) / 2, th = (H + 1) / 2, width = 2 * nn__round_up(tw, 4) + 4, ty, tx, r;
+    float rows[4][NN__WINO_ROW];
+    for (ty = 0; ty < th; ty++) {
+        for (r = 0; r < 4; r++) nn__wino_pad_row(x, H, W, 2 * ty - 1 + r, rows[r], width);
+        for (tx = 0; tx < tw; tx += 4) {
+            nn__v4 d[4][4];
+            for (r = 0; r < 4; r++) {
+                const float *p = rows[r] + 2 * tx;
+                nn__v4 a0 = nn__v4_load(p), a1 = nn__v4_load(p + 4);
+                nn__v4 b0 = nn__v4_load(p + 2), b1 = nn__v4_load(p + 6);
+                d[r][0] = nn__v4_even(a0, a1);
+                d[r][1] = nn__v4_odd(a0, a1);
+                d[r][2] = nn__v4_even(b0, b1);
+                d[r][3] = nn__v4_odd(b0, b1);
+            }
+            nn__wino_input_tiles(d, V + (size_t)ty * tw + tx, ld_v, tw - tx);
+        }
+    }
+}
+
+/* y = A^T M A + bias for every tile of the H x W plane y; outputs past an odd edge
+   are dropped. */
+static void nn__wino_output(const float *M, size_t ld_m, int H, int W, float bias, float *y)
+{
+    int tw = (W + 1) / 2, th = (H + 1) / 2, ty, tx, r;
+    for (ty = 0; ty < th; ty++)
+        for (tx = 0; tx < tw; tx += 4) {
+            nn__v4 out[2][2];
+            nn__wino_output_tiles(M + (size_t)ty * tw + tx, ld_m, tw - tx, bias, out);
+            for (r = 0; r < 2 && 2 * ty + r < H; r++) {   /* columns 2tx .. 2tx+7 */
+                float *row = y + (size_t)(2 * ty + r) * W + 2 * tx;
+                int n = W - 2 * tx;
+                nn__v4_store_n(row, nn__v4_zip_lo(out[r][0], out[r][1]), n);
+                if (n > 4) nn__v4_store_n(row + 4, nn__v4_zip_hi(out[r][0], out[r][1]), n - 4);
+            }
+        }
+}
+
+/* dM = A dY A^T for every tile of the H x W gradient plane dy (the transpose of
+   nn__wino_output). */
+static void nn__wino_output_grad(const float *dy, int H, int W, float *dM, size_t ld_m)
+{
+    int tw = (W + 1) / 2, th = (H + 1) / 2, width = 2 * nn__round_up(tw, 4) + 4, ty, tx, r;
+    float rows[2][NN__WINO_ROW];
+    for (ty = 0; ty < th; ty++) {
+        for (r = 0; r < 2; r++) nn__wino_pad_row(dy, H, W, 2 * ty + r, rows[r], width);
+        for (tx = 0; tx < tw; tx += 4) {
+            nn__v4 g[2][2];
+            for (r = 0; r < 2; r++) {   /* padded column 2tx + 1 is column 2tx */
+                nn__v4 lo = nn__v4_load(rows[r] + 2 * tx + 1), hi = nn__v4_load(rows[r] + 2 * tx + 5);
+                g[r][0] = nn__v4_even(lo, hi);
+                g[r][1] = nn__v4_odd(lo, hi);
+            }
+            nn__wino_output_grad_tiles(g, dM + (size_t)ty * tw + tx, ld_m, tw - tx);
+        }
+    }
+}
+
+/* dx = the sum over tiles of B dV B^T, each 4x4 block added at rows 2ty-1 .. 2ty+2 and
+   columns 2tx-1 .. 2tx+2 where they lie inside the H x W plane (the transpose of
+   nn__wino_input). The four rows of a tile row are summed in padded row buffers: the
+   first two are complete after that tile row and are copied out, the last two carry
+   over to the next. */
+static void nn__wino_input_grad(const float *dV, size_t ld_v, int H, int W, float *dx)
+{
+    int tw = (W + 1) / 2, th = (H + 1) / 2, width = 2 * nn__round_up(tw, 4) + 4, ty, tx, r;
+    float rows[4][NN__WINO_ROW];
+    memset(rows, 0, sizeof rows);
+    for (ty = 0; ty < th; ty++) {
+        for (tx = 0; tx < tw; tx += 4) {
+            nn__v4 dd[4][4];
+            nn__wino_input_grad_tiles(dV + (size_t)ty * tw + tx, ld_v, tw - tx, dd);
+            for (r = 0; r < 4; r++) {   /* block column s of lane l at padded column 2(tx+l) + s */
+                float *p = rows[r] + 2 * tx;
+                nn__v4_store(p, nn__v4_add(nn__v4_load(p), nn__v4_zip_lo(dd[r][0], dd[r][1])));
+                nn__v4_store(p + 4, nn__v4_add(nn__v4_load(p + 4), nn__v4_zip_hi(dd[r][0], dd[r][1])));
+                nn__v4_store(p + 2, nn__v4_add(nn__v4_load(p + 2), nn__v4_zip_lo(dd[r][2], dd[r][3])));
+                nn__v4_store(p + 6, nn__v4_add(nn__v4_load(p + 6), nn__v4_zip_hi(dd[r][2], dd[r][3])));
+            }
+        }
+        for (r = 0; r < 2; r++) {   /* rows 2ty-1 and 2ty are complete */
+            int y = 2 * ty - 1 + r;
+            if (y >= 0 && y < H) memcpy(dx + (size_t)y * W, rows[r] + 1, (size_t)W * sizeof(float));
+            memcpy(rows[r], rows[r + 2], (size_t)width * sizeof(float));
+            memset(rows[r + 2], 0, (size_t)width * sizeof(float));
+        }
+    }
+    for (r = 0; r < 2; r++) {   /* rows 2th-1 and 2th */
+        int y = 2 * th - 1 + r;
+        if (y < H) memcpy(dx + (size_t)y * W, rows[r] + 1, (size_t)W * sizeof(float));
+    }
+}
+
+/* ---- Small planes (H, W <= 4): lanes = the tiles of four images ----------------------
+   A plane of at most 2 x 2 tiles leaves most lanes of a tile row empty, so these take
+   a channel's planes of (up to) four images at once, x_i at x + i * stride: tile j of
+   the group is tile j % T of image j / T, and the images' rows of X_e are consecutive
+   (T tiles each). The planes are copied into zero-padded 6 x 8 blocks (column q of row
+   y at [y + 1][q + 1]), where each lane loads its patch rows and a transpose turns
+   four lanes' rows into the patch columns. */
+
+#define NN__WINO_SMALL 4
+
+typedef float nn__wino_pads[4][6][8];
+
+static void nn__wino_lane(int H, int W, int j, int *image, int *row, int *col)
+{
+    int tw = (W + 1) / 2, T = (H + 1) / 2 * tw;
+    *image = j / T;
+    *row = 2 * (j % T / tw);
+    *col = 2 * (j % T % tw);
+}
+
+static void nn__wino_input_small(const float *x, size_t stride, int images, int H, int W,
+                                 float *V, size_t ld_v)
+{
+    int tiles = images * ((H + 1) / 2) * ((W + 1) / 2), i, y, g, l, a;
+    nn__wino_pads pad;
+    memset(pad, 0, sizeof pad);
+    for (i = 0; i < images; i++)
+        for (y = 0; y < H; y++) memcpy(&pad[i][y + 1][1], x + i * stride + (size_t)y * W, (size_t)W * sizeof(float));
+    for (g = 0; g < tiles; g += 4) {
+        nn__v4 d[4][4];
+        for (a = 0; a < 4; a++) {
+            nn__v4 r[4];
+            for (l = 0; l < 4; l++) {   /* lanes past the last tile repeat it */
+                int im, ry, cx;
+                nn__wino_lane(H, W, g + l < tiles ? g + l : g, &im, &ry, &cx);
+                r[l] = nn__v4_load(&pad[im][ry + a][cx]);
+            }
+            nn__v4_transpose(r);
+            for (l = 0; l < 4; l++) d[a][l] = r[l];
+        }
+        nn__wino_input_tiles(d, V + g, ld_v, tiles - g);
+    }
+}
+
+static void nn__wino_output_small(const float *M, size_t ld_m, int images, int H, int W,
+                                  float bias, float *y, size_t stride)
+{
+    int tiles = images * ((H + 1) / 2) * ((W + 1) / 2), g, l;
+    for (g = 0; g < tiles; g += 4) {
+        nn__v4 out[2][2], q[4];
+        float t[4][4];
+        nn__wino_output_tiles(M + g, ld_m, tiles - g, bias, out);
+        q[0] = out[0][0]; q[1] = out[0][1]; q[2] = out[1][0]; q[3] = out[1][1];
+        nn__v4_transpose(q);   /* q[l] = lane l's (y00, y01, y10, y11) */
+        for (l = 0; l < 4; l++) nn__v4_store(t[l], q[l]);
+        for (l = 0; l < 4 && g + l < tiles; l++) {
+            int im, ry, cx;
+            float *p;
+            nn__wino_lane(H, W, g + l, &im, &ry, &cx);
+            p = y + im * stride + (size_t)ry * W + cx;
+            p[0] = t[l][0];
+            if (cx + 1 < W) p[1] = t[l][1];
+            if (ry + 1 < H) {
+                p[W] = t[l][2];
+                if (cx + 1 < W) p[W + 1] = t[l][3];
+            }
+        }
+    }
+}
+
+static void nn__wino_output_grad_small(const float *dy, size_t stride, int images, int H, int W,
+                                       float *dM, size_t ld_m)
+{
+    int tiles = images * ((H + 1) / 2) * ((W + 1) / 2), g, l;
+    for (g = 0; g < tiles; g += 4) {
+        float t[4][4] = {{0.0f}};
+        nn__v4 q[4], gr[2][2];
+        for (l = 0; l < 4 && g + l < tiles; l++) {   /* lane l's (g00, g01, g10, g11) */
+            int im, ry, cx;
+            const float *p;
+            nn__wino_lane(H, W, g + l, &im, &ry, &cx);
+            p = dy + im * stride + (size_t)ry * W + cx;
+            t[l][0] = p[0];
+            t[l][1] = cx + 1 < W ? p[1] : 0.0f;
+            t[l][2] = ry + 1 < H ? p[W] : 0.0f;
+            t[l][3] = ry + 1 < H && cx + 1 < W ? p[W + 1] : 0.0f;
+        }
+        for (l = 0; l < 4; l++) q[l] = nn__v4_load(t[l]);
+        nn__v4_transpose(q);
+        gr[0][0] = q[0]; gr[0][1] = q[1]; gr[1][0] = q[2]; gr[1][1] = q[3];
+        nn__wino_output_grad_tiles(gr, dM + g, ld_m, tiles - g);
+    }
+}
+
+static void nn__wino_input_grad_small(const float *dV, size_t ld_v, int images, int H, int W,
+                                      float *dx, size_t stride)
+{
+    int tiles = images * ((H + 1) / 2) * ((W + 1) / 2), i, y, g, l, r;
+    nn__wino_pads pad;
+    memset(pad, 0, sizeof pad);
+    for (g = 0; g < tiles; g += 4) {
+        nn__v4 dd[4][4];
+        nn__wino_input_grad_tiles(dV + g, ld_v, tiles - g, dd);
+        for (r = 0; r < 4; r++) {
+            nn__v4_transpose(dd[r]);   /* dd[r][l] = lane l's block row r */
+            for (l = 0; l < 4 && g + l < tiles; l++) {
+                int im, ry, cx;
+                float *p;
+                nn__wino_lane(H, W, g + l, &im, &ry, &cx);
+                p = &pad[im][ry + r][cx];
+                nn__v4_store(p, nn__v4_add(nn__v4_load(p), dd[r][l]));
+            }
+        }
+    }
+    for (i = 0; i < images; i++)
+        for (y = 0; y < H; y++) memcpy(dx + i * stride + (size_t)y * W, &pad[i][y + 1][1], (size_t)W * sizeof(float));
+}
+
 /* =================================================================================
    LAYERS
    ================================================================================= */
@@ -1548,6 +2106,8 @@ struct nn_net {
     const float *x;                /* input of the last forward */
     float    *input_grad;          /* dLoss/dx of the first layer, if asked for */
     float    *loss_grad;           /* dLoss/dOutput scratch of nn_train_step */
+    float    *scratch;             /* shared by layers, used within one forward or backward */
+    size_t    scratch_size;
     nn_rng    rng;                 /* dropout masks */
     long      train_batches;       /* forwards in training mode (num_batches_tracked) */
     nn_preprocess_kind preprocess;
@@ -1842,11 +2402,251 @@ static nn__layer_task nn__task(nn_net *net, nn_layer *L, const float *x, const f
    (and dy gathered from NCHW in backward). The columns are kept from forward for
    backward, which then overwrites them with W^T dy: every backward needs its forward.
    Otherwise one image at a time, with its columns rebuilt in backward. A 1x1
-   convolution with stride 1 and no padding uses x_i as col_i, image by image. */
+   convolution with stride 1 and no padding uses x_i as col_i, image by image.
+   3x3 layers with stride 1 and padding 1 take the Winograd path below where it pays. */
 
 #ifndef NN__CONV_KEEP_COLS
 #define NN__CONV_KEEP_COLS ((size_t)1 << 26)   /* floats (256 MB) per layer */
 #endif
+
+/* ---- Conv2d, Winograd path: 3x3, stride 1, padding 1 --------------------------------
+   The math is in "Winograd F(2x2, 3x3)" among the kernels. With T = tiles per image
+   and ld = n T, the layer's workspace holds V (16 x C x ld: the input tiles, kept from
+   forward for dU, then overwritten with dV). The net's scratch, shared by all layers
+   since it only lives within one forward or backward, holds M or dM (16 x O x ld) and
+   U or dU (16 x O x C); backward computes dU first, then U again for dV (cheaper than
+   keeping every layer's U: up to 16 MB each in VGG). Matrix X_e starts at
+   X + e * nn__wino_stride(rows, ld); plane (i, c) owns columns i*T .. i*T + T-1 of row c. */
+
+/* Where it pays (measured on the VGG shapes, one thread, forward + backward against
+   the im2col path): with at least 16 input channels (at 8 the 16 GEMMs are too thin:
+   0.74-0.87x; at 16, 1.1x) and at least 64 tiles in a batch. With 1 to 8 tiles it ran
+   at 0.3-0.5x, with 16 at 1.0x; with 32 (512 channels at 2x2, batch 32) at 1.0x alone
+   but 0.8-0.9x inside the VGG step, where the 16 MB filter transforms no longer sit in
+   the cache; with 64 at 1.2-1.4x, with 128 or more at 1.6-2.2x. A batch with fewer tiles,
+   e.g. one image in inference, goes the im2col way image by image. */
+#ifndef NN__WINO_MIN_CHANNELS
+#define NN__WINO_MIN_CHANNELS 16
+#endif
+#ifndef NN__WINO_MIN_TILES
+#define NN__WINO_MIN_TILES 64
+#endif
+
+#ifdef NN_NO_WINOGRAD
+#define NN__WINO_BUILT 0
+#else
+#define NN__WINO_BUILT 1
+#endif
+
+/* Tests: 0 = Winograd where it pays, 1 = wherever it applies, -1 = never. */
+static int nn__wino_mode;
+
+static int nn__wino_tiles(const nn_layer *L) { return (L->in.h + 1) / 2 * ((L->in.w + 1) / 2); }
+
+/* The distance between X_e and X_e+1 for rows x ld matrices: a skew of 64 floats
+   keeps the 16 streams of a transform (often a power of two apart) out of one cache set. */
+#define NN__WINO_SKEW 64
+static size_t nn__wino_stride(int rows, int ld) { return (size_t)rows * ld + NN__WINO_SKEW; }
+
+/* A batch of n goes the Winograd way (else image by image through im2col). */
+static int nn__wino_pays(const nn_layer *L, int n)
+{
+    return L->winograd && (nn__wino_mode == 1 || (long)n * nn__wino_tiles(L) >= NN__WINO_MIN_TILES);
+}
+
+/* Chooses the Winograd path and sizes its buffers: kernel 3, stride 1, padding 1,
+   where it pays (above), planes at most 2 NN__WINO_MAX_TW wide and buffers within
+   NN__CONV_KEEP_COLS. The workspace also holds one image's im2col columns. */
+static int nn__conv_winograd_setup(nn_net *net, nn_layer *L)
+{
+    size_t C = (size_t)L->in.c, O = (size_t)L->out.c, ld, v, u, m;   /* in floats */
+    size_t cols = 9 * C * L->out.h * L->out.w;
+    if (!NN__WINO_BUILT || nn__wino_mode < 0 || L->desc.kernel != 3 || L->desc.stride != 1 || L->desc.pad != 1 ||
+        L->in.w > 2 * NN__WINO_MAX_TW ||
+        (nn__wino_mode == 0 && (L->in.c < NN__WINO_MIN_CHANNELS ||
+                                (long)net->max_batch * nn__wino_tiles(L) < NN__WINO_MIN_TILES)) ||
+        !nn__mul_ok((size_t)nn__wino_tiles(L), (size_t)net->max_batch, &ld) ||
+        !nn__mul_ok(16 * C, ld, &v) || !nn__mul_ok(16 * O, C, &u) ||
+        !nn__mul_ok(16 * O, ld, &m) || v + u > NN__CONV_KEEP_COLS || m + u > NN__CONV_KEEP_COLS)
+        return 0;
+    v += 16 * NN__WINO_SKEW;
+    u += 16 * NN__WINO_SKEW;
+    m += 16 * NN__WINO_SKEW;
+    L->work_size = v > cols ? v : cols;
+    if (m + u > net->scratch_size) net->scratch_size = m + u;
+    return 1;
+}
+
+/* Runs fn(ctx, item) for items 0 .. count-1 (independent of each other) in at most 64
+   tasks, so that one task is not one small plane. */
+typedef struct nn__items {
+    nn__task_fn fn;
+    void *ctx;
+    int count, tasks;
+} nn__items;
+
+static void nn__items_task(void *ctx, int task)
+{
+    const nn__items *it = (const nn__items *)ctx;
+    int i = (int)((long long)it->count * task / it->tasks);
+    int end = (int)((long long)it->count * (task + 1) / it->tasks);
+    for (; i < end; i++) it->fn(it->ctx, i);
+}
+
+static void nn__parallel_items(int count, nn__task_fn fn, void *ctx)
+{
+    nn__items it;
+    it.fn = fn;
+    it.ctx = ctx;
+    it.count = count;
+    it.tasks = count < 64 ? count : 64;
+    nn__parallel(it.tasks, nn__items_task, &it);
+}
+
+/* Tasks: t->cols is the transformed matrix (U, V, M, dM, dU or dV), t->ld = n T. */
+static void nn__wino_filter_task(void *ctx, int o)
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    const nn_layer *L = t->L;
+    nn__wino_filter(L->weight->value, L->in.c, o, t->cols, nn__wino_stride(L->out.c, L->in.c));
+}
+
+/* dW from dU for output channel o; then, if dx is wanted, U again in dU's place (row o
+   of every U_e was only read by this o's dW). */
+static void nn__wino_filter_grad_task(void *ctx, int o)
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    const nn_layer *L = t->L;
+    size_t ld_u = nn__wino_stride(L->out.c, L->in.c);
+    nn__wino_filter_grad(t->cols, ld_u, L->in.c, o, L->weight->grad);
+    if (t->out) nn__wino_filter(L->weight->value, L->in.c, o, t->cols, ld_u);
+}
+
+/* Plane tasks go channel by channel, so that consecutive items fill or read one row
+   of each X_e from left to right: item = c * per + k with k an image, or for small
+   planes a group of four images. */
+static int nn__wino_per_channel(const nn_layer *L, int n)
+{
+    return L->in.h <= NN__WINO_SMALL && L->in.w <= NN__WINO_SMALL ? (n + 3) / 4 : n;
+}
+
+/* For item: the channel, the first image, the number of images (0: one, whole-plane
+   path) and the offset of the first image's tiles in a row of X_e. */
+static int nn__wino_item(const nn__layer_task *t, int item, int *channel, int *image, size_t *col)
+{
+    const nn_layer *L = t->L;
+    int per = nn__wino_per_channel(L, t->n), k = item % per, small = per != t->n;
+    *channel = item / per;
+    *image = small ? 4 * k : k;
+    *col = (size_t)*image * nn__wino_tiles(L);
+    return small ? (t->n - *image < 4 ? t->n - *image : 4) : 0;
+}
+
+static void nn__wino_input_task(void *ctx, int item)
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    const nn_layer *L = t->L;
+    int C = L->in.c, H = L->in.h, W = L->in.w, c, i, images;
+    size_t col, plane = (size_t)H * W, ld_v = nn__wino_stride(C, t->ld);
+    images = nn__wino_item(t, item, &c, &i, &col);
+    if (images)
+        nn__wino_input_small(t->x + ((size_t)i * C + c) * plane, C * plane, images, H, W,
+                             t->cols + (size_t)c * t->ld + col, ld_v);
+    else
+        nn__wino_input(t->x + ((size_t)i * C + c) * plane, H, W, t->cols + (size_t)c * t->ld + col, ld_v);
+}
+
+static void nn__wino_input_grad_task(void *ctx, int item)
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    const nn_layer *L = t->L;
+    int C = L->in.c, H = L->in.h, W = L->in.w, c, i, images;
+    size_t col, plane = (size_t)H * W, ld_v = nn__wino_stride(C, t->ld);
+    images = nn__wino_item(t, item, &c, &i, &col);
+    if (images)
+        nn__wino_input_grad_small(t->cols + (size_t)c * t->ld + col, ld_v, images, H, W,
+                                  t->out + ((size_t)i * C + c) * plane, C * plane);
+    else
+        nn__wino_input_grad(t->cols + (size_t)c * t->ld + col, ld_v, H, W, t->out + ((size_t)i * C + c) * plane);
+}
+
+static void nn__wino_output_task(void *ctx, int item)
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    const nn_layer *L = t->L;
+    int O = L->out.c, H = L->out.h, W = L->out.w, o, i, images;
+    size_t col, plane = (size_t)H * W, ld_m = nn__wino_stride(O, t->ld);
+    float bias;
+    images = nn__wino_item(t, item, &o, &i, &col);
+    bias = L->bias ? L->bias->value[o] : 0.0f;
+    if (images)
+        nn__wino_output_small(t->cols + (size_t)o * t->ld + col, ld_m, images, H, W, bias,
+                              t->out + ((size_t)i * O + o) * plane, O * plane);
+    else
+        nn__wino_output(t->cols + (size_t)o * t->ld + col, ld_m, H, W, bias, t->out + ((size_t)i * O + o) * plane);
+}
+
+static void nn__wino_output_grad_task(void *ctx, int item)
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    const nn_layer *L = t->L;
+    int O = L->out.c, H = L->out.h, W = L->out.w, o, i, images;
+    size_t col, plane = (size_t)H * W, ld_m = nn__wino_stride(O, t->ld);
+    images = nn__wino_item(t, item, &o, &i, &col);
+    if (images)
+        nn__wino_output_grad_small(t->dy + ((size_t)i * O + o) * plane, O * plane, images, H, W,
+                                   t->cols + (size_t)o * t->ld + col, ld_m);
+    else
+        nn__wino_output_grad(t->dy + ((size_t)i * O + o) * plane, H, W, t->cols + (size_t)o * t->ld + col, ld_m);
+}
+
+static void nn__wino_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+{
+    int C = L->in.c, O = L->out.c, ld = n * nn__wino_tiles(L), e;
+    size_t sv = nn__wino_stride(C, ld), su = nn__wino_stride(O, C), sm = nn__wino_stride(O, ld);
+    float *V = L->work, *M = net->scratch;
+    float *U = net->scratch + 16 * nn__wino_stride(O, net->max_batch * nn__wino_tiles(L));
+    nn__layer_task t = nn__task(net, L, x, NULL, y, n);
+    t.ld = ld;
+    t.cols = U;
+    nn__parallel_items(O, nn__wino_filter_task, &t);
+    t.cols = V;
+    nn__parallel_items(C * nn__wino_per_channel(L, n), nn__wino_input_task, &t);
+    for (e = 0; e < 16; e++)
+        nn_gemm(0, 0, O, ld, C, 1.0f, U + e * su, C, V + e * sv, ld, 0.0f, M + e * sm, ld);
+    t.cols = M;
+    nn__parallel_items(O * nn__wino_per_channel(L, n), nn__wino_output_task, &t);
+}
+
+static void nn__wino_backward(nn_net *net, nn_layer *L, const float *dy, float *dx, int n)
+{
+    int C = L->in.c, O = L->out.c, P = L->out.h * L->out.w, ld = n * nn__wino_tiles(L), e, i, o, j;
+    size_t sv = nn__wino_stride(C, ld), su = nn__wino_stride(O, C), sm = nn__wino_stride(O, ld);
+    float *V = L->work, *dM = net->scratch;
+    float *dU = net->scratch + 16 * nn__wino_stride(O, net->max_batch * nn__wino_tiles(L)), *U = dU;
+    nn__layer_task t = nn__task(net, L, NULL, dy, dx, n);
+    t.ld = ld;
+    if (L->bias)   /* db[o] = the sum of dy over images and positions, in that order */
+        for (o = 0; o < O; o++) {
+            float sum = 0.0f;
+            for (i = 0; i < n; i++) {
+                const float *row = dy + ((size_t)i * O + o) * P;
+                for (j = 0; j < P; j++) sum += row[j];
+            }
+            L->bias->grad[o] = sum;
+        }
+    t.cols = dM;
+    nn__parallel_items(O * nn__wino_per_channel(L, n), nn__wino_output_grad_task, &t);
+    for (e = 0; e < 16; e++)
+        nn_gemm(0, 1, O, C, ld, 1.0f, dM + e * sm, ld, V + e * sv, ld, 0.0f, dU + e * su, C);
+    t.cols = dU;
+    nn__parallel_items(O, nn__wino_filter_grad_task, &t);   /* and U, if dx */
+    if (!dx) return;
+    for (e = 0; e < 16; e++)   /* V has served dU: overwrite it with dV */
+        nn_gemm(1, 0, C, ld, O, 1.0f, U + e * su, C, dM + e * sm, ld, 0.0f, V + e * sv, ld);
+    t.cols = V;
+    nn__parallel_items(C * nn__wino_per_channel(L, n), nn__wino_input_grad_task, &t);
+}
 
 static int nn__conv_direct(const nn_layer *L)
 {
@@ -1873,6 +2673,8 @@ static nn_status nn__conv2d_setup(nn_net *net, nn_layer *L)
     rows = (size_t)L->in.c * k * k;
     if (!nn__mul_ok(rows, (size_t)oh * ow, &col_size))
         return nn__fail(NN_ERR_NOMEM, "Conv2d: the column buffer is too large");
+    L->winograd = nn__conv_winograd_setup(net, L);
+    if (L->winograd) return NN_OK;
     if (nn__conv_direct(L)) L->work_size = 0;
     else if (nn__mul_ok(rows + (size_t)L->desc.out, (size_t)oh * ow * net->max_batch, &all) &&
              all <= NN__CONV_KEEP_COLS)
@@ -1907,10 +2709,12 @@ static void nn__conv_col2im_task(void *ctx, int i)
     nn_col2im(t->cols + (size_t)i * P, t->ld, L->in.c, L->in.h, L->in.w, k, k, s, s, p, p, dxi);
 }
 
-/* The batched path is on when the workspace holds more than one image's columns. */
+/* The batched path is on when the workspace holds more than one image's columns
+   (for an im2col layer). */
 static int nn__conv_batched(const nn_layer *L)
 {
-    return L->work_size > (size_t)L->in.c * L->desc.kernel * L->desc.kernel * L->out.h * L->out.w;
+    return !L->winograd &&
+           L->work_size > (size_t)L->in.c * L->desc.kernel * L->desc.kernel * L->out.h * L->out.w;
 }
 
 static void nn__conv2d_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
@@ -1918,6 +2722,10 @@ static void nn__conv2d_forward(nn_net *net, nn_layer *L, const float *x, float *
     int C = L->in.c, H = L->in.h, W = L->in.w, O = L->out.c, k = L->desc.kernel;
     int s = L->desc.stride, p = L->desc.pad, P = L->out.h * L->out.w, K = C * k * k, i, o, j;
     size_t in_size = nn_shape_size(L->in), out_size = nn_shape_size(L->out);
+    if (nn__wino_pays(L, n)) {
+        nn__wino_forward(net, L, x, y, n);
+        return;
+    }
     if (nn__conv_batched(L)) {
         int ld = n * P;
         float *cols = L->work, *t = L->work + (size_t)K * net->max_batch * P;
@@ -1958,6 +2766,10 @@ static void nn__conv2d_backward(nn_net *net, nn_layer *L, const float *x, const 
     size_t in_size = nn_shape_size(L->in), out_size = nn_shape_size(L->out);
     int direct = nn__conv_direct(L);
     (void)y;
+    if (nn__wino_pays(L, n)) {
+        nn__wino_backward(net, L, dy, dx, n);
+        return;
+    }
     if (nn__conv_batched(L)) {
         int ld = n * P;
         float *cols = L->work, *t = L->work + (size_t)K * net->max_batch * P;
@@ -2749,8 +3561,11 @@ static void nn__net_release_buffers(nn_net *net)
     }
     nn__free(net->params);
     nn__free(net->loss_grad);
+    nn__free(net->scratch);
     net->params = NULL;
     net->loss_grad = NULL;
+    net->scratch = NULL;
+    net->scratch_size = 0;
     net->num_params = 0;
     net->built = 0;
 }
@@ -2867,6 +3682,10 @@ NNDEF nn_status nn_build(nn_net *net, int max_batch, uint64_t seed)
     if ((st = nn__net_alloc(&net->loss_grad, nn_shape_size(shape), max_batch, "loss gradient",
                             net->num_layers - 1)) != NN_OK)
         goto fail;
+    if (net->scratch_size && !(net->scratch = (float *)nn__calloc(net->scratch_size, sizeof(float)))) {
+        st = nn__fail(NN_ERR_NOMEM, "nn_build: cannot allocate the shared workspace");
+        goto fail;
+    }
     {
         /* Default initialisation, layer by layer in order, from the seed. */
         nn_rng init_rng = nn_rng_new(seed ^ 0x9e3779b97f4a7c15ULL);

@@ -50,6 +50,7 @@ static void profile_step(nn_net *net, nn_optim *opt, const float *x, const int *
         nn__ops(L->desc.kind)->forward(net, L, in, L->y, n);
         forward[i] += now_seconds() - t;
         in = L->y;
+        i += L->fuse_relu;   /* as nn_forward: the BatchNorm did the ReLU (its row shows 0) */
     }
     t = now_seconds();
     nn_softmax_cross_entropy(in, y, n, classes, net->loss_grad);
@@ -58,6 +59,7 @@ static void profile_step(nn_net *net, nn_optim *opt, const float *x, const int *
     for (i = net->num_layers - 1; i >= 0; i--) {
         nn_layer *L = &net->layers[i];
         const float *layer_x = i ? net->layers[i - 1].y : net->x;
+        if (i > 0 && net->layers[i - 1].fuse_relu) continue;   /* as nn_backward */
         t = now_seconds();
         nn__ops(L->desc.kind)->backward(net, L, layer_x, L->y, dy, L->dx, n);
         backward[i] += now_seconds() - t;

@@ -22,7 +22,7 @@ for cc in gcc clang; do
     command -v $cc >/dev/null || continue
     try "$cc c99" $cc -std=c99 -Wpedantic $W -I. -c "$tmp/impl.c" -o "$tmp/a.o"
     try "$cc c11 -O2" $cc -std=c11 -O2 -Wpedantic $W -I. -c "$tmp/impl.c" -o "$tmp/a.o"
-    for macro in NN_NO_SIMD NN_NO_THREADS NN_STATIC NN_NO_STDIO NN_NO_FUSION; do
+    for macro in NN_NO_SIMD NN_NO_THREADS NN_STATIC NN_NO_STDIO NN_NO_FUSION NN_NO_WINOGRAD; do
         try "$cc -D$macro" $cc -std=c99 -Wpedantic $W -D$macro -I. -c "$tmp/impl.c" -o "$tmp/a.o"
     done
     try "$cc declarations only" $cc -std=c99 -Wpedantic $W -I. -c "$tmp/user.c" -o "$tmp/u.o"
@@ -35,5 +35,7 @@ done
 try "cc link+run" sh -c "cc -O2 -I. '$tmp/impl.c' -o '$tmp/prog' -lm -lpthread && '$tmp/prog'"
 # The layer tests pass with the BatchNorm + ReLU fusion switched off too.
 try "layers with NN_NO_FUSION" sh -c "cc -O2 -DNN_NO_FUSION -I. tests/test_layers.c -o '$tmp/layers' -lm -lpthread && '$tmp/layers' > /dev/null"
+# With Winograd compiled out, every Conv2d takes im2col (test_winograd checks the choice).
+try "winograd with NN_NO_WINOGRAD" sh -c "cc -O2 -DNN_NO_WINOGRAD -I. tests/test_winograd.c -o '$tmp/wino' -lm -lpthread && '$tmp/wino' > /dev/null"
 echo "compile_check: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
