@@ -3619,6 +3619,7 @@ NNDEF nn_status nn_build(nn_net *net, int max_batch, uint64_t seed)
     nn_shape shape;
     nn_status st;
     int i, fused_relu;
+    int learnable_before = 0;   /* a layer before this one has parameters: it needs dx */
     if (!net) return nn__fail(NN_ERR_ARG, "nn_build: net is NULL");
     if (max_batch <= 0) return nn__fail(NN_ERR_ARG, "nn_build: batch size %d, expected > 0", max_batch);
     if (net->num_layers == 0) return nn__fail(NN_ERR_ARG, "nn_build: the net has no layers");
@@ -3660,10 +3661,11 @@ NNDEF nn_status nn_build(nn_net *net, int max_batch, uint64_t seed)
 #endif
         if ((!L->fuse_relu &&
              (st = nn__net_alloc(&L->y, nn_shape_size(L->out), max_batch, "output", i)) != NN_OK) ||
-            (!fused_relu && (i > 0 || net->want_input_grad) &&
+            (!fused_relu && (learnable_before || net->want_input_grad) &&
              (st = nn__net_alloc(&L->dx, nn_shape_size(L->in), max_batch, "input gradient", i)) != NN_OK))
             goto fail;
         if (fused_relu) net->layers[i - 1].y = L->y;
+        learnable_before |= L->weight != NULL || L->bias != NULL;
         if (L->work_size && !(L->work = (float *)nn__calloc(L->work_size, sizeof(float)))) {
             st = nn__fail(NN_ERR_NOMEM, "nn_build: cannot allocate the workspace of layer %d", i);
             goto fail;
@@ -3781,6 +3783,7 @@ NNDEF void nn_backward(nn_net *net, const float *dy)
         if (i > 0 && net->layers[i - 1].fuse_relu) continue;   /* the BatchNorm does it */
         nn__ops(L->desc.kind)->backward(net, L, x, L->y, dy, L->dx, net->batch);
         dy = L->dx;
+        if (!dy) break;   /* no parameters below this layer, and no input gradient asked for */
     }
 }
 

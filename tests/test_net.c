@@ -104,6 +104,37 @@ static void test_default_init_bounds(void)
     nn_net_free(net);
 }
 
+/* The first layers with parameters get no input gradient (nobody below needs it) unless
+   the input gradient is asked for; the parameter gradients are the same either way. */
+static void test_no_input_grad_below_parameters(void)
+{
+    nn_net *a = nn_net_new(nn_shape3(2, 3, 3)), *b = nn_net_new(nn_shape3(2, 3, 3));
+    float x[4 * 18], dy[4 * 5];
+    int i;
+    fill_uniform(x, 4 * 18, -1, 1, 3);
+    fill_uniform(dy, 4 * 5, -1, 1, 4);
+    for (i = 0; i < 2; i++) {
+        nn_net *net = i ? b : a;
+        nn_add(net, nn_flatten());
+        nn_add(net, nn_relu());
+        nn_add(net, nn_linear(6));
+        nn_add(net, nn_tanh());
+        nn_add(net, nn_linear(5));
+    }
+    nn_set_input_grad(b, 1);
+    CHECK(nn_build(a, 4, 9) == NN_OK && nn_build(b, 4, 9) == NN_OK, "build: %s", nn_error());
+    CHECK(nn_get_layer(a, 2)->dx == NULL && nn_get_layer(a, 0)->dx == NULL, "dx below every parameter allocated");
+    CHECK(nn_get_layer(a, 3)->dx != NULL && nn_get_layer(b, 2)->dx != NULL && nn_input_grad(b) != NULL,
+          "a needed dx is missing");
+    nn_forward(a, x, 4); nn_backward(a, dy);
+    nn_forward(b, x, 4); nn_backward(b, dy);
+    for (i = 0; i < nn_num_params(a); i++)
+        CHECK(!memcmp(nn_get_param(a, i)->grad, nn_get_param(b, i)->grad, nn_get_param(a, i)->size * sizeof(float)),
+              "gradient of %s differs", nn_get_param(a, i)->name);
+    nn_net_free(a);
+    nn_net_free(b);
+}
+
 static void test_build_errors(void)
 {
     nn_net *net = nn_net_new(nn_shape3(3, 4, 4));
@@ -366,6 +397,7 @@ int main(void)
     RUN(test_leaky_relu_at_zero);
     RUN(test_default_init_bounds);
     RUN(test_build_errors);
+    RUN(test_no_input_grad_below_parameters);
     RUN(test_cross_entropy);
     RUN(test_mse_and_bce);
     RUN(test_loss_gradients_fd);
