@@ -12,7 +12,7 @@
 #define NN_IMPLEMENTATION
 #include "nn.h"
 #include "common.h"
-#include "plot.h"
+#include "report.h"
 #include "models.h"
 
 static void help(void)
@@ -42,7 +42,7 @@ int main(int argc, char **argv)
     nn_net *net;
     nn_optim *opt;
     float *mean, *x;
-    int *y, confusion[100];
+    int *y;
     curves log;
     char path[1024];
     double t0, window_loss = 0, window_correct = 0;
@@ -131,21 +131,7 @@ int main(int argc, char **argv)
             window_loss = window_correct = 0; window_n = window_steps = 0;
         }
     }
-    {
-        double seconds = now_seconds() - t0;
-        nn_evaluate(net, &test, &test_loss, &test_acc, confusion);
-        printf("\nconfusion matrix on the %d test images (rows: true class):\n", test.n);
-        nn_print_confusion(stdout, confusion, 10, cifar10_classes);
-        snprintf(path, sizeof path, "%s/convnet.png", out_dir);
-        if (plot_training_curves(path, log.step, log.train_loss, log.train_acc, log.n,
-                                 log.step, log.test_loss, log.test_acc, log.n, "VGG ConvNet on CIFAR-10") == 0)
-            printf("curves: %s/convnet.csv, plot: %s\n", out_dir, path);
-        snprintf(path, sizeof path, "%s/convnet.safetensors", out_dir);
-        if (nn_save(net, path) != NN_OK) fprintf(stderr, "%s: %s\n", program, nn_error());
-        else printf("model: %s\n", path);
-        printf("result: test_accuracy=%.4f mean_last5=%.4f steps=%d seconds=%.1f\n",
-               test_acc, curves_mean_last(&log, 5), max_steps, seconds);
-    }
+    report_run(program, net, &test, &log, out_dir, "convnet", "VGG ConvNet on CIFAR-10", max_steps, now_seconds() - t0);
     curves_close(&log);
     free(x); free(y); free(mean);
     nn_optim_free(opt);
