@@ -227,14 +227,17 @@ typedef struct nn_layer {
     nn_shape  in, out;               /* per-sample shapes */
     nn_param *weight, *bias;         /* NULL where the layer has none */
     nn_param *running_mean, *running_var;
-    float    *y;                     /* output activations, batch x out */
-    float    *dx;                    /* gradient w.r.t. the input, batch x in */
+    float    *y;                     /* output activations, batch x out (Flatten: its input) */
+    float    *dx;                    /* gradient w.r.t. the input, batch x in (Flatten: the
+                                        gradient of its output; set by nn_backward) */
     float    *work;                  /* per-layer workspace (masks, statistics, ...) */
     size_t    work_size;
     int       fuse_relu;             /* set by nn_build on a BatchNorm followed by a ReLU:
                                         it applies that ReLU itself, y is the ReLU's output
                                         (the ReLU layer's forward and backward are skipped) */
     int       winograd;              /* set by nn_build on a Conv2d that uses Winograd */
+    int       needs_dx;              /* set by nn_build: a layer below has parameters, or
+                                        nn_set_input_grad asked for the input gradient */
 } nn_layer;
 
 /* ---- Losses ----------------------------------------------------------------------
@@ -282,7 +285,8 @@ NNDEF const float *nn_forward(nn_net *net, const float *x, int n);
 NNDEF void      nn_backward(nn_net *net, const float *dy);
 NNDEF void      nn_zero_grad(nn_net *net);
 /* Ask before nn_build for dLoss/dInput to be computed by nn_backward (off by default:
-   the first layer then skips that work); nn_input_grad() returns it, n x input size. */
+   the first layer then skips that work); nn_input_grad() returns it after nn_backward,
+   n x input size (NULL before the first nn_backward or when not asked for). */
 NNDEF void      nn_set_input_grad(nn_net *net, int enable);
 NNDEF const float *nn_input_grad(const nn_net *net);
 
@@ -1526,11 +1530,13 @@ NNDEF void nn_col2im(const float *col, int ld_col, int channels, int height, int
     }
 }
 
-/* ---- 4-float vectors for the Winograd transforms -------------------------------------
+/* ---- 4-float vectors -------------------------------------------------------------------
    SSE on x86-64, NEON on aarch64, four plain floats elsewhere (and under NN_NO_SIMD):
-   the transforms are written once, on four neighbouring tiles (or channels) at a time.
+   the vector loops below and the Winograd transforms are written once on these.
    even(a, b) = (a0 a2 b0 b2), odd(a, b) = (a1 a3 b1 b3), zip_lo(a, b) = (a0 b0 a1 b1),
-   zip_hi(a, b) = (a2 b2 a3 b3), low(a, b) = (a0 a1 b0 b1), high(a, b) = (a2 a3 b2 b3). */
+   zip_hi(a, b) = (a2 b2 a3 b3), low(a, b) = (a0 a1 b0 b1), high(a, b) = (a2 a3 b2 b3),
+   select_gt(p, q, a, b) = p > q ? a : b lane by lane (false for NaN). Every lane is
+   the IEEE result of the scalar operation, so the three paths agree bit for bit. */
 
 #if defined(NN__X86)
 typedef __m128 nn__v4;
@@ -1546,6 +1552,14 @@ static nn__v4 nn__v4_zip_lo(nn__v4 a, nn__v4 b) { return _mm_unpacklo_ps(a, b); 
 static nn__v4 nn__v4_zip_hi(nn__v4 a, nn__v4 b) { return _mm_unpackhi_ps(a, b); }
 static nn__v4 nn__v4_low(nn__v4 a, nn__v4 b) { return _mm_movelh_ps(a, b); }
 static nn__v4 nn__v4_high(nn__v4 a, nn__v4 b) { return _mm_movehl_ps(b, a); }
+static nn__v4 nn__v4_div(nn__v4 a, nn__v4 b) { return _mm_div_ps(a, b); }
+static nn__v4 nn__v4_sqrt(nn__v4 a) { return _mm_sqrt_ps(a); }
+static nn__v4 nn__v4_abs(nn__v4 a) { return _mm_andnot_ps(_mm_set1_ps(-0.0f), a); }
+static nn__v4 nn__v4_select_gt(nn__v4 p, nn__v4 q, nn__v4 a, nn__v4 b)
+{
+    __m128 k = _mm_cmpgt_ps(p, q);
+    return _mm_or_ps(_mm_and_ps(k, a), _mm_andnot_ps(k, b));
+}
 #elif defined(NN__NEON)
 typedef float32x4_t nn__v4;
 static nn__v4 nn__v4_load(const float *p) { return vld1q_f32(p); }
@@ -1560,6 +1574,10 @@ static nn__v4 nn__v4_zip_lo(nn__v4 a, nn__v4 b) { return vzip1q_f32(a, b); }
 static nn__v4 nn__v4_zip_hi(nn__v4 a, nn__v4 b) { return vzip2q_f32(a, b); }
 static nn__v4 nn__v4_low(nn__v4 a, nn__v4 b) { return vcombine_f32(vget_low_f32(a), vget_low_f32(b)); }
 static nn__v4 nn__v4_high(nn__v4 a, nn__v4 b) { return vcombine_f32(vget_high_f32(a), vget_high_f32(b)); }
+static nn__v4 nn__v4_div(nn__v4 a, nn__v4 b) { return vdivq_f32(a, b); }
+static nn__v4 nn__v4_sqrt(nn__v4 a) { return vsqrtq_f32(a); }
+static nn__v4 nn__v4_abs(nn__v4 a) { return vabsq_f32(a); }
+static nn__v4 nn__v4_select_gt(nn__v4 p, nn__v4 q, nn__v4 a, nn__v4 b) { return vbslq_f32(vcgtq_f32(p, q), a, b); }
 #else
 typedef struct { float f[4]; } nn__v4;
 static nn__v4 nn__v4_make(float a, float b, float c, float d)
@@ -1589,18 +1607,39 @@ static nn__v4 nn__v4_zip_lo(nn__v4 a, nn__v4 b) { return nn__v4_make(a.f[0], b.f
 static nn__v4 nn__v4_zip_hi(nn__v4 a, nn__v4 b) { return nn__v4_make(a.f[2], b.f[2], a.f[3], b.f[3]); }
 static nn__v4 nn__v4_low(nn__v4 a, nn__v4 b) { return nn__v4_make(a.f[0], a.f[1], b.f[0], b.f[1]); }
 static nn__v4 nn__v4_high(nn__v4 a, nn__v4 b) { return nn__v4_make(a.f[2], a.f[3], b.f[2], b.f[3]); }
+static nn__v4 nn__v4_div(nn__v4 a, nn__v4 b)
+{
+    return nn__v4_make(a.f[0] / b.f[0], a.f[1] / b.f[1], a.f[2] / b.f[2], a.f[3] / b.f[3]);
+}
+static nn__v4 nn__v4_sqrt(nn__v4 a)
+{
+    return nn__v4_make(sqrtf(a.f[0]), sqrtf(a.f[1]), sqrtf(a.f[2]), sqrtf(a.f[3]));
+}
+static nn__v4 nn__v4_abs(nn__v4 a)
+{
+    return nn__v4_make(fabsf(a.f[0]), fabsf(a.f[1]), fabsf(a.f[2]), fabsf(a.f[3]));
+}
+static nn__v4 nn__v4_select_gt(nn__v4 p, nn__v4 q, nn__v4 a, nn__v4 b)
+{
+    int i;
+    for (i = 0; i < 4; i++) a.f[i] = p.f[i] > q.f[i] ? a.f[i] : b.f[i];
+    return a;
+}
 #endif
 
 static nn__v4 nn__v4_neg(nn__v4 a) { return nn__v4_sub(nn__v4_set1(0.0f), a); }
 
-/* The first n (1..4) lanes from / to p; missing lanes load as 0. */
-static nn__v4 nn__v4_load_n(const float *p, int n)
+/* The first n (1..4) lanes from / to p; missing lanes load as fill (load_n: 0). */
+static nn__v4 nn__v4_load_n_fill(const float *p, int n, float fill)
 {
-    float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    float t[4];
     if (n >= 4) return nn__v4_load(p);
+    t[0] = t[1] = t[2] = t[3] = fill;
     memcpy(t, p, (size_t)n * sizeof(float));
     return nn__v4_load(t);
 }
+
+static nn__v4 nn__v4_load_n(const float *p, int n) { return nn__v4_load_n_fill(p, n, 0.0f); }
 
 static void nn__v4_store_n(float *p, nn__v4 v, int n)
 {
@@ -1622,6 +1661,139 @@ static void nn__v4_transpose(nn__v4 r[4])
     r[1] = nn__v4_high(t0, t1);
     r[2] = nn__v4_low(t2, t3);
     r[3] = nn__v4_high(t2, t3);
+}
+
+static float nn__v4_hsum(nn__v4 v)
+{
+    float t[4];
+    nn__v4_store(t, v);
+    return (t[0] + t[1]) + (t[2] + t[3]);
+}
+
+/* ---- Vector loops -----------------------------------------------------------------------
+   The element-wise work of the layers, four floats at a time (a last partial group
+   through load_n / store_n). Element-wise results are the bits of the scalar expression
+   in the comment (same operations, same order, no fused multiply-add); sums run in
+   four vectors added in a fixed order, so they do not depend on the SIMD path or on
+   the thread count. The arguments of a loop do not overlap unless it says so. */
+
+#define NN__V4_LEFT(n, i) ((n) - (i) < 4 ? (int)((n) - (i)) : 4)
+
+/* sum of x[0..n) */
+static float nn__vsum(const float *x, size_t n)
+{
+    nn__v4 s0 = nn__v4_set1(0.0f), s1 = s0, s2 = s0, s3 = s0;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = nn__v4_add(s0, nn__v4_load(x + i));
+        s1 = nn__v4_add(s1, nn__v4_load(x + i + 4));
+        s2 = nn__v4_add(s2, nn__v4_load(x + i + 8));
+        s3 = nn__v4_add(s3, nn__v4_load(x + i + 12));
+    }
+    for (; i < n; i += 4) s0 = nn__v4_add(s0, nn__v4_load_n(x + i, NN__V4_LEFT(n, i)));
+    return nn__v4_hsum(nn__v4_add(nn__v4_add(s0, s1), nn__v4_add(s2, s3)));
+}
+
+/* sum of (x - mu)^2 */
+static float nn__vsum_sq_dev(const float *x, size_t n, float mu)
+{
+    nn__v4 s0 = nn__v4_set1(0.0f), s1 = s0, m = nn__v4_set1(mu), d0, d1;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        d0 = nn__v4_sub(nn__v4_load(x + i), m);
+        d1 = nn__v4_sub(nn__v4_load(x + i + 4), m);
+        s0 = nn__v4_add(s0, nn__v4_mul(d0, d0));
+        s1 = nn__v4_add(s1, nn__v4_mul(d1, d1));
+    }
+    for (; i < n; i += 4) {   /* missing lanes load as mu: no deviation */
+        d0 = nn__v4_sub(nn__v4_load_n_fill(x + i, NN__V4_LEFT(n, i), mu), m);
+        s0 = nn__v4_add(s0, nn__v4_mul(d0, d0));
+    }
+    return nn__v4_hsum(nn__v4_add(s0, s1));
+}
+
+/* y = a (x - mu) + b, then max(0, y) if relu (y > 0 ? y : 0); y may be x. */
+static void nn__vaffine(float *y, const float *x, size_t n, float a, float mu, float b, int relu)
+{
+    nn__v4 va = nn__v4_set1(a), vm = nn__v4_set1(mu), vb = nn__v4_set1(b), zero = nn__v4_set1(0.0f), v;
+    size_t i;
+    for (i = 0; i < n; i += 4) {
+        int left = NN__V4_LEFT(n, i);
+        v = nn__v4_add(nn__v4_mul(va, nn__v4_sub(nn__v4_load_n(x + i, left), vm)), vb);
+        if (relu) v = nn__v4_select_gt(v, zero, v, zero);
+        nn__v4_store_n(y + i, v, left);
+    }
+}
+
+/* With g' = g, or g' = (mask > 0 ? g : 0) when mask is not NULL:
+   *sum_g = sum of g',  *sum_g_dev = sum of g' (x - mu). */
+static void nn__vsum_grad(const float *g, const float *mask, const float *x, size_t n, float mu,
+                          float *sum_g, float *sum_g_dev)
+{
+    nn__v4 s0 = nn__v4_set1(0.0f), s1 = s0, t0 = s0, t1 = s0, zero = s0, m = nn__v4_set1(mu), g0, g1;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        g0 = nn__v4_load(g + i);
+        g1 = nn__v4_load(g + i + 4);
+        if (mask) {
+            g0 = nn__v4_select_gt(nn__v4_load(mask + i), zero, g0, zero);
+            g1 = nn__v4_select_gt(nn__v4_load(mask + i + 4), zero, g1, zero);
+        }
+        s0 = nn__v4_add(s0, g0);
+        s1 = nn__v4_add(s1, g1);
+        t0 = nn__v4_add(t0, nn__v4_mul(g0, nn__v4_sub(nn__v4_load(x + i), m)));
+        t1 = nn__v4_add(t1, nn__v4_mul(g1, nn__v4_sub(nn__v4_load(x + i + 4), m)));
+    }
+    for (; i < n; i += 4) {   /* missing lanes: g' = 0, x = mu */
+        int left = NN__V4_LEFT(n, i);
+        g0 = nn__v4_load_n(g + i, left);
+        if (mask) g0 = nn__v4_select_gt(nn__v4_load_n(mask + i, left), zero, g0, zero);
+        s0 = nn__v4_add(s0, g0);
+        t0 = nn__v4_add(t0, nn__v4_mul(g0, nn__v4_sub(nn__v4_load_n_fill(x + i, left, mu), m)));
+    }
+    *sum_g = nn__v4_hsum(nn__v4_add(s0, s1));
+    *sum_g_dev = nn__v4_hsum(nn__v4_add(t0, t1));
+}
+
+/* d = a g' + k (x - mu) + c, g' as in nn__vsum_grad. */
+static void nn__vaxpy_dev(float *d, float a, const float *g, const float *mask, const float *x,
+                          size_t n, float k, float mu, float c)
+{
+    nn__v4 va = nn__v4_set1(a), vk = nn__v4_set1(k), vm = nn__v4_set1(mu), vc = nn__v4_set1(c);
+    nn__v4 zero = nn__v4_set1(0.0f), gv;
+    size_t i;
+    for (i = 0; i < n; i += 4) {
+        int left = NN__V4_LEFT(n, i);
+        gv = nn__v4_load_n(g + i, left);
+        if (mask) gv = nn__v4_select_gt(nn__v4_load_n(mask + i, left), zero, gv, zero);
+        nn__v4_store_n(d + i, nn__v4_add(nn__v4_add(nn__v4_mul(va, gv),
+                                                    nn__v4_mul(vk, nn__v4_sub(nn__v4_load_n(x + i, left), vm))),
+                                         vc), left);
+    }
+}
+
+/* y = m > 0 ? v : a v  (ReLU with a = 0 is nn__vmask_pos: a v would turn -inf into NaN) */
+static void nn__vselect_pos(float *y, const float *m, const float *v, size_t n, float a)
+{
+    nn__v4 va = nn__v4_set1(a), zero = nn__v4_set1(0.0f), vv;
+    size_t i;
+    for (i = 0; i < n; i += 4) {
+        int left = NN__V4_LEFT(n, i);
+        vv = nn__v4_load_n(v + i, left);
+        nn__v4_store_n(y + i, nn__v4_select_gt(nn__v4_load_n(m + i, left), zero, vv, nn__v4_mul(va, vv)), left);
+    }
+}
+
+/* y = m > 0 ? v : 0 */
+static void nn__vmask_pos(float *y, const float *m, const float *v, size_t n)
+{
+    nn__v4 zero = nn__v4_set1(0.0f);
+    size_t i;
+    for (i = 0; i < n; i += 4) {
+        int left = NN__V4_LEFT(n, i);
+        nn__v4_store_n(y + i, nn__v4_select_gt(nn__v4_load_n(m + i, left), zero,
+                                               nn__v4_load_n(v + i, left), zero), left);
+    }
 }
 
 /* ---- Winograd F(2x2, 3x3) ----------------------------------------------------------
@@ -2104,7 +2276,6 @@ struct nn_net {
     int       max_batch, built, training, want_input_grad;
     int       batch;               /* samples in the last forward */
     const float *x;                /* input of the last forward */
-    float    *input_grad;          /* dLoss/dx of the first layer, if asked for */
     float    *loss_grad;           /* dLoss/dOutput scratch of nn_train_step */
     float    *scratch;             /* shared by layers, used within one forward or backward */
     size_t    scratch_size;
@@ -2299,18 +2470,18 @@ static nn_status nn__same_shape_setup(nn_net *net, nn_layer *L)
 /* ReLU: y = max(0, x);  f'(x) = [x > 0] (0 at x = 0, as PyTorch). */
 static void nn__relu_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
 {
-    size_t i, count = (size_t)n * nn_shape_size(L->in);
+    size_t count = (size_t)n * nn_shape_size(L->in);
     (void)net;
-    for (i = 0; i < count; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    nn__vmask_pos(y, x, x, count);
 }
 
 static void nn__relu_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
                               const float *dy, float *dx, int n)
 {
-    size_t i, count = (size_t)n * nn_shape_size(L->in);
+    size_t count = (size_t)n * nn_shape_size(L->in);
     (void)net; (void)x;
     if (!dx) return;
-    for (i = 0; i < count; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    nn__vmask_pos(dx, y, dy, count);
 }
 
 static const nn__layer_ops nn__relu_ops = {
@@ -2321,27 +2492,29 @@ static const nn__layer_ops nn__relu_ops = {
    (the derivative at exactly 0 is taken as a, as PyTorch does). */
 static void nn__leaky_relu_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
 {
-    size_t i, count = (size_t)n * nn_shape_size(L->in);
+    size_t count = (size_t)n * nn_shape_size(L->in);
     float a = L->desc.alpha;
     (void)net;
-    for (i = 0; i < count; i++) y[i] = x[i] > 0.0f ? x[i] : a * x[i];
+    nn__vselect_pos(y, x, x, count, a);
 }
 
 static void nn__leaky_relu_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
                                     const float *dy, float *dx, int n)
 {
-    size_t i, count = (size_t)n * nn_shape_size(L->in);
+    size_t count = (size_t)n * nn_shape_size(L->in);
     float a = L->desc.alpha;
     (void)net; (void)y;
     if (!dx) return;
-    for (i = 0; i < count; i++) dx[i] = x[i] > 0.0f ? dy[i] : a * dy[i];
+    nn__vselect_pos(dx, x, dy, count, a);
 }
 
 static const nn__layer_ops nn__leaky_relu_ops = {
     nn__same_shape_setup, NULL, nn__leaky_relu_forward, nn__leaky_relu_backward
 };
 
-/* ---- Flatten: c x h x w -> (c*h*w) x 1 x 1; the data does not move. ---------------- */
+/* ---- Flatten: c x h x w -> (c*h*w) x 1 x 1; the data does not move. ----------------
+   A view: it owns no buffers. nn_forward points its y at its input and nn_backward its
+   dx at the gradient of its output, so it has no forward or backward of its own. */
 
 static nn_status nn__flatten_setup(nn_net *net, nn_layer *L)
 {
@@ -2350,22 +2523,7 @@ static nn_status nn__flatten_setup(nn_net *net, nn_layer *L)
     return NN_OK;
 }
 
-static void nn__copy_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
-{
-    (void)net;
-    memcpy(y, x, (size_t)n * nn_shape_size(L->in) * sizeof(float));
-}
-
-static void nn__copy_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
-                              const float *dy, float *dx, int n)
-{
-    (void)net; (void)x; (void)y;
-    if (dx) memcpy(dx, dy, (size_t)n * nn_shape_size(L->in) * sizeof(float));
-}
-
-static const nn__layer_ops nn__flatten_ops = {
-    nn__flatten_setup, NULL, nn__copy_forward, nn__copy_backward
-};
+static const nn__layer_ops nn__flatten_ops = { nn__flatten_setup, NULL, NULL, NULL };
 
 /* ---- Parallel loops in layers ------------------------------------------------------
    Loops over images, planes or channels run through nn__parallel: each task writes
@@ -3083,21 +3241,16 @@ static void nn__batchnorm_channel(void *ctx, int c)
     const nn__layer_task *t = (const nn__layer_task *)ctx;
     nn_layer *L = t->L;
     int C = L->in.c, i, n = t->n;
-    size_t hw = (size_t)L->in.h * L->in.w, j, stride = (size_t)C * hw;
+    size_t hw = (size_t)L->in.h * L->in.w, stride = (size_t)C * hw;
     const float *x = t->x;
     float *y = t->out, *mean = L->work, *invstd = L->work + C, a, b, mu_f;
     if (t->net->training) {
-        /* Two passes in double: the mean, then the squared deviations. */
+        /* Two passes: the mean, then the squared deviations; per image in float, across
+           images in double. */
         double m = (double)n * (double)hw, sum = 0.0, sq = 0.0, mu, var;
-        for (i = 0; i < n; i++) {
-            const float *xc = x + stride * i + hw * c;
-            for (j = 0; j < hw; j++) sum += xc[j];
-        }
+        for (i = 0; i < n; i++) sum += nn__vsum(x + stride * i + hw * c, hw);
         mu = sum / m;
-        for (i = 0; i < n; i++) {
-            const float *xc = x + stride * i + hw * c;
-            for (j = 0; j < hw; j++) { double d = xc[j] - mu; sq += d * d; }
-        }
+        for (i = 0; i < n; i++) sq += nn__vsum_sq_dev(x + stride * i + hw * c, hw, (float)mu);
         var = sq / m;
         mean[c] = (float)mu;
         invstd[c] = (float)(1.0 / sqrt(var + NN__BN_EPS));
@@ -3115,14 +3268,8 @@ static void nn__batchnorm_channel(void *ctx, int c)
     a = L->weight->value[c] * invstd[c];
     b = L->bias->value[c];
     mu_f = mean[c];
-    for (i = 0; i < n; i++) {
-        const float *xc = x + stride * i + hw * c;
-        float *yc = y + stride * i + hw * c;
-        if (L->fuse_relu)
-            for (j = 0; j < hw; j++) { float v = a * (xc[j] - mu_f) + b; yc[j] = v > 0.0f ? v : 0.0f; }
-        else
-            for (j = 0; j < hw; j++) yc[j] = a * (xc[j] - mu_f) + b;
-    }
+    for (i = 0; i < n; i++)
+        nn__vaffine(y + stride * i + hw * c, x + stride * i + hw * c, hw, a, mu_f, b, L->fuse_relu);
 }
 
 static void nn__batchnorm_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
@@ -3136,23 +3283,16 @@ static void nn__batchnorm_channel_backward(void *ctx, int c)
     const nn__layer_task *t = (const nn__layer_task *)ctx;
     nn_layer *L = t->L;
     int C = L->in.c, i, n = t->n;
-    size_t hw = (size_t)L->in.h * L->in.w, j, stride = (size_t)C * hw;
+    size_t hw = (size_t)L->in.h * L->in.w, stride = (size_t)C * hw;
     const float *x = t->x, *dy = t->dy, *y = L->y;
     double sum_dy = 0.0, sum_dy_xhat = 0.0, m = (double)n * (double)hw;
     float mu = L->work[c], s = L->work[C + c], gs = L->weight->value[c] * s, k1, k2;
     /* With a fused ReLU, g = dy [y > 0] is formed on the fly in both passes (a channel's
        values are still in the cache for the second). */
     for (i = 0; i < n; i++) {
-        const float *xc = x + stride * i + hw * c, *g = dy + stride * i + hw * c;
-        const float *yc = y + stride * i + hw * c;
-        float sd = 0.0f, sdx = 0.0f;
-        if (L->fuse_relu)
-            for (j = 0; j < hw; j++) {
-                float gj = yc[j] > 0.0f ? g[j] : 0.0f;
-                sd += gj; sdx += gj * (xc[j] - mu);
-            }
-        else
-            for (j = 0; j < hw; j++) { sd += g[j]; sdx += g[j] * (xc[j] - mu); }
+        size_t at = stride * i + hw * c;
+        float sd, sdx;
+        nn__vsum_grad(dy + at, L->fuse_relu ? y + at : NULL, x + at, hw, mu, &sd, &sdx);
         sum_dy += sd;
         sum_dy_xhat += (double)sdx * s;
     }
@@ -3164,13 +3304,8 @@ static void nn__batchnorm_channel_backward(void *ctx, int c)
     k1 = t->net->training ? (float)(-gs * s * sum_dy_xhat / m) : 0.0f;
     k2 = t->net->training ? (float)(-gs * sum_dy / m) : 0.0f;
     for (i = 0; i < n; i++) {
-        const float *xc = x + stride * i + hw * c, *g = dy + stride * i + hw * c;
-        const float *yc = y + stride * i + hw * c;
-        float *d = t->out + stride * i + hw * c;
-        if (L->fuse_relu)
-            for (j = 0; j < hw; j++) d[j] = gs * (yc[j] > 0.0f ? g[j] : 0.0f) + k1 * (xc[j] - mu) + k2;
-        else
-            for (j = 0; j < hw; j++) d[j] = gs * g[j] + k1 * (xc[j] - mu) + k2;
+        size_t at = stride * i + hw * c;
+        nn__vaxpy_dev(t->out + at, gs, dy + at, L->fuse_relu ? y + at : NULL, x + at, hw, k1, mu, k2);
     }
 }
 
@@ -3549,8 +3684,11 @@ static void nn__net_release_buffers(nn_net *net)
     int i;
     for (i = 0; i < net->num_layers; i++) {
         nn_layer *L = &net->layers[i];
-        if (!L->fuse_relu) nn__free(L->y);   /* else it is the next layer's */
-        nn__free(L->dx); nn__free(L->work);
+        if (!L->fuse_relu && L->desc.kind != NN_FLATTEN) {   /* else they are others' */
+            nn__free(L->y);
+            nn__free(L->dx);
+        }
+        nn__free(L->work);
         L->y = L->dx = L->work = NULL;
         L->fuse_relu = 0;
         L->weight = L->bias = L->running_mean = L->running_var = NULL;
@@ -3602,7 +3740,10 @@ NNDEF nn_status nn_add(nn_net *net, nn_layer_desc layer)
 }
 
 NNDEF void nn_set_input_grad(nn_net *net, int enable) { net->want_input_grad = enable; }
-NNDEF const float *nn_input_grad(const nn_net *net) { return net->input_grad; }
+NNDEF const float *nn_input_grad(const nn_net *net)
+{
+    return net->built && net->want_input_grad ? net->layers[0].dx : NULL;
+}
 
 /* Allocates n floats for one of the net's buffers, with an error naming the layer. */
 static nn_status nn__net_alloc(float **out, size_t per_sample, int batch, const char *what, int layer)
@@ -3655,14 +3796,16 @@ NNDEF nn_status nn_build(nn_net *net, int max_batch, uint64_t seed)
         /* A BatchNorm followed by a ReLU writes the ReLU's output directly and takes
            its gradient: no buffer for the BatchNorm's own output or the ReLU's dx. */
         fused_relu = i > 0 && net->layers[i - 1].fuse_relu;
+        L->needs_dx = learnable_before || net->want_input_grad;
 #ifndef NN_NO_FUSION
         L->fuse_relu = L->desc.kind == NN_BATCHNORM && i + 1 < net->num_layers &&
                        net->layers[i + 1].desc.kind == NN_RELU;
 #endif
-        if ((!L->fuse_relu &&
-             (st = nn__net_alloc(&L->y, nn_shape_size(L->out), max_batch, "output", i)) != NN_OK) ||
-            (!fused_relu && (learnable_before || net->want_input_grad) &&
-             (st = nn__net_alloc(&L->dx, nn_shape_size(L->in), max_batch, "input gradient", i)) != NN_OK))
+        if (L->desc.kind != NN_FLATTEN &&
+            ((!L->fuse_relu &&
+              (st = nn__net_alloc(&L->y, nn_shape_size(L->out), max_batch, "output", i)) != NN_OK) ||
+             (!fused_relu && L->needs_dx &&
+              (st = nn__net_alloc(&L->dx, nn_shape_size(L->in), max_batch, "input gradient", i)) != NN_OK)))
             goto fail;
         if (fused_relu) net->layers[i - 1].y = L->y;
         learnable_before |= L->weight != NULL || L->bias != NULL;
@@ -3696,7 +3839,6 @@ NNDEF nn_status nn_build(nn_net *net, int max_batch, uint64_t seed)
             if (ops->init) ops->init(&net->layers[i], &init_rng);
         }
     }
-    net->input_grad = net->want_input_grad ? net->layers[0].dx : NULL;
     net->built = 1;
     net->training = 1;
     return NN_OK;
@@ -3753,6 +3895,25 @@ NNDEF nn_shape nn_output_shape(const nn_net *net)
 }
 NNDEF int nn_max_batch(const nn_net *net) { return net->max_batch; }
 
+/* One layer of nn_forward on net->batch samples; returns its output. */
+static const float *nn__forward_layer(nn_net *net, int i, const float *in)
+{
+    nn_layer *L = &net->layers[i];
+    if (L->desc.kind == NN_FLATTEN) L->y = (float *)in;   /* a view */
+    else nn__ops(L->desc.kind)->forward(net, L, in, L->y, net->batch);
+    return L->y;
+}
+
+/* One layer of nn_backward; returns the gradient for the layer below (NULL: not needed). */
+static const float *nn__backward_layer(nn_net *net, int i, const float *dy)
+{
+    nn_layer *L = &net->layers[i];
+    const float *x = i ? net->layers[i - 1].y : net->x;
+    if (L->desc.kind == NN_FLATTEN) L->dx = L->needs_dx ? (float *)dy : NULL;   /* a view */
+    else nn__ops(L->desc.kind)->backward(net, L, x, L->y, dy, L->dx, net->batch);
+    return L->dx;
+}
+
 NNDEF const float *nn_forward(nn_net *net, const float *x, int n)
 {
     const float *in = x;
@@ -3766,10 +3927,8 @@ NNDEF const float *nn_forward(nn_net *net, const float *x, int n)
     net->batch = n;
     net->train_batches += net->training;
     for (i = 0; i < net->num_layers; i++) {
-        nn_layer *L = &net->layers[i];
-        nn__ops(L->desc.kind)->forward(net, L, in, L->y, n);
-        in = L->y;
-        i += L->fuse_relu;   /* that ReLU is done */
+        in = nn__forward_layer(net, i, in);
+        i += net->layers[i].fuse_relu;   /* that ReLU is done */
     }
     return in;
 }
@@ -3778,11 +3937,8 @@ NNDEF void nn_backward(nn_net *net, const float *dy)
 {
     int i;
     for (i = net->num_layers - 1; i >= 0; i--) {
-        nn_layer *L = &net->layers[i];
-        const float *x = i ? net->layers[i - 1].y : net->x;
         if (i > 0 && net->layers[i - 1].fuse_relu) continue;   /* the BatchNorm does it */
-        nn__ops(L->desc.kind)->backward(net, L, x, L->y, dy, L->dx, net->batch);
-        dy = L->dx;
+        dy = nn__backward_layer(net, i, dy);
         if (!dy) break;   /* no parameters below this layer, and no input gradient asked for */
     }
 }
@@ -3919,17 +4075,25 @@ NNDEF float nn_lr_cosine(float base_lr, long step, long total_steps, float min_l
     return (float)(min_lr + ((double)base_lr - min_lr) * (1.0 + cos(pi * t)) / 2.0);
 }
 
+/* The update loops run four parameters at a time; each lane is the scalar rule above
+   with the same operations in the same order. */
 static void nn__sgd_update(const nn_optim *o, float *p, const float *grad, float *buf, size_t n)
 {
     const nn_sgd_desc *d = &o->sgd;
+    nn__v4 wd = nn__v4_set1(d->weight_decay), mom = nn__v4_set1(d->momentum);
+    nn__v4 keep = nn__v4_set1(1.0f - d->dampening), lr = nn__v4_set1(o->lr), g, b, w;
     size_t i;
-    for (i = 0; i < n; i++) {
-        float g = grad[i] + d->weight_decay * p[i];
+    for (i = 0; i < n; i += 4) {
+        int left = NN__V4_LEFT(n, i);
+        w = nn__v4_load_n(p + i, left);
+        g = nn__v4_add(nn__v4_load_n(grad + i, left), nn__v4_mul(wd, w));
         if (buf) {
-            buf[i] = o->step == 1 ? g : d->momentum * buf[i] + (1.0f - d->dampening) * g;
-            g = d->nesterov ? g + d->momentum * buf[i] : buf[i];
+            b = o->step == 1 ? g : nn__v4_add(nn__v4_mul(mom, nn__v4_load_n(buf + i, left)),
+                                              nn__v4_mul(keep, g));
+            nn__v4_store_n(buf + i, b, left);
+            g = d->nesterov ? nn__v4_add(g, nn__v4_mul(mom, b)) : b;
         }
-        p[i] -= o->lr * g;
+        nn__v4_store_n(p + i, nn__v4_sub(w, nn__v4_mul(lr, g)), left);
     }
 }
 
@@ -3939,26 +4103,33 @@ static void nn__adam_update(const nn_optim *o, float *p, const float *grad, floa
     float b1 = d->beta1, b2 = d->beta2;
     float bc1 = 1.0f - (float)pow(b1, (double)o->step);
     float bc2_sqrt = (float)sqrt(1.0 - pow(b2, (double)o->step));
-    float step_size = o->lr / bc1;
-    float l2 = o->kind == NN__ADAMW ? 0.0f : d->weight_decay;
-    float decay = o->kind == NN__ADAMW ? 1.0f - o->lr * d->weight_decay : 1.0f;
-    float eps = d->eps;
+    nn__v4 step_size = nn__v4_set1(o->lr / bc1), bc2 = nn__v4_set1(bc2_sqrt);
+    nn__v4 l2 = nn__v4_set1(o->kind == NN__ADAMW ? 0.0f : d->weight_decay);
+    nn__v4 decay = nn__v4_set1(o->kind == NN__ADAMW ? 1.0f - o->lr * d->weight_decay : 1.0f);
+    nn__v4 eps = nn__v4_set1(d->eps), vb1 = nn__v4_set1(b1), vb2 = nn__v4_set1(b2);
+    nn__v4 ib1 = nn__v4_set1(1.0f - b1), ib2 = nn__v4_set1(1.0f - b2), w, g, mv, vv, a;
     size_t i;
-    if (o->kind == NN__ADAMAX)
-        for (i = 0; i < n; i++) {
-            float g = grad[i] + l2 * p[i], a = fabsf(g) + eps, u = b2 * v[i];
-            m[i] = b1 * m[i] + (1.0f - b1) * g;
-            v[i] = u > a ? u : a;
-            p[i] -= step_size * m[i] / v[i];
+    for (i = 0; i < n; i += 4) {
+        int left = NN__V4_LEFT(n, i);
+        w = nn__v4_load_n(p + i, left);
+        g = nn__v4_add(nn__v4_load_n(grad + i, left), nn__v4_mul(l2, w));
+        mv = nn__v4_add(nn__v4_mul(vb1, nn__v4_load_n(m + i, left)), nn__v4_mul(ib1, g));
+        vv = nn__v4_load_n(v + i, left);
+        if (o->kind == NN__ADAMAX) {   /* u = max(b2 u, |g| + eps) */
+            a = nn__v4_add(nn__v4_abs(g), eps);
+            vv = nn__v4_mul(vb2, vv);
+            vv = nn__v4_select_gt(vv, a, vv, a);
+            w = nn__v4_sub(w, nn__v4_div(nn__v4_mul(step_size, mv), vv));
+        } else {
+            w = nn__v4_mul(w, decay);
+            vv = nn__v4_add(nn__v4_mul(vb2, vv), nn__v4_mul(nn__v4_mul(ib2, g), g));
+            w = nn__v4_sub(w, nn__v4_div(nn__v4_mul(step_size, mv),
+                                         nn__v4_add(nn__v4_div(nn__v4_sqrt(vv), bc2), eps)));
         }
-    else
-        for (i = 0; i < n; i++) {
-            float g = grad[i] + l2 * p[i];
-            p[i] *= decay;
-            m[i] = b1 * m[i] + (1.0f - b1) * g;
-            v[i] = b2 * v[i] + (1.0f - b2) * g * g;
-            p[i] -= step_size * m[i] / (sqrtf(v[i]) / bc2_sqrt + eps);
-        }
+        nn__v4_store_n(m + i, mv, left);
+        nn__v4_store_n(v + i, vv, left);
+        nn__v4_store_n(p + i, w, left);
+    }
 }
 
 /* The update is element by element, so large tensors are cut into chunks that the

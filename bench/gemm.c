@@ -106,7 +106,7 @@ int main(int argc, char **argv)
         {256, 512, 4}, {512, 512, 4}, {512, 512, 2}, {512, 512, 2},
     };
     const int batch = 32;
-    gemm_case cases[4 + 3 * 8];
+    gemm_case cases[4 + 3 * 8 + 2];
     char names[3 * 8][32];
     const char *filter = argc > 1 ? argv[1] : "";
     int max_threads = argc > 2 ? atoi(argv[2]) : 2;
@@ -129,6 +129,11 @@ int main(int argc, char **argv)
         sprintf(names[3 * i + 2], "conv%d.igrad", i + 1);
         fwd.name = names[3 * i]; wgrad.name = names[3 * i + 1]; igrad.name = names[3 * i + 2];
         cases[count++] = fwd; cases[count++] = wgrad; cases[count++] = igrad;
+    }
+    {   /* the E1 MLP's first Linear at batch 200: y = x W^T and dW = dy^T x */
+        gemm_case fwd = { "mlp.fwd", 0, 1, 200, 100, 3072 };
+        gemm_case wgrad = { "mlp.wgrad", 1, 0, 100, 3072, 200 };
+        cases[count++] = fwd; cases[count++] = wgrad;
     }
     for (i = 0; i < count; i++) {
         size_t a = (size_t)cases[i].m * cases[i].k, b = (size_t)cases[i].k * cases[i].n,

@@ -45,25 +45,21 @@ static void profile_step(nn_net *net, nn_optim *opt, const float *x, const int *
     net->batch = n;
     net->train_batches++;
     for (i = 0; i < net->num_layers; i++) {
-        nn_layer *L = &net->layers[i];
         t = now_seconds();
-        nn__ops(L->desc.kind)->forward(net, L, in, L->y, n);
+        in = nn__forward_layer(net, i, in);
         forward[i] += now_seconds() - t;
-        in = L->y;
-        i += L->fuse_relu;   /* as nn_forward: the BatchNorm did the ReLU (its row shows 0) */
+        i += net->layers[i].fuse_relu;   /* as nn_forward: the BatchNorm did the ReLU (its row shows 0) */
     }
     t = now_seconds();
     nn_softmax_cross_entropy(in, y, n, classes, net->loss_grad);
     *loss_time += now_seconds() - t;
     dy = net->loss_grad;
     for (i = net->num_layers - 1; i >= 0; i--) {
-        nn_layer *L = &net->layers[i];
-        const float *layer_x = i ? net->layers[i - 1].y : net->x;
         if (i > 0 && net->layers[i - 1].fuse_relu) continue;   /* as nn_backward */
         t = now_seconds();
-        nn__ops(L->desc.kind)->backward(net, L, layer_x, L->y, dy, L->dx, n);
+        dy = nn__backward_layer(net, i, dy);
         backward[i] += now_seconds() - t;
-        dy = L->dx;
+        if (!dy) break;
     }
     t = now_seconds();
     nn_optim_step(opt);

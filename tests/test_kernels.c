@@ -1,5 +1,5 @@
 /* Kernels: GEMM (every transpose, edges, alpha/beta, SIMD vs scalar, threads),
-   the thread pool, im2col / col2im. */
+   the thread pool, im2col / col2im, the vector loops. */
 #define NN_IMPLEMENTATION
 #include "nn.h"
 #include "harness.h"
@@ -389,6 +389,63 @@ static void test_col2im_is_adjoint(void)
     }
 }
 
+/* The vector loops against the scalar expressions they document, for every length
+   0..41 and every misalignment: element-wise results bit for bit (with zeros, +-0 and
+   negative values in the data), nothing written past the end, sums within float
+   rounding of a double reference. */
+static void test_vector_loops_match_scalar(void)
+{
+    enum { MAX = 41, PAD = 8 };
+    nn_rng r = nn_rng_new(17);
+    float x[MAX + 4], g[MAX + 4], m[MAX + 4], y[MAX + 4 + PAD], want[MAX];
+    const float a = 0.37f, mu = 0.21f, b = -0.4f, k = 1.7f, c = 0.05f, canary = 12345.0f;
+    size_t n, i;
+    int off, bad = 0, bad_end = 0, bad_sum = 0, relu;
+    for (i = 0; i < MAX + 4; i++) {
+        x[i] = 2.0f * nn_rng_uniform(&r) - 1.0f;
+        g[i] = 2.0f * nn_rng_uniform(&r) - 1.0f;
+        m[i] = i % 5 == 0 ? 0.0f : i % 7 == 0 ? -0.0f : 2.0f * nn_rng_uniform(&r) - 1.0f;
+    }
+    for (n = 0; n <= MAX; n++)
+        for (off = 0; off < 4; off++) {
+            const float *xs = x + off, *gs = g + off, *ms = m + off;
+            double sum = 0, sq = 0, sg = 0, sgd = 0;
+            float got_g, got_gd;
+#define RUN_LOOP(call, expr)                                                      \
+            for (i = 0; i < n + PAD; i++) y[off + i] = canary;                     \
+            call;                                                                 \
+            for (i = 0; i < n; i++) want[i] = (expr);                              \
+            bad += memcmp(y + off, want, n * sizeof(float)) != 0;                  \
+            for (i = n; i < n + PAD; i++) bad_end += y[off + i] != canary;
+            RUN_LOOP(nn__vmask_pos(y + off, ms, gs, n), ms[i] > 0.0f ? gs[i] : 0.0f)
+            RUN_LOOP(nn__vselect_pos(y + off, xs, gs, n, a), xs[i] > 0.0f ? gs[i] : a * gs[i])
+            for (relu = 0; relu < 2; relu++) {
+                RUN_LOOP(nn__vaffine(y + off, xs, n, a, mu, b, relu),
+                         relu ? (a * (xs[i] - mu) + b > 0.0f ? a * (xs[i] - mu) + b : 0.0f)
+                              : a * (xs[i] - mu) + b)
+            }
+            RUN_LOOP(nn__vaxpy_dev(y + off, a, gs, NULL, xs, n, k, mu, c),
+                     a * gs[i] + k * (xs[i] - mu) + c)
+            RUN_LOOP(nn__vaxpy_dev(y + off, a, gs, ms, xs, n, k, mu, c),
+                     a * (ms[i] > 0.0f ? gs[i] : 0.0f) + k * (xs[i] - mu) + c)
+#undef RUN_LOOP
+            for (i = 0; i < n; i++) {
+                double gm = ms[i] > 0.0f ? gs[i] : 0.0;
+                sum += xs[i];
+                sq += ((double)xs[i] - mu) * ((double)xs[i] - mu);
+                sg += gm;
+                sgd += gm * ((double)xs[i] - mu);
+            }
+            bad_sum += fabs(nn__vsum(xs, n) - sum) > 1e-6 * (double)(n + 1);
+            bad_sum += fabs(nn__vsum_sq_dev(xs, n, mu) - sq) > 1e-6 * (double)(n + 1);
+            nn__vsum_grad(gs, ms, xs, n, mu, &got_g, &got_gd);
+            bad_sum += fabs(got_g - sg) > 1e-6 * (double)(n + 1) || fabs(got_gd - sgd) > 1e-6 * (double)(n + 1);
+        }
+    CHECK(bad == 0, "%d element-wise results differ from the scalar expression", bad);
+    CHECK(bad_end == 0, "%d writes past the end", bad_end);
+    CHECK(bad_sum == 0, "%d sums off the double reference", bad_sum);
+}
+
 int main(void)
 {
     RUN(test_gemm_every_transpose);
@@ -399,5 +456,6 @@ int main(void)
     RUN(test_parallel_runs_every_task_once);
     RUN(test_im2col_conv_matches_direct);
     RUN(test_col2im_is_adjoint);
+    RUN(test_vector_loops_match_scalar);
     return test_end("test_kernels");
 }

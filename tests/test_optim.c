@@ -120,6 +120,76 @@ static void test_schedule_drives_sgd(void)
     nn_net_free(net);
 }
 
+/* The vectorised updates against the scalar rules of PyTorch's documentation, bit for
+   bit, on tensors of 35 and 5 values (a partial group of four at the end), for three
+   steps of SGD (momentum, dampening, weight decay; then Nesterov), Adam, AdamW, Adamax. */
+static void test_updates_match_scalar_rules(void)
+{
+    enum { SIZE = 40 };
+    int kind, step, bad = 0;
+    size_t i;
+    for (kind = 0; kind < 5; kind++) {
+        nn_net *net = nn_net_new(nn_shape1(7));
+        nn_sgd_desc sgd = {0.05f, 0.9f, 0.1f, 0.01f, 0};
+        nn_adam_desc adam = {2e-3f, 0.8f, 0.95f, 1e-6f, 0.03f};
+        nn_optim *opt;
+        float p[SIZE], m[SIZE], v[SIZE];
+        nn_rng r = nn_rng_new(5 + kind);
+        nn_add(net, nn_linear(5));
+        CHECK(nn_build(net, 1, 1) == NN_OK, "%s", nn_error());
+        if (kind == 1) { sgd.nesterov = 1; sgd.dampening = 0.0f; }   /* as PyTorch requires */
+        opt = kind < 2 ? nn_sgd(net, sgd) : kind == 2 ? nn_adam(net, adam)
+            : kind == 3 ? nn_adamw(net, adam) : nn_adamax(net, adam);
+        if (!opt) {
+            CHECK(0, "optimiser %d: %s", kind, nn_error());
+            nn_net_free(net);
+            continue;
+        }
+        for (i = 0; i < SIZE; i++) m[i] = v[i] = 0.0f;
+        for (step = 1; step <= 3; step++) {
+            int j, at = 0;
+            for (j = 0; j < nn_num_params(net); j++) {
+                nn_param *q = nn_get_param(net, j);
+                for (i = 0; i < q->size; i++, at++) {
+                    float g, w;
+                    q->grad[i] = 2.0f * nn_rng_uniform(&r) - 1.0f;
+                    if (step == 1) p[at] = q->value[i];
+                    g = q->grad[i];
+                    w = p[at];
+                    if (kind < 2) {
+                        g += sgd.weight_decay * w;
+                        m[at] = step == 1 ? g : sgd.momentum * m[at] + (1.0f - sgd.dampening) * g;
+                        g = sgd.nesterov ? g + sgd.momentum * m[at] : m[at];
+                        p[at] = w - sgd.lr * g;
+                    } else {
+                        float bc1 = 1.0f - (float)pow(adam.beta1, step);
+                        float bc2 = (float)sqrt(1.0 - pow(adam.beta2, step));
+                        g += (kind == 3 ? 0.0f : adam.weight_decay) * w;
+                        if (kind == 3) w *= 1.0f - adam.lr * adam.weight_decay;
+                        m[at] = adam.beta1 * m[at] + (1.0f - adam.beta1) * g;
+                        if (kind == 4) {
+                            float u = adam.beta2 * v[at], a = fabsf(g) + adam.eps;
+                            v[at] = u > a ? u : a;
+                            p[at] = w - adam.lr / bc1 * m[at] / v[at];
+                        } else {
+                            v[at] = adam.beta2 * v[at] + (1.0f - adam.beta2) * g * g;
+                            p[at] = w - adam.lr / bc1 * m[at] / (sqrtf(v[at]) / bc2 + adam.eps);
+                        }
+                    }
+                }
+            }
+            nn_optim_step(opt);
+            for (j = 0, at = 0; j < nn_num_params(net); j++) {
+                nn_param *q = nn_get_param(net, j);
+                for (i = 0; i < q->size; i++, at++) bad += q->value[i] != p[at];
+            }
+        }
+        CHECK(bad == 0, "optimiser %d: %d values differ from the scalar rule", kind, bad);
+        nn_optim_free(opt);
+        nn_net_free(net);
+    }
+}
+
 int main(void)
 {
     RUN(test_step_decay_by_hand);
@@ -127,5 +197,6 @@ int main(void)
     RUN(test_cosine_edges);
     RUN(test_bad_arguments_leave_the_rate);
     RUN(test_schedule_drives_sgd);
+    RUN(test_updates_match_scalar_rules);
     return test_end("test_optim");
 }
