@@ -106,7 +106,7 @@ int main(int argc, char **argv)
         {256, 512, 4}, {512, 512, 4}, {512, 512, 2}, {512, 512, 2},
     };
     const int batch = 32;
-    gemm_case cases[4 + 3 * 8 + 2];
+    gemm_case cases[4 + 3 * 8 + 3];
     char names[3 * 8][32];
     const char *filter = argc > 1 ? argv[1] : "";
     int max_threads = argc > 2 ? atoi(argv[2]) : 2;
@@ -133,6 +133,8 @@ int main(int argc, char **argv)
     {   /* the E1 MLP's first Linear at batch 200: y = x W^T and dW = dy^T x */
         gemm_case fwd = { "mlp.fwd", 0, 1, 200, 100, 3072 };
         gemm_case wgrad = { "mlp.wgrad", 1, 0, 100, 3072, 200 };
+        gemm_case tr = { "mlp.fwdT", 0, 1, 100, 200, 3072 };
+        cases[count++] = tr;
         cases[count++] = fwd; cases[count++] = wgrad;
     }
     for (i = 0; i < count; i++) {
