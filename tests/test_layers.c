@@ -580,6 +580,40 @@ static void test_batchnorm_relu_fusion(void)
     compare_fused(nn_shape1(7), nn_linear(6), 3);                   /* BatchNorm1d */
 }
 
+/* Flatten is a view: no buffers of its own, the values pass through untouched in both
+   directions, also twice in a row, first, or last; gradients through it check out. */
+static void test_flatten_view(void)
+{
+    nn_layer_desc layers[4];
+    nn_net *net;
+    float x[2 * 2 * 5 * 4], dy[2 * 40];
+    const float *y;
+    size_t i;
+    int same = 1;
+    layers[0] = nn_conv2d(2, 3, 1, 1);
+    layers[1] = nn_flatten();
+    layers[2] = nn_flatten();
+    layers[3] = nn_linear(3);
+    net = make_net(nn_shape3(2, 5, 4), layers, 4, 2);
+    if (!net) return;
+    fill_uniform(x, 80, -1, 1, 31);
+    randomise_params(net, 8);
+    CHECK(gradcheck_net(net, x, 2, 1e-2, 2e-3, 100, 9) == 0, "Conv2d -> Flatten -> Flatten -> Linear");
+    nn_forward(net, x, 2);
+    CHECK(nn_get_layer(net, 2)->y == nn_get_layer(net, 0)->y, "Flatten copied its input");
+    nn_net_free(net);
+
+    layers[0] = nn_flatten();   /* first and last: the net is the identity */
+    net = make_net(nn_shape3(2, 5, 4), layers, 1, 2);
+    if (!net) return;
+    fill_uniform(dy, 80, -1, 1, 32);
+    y = nn_forward(net, x, 2);
+    nn_backward(net, dy);
+    for (i = 0; i < 80; i++) same &= y[i] == x[i] && nn_input_grad(net)[i] == dy[i];
+    CHECK(same && nn_output_shape(net).c == 40, "a lone Flatten is not the identity");
+    nn_net_free(net);
+}
+
 /* ---- Activations -------------------------------------------------------------------- */
 
 /* Smooth functions: h = 1e-2, truncation O(h^2 f''') ~ 1e-4. Scale is linear. */
@@ -789,6 +823,7 @@ int main(void)
     RUN(test_batchnorm_gradcheck);
     RUN(test_small_convnet_gradcheck);
     RUN(test_batchnorm_relu_fusion);
+    RUN(test_flatten_view);
     RUN(test_activation_known_values);
     RUN(test_activation_gradcheck);
     RUN(test_dropout);

@@ -13,8 +13,8 @@
    - within a class, files in strcmp order of their names (names starting with '.'
      are skipped);
    - training images are listed class by class, then permuted by Fisher-Yates
-     (i from n-1 down to 1, j uniform in [0, i]) driven by PCG32 seeded exactly as
-     nn.h's nn_rng_new(seed) and drawn as nn_rng_below; the default seed is 42.
+     (i from n-1 down to 1, j uniform in [0, i]) drawn with nn.h's
+     nn_rng_below from nn_rng_new(seed); the default seed is 42.
      Batch b (1..5) holds positions [(b-1)*n/5, b*n/5) of that permutation;
    - test images stay in class-then-file order.
    Images of another size are resized to N x N with stbir_resize_uint8; grayscale and
@@ -45,6 +45,11 @@
 #pragma GCC diagnostic pop
 #endif
 
+#define NN_IMPLEMENTATION   /* for its random numbers; no threads needed */
+#define NN_STATIC
+#define NN_NO_THREADS
+#include "../nn.h"
+
 #define MAX_CLASSES 256
 #define TRAIN_BATCHES 5
 
@@ -56,39 +61,6 @@ static const char *const out_names[TRAIN_BATCHES + 2] = {
     "data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
     "data_batch_5.bin", "test_batch.bin", "batches.meta.txt"
 };
-
-/* ---- PCG32, the same generator and seeding as nn.h's nn_rng ---------------------- */
-
-typedef struct pcg32 { uint64_t state, inc; } pcg32;
-
-static uint32_t pcg32_next(pcg32 *r)
-{
-    uint64_t old = r->state;
-    uint32_t xorshifted = (uint32_t)(((old >> 18) ^ old) >> 27), rot = (uint32_t)(old >> 59);
-    r->state = old * 6364136223846793005ULL + r->inc;
-    return (xorshifted >> rot) | (xorshifted << ((32 - rot) & 31));
-}
-
-static pcg32 pcg32_seed(uint64_t seed)
-{
-    pcg32 r;
-    r.state = 0;
-    r.inc = (seed << 1) | 1u;
-    pcg32_next(&r);
-    r.state += seed ^ 0x853c49e6748fea9bULL;
-    pcg32_next(&r);
-    return r;
-}
-
-/* Uniform in [0, n) by rejecting the top partial range. */
-static uint32_t pcg32_below(pcg32 *r, uint32_t n)
-{
-    uint32_t limit, x;
-    if (n <= 1) return 0;
-    limit = (uint32_t)(0x100000000ULL - (0x100000000ULL % n));
-    do x = pcg32_next(r); while (limit && x >= limit);
-    return x % n;
-}
 
 /* ---- Helpers ---------------------------------------------------------------------- */
 
@@ -230,7 +202,7 @@ int main(int argc, char **argv)
     int train_counts[MAX_CLASSES], test_counts[MAX_CLASSES], num_test_classes;
     list train = { NULL, 0, 0 }, test = { NULL, 0, 0 };
     unsigned char *resized, *record;
-    pcg32 rng;
+    nn_rng rng;
     FILE *f;
 
     for (argi = 1; argi < argc && strncmp(argv[argi], "--", 2) == 0; argi += 2) {
@@ -288,9 +260,9 @@ int main(int argc, char **argv)
     }
 
     /* The documented training order: Fisher-Yates over the class-then-file list. */
-    rng = pcg32_seed(seed);
+    rng = nn_rng_new(seed);
     for (i = train.count - 1; i > 0; i--) {
-        int j = (int)pcg32_below(&rng, (uint32_t)i + 1);
+        int j = (int)nn_rng_below(&rng, (uint32_t)i + 1);
         entry t = train.items[i];
         train.items[i] = train.items[j];
         train.items[j] = t;
