@@ -3684,8 +3684,8 @@ static void nn__net_release_buffers(nn_net *net)
     int i;
     for (i = 0; i < net->num_layers; i++) {
         nn_layer *L = &net->layers[i];
-        if (!L->fuse_relu && L->desc.kind != NN_FLATTEN) {   /* else they are others' */
-            nn__free(L->y);
+        if (L->desc.kind != NN_FLATTEN) {   /* a view: its y and dx are others' */
+            if (!L->fuse_relu) nn__free(L->y);   /* else it is the next layer's */
             nn__free(L->dx);
         }
         nn__free(L->work);
