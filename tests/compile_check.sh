@@ -33,6 +33,11 @@ for cxx in g++ clang++; do
 done
 # Plain `cc -O2` with no -march flag links and runs (the AVX2 path is chosen at run time).
 try "cc link+run" sh -c "cc -O2 -I. '$tmp/impl.c' -o '$tmp/prog' -lm -lpthread && '$tmp/prog'"
+# The portable path (NN_NO_SIMD: scalar GEMM, plain-float vectors) passes the kernel,
+# layer and optimiser tests, vector loops included.
+for t in test_kernels test_layers test_optim; do
+    try "$t with NN_NO_SIMD" sh -c "cc -O2 -DNN_NO_SIMD -I. tests/$t.c -o '$tmp/$t' -lm -lpthread && '$tmp/$t' > /dev/null"
+done
 # The layer tests pass with the BatchNorm + ReLU fusion switched off too.
 try "layers with NN_NO_FUSION" sh -c "cc -O2 -DNN_NO_FUSION -I. tests/test_layers.c -o '$tmp/layers' -lm -lpthread && '$tmp/layers' > /dev/null"
 # With Winograd compiled out, every Conv2d takes im2col (test_winograd checks the choice).
