@@ -2306,6 +2306,14 @@ static nn_param *nn__declare(nn_net *net, nn_layer *L, const char *name, int lea
     return p;
 }
 
+/* A layer whose ops have no forward is a view (Flatten): it owns no buffers, its y is
+   its input and its dx the gradient of its output. */
+static int nn__is_view(const nn_layer *L)
+{
+    const nn__layer_ops *ops = nn__ops(L->desc.kind);
+    return ops && !ops->forward;
+}
+
 /* U(-bound, bound) with bound = 1/sqrt(fan_in): PyTorch's default for Linear and
    Conv2d weights (kaiming_uniform with a = sqrt(5)) and biases. */
 static void nn__init_fan_in(nn_layer *L, nn_rng *rng, size_t fan_in)
@@ -2700,18 +2708,26 @@ static int nn__wino_item(const nn__layer_task *t, int item, int *channel, int *i
     return small ? (t->n - *image < 4 ? t->n - *image : 4) : 0;
 }
 
+/* Planes to columns, the input's (forward) or the output gradient's (backward): item's
+   planes of `channels`-channel images at planes, transformed into t->cols. */
+static void nn__wino_planes_to_cols(const nn__layer_task *t, int item, int channels, const float *planes,
+                                    void (*whole)(const float *, int, int, float *, size_t),
+                                    void (*small)(const float *, size_t, int, int, int, float *, size_t))
+{
+    int H = t->L->in.h, W = t->L->in.w, c, i, images;   /* the output is H x W too */
+    size_t col, plane = (size_t)H * W, ld = nn__wino_stride(channels, t->ld);
+    images = nn__wino_item(t, item, &c, &i, &col);
+    if (images)
+        small(planes + ((size_t)i * channels + c) * plane, channels * plane, images, H, W,
+              t->cols + (size_t)c * t->ld + col, ld);
+    else
+        whole(planes + ((size_t)i * channels + c) * plane, H, W, t->cols + (size_t)c * t->ld + col, ld);
+}
+
 static void nn__wino_input_task(void *ctx, int item)
 {
     const nn__layer_task *t = (const nn__layer_task *)ctx;
-    const nn_layer *L = t->L;
-    int C = L->in.c, H = L->in.h, W = L->in.w, c, i, images;
-    size_t col, plane = (size_t)H * W, ld_v = nn__wino_stride(C, t->ld);
-    images = nn__wino_item(t, item, &c, &i, &col);
-    if (images)
-        nn__wino_input_small(t->x + ((size_t)i * C + c) * plane, C * plane, images, H, W,
-                             t->cols + (size_t)c * t->ld + col, ld_v);
-    else
-        nn__wino_input(t->x + ((size_t)i * C + c) * plane, H, W, t->cols + (size_t)c * t->ld + col, ld_v);
+    nn__wino_planes_to_cols(t, item, t->L->in.c, t->x, nn__wino_input, nn__wino_input_small);
 }
 
 static void nn__wino_input_grad_task(void *ctx, int item)
@@ -2747,15 +2763,7 @@ static void nn__wino_output_task(void *ctx, int item)
 static void nn__wino_output_grad_task(void *ctx, int item)
 {
     const nn__layer_task *t = (const nn__layer_task *)ctx;
-    const nn_layer *L = t->L;
-    int O = L->out.c, H = L->out.h, W = L->out.w, o, i, images;
-    size_t col, plane = (size_t)H * W, ld_m = nn__wino_stride(O, t->ld);
-    images = nn__wino_item(t, item, &o, &i, &col);
-    if (images)
-        nn__wino_output_grad_small(t->dy + ((size_t)i * O + o) * plane, O * plane, images, H, W,
-                                   t->cols + (size_t)o * t->ld + col, ld_m);
-    else
-        nn__wino_output_grad(t->dy + ((size_t)i * O + o) * plane, H, W, t->cols + (size_t)o * t->ld + col, ld_m);
+    nn__wino_planes_to_cols(t, item, t->L->out.c, t->dy, nn__wino_output_grad, nn__wino_output_grad_small);
 }
 
 static void nn__wino_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
@@ -2776,23 +2784,30 @@ static void nn__wino_forward(nn_net *net, nn_layer *L, const float *x, float *y,
     nn__parallel_items(O * nn__wino_per_channel(L, n), nn__wino_output_task, &t);
 }
 
+/* A convolution's bias gradient: db[o] = the sum of dy[i][o] over images i, then
+   positions, in that order (one chain, so every conv path gives the same bits). */
+static void nn__conv_bias_grad(const float *dy, int n, int O, int P, float *db)
+{
+    int i, o, j;
+    for (o = 0; o < O; o++) {
+        float sum = 0.0f;
+        for (i = 0; i < n; i++) {
+            const float *row = dy + ((size_t)i * O + o) * P;
+            for (j = 0; j < P; j++) sum += row[j];
+        }
+        db[o] = sum;
+    }
+}
+
 static void nn__wino_backward(nn_net *net, nn_layer *L, const float *dy, float *dx, int n)
 {
-    int C = L->in.c, O = L->out.c, P = L->out.h * L->out.w, ld = n * nn__wino_tiles(L), e, i, o, j;
+    int C = L->in.c, O = L->out.c, P = L->out.h * L->out.w, ld = n * nn__wino_tiles(L), e;
     size_t sv = nn__wino_stride(C, ld), su = nn__wino_stride(O, C), sm = nn__wino_stride(O, ld);
     float *V = L->work, *dM = net->scratch;
     float *dU = net->scratch + 16 * nn__wino_stride(O, net->max_batch * nn__wino_tiles(L)), *U = dU;
     nn__layer_task t = nn__task(net, L, NULL, dy, dx, n);
     t.ld = ld;
-    if (L->bias)   /* db[o] = the sum of dy over images and positions, in that order */
-        for (o = 0; o < O; o++) {
-            float sum = 0.0f;
-            for (i = 0; i < n; i++) {
-                const float *row = dy + ((size_t)i * O + o) * P;
-                for (j = 0; j < P; j++) sum += row[j];
-            }
-            L->bias->grad[o] = sum;
-        }
+    if (L->bias) nn__conv_bias_grad(dy, n, O, P, L->bias->grad);
     t.cols = dM;
     nn__parallel_items(O * nn__wino_per_channel(L, n), nn__wino_output_grad_task, &t);
     for (e = 0; e < 16; e++)
@@ -2920,7 +2935,7 @@ static void nn__conv2d_backward(nn_net *net, nn_layer *L, const float *x, const 
                                 const float *dy, float *dx, int n)
 {
     int C = L->in.c, H = L->in.h, W = L->in.w, O = L->out.c, k = L->desc.kernel;
-    int s = L->desc.stride, p = L->desc.pad, P = L->out.h * L->out.w, K = C * k * k, i, o, j;
+    int s = L->desc.stride, p = L->desc.pad, P = L->out.h * L->out.w, K = C * k * k, i, o;
     size_t in_size = nn_shape_size(L->in), out_size = nn_shape_size(L->out);
     int direct = nn__conv_direct(L);
     (void)y;
@@ -2936,13 +2951,7 @@ static void nn__conv2d_backward(nn_net *net, nn_layer *L, const float *x, const 
             for (o = 0; o < O; o++)
                 memcpy(t + (size_t)o * ld + (size_t)i * P, dy + out_size * i + (size_t)o * P,
                        (size_t)P * sizeof(float));
-        if (L->bias)
-            for (o = 0; o < O; o++) {
-                const float *row = t + (size_t)o * ld;
-                float sum = 0.0f;
-                for (j = 0; j < ld; j++) sum += row[j];
-                L->bias->grad[o] = sum;
-            }
+        if (L->bias) nn__conv_bias_grad(dy, n, O, P, L->bias->grad);
         nn_gemm(0, 1, O, K, ld, 1.0f, t, ld, cols, ld, 0.0f, L->weight->grad, K);
         if (!dx) return;
         /* the columns have served dW: overwrite them with dcol = W^T dy */
@@ -2953,17 +2962,7 @@ static void nn__conv2d_backward(nn_net *net, nn_layer *L, const float *x, const 
         nn__parallel(n, nn__conv_col2im_task, &task);
         return;
     }
-    if (L->bias) {
-        float *db = L->bias->grad;
-        for (o = 0; o < O; o++) db[o] = 0.0f;
-        for (i = 0; i < n; i++)
-            for (o = 0; o < O; o++) {
-                const float *row = dy + out_size * i + (size_t)o * P;
-                float sum = 0.0f;
-                for (j = 0; j < P; j++) sum += row[j];
-                db[o] += sum;
-            }
-    }
+    if (L->bias) nn__conv_bias_grad(dy, n, O, P, L->bias->grad);
     for (i = 0; i < n; i++) {
         const float *xi = x + in_size * i, *dyi = dy + out_size * i, *col = xi;
         if (!direct) {
@@ -3684,7 +3683,7 @@ static void nn__net_release_buffers(nn_net *net)
     int i;
     for (i = 0; i < net->num_layers; i++) {
         nn_layer *L = &net->layers[i];
-        if (L->desc.kind != NN_FLATTEN) {   /* a view: its y and dx are others' */
+        if (!nn__is_view(L)) {   /* a view's y and dx are others' */
             if (!L->fuse_relu) nn__free(L->y);   /* else it is the next layer's */
             nn__free(L->dx);
         }
@@ -3801,7 +3800,7 @@ NNDEF nn_status nn_build(nn_net *net, int max_batch, uint64_t seed)
         L->fuse_relu = L->desc.kind == NN_BATCHNORM && i + 1 < net->num_layers &&
                        net->layers[i + 1].desc.kind == NN_RELU;
 #endif
-        if (L->desc.kind != NN_FLATTEN &&
+        if (!nn__is_view(L) &&
             ((!L->fuse_relu &&
               (st = nn__net_alloc(&L->y, nn_shape_size(L->out), max_batch, "output", i)) != NN_OK) ||
              (!fused_relu && L->needs_dx &&
@@ -3899,7 +3898,7 @@ NNDEF int nn_max_batch(const nn_net *net) { return net->max_batch; }
 static const float *nn__forward_layer(nn_net *net, int i, const float *in)
 {
     nn_layer *L = &net->layers[i];
-    if (L->desc.kind == NN_FLATTEN) L->y = (float *)in;   /* a view */
+    if (nn__is_view(L)) L->y = (float *)in;
     else nn__ops(L->desc.kind)->forward(net, L, in, L->y, net->batch);
     return L->y;
 }
@@ -3909,7 +3908,7 @@ static const float *nn__backward_layer(nn_net *net, int i, const float *dy)
 {
     nn_layer *L = &net->layers[i];
     const float *x = i ? net->layers[i - 1].y : net->x;
-    if (L->desc.kind == NN_FLATTEN) L->dx = L->needs_dx ? (float *)dy : NULL;   /* a view */
+    if (nn__is_view(L)) L->dx = L->needs_dx ? (float *)dy : NULL;
     else nn__ops(L->desc.kind)->backward(net, L, x, L->y, dy, L->dx, net->batch);
     return L->dx;
 }
