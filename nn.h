@@ -289,6 +289,13 @@ NNDEF void      nn_zero_grad(nn_net *net);
    n x input size (NULL before the first nn_backward or when not asked for). */
 NNDEF void      nn_set_input_grad(nn_net *net, int enable);
 NNDEF const float *nn_input_grad(const nn_net *net);
+/* Keeps only what nn_forward needs, for a built (or loaded) net that will not be
+   trained again: frees the gradients and every layer's stored output and input
+   gradient, and runs the layers in two shared output buffers and one shared
+   workspace. Parameters, running statistics and the training flag are kept.
+   Afterwards nn_backward, nn_train_step and the optimisers fail with NN_ERR_STATE;
+   nn_build makes it trainable again (and re-initialises it). */
+NNDEF nn_status nn_inference_only(nn_net *net);
 
 /* ---- Optimisers ------------------------------------------------------------------
    Parameter structs where zero means PyTorch's default (lr has no default for SGD). */
@@ -475,6 +482,7 @@ NNDEF void      nn_print_confusion(FILE *out, const int *confusion, int classes,
 #include <stdlib.h>
 #define NN_MALLOC(size) malloc(size)
 #define NN_FREE(p) free(p)
+#define NN__CALLOC(size) calloc(1, size)
 #endif
 #ifndef NN_ASSERT
 #include <assert.h>
@@ -539,15 +547,24 @@ NNDEF const char *nn_status_name(nn_status s)
 
 /* ---- Memory ----------------------------------------------------------------------
    Buffers are 64-byte aligned (one cache line, a whole AVX-512 register) on top of
-   NN_MALLOC: the offset to the original pointer is kept just below the block. */
+   NN_MALLOC: the offset to the original pointer is kept just below the block.
+   Zeroed buffers come from calloc when NN_MALLOC is not overridden: the system hands
+   out large blocks as untouched zero pages, so a buffer that a run never uses (an
+   input gradient during inference, say) costs address space only, not memory. */
 
 #define NN__ALIGN 64
 
-static void *nn__alloc(size_t size)
+static void *nn__alloc_raw(size_t size, int zeroed)
 {
     unsigned char *raw, *p;
     if (size > SIZE_MAX - NN__ALIGN - sizeof(void *)) return NULL;
+#ifdef NN__CALLOC
+    raw = (unsigned char *)(zeroed ? NN__CALLOC(size + NN__ALIGN + sizeof(void *))
+                                   : NN_MALLOC(size + NN__ALIGN + sizeof(void *)));
+#else
     raw = (unsigned char *)NN_MALLOC(size + NN__ALIGN + sizeof(void *));
+    if (raw && zeroed) memset(raw, 0, size + NN__ALIGN + sizeof(void *));
+#endif
     if (!raw) return NULL;
     p = raw + sizeof(void *);
     p += (NN__ALIGN - (uintptr_t)p % NN__ALIGN) % NN__ALIGN;
@@ -555,13 +572,12 @@ static void *nn__alloc(size_t size)
     return p;
 }
 
+static void *nn__alloc(size_t size) { return nn__alloc_raw(size, 0); }
+
 static void *nn__calloc(size_t count, size_t elem)
 {
-    void *p;
     if (elem && count > SIZE_MAX / elem) return NULL;
-    p = nn__alloc(count * elem);
-    if (p) memset(p, 0, count * elem);
-    return p;
+    return nn__alloc_raw(count * elem, 1);
 }
 
 static void nn__free(void *p)
@@ -2274,6 +2290,9 @@ struct nn_net {
     nn_param *params;              /* every layer's parameters and buffers, in order */
     int       num_params;
     int       max_batch, built, training, want_input_grad;
+    int       inference_only;      /* nn_inference_only: the buffers below, no gradients */
+    float    *ping_pong[2];        /* layer outputs, alternately */
+    float    *shared_work;         /* every layer's workspace */
     int       batch;               /* samples in the last forward */
     const float *x;                /* input of the last forward */
     float    *loss_grad;           /* dLoss/dOutput scratch of nn_train_step */
@@ -3678,32 +3697,49 @@ NNDEF nn_net *nn_net_new(nn_shape input)
     return net;
 }
 
-static void nn__net_release_buffers(nn_net *net)
+/* Frees what training needs: layer outputs, input gradients and workspaces (unless
+   they are the shared inference buffers), gradients, the loss gradient. */
+static void nn__net_release_training(nn_net *net)
 {
     int i;
     for (i = 0; i < net->num_layers; i++) {
         nn_layer *L = &net->layers[i];
-        if (!nn__is_view(L)) {   /* a view's y and dx are others' */
+        if (!nn__is_view(L) && !net->inference_only) {   /* a view's y and dx are others' */
             if (!L->fuse_relu) nn__free(L->y);   /* else it is the next layer's */
             nn__free(L->dx);
         }
-        nn__free(L->work);
+        if (!net->inference_only) nn__free(L->work);
         L->y = L->dx = L->work = NULL;
+    }
+    for (i = 0; i < net->num_params; i++) {
+        nn__free(net->params[i].grad);
+        net->params[i].grad = NULL;
+    }
+    nn__free(net->loss_grad);
+    net->loss_grad = NULL;
+}
+
+static void nn__net_release_buffers(nn_net *net)
+{
+    int i;
+    nn__net_release_training(net);
+    for (i = 0; i < net->num_layers; i++) {
+        nn_layer *L = &net->layers[i];
         L->fuse_relu = 0;
         L->weight = L->bias = L->running_mean = L->running_var = NULL;
     }
-    for (i = 0; i < net->num_params; i++) {
-        nn__free(net->params[i].value);
-        nn__free(net->params[i].grad);
-    }
+    for (i = 0; i < net->num_params; i++) nn__free(net->params[i].value);
     nn__free(net->params);
-    nn__free(net->loss_grad);
     nn__free(net->scratch);
+    nn__free(net->ping_pong[0]);
+    nn__free(net->ping_pong[1]);
+    nn__free(net->shared_work);
     net->params = NULL;
-    net->loss_grad = NULL;
     net->scratch = NULL;
+    net->ping_pong[0] = net->ping_pong[1] = net->shared_work = NULL;
     net->scratch_size = 0;
     net->num_params = 0;
+    net->inference_only = 0;
     net->built = 0;
 }
 
@@ -3869,6 +3905,44 @@ NNDEF void nn_init_weights(nn_net *net, nn_init how, float mean_or_value, float 
     }
 }
 
+NNDEF nn_status nn_inference_only(nn_net *net)
+{
+    size_t most_out = 0, most_work = 0, out_floats;
+    float *pp0 = NULL, *pp1 = NULL, *work = NULL;
+    int i, next = 0;
+    if (!net || !net->built) return nn__fail(NN_ERR_STATE, "nn_inference_only: the net is not built");
+    if (net->inference_only) return NN_OK;
+    for (i = 0; i < net->num_layers; i++) {
+        const nn_layer *L = &net->layers[i];
+        if (!nn__is_view(L) && nn_shape_size(L->out) > most_out) most_out = nn_shape_size(L->out);
+        if (L->work_size > most_work) most_work = L->work_size;
+    }
+    if (!nn__mul_ok(most_out, (size_t)net->max_batch, &out_floats) ||
+        !(pp0 = (float *)nn__calloc(out_floats, sizeof(float))) ||
+        !(pp1 = (float *)nn__calloc(out_floats, sizeof(float))) ||
+        (most_work && !(work = (float *)nn__calloc(most_work, sizeof(float))))) {
+        nn__free(pp0);
+        nn__free(pp1);
+        return nn__fail(NN_ERR_NOMEM, "nn_inference_only: out of memory (the net is unchanged)");
+    }
+    nn__net_release_training(net);
+    net->ping_pong[0] = pp0;
+    net->ping_pong[1] = pp1;
+    net->shared_work = work;
+    net->inference_only = 1;
+    /* Layer i writes the buffer its input is not in; a view passes its input on. */
+    for (i = 0; i < net->num_layers; i++) {
+        nn_layer *L = &net->layers[i];
+        L->needs_dx = 0;
+        if (L->work_size) L->work = work;
+        if (nn__is_view(L)) continue;
+        L->y = net->ping_pong[next];
+        if (0) net->layers[++i].y = L->y;
+        next ^= 1;
+    }
+    return NN_OK;
+}
+
 NNDEF void      nn_set_training(nn_net *net, int training) { net->training = training; }
 NNDEF int       nn_num_layers(const nn_net *net) { return net->num_layers; }
 NNDEF nn_layer *nn_get_layer(nn_net *net, int i)
@@ -3935,6 +4009,10 @@ NNDEF const float *nn_forward(nn_net *net, const float *x, int n)
 NNDEF void nn_backward(nn_net *net, const float *dy)
 {
     int i;
+    if (net->inference_only) {
+        nn__fail(NN_ERR_STATE, "nn_backward: the net is inference-only (nn_inference_only)");
+        return;
+    }
     for (i = net->num_layers - 1; i >= 0; i--) {
         if (i > 0 && net->layers[i - 1].fuse_relu) continue;   /* the BatchNorm does it */
         dy = nn__backward_layer(net, i, dy);
@@ -3976,6 +4054,7 @@ static nn_optim *nn__optim_new(nn_net *net, nn__optim_kind kind, float lr, int m
     nn_optim *opt;
     int i, k;
     if (!net || !net->built) { nn__fail(NN_ERR_STATE, "optimiser: build the net first"); return NULL; }
+    if (net->inference_only) { nn__fail(NN_ERR_STATE, "optimiser: the net is inference-only"); return NULL; }
     if (!(lr > 0.0f) || !isfinite(lr)) { nn__fail(NN_ERR_ARG, "optimiser: learning rate %g, expected > 0", lr); return NULL; }
     opt = (nn_optim *)nn__calloc(1, sizeof *opt);
     if (!opt) goto nomem;
@@ -4152,6 +4231,10 @@ static void nn__optim_chunk(void *ctx, int chunk)
 NNDEF void nn_optim_step(nn_optim *opt)
 {
     nn__optim_task t;
+    if (opt->net->inference_only) {   /* its gradients are gone */
+        nn__fail(NN_ERR_STATE, "nn_optim_step: the net became inference-only");
+        return;
+    }
     t.opt = opt;
     opt->step++;
     for (t.param = 0; t.param < opt->net->num_params; t.param++) {
@@ -4171,6 +4254,10 @@ NNDEF float nn_train_step(nn_net *net, nn_optim *opt, const float *x, const int 
     int i;
     if (opt->net != net) {
         nn__fail(NN_ERR_ARG, "nn_train_step: the optimiser belongs to another net");
+        return NAN;
+    }
+    if (net->inference_only) {
+        nn__fail(NN_ERR_STATE, "nn_train_step: the net is inference-only (nn_inference_only)");
         return NAN;
     }
     for (i = 0; i < n; i++)

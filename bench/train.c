@@ -9,7 +9,8 @@
    The data are random (throughput does not depend on the values): inputs N(0, 50^2) like
    mean-subtracted pixels, labels uniform. Training is nn_train_step (forward, softmax
    cross-entropy, backward, optimiser update): VGG with Adam at lr 1e-4, the MLP (E1) with
-   SGD at lr 0.002. Inference is nn_forward in evaluation mode.
+   SGD at lr 0.002. Inference is nn_forward in evaluation mode on a net made
+   inference-only (nn_inference_only: no gradients, two shared output buffers).
    --profile times every layer's forward and backward in a training step and prints each
    one's share of the step (the loss and the optimiser update as their own rows). */
 #define _POSIX_C_SOURCE 200809L
@@ -148,6 +149,10 @@ int main(int argc, char **argv)
         return 0;
     }
     nn_set_training(net, !strcmp(mode, "train"));
+    if (!strcmp(mode, "infer") && nn_inference_only(net) != NN_OK) {
+        fprintf(stderr, "%s: %s\n", program, nn_error());
+        return 1;
+    }
     for (s = -3; s < iters; s++) {   /* three warm-up rounds */
         double t = now_seconds();
         if (!strcmp(mode, "train")) nn_train_step(net, opt, x, y, batch);

@@ -106,7 +106,13 @@ int main(int argc, char **argv)
     first_image = i + 1;
     nn_set_threads(threads);
 
-    if (!(net = nn_load(argv[i], batch))) { fprintf(stderr, "%s: %s\n", program, nn_error()); return 1; }
+    /* nn_load builds a trainable net; this program only predicts, so it drops the
+       gradients and per-layer buffers (nn_inference_only). */
+    if (!(net = nn_load(argv[i], batch)) || nn_inference_only(net) != NN_OK) {
+        fprintf(stderr, "%s: %s\n", program, nn_error());
+        nn_net_free(net);
+        return 1;
+    }
     if ((why = image_check_net(net))) {
         fprintf(stderr, "%s: %s: %s\n", program, argv[i], why);
         nn_net_free(net);

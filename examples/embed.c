@@ -21,6 +21,10 @@ int main(int argc, char **argv)
     nn_net *net = nn_load_memory(nn_model, nn_model_size, 1);
     int i, status = 0;
     if (argc < 2) { fprintf(stderr, "usage: embed IMAGE...\n"); return 2; }
+    if (net && nn_inference_only(net) != NN_OK) {   /* it only predicts: no training buffers */
+        nn_net_free(net);
+        net = NULL;
+    }
     if (!net || image_check_net(net)) {
         fprintf(stderr, "embed: %s\n", net ? image_check_net(net) : nn_error());
         return 1;

@@ -391,6 +391,84 @@ static void test_same_seed_same_weights(void)
     CHECK(memcmp(w[0], w[1], sizeof w[0]) == 0, "same seed, different weights");
 }
 
+/* A net made inference-only gives the same outputs, bit for bit, as the full net, in
+   evaluation and in training mode (BatchNorm batch statistics, dropout masks), through
+   the im2col and Winograd conv paths, a fused BatchNorm + ReLU, pooling and a Flatten
+   view; it keeps two output buffers, and training it fails with a clear error. */
+static nn_net *inference_test_net(void)
+{
+    nn_net *net = nn_net_new(nn_shape3(3, 8, 8));
+    nn_add(net, nn_conv2d(16, 3, 1, 1));   /* 3 channels: im2col */
+    nn_add(net, nn_batchnorm());
+    nn_add(net, nn_relu());
+    nn_add(net, nn_maxpool2d(2, 2, 0));
+    nn_add(net, nn_conv2d(16, 3, 1, 1));   /* 16 channels, 16 x 4 tiles: Winograd */
+    nn_add(net, nn_batchnorm());
+    nn_add(net, nn_relu());
+    nn_add(net, nn_dropout(0.25f));
+    nn_add(net, nn_flatten());
+    nn_add(net, nn_linear(5));
+    nn_add(net, nn_tanh());
+    return net;
+}
+
+static void test_inference_only(void)
+{
+    nn_net *full = inference_test_net(), *lean = inference_test_net(), *empty = nn_net_new(nn_shape1(3));
+    float x[16 * 192], dy[16 * 5];
+    const float *a, *b;
+    nn_sgd_desc sgd = {0};
+    nn_optim *opt;
+    int labels[16] = {0}, i, n, mode, distinct = 0;
+    float *seen[2] = {NULL, NULL};
+    fill_uniform(x, 16 * 192, -1, 1, 21);
+    fill_uniform(dy, 16 * 5, -1, 1, 22);
+    CHECK(nn_inference_only(empty) == NN_ERR_STATE, "an unbuilt net");
+    CHECK(nn_build(full, 16, 5) == NN_OK && nn_build(lean, 16, 5) == NN_OK, "%s", nn_error());
+    CHECK(nn_get_layer(lean, 4)->winograd && !nn_get_layer(lean, 0)->winograd, "conv paths");
+    sgd.lr = 0.1f;
+    opt = nn_sgd(lean, sgd);
+    CHECK(nn_inference_only(lean) == NN_OK && nn_inference_only(lean) == NN_OK, "%s", nn_error());
+    for (i = 0; i < nn_num_params(lean); i++) CHECK(nn_get_param(lean, i)->grad == NULL, "a gradient kept");
+    for (i = 0; i < nn_num_layers(lean); i++) {
+        nn_layer *L = nn_get_layer(lean, i);
+        CHECK(L->dx == NULL, "layer %d keeps its input gradient", i);
+        if (L->desc.kind == NN_FLATTEN || L->y == seen[0] || L->y == seen[1]) continue;
+        if (distinct < 2) seen[distinct] = L->y;
+        distinct++;
+    }
+    CHECK(distinct == 2, "%d output buffers, expected 2", distinct);
+    for (mode = 0; mode < 2; mode++)
+        for (n = 16; n >= 5; n -= 11) {
+            nn_set_training(full, mode);
+            nn_set_training(lean, mode);
+            a = nn_forward(full, x, n);
+            b = nn_forward(lean, x, n);
+            CHECK(a && b && !memcmp(a, b, (size_t)n * 5 * sizeof(float)), "mode %d, n = %d: outputs differ", mode, n);
+        }
+    for (i = 0; i < nn_num_params(full); i++)   /* running statistics too */
+        CHECK(!memcmp(nn_get_param(full, i)->value, nn_get_param(lean, i)->value,
+                      nn_get_param(full, i)->size * sizeof(float)), "%s differs", nn_get_param(full, i)->name);
+    nn_backward(lean, dy);
+    CHECK(strstr(nn_error(), "nn_backward: the net is inference-only") != NULL, "'%s'", nn_error());
+    CHECK(isnan(nn_train_step(lean, opt, x, labels, 4)) &&
+          strstr(nn_error(), "nn_train_step: the net is inference-only"), "'%s'", nn_error());
+    nn_optim_step(opt);   /* made before: its gradients are gone */
+    CHECK(strstr(nn_error(), "nn_optim_step: the net became inference-only") != NULL && nn_optim_steps(opt) == 0,
+          "'%s'", nn_error());
+    CHECK(nn_sgd(lean, sgd) == NULL && strstr(nn_error(), "optimiser: the net is inference-only"), "'%s'", nn_error());
+    CHECK(nn_input_grad(lean) == NULL, "an input gradient");
+    nn_zero_grad(lean);   /* nothing to zero, no crash */
+    nn_optim_free(opt);
+    /* nn_build makes it trainable again. */
+    CHECK(nn_build(lean, 16, 5) == NN_OK && (opt = nn_sgd(lean, sgd)) != NULL, "%s", nn_error());
+    CHECK(isfinite(nn_train_step(lean, opt, x, labels, 16)), "train after rebuild: %s", nn_error());
+    nn_optim_free(opt);
+    nn_net_free(full);
+    nn_net_free(lean);
+    nn_net_free(empty);
+}
+
 int main(void)
 {
     RUN(test_mlp_gradcheck);
@@ -406,5 +484,6 @@ int main(void)
     RUN(test_mlp_learns);
     RUN(test_divergence_is_reported);
     RUN(test_same_seed_same_weights);
+    RUN(test_inference_only);
     return test_end("test_net");
 }
