@@ -3,13 +3,17 @@ thread counts as bench/train.c, one case per process (so that the peak resident 
 is the case's own). Run with Debian's /usr/bin/python3, which sees python3-torch:
 
     OMP_NUM_THREADS=T /usr/bin/python3 bench/pytorch_ref.py --model vgg|mlp \
-        --mode train|infer --batch B --threads T [--iters N]
+        --mode train|infer --batch B --threads T [--iters N] [--gemm-share]
 
 Prints one line in bench/train.c's format:
     bench pytorch <mode> <model> batch=<b> threads=<t> median=<images/s> best=<images/s> peak_rss_mb=<MB>
 Random data as in bench/train.c; training = zero_grad, forward, cross-entropy, backward,
 optimiser step (VGG: Adam lr 1e-4; MLP: SGD lr 0.002); inference = forward under
-torch.no_grad() in eval mode."""
+torch.no_grad() in eval mode.
+--gemm-share (MLP training): also times, in the same process, the first Linear's two
+matrix products alone (torch.mm: y = x W^T and dW = dy^T x, the work nn.h's step cannot
+avoid) and prints their share of the median step:
+    gemms pytorch mlp batch=<b> threads=<t> fwd_ms= wgrad_ms= step_ms= share=<%>"""
 import argparse
 import resource
 import time
@@ -40,6 +44,7 @@ def main():
     ap.add_argument("--batch", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--iters", type=int, default=0)
+    ap.add_argument("--gemm-share", action="store_true")
     a = ap.parse_args()
     batch = a.batch or (32 if a.model == "vgg" else 200)
     iters = a.iters or (200 if a.model == "mlp" else 5 if batch >= 128 else 15)
@@ -81,6 +86,25 @@ def main():
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(f"bench pytorch {a.mode} {a.model} batch={batch} threads={a.threads} "
           f"median={batch / times[len(times) // 2]:.1f} best={batch / times[0]:.1f} peak_rss_mb={rss:.0f}")
+    if a.gemm_share and a.model == "mlp" and train:
+        xf, w, dy = x.reshape(batch, -1), net[1].weight.detach(), torch.randn(batch, 100)
+        fwd = median_seconds(lambda: torch.mm(xf, w.t()), iters)
+        wgrad = median_seconds(lambda: torch.mm(dy.t(), xf), iters)
+        step_s = times[len(times) // 2]
+        print(f"gemms pytorch mlp batch={batch} threads={a.threads} fwd_ms={1e3 * fwd:.3f} "
+              f"wgrad_ms={1e3 * wgrad:.3f} step_ms={1e3 * step_s:.3f} share={100 * (fwd + wgrad) / step_s:.0f}%")
+
+
+def median_seconds(fn, iters):
+    for _ in range(3):
+        fn()
+    times = []
+    for _ in range(iters):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    times.sort()
+    return times[len(times) // 2]
 
 
 if __name__ == "__main__":
