@@ -3937,7 +3937,7 @@ NNDEF nn_status nn_inference_only(nn_net *net)
         if (L->work_size) L->work = work;
         if (nn__is_view(L)) continue;
         L->y = net->ping_pong[next];
-        if (0) net->layers[++i].y = L->y;
+        if (L->fuse_relu) net->layers[++i].y = L->y;   /* the ReLU it does */
         next ^= 1;
     }
     return NN_OK;

@@ -420,7 +420,7 @@ static void test_inference_only(void)
     nn_sgd_desc sgd = {0};
     nn_optim *opt;
     int labels[16] = {0}, i, n, mode, distinct = 0;
-    float *seen[2] = {NULL, NULL};
+    float *seen[2] = {NULL, NULL}, *input_buffer = NULL;
     fill_uniform(x, 16 * 192, -1, 1, 21);
     fill_uniform(dy, 16 * 5, -1, 1, 22);
     CHECK(nn_inference_only(empty) == NN_ERR_STATE, "an unbuilt net");
@@ -433,7 +433,13 @@ static void test_inference_only(void)
     for (i = 0; i < nn_num_layers(lean); i++) {
         nn_layer *L = nn_get_layer(lean, i);
         CHECK(L->dx == NULL, "layer %d keeps its input gradient", i);
-        if (L->desc.kind == NN_FLATTEN || L->y == seen[0] || L->y == seen[1]) continue;
+        if (L->desc.kind == NN_FLATTEN) continue;   /* a view: y is set by nn_forward */
+        if (i > 0 && nn_get_layer(lean, i - 1)->fuse_relu)
+            CHECK(L->y == input_buffer, "layer %d: a fused ReLU's output is its BatchNorm's", i);
+        else
+            CHECK(L->y != input_buffer, "layer %d writes the buffer it reads", i);
+        input_buffer = L->y;
+        if (L->y == seen[0] || L->y == seen[1]) continue;
         if (distinct < 2) seen[distinct] = L->y;
         distinct++;
     }
