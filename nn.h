@@ -939,11 +939,19 @@ static void nn__parallel(int tasks, nn__task_fn fn, void *ctx)
 typedef void (*nn__micro_fn)(int kc, const float *a, const float *b, float *c, size_t ldc,
                              float alpha, float beta);
 
+/* The same for a 2 MR x NR/2 tile from two consecutive A panels and the first NR/2
+   columns of a B panel: a last B panel of at most NR/2 columns costs half a full tile
+   (the E1 MLP's 100 hidden units are 6 x 16 + 4). Each sum is formed exactly as in the
+   full tile, so results do not depend on which of the two computed them. */
+typedef void (*nn__narrow_fn)(int kc, const float *a0, const float *a1, const float *b, float *c,
+                              size_t ldc, float alpha, float beta);
+
 typedef struct nn__gemm_kernel {
     const char *name;
     nn__micro_fn micro;
     int mr, nr;         /* register tile */
     int mc, kc, nc;     /* cache blocks (multiples of mr / nr) */
+    nn__narrow_fn narrow;   /* or NULL */
 } nn__gemm_kernel;
 
 #define NN__MAX_MR 8
@@ -967,7 +975,7 @@ static void nn__micro_scalar(int kc, const float *a, const float *b, float *c, s
 }
 
 /* Scalar blocks: a 4 x 8 tile; A block 128 x 256 (128 KiB, in L2), B panel 256 x 8. */
-static const nn__gemm_kernel nn__kernel_scalar = { "scalar", nn__micro_scalar, 4, 8, 128, 256, 2048 };
+static const nn__gemm_kernel nn__kernel_scalar = { "scalar", nn__micro_scalar, 4, 8, 128, 256, 2048, NULL };
 
 #ifdef NN__X86
 #include <immintrin.h>
@@ -984,16 +992,12 @@ static const nn__gemm_kernel nn__kernel_scalar = { "scalar", nn__micro_scalar, 4
     NN__AVX_ROW(3, c30, c31) NN__AVX_ROW(4, c40, c41) NN__AVX_ROW(5, c50, c51)          \
     a += 6;                                                                             \
     b += 16;
+#define NN__AVX_STORE8(p, acc)                                                          \
+    _mm256_storeu_ps(p, beta == 0.0f ? _mm256_mul_ps(va, acc)                           \
+                                     : _mm256_add_ps(_mm256_mul_ps(va, acc),            \
+                                                     _mm256_mul_ps(vb, _mm256_loadu_ps(p))));
 #define NN__AVX_STORE(i, lo, hi)                                                        \
-    if (beta == 0.0f) {                                                                 \
-        _mm256_storeu_ps(c + (i) * ldc, _mm256_mul_ps(va, lo));                         \
-        _mm256_storeu_ps(c + (i) * ldc + 8, _mm256_mul_ps(va, hi));                     \
-    } else {                                                                            \
-        _mm256_storeu_ps(c + (i) * ldc, _mm256_add_ps(_mm256_mul_ps(va, lo),            \
-                         _mm256_mul_ps(vb, _mm256_loadu_ps(c + (i) * ldc))));           \
-        _mm256_storeu_ps(c + (i) * ldc + 8, _mm256_add_ps(_mm256_mul_ps(va, hi),        \
-                         _mm256_mul_ps(vb, _mm256_loadu_ps(c + (i) * ldc + 8))));       \
-    }
+    NN__AVX_STORE8(c + (i) * ldc, lo) NN__AVX_STORE8(c + (i) * ldc + 8, hi)
 
 __attribute__((target("avx2,fma")))
 static void nn__micro_avx2(int kc, const float *a, const float *b, float *c, size_t ldc,
@@ -1019,6 +1023,31 @@ static void nn__micro_avx2(int kc, const float *a, const float *b, float *c, siz
     NN__AVX_STORE(3, c30, c31) NN__AVX_STORE(4, c40, c41) NN__AVX_STORE(5, c50, c51)
 }
 
+/* The narrow tile, 12 x 8: 12 accumulators, 1 for the B row, 1 for the broadcast. */
+#define NN__AVX_NARROW_ROW(a, i, acc) acc = _mm256_fmadd_ps(_mm256_broadcast_ss((a) + (i)), b0, acc);
+
+__attribute__((target("avx2,fma")))
+static void nn__narrow_avx2(int kc, const float *a0, const float *a1, const float *b, float *c,
+                            size_t ldc, float alpha, float beta)
+{
+    __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
+    __m256 c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0, b0, va, vb;
+    int p;
+    for (p = 0; p < kc; p++, a0 += 6, a1 += 6, b += 16) {
+        b0 = _mm256_load_ps(b);
+        NN__AVX_NARROW_ROW(a0, 0, c0) NN__AVX_NARROW_ROW(a0, 1, c1) NN__AVX_NARROW_ROW(a0, 2, c2)
+        NN__AVX_NARROW_ROW(a0, 3, c3) NN__AVX_NARROW_ROW(a0, 4, c4) NN__AVX_NARROW_ROW(a0, 5, c5)
+        NN__AVX_NARROW_ROW(a1, 0, c6) NN__AVX_NARROW_ROW(a1, 1, c7) NN__AVX_NARROW_ROW(a1, 2, c8)
+        NN__AVX_NARROW_ROW(a1, 3, c9) NN__AVX_NARROW_ROW(a1, 4, c10) NN__AVX_NARROW_ROW(a1, 5, c11)
+    }
+    va = _mm256_set1_ps(alpha);
+    vb = _mm256_set1_ps(beta);
+    NN__AVX_STORE8(c, c0) NN__AVX_STORE8(c + ldc, c1) NN__AVX_STORE8(c + 2 * ldc, c2)
+    NN__AVX_STORE8(c + 3 * ldc, c3) NN__AVX_STORE8(c + 4 * ldc, c4) NN__AVX_STORE8(c + 5 * ldc, c5)
+    NN__AVX_STORE8(c + 6 * ldc, c6) NN__AVX_STORE8(c + 7 * ldc, c7) NN__AVX_STORE8(c + 8 * ldc, c8)
+    NN__AVX_STORE8(c + 9 * ldc, c9) NN__AVX_STORE8(c + 10 * ldc, c10) NN__AVX_STORE8(c + 11 * ldc, c11)
+}
+
 /* Zen 3: L1d 32 KiB, L2 512 KiB, L3 32 MiB (similar on Haswell..Zen 4).
    KC = 384: a B panel 384 x 16 (24 KiB) stays in L1 while A panels 384 x 6 (9 KiB)
    stream through; long K runs halve the C-tile loads/stores per FMA against KC 256.
@@ -1026,7 +1055,8 @@ static void nn__micro_avx2(int kc, const float *a, const float *b, float *c, siz
    NC = 3072: the B block 384 x 3072 (4.5 MiB) stays in L3.
    Measured side by side (bench/gemm.c): 96/384 was as fast as or faster than 144/256,
    72/512 and 120/320 on square and conv shapes, within this machine's noise. */
-static const nn__gemm_kernel nn__kernel_avx2 = { "avx2+fma", nn__micro_avx2, 6, 16, 96, 384, 3072 };
+static const nn__gemm_kernel nn__kernel_avx2 = { "avx2+fma", nn__micro_avx2, 6, 16, 96, 384, 3072,
+                                                 nn__narrow_avx2 };
 #endif /* NN__X86 */
 
 #ifdef NN__NEON
@@ -1069,7 +1099,7 @@ static void nn__micro_neon(int kc, const float *a, const float *b, float *c, siz
 
 /* Typical aarch64 cores (64 KiB L1d, >= 1 MiB L2): B panel 256 x 12 (12 KiB) and
    A panel 256 x 8 in L1, A block 128 x 256 (128 KiB) in L2. */
-static const nn__gemm_kernel nn__kernel_neon = { "neon", nn__micro_neon, 8, 12, 128, 256, 3072 };
+static const nn__gemm_kernel nn__kernel_neon = { "neon", nn__micro_neon, 8, 12, 128, 256, 3072, NULL };
 #endif /* NN__NEON */
 
 static const nn__gemm_kernel *nn__gemm_pick(void)
@@ -1245,6 +1275,31 @@ static void nn__gemm_tile(const nn__gemm_kernel *kd, int kb, const float *ap, co
     }
 }
 
+/* The tiles of one B panel down the mb rows of a packed A block: pairs of A panels in
+   narrow tiles when the panel has at most NR/2 columns, else (and for a last odd
+   panel) one full tile per A panel. */
+static void nn__gemm_down(const nn__gemm_kernel *kd, int kb, const float *a_pack, const float *bp,
+                          float *c, int ldc, int mb, int cols, float alpha, float beta)
+{
+    const int mr = kd->mr, half = kd->nr / 2;
+    float tile[2 * NN__MAX_MR * NN__MAX_NR / 2];
+    int ir = 0;
+    if (kd->narrow && cols <= half)
+        for (; ir + mr < mb; ir += 2 * mr) {
+            const float *a0 = a_pack + (size_t)ir * kb, *a1 = a0 + (size_t)mr * kb;
+            int rows = mb - ir < 2 * mr ? mb - ir : 2 * mr;
+            if (rows == 2 * mr && cols == half) {
+                kd->narrow(kb, a0, a1, bp, c + (size_t)ir * ldc, (size_t)ldc, alpha, beta);
+            } else {
+                kd->narrow(kb, a0, a1, bp, tile, (size_t)half, 1.0f, 0.0f);
+                nn__tile_writeback(tile, half, c + (size_t)ir * ldc, (size_t)ldc, rows, cols, alpha, beta);
+            }
+        }
+    for (; ir < mb; ir += mr)
+        nn__gemm_tile(kd, kb, a_pack + (size_t)ir * kb, bp, c + (size_t)ir * ldc, ldc,
+                      mb - ir < mr ? mb - ir : mr, cols, alpha, beta);
+}
+
 /* K blocks up to this long use the row-wise tile order (measured: +10..15% at K = 27
    and 64, -8% at K = 128). */
 #define NN__SHORT_K 64
@@ -1289,11 +1344,8 @@ static void nn__gemm_blocked(const nn__gemm_kernel *kd, int trans_a, int trans_b
                                           alpha, beta_block);
                 } else {
                     for (jr = 0; jr < nb; jr += nr)
-                        for (ir = 0; ir < mb; ir += mr)
-                            nn__gemm_tile(kd, kb, a_pack + (size_t)ir * kb, b_pack + (size_t)jr * kb,
-                                          c + (size_t)(ic + ir) * ldc + jc + jr, ldc,
-                                          mb - ir < mr ? mb - ir : mr, nb - jr < nr ? nb - jr : nr,
-                                          alpha, beta_block);
+                        nn__gemm_down(kd, kb, a_pack, b_pack + (size_t)jr * kb, c + (size_t)ic * ldc + jc + jr,
+                                      ldc, mb, nb - jr < nr ? nb - jr : nr, alpha, beta_block);
                 }
             }
         }

@@ -210,6 +210,38 @@ static void test_gemm_simd_matches_scalar(void)
         }
 }
 
+/* A last B panel of at most NR/2 columns goes through the narrow edge tile (two A
+   panels at once); its columns must get the same bits as when a full tile computes them
+   (the same product with more columns). */
+static void test_gemm_narrow_edge_same_bits(void)
+{
+    static const int narrow[] = {100, 4, 8, 33, 17};   /* 6 x 16 + 4, ..., 2 x 16 + 1 */
+    nn_rng r = nn_rng_new(5);
+    size_t s;
+    int t, i;
+    for (s = 0; s < sizeof narrow / sizeof narrow[0]; s++)
+        for (t = 0; t < 4; t++) {
+            const int m = 131, k = 700, n = narrow[s], wide = (n + 15) / 16 * 16 + 16;
+            int ta = t >> 1, tb = t & 1;
+            float *a = (float *)malloc((size_t)m * k * sizeof(float));
+            float *b = (float *)malloc((size_t)wide * k * sizeof(float));
+            float *c1 = (float *)malloc((size_t)m * n * sizeof(float));
+            float *c2 = (float *)malloc((size_t)m * wide * sizeof(float));
+            int bad = 0;
+            for (i = 0; i < m * k; i++) a[i] = nn_rng_uniform(&r) - 0.5f;
+            for (i = 0; i < wide * k; i++) b[i] = nn_rng_uniform(&r) - 0.5f;
+            for (i = 0; i < m * n; i++) c1[i] = 0.25f;
+            for (i = 0; i < m * wide; i++) c2[i] = 0.25f;
+            /* op(B)'s first n columns are the same numbers in both calls: B^T is n x k
+               rows (a prefix of wide rows), B is k x ldb with ldb = wide. */
+            nn_gemm(ta, tb, m, n, k, 0.75f, a, ta ? m : k, b, tb ? k : wide, 0.5f, c1, n);
+            nn_gemm(ta, tb, m, wide, k, 0.75f, a, ta ? m : k, b, tb ? k : wide, 0.5f, c2, wide);
+            for (i = 0; i < m; i++) bad += memcmp(c1 + (size_t)i * n, c2 + (size_t)i * wide, (size_t)n * sizeof(float)) != 0;
+            CHECK(bad == 0, "n = %d, trans %d: %d rows differ", n, t, bad);
+            free(a); free(b); free(c1); free(c2);
+        }
+}
+
 /* 1 and 2 threads must give the same bits (the split never changes a sum's order). */
 static void test_gemm_threads_bit_identical(void)
 {
@@ -452,6 +484,7 @@ int main(void)
     RUN(test_gemm_reference_matches_double);
     RUN(test_gemm_degenerate_sizes);
     RUN(test_gemm_simd_matches_scalar);
+    RUN(test_gemm_narrow_edge_same_bits);
     RUN(test_gemm_threads_bit_identical);
     RUN(test_parallel_runs_every_task_once);
     RUN(test_im2col_conv_matches_direct);
