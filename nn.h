@@ -3989,7 +3989,10 @@ NNDEF nn_status nn_inference_only(nn_net *net)
         if (L->work_size) L->work = work;
         if (nn__is_view(L)) continue;
         L->y = net->ping_pong[next];
-        if (L->fuse_relu) net->layers[++i].y = L->y;   /* the ReLU it does */
+        if (L->fuse_relu) {   /* the ReLU it does */
+            net->layers[++i].y = L->y;
+            net->layers[i].needs_dx = 0;
+        }
         next ^= 1;
     }
     return NN_OK;
