@@ -4,10 +4,12 @@
 # machine. One line per case:
 #   train|infer <model> batch=<b> threads=<t> nn=<images/s> pytorch=<images/s> ratio=<nn/pytorch> nn_rss_mb= pytorch_rss_mb=
 # images/s is the median of the timed rounds; each side runs ROUNDS times (alternating)
-# and the best median counts, to ride out the noise of a shared machine.
+# and the best median counts, to ride out the noise of a shared machine. The MLP cases
+# take about a second a round and are the noisiest, so they run MLP_ROUNDS times.
 # Usage: bench/train.sh [case-filter]   e.g. bench/train.sh "vgg batch=32"
 cd "$(dirname "$0")/.." || exit 1
 ROUNDS=${ROUNDS:-2}
+MLP_ROUNDS=${MLP_ROUNDS:-5}
 PY=/usr/bin/python3
 if ! $PY -c "import torch" 2>/dev/null; then
     echo "bench-train: $PY cannot import torch (apt-get install python3-torch)"; exit 1
@@ -20,8 +22,10 @@ run_case() {   # run_case MODE MODEL BATCH THREADS
     mode=$1; model=$2; batch=$3; threads=$4
     case "$mode $model batch=$batch threads=$threads" in *"$FILTER"*) ;; *) return ;; esac
     nn_all=""; py_all=""; nn_rss=0; py_rss=0
+    rounds=$ROUNDS
+    [ "$model" = mlp ] && rounds=$MLP_ROUNDS
     r=0
-    while [ $r -lt "$ROUNDS" ]; do
+    while [ $r -lt "$rounds" ]; do
         line=$(build/bench_train --model "$model" --mode "$mode" --batch "$batch" --threads "$threads")
         nn_all="$nn_all $(field "$line" median)"; nn_rss=$(field "$line" peak_rss_mb)
         line=$(OMP_NUM_THREADS=$threads OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=$threads \
@@ -34,7 +38,7 @@ run_case() {   # run_case MODE MODEL BATCH THREADS
         "$mode" "$model" "$batch" "$threads" "$nn" "$py" "$(echo "$nn $py" | awk '{ print $1 / $2 }')" "$nn_rss" "$py_rss"
 }
 FILTER=${1:-}
-echo "nn.h: $(build/bench_train --model mlp --mode infer --iters 1 --threads 1 >/dev/null && echo ok), PyTorch $($PY -c 'import torch; print(torch.__version__)'), $ROUNDS rounds each"
+echo "nn.h: $(build/bench_train --model mlp --mode infer --iters 1 --threads 1 >/dev/null && echo ok), PyTorch $($PY -c 'import torch; print(torch.__version__)'), $ROUNDS rounds each ($MLP_ROUNDS for the MLP)"
 for threads in 1 2; do
     run_case train vgg 32 $threads
     run_case infer vgg 32 $threads
