@@ -1282,7 +1282,7 @@ static void nn__gemm_down(const nn__gemm_kernel *kd, int kb, const float *a_pack
                           float *c, int ldc, int mb, int cols, float alpha, float beta)
 {
     const int mr = kd->mr, half = kd->nr / 2;
-    float tile[2 * NN__MAX_MR * NN__MAX_NR / 2];
+    float tile[NN__MAX_MR * NN__MAX_NR];   /* 2 MR x NR/2 */
     int ir = 0;
     if (kd->narrow && cols <= half)
         for (; ir + mr < mb; ir += 2 * mr) {
@@ -2342,9 +2342,9 @@ struct nn_net {
     nn_param *params;              /* every layer's parameters and buffers, in order */
     int       num_params;
     int       max_batch, built, training, want_input_grad;
-    int       inference_only;      /* nn_inference_only: the buffers below, no gradients */
-    float    *ping_pong[2];        /* layer outputs, alternately */
-    float    *shared_work;         /* every layer's workspace */
+    float    *inference_buffers;   /* nn_inference_only: two output buffers the layers write
+                                      alternately, then every layer's workspace, in one
+                                      block; NULL while the net is trainable */
     int       batch;               /* samples in the last forward */
     const float *x;                /* input of the last forward */
     float    *loss_grad;           /* dLoss/dOutput scratch of nn_train_step */
@@ -3756,11 +3756,13 @@ static void nn__net_release_training(nn_net *net)
     int i;
     for (i = 0; i < net->num_layers; i++) {
         nn_layer *L = &net->layers[i];
-        if (!nn__is_view(L) && !net->inference_only) {   /* a view's y and dx are others' */
-            if (!L->fuse_relu) nn__free(L->y);   /* else it is the next layer's */
-            nn__free(L->dx);
+        if (!net->inference_buffers) {
+            if (!nn__is_view(L)) {   /* a view's y and dx are others' */
+                if (!L->fuse_relu) nn__free(L->y);   /* else it is the next layer's */
+                nn__free(L->dx);
+            }
+            nn__free(L->work);
         }
-        if (!net->inference_only) nn__free(L->work);
         L->y = L->dx = L->work = NULL;
     }
     for (i = 0; i < net->num_params; i++) {
@@ -3783,15 +3785,12 @@ static void nn__net_release_buffers(nn_net *net)
     for (i = 0; i < net->num_params; i++) nn__free(net->params[i].value);
     nn__free(net->params);
     nn__free(net->scratch);
-    nn__free(net->ping_pong[0]);
-    nn__free(net->ping_pong[1]);
-    nn__free(net->shared_work);
+    nn__free(net->inference_buffers);
     net->params = NULL;
     net->scratch = NULL;
-    net->ping_pong[0] = net->ping_pong[1] = net->shared_work = NULL;
+    net->inference_buffers = NULL;
     net->scratch_size = 0;
     net->num_params = 0;
-    net->inference_only = 0;
     net->built = 0;
 }
 
@@ -3960,35 +3959,33 @@ NNDEF void nn_init_weights(nn_net *net, nn_init how, float mean_or_value, float 
 NNDEF nn_status nn_inference_only(nn_net *net)
 {
     size_t most_out = 0, most_work = 0, out_floats;
-    float *pp0 = NULL, *pp1 = NULL, *work = NULL;
+    float *block, *outputs[2], *work;
     int i, next = 0;
     if (!net || !net->built) return nn__fail(NN_ERR_STATE, "nn_inference_only: the net is not built");
-    if (net->inference_only) return NN_OK;
+    if (net->inference_buffers) return NN_OK;
     for (i = 0; i < net->num_layers; i++) {
         const nn_layer *L = &net->layers[i];
         if (!nn__is_view(L) && nn_shape_size(L->out) > most_out) most_out = nn_shape_size(L->out);
         if (L->work_size > most_work) most_work = L->work_size;
     }
-    if (!nn__mul_ok(most_out, (size_t)net->max_batch, &out_floats) ||
-        !(pp0 = (float *)nn__calloc(out_floats, sizeof(float))) ||
-        !(pp1 = (float *)nn__calloc(out_floats, sizeof(float))) ||
-        (most_work && !(work = (float *)nn__calloc(most_work, sizeof(float))))) {
-        nn__free(pp0);
-        nn__free(pp1);
+    if (!nn__mul_ok(most_out, (size_t)net->max_batch, &out_floats) || out_floats > SIZE_MAX / 8 ||
+        most_work > SIZE_MAX / 8)
+        return nn__fail(NN_ERR_NOMEM, "nn_inference_only: the buffers are too large");
+    out_floats = (out_floats + 15) / 16 * 16;   /* so that each buffer starts 64-byte aligned */
+    if (!(block = (float *)nn__calloc(2 * out_floats + most_work, sizeof(float))))
         return nn__fail(NN_ERR_NOMEM, "nn_inference_only: out of memory (the net is unchanged)");
-    }
     nn__net_release_training(net);
-    net->ping_pong[0] = pp0;
-    net->ping_pong[1] = pp1;
-    net->shared_work = work;
-    net->inference_only = 1;
+    net->inference_buffers = block;
+    outputs[0] = block;
+    outputs[1] = block + out_floats;
+    work = block + 2 * out_floats;
     /* Layer i writes the buffer its input is not in; a view passes its input on. */
     for (i = 0; i < net->num_layers; i++) {
         nn_layer *L = &net->layers[i];
         L->needs_dx = 0;
         if (L->work_size) L->work = work;
         if (nn__is_view(L)) continue;
-        L->y = net->ping_pong[next];
+        L->y = outputs[next];
         if (L->fuse_relu) {   /* the ReLU it does */
             net->layers[++i].y = L->y;
             net->layers[i].needs_dx = 0;
@@ -4064,7 +4061,7 @@ NNDEF const float *nn_forward(nn_net *net, const float *x, int n)
 NNDEF void nn_backward(nn_net *net, const float *dy)
 {
     int i;
-    if (net->inference_only) {
+    if (net->inference_buffers) {
         nn__fail(NN_ERR_STATE, "nn_backward: the net is inference-only (nn_inference_only)");
         return;
     }
@@ -4109,7 +4106,7 @@ static nn_optim *nn__optim_new(nn_net *net, nn__optim_kind kind, float lr, int m
     nn_optim *opt;
     int i, k;
     if (!net || !net->built) { nn__fail(NN_ERR_STATE, "optimiser: build the net first"); return NULL; }
-    if (net->inference_only) { nn__fail(NN_ERR_STATE, "optimiser: the net is inference-only"); return NULL; }
+    if (net->inference_buffers) { nn__fail(NN_ERR_STATE, "optimiser: the net is inference-only"); return NULL; }
     if (!(lr > 0.0f) || !isfinite(lr)) { nn__fail(NN_ERR_ARG, "optimiser: learning rate %g, expected > 0", lr); return NULL; }
     opt = (nn_optim *)nn__calloc(1, sizeof *opt);
     if (!opt) goto nomem;
@@ -4286,7 +4283,7 @@ static void nn__optim_chunk(void *ctx, int chunk)
 NNDEF void nn_optim_step(nn_optim *opt)
 {
     nn__optim_task t;
-    if (opt->net->inference_only) {   /* its gradients are gone */
+    if (opt->net->inference_buffers) {   /* its gradients are gone */
         nn__fail(NN_ERR_STATE, "nn_optim_step: the net became inference-only");
         return;
     }
@@ -4311,7 +4308,7 @@ NNDEF float nn_train_step(nn_net *net, nn_optim *opt, const float *x, const int 
         nn__fail(NN_ERR_ARG, "nn_train_step: the optimiser belongs to another net");
         return NAN;
     }
-    if (net->inference_only) {
+    if (net->inference_buffers) {
         nn__fail(NN_ERR_STATE, "nn_train_step: the net is inference-only (nn_inference_only)");
         return NAN;
     }

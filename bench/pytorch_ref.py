@@ -76,26 +76,21 @@ def main():
             with torch.no_grad():
                 net(x)
 
-    times = []
-    for i in range(3 + iters):   # three warm-up rounds, as bench/train.c
-        t = time.perf_counter()
-        step()
-        if i >= 3:
-            times.append(time.perf_counter() - t)
-    times.sort()
+    times = sorted_times(step, iters)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(f"bench pytorch {a.mode} {a.model} batch={batch} threads={a.threads} "
           f"median={batch / times[len(times) // 2]:.1f} best={batch / times[0]:.1f} peak_rss_mb={rss:.0f}")
     if a.gemm_share and a.model == "mlp" and train:
         xf, w, dy = x.reshape(batch, -1), net[1].weight.detach(), torch.randn(batch, 100)
-        fwd = median_seconds(lambda: torch.mm(xf, w.t()), iters)
-        wgrad = median_seconds(lambda: torch.mm(dy.t(), xf), iters)
+        fwd = sorted_times(lambda: torch.mm(xf, w.t()), iters)[iters // 2]
+        wgrad = sorted_times(lambda: torch.mm(dy.t(), xf), iters)[iters // 2]
         step_s = times[len(times) // 2]
         print(f"gemms pytorch mlp batch={batch} threads={a.threads} fwd_ms={1e3 * fwd:.3f} "
               f"wgrad_ms={1e3 * wgrad:.3f} step_ms={1e3 * step_s:.3f} share={100 * (fwd + wgrad) / step_s:.0f}%")
 
 
-def median_seconds(fn, iters):
+def sorted_times(fn, iters):
+    """Seconds of each of iters calls of fn after three warm-up calls (as bench/train.c), sorted."""
     for _ in range(3):
         fn()
     times = []
@@ -103,8 +98,7 @@ def median_seconds(fn, iters):
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
-    times.sort()
-    return times[len(times) // 2]
+    return sorted(times)
 
 
 if __name__ == "__main__":
