@@ -117,12 +117,14 @@ NNDEF const char *nn_status_name(nn_status s);   /* "NN_ERR_IO", ... */
 
 typedef struct nn_rng { uint64_t state, inc; } nn_rng;
 
+/* A NULL r gives 0 (and nn_error() says so); nn_rng_shuffle returns NN_ERR_ARG for a
+   NULL r, a negative n or NULL items with n > 0, and leaves the items untouched. */
 NNDEF nn_rng   nn_rng_new(uint64_t seed);
 NNDEF uint32_t nn_rng_u32(nn_rng *r);
 NNDEF uint32_t nn_rng_below(nn_rng *r, uint32_t n);     /* uniform in [0, n), unbiased */
 NNDEF float    nn_rng_uniform(nn_rng *r);                /* uniform in [0, 1) */
 NNDEF float    nn_rng_normal(nn_rng *r, float mean, float std);
-NNDEF void     nn_rng_shuffle(nn_rng *r, int *items, int n);   /* Fisher-Yates */
+NNDEF nn_status nn_rng_shuffle(nn_rng *r, int *items, int n);   /* Fisher-Yates */
 
 /* ---- Tensors ---------------------------------------------------------------------
    A float32 array of up to 4 dimensions, row-major (NCHW for images). */
@@ -142,35 +144,53 @@ typedef struct nn_shape { int c, h, w; } nn_shape;
 NNDEF nn_shape  nn_shape3(int c, int h, int w);
 NNDEF nn_shape  nn_shape1(int features);
 NNDEF size_t    nn_shape_size(nn_shape s);
-NNDEF nn_status nn_tensor_alloc(nn_tensor *t, int ndim, const int *shape);  /* zeroed */
+/* A zeroed tensor; on failure (NULL t or shape, ndim outside 1..NN_MAX_DIMS, a
+   dimension <= 0, no memory) *t is left zeroed. The data comes from nn.h's aligned
+   allocator: release it with nn_tensor_free, never free(). */
+NNDEF nn_status nn_tensor_alloc(nn_tensor *t, int ndim, const int *shape);
+/* Frees the data and zeroes *t; NULL, a zeroed tensor or a freed one is a no-op. */
 NNDEF void      nn_tensor_free(nn_tensor *t);
 
 /* ---- Kernels ---------------------------------------------------------------------
    Row-major C = alpha * op(A) * op(B) + beta * C, op(X) = X or X^T.
    op(A) is m x k, op(B) is k x n, C is m x n; lda/ldb/ldc are the row strides of the
-   matrices as stored. When beta is 0, C is not read (it may hold NaN). */
+   matrices as stored. When beta is 0, C is not read (it may hold NaN).
+   These are the low-level kernels the layers run on; the checks are only those that
+   cost nothing against the work. NN_ERR_ARG, with C untouched, for m, n or k < 0, a
+   NULL c, a NULL a or b when it is read (k > 0 and alpha != 0; for nn_gemm_reference
+   k > 0), or a row stride below
+   its row's length (lda < k, or < m with trans_a; ldb < n, or < k with trans_b;
+   ldc < n; each at least 1). m = 0 or n = 0 does nothing; k = 0 or alpha = 0 gives
+   C = beta * C. The strides are not checked against the arrays' real sizes. */
 
-NNDEF void nn_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
-                   const float *a, int lda, const float *b, int ldb,
-                   float beta, float *c, int ldc);
-/* The portable scalar GEMM, the reference the fast paths are tested against. */
-NNDEF void nn_gemm_reference(int trans_a, int trans_b, int m, int n, int k, float alpha,
-                             const float *a, int lda, const float *b, int ldb,
-                             float beta, float *c, int ldc);
+NNDEF nn_status nn_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                        const float *a, int lda, const float *b, int ldb,
+                        float beta, float *c, int ldc);
+/* The portable scalar GEMM, the reference the fast paths are tested against (the
+   same contract). */
+NNDEF nn_status nn_gemm_reference(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                                  const float *a, int lda, const float *b, int ldb,
+                                  float beta, float *c, int ldc);
 NNDEF const char *nn_simd_name(void);   /* "avx2+fma", "neon" or "scalar" */
-NNDEF void nn_set_threads(int n);       /* 0: the NN_THREADS variable, else online cores */
+/* Threads for GEMM and the layers: 0 means the NN_THREADS variable, else the online
+   cores; more than 64 is taken as 64; negative is NN_ERR_ARG (nothing changes).
+   With NN_NO_THREADS it is always 1. */
+NNDEF nn_status nn_set_threads(int n);
 NNDEF int  nn_get_threads(void);
 
 /* im2col: one image (channels x height x width) to a matrix with
    channels*kernel_h*kernel_w rows and out_h*out_w columns, row stride ld_col, where
    out_h = (height + 2*pad_h - kernel_h) / stride_h + 1 (likewise out_w). Padding reads
-   as 0. col2im is its adjoint: it ADDS each column entry back into the image. */
-NNDEF void nn_im2col(const float *img, int channels, int height, int width,
-                     int kernel_h, int kernel_w, int stride_h, int stride_w,
-                     int pad_h, int pad_w, float *col, int ld_col);
-NNDEF void nn_col2im(const float *col, int ld_col, int channels, int height, int width,
-                     int kernel_h, int kernel_w, int stride_h, int stride_w,
-                     int pad_h, int pad_w, float *img);
+   as 0. col2im is its adjoint: it ADDS each column entry back into the image.
+   NN_ERR_ARG, with nothing written, for a NULL img or col, channels, sizes, kernel or
+   stride < 1, padding < 0, a kernel larger than the padded image, ld_col < out_h*out_w,
+   or sizes whose products overflow an int. */
+NNDEF nn_status nn_im2col(const float *img, int channels, int height, int width,
+                          int kernel_h, int kernel_w, int stride_h, int stride_w,
+                          int pad_h, int pad_w, float *col, int ld_col);
+NNDEF nn_status nn_col2im(const float *col, int ld_col, int channels, int height, int width,
+                          int kernel_h, int kernel_w, int stride_h, int stride_w,
+                          int pad_h, int pad_w, float *img);
 
 /* ---- Layers ----------------------------------------------------------------------
    A layer is described by value (nn_linear(100), nn_conv2d(64, 3, 1, 1), ...) and
@@ -260,18 +280,32 @@ typedef struct nn_net nn_net;
 
 typedef enum nn_init { NN_INIT_DEFAULT = 0, NN_INIT_NORMAL, NN_INIT_CONSTANT } nn_init;
 
+/* A net and everything it holds (layers, parameters, buffers, the outputs nn_forward
+   returns) belong to it: nn_net_free releases them all (NULL is a no-op); never free()
+   a pointer the net hands out. The net must not be used after nn_net_free. */
 NNDEF nn_net   *nn_net_new(nn_shape input);
 NNDEF void      nn_net_free(nn_net *net);
+/* Appends a layer; NN_ERR_STATE once the net is built. */
 NNDEF nn_status nn_add(nn_net *net, nn_layer_desc layer);
 /* Infers every shape, allocates every buffer for up to max_batch samples and
-   initialises the parameters as PyTorch does by default, seeded. */
+   initialises the parameters as PyTorch does by default, seeded. Building again
+   re-initialises the net and forgets the last forward. */
 NNDEF nn_status nn_build(nn_net *net, int max_batch, uint64_t seed);
 /* Re-initialise weights from N(mean, std) (NN_INIT_NORMAL) or to a constant, biases
    to bias_value, or both as PyTorch's default (NN_INIT_DEFAULT; the other arguments
-   are then ignored); layers of the given kind only (0: Linear and Conv2d). */
-NNDEF void      nn_init_weights(nn_net *net, nn_init how, float mean_or_value, float std,
+   are then ignored); layers of the given kind only (0: Linear and Conv2d).
+   NN_ERR_STATE before nn_build; NN_ERR_ARG (nothing changed) for an unknown how or
+   kind, or, for NN_INIT_NORMAL / NN_INIT_CONSTANT, a value or bias that is not finite
+   or an std that is negative or not finite. */
+NNDEF nn_status nn_init_weights(nn_net *net, nn_init how, float mean_or_value, float std,
                                 float bias_value, nn_layer_kind only);
-NNDEF void      nn_set_training(nn_net *net, int training);
+/* Training (any non-zero value, the default) or evaluation mode (0) for BatchNorm and
+   Dropout; NN_ERR_STATE before nn_build (which sets training mode). */
+NNDEF nn_status nn_set_training(nn_net *net, int training);
+/* Getters. A NULL net gives 0 (a zero shape, NULL) and sets nn_error(); so does an
+   index out of range. nn_output_shape is the zero shape and nn_max_batch 0 until the
+   net is built. The layer and parameter structs are the net's: read them, write the
+   parameter values and gradients, never free them. */
 NNDEF int       nn_num_layers(const nn_net *net);
 NNDEF nn_layer *nn_get_layer(nn_net *net, int i);
 NNDEF int       nn_num_params(const nn_net *net);   /* includes buffers */
@@ -279,22 +313,33 @@ NNDEF nn_param *nn_get_param(nn_net *net, int i);
 NNDEF size_t    nn_param_count(const nn_net *net);  /* learnable scalars */
 NNDEF nn_shape  nn_output_shape(const nn_net *net);
 NNDEF int       nn_max_batch(const nn_net *net);
-/* Forward n <= max_batch samples; returns the output (n x output size), owned by net. */
+/* Forward n <= max_batch samples; returns the output (n x output size), owned by net
+   and valid until its next forward or build. NULL (nn_error() set) for a NULL net or
+   x, n outside 1..max_batch, or a net that is not built (NN_ERR_STATE). */
 NNDEF const float *nn_forward(nn_net *net, const float *x, int n);
-/* Backward from dLoss/dOutput after a forward of the same n; fills every grad. */
-NNDEF void      nn_backward(nn_net *net, const float *dy);
-NNDEF void      nn_zero_grad(nn_net *net);
+/* Backward from dLoss/dOutput (n x output size for the n of the last forward); fills
+   every grad. NN_ERR_ARG for a NULL net or dy; NN_ERR_STATE for a
+   net that is not built, is inference-only, or has had no nn_forward since it was
+   last built. x of that forward must still be valid. */
+NNDEF nn_status nn_backward(nn_net *net, const float *dy);
+/* Zeroes every gradient; NN_ERR_STATE for a net that is not built or is
+   inference-only (it has no gradients). */
+NNDEF nn_status nn_zero_grad(nn_net *net);
 /* Ask before nn_build for dLoss/dInput to be computed by nn_backward (off by default:
-   the first layer then skips that work); nn_input_grad() returns it after nn_backward,
-   n x input size (NULL before the first nn_backward or when not asked for). */
-NNDEF void      nn_set_input_grad(nn_net *net, int enable);
+   the first layer then skips that work): on a built net only re-asking for what it
+   was built with is accepted, a change is NN_ERR_STATE (set it, then nn_build).
+   nn_input_grad() returns it, n x input size, after nn_backward and until the next
+   nn_forward or nn_build; otherwise, or when not asked for, NULL with nn_error() set
+   (NN_ERR_STATE). */
+NNDEF nn_status nn_set_input_grad(nn_net *net, int enable);
 NNDEF const float *nn_input_grad(const nn_net *net);
 /* Keeps only what nn_forward needs, for a built (or loaded) net that will not be
    trained again: frees the gradients and every layer's stored output and input
    gradient, and runs the layers in two shared output buffers and one shared
    workspace. Parameters, running statistics and the training flag are kept.
    Afterwards nn_backward, nn_train_step and the optimisers fail with NN_ERR_STATE;
-   nn_build makes it trainable again (and re-initialises it). */
+   nn_build makes it trainable again (and re-initialises it). NN_ERR_ARG for a NULL
+   net, NN_ERR_STATE for one that is not built. */
 NNDEF nn_status nn_inference_only(nn_net *net);
 
 /* ---- Optimisers ------------------------------------------------------------------
@@ -347,7 +392,12 @@ NNDEF float     nn_train_step(nn_net *net, nn_optim *opt, const float *x, const 
    A labelled data set in memory, float pixels N x C x H x W, plus a batcher that walks
    it in a shuffled order and reshuffles at the end of every epoch.
    The loaders overwrite *out without freeing it: free a loaded set with
-   nn_dataset_free before loading into it again. On failure *out is left zeroed. */
+   nn_dataset_free before loading into it again. On failure *out is left zeroed.
+   A set may also be filled by the program: zero the struct (nn_dataset d = {0}), then
+   set n, shape, num_classes, x and y to its own arrays; those stay the program's
+   (owns_data stays 0) and nn_dataset_free releases only what nn.h allocated for it
+   (the batcher's order). Every function below returns NN_ERR_ARG for a NULL set, an
+   empty one (n <= 0 or a zero shape), or a NULL x (or y where labels are read). */
 
 typedef struct nn_dataset {
     int    n;             /* samples */
@@ -356,10 +406,12 @@ typedef struct nn_dataset {
     float *x;             /* n * nn_shape_size(shape) */
     int   *y;             /* n labels in [0, num_classes) */
     /* batcher state */
-    int   *order;         /* NULL until nn_batch_start */
+    int   *order;         /* NULL until nn_batch_start; nn.h's (nn_dataset_free) */
     int    cursor;        /* next position in order */
     int    epoch;         /* completed epochs */
     nn_rng rng;
+    int    owns_data;     /* 1: x and y were allocated by a loader and nn_dataset_free
+                             frees them; 0: they are the program's */
 } nn_dataset;
 
 #define NN_CIFAR10_RECORD 3073   /* 1 label byte + 3 x 32 x 32 pixel bytes */
@@ -368,35 +420,45 @@ typedef struct nn_dataset {
    non-zero multiple of 3073 bytes with every label byte < 10. Pixels become floats
    0..255, layout N x 3 x 32 x 32 (R, G, B planes); num_classes is 10. */
 NNDEF nn_status nn_cifar10_load_files(const char *const *paths, int count, nn_dataset *out);
-/* dir/data_batch_1..5.bin into train, dir/test_batch.bin into test (either may be NULL).
-   If either fails, both are left zeroed. */
+/* dir/data_batch_1..5.bin into train, dir/test_batch.bin into test (either may be
+   NULL, not both, and not the same set). If either fails, both are left zeroed. */
 NNDEF nn_status nn_cifar10_load(const char *dir, nn_dataset *train, nn_dataset *test);
 /* MNIST-style IDX files (uncompressed): images u8 [n, rows, cols] (magic 0x00000803),
    labels u8 [n] (magic 0x00000801). Sizes must match the headers exactly. Pixels
    become floats 0..255, shape (1, rows, cols); num_classes is the largest label + 1. */
 NNDEF nn_status nn_idx_load(const char *images_path, const char *labels_path, nn_dataset *out);
-/* Frees the pixels, labels and batcher order and zeroes *d (NULL is fine). */
+/* Frees the batcher order, and the pixels and labels if the set owns them (a loaded
+   set: owns_data), then zeroes *d; NULL is a no-op. Never free() a loaded set's x or
+   y yourself: they come from nn.h's aligned allocator. */
 NNDEF void      nn_dataset_free(nn_dataset *d);
 
 /* Per-pixel mean over all samples (shape-sized output), summed in double. */
 NNDEF nn_status nn_mean_image(const nn_dataset *d, float *mean);
-NNDEF void      nn_subtract_image(nn_dataset *d, const float *mean);
-/* Per-channel mean and population standard deviation (shape.c values each). */
-NNDEF void      nn_channel_stats(const nn_dataset *d, float *mean, float *std);
-/* x = (x - mean[c]) / std[c]; a channel whose std is not > 0 is only shifted. */
-NNDEF void      nn_normalize_channels(nn_dataset *d, const float *mean, const float *std);
-NNDEF void      nn_scale_pixels(nn_dataset *d, float factor);   /* x *= factor */
+/* x -= mean (shape-sized); NN_ERR_ARG, nothing changed, if a mean is not finite. */
+NNDEF nn_status nn_subtract_image(nn_dataset *d, const float *mean);
+/* Per-channel mean and population standard deviation (shape.c values each); a
+   channel whose values are all equal gets std 0. */
+NNDEF nn_status nn_channel_stats(const nn_dataset *d, float *mean, float *std);
+/* x = (x - mean[c]) / std[c]; a channel whose std is 0 is only shifted (a constant
+   channel, as nn_channel_stats reports it). NN_ERR_ARG, nothing changed, for a mean
+   that is not finite or an std that is negative or not finite. */
+NNDEF nn_status nn_normalize_channels(nn_dataset *d, const float *mean, const float *std);
+/* x *= factor; NN_ERR_ARG, nothing changed, for a factor that is not finite. */
+NNDEF nn_status nn_scale_pixels(nn_dataset *d, float factor);
 
 /* Starts the batcher: order = 0..n-1 shuffled by Fisher-Yates with nn_rng_new(seed)
    (so the first epoch is shuffled too), cursor 0, epoch 0. May be called again to
-   restart. The only call of the batcher that allocates. */
+   restart. The only call of the batcher that allocates: nn_dataset_free releases
+   the order (the set's own x and y only if it owns them). */
 NNDEF nn_status nn_batch_start(nn_dataset *d, uint64_t seed);
 /* Copies the next n samples into x (n * shape size floats) and their labels into y
    (either may be NULL). When the order is used up, the same generator reshuffles it,
    epoch is incremented and the batch continues from the start of the new order, so a
    batch may straddle two epochs. Without nn_batch_start the samples are walked in
-   stored order 0..n-1, epoch after epoch, unshuffled. Never allocates. */
-NNDEF void      nn_next_batch(nn_dataset *d, int n, float *x, int *y);
+   stored order 0..n-1, epoch after epoch, unshuffled. Never allocates. NN_ERR_ARG,
+   nothing copied, for n <= 0 or a cursor outside 0..d->n-1 (batcher fields not
+   zeroed). */
+NNDEF nn_status nn_next_batch(nn_dataset *d, int n, float *x, int *y);
 
 /* ---- Model files -------------------------------------------------------------------
    safetensors: an 8-byte little-endian header length, a JSON header naming each tensor
@@ -450,8 +512,10 @@ NNDEF nn_status nn_evaluate(nn_net *net, const nn_dataset *d, float *mean_loss,
 /* Index of the largest of n values (the first on ties). */
 NNDEF int       nn_argmax(const float *v, int n);
 #ifndef NN_NO_STDIO
-/* The confusion matrix with per-class accuracy as a readable table; names may be NULL. */
-NNDEF void      nn_print_confusion(FILE *out, const int *confusion, int classes,
+/* The confusion matrix (classes x classes, rows = true class) with per-class accuracy
+   as a readable table; names may be NULL, and so may any entry (its index is printed).
+   NN_ERR_ARG for a NULL out or confusion or classes < 1, NN_ERR_IO if writing failed. */
+NNDEF nn_status nn_print_confusion(FILE *out, const int *confusion, int classes,
                                    const char *const *names);
 #endif
 
@@ -602,8 +666,10 @@ static int nn__mul_ok(size_t a, size_t b, size_t *out)
 
 NNDEF uint32_t nn_rng_u32(nn_rng *r)
 {
-    uint64_t old = r->state;
+    uint64_t old;
     uint32_t xorshifted, rot;
+    if (!r) { nn__fail(NN_ERR_ARG, "nn_rng_u32: r is NULL"); return 0; }
+    old = r->state;
     r->state = old * 6364136223846793005ULL + r->inc;
     xorshifted = (uint32_t)(((old >> 18) ^ old) >> 27);
     rot = (uint32_t)(old >> 59);
@@ -625,6 +691,7 @@ NNDEF uint32_t nn_rng_below(nn_rng *r, uint32_t n)
 {
     /* Reject the top partial range so that every residue is equally likely. */
     uint32_t limit, x;
+    if (!r) { nn__fail(NN_ERR_ARG, "nn_rng_below: r is NULL"); return 0; }
     if (n <= 1) return 0;
     limit = (uint32_t)(0x100000000ULL - (0x100000000ULL % n));
     do x = nn_rng_u32(r); while (limit && x >= limit);
@@ -633,26 +700,33 @@ NNDEF uint32_t nn_rng_below(nn_rng *r, uint32_t n)
 
 NNDEF float nn_rng_uniform(nn_rng *r)
 {
+    if (!r) { nn__fail(NN_ERR_ARG, "nn_rng_uniform: r is NULL"); return 0; }
     return (float)(nn_rng_u32(r) >> 8) * (1.0f / 16777216.0f);   /* 24 exact bits */
 }
 
 NNDEF float nn_rng_normal(nn_rng *r, float mean, float std)
 {
     /* Box-Muller in double; u1 in (0, 1] so that log(u1) is finite. */
-    double u1 = ((double)(nn_rng_u32(r) >> 8) + 1.0) / 16777216.0;
-    double u2 = (double)(nn_rng_u32(r) >> 8) / 16777216.0;
-    double z = sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+    double u1, u2, z;
+    if (!r) { nn__fail(NN_ERR_ARG, "nn_rng_normal: r is NULL"); return 0; }
+    u1 = ((double)(nn_rng_u32(r) >> 8) + 1.0) / 16777216.0;
+    u2 = (double)(nn_rng_u32(r) >> 8) / 16777216.0;
+    z = sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
     return mean + std * (float)z;
 }
 
-NNDEF void nn_rng_shuffle(nn_rng *r, int *items, int n)
+NNDEF nn_status nn_rng_shuffle(nn_rng *r, int *items, int n)
 {
     int i;
+    if (!r) return nn__fail(NN_ERR_ARG, "nn_rng_shuffle: r is NULL");
+    if (n < 0) return nn__fail(NN_ERR_ARG, "nn_rng_shuffle: n is %d, expected >= 0", n);
+    if (!items && n > 0) return nn__fail(NN_ERR_ARG, "nn_rng_shuffle: items is NULL");
     for (i = n - 1; i > 0; i--) {
         int j = (int)nn_rng_below(r, (uint32_t)i + 1), t = items[i];
         items[i] = items[j];
         items[j] = t;
     }
+    return NN_OK;
 }
 
 /* ---- Tensors --------------------------------------------------------------------- */
@@ -672,7 +746,9 @@ NNDEF nn_status nn_tensor_alloc(nn_tensor *t, int ndim, const int *shape)
 {
     size_t size = 1;
     int i;
+    if (!t) return nn__fail(NN_ERR_ARG, "tensor: t is NULL");
     memset(t, 0, sizeof *t);
+    if (!shape) return nn__fail(NN_ERR_ARG, "tensor: shape is NULL");
     if (ndim < 1 || ndim > NN_MAX_DIMS)
         return nn__fail(NN_ERR_ARG, "tensor: %d dimensions, expected 1 to %d", ndim, NN_MAX_DIMS);
     for (i = 0; i < ndim; i++) {
@@ -680,10 +756,10 @@ NNDEF nn_status nn_tensor_alloc(nn_tensor *t, int ndim, const int *shape)
             return nn__fail(NN_ERR_ARG, "tensor: dimension %d is %d, expected > 0", i, shape[i]);
         if (!nn__mul_ok(size, (size_t)shape[i], &size))
             return nn__fail(NN_ERR_NOMEM, "tensor: size overflows");
-        t->shape[i] = shape[i];
     }
     t->data = (float *)nn__calloc(size, sizeof(float));
     if (!t->data) return nn__fail(NN_ERR_NOMEM, "tensor: cannot allocate %zu floats", size);
+    for (i = 0; i < ndim; i++) t->shape[i] = shape[i];
     t->ndim = ndim;
     t->size = size;
     return NN_OK;
@@ -691,6 +767,7 @@ NNDEF nn_status nn_tensor_alloc(nn_tensor *t, int ndim, const int *shape)
 
 NNDEF void nn_tensor_free(nn_tensor *t)
 {
+    if (!t) return;
     nn__free(t->data);
     memset(t, 0, sizeof *t);
 }
@@ -754,14 +831,15 @@ static int nn__default_threads(void)
 #endif
 }
 
-NNDEF void nn_set_threads(int n)
+NNDEF nn_status nn_set_threads(int n)
 {
+    if (n < 0) return nn__fail(NN_ERR_ARG, "nn_set_threads: %d threads, expected >= 0", n);
 #ifdef NN_NO_THREADS
-    (void)n;
     nn__threads = 1;
 #else
-    nn__threads = n <= 0 ? nn__default_threads() : n > NN__MAX_THREADS ? NN__MAX_THREADS : n;
+    nn__threads = n == 0 ? nn__default_threads() : n > NN__MAX_THREADS ? NN__MAX_THREADS : n;
 #endif
+    return NN_OK;
 }
 
 NNDEF int nn_get_threads(void)
@@ -1115,11 +1193,34 @@ static const nn__gemm_kernel *nn__gemm_pick(void)
 
 NNDEF const char *nn_simd_name(void) { return nn__gemm_pick()->name; }
 
-NNDEF void nn_gemm_reference(int trans_a, int trans_b, int m, int n, int k, float alpha,
-                             const float *a, int lda, const float *b, int ldb,
-                             float beta, float *c, int ldc)
+/* The entry checks of nn_gemm and nn_gemm_reference (their header comment);
+   reads_ab: whether the kernel will read A and B. */
+static nn_status nn__gemm_check(const char *fn, int trans_a, int trans_b, int m, int n, int k,
+                                int reads_ab, const float *a, int lda, const float *b, int ldb,
+                                const float *c, int ldc)
+{
+    int row_a = trans_a ? m : k, row_b = trans_b ? k : n;
+    if (m < 0 || n < 0 || k < 0)
+        return nn__fail(NN_ERR_ARG, "%s: m, n, k = %d, %d, %d, expected >= 0", fn, m, n, k);
+    if (m == 0 || n == 0) return NN_OK;
+    if (!c) return nn__fail(NN_ERR_ARG, "%s: c is NULL", fn);
+    if (ldc < (n > 1 ? n : 1)) return nn__fail(NN_ERR_ARG, "%s: ldc %d < n = %d", fn, ldc, n);
+    if (!reads_ab) return NN_OK;
+    if (!a || !b) return nn__fail(NN_ERR_ARG, "%s: %s is NULL", fn, a ? "b" : "a");
+    if (lda < (row_a > 1 ? row_a : 1) || ldb < (row_b > 1 ? row_b : 1))
+        return nn__fail(NN_ERR_ARG, "%s: lda %d, ldb %d below the row lengths %d, %d",
+                        fn, lda, ldb, row_a, row_b);
+    return NN_OK;
+}
+
+NNDEF nn_status nn_gemm_reference(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                                  const float *a, int lda, const float *b, int ldb,
+                                  float beta, float *c, int ldc)
 {
     int i, j, p;
+    nn_status st = nn__gemm_check("nn_gemm_reference", trans_a, trans_b, m, n, k, k > 0,
+                                  a, lda, b, ldb, c, ldc);
+    if (st != NN_OK) return st;
     for (i = 0; i < m; i++) {
         for (j = 0; j < n; j++) {
             float sum = 0.0f;
@@ -1131,6 +1232,7 @@ NNDEF void nn_gemm_reference(int trans_a, int trans_b, int m, int n, int k, floa
             c[(size_t)i * ldc + j] = alpha * sum + (beta == 0.0f ? 0.0f : beta * c[(size_t)i * ldc + j]);
         }
     }
+    return NN_OK;
 }
 
 /* Copies n floats; for the register-tile widths the size is a constant, so the
@@ -1379,18 +1481,20 @@ static void nn__gemm_task(void *ctx, int task)
                          g->beta, g->c + (size_t)lo * g->ldc, g->ldc);
 }
 
-NNDEF void nn_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
-                   const float *a, int lda, const float *b, int ldb,
-                   float beta, float *c, int ldc)
+NNDEF nn_status nn_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                        const float *a, int lda, const float *b, int ldb,
+                        float beta, float *c, int ldc)
 {
     nn__gemm_job g;
     int i, j;
-    if (m <= 0 || n <= 0) return;
-    if (k <= 0 || alpha == 0.0f) {   /* C = beta * C, without reading C when beta is 0 */
+    nn_status st = nn__gemm_check("nn_gemm", trans_a, trans_b, m, n, k, k > 0 && alpha != 0.0f,
+                                  a, lda, b, ldb, c, ldc);
+    if (st != NN_OK || m == 0 || n == 0) return st;
+    if (k == 0 || alpha == 0.0f) {   /* C = beta * C, without reading C when beta is 0 */
         for (i = 0; i < m; i++)
             for (j = 0; j < n; j++)
                 c[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[(size_t)i * ldc + j];
-        return;
+        return NN_OK;
     }
     g.kd = nn__gemm_pick();
     g.trans_a = trans_a; g.trans_b = trans_b; g.m = m; g.n = n; g.k = k;
@@ -1403,6 +1507,7 @@ NNDEF void nn_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
     if (g.parts > g.units) g.parts = g.units;
     if (g.parts <= 1) nn__gemm_task(&g, 0);
     else nn__parallel(g.parts, nn__gemm_task, &g);
+    return NN_OK;
 }
 
 /* ---- im2col / col2im --------------------------------------------------------------
@@ -1480,17 +1585,50 @@ static void nn__im2col_same(const float *img, int channels, int height, int widt
     }
 }
 
-NNDEF void nn_im2col(const float *img, int channels, int height, int width,
-                     int kernel_h, int kernel_w, int stride_h, int stride_w,
-                     int pad_h, int pad_w, float *col, int ld_col)
+/* The entry checks of nn_im2col and nn_col2im (their header comment); sets the
+   output size. Every product the kernels form in int is bounded here. */
+static nn_status nn__im2col_check(const char *fn, const float *img, const float *col,
+                                  int channels, int height, int width, int kernel_h, int kernel_w,
+                                  int stride_h, int stride_w, int pad_h, int pad_w, int ld_col,
+                                  int *out_h, int *out_w)
 {
-    int out_h = (height + 2 * pad_h - kernel_h) / stride_h + 1;
-    int out_w = (width + 2 * pad_w - kernel_w) / stride_w + 1;
+    long long padded_h = (long long)height + 2LL * pad_h, padded_w = (long long)width + 2LL * pad_w;
+    long long oh, ow;
+    if (!img || !col) return nn__fail(NN_ERR_ARG, "%s: %s is NULL", fn, img ? "col" : "img");
+    if (channels < 1 || height < 1 || width < 1 || kernel_h < 1 || kernel_w < 1 ||
+        stride_h < 1 || stride_w < 1 || pad_h < 0 || pad_w < 0)
+        return nn__fail(NN_ERR_ARG, "%s: image %dx%dx%d, kernel %dx%d, stride %dx%d, padding %dx%d: "
+                        "expected sizes, kernel and stride >= 1 and padding >= 0", fn, channels,
+                        height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w);
+    if (kernel_h > padded_h || kernel_w > padded_w)
+        return nn__fail(NN_ERR_ARG, "%s: kernel %dx%d larger than the padded image %lldx%lld",
+                        fn, kernel_h, kernel_w, padded_h, padded_w);
+    oh = (padded_h - kernel_h) / stride_h + 1;
+    ow = (padded_w - kernel_w) / stride_w + 1;
+    if ((long long)height * width > INT_MAX || oh * ow > INT_MAX ||
+        (long long)channels * kernel_h * kernel_w > INT_MAX ||
+        (long long)kernel_h * kernel_w * oh * ow > INT_MAX || padded_h > INT_MAX || padded_w > INT_MAX)
+        return nn__fail(NN_ERR_ARG, "%s: the sizes overflow an int", fn);
+    if (ld_col < oh * ow)
+        return nn__fail(NN_ERR_ARG, "%s: ld_col %d < %lld output positions", fn, ld_col, oh * ow);
+    *out_h = (int)oh;
+    *out_w = (int)ow;
+    return NN_OK;
+}
+
+NNDEF nn_status nn_im2col(const float *img, int channels, int height, int width,
+                          int kernel_h, int kernel_w, int stride_h, int stride_w,
+                          int pad_h, int pad_w, float *col, int ld_col)
+{
+    int out_h, out_w;
     int c, ki, kj, oy, ox, y_lo, y_hi, x_lo, x_hi;
     float *dst = col;
+    nn_status st = nn__im2col_check("nn_im2col", img, col, channels, height, width, kernel_h,
+                                    kernel_w, stride_h, stride_w, pad_h, pad_w, ld_col, &out_h, &out_w);
+    if (st != NN_OK) return st;
     if (stride_h == 1 && stride_w == 1 && out_h == height && out_w == width && width >= 8) {
         nn__im2col_same(img, channels, height, width, kernel_h, kernel_w, pad_h, pad_w, col, ld_col);
-        return;
+        return NN_OK;
     }
     if (kernel_h * kernel_w * out_h * out_w <= NN__IM2COL_MAP_MAX) {
         int map[NN__IM2COL_MAP_MAX], r, q, outputs = out_h * out_w;
@@ -1502,7 +1640,7 @@ NNDEF void nn_im2col(const float *img, int channels, int height, int width,
                     int at = map[r * outputs + q];
                     col[q] = at >= 0 ? img[at] : 0.0f;
                 }
-        return;
+        return NN_OK;
     }
     for (c = 0; c < channels; c++) {
         const float *plane = img + (size_t)c * height * width;
@@ -1536,6 +1674,7 @@ NNDEF void nn_im2col(const float *img, int channels, int height, int width,
             }
         }
     }
+    return NN_OK;
 }
 
 /* dst[i] += src[i] for i < n, 4 at a time (the compiler cannot prove the two rows
@@ -1551,14 +1690,16 @@ static void nn__add_row(float *dst, const float *src, int n)
     for (; i < n; i++) dst[i] += src[i];
 }
 
-NNDEF void nn_col2im(const float *col, int ld_col, int channels, int height, int width,
-                     int kernel_h, int kernel_w, int stride_h, int stride_w,
-                     int pad_h, int pad_w, float *img)
+NNDEF nn_status nn_col2im(const float *col, int ld_col, int channels, int height, int width,
+                          int kernel_h, int kernel_w, int stride_h, int stride_w,
+                          int pad_h, int pad_w, float *img)
 {
-    int out_h = (height + 2 * pad_h - kernel_h) / stride_h + 1;
-    int out_w = (width + 2 * pad_w - kernel_w) / stride_w + 1;
+    int out_h, out_w;
     int c, ki, kj, oy, ox, y_lo, y_hi, x_lo, x_hi;
     const float *row = col;
+    nn_status st = nn__im2col_check("nn_col2im", img, col, channels, height, width, kernel_h,
+                                    kernel_w, stride_h, stride_w, pad_h, pad_w, ld_col, &out_h, &out_w);
+    if (st != NN_OK) return st;
     if (kernel_h * kernel_w * out_h * out_w <= NN__IM2COL_MAP_MAX && out_w < 8) {
         int map[NN__IM2COL_MAP_MAX], r, q, outputs = out_h * out_w;
         nn__im2col_map(height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
@@ -1569,7 +1710,7 @@ NNDEF void nn_col2im(const float *col, int ld_col, int channels, int height, int
                     int at = map[r * outputs + q];
                     if (at >= 0) img[at] += row[q];
                 }
-        return;
+        return NN_OK;
     }
     for (c = 0; c < channels; c++) {
         float *plane = img + (size_t)c * height * width;
@@ -1596,6 +1737,7 @@ NNDEF void nn_col2im(const float *col, int ld_col, int channels, int height, int
             }
         }
     }
+    return NN_OK;
 }
 
 /* ---- 4-float vectors -------------------------------------------------------------------
@@ -2345,7 +2487,8 @@ struct nn_net {
     float    *inference_buffers;   /* nn_inference_only: two output buffers the layers write
                                       alternately, then every layer's workspace, in one
                                       block; NULL while the net is trainable */
-    int       batch;               /* samples in the last forward */
+    int       batch;               /* samples in the last forward; 0: none since the build */
+    int       backward_done;       /* nn_backward ran after the last forward */
     const float *x;                /* input of the last forward */
     float    *loss_grad;           /* dLoss/dOutput scratch of nn_train_step */
     float    *scratch;             /* shared by layers, used within one forward or backward */
@@ -3792,6 +3935,8 @@ static void nn__net_release_buffers(nn_net *net)
     net->scratch_size = 0;
     net->num_params = 0;
     net->built = 0;
+    net->batch = 0;
+    net->backward_done = 0;
 }
 
 NNDEF void nn_net_free(nn_net *net)
@@ -3825,10 +3970,28 @@ NNDEF nn_status nn_add(nn_net *net, nn_layer_desc layer)
     return NN_OK;
 }
 
-NNDEF void nn_set_input_grad(nn_net *net, int enable) { net->want_input_grad = enable; }
+NNDEF nn_status nn_set_input_grad(nn_net *net, int enable)
+{
+    if (!net) return nn__fail(NN_ERR_ARG, "nn_set_input_grad: net is NULL");
+    enable = enable != 0;
+    if (net->built && enable != net->want_input_grad)
+        return nn__fail(NN_ERR_STATE, "nn_set_input_grad: the net is already built "
+                        "(ask before nn_build, or build it again)");
+    net->want_input_grad = enable;
+    return NN_OK;
+}
+
 NNDEF const float *nn_input_grad(const nn_net *net)
 {
-    return net->built && net->want_input_grad ? net->layers[0].dx : NULL;
+    if (!net) { nn__fail(NN_ERR_ARG, "nn_input_grad: net is NULL"); return NULL; }
+    if (!net->built || !net->want_input_grad || !net->backward_done || !net->layers[0].dx) {
+        nn__fail(NN_ERR_STATE, "nn_input_grad: %s", !net->built ? "the net is not built"
+                 : net->inference_buffers ? "the net is inference-only (nn_inference_only)"
+                 : !net->want_input_grad ? "not asked for (nn_set_input_grad before nn_build)"
+                 : "no nn_backward since the last nn_forward");
+        return NULL;
+    }
+    return net->layers[0].dx;
 }
 
 /* Allocates n floats for one of the net's buffers, with an error naming the layer. */
@@ -3933,12 +4096,24 @@ fail:
     return st;
 }
 
-NNDEF void nn_init_weights(nn_net *net, nn_init how, float mean_or_value, float std,
-                           float bias_value, nn_layer_kind only)
+NNDEF nn_status nn_init_weights(nn_net *net, nn_init how, float mean_or_value, float std,
+                                float bias_value, nn_layer_kind only)
 {
-    nn_rng rng = nn_rng_new(net->rng.state ^ 0x2545f4914f6cdd1dULL);
+    nn_rng rng;
     int i;
     size_t j;
+    if (!net) return nn__fail(NN_ERR_ARG, "nn_init_weights: net is NULL");
+    if (!net->built) return nn__fail(NN_ERR_STATE, "nn_init_weights: the net is not built");
+    if (how != NN_INIT_DEFAULT && how != NN_INIT_NORMAL && how != NN_INIT_CONSTANT)
+        return nn__fail(NN_ERR_ARG, "nn_init_weights: unknown initialisation %d", (int)how);
+    if ((int)only < 0 || (int)only >= NN_LAYER_KIND_COUNT)
+        return nn__fail(NN_ERR_ARG, "nn_init_weights: unknown layer kind %d", (int)only);
+    if (how != NN_INIT_DEFAULT && (!isfinite(mean_or_value) || !isfinite(bias_value) ||
+                                   (how == NN_INIT_NORMAL && !(std >= 0.0f && isfinite(std)))))
+        return nn__fail(NN_ERR_ARG, "nn_init_weights: %s %g, std %g, bias %g: expected finite "
+                        "values and std >= 0", how == NN_INIT_NORMAL ? "mean" : "value",
+                        mean_or_value, std, bias_value);
+    rng = nn_rng_new(net->rng.state ^ 0x2545f4914f6cdd1dULL);
     for (i = 0; i < net->num_layers; i++) {
         nn_layer *L = &net->layers[i];
         int match = only ? L->desc.kind == only
@@ -3954,6 +4129,7 @@ NNDEF void nn_init_weights(nn_net *net, nn_init how, float mean_or_value, float 
         if (L->bias)
             for (j = 0; j < L->bias->size; j++) L->bias->value[j] = bias_value;
     }
+    return NN_OK;
 }
 
 NNDEF nn_status nn_inference_only(nn_net *net)
@@ -3961,7 +4137,8 @@ NNDEF nn_status nn_inference_only(nn_net *net)
     size_t most_out = 0, most_work = 0, out_floats;
     float *block, *outputs[2], *work;
     int i, next = 0;
-    if (!net || !net->built) return nn__fail(NN_ERR_STATE, "nn_inference_only: the net is not built");
+    if (!net) return nn__fail(NN_ERR_ARG, "nn_inference_only: net is NULL");
+    if (!net->built) return nn__fail(NN_ERR_STATE, "nn_inference_only: the net is not built");
     if (net->inference_buffers) return NN_OK;
     for (i = 0; i < net->num_layers; i++) {
         const nn_layer *L = &net->layers[i];
@@ -3975,6 +4152,7 @@ NNDEF nn_status nn_inference_only(nn_net *net)
     if (!(block = (float *)nn__calloc(2 * out_floats + most_work, sizeof(float))))
         return nn__fail(NN_ERR_NOMEM, "nn_inference_only: out of memory (the net is unchanged)");
     nn__net_release_training(net);
+    net->backward_done = 0;
     net->inference_buffers = block;
     outputs[0] = block;
     outputs[1] = block + out_floats;
@@ -3995,30 +4173,69 @@ NNDEF nn_status nn_inference_only(nn_net *net)
     return NN_OK;
 }
 
-NNDEF void      nn_set_training(nn_net *net, int training) { net->training = training; }
-NNDEF int       nn_num_layers(const nn_net *net) { return net->num_layers; }
+NNDEF nn_status nn_set_training(nn_net *net, int training)
+{
+    if (!net) return nn__fail(NN_ERR_ARG, "nn_set_training: net is NULL");
+    if (!net->built) return nn__fail(NN_ERR_STATE, "nn_set_training: the net is not built");
+    net->training = training != 0;
+    return NN_OK;
+}
+
+/* The getters' answer for a NULL net: 0 with the error set. */
+static int nn__null_net(const char *fn)
+{
+    nn__fail(NN_ERR_ARG, "%s: net is NULL", fn);
+    return 0;
+}
+
+NNDEF int nn_num_layers(const nn_net *net)
+{
+    return net ? net->num_layers : nn__null_net("nn_num_layers");
+}
 NNDEF nn_layer *nn_get_layer(nn_net *net, int i)
 {
-    return i >= 0 && i < net->num_layers ? &net->layers[i] : NULL;
+    if (!net) { nn__null_net("nn_get_layer"); return NULL; }
+    if (i < 0 || i >= net->num_layers) {
+        nn__fail(NN_ERR_ARG, "nn_get_layer: layer %d of %d", i, net->num_layers);
+        return NULL;
+    }
+    return &net->layers[i];
 }
-NNDEF int       nn_num_params(const nn_net *net) { return net->num_params; }
+NNDEF int nn_num_params(const nn_net *net)
+{
+    return net ? net->num_params : nn__null_net("nn_num_params");
+}
 NNDEF nn_param *nn_get_param(nn_net *net, int i)
 {
-    return i >= 0 && i < net->num_params ? &net->params[i] : NULL;
+    if (!net) { nn__null_net("nn_get_param"); return NULL; }
+    if (i < 0 || i >= net->num_params) {
+        nn__fail(NN_ERR_ARG, "nn_get_param: parameter %d of %d", i, net->num_params);
+        return NULL;
+    }
+    return &net->params[i];
 }
 NNDEF size_t nn_param_count(const nn_net *net)
 {
     size_t total = 0;
     int i;
+    if (!net) return (size_t)nn__null_net("nn_param_count");
     for (i = 0; i < net->num_params; i++)
         if (net->params[i].learnable) total += net->params[i].size;
     return total;
 }
 NNDEF nn_shape nn_output_shape(const nn_net *net)
 {
-    return net->num_layers ? net->layers[net->num_layers - 1].out : net->input;
+    if (!net || !net->built) {
+        if (!net) nn__null_net("nn_output_shape");
+        return nn_shape3(0, 0, 0);
+    }
+    return net->layers[net->num_layers - 1].out;
 }
-NNDEF int nn_max_batch(const nn_net *net) { return net->max_batch; }
+NNDEF int nn_max_batch(const nn_net *net)
+{
+    if (!net) return nn__null_net("nn_max_batch");
+    return net->built ? net->max_batch : 0;
+}
 
 /* One layer of nn_forward on net->batch samples; returns its output. */
 static const float *nn__forward_layer(nn_net *net, int i, const float *in)
@@ -4043,13 +4260,16 @@ NNDEF const float *nn_forward(nn_net *net, const float *x, int n)
 {
     const float *in = x;
     int i;
-    if (!net || !net->built) { nn__fail(NN_ERR_STATE, "nn_forward: the net is not built"); return NULL; }
+    if (!net) { nn__fail(NN_ERR_ARG, "nn_forward: net is NULL"); return NULL; }
+    if (!net->built) { nn__fail(NN_ERR_STATE, "nn_forward: the net is not built"); return NULL; }
+    if (!x) { nn__fail(NN_ERR_ARG, "nn_forward: x is NULL"); return NULL; }
     if (n <= 0 || n > net->max_batch) {
         nn__fail(NN_ERR_ARG, "nn_forward: %d samples, the net was built for 1 to %d", n, net->max_batch);
         return NULL;
     }
     net->x = x;
     net->batch = n;
+    net->backward_done = 0;
     net->train_batches += net->training;
     for (i = 0; i < net->num_layers; i++) {
         in = nn__forward_layer(net, i, in);
@@ -4058,25 +4278,35 @@ NNDEF const float *nn_forward(nn_net *net, const float *x, int n)
     return in;
 }
 
-NNDEF void nn_backward(nn_net *net, const float *dy)
+NNDEF nn_status nn_backward(nn_net *net, const float *dy)
 {
     int i;
-    if (net->inference_buffers) {
-        nn__fail(NN_ERR_STATE, "nn_backward: the net is inference-only (nn_inference_only)");
-        return;
-    }
+    if (!net) return nn__fail(NN_ERR_ARG, "nn_backward: net is NULL");
+    if (!net->built) return nn__fail(NN_ERR_STATE, "nn_backward: the net is not built");
+    if (!dy) return nn__fail(NN_ERR_ARG, "nn_backward: dy is NULL");
+    if (net->inference_buffers)
+        return nn__fail(NN_ERR_STATE, "nn_backward: the net is inference-only (nn_inference_only)");
+    if (net->batch <= 0)
+        return nn__fail(NN_ERR_STATE, "nn_backward: no nn_forward since the net was built");
     for (i = net->num_layers - 1; i >= 0; i--) {
         if (i > 0 && net->layers[i - 1].fuse_relu) continue;   /* the BatchNorm does it */
         dy = nn__backward_layer(net, i, dy);
         if (!dy) break;   /* no parameters below this layer, and no input gradient asked for */
     }
+    net->backward_done = 1;
+    return NN_OK;
 }
 
-NNDEF void nn_zero_grad(nn_net *net)
+NNDEF nn_status nn_zero_grad(nn_net *net)
 {
     int i;
+    if (!net) return nn__fail(NN_ERR_ARG, "nn_zero_grad: net is NULL");
+    if (!net->built || net->inference_buffers)
+        return nn__fail(NN_ERR_STATE, "nn_zero_grad: %s", net->built ? "the net is inference-only"
+                        : "the net is not built");
     for (i = 0; i < net->num_params; i++)
         if (net->params[i].grad) memset(net->params[i].grad, 0, net->params[i].size * sizeof(float));
+    return NN_OK;
 }
 
 /* ---- Optimisers ------------------------------------------------------------------
@@ -4376,8 +4606,10 @@ NNDEF float nn_train_step(nn_net *net, nn_optim *opt, const float *x, const int 
 NNDEF void nn_dataset_free(nn_dataset *d)
 {
     if (!d) return;
-    nn__free(d->x);
-    nn__free(d->y);
+    if (d->owns_data) {
+        nn__free(d->x);
+        nn__free(d->y);
+    }
     nn__free(d->order);
     memset(d, 0, sizeof *d);
 }
@@ -4396,6 +4628,7 @@ static nn_status nn__dataset_alloc(nn_dataset *d, int n, nn_shape shape, const c
         return nn__fail(NN_ERR_NOMEM, "%s: %d samples of %dx%dx%d overflow the address space",
                         what, n, shape.c, shape.h, shape.w);
     /* Not zeroed: the loaders write every element. */
+    d->owns_data = 1;
     d->x = (float *)nn__alloc(x_bytes);
     d->y = (int *)nn__alloc((size_t)n * sizeof(int));
     if (!d->x || !d->y) {
@@ -4494,6 +4727,8 @@ NNDEF nn_status nn_cifar10_load_files(const char *const *paths, int count, nn_da
     if (!out) return nn__fail(NN_ERR_ARG, "cifar10: out is NULL");
     memset(out, 0, sizeof *out);
     if (!paths || count <= 0) return nn__fail(NN_ERR_ARG, "cifar10: no files given");
+    for (i = 0; i < count; i++)
+        if (!paths[i]) return nn__fail(NN_ERR_ARG, "cifar10: path %d is NULL", i);
     records = (int *)nn__calloc((size_t)count, sizeof(int));
     if (!records) return nn__fail(NN_ERR_NOMEM, "cifar10: cannot allocate %d counts", count);
     /* First check every file, so that a bad last file fails before the big allocation. */
@@ -4537,6 +4772,8 @@ NNDEF nn_status nn_cifar10_load(const char *dir, nn_dataset *train, nn_dataset *
     if (train) memset(train, 0, sizeof *train);
     if (test) memset(test, 0, sizeof *test);
     if (!dir) return nn__fail(NN_ERR_ARG, "cifar10: dir is NULL");
+    if (!train && !test) return nn__fail(NN_ERR_ARG, "cifar10: train and test are both NULL");
+    if (train == test) return nn__fail(NN_ERR_ARG, "cifar10: train and test are the same data set");
     stride = strlen(dir) + 32;   /* "/" + the longest name + NUL */
     storage = (char *)nn__alloc(6 * stride);
     if (!storage) return nn__fail(NN_ERR_NOMEM, "cifar10: cannot allocate file names");
@@ -4662,12 +4899,36 @@ done:
 /* ---- Preprocessing ---------------------------------------------------------------
    Statistics accumulate in double: 50,000 x 255 summed in float loses digits. */
 
+/* The checks every data-set function starts with: not NULL, not empty, x there (and
+   y where labels are read). */
+static nn_status nn__dataset_check(const nn_dataset *d, int needs_y, const char *fn)
+{
+    if (!d) return nn__fail(NN_ERR_ARG, "%s: the data set is NULL", fn);
+    if (d->n <= 0 || nn_shape_size(d->shape) == 0)
+        return nn__fail(NN_ERR_ARG, "%s: the data set is empty", fn);
+    if (!d->x || (needs_y && !d->y))
+        return nn__fail(NN_ERR_ARG, "%s: the data set's %s is NULL", fn, d->x ? "y" : "x");
+    return NN_OK;
+}
+
+/* Whether all n values are finite. */
+static int nn__all_finite(const float *v, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (!isfinite(v[i])) return 0;
+    return 1;
+}
+
 NNDEF nn_status nn_mean_image(const nn_dataset *d, float *mean)
 {
-    size_t size = nn_shape_size(d->shape), j;
+    size_t size, j;
     double *sum;
     int i;
-    if (d->n <= 0 || size == 0) return nn__fail(NN_ERR_ARG, "mean image: the data set is empty");
+    nn_status st = nn__dataset_check(d, 0, "mean image");
+    if (st != NN_OK) return st;
+    if (!mean) return nn__fail(NN_ERR_ARG, "mean image: mean is NULL");
+    size = nn_shape_size(d->shape);
     sum = (double *)nn__calloc(size, sizeof(double));
     if (!sum) return nn__fail(NN_ERR_NOMEM, "mean image: cannot allocate %zu doubles", size);
     for (i = 0; i < d->n; i++) {
@@ -4679,21 +4940,33 @@ NNDEF nn_status nn_mean_image(const nn_dataset *d, float *mean)
     return NN_OK;
 }
 
-NNDEF void nn_subtract_image(nn_dataset *d, const float *mean)
+NNDEF nn_status nn_subtract_image(nn_dataset *d, const float *mean)
 {
-    size_t size = nn_shape_size(d->shape), j;
+    size_t size, j;
     int i;
+    nn_status st = nn__dataset_check(d, 0, "nn_subtract_image");
+    if (st != NN_OK) return st;
+    size = nn_shape_size(d->shape);
+    if (!mean) return nn__fail(NN_ERR_ARG, "nn_subtract_image: mean is NULL");
+    if (!nn__all_finite(mean, size))
+        return nn__fail(NN_ERR_ARG, "nn_subtract_image: the mean image is not finite");
     for (i = 0; i < d->n; i++) {
         float *x = d->x + (size_t)i * size;
         for (j = 0; j < size; j++) x[j] -= mean[j];
     }
+    return NN_OK;
 }
 
 /* Two passes (mean, then squared deviations from it), each summed per channel. */
-NNDEF void nn_channel_stats(const nn_dataset *d, float *mean, float *std)
+NNDEF nn_status nn_channel_stats(const nn_dataset *d, float *mean, float *std)
 {
-    size_t plane = (size_t)d->shape.h * (size_t)d->shape.w, j;
+    size_t plane, j;
     int i, c;
+    nn_status st = nn__dataset_check(d, 0, "nn_channel_stats");
+    if (st != NN_OK) return st;
+    if (!mean || !std)
+        return nn__fail(NN_ERR_ARG, "nn_channel_stats: %s is NULL", mean ? "std" : "mean");
+    plane = (size_t)d->shape.h * (size_t)d->shape.w;
     for (c = 0; c < d->shape.c; c++) {
         double sum = 0.0, dev = 0.0, m, count = (double)d->n * (double)plane;
         for (i = 0; i < d->n; i++) {
@@ -4708,12 +4981,22 @@ NNDEF void nn_channel_stats(const nn_dataset *d, float *mean, float *std)
         mean[c] = (float)m;
         std[c] = count > 0 ? (float)sqrt(dev / count) : 0.0f;
     }
+    return NN_OK;
 }
 
-NNDEF void nn_normalize_channels(nn_dataset *d, const float *mean, const float *std)
+NNDEF nn_status nn_normalize_channels(nn_dataset *d, const float *mean, const float *std)
 {
-    size_t plane = (size_t)d->shape.h * (size_t)d->shape.w, j;
+    size_t plane, j;
     int i, c;
+    nn_status st = nn__dataset_check(d, 0, "nn_normalize_channels");
+    if (st != NN_OK) return st;
+    if (!mean || !std)
+        return nn__fail(NN_ERR_ARG, "nn_normalize_channels: %s is NULL", mean ? "std" : "mean");
+    for (c = 0; c < d->shape.c; c++)
+        if (!isfinite(mean[c]) || !(std[c] >= 0.0f) || !isfinite(std[c]))
+            return nn__fail(NN_ERR_ARG, "nn_normalize_channels: channel %d has mean %g and std %g, "
+                            "expected finite values and std >= 0", c, mean[c], std[c]);
+    plane = (size_t)d->shape.h * (size_t)d->shape.w;
     for (c = 0; c < d->shape.c; c++) {
         float m = mean[c], inv = std[c] > 0.0f ? 1.0f / std[c] : 1.0f;
         for (i = 0; i < d->n; i++) {
@@ -4721,12 +5004,18 @@ NNDEF void nn_normalize_channels(nn_dataset *d, const float *mean, const float *
             for (j = 0; j < plane; j++) x[j] = (x[j] - m) * inv;
         }
     }
+    return NN_OK;
 }
 
-NNDEF void nn_scale_pixels(nn_dataset *d, float factor)
+NNDEF nn_status nn_scale_pixels(nn_dataset *d, float factor)
 {
-    size_t count = (size_t)d->n * nn_shape_size(d->shape), j;
+    size_t count, j;
+    nn_status st = nn__dataset_check(d, 0, "nn_scale_pixels");
+    if (st != NN_OK) return st;
+    if (!isfinite(factor)) return nn__fail(NN_ERR_ARG, "nn_scale_pixels: factor %g is not finite", factor);
+    count = (size_t)d->n * nn_shape_size(d->shape);
     for (j = 0; j < count; j++) d->x[j] *= factor;
+    return NN_OK;
 }
 
 /* ---- Batcher ---------------------------------------------------------------------- */
@@ -4734,7 +5023,8 @@ NNDEF void nn_scale_pixels(nn_dataset *d, float factor)
 NNDEF nn_status nn_batch_start(nn_dataset *d, uint64_t seed)
 {
     int i;
-    if (d->n <= 0) return nn__fail(NN_ERR_ARG, "batcher: the data set is empty");
+    nn_status st = nn__dataset_check(d, 0, "batcher");
+    if (st != NN_OK) return st;
     nn__free(d->order);
     d->order = (int *)nn__alloc((size_t)d->n * sizeof(int));
     if (!d->order) return nn__fail(NN_ERR_NOMEM, "batcher: cannot allocate %d indices", d->n);
@@ -4746,11 +5036,17 @@ NNDEF nn_status nn_batch_start(nn_dataset *d, uint64_t seed)
     return NN_OK;
 }
 
-NNDEF void nn_next_batch(nn_dataset *d, int n, float *x, int *y)
+NNDEF nn_status nn_next_batch(nn_dataset *d, int n, float *x, int *y)
 {
-    size_t size = nn_shape_size(d->shape);
+    size_t size;
     int i;
-    if (d->n <= 0) return;
+    nn_status st = nn__dataset_check(d, y != NULL, "nn_next_batch");
+    if (st != NN_OK) return st;
+    if (n <= 0) return nn__fail(NN_ERR_ARG, "nn_next_batch: %d samples, expected > 0", n);
+    if (d->cursor < 0 || d->cursor >= d->n)
+        return nn__fail(NN_ERR_ARG, "nn_next_batch: cursor %d outside 0..%d (zero the batcher "
+                        "fields of a data set you fill yourself)", d->cursor, d->n - 1);
+    size = nn_shape_size(d->shape);
     for (i = 0; i < n; i++) {
         int k = d->order ? d->order[d->cursor] : d->cursor;
         if (x) memcpy(x + (size_t)i * size, d->x + (size_t)k * size, size * sizeof(float));
@@ -4763,6 +5059,7 @@ NNDEF void nn_next_batch(nn_dataset *d, int n, float *x, int *y)
             d->epoch++;
         }
     }
+    return NN_OK;
 }
 
 /* =================================================================================
@@ -5660,26 +5957,32 @@ NNDEF nn_status nn_evaluate(nn_net *net, const nn_dataset *d, float *mean_loss,
 }
 
 #ifndef NN_NO_STDIO
-NNDEF void nn_print_confusion(FILE *out, const int *confusion, int classes,
-                              const char *const *names)
+NNDEF nn_status nn_print_confusion(FILE *out, const int *confusion, int classes,
+                                   const char *const *names)
 {
     int i, j;
+    if (!out || !confusion)
+        return nn__fail(NN_ERR_ARG, "nn_print_confusion: %s is NULL", out ? "confusion" : "out");
+    if (classes < 1) return nn__fail(NN_ERR_ARG, "nn_print_confusion: %d classes, expected >= 1", classes);
     fprintf(out, "%-12s", "true\\pred");
     for (j = 0; j < classes; j++) {
-        if (names) fprintf(out, " %6.6s", names[j]);
+        if (names && names[j]) fprintf(out, " %6.6s", names[j]);
         else fprintf(out, " %6d", j);
     }
     fprintf(out, "  accuracy\n");
     for (i = 0; i < classes; i++) {
-        long row = 0;
-        if (names) fprintf(out, "%-12.12s", names[i]);
+        const int *counts = confusion + (size_t)i * classes;
+        long long row = 0;
+        if (names && names[i]) fprintf(out, "%-12.12s", names[i]);
         else fprintf(out, "%-12d", i);
         for (j = 0; j < classes; j++) {
-            fprintf(out, " %6d", confusion[i * classes + j]);
-            row += confusion[i * classes + j];
+            fprintf(out, " %6d", counts[j]);
+            row += counts[j];
         }
-        fprintf(out, "  %7.4f\n", row ? (double)confusion[i * classes + i] / (double)row : 0.0);
+        fprintf(out, "  %7.4f\n", row ? (double)counts[i] / (double)row : 0.0);
     }
+    if (ferror(out)) return nn__fail(NN_ERR_IO, "nn_print_confusion: write error");
+    return NN_OK;
 }
 #endif
 

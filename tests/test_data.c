@@ -317,6 +317,7 @@ static nn_dataset make_dataset(int n, nn_shape shape, const float *values)
     d.num_classes = 3;
     d.x = (float *)nn__calloc(count, sizeof(float));
     d.y = (int *)nn__calloc((size_t)n, sizeof(int));
+    d.owns_data = 1;   /* nn.h's allocator: nn_dataset_free frees them */
     if (values) memcpy(d.x, values, count * sizeof(float));
     for (i = 0; i < n; i++) d.y[i] = i % 3;
     return d;
