@@ -328,9 +328,9 @@ NNDEF nn_status nn_zero_grad(nn_net *net);
 /* Ask before nn_build for dLoss/dInput to be computed by nn_backward (off by default:
    the first layer then skips that work): on a built net only re-asking for what it
    was built with is accepted, a change is NN_ERR_STATE (set it, then nn_build).
-   nn_input_grad() returns it, n x input size, after nn_backward and until the next
-   nn_forward or nn_build; otherwise, or when not asked for, NULL with nn_error() set
-   (NN_ERR_STATE). */
+   nn_input_grad() returns the one of the last nn_backward, n x input size (a later
+   nn_forward leaves it as it is); before the first nn_backward of a build, on an
+   inference-only net or when not asked for, NULL with nn_error() set (NN_ERR_STATE). */
 NNDEF nn_status nn_set_input_grad(nn_net *net, int enable);
 NNDEF const float *nn_input_grad(const nn_net *net);
 /* Keeps only what nn_forward needs, for a built (or loaded) net that will not be
@@ -2488,7 +2488,7 @@ struct nn_net {
                                       alternately, then every layer's workspace, in one
                                       block; NULL while the net is trainable */
     int       batch;               /* samples in the last forward; 0: none since the build */
-    int       backward_done;       /* nn_backward ran after the last forward */
+    int       backward_done;       /* nn_backward ran since the build */
     const float *x;                /* input of the last forward */
     float    *loss_grad;           /* dLoss/dOutput scratch of nn_train_step */
     float    *scratch;             /* shared by layers, used within one forward or backward */
@@ -3988,7 +3988,7 @@ NNDEF const float *nn_input_grad(const nn_net *net)
         nn__fail(NN_ERR_STATE, "nn_input_grad: %s", !net->built ? "the net is not built"
                  : net->inference_buffers ? "the net is inference-only (nn_inference_only)"
                  : !net->want_input_grad ? "not asked for (nn_set_input_grad before nn_build)"
-                 : "no nn_backward since the last nn_forward");
+                 : "no nn_backward since the net was built");
         return NULL;
     }
     return net->layers[0].dx;
@@ -4269,7 +4269,6 @@ NNDEF const float *nn_forward(nn_net *net, const float *x, int n)
     }
     net->x = x;
     net->batch = n;
-    net->backward_done = 0;
     net->train_batches += net->training;
     for (i = 0; i < net->num_layers; i++) {
         in = nn__forward_layer(net, i, in);
