@@ -58,7 +58,12 @@
    Functions that can fail return an nn_status (NN_OK is 0) or NULL. nn_error() then
    returns a sentence that names the problem, e.g.
        "data/test_batch.bin: size 30000 is not a multiple of the 3073-byte record".
-   The library never calls exit() or abort() on bad input.
+   The library never calls exit() or abort() on bad input. Pointer arguments are
+   checked: a NULL where an object is needed is NN_ERR_ARG (NULL, or 0, from a function
+   that returns a pointer or a value); the functions that free take NULL as a no-op.
+   A call out of order (a net used before nn_build, nn_backward with no nn_forward
+   since the build) is NN_ERR_STATE. The low-level kernels (nn_gemm, nn_im2col, ...)
+   check sizes and NULL pointers but cannot check that arrays are as large as said.
 
    ---------------------------------------------------------------------------------
    4. VERSION HISTORY
