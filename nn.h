@@ -310,7 +310,9 @@ NNDEF nn_status nn_set_training(nn_net *net, int training);
 /* Getters. A NULL net gives 0 (a zero shape, NULL) and sets nn_error(); so does an
    index out of range. nn_output_shape is the zero shape and nn_max_batch 0 until the
    net is built. The layer and parameter structs are the net's: read them, write the
-   parameter values and gradients, never free them. */
+   parameter values and gradients, never free them; nn_build makes them anew (and
+   nn_inference_only drops the gradients and the layers' buffers), so fetch them again
+   after either. */
 NNDEF int       nn_num_layers(const nn_net *net);
 NNDEF nn_layer *nn_get_layer(nn_net *net, int i);
 NNDEF int       nn_num_params(const nn_net *net);   /* includes buffers */
@@ -319,7 +321,7 @@ NNDEF size_t    nn_param_count(const nn_net *net);  /* learnable scalars */
 NNDEF nn_shape  nn_output_shape(const nn_net *net);
 NNDEF int       nn_max_batch(const nn_net *net);
 /* Forward n <= max_batch samples; returns the output (n x output size), owned by net
-   and valid until its next forward or build. NULL (nn_error() set) for a NULL net or
+   and valid until its next nn_forward, nn_build or nn_inference_only. NULL (nn_error() set) for a NULL net or
    x, n outside 1..max_batch, or a net that is not built (NN_ERR_STATE). */
 NNDEF const float *nn_forward(nn_net *net, const float *x, int n);
 /* Backward from dLoss/dOutput (n x output size for the n of the last forward); fills
