@@ -321,13 +321,14 @@ NNDEF size_t    nn_param_count(const nn_net *net);  /* learnable scalars */
 NNDEF nn_shape  nn_output_shape(const nn_net *net);
 NNDEF int       nn_max_batch(const nn_net *net);
 /* Forward n <= max_batch samples; returns the output (n x output size), owned by net
-   and valid until its next nn_forward, nn_build or nn_inference_only. NULL (nn_error() set) for a NULL net or
-   x, n outside 1..max_batch, or a net that is not built (NN_ERR_STATE). */
+   and valid until its next nn_forward, nn_build or nn_inference_only. NULL (nn_error()
+   set) for a NULL net or x, n outside 1..max_batch, or a net that is not built
+   (NN_ERR_STATE). */
 NNDEF const float *nn_forward(nn_net *net, const float *x, int n);
 /* Backward from dLoss/dOutput (n x output size for the n of the last forward); fills
-   every grad. NN_ERR_ARG for a NULL net or dy; NN_ERR_STATE for a
-   net that is not built, is inference-only, or has had no nn_forward since it was
-   last built. x of that forward must still be valid. */
+   every grad. NN_ERR_ARG for a NULL net or dy; NN_ERR_STATE for a net that is not
+   built, is inference-only, or has had no nn_forward since it was last built. The x
+   of that forward must still be valid. */
 NNDEF nn_status nn_backward(nn_net *net, const float *dy);
 /* Zeroes every gradient; NN_ERR_STATE for a net that is not built or is
    inference-only (it has no gradients). */
@@ -1612,9 +1613,12 @@ static nn_status nn__im2col_check(const char *fn, const float *img, const float 
                         fn, kernel_h, kernel_w, padded_h, padded_w);
     oh = (padded_h - kernel_h) / stride_h + 1;
     ow = (padded_w - kernel_w) / stride_w + 1;
-    if ((long long)height * width > INT_MAX || oh * ow > INT_MAX ||
-        (long long)channels * kernel_h * kernel_w > INT_MAX ||
-        (long long)kernel_h * kernel_w * oh * ow > INT_MAX || padded_h > INT_MAX || padded_w > INT_MAX)
+    /* In this order no product overflows a long long: each factor is <= INT_MAX. */
+    if (padded_h > INT_MAX || padded_w > INT_MAX || (long long)height * width > INT_MAX ||
+        oh * ow > INT_MAX || (long long)kernel_h * kernel_w > INT_MAX ||
+        channels * ((long long)kernel_h * kernel_w) > INT_MAX ||
+        (long long)kernel_h * kernel_w * (oh * ow) > INT_MAX ||
+        (long long)pad_h + stride_h > INT_MAX || (long long)pad_w + stride_w > INT_MAX)
         return nn__fail(NN_ERR_ARG, "%s: the sizes overflow an int", fn);
     if (ld_col < oh * ow)
         return nn__fail(NN_ERR_ARG, "%s: ld_col %d < %lld output positions", fn, ld_col, oh * ow);

@@ -465,6 +465,11 @@ static void test_kernel_arguments(void)
     CASE("nn_im2col", "kernel larger than the padded image", is_arg(nn_im2col(x, 1, 2, 2, 5, 5, 2, 2, 0, 0, out, 1)));
     CASE("nn_im2col", "ld_col below the outputs", is_arg(nn_im2col(x, 1, 4, 4, 3, 3, 1, 1, 1, 1, out, 15)));
     CASE("nn_im2col", "sizes overflowing an int", is_arg(nn_im2col(x, 1, 65536, 65536, 1, 1, 1, 1, 0, 0, out, 16)));
+    CASE("nn_im2col", "stride + padding overflowing an int",
+         is_arg(nn_im2col(x, 1, 4, 4, 3, 3, INT_MAX, 1, 1000, 1, out, 16)));
+    CASE("nn_im2col", "a stride beyond the image (allowed: one output row)",
+         nn_im2col(x, 1, 4, 4, 3, 3, 1000, 1, 1, 1, out, 4) == NN_OK && out[0] == 0 &&
+         out[4 * 4] == x[0] && out[4 * 4 + 3] == x[3]);
     CASE("nn_col2im", "stride 0 (it divided by zero)", is_arg(nn_col2im(x, 4, 1, 4, 4, 3, 3, 1, 0, 1, 1, out)));
     CASE("nn_col2im", "kernel larger than the padded image", is_arg(nn_col2im(x, 1, 1, 2, 2, 5, 5, 2, 2, 0, 0, out)));
     CASE("nn_gemm", "m < 0", is_arg(nn_gemm(0, 0, -1, 2, 2, 1.0f, x, 2, x, 2, 0.0f, c, 2)));
