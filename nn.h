@@ -4484,6 +4484,12 @@ static nn_status nn__open(const char *path, FILE **f)
 {
     *f = fopen(path, "rb");
     if (!*f) return nn__fail(NN_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
+    if (fgetc(*f) == EOF && ferror(*f)) {   /* e.g. a directory, which opens on some systems */
+        nn_status st = nn__fail(NN_ERR_IO, "%s: cannot read (%s)", path, strerror(errno));
+        fclose(*f);
+        return st;
+    }
+    rewind(*f);
     return NN_OK;
 }
 

@@ -604,6 +604,12 @@ static void test_directory_is_not_a_file(void)
     CHECK(nn_load_weights(net, "/tmp") == NN_ERR_IO && strstr(nn_error(), "directory"), "%s", nn_error());
     CHECK(nn_load_checkpoint(net, opt, "/tmp") == NN_ERR_IO && strstr(nn_error(), "directory"), "%s", nn_error());
     CHECK(mem_asked_peak - mem_now < 4096, "asked for %zu bytes", mem_asked_peak - mem_now);
+    {   /* the data loaders share the opening helper */
+        static const char *const dirs[1] = {"/tmp"};
+        nn_dataset d;
+        CHECK(nn_cifar10_load_files(dirs, 1, &d) == NN_ERR_IO && strstr(nn_error(), "directory"), "%s", nn_error());
+        CHECK(nn_idx_load("/tmp", "/tmp", &d) == NN_ERR_IO && strstr(nn_error(), "directory"), "%s", nn_error());
+    }
     nn_optim_free(opt);
     nn_net_free(net);
 }
