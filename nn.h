@@ -3876,19 +3876,23 @@ static int nn__plan_add(size_t *total, size_t per_sample, size_t batch)
 }
 
 /* The first half of nn_build: infers every shape, declares the parameters (without
-   their values), chooses the fusions and sums the bytes that the buffers will take.
-   Allocates only the parameter table; nothing else is touched. */
+   their values), chooses the fusions and sums the bytes that the buffers will take
+   (the parameter table included, the one thing it allocates). */
 static nn_status nn__net_plan(nn_net *net, int max_batch, size_t *bytes)
 {
     nn_shape shape = net->input;
     nn_status st;
     int i, learnable_before = 0;   /* a layer before this one has parameters: it needs dx */
-    size_t total = 0, b = (size_t)max_batch;
+    size_t b = (size_t)max_batch, total = (size_t)net->num_layers * 4 * sizeof(nn_param);
     nn__free(net->params);
+    net->params = NULL;
     net->num_params = 0;
     net->scratch_size = 0;
     net->max_batch = max_batch;
     /* At most four tensors per layer (weight, bias, running mean, running variance). */
+    if (total > (size_t)NN_MAX_BUILD_BYTES)
+        return nn__fail(NN_ERR_NOMEM, "nn_build: the parameter table of %d layers would take %zu bytes, "
+                        "more than NN_MAX_BUILD_BYTES (%zu)", net->num_layers, total, (size_t)NN_MAX_BUILD_BYTES);
     net->params = (nn_param *)nn__calloc((size_t)net->num_layers * 4, sizeof(nn_param));
     if (!net->params) return nn__fail(NN_ERR_NOMEM, "nn_build: out of memory");
     if (nn_shape_size(shape) > INT_MAX)

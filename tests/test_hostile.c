@@ -185,6 +185,16 @@ static void test_strict_files(void)
     CHECK(ok != NULL, "the valid file: %s", nn_error());
     nn_net_free(ok);
     free(file);
+    /* JSON escapes become UTF-8 (a surrogate pair one character); a lone surrogate is malformed. */
+    file = make_file("{\"__metadata__\":{\"input\":\"1,1,1\",\"layers\":\"Linear out=1\","
+                     "\"classes\":\"\\u00fc\\ud83d\\ude00\\/\"}," LIN_W "," LIN_B "}", one_weight, 8, &size);
+    ok = nn_load_memory(file, size, 1);
+    CHECK(ok && nn_class_name(ok, 0) && !strcmp(nn_class_name(ok, 0), "\xc3\xbc\xf0\x9f\x98\x80/"), "escapes: %s",
+          ok && nn_class_name(ok, 0) ? nn_class_name(ok, 0) : nn_error());
+    nn_net_free(ok);
+    free(file);
+    refused_lin("{\"__metadata__\":{\"input\":\"1,1,1\",\"layers\":\"Linear out=1\",\"classes\":\"\\ud83d\"}," LIN_W "," LIN_B "}",
+                NULL, 8, "malformed");
     refused_lin("{" LIN_META "," LIN_W "," LIN_B "}", nan_data, 8, "holds nan");
     refused_lin("{" LIN_META "," LIN_W "," LIN_B "}", inf_data, 8, "holds inf");
     refused_lin("{\"__metadata__\":{\"input\":\"1,1,1\",\"layers\":\"Linear out=1\",\"nn_format\":\"2\"}," LIN_W "," LIN_B "}",
