@@ -5113,8 +5113,8 @@ static nn_status nn__save(nn_net *net, const nn_optim *opt, unsigned char **out,
         if (channels) nn__json_floats(&h, "preprocess_std", net->preprocess_std, (size_t)net->input.c);
     }
     if (net->num_class_names) {
-        nn__buf_printf(&h, ",\"classes\":\"");
         const char *name = net->class_names;
+        nn__buf_printf(&h, ",\"classes\":\"");
         for (i = 0; i < net->num_class_names; i++, name += strlen(name) + 1) {
             if (i) nn__buf_put(&h, ",", 1);
             nn__json_escape(&h, name);
@@ -5685,14 +5685,14 @@ static int nn__parse_uint(const char *text, size_t len, uint64_t max, uint64_t *
     return v <= max;
 }
 
-/* A finite float at *text, ending at one of the characters of stops (NUL included);
-   advances *text to that character. */
-static int nn__parse_float(const char **text, const char *stops, float *out)
+/* A finite float at *text (no leading space); advances *text past it. The caller
+   checks the character that follows. */
+static int nn__parse_float(const char **text, float *out)
 {
     char *end;
     if (!**text || strchr(" \t\n\r\f\v", **text)) return 0;
     *out = strtof(*text, &end);
-    if (end == *text || !isfinite(*out) || !strchr(stops, *end)) return 0;
+    if (end == *text || !isfinite(*out)) return 0;
     *text = end;
     return 1;
 }
@@ -5702,7 +5702,7 @@ static nn_status nn__parse_floats(const char *text, float *out, size_t n, const 
 {
     size_t i;
     for (i = 0; i < n; i++) {
-        if (!nn__parse_float(&text, i + 1 < n ? "," : "", &out[i]))
+        if (!nn__parse_float(&text, &out[i]) || *text != (i + 1 < n ? ',' : '\0'))
             return nn__fail(NN_ERR_FORMAT, "model: %s holds fewer or more than %zu finite numbers", what, n);
         text += i + 1 < n;
     }
@@ -5761,7 +5761,7 @@ static nn_status nn__parse_layer(const char *text, size_t len, nn_layer_desc *d)
         seen |= 1 << k;
         value = eq + 1;
         ok = k < 6 ? nn__parse_uint(value, n - key_len - 1, k < 4 ? INT_MAX : 1, &u)
-                   : nn__parse_float(&value, " ", &f);
+                   : nn__parse_float(&value, &f) && value == tok + n;
         if (!ok) return nn__fail(NN_ERR_FORMAT, "model: bad value in '%.*s' (expected %s)", (int)n, tok,
                                  k < 4 ? "an integer 0..INT_MAX" : k < 6 ? "0 or 1" : "a finite number");
         switch (k) {
@@ -5814,7 +5814,8 @@ static nn_status nn__st_extras_parse(const nn_net *net, const nn__st_file *f, nn
         if (nn__count_items(mean) != n || (channels && nn__count_items(std) != n))
             return nn__fail(NN_ERR_FORMAT, "model: the preprocessing holds %zu values, expected %zu",
                             nn__count_items(channels && nn__count_items(mean) == n ? std : mean), n);
-        if (scale && (!nn__parse_float(&scale, "", &e->scale) || e->scale == 0.0f || (!channels && e->scale != 1.0f)))
+        if (scale && (!nn__parse_float(&scale, &e->scale) || *scale || e->scale == 0.0f ||
+                      (!channels && e->scale != 1.0f)))
             return nn__fail(NN_ERR_FORMAT, "model: bad preprocess_scale '%s'", nn__st_meta(f, "preprocess_scale"));
         if (!(e->mean = (float *)nn__alloc(n * sizeof(float))) ||
             (channels && !(e->std = (float *)nn__alloc(n * sizeof(float)))))
@@ -5961,7 +5962,7 @@ NNDEF nn_status nn_load_checkpoint_memory(nn_net *net, nn_optim *opt, const void
         st = nn__fail(NN_ERR_ARG, "checkpoint: the checkpoint is of another optimiser kind");
     else if (!nn__parse_uint(step, strlen(step), LONG_MAX, &step_v))
         st = nn__fail(NN_ERR_FORMAT, "checkpoint: optimizer_step '%s', expected an integer >= 0", step);
-    else if (!nn__parse_float(&lr, "", &lr_v) || lr_v < 0.0f)
+    else if (!nn__parse_float(&lr, &lr_v) || *lr || lr_v < 0.0f)
         st = nn__fail(NN_ERR_FORMAT, "checkpoint: optimizer_lr '%s', expected a finite number >= 0",
                       nn__st_meta(&f, "optimizer_lr"));
     else if (!comma || !nn__parse_uint(rng, (size_t)(comma - rng), UINT64_MAX, &state) ||
