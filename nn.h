@@ -421,16 +421,20 @@ NNDEF nn_status nn_set_preprocess_channels(nn_net *net, float scale, const float
 NNDEF nn_preprocess_kind nn_get_preprocess(const nn_net *net);
 /* pixels: n samples of raw values 0..255 in the net's input layout -> x. */
 NNDEF nn_status nn_preprocess(const nn_net *net, const float *pixels, float *x, int n);
+/* One name per output of a built net (count 0 clears them): non-empty UTF-8, no comma. */
 NNDEF nn_status nn_set_class_names(nn_net *net, const char *const *names, int count);
 NNDEF const char *nn_class_name(const nn_net *net, int i);   /* NULL if unknown */
 
 /* A safetensors image of the net in memory; free it with nn_free_buffer. */
 NNDEF nn_status nn_save_memory(nn_net *net, unsigned char **data, size_t *size);
 NNDEF void      nn_free_buffer(void *data);
-/* Rebuilds a net saved by nn_save, for batches of up to max_batch; NULL on error. */
+/* Rebuilds a net saved by nn_save, for batches of up to max_batch; NULL on error. The
+   file may be untrusted: its tensors, shapes, numbers and the memory its buffers need
+   (at most NN_MAX_BUILD_BYTES) are checked before anything is allocated. */
 NNDEF nn_net   *nn_load_memory(const void *data, size_t size, int max_batch);
 /* Loads weights into a net built by the program (names and shapes must match; the
-   file's metadata is not needed: for files written by PyTorch). */
+   file's metadata is not needed: for files written by PyTorch). All or nothing: on
+   failure the net is as it was. */
 NNDEF nn_status nn_load_weights_memory(nn_net *net, const void *data, size_t size);
 /* nn_load_checkpoint from a checkpoint image in memory. */
 NNDEF nn_status nn_load_checkpoint_memory(nn_net *net, nn_optim *opt, const void *data, size_t size);
@@ -438,8 +442,11 @@ NNDEF nn_status nn_load_checkpoint_memory(nn_net *net, nn_optim *opt, const void
 NNDEF nn_status nn_save(nn_net *net, const char *path);
 NNDEF nn_net   *nn_load(const char *path, int max_batch);
 NNDEF nn_status nn_load_weights(nn_net *net, const char *path);
-/* A checkpoint also holds the optimiser's state and step and the net's random state,
-   so that training resumes exactly. Load it into the same net and optimiser kind. */
+/* Saves write "<path>.tmp" and rename it over path once it is complete, so that a
+   crash or a full disk leaves the previous file whole.
+   A checkpoint also holds the optimiser's state and step and the net's random state,
+   so that training resumes exactly. Load it into the same net and optimiser kind;
+   loading is all or nothing, as nn_load_weights. */
 NNDEF nn_status nn_save_checkpoint(nn_net *net, const nn_optim *opt, const char *path);
 NNDEF nn_status nn_load_checkpoint(nn_net *net, nn_optim *opt, const char *path);
 #endif
