@@ -160,6 +160,19 @@ static void test_hostile_files_fail_fast(void)
                           0, 1, NULL);
 }
 
+/* nn_build by a program: the same cap, added up before the first allocation. */
+static void test_build_cap(void)
+{
+    nn_net *net = nn_net_new(nn_shape3(1, 1000, 1000));
+    size_t before = mem_now;
+    int i;
+    for (i = 0; i < 100; i++) nn_add(net, nn_relu());   /* 100 x 4 MB x 32 = 12.8 GB */
+    mem_asked_peak = mem_now;
+    CHECK(nn_build(net, 32, 1) == NN_ERR_NOMEM && strstr(nn_error(), "NN_MAX_BUILD_BYTES"), "%s", nn_error());
+    CHECK(mem_asked_peak - before < ((size_t)1 << 20), "asked for %zu bytes", mem_asked_peak - before);
+    nn_net_free(net);
+}
+
 /* ---- Strict parsing: what a file must not get away with ---------------------------- */
 
 static const float one_weight[2] = {0.5f, -0.25f};
@@ -751,6 +764,7 @@ static void test_kill_during_checkpoint(void)
 int main(void)
 {
     RUN(test_hostile_files_fail_fast);
+    RUN(test_build_cap);
     RUN(test_strict_files);
     RUN(test_round_trips_byte_identical);
     RUN(test_setters_refuse);
