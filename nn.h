@@ -43,6 +43,8 @@
        NN_NO_SIMD          use only the portable scalar kernels (the test reference)
        NN_NO_THREADS       no thread pool; everything runs on the calling thread
        NN_NO_STDIO         no file I/O (for embedded inference from memory)
+       NN_MAX_BUILD_BYTES  the most memory nn_build and the loaders may allocate for
+                           one net's buffers (default 8 GiB; 1 GiB on 32-bit systems)
        NN_NO_FUSION        run a BatchNorm and the ReLU after it as two passes (for
                            benchmarks and tests; the fused pass gives the same bits)
        NN_NO_WINOGRAD      compute every Conv2d through im2col + GEMM; by default the
@@ -488,24 +490,33 @@ NNDEF nn_status nn_set_preprocess_channels(nn_net *net, float scale, const float
                                            const float *std);
 NNDEF nn_preprocess_kind nn_get_preprocess(const nn_net *net);
 /* pixels: n samples of raw values 0..255 in the net's input layout -> x. */
-NNDEF void      nn_preprocess(const nn_net *net, const float *pixels, float *x, int n);
+NNDEF nn_status nn_preprocess(const nn_net *net, const float *pixels, float *x, int n);
+/* One name per output of a built net (count 0 clears them): non-empty UTF-8, no comma. */
 NNDEF nn_status nn_set_class_names(nn_net *net, const char *const *names, int count);
 NNDEF const char *nn_class_name(const nn_net *net, int i);   /* NULL if unknown */
 
 /* A safetensors image of the net in memory; free it with nn_free_buffer. */
 NNDEF nn_status nn_save_memory(nn_net *net, unsigned char **data, size_t *size);
 NNDEF void      nn_free_buffer(void *data);
-/* Rebuilds a net saved by nn_save, for batches of up to max_batch; NULL on error. */
+/* Rebuilds a net saved by nn_save, for batches of up to max_batch; NULL on error. The
+   file may be untrusted: its tensors, shapes, numbers and the memory its buffers need
+   (at most NN_MAX_BUILD_BYTES) are checked before anything is allocated. */
 NNDEF nn_net   *nn_load_memory(const void *data, size_t size, int max_batch);
 /* Loads weights into a net built by the program (names and shapes must match; the
-   file's metadata is not needed: for files written by PyTorch). */
+   file's metadata is not needed: for files written by PyTorch). All or nothing: on
+   failure the net is as it was. */
 NNDEF nn_status nn_load_weights_memory(nn_net *net, const void *data, size_t size);
+/* nn_load_checkpoint from a checkpoint image in memory. */
+NNDEF nn_status nn_load_checkpoint_memory(nn_net *net, nn_optim *opt, const void *data, size_t size);
 #ifndef NN_NO_STDIO
 NNDEF nn_status nn_save(nn_net *net, const char *path);
 NNDEF nn_net   *nn_load(const char *path, int max_batch);
 NNDEF nn_status nn_load_weights(nn_net *net, const char *path);
-/* A checkpoint also holds the optimiser's state and step and the net's random state,
-   so that training resumes exactly. Load it into the same net and optimiser kind. */
+/* Saves write "<path>.tmp" and rename it over path once it is complete, so that a
+   crash or a full disk leaves the previous file whole.
+   A checkpoint also holds the optimiser's state and step and the net's random state,
+   so that training resumes exactly. Load it into the same net and optimiser kind;
+   loading is all or nothing, as nn_load_weights. */
 NNDEF nn_status nn_save_checkpoint(nn_net *net, const nn_optim *opt, const char *path);
 NNDEF nn_status nn_load_checkpoint(nn_net *net, nn_optim *opt, const char *path);
 #endif
@@ -555,6 +566,15 @@ NNDEF nn_status nn_print_confusion(FILE *out, const int *confusion, int classes,
 #define NN_MALLOC(size) malloc(size)
 #define NN_FREE(p) free(p)
 #define NN__CALLOC(size) calloc(1, size)
+#endif
+/* The most bytes nn_build may allocate for one net (activations, gradients, parameters,
+   workspaces), checked before it allocates anything; nn_load uses it for untrusted files. */
+#ifndef NN_MAX_BUILD_BYTES
+#if SIZE_MAX > 0xffffffffu
+#define NN_MAX_BUILD_BYTES ((size_t)8 << 30)
+#else
+#define NN_MAX_BUILD_BYTES ((size_t)1 << 30)
+#endif
 #endif
 #ifndef NN_ASSERT
 #include <assert.h>
@@ -2526,7 +2546,10 @@ static nn_param *nn__declare(nn_net *net, nn_layer *L, const char *name, int lea
     snprintf(p->name, sizeof p->name, "%d.%s", (int)(L - net->layers), name);
     p->ndim = ndim;
     p->size = 1;
-    for (i = 0; i < ndim; i++) { p->shape[i] = dims[i]; p->size *= (size_t)dims[i]; }
+    for (i = 0; i < ndim; i++) {   /* SIZE_MAX on overflow: nn_build then refuses it */
+        p->shape[i] = dims[i];
+        if (!nn__mul_ok(p->size, (size_t)dims[i], &p->size)) p->size = SIZE_MAX;
+    }
     p->learnable = learnable;
     return p;
 }
@@ -2752,6 +2775,8 @@ static const nn__layer_ops nn__leaky_relu_ops = {
 static nn_status nn__flatten_setup(nn_net *net, nn_layer *L)
 {
     (void)net;
+    if (nn_shape_size(L->in) > INT_MAX)
+        return nn__fail(NN_ERR_ARG, "Flatten: %zu features, more than INT_MAX", nn_shape_size(L->in));
     L->out = nn_shape1((int)nn_shape_size(L->in));
     return NN_OK;
 }
@@ -2853,7 +2878,7 @@ static int nn__conv_winograd_setup(nn_net *net, nn_layer *L)
     size_t C = (size_t)L->in.c, O = (size_t)L->out.c, ld, v, u, m;   /* in floats */
     size_t cols = 9 * C * L->out.h * L->out.w;
     if (!NN__WINO_BUILT || nn__wino_mode < 0 || L->desc.kernel != 3 || L->desc.stride != 1 || L->desc.pad != 1 ||
-        L->in.w > 2 * NN__WINO_MAX_TW ||
+        L->in.w > 2 * NN__WINO_MAX_TW || (size_t)L->in.h * L->in.w > NN__CONV_KEEP_COLS ||
         (nn__wino_mode == 0 && (L->in.c < NN__WINO_MIN_CHANNELS ||
                                 (long)net->max_batch * nn__wino_tiles(L) < NN__WINO_MIN_TILES)) ||
         !nn__mul_ok((size_t)nn__wino_tiles(L), (size_t)net->max_batch, &ld) ||
@@ -3054,22 +3079,25 @@ static int nn__conv_direct(const nn_layer *L)
 static nn_status nn__conv2d_setup(nn_net *net, nn_layer *L)
 {
     int k = L->desc.kernel, s = L->desc.stride, p = L->desc.pad, oh, ow;
+    long long ph = (long long)L->in.h + 2LL * p, pw = (long long)L->in.w + 2LL * p;   /* padded */
     size_t rows, col_size, all;
     if (L->desc.out <= 0)
         return nn__fail(NN_ERR_ARG, "Conv2d: %d output channels, expected > 0", L->desc.out);
     if (k <= 0 || s <= 0 || p < 0)
         return nn__fail(NN_ERR_ARG, "Conv2d: kernel %d, stride %d, padding %d; expected "
                         "kernel > 0, stride > 0, padding >= 0", k, s, p);
-    if (L->in.h + 2 * p < k || L->in.w + 2 * p < k)
+    if (ph < k || pw < k)
         return nn__fail(NN_ERR_ARG, "Conv2d: kernel %d does not fit the %dx%d input padded by %d",
                         k, L->in.h, L->in.w, p);
-    oh = (L->in.h + 2 * p - k) / s + 1;
-    ow = (L->in.w + 2 * p - k) / s + 1;
+    if ((ph - k) / s + 1 > INT_MAX || (pw - k) / s + 1 > INT_MAX)
+        return nn__fail(NN_ERR_ARG, "Conv2d: padding %d makes the output more than INT_MAX wide", p);
+    oh = (int)((ph - k) / s + 1);
+    ow = (int)((pw - k) / s + 1);
     L->out = nn_shape3(L->desc.out, oh, ow);
     L->weight = nn__declare(net, L, "weight", 1, 4, L->desc.out, L->in.c, k, k);
     if (!L->desc.no_bias) L->bias = nn__declare(net, L, "bias", 1, 1, L->desc.out, 0, 0, 0);
-    rows = (size_t)L->in.c * k * k;
-    if (!nn__mul_ok(rows, (size_t)oh * ow, &col_size))
+    if (!nn__mul_ok((size_t)L->in.c * k, (size_t)k, &rows) || rows > INT_MAX ||
+        !nn__mul_ok(rows, (size_t)oh * ow, &col_size))
         return nn__fail(NN_ERR_NOMEM, "Conv2d: the column buffer is too large");
     L->winograd = nn__conv_winograd_setup(net, L);
     if (L->winograd) return NN_OK;
@@ -3217,6 +3245,7 @@ static const nn__layer_ops nn__conv2d_ops = {
 static nn_status nn__pool_setup(nn_net *net, nn_layer *L)
 {
     int k = L->desc.kernel, s, p = L->desc.pad;
+    long long ph = (long long)L->in.h + 2LL * p, pw = (long long)L->in.w + 2LL * p;   /* padded */
     (void)net;
     if (L->desc.stride == 0) L->desc.stride = k;
     s = L->desc.stride;
@@ -3225,10 +3254,12 @@ static nn_status nn__pool_setup(nn_net *net, nn_layer *L)
                         "stride >= 0 (0: the kernel), padding >= 0", k, s, p);
     if (p > k / 2)
         return nn__fail(NN_ERR_ARG, "padding %d is more than half the kernel %d", p, k);
-    if (L->in.h + 2 * p < k || L->in.w + 2 * p < k)
+    if (ph < k || pw < k)
         return nn__fail(NN_ERR_ARG, "kernel %d does not fit the %dx%d input padded by %d",
                         k, L->in.h, L->in.w, p);
-    L->out = nn_shape3(L->in.c, (L->in.h + 2 * p - k) / s + 1, (L->in.w + 2 * p - k) / s + 1);
+    if ((ph - k) / s + 1 > INT_MAX || (pw - k) / s + 1 > INT_MAX)
+        return nn__fail(NN_ERR_ARG, "padding %d makes the output more than INT_MAX wide", p);
+    L->out = nn_shape3(L->in.c, (int)((ph - k) / s + 1), (int)((pw - k) / s + 1));
     return NN_OK;
 }
 
@@ -4015,52 +4046,106 @@ static nn_status nn__net_alloc(float **out, size_t per_sample, int batch, const 
     return NN_OK;
 }
 
-NNDEF nn_status nn_build(nn_net *net, int max_batch, uint64_t seed)
+/* Adds a buffer of count floats (per sample times batch) to a build's total, which
+   saturates at SIZE_MAX; the kernels index one buffer with int arithmetic. */
+static int nn__plan_add(size_t *total, size_t per_sample, size_t batch)
 {
-    nn_shape shape;
+    size_t count;
+    if (!nn__mul_ok(per_sample, batch, &count) || count > INT_MAX) return 0;
+    *total = *total > SIZE_MAX - 4 * count ? SIZE_MAX : *total + 4 * count;
+    return 1;
+}
+
+/* The first half of nn_build: infers every shape, declares the parameters (without
+   their values), chooses the fusions and sums the bytes that the buffers will take
+   (the parameter table included, the one thing it allocates). */
+static nn_status nn__net_plan(nn_net *net, int max_batch, size_t *bytes)
+{
+    nn_shape shape = net->input;
     nn_status st;
-    int i, fused_relu;
-    int learnable_before = 0;   /* a layer before this one has parameters: it needs dx */
-    if (!net) return nn__fail(NN_ERR_ARG, "nn_build: net is NULL");
-    if (max_batch <= 0) return nn__fail(NN_ERR_ARG, "nn_build: batch size %d, expected > 0", max_batch);
-    if (net->num_layers == 0) return nn__fail(NN_ERR_ARG, "nn_build: the net has no layers");
-    if (net->built) nn__net_release_buffers(net);
+    int i, learnable_before = 0;   /* a layer before this one has parameters: it needs dx */
+    size_t b = (size_t)max_batch, total = (size_t)net->num_layers * 4 * sizeof(nn_param);
+    nn__free(net->params);
+    net->params = NULL;
+    net->num_params = 0;
+    net->scratch_size = 0;
     net->max_batch = max_batch;
-    net->rng = nn_rng_new(seed);
     /* At most four tensors per layer (weight, bias, running mean, running variance). */
+    if (total > (size_t)NN_MAX_BUILD_BYTES)
+        return nn__fail(NN_ERR_NOMEM, "nn_build: the parameter table of %d layers would take %zu bytes, "
+                        "more than NN_MAX_BUILD_BYTES (%zu)", net->num_layers, total, (size_t)NN_MAX_BUILD_BYTES);
     net->params = (nn_param *)nn__calloc((size_t)net->num_layers * 4, sizeof(nn_param));
     if (!net->params) return nn__fail(NN_ERR_NOMEM, "nn_build: out of memory");
-
-    shape = net->input;
+    if (nn_shape_size(shape) > INT_MAX)
+        return nn__fail(NN_ERR_ARG, "nn_build: an input of %dx%dx%d holds more than INT_MAX values",
+                        shape.c, shape.h, shape.w);
     for (i = 0; i < net->num_layers; i++) {
         nn_layer *L = &net->layers[i];
         const nn__layer_ops *ops = nn__ops(L->desc.kind);
+        int fused_relu = i > 0 && net->layers[i - 1].fuse_relu;
         L->in = shape;
-        if (!ops) {
-            st = nn__fail(NN_ERR_ARG, "nn_build: layer %d (%s) is not available in this version",
-                          i, nn_layer_name(L->desc.kind));
-            goto fail;
-        }
+        L->weight = L->bias = L->running_mean = L->running_var = NULL;
+        L->work_size = 0;
+        L->winograd = L->fuse_relu = 0;
+        if (!ops)
+            return nn__fail(NN_ERR_ARG, "nn_build: layer %d (%s) is not available in this version",
+                            i, nn_layer_name(L->desc.kind));
         if ((st = ops->setup(net, L)) != NN_OK) {
             char why[sizeof nn__error_text];
             memcpy(why, nn__error_text, sizeof why);
-            st = nn__fail(st, "nn_build: layer %d (%s) on input %dx%dx%d: %s", i,
-                          nn_layer_name(L->desc.kind), shape.c, shape.h, shape.w, why);
-            goto fail;
+            return nn__fail(st, "nn_build: layer %d (%s) on input %dx%dx%d: %s", i,
+                            nn_layer_name(L->desc.kind), shape.c, shape.h, shape.w, why);
         }
-        if (nn_shape_size(L->out) == 0) {
-            st = nn__fail(NN_ERR_ARG, "nn_build: layer %d (%s) maps input %dx%dx%d to an empty output",
-                          i, nn_layer_name(L->desc.kind), shape.c, shape.h, shape.w);
-            goto fail;
-        }
+        if (nn_shape_size(L->out) == 0)
+            return nn__fail(NN_ERR_ARG, "nn_build: layer %d (%s) maps input %dx%dx%d to an empty output",
+                            i, nn_layer_name(L->desc.kind), shape.c, shape.h, shape.w);
         /* A BatchNorm followed by a ReLU writes the ReLU's output directly and takes
            its gradient: no buffer for the BatchNorm's own output or the ReLU's dx. */
-        fused_relu = i > 0 && net->layers[i - 1].fuse_relu;
         L->needs_dx = learnable_before || net->want_input_grad;
 #ifndef NN_NO_FUSION
         L->fuse_relu = L->desc.kind == NN_BATCHNORM && i + 1 < net->num_layers &&
                        net->layers[i + 1].desc.kind == NN_RELU;
 #endif
+        if (nn_shape_size(L->out) > INT_MAX ||
+            (!nn__is_view(L) && ((!L->fuse_relu && !nn__plan_add(&total, nn_shape_size(L->out), b)) ||
+                                 (!fused_relu && L->needs_dx && !nn__plan_add(&total, nn_shape_size(L->in), b)))) ||
+            !nn__plan_add(&total, L->work_size, 1))
+            return nn__fail(NN_ERR_ARG, "nn_build: layer %d (%s) on input %dx%dx%d: a buffer for %d "
+                            "samples would hold more than INT_MAX values", i, nn_layer_name(L->desc.kind),
+                            shape.c, shape.h, shape.w, max_batch);
+        learnable_before |= L->weight != NULL || L->bias != NULL;
+        shape = L->out;
+    }
+    for (i = 0; i < net->num_params; i++)
+        if (!nn__plan_add(&total, net->params[i].size, net->params[i].learnable ? 2 : 1))
+            return nn__fail(NN_ERR_ARG, "nn_build: parameter %s would hold more than INT_MAX values",
+                            net->params[i].name);
+    if (!nn__plan_add(&total, nn_shape_size(shape), b) || !nn__plan_add(&total, net->scratch_size, 1))
+        return nn__fail(NN_ERR_ARG, "nn_build: the loss gradient or the shared workspace would hold "
+                        "more than INT_MAX values");
+    *bytes = total;
+    return NN_OK;
+}
+
+NNDEF nn_status nn_build(nn_net *net, int max_batch, uint64_t seed)
+{
+    nn_status st;
+    int i;
+    size_t bytes;
+    if (!net) return nn__fail(NN_ERR_ARG, "nn_build: net is NULL");
+    if (max_batch <= 0) return nn__fail(NN_ERR_ARG, "nn_build: batch size %d, expected > 0", max_batch);
+    if (net->num_layers == 0) return nn__fail(NN_ERR_ARG, "nn_build: the net has no layers");
+    if (net->built) nn__net_release_buffers(net);
+    net->rng = nn_rng_new(seed);
+    if ((st = nn__net_plan(net, max_batch, &bytes)) != NN_OK) goto fail;
+    if (bytes > (size_t)NN_MAX_BUILD_BYTES) {
+        st = nn__fail(NN_ERR_NOMEM, "nn_build: the buffers for batches of %d would take %zu bytes, more "
+                      "than NN_MAX_BUILD_BYTES (%zu)", max_batch, bytes, (size_t)NN_MAX_BUILD_BYTES);
+        goto fail;
+    }
+    for (i = 0; i < net->num_layers; i++) {
+        nn_layer *L = &net->layers[i];
+        int fused_relu = i > 0 && net->layers[i - 1].fuse_relu;
         if (!nn__is_view(L) &&
             ((!L->fuse_relu &&
               (st = nn__net_alloc(&L->y, nn_shape_size(L->out), max_batch, "output", i)) != NN_OK) ||
@@ -4068,12 +4153,10 @@ NNDEF nn_status nn_build(nn_net *net, int max_batch, uint64_t seed)
               (st = nn__net_alloc(&L->dx, nn_shape_size(L->in), max_batch, "input gradient", i)) != NN_OK)))
             goto fail;
         if (fused_relu) net->layers[i - 1].y = L->y;
-        learnable_before |= L->weight != NULL || L->bias != NULL;
         if (L->work_size && !(L->work = (float *)nn__calloc(L->work_size, sizeof(float)))) {
             st = nn__fail(NN_ERR_NOMEM, "nn_build: cannot allocate the workspace of layer %d", i);
             goto fail;
         }
-        shape = L->out;
     }
     for (i = 0; i < net->num_params; i++) {
         nn_param *p = &net->params[i];
@@ -4084,7 +4167,7 @@ NNDEF nn_status nn_build(nn_net *net, int max_batch, uint64_t seed)
             goto fail;
         }
     }
-    if ((st = nn__net_alloc(&net->loss_grad, nn_shape_size(shape), max_batch, "loss gradient",
+    if ((st = nn__net_alloc(&net->loss_grad, nn_shape_size(nn_output_shape(net)), max_batch, "loss gradient",
                             net->num_layers - 1)) != NN_OK)
         goto fail;
     if (net->scratch_size && !(net->scratch = (float *)nn__calloc(net->scratch_size, sizeof(float)))) {
@@ -4655,6 +4738,12 @@ static nn_status nn__open(const char *path, FILE **f)
 {
     *f = fopen(path, "rb");
     if (!*f) return nn__fail(NN_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
+    if (fgetc(*f) == EOF && ferror(*f)) {   /* e.g. a directory, which opens on some systems */
+        nn_status st = nn__fail(NN_ERR_IO, "%s: cannot read (%s)", path, strerror(errno));
+        fclose(*f);
+        return st;
+    }
+    rewind(*f);
     return NN_OK;
 }
 
@@ -5078,6 +5167,13 @@ NNDEF nn_status nn_next_batch(nn_dataset *d, int n, float *x, int *y)
 
 /* ---- Preprocessing and class names ------------------------------------------------ */
 
+static int nn__finite_all(const float *v, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) if (!isfinite(v[i])) return 0;
+    return 1;
+}
+
 static nn_status nn__copy_floats(float **dst, const float *src, size_t n)
 {
     float *copy = (float *)nn__alloc(n * sizeof(float));
@@ -5090,8 +5186,11 @@ static nn_status nn__copy_floats(float **dst, const float *src, size_t n)
 
 NNDEF nn_status nn_set_preprocess_mean_image(nn_net *net, const float *mean_image)
 {
-    nn_status st = nn__copy_floats(&net->preprocess_mean, mean_image, nn_shape_size(net->input));
-    if (st != NN_OK) return st;
+    nn_status st;
+    if (!net || !mean_image) return nn__fail(NN_ERR_ARG, "nn_set_preprocess_mean_image: net or mean_image is NULL");
+    if (!nn__finite_all(mean_image, nn_shape_size(net->input)))
+        return nn__fail(NN_ERR_ARG, "preprocessing: the mean image holds a NaN or an infinity");
+    if ((st = nn__copy_floats(&net->preprocess_mean, mean_image, nn_shape_size(net->input))) != NN_OK) return st;
     nn__free(net->preprocess_std);
     net->preprocess_std = NULL;
     net->preprocess = NN_PREPROCESS_MEAN_IMAGE;
@@ -5103,23 +5202,38 @@ NNDEF nn_status nn_set_preprocess_channels(nn_net *net, float scale, const float
                                            const float *std)
 {
     int c;
-    nn_status st;
+    float *m = NULL, *s = NULL;
+    if (!net || !mean || !std) return nn__fail(NN_ERR_ARG, "nn_set_preprocess_channels: net, mean or std is NULL");
+    if (!isfinite(scale) || scale == 0.0f)
+        return nn__fail(NN_ERR_ARG, "preprocessing: scale %g, expected a finite non-zero number", scale);
     for (c = 0; c < net->input.c; c++)
-        if (!(std[c] > 0.0f)) return nn__fail(NN_ERR_ARG, "preprocessing: std[%d] = %g, expected > 0", c, std[c]);
-    if ((st = nn__copy_floats(&net->preprocess_mean, mean, (size_t)net->input.c)) != NN_OK ||
-        (st = nn__copy_floats(&net->preprocess_std, std, (size_t)net->input.c)) != NN_OK)
-        return st;
+        if (!isfinite(mean[c]) || !(std[c] > 0.0f) || !isfinite(std[c]))
+            return nn__fail(NN_ERR_ARG, "preprocessing: channel %d has mean %g and std %g, expected a "
+                            "finite mean and a finite std > 0", c, mean[c], std[c]);
+    if (nn__copy_floats(&m, mean, (size_t)net->input.c) != NN_OK ||
+        nn__copy_floats(&s, std, (size_t)net->input.c) != NN_OK) {
+        nn__free(m);
+        return NN_ERR_NOMEM;
+    }
+    nn__free(net->preprocess_mean);
+    nn__free(net->preprocess_std);
+    net->preprocess_mean = m;
+    net->preprocess_std = s;
     net->preprocess = NN_PREPROCESS_CHANNELS;
     net->preprocess_scale = scale;
     return NN_OK;
 }
 
-NNDEF nn_preprocess_kind nn_get_preprocess(const nn_net *net) { return net->preprocess; }
+NNDEF nn_preprocess_kind nn_get_preprocess(const nn_net *net) { return net ? net->preprocess : NN_PREPROCESS_NONE; }
 
-NNDEF void nn_preprocess(const nn_net *net, const float *pixels, float *x, int n)
+NNDEF nn_status nn_preprocess(const nn_net *net, const float *pixels, float *x, int n)
 {
-    size_t plane = (size_t)net->input.h * net->input.w, size = nn_shape_size(net->input), i;
+    size_t plane, size, i;
     int s;
+    if (!net || n < 0 || (n > 0 && (!pixels || !x)))
+        return nn__fail(NN_ERR_ARG, "nn_preprocess: net, pixels or x is NULL, or n (%d) < 0", n);
+    plane = (size_t)net->input.h * net->input.w;
+    size = nn_shape_size(net->input);
     for (s = 0; s < n; s++, pixels += size, x += size)
         for (i = 0; i < size; i++) {
             float v = net->preprocess == NN_PREPROCESS_NONE ? pixels[i] : pixels[i] * net->preprocess_scale;
@@ -5128,19 +5242,45 @@ NNDEF void nn_preprocess(const nn_net *net, const float *pixels, float *x, int n
                 v = (v - net->preprocess_mean[i / plane]) / net->preprocess_std[i / plane];
             x[i] = v;
         }
+    return NN_OK;
+}
+
+/* 1 if s is well-formed UTF-8 (no overlong forms, surrogates or values past U+10FFFF). */
+static int nn__utf8_ok(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p++, v, min;
+        int more = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2 : (c & 0xf8) == 0xf0 ? 3 : -1;
+        if (more < 0) return 0;
+        min = more == 1 ? 0x80 : more == 2 ? 0x800 : 0x10000;
+        for (v = c & (0x7fu >> more); more > 0; more--, p++) {
+            if ((*p & 0xc0) != 0x80) return 0;
+            v = v << 6 | (*p & 0x3fu);
+        }
+        if (c >= 0x80 && (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))) return 0;
+    }
+    return 1;
 }
 
 NNDEF nn_status nn_set_class_names(nn_net *net, const char *const *names, int count)
 {
-    size_t total = 0;
+    size_t total = 0, outputs;
     int i;
-    char *all, *p;
+    char *all = NULL, *p;
+    if (!net || count < 0 || (count > 0 && !names))
+        return nn__fail(NN_ERR_ARG, "nn_set_class_names: net or names is NULL, or count (%d) < 0", count);
+    if (!net->built) return nn__fail(NN_ERR_STATE, "nn_set_class_names: build the net first");
+    outputs = nn_shape_size(nn_output_shape(net));
+    if (count && (size_t)count != outputs)
+        return nn__fail(NN_ERR_ARG, "nn_set_class_names: %d names for %zu outputs", count, outputs);
     for (i = 0; i < count; i++) {
-        if (!names[i][0] || strpbrk(names[i], ",\"\\\n"))
-            return nn__fail(NN_ERR_ARG, "class name %d ('%s') must be non-empty without , \" \\ or newline", i, names[i]);
+        if (!names[i]) return nn__fail(NN_ERR_ARG, "nn_set_class_names: name %d is NULL", i);
+        if (!names[i][0] || strchr(names[i], ',') || !nn__utf8_ok(names[i]))
+            return nn__fail(NN_ERR_ARG, "class name %d ('%s') must be non-empty UTF-8 without a comma", i, names[i]);
         total += strlen(names[i]) + 1;
     }
-    if (!(all = (char *)nn__alloc(total ? total : 1))) return nn__fail(NN_ERR_NOMEM, "out of memory");
+    if (count && !(all = (char *)nn__alloc(total))) return nn__fail(NN_ERR_NOMEM, "out of memory");
     for (p = all, i = 0; i < count; i++) { strcpy(p, names[i]); p += strlen(names[i]) + 1; }
     nn__free(net->class_names);
     net->class_names = all;
@@ -5150,9 +5290,10 @@ NNDEF nn_status nn_set_class_names(nn_net *net, const char *const *names, int co
 
 NNDEF const char *nn_class_name(const nn_net *net, int i)
 {
-    const char *p = net->class_names;
+    const char *p;
+    if (!net) { nn__fail(NN_ERR_ARG, "nn_class_name: net is NULL"); return NULL; }
     if (i < 0 || i >= net->num_class_names) return NULL;
-    while (i--) p += strlen(p) + 1;
+    for (p = net->class_names; i--; ) p += strlen(p) + 1;
     return p;
 }
 
@@ -5228,6 +5369,20 @@ static void nn__json_floats(nn__buf *h, const char *key, const float *v, size_t 
     nn__buf_put(h, "\"", 1);
 }
 
+/* Appends s as the body of a JSON string: quotes, backslashes and control characters
+   escaped, everything else (UTF-8 included) as it is. */
+static void nn__json_escape(nn__buf *b, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        const char *short_form = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '\t' ? "\\t"
+                               : c == '\r' ? "\\r" : c == '\b' ? "\\b" : c == '\f' ? "\\f" : NULL;
+        if (short_form) nn__buf_put(b, short_form, 2);
+        else if (c < 0x20) nn__buf_printf(b, "\\u%04x", c);
+        else nn__buf_put(b, s, 1);
+    }
+}
+
 /* The architecture as text: "Flatten;Linear out=100;LeakyReLU alpha=0.02;...". */
 static void nn__json_layers(nn__buf *h, const nn_net *net)
 {
@@ -5254,7 +5409,8 @@ static nn_status nn__save(nn_net *net, const nn_optim *opt, unsigned char **out,
     size_t offset = 0;
     int i, k;
     unsigned char len8[8];
-    if (!net || !net->built) return nn__fail(NN_ERR_STATE, "save: the net is not built");
+    if (!net || !out || !out_size) return nn__fail(NN_ERR_ARG, "save: net, data or size is NULL");
+    if (!net->built) return nn__fail(NN_ERR_STATE, "save: the net is not built");
     memset(&h, 0, sizeof h);
     memset(&body, 0, sizeof body);
     memset(&file, 0, sizeof file);
@@ -5271,8 +5427,12 @@ static nn_status nn__save(nn_net *net, const nn_optim *opt, unsigned char **out,
         if (channels) nn__json_floats(&h, "preprocess_std", net->preprocess_std, (size_t)net->input.c);
     }
     if (net->num_class_names) {
+        const char *name = net->class_names;
         nn__buf_printf(&h, ",\"classes\":\"");
-        for (i = 0; i < net->num_class_names; i++) nn__buf_printf(&h, "%s%s", i ? "," : "", nn_class_name(net, i));
+        for (i = 0; i < net->num_class_names; i++, name += strlen(name) + 1) {
+            if (i) nn__buf_put(&h, ",", 1);
+            nn__json_escape(&h, name);
+        }
         nn__buf_put(&h, "\"", 1);
     }
     if (opt) {
@@ -5332,7 +5492,9 @@ NNDEF void nn_free_buffer(void *data) { nn__free(data); }
 
 /* ---- A small JSON reader for the header ---------------------------------------------
    Bounds-checked at every byte: a damaged header gives an error, never a read past
-   its end. Strings are copied out with escapes resolved (\uXXXX kept only if ASCII). */
+   its end. Strict where it matters: no control characters inside strings, only JSON's
+   escapes (\uXXXX becomes UTF-8, surrogate pairs joined, \u0000 refused), no key twice
+   in one object. */
 
 typedef struct { const char *p, *end; } nn__json;
 
@@ -5345,10 +5507,25 @@ static int nn__json_eat(nn__json *j, char c)
     return 0;
 }
 
-/* Reads a string into a new buffer; NULL on a malformed string or no memory. */
+/* Four hex digits at p (bounded by end); -1 if malformed. */
+static long nn__json_hex4(const char *p, const char *end)
+{
+    long v = 0;
+    int k;
+    if (end - p < 4) return -1;
+    for (k = 0; k < 4; k++) {
+        char c = p[k];
+        v = v * 16 + (c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                      : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1000000);
+    }
+    return v < 0 ? -1 : v;
+}
+
+/* Reads a string into a new buffer; NULL on a malformed string or no memory. An
+   escape never makes the text longer, so the raw length bounds the buffer. */
 static char *nn__json_string(nn__json *j)
 {
-    const char *start;
+    const char *start, *q;
     char *out, *o;
     nn__json_ws(j);
     if (j->p >= j->end || *j->p != '"') return NULL;
@@ -5356,34 +5533,50 @@ static char *nn__json_string(nn__json *j)
     while (j->p < j->end && *j->p != '"') j->p += (*j->p == '\\') ? 2 : 1;
     if (j->p >= j->end) return NULL;
     if (!(out = (char *)nn__alloc((size_t)(j->p - start) + 1))) return NULL;
-    for (o = out; start < j->p; start++) {
-        if (*start != '\\') { *o++ = *start; continue; }
-        switch (*++start) {
-        case 'n': *o++ = '\n'; break;
-        case 't': *o++ = '\t'; break;
-        case 'r': *o++ = '\r'; break;
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
-        case 'u': {
-            unsigned v = 0;
-            int k;
-            for (k = 0; k < 4 && start + 1 < j->p; k++) {
-                char c = *++start;
-                v = v * 16 + (unsigned)(c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                        : c >= 'A' && c <= 'F' ? c - 'A' + 10 : 0);
-            }
-            *o++ = v > 0 && v < 128 ? (char)v : '?';
-            break;
+    for (o = out, q = start; q < j->p; q++) {
+        unsigned long v;
+        long lo;
+        if ((unsigned char)*q < 0x20) goto bad;
+        if (*q != '\\') { *o++ = *q; continue; }
+        switch (*++q) {
+        case '"': case '\\': case '/': *o++ = *q; continue;
+        case 'n': *o++ = '\n'; continue;
+        case 't': *o++ = '\t'; continue;
+        case 'r': *o++ = '\r'; continue;
+        case 'b': *o++ = '\b'; continue;
+        case 'f': *o++ = '\f'; continue;
+        case 'u': break;
+        default: goto bad;
         }
-        default: *o++ = *start;
+        if ((lo = nn__json_hex4(q + 1, j->p)) <= 0) goto bad;
+        v = (unsigned long)lo;
+        q += 4;
+        if (v >= 0xdc00 && v <= 0xdfff) goto bad;
+        if (v >= 0xd800 && v <= 0xdbff) {   /* a high surrogate: its low half must follow */
+            if (j->p - q < 7 || q[1] != '\\' || q[2] != 'u' || (lo = nn__json_hex4(q + 3, j->p)) < 0xdc00 ||
+                lo > 0xdfff)
+                goto bad;
+            v = 0x10000 + ((v - 0xd800) << 10) + ((unsigned long)lo - 0xdc00);
+            q += 6;
+        }
+        if (v < 0x80) *o++ = (char)v;
+        else if (v < 0x800) { *o++ = (char)(0xc0 | v >> 6); *o++ = (char)(0x80 | (v & 0x3f)); }
+        else if (v < 0x10000) {
+            *o++ = (char)(0xe0 | v >> 12); *o++ = (char)(0x80 | (v >> 6 & 0x3f)); *o++ = (char)(0x80 | (v & 0x3f));
+        } else {
+            *o++ = (char)(0xf0 | v >> 18); *o++ = (char)(0x80 | (v >> 12 & 0x3f));
+            *o++ = (char)(0x80 | (v >> 6 & 0x3f)); *o++ = (char)(0x80 | (v & 0x3f));
         }
     }
     *o = 0;
     j->p++;
     return out;
+bad:
+    nn__free(out);
+    return NULL;
 }
 
-/* Reads a non-negative integer (up to 2^53). */
+/* Reads a non-negative integer (up to 16 digits, so below 2^64). */
 static int nn__json_uint(nn__json *j, uint64_t *v)
 {
     int digits = 0;
@@ -5396,31 +5589,65 @@ static int nn__json_uint(nn__json *j, uint64_t *v)
     return digits > 0 && !(j->p < j->end && *j->p >= '0' && *j->p <= '9');
 }
 
-/* Skips any value (for keys we do not know), nesting at most 32 deep. */
+static int nn__strcmp_ptr(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* 1 if the n strings (sorted here, in place) are all different; else *dup is one of
+   the repeated ones. */
+static int nn__unique(char **keys, int n, size_t stride, const char **dup)
+{
+    int i;
+    if (n > 1) qsort(keys, (size_t)n, stride, nn__strcmp_ptr);
+    for (i = 1; i < n; i++) {
+        const char *a = *(char **)((char *)keys + (size_t)(i - 1) * stride);
+        const char *b = *(char **)((char *)keys + (size_t)i * stride);
+        if (!strcmp(a, b)) { *dup = b; return 0; }
+    }
+    return 1;
+}
+
+/* Skips any value (for keys we do not know), nesting at most 32 deep; an object's
+   keys must be different. */
 static int nn__json_skip(nn__json *j, int depth)
 {
     nn__json_ws(j);
     if (j->p >= j->end || depth > 32) return 0;
     if (*j->p == '"') { char *s = nn__json_string(j); nn__free(s); return s != NULL; }
     if (*j->p == '{' || *j->p == '[') {
-        char close = *j->p == '{' ? '}' : ']';
+        char close = *j->p == '{' ? '}' : ']', **keys = NULL;
+        int ok = 1, n = 0, cap = 0, k;
+        const char *dup;
         j->p++;
         if (nn__json_eat(j, close)) return 1;
         do {
             if (close == '}') {
                 char *key = nn__json_string(j);
-                if (!key) return 0;
-                nn__free(key);
-                if (!nn__json_eat(j, ':')) return 0;
+                if (n == cap) {
+                    char **grown = (char **)nn__alloc((size_t)(cap = cap ? 2 * cap : 8) * sizeof *grown);
+                    if (grown && n) memcpy(grown, keys, (size_t)n * sizeof *grown);
+                    nn__free(keys);
+                    keys = grown;
+                }
+                if (!keys || !key) { nn__free(key); ok = 0; break; }
+                keys[n++] = key;
+                if (!nn__json_eat(j, ':')) { ok = 0; break; }
             }
-            if (!nn__json_skip(j, depth + 1)) return 0;
+            if (!nn__json_skip(j, depth + 1)) { ok = 0; break; }
         } while (nn__json_eat(j, ','));
-        return nn__json_eat(j, close);
+        ok = ok && nn__json_eat(j, close) && nn__unique(keys, n, sizeof *keys, &dup);
+        for (k = 0; k < n; k++) nn__free(keys[k]);
+        nn__free(keys);
+        return ok;
     }
-    while (j->p < j->end && (strchr("+-.eE", *j->p) || (*j->p >= '0' && *j->p <= '9') ||
-                             (*j->p >= 'a' && *j->p <= 'z')) && *j->p)
-        j->p++;
-    return 1;
+    {
+        const char *start = j->p;
+        while (j->p < j->end && (strchr("+-.eE", *j->p) || (*j->p >= '0' && *j->p <= '9') ||
+                                 (*j->p >= 'a' && *j->p <= 'z')) && *j->p)
+            j->p++;
+        return j->p > start;
+    }
 }
 
 /* One tensor entry of the header. */
@@ -5430,12 +5657,13 @@ typedef struct {
     int      ndim;
     uint64_t shape[NN_MAX_DIMS];
     uint64_t begin, end;
+    int      used;                /* matched by the loader */
 } nn__st_tensor;
 
 typedef struct {
-    nn__st_tensor *tensors;
+    nn__st_tensor *tensors;       /* sorted by name */
     int            num_tensors;
-    char         **meta;          /* key, value, key, value, ... */
+    char         **meta;          /* key, value, key, value, ... sorted by key */
     int            num_meta;
     const unsigned char *data;    /* the byte buffer after the header */
     uint64_t       data_size;
@@ -5453,14 +5681,21 @@ static void nn__st_free(nn__st_file *f)
 
 static const char *nn__st_meta(const nn__st_file *f, const char *key)
 {
-    int i;
-    for (i = 0; i < f->num_meta; i++) if (!strcmp(f->meta[2 * i], key)) return f->meta[2 * i + 1];
+    int lo = 0, hi = f->num_meta - 1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2, c = strcmp(f->meta[2 * mid], key);
+        if (!c) return f->meta[2 * mid + 1];
+        if (c < 0) lo = mid + 1; else hi = mid - 1;
+    }
     return NULL;
 }
 
 static nn_status nn__st_tensor_entry(nn__json *j, nn__st_tensor *t)
 {
-    int have_dtype = 0, have_shape = 0, have_offsets = 0;
+    int have_dtype = 0, have_shape = 0, have_offsets = 0, n = 0, k;
+    char *others[8];   /* keys we skip, checked for repeats; more of them is malformed */
+    const char *dup;
+    nn_status st = NN_ERR_FORMAT;
     if (!nn__json_eat(j, '{')) return NN_ERR_FORMAT;
     if (nn__json_eat(j, '}')) return NN_ERR_FORMAT;
     do {
@@ -5468,12 +5703,12 @@ static nn_status nn__st_tensor_entry(nn__json *j, nn__st_tensor *t)
         int ok = key && nn__json_eat(j, ':');
         if (ok && !strcmp(key, "dtype")) {
             char *v = nn__json_string(j);
-            ok = v && strlen(v) < sizeof t->dtype;
+            ok = !have_dtype && v && strlen(v) < sizeof t->dtype;
             if (ok) strcpy(t->dtype, v);
             nn__free(v);
             have_dtype = 1;
         } else if (ok && !strcmp(key, "shape")) {
-            ok = nn__json_eat(j, '[');
+            ok = !have_shape && nn__json_eat(j, '[');
             t->ndim = 0;
             if (ok && !nn__json_eat(j, ']')) {
                 do ok = t->ndim < NN_MAX_DIMS && nn__json_uint(j, &t->shape[t->ndim++]);
@@ -5482,25 +5717,73 @@ static nn_status nn__st_tensor_entry(nn__json *j, nn__st_tensor *t)
             }
             have_shape = 1;
         } else if (ok && !strcmp(key, "data_offsets")) {
-            ok = nn__json_eat(j, '[') && nn__json_uint(j, &t->begin) && nn__json_eat(j, ',') &&
+            ok = !have_offsets && nn__json_eat(j, '[') && nn__json_uint(j, &t->begin) && nn__json_eat(j, ',') &&
                  nn__json_uint(j, &t->end) && nn__json_eat(j, ']');
             have_offsets = 1;
-        } else if (ok) {
+        } else if (ok && n < 8) {
             ok = nn__json_skip(j, 0);
-        }
+            others[n++] = key;
+            key = NULL;
+        } else ok = 0;
         nn__free(key);
-        if (!ok) return NN_ERR_FORMAT;
+        if (!ok) goto done;
     } while (nn__json_eat(j, ','));
-    return nn__json_eat(j, '}') && have_dtype && have_shape && have_offsets ? NN_OK : NN_ERR_FORMAT;
+    if (nn__json_eat(j, '}') && have_dtype && have_shape && have_offsets &&
+        nn__unique(others, n, sizeof *others, &dup))
+        st = NN_OK;
+done:
+    for (k = 0; k < n; k++) nn__free(others[k]);
+    return st;
 }
 
-/* Parses the 8-byte length and the JSON header; checks every tensor's byte range. */
+static int nn__st_cmp_begin(const void *a, const void *b)
+{
+    const nn__st_tensor *x = (const nn__st_tensor *)a, *y = (const nn__st_tensor *)b;
+    return x->begin < y->begin ? -1 : x->begin > y->begin ? 1 : x->end < y->end ? -1 : x->end > y->end;
+}
+
+/* Every tensor's bytes within the data, the tensors tiling it without overlaps, gaps or
+   trailing bytes (as the format requires); no name or metadata key twice; a known
+   nn_format version. The tensors end up sorted by name, the metadata by key. */
+static nn_status nn__st_validate(nn__st_file *f)
+{
+    uint64_t at = 0;
+    const char *dup;
+    const char *version = NULL;
+    int k;
+    if (f->num_tensors > 1) qsort(f->tensors, (size_t)f->num_tensors, sizeof *f->tensors, nn__st_cmp_begin);
+    for (k = 0; k < f->num_tensors; k++) {
+        const nn__st_tensor *t = &f->tensors[k];
+        if (t->begin > t->end || t->end > f->data_size)
+            return nn__fail(NN_ERR_FORMAT, "model: tensor '%s' spans bytes %llu..%llu of a %llu-byte data section",
+                            t->name, (unsigned long long)t->begin, (unsigned long long)t->end,
+                            (unsigned long long)f->data_size);
+        if (t->begin != at)
+            return nn__fail(NN_ERR_FORMAT, "model: tensor '%s' starts at byte %llu, expected %llu (%s)", t->name,
+                            (unsigned long long)t->begin, (unsigned long long)at,
+                            t->begin < at ? "it overlaps another tensor" : "a gap in the data");
+        at = t->end;
+    }
+    if (at != f->data_size)
+        return nn__fail(NN_ERR_FORMAT, "model: %llu bytes after the last tensor", (unsigned long long)(f->data_size - at));
+    if (f->num_tensors > 1 && !nn__unique(&f->tensors[0].name, f->num_tensors, sizeof *f->tensors, &dup))
+        return nn__fail(NN_ERR_FORMAT, "model: tensor '%s' appears twice", dup);
+    if (!nn__unique(f->meta, f->num_meta, 2 * sizeof *f->meta, &dup))
+        return nn__fail(NN_ERR_FORMAT, "model: metadata key '%s' appears twice", dup);
+    if ((version = nn__st_meta(f, "nn_format")) && strcmp(version, "1"))
+        return nn__fail(NN_ERR_FORMAT, "model: nn_format version '%s'; this nn.h (%d.%d.%d) reads version 1",
+                        version, NN_VERSION_MAJOR, NN_VERSION_MINOR, NN_VERSION_PATCH);
+    return NN_OK;
+}
+
+/* Parses the 8-byte length and the JSON header; validates it (nn__st_validate). */
 static nn_status nn__st_parse(const void *data, size_t size, nn__st_file *f)
 {
     const unsigned char *bytes = (const unsigned char *)data;
     uint64_t header_len = 0;
     nn__json j;
-    int k, cap_t = 0, cap_m = 0;
+    int k, cap_t = 0, cap_m = 0, have_meta = 0;
+    nn_status st;
     memset(f, 0, sizeof *f);
     if (!data || size < 8) return nn__fail(NN_ERR_FORMAT, "model: %zu bytes, too short for a safetensors file", size);
     for (k = 7; k >= 0; k--) header_len = header_len << 8 | bytes[k];
@@ -5518,6 +5801,10 @@ static nn_status nn__st_parse(const void *data, size_t size, nn__st_file *f)
         if (!key || !nn__json_eat(&j, ':')) { nn__free(key); goto bad; }
         if (!strcmp(key, "__metadata__")) {
             nn__free(key);
+            if (have_meta++) {
+                nn__st_free(f);
+                return nn__fail(NN_ERR_FORMAT, "model: the header has two __metadata__ objects");
+            }
             if (!nn__json_eat(&j, '{')) goto bad;
             if (nn__json_eat(&j, '}')) continue;
             do {
@@ -5551,7 +5838,7 @@ static nn_status nn__st_parse(const void *data, size_t size, nn__st_file *f)
         }
         f->tensors[f->num_tensors].name = key;
         if (nn__st_tensor_entry(&j, &f->tensors[f->num_tensors++]) != NN_OK) {
-            nn_status st = nn__fail(NN_ERR_FORMAT, "model: the header entry of tensor '%s' is malformed", key);
+            st = nn__fail(NN_ERR_FORMAT, "model: the header entry of tensor '%s' is malformed", key);
             nn__st_free(f);
             return st;
         }
@@ -5560,17 +5847,8 @@ static nn_status nn__st_parse(const void *data, size_t size, nn__st_file *f)
 done:
     nn__json_ws(&j);
     if (j.p != j.end) goto bad;
-    for (k = 0; k < f->num_tensors; k++) {
-        const nn__st_tensor *t = &f->tensors[k];
-        if (t->begin > t->end || t->end > f->data_size) {
-            nn_status st = nn__fail(NN_ERR_FORMAT, "model: tensor '%s' spans bytes %llu..%llu of a %llu-byte data section",
-                                    t->name, (unsigned long long)t->begin, (unsigned long long)t->end,
-                                    (unsigned long long)f->data_size);
-            nn__st_free(f);
-            return st;
-        }
-    }
-    return NN_OK;
+    if ((st = nn__st_validate(f)) != NN_OK) nn__st_free(f);
+    return st;
 bad:
     {
         long at = (long)(j.p - ((const char *)bytes + 8));
@@ -5580,18 +5858,30 @@ bad:
     }
 }
 
-static const nn__st_tensor *nn__st_find(const nn__st_file *f, const char *name)
+static nn__st_tensor *nn__st_find(nn__st_file *f, const char *name)
 {
-    int i;
-    for (i = 0; i < f->num_tensors; i++) if (!strcmp(f->tensors[i].name, name)) return &f->tensors[i];
+    int lo = 0, hi = f->num_tensors - 1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2, c = strcmp(f->tensors[mid].name, name);
+        if (!c) return &f->tensors[mid];
+        if (c < 0) lo = mid + 1; else hi = mid - 1;
+    }
     return NULL;
 }
 
-/* Copies a tensor into dst after checking its dtype, shape and byte count. */
-static nn_status nn__st_read_f32(const nn__st_file *f, const char *name, int ndim, const int *shape,
-                                 size_t count, float *dst)
+static float nn__le_f32(const unsigned char *b)
 {
-    const nn__st_tensor *t = nn__st_find(f, name);
+    uint32_t u = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+    float v;
+    memcpy(&v, &u, 4);
+    return v;
+}
+
+/* Checks tensor `name`: present, F32, of the given shape and byte count, every value
+   finite; marks it used. Copies nothing. */
+static nn_status nn__st_check_f32(nn__st_file *f, const char *name, int ndim, const int *shape, size_t count)
+{
+    nn__st_tensor *t = nn__st_find(f, name);
     size_t i;
     int d;
     if (!t) return nn__fail(NN_ERR_FORMAT, "model: tensor '%s' is missing", name);
@@ -5602,13 +5892,11 @@ static nn_status nn__st_read_f32(const nn__st_file *f, const char *name, int ndi
     if (t->end - t->begin != (uint64_t)count * 4)
         return nn__fail(NN_ERR_FORMAT, "model: tensor '%s' holds %llu bytes, expected %zu", name,
                         (unsigned long long)(t->end - t->begin), count * 4);
-    if (nn__little_endian()) memcpy(dst, f->data + t->begin, count * 4);
-    else
-        for (i = 0; i < count; i++) {
-            const unsigned char *b = f->data + t->begin + 4 * i;
-            uint32_t u = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-            memcpy(&dst[i], &u, 4);
-        }
+    for (i = 0; i < count; i++)
+        if (!isfinite(nn__le_f32(f->data + t->begin + 4 * i)))
+            return nn__fail(NN_ERR_FORMAT, "model: tensor '%s' holds %g at index %zu", name,
+                            (double)nn__le_f32(f->data + t->begin + 4 * i), i);
+    t->used = 1;
     return NN_OK;
 shape_error:
     {
@@ -5620,25 +5908,127 @@ shape_error:
     }
 }
 
-/* Fills every parameter and buffer; rejects tensors the net has no place for. */
-static nn_status nn__st_fill(nn_net *net, const nn__st_file *f, int allow_optimizer)
+/* Copies a tensor that nn__st_check_f32 accepted. */
+static void nn__st_copy_f32(nn__st_file *f, const char *name, float *dst, size_t count)
+{
+    const unsigned char *src = f->data + nn__st_find(f, name)->begin;
+    size_t i;
+    if (nn__little_endian()) memcpy(dst, src, count * 4);
+    else for (i = 0; i < count; i++) dst[i] = nn__le_f32(src + 4 * i);
+}
+
+/* The name of an optimiser moment (k = 0: m, 1: v) of parameter i. */
+static void nn__moment_name(char *name, size_t size, int k, const char *param)
+{
+    snprintf(name, size, "optimizer.%c.%s", k ? 'v' : 'm', param);
+}
+
+/* Checks every tensor the net (and the optimiser, if any) will take from the file, and
+   that the file holds nothing else; *tracked gets the first BatchNorm's
+   num_batches_tracked (-1 if none). Nothing of the net is touched. */
+static nn_status nn__st_check(nn_net *net, const nn_optim *opt, nn__st_file *f, long *tracked)
 {
     nn_status st;
-    int i;
+    int i, k;
+    *tracked = -1;
+    for (i = 0; i < f->num_tensors; i++) f->tensors[i].used = 0;
+    for (i = 0; i < net->num_params; i++) {
+        const nn_param *p = &net->params[i];
+        size_t len = strlen(p->name);
+        if ((st = nn__st_check_f32(f, p->name, p->ndim, p->shape, p->size)) != NN_OK) return st;
+        for (k = 0; opt && k < 2; k++) {
+            char name[48];
+            if (!(k ? opt->v[i] : opt->m[i])) continue;
+            nn__moment_name(name, sizeof name, k, p->name);
+            if ((st = nn__st_check_f32(f, name, p->ndim, p->shape, p->size)) != NN_OK) return st;
+        }
+        if (len > 11 && !strcmp(p->name + len - 11, "running_var")) {   /* PyTorch's counter */
+            char name[48];
+            nn__st_tensor *t;
+            int64_t v = 0;
+            snprintf(name, sizeof name, "%.*s.num_batches_tracked", (int)(len - 12), p->name);
+            if (!(t = nn__st_find(f, name))) continue;
+            if (strcmp(t->dtype, "I64") || t->ndim != 0 || t->end - t->begin != 8)
+                return nn__fail(NN_ERR_FORMAT, "model: tensor '%s' is not an I64 scalar", name);
+            for (k = 7; k >= 0; k--) v = (int64_t)((uint64_t)v << 8 | f->data[t->begin + (unsigned)k]);
+            if (v < 0 || v > LONG_MAX)
+                return nn__fail(NN_ERR_FORMAT, "model: tensor '%s' holds %lld", name, (long long)v);
+            if (*tracked < 0) *tracked = (long)v;
+            t->used = 1;
+        }
+    }
+    for (i = 0; i < f->num_tensors; i++)
+        if (!f->tensors[i].used)
+            return nn__fail(NN_ERR_FORMAT, "model: tensor '%s' does not belong to this net%s", f->tensors[i].name,
+                            !strncmp(f->tensors[i].name, "optimizer.", 10) && !opt
+                                ? " (optimiser state: load the file with nn_load_checkpoint)" : "");
+    return NN_OK;
+}
+
+/* Copies what nn__st_check accepted into the net and the optimiser. */
+static void nn__st_copy(nn_net *net, nn_optim *opt, nn__st_file *f, long tracked)
+{
+    int i, k;
     for (i = 0; i < net->num_params; i++) {
         nn_param *p = &net->params[i];
-        if ((st = nn__st_read_f32(f, p->name, p->ndim, p->shape, p->size, p->value)) != NN_OK) return st;
+        nn__st_copy_f32(f, p->name, p->value, p->size);
+        for (k = 0; opt && k < 2; k++) {
+            char name[48];
+            float *state = k ? opt->v[i] : opt->m[i];
+            if (!state) continue;
+            nn__moment_name(name, sizeof name, k, p->name);
+            nn__st_copy_f32(f, name, state, p->size);
+        }
     }
-    for (i = 0; i < f->num_tensors; i++) {
-        const char *name = f->tensors[i].name;
-        int j, known = 0;
-        size_t len = strlen(name);
-        for (j = 0; j < net->num_params && !known; j++) known = !strcmp(name, net->params[j].name);
-        known = known || (len > 20 && !strcmp(name + len - 20, ".num_batches_tracked"));
-        known = known || (allow_optimizer && !strncmp(name, "optimizer.", 10));
-        if (!known) return nn__fail(NN_ERR_FORMAT, "model: tensor '%s' does not belong to this net", name);
+    if (tracked >= 0) net->train_batches = tracked;
+}
+
+/* ---- Strict numbers in the metadata ------------------------------------------------ */
+
+/* An unsigned decimal that is exactly text[0..len): digits only, at most max. */
+static int nn__parse_uint(const char *text, size_t len, uint64_t max, uint64_t *out)
+{
+    size_t i;
+    uint64_t v = 0;
+    if (!len) return 0;
+    for (i = 0; i < len; i++) {
+        if (text[i] < '0' || text[i] > '9' || v > (UINT64_MAX - (unsigned)(text[i] - '0')) / 10) return 0;
+        v = v * 10 + (unsigned)(text[i] - '0');
+    }
+    *out = v;
+    return v <= max;
+}
+
+/* A finite float at *text (no leading space); advances *text past it. The caller
+   checks the character that follows. */
+static int nn__parse_float(const char **text, float *out)
+{
+    char *end;
+    if (!**text || strchr(" \t\n\r\f\v", **text)) return 0;
+    *out = strtof(*text, &end);
+    if (end == *text || !isfinite(*out)) return 0;
+    *text = end;
+    return 1;
+}
+
+/* Parses "v0,v1,..." into exactly n finite floats. */
+static nn_status nn__parse_floats(const char *text, float *out, size_t n, const char *what)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        if (!nn__parse_float(&text, &out[i]) || *text != (i + 1 < n ? ',' : '\0'))
+            return nn__fail(NN_ERR_FORMAT, "model: %s holds fewer or more than %zu finite numbers", what, n);
+        text += i + 1 < n;
     }
     return NN_OK;
+}
+
+/* The number of comma-separated items of a non-empty text. */
+static size_t nn__count_items(const char *text)
+{
+    size_t n = 1;
+    for (; *text; text++) n += *text == ',';
+    return n;
 }
 
 /* Splits off the next token of text ending at one of seps; returns its length. */
@@ -5652,13 +6042,16 @@ static size_t nn__token(const char **text, const char *seps, const char **token)
     return len;
 }
 
-/* Parses "Linear out=100" etc. back into a layer description. */
+/* Parses "Linear out=100" etc. back into a layer description: each option at most
+   once, integers as exact decimals, floats finite. */
 static nn_status nn__parse_layer(const char *text, size_t len, nn_layer_desc *d)
 {
-    char buf[160], key[16];
+    static const char *const keys[8] = { "out", "kernel", "stride", "pad", "no_bias", "approximate",
+                                         "alpha", "beta" };
+    char buf[160];
     const char *cursor = buf, *tok;
     size_t n;
-    int kind;
+    int kind, seen = 0;
     if (len >= sizeof buf) return nn__fail(NN_ERR_FORMAT, "model: a layer description is too long");
     memcpy(buf, text, len);
     buf[len] = 0;
@@ -5671,88 +6064,130 @@ static nn_status nn__parse_layer(const char *text, size_t len, nn_layer_desc *d)
     if (kind == NN_LAYER_KIND_COUNT) return nn__fail(NN_ERR_FORMAT, "model: unknown layer '%.*s'", (int)n, tok);
     d->kind = (nn_layer_kind)kind;
     while ((n = nn__token(&cursor, " ", &tok)) > 0) {
-        const char *eq = (const char *)memchr(tok, '=', n);
-        char *end;
-        double v;
-        if (!eq || (size_t)(eq - tok) >= sizeof key) return nn__fail(NN_ERR_FORMAT, "model: bad layer option '%.*s'", (int)n, tok);
-        memcpy(key, tok, (size_t)(eq - tok));
-        key[eq - tok] = 0;
-        v = strtod(eq + 1, &end);
-        if (end == eq + 1 || end != tok + n || !(v > -1e9 && v < 1e9))
-            return nn__fail(NN_ERR_FORMAT, "model: bad value in '%.*s'", (int)n, tok);
-        if (!strcmp(key, "out")) d->out = (int)v;
-        else if (!strcmp(key, "kernel")) d->kernel = (int)v;
-        else if (!strcmp(key, "stride")) d->stride = (int)v;
-        else if (!strcmp(key, "pad")) d->pad = (int)v;
-        else if (!strcmp(key, "no_bias")) d->no_bias = (int)v;
-        else if (!strcmp(key, "alpha")) d->alpha = (float)v;
-        else if (!strcmp(key, "beta")) d->beta = (float)v;
-        else if (!strcmp(key, "approximate")) d->approximate = (int)v;
-        else return nn__fail(NN_ERR_FORMAT, "model: unknown layer option '%s'", key);
+        const char *eq = (const char *)memchr(tok, '=', n), *value;
+        size_t key_len = eq ? (size_t)(eq - tok) : n;
+        int k, ok;
+        uint64_t u = 0;
+        float f = 0.0f;
+        for (k = 0; k < 8 && !(strlen(keys[k]) == key_len && !strncmp(tok, keys[k], key_len)); k++) {}
+        if (!eq || k == 8) return nn__fail(NN_ERR_FORMAT, "model: unknown layer option '%.*s'", (int)n, tok);
+        if (seen & 1 << k) return nn__fail(NN_ERR_FORMAT, "model: layer option '%s' appears twice", keys[k]);
+        seen |= 1 << k;
+        value = eq + 1;
+        ok = k < 6 ? nn__parse_uint(value, n - key_len - 1, k < 4 ? INT_MAX : 1, &u)
+                   : nn__parse_float(&value, &f) && value == tok + n;
+        if (!ok) return nn__fail(NN_ERR_FORMAT, "model: bad value in '%.*s' (expected %s)", (int)n, tok,
+                                 k < 4 ? "an integer 0..INT_MAX" : k < 6 ? "0 or 1" : "a finite number");
+        switch (k) {
+        case 0: d->out = (int)u; break;
+        case 1: d->kernel = (int)u; break;
+        case 2: d->stride = (int)u; break;
+        case 3: d->pad = (int)u; break;
+        case 4: d->no_bias = (int)u; break;
+        case 5: d->approximate = (int)u; break;
+        case 6: d->alpha = f; break;
+        default: d->beta = f; break;
+        }
     }
     return NN_OK;
 }
 
-/* Parses "v0,v1,..." into exactly n floats. */
-static nn_status nn__parse_floats(const char *text, float *out, size_t n, const char *what)
+/* The preprocessing and class names of a file, parsed and checked before the net is
+   built (the outputs are known once its shapes are planned). */
+typedef struct {
+    nn_preprocess_kind preprocess;
+    float  scale, *mean, *std;
+    char  *classes;          /* a copy of the list, split at the commas in place */
+    const char **names;
+    int    num_names;
+} nn__st_extras;
+
+static void nn__extras_free(nn__st_extras *e)
 {
-    size_t i;
-    for (i = 0; i < n; i++) {
-        char *end;
-        out[i] = (float)strtod(text, &end);
-        if (end == text || (*end != (i + 1 < n ? ',' : '\0')))
-            return nn__fail(NN_ERR_FORMAT, "model: %s holds fewer or more than %zu numbers", what, n);
-        text = end + (i + 1 < n);
-    }
-    return NN_OK;
+    nn__free(e->mean);
+    nn__free(e->std);
+    nn__free(e->classes);
+    nn__free((void *)e->names);
+    memset(e, 0, sizeof *e);
 }
 
-static nn_status nn__st_metadata(nn_net *net, const nn__st_file *f)
+static nn_status nn__st_extras_parse(const nn_net *net, const nn__st_file *f, nn__st_extras *e)
 {
     const char *pre = nn__st_meta(f, "preprocess"), *classes = nn__st_meta(f, "classes");
-    nn_status st = NN_OK;
+    nn_status st;
+    memset(e, 0, sizeof *e);
+    e->scale = 1.0f;
     if (pre && strcmp(pre, "none")) {
-        int channels = !strcmp(pre, "channels");
+        int channels = !strcmp(pre, "channels"), c;
         size_t n = channels ? (size_t)net->input.c : nn_shape_size(net->input);
         const char *mean = nn__st_meta(f, "preprocess_mean"), *std = nn__st_meta(f, "preprocess_std");
         const char *scale = nn__st_meta(f, "preprocess_scale");
-        float *m = (float *)nn__alloc(n * sizeof(float)), *s = (float *)nn__alloc(n * sizeof(float));
-        float sc = 1.0f;
-        if (!m || !s) st = nn__fail(NN_ERR_NOMEM, "model: out of memory");
-        else if (!channels && strcmp(pre, "mean_image")) st = nn__fail(NN_ERR_FORMAT, "model: unknown preprocessing '%s'", pre);
-        else if (!mean || (channels && !std)) st = nn__fail(NN_ERR_FORMAT, "model: preprocessing values are missing");
-        else if (scale && nn__parse_floats(scale, &sc, 1, "preprocess_scale") != NN_OK) st = NN_ERR_FORMAT;
-        else if ((st = nn__parse_floats(mean, m, n, "preprocess_mean")) == NN_OK &&
-                 (!channels || (st = nn__parse_floats(std, s, n, "preprocess_std")) == NN_OK))
-            st = channels ? nn_set_preprocess_channels(net, sc, m, s) : nn_set_preprocess_mean_image(net, m);
-        nn__free(m);
-        nn__free(s);
-        if (st != NN_OK) return st;
+        if (!channels && strcmp(pre, "mean_image")) return nn__fail(NN_ERR_FORMAT, "model: unknown preprocessing '%s'", pre);
+        if (!mean || (channels && !std)) return nn__fail(NN_ERR_FORMAT, "model: preprocessing values are missing");
+        /* Counted before anything is allocated: a short file cannot ask for a large array. */
+        if (nn__count_items(mean) != n || (channels && nn__count_items(std) != n))
+            return nn__fail(NN_ERR_FORMAT, "model: the preprocessing holds %zu values, expected %zu",
+                            nn__count_items(channels && nn__count_items(mean) == n ? std : mean), n);
+        if (scale && (!nn__parse_float(&scale, &e->scale) || *scale || e->scale == 0.0f ||
+                      (!channels && e->scale != 1.0f)))
+            return nn__fail(NN_ERR_FORMAT, "model: bad preprocess_scale '%s'", nn__st_meta(f, "preprocess_scale"));
+        if (!(e->mean = (float *)nn__alloc(n * sizeof(float))) ||
+            (channels && !(e->std = (float *)nn__alloc(n * sizeof(float)))))
+            return nn__fail(NN_ERR_NOMEM, "model: out of memory");
+        if ((st = nn__parse_floats(mean, e->mean, n, "preprocess_mean")) != NN_OK ||
+            (channels && (st = nn__parse_floats(std, e->std, n, "preprocess_std")) != NN_OK))
+            return st;
+        for (c = 0; channels && c < net->input.c; c++)
+            if (!(e->std[c] > 0.0f)) return nn__fail(NN_ERR_FORMAT, "model: preprocess_std[%d] = %g, expected > 0", c, e->std[c]);
+        e->preprocess = channels ? NN_PREPROCESS_CHANNELS : NN_PREPROCESS_MEAN_IMAGE;
     }
     if (classes) {
-        char *copy = (char *)nn__alloc(strlen(classes) + 1), *p;
-        const char *names[1024];
-        int count = 0;
-        if (!copy) return nn__fail(NN_ERR_NOMEM, "model: out of memory");
-        strcpy(copy, classes);
-        for (p = copy; *p && count < 1024; ) {   /* split at commas in place */
-            names[count++] = p;
+        size_t count = nn__count_items(classes), outputs = nn_shape_size(nn_output_shape(net));
+        char *p;
+        int i;
+        if (count != outputs) return nn__fail(NN_ERR_FORMAT, "model: %zu class names for %zu outputs", count, outputs);
+        if (!(e->classes = (char *)nn__alloc(strlen(classes) + 1)) ||
+            !(e->names = (const char **)nn__alloc(count * sizeof *e->names)))
+            return nn__fail(NN_ERR_NOMEM, "model: out of memory");
+        strcpy(e->classes, classes);
+        for (p = e->classes, i = 0; i < (int)count; i++) {
+            e->names[i] = p;
             p += strcspn(p, ",");
             if (*p) *p++ = 0;
         }
-        st = nn_set_class_names(net, names, count);
-        nn__free(copy);
+        e->num_names = (int)count;
     }
-    return st;
+    return NN_OK;
 }
 
+static nn_status nn__st_extras_apply(nn_net *net, const nn__st_extras *e)
+{
+    nn_status st = NN_OK;
+    if (e->preprocess == NN_PREPROCESS_MEAN_IMAGE) st = nn_set_preprocess_mean_image(net, e->mean);
+    if (e->preprocess == NN_PREPROCESS_CHANNELS) st = nn_set_preprocess_channels(net, e->scale, e->mean, e->std);
+    if (st == NN_OK && e->num_names) st = nn_set_class_names(net, e->names, e->num_names);
+    return nn__prefix_error("model", st);
+}
+
+/* Everything in the file is checked against the planned net (shapes, every tensor,
+   the memory the buffers will take, the preprocessing and class names) before the
+   net is built, so that a file cannot make it allocate more than the data it holds
+   plus NN_MAX_BUILD_BYTES, nor spend time initialising weights it does not have. */
 NNDEF nn_net *nn_load_memory(const void *data, size_t size, int max_batch)
 {
     nn__st_file f;
+    nn__st_extras e;
     nn_net *net = NULL;
-    const char *input, *layers;
-    int c, h, w, consumed = 0;
-    nn_status st;
+    const char *input, *layers, *p;
+    uint64_t dims[3];
+    size_t bytes;
+    long tracked;
+    int k;
+    memset(&e, 0, sizeof e);
+    if (max_batch <= 0) {
+        nn__fail(NN_ERR_ARG, "nn_load_memory: batch size %d, expected > 0", max_batch);
+        return NULL;
+    }
     if (nn__st_parse(data, size, &f) != NN_OK) return NULL;
     input = nn__st_meta(&f, "input");
     layers = nn__st_meta(&f, "layers");
@@ -5761,11 +6196,15 @@ NNDEF nn_net *nn_load_memory(const void *data, size_t size, int max_batch)
                  "yourself and use nn_load_weights");
         goto fail;
     }
-    if (sscanf(input, "%d,%d,%d%n", &c, &h, &w, &consumed) != 3 || input[consumed]) {
-        nn__fail(NN_ERR_FORMAT, "model: bad input shape '%s'", input);
-        goto fail;
+    for (p = input, k = 0; k < 3; k++) {
+        size_t len = strcspn(p, ",");
+        if (!nn__parse_uint(p, len, INT_MAX, &dims[k]) || !dims[k] || p[len] != (k < 2 ? ',' : '\0')) {
+            nn__fail(NN_ERR_FORMAT, "model: bad input shape '%s' (expected c,h,w, each 1..INT_MAX)", input);
+            goto fail;
+        }
+        p += len + 1;
     }
-    if (!(net = nn_net_new(nn_shape3(c, h, w)))) goto fail;
+    if (!(net = nn_net_new(nn_shape3((int)dims[0], (int)dims[1], (int)dims[2])))) goto fail;
     while (*layers) {
         size_t len = strcspn(layers, ";");
         nn_layer_desc d;
@@ -5773,47 +6212,165 @@ NNDEF nn_net *nn_load_memory(const void *data, size_t size, int max_batch)
             goto fail;
         layers += len + (layers[len] == ';');
     }
-    if (nn__prefix_error("model", nn_build(net, max_batch, 0)) != NN_OK) goto fail;
-    if ((st = nn__st_fill(net, &f, 0)) != NN_OK || (st = nn__st_metadata(net, &f)) != NN_OK) goto fail;
+    if (nn__prefix_error("model", nn__net_plan(net, max_batch, &bytes)) != NN_OK) goto fail;
+    if (bytes > (size_t)NN_MAX_BUILD_BYTES) {
+        nn__fail(NN_ERR_NOMEM, "model: the buffers for batches of %d would take %zu bytes, more than "
+                 "NN_MAX_BUILD_BYTES (%zu)", max_batch, bytes, (size_t)NN_MAX_BUILD_BYTES);
+        goto fail;
+    }
+    if (nn__st_check(net, NULL, &f, &tracked) != NN_OK || nn__st_extras_parse(net, &f, &e) != NN_OK ||
+        nn__prefix_error("model", nn_build(net, max_batch, 0)) != NN_OK)
+        goto fail;
+    nn__st_copy(net, NULL, &f, tracked);
+    if (nn__st_extras_apply(net, &e) != NN_OK) goto fail;
+    nn__extras_free(&e);
     nn__st_free(&f);
     net->training = 0;
     return net;
 fail:
     nn_net_free(net);
+    nn__extras_free(&e);
     nn__st_free(&f);
     return NULL;
 }
 
+/* All or nothing: every tensor is checked before the first is copied. */
 NNDEF nn_status nn_load_weights_memory(nn_net *net, const void *data, size_t size)
 {
     nn__st_file f;
     nn_status st;
-    if (!net || !net->built) return nn__fail(NN_ERR_STATE, "nn_load_weights: build the net first");
+    long tracked;
+    if (!net || !data) return nn__fail(NN_ERR_ARG, "nn_load_weights: net or data is NULL");
+    if (!net->built) return nn__fail(NN_ERR_STATE, "nn_load_weights: build the net first");
     if ((st = nn__st_parse(data, size, &f)) != NN_OK) return st;
-    st = nn__st_fill(net, &f, 0);
+    if ((st = nn__st_check(net, NULL, &f, &tracked)) == NN_OK) nn__st_copy(net, NULL, &f, tracked);
+    nn__st_free(&f);
+    return st;
+}
+
+/* All or nothing, as nn_load_weights_memory: the step, learning rate and random state
+   are parsed and checked, every tensor of the net and the optimiser too, before
+   anything is copied. */
+NNDEF nn_status nn_load_checkpoint_memory(nn_net *net, nn_optim *opt, const void *data, size_t size)
+{
+    nn__st_file f;
+    nn_status st;
+    const char *kind, *step, *lr, *rng, *comma;
+    uint64_t kind_v, step_v, state, inc;
+    float lr_v = 0.0f;
+    long tracked;
+    if (!net || !opt || !data) return nn__fail(NN_ERR_ARG, "nn_load_checkpoint: net, opt or data is NULL");
+    if (opt->net != net) return nn__fail(NN_ERR_ARG, "nn_load_checkpoint: the optimiser is not this net's");
+    if (!net->built) return nn__fail(NN_ERR_STATE, "nn_load_checkpoint: build the net first");
+    if ((st = nn__st_parse(data, size, &f)) != NN_OK) return st;
+    kind = nn__st_meta(&f, "optimizer");
+    step = nn__st_meta(&f, "optimizer_step");
+    lr = nn__st_meta(&f, "optimizer_lr");
+    rng = nn__st_meta(&f, "rng");
+    comma = rng ? strchr(rng, ',') : NULL;
+    if (!kind || !step || !lr || !rng)
+        st = nn__fail(NN_ERR_FORMAT, "checkpoint: not a checkpoint (no optimiser state)");
+    else if (!nn__parse_uint(kind, strlen(kind), 255, &kind_v))
+        st = nn__fail(NN_ERR_FORMAT, "checkpoint: bad optimizer kind '%s'", kind);
+    else if (kind_v != (uint64_t)opt->kind)
+        st = nn__fail(NN_ERR_ARG, "checkpoint: the checkpoint is of another optimiser kind");
+    else if (!nn__parse_uint(step, strlen(step), LONG_MAX, &step_v))
+        st = nn__fail(NN_ERR_FORMAT, "checkpoint: optimizer_step '%s', expected an integer >= 0", step);
+    else if (!nn__parse_float(&lr, &lr_v) || *lr || lr_v < 0.0f)
+        st = nn__fail(NN_ERR_FORMAT, "checkpoint: optimizer_lr '%s', expected a finite number >= 0",
+                      nn__st_meta(&f, "optimizer_lr"));
+    else if (!comma || !nn__parse_uint(rng, (size_t)(comma - rng), UINT64_MAX, &state) ||
+             !nn__parse_uint(comma + 1, strlen(comma + 1), UINT64_MAX, &inc) || !(inc & 1))
+        st = nn__fail(NN_ERR_FORMAT, "checkpoint: bad random state '%s'", rng);
+    else if ((st = nn__st_check(net, opt, &f, &tracked)) == NN_OK) {
+        nn__st_copy(net, opt, &f, tracked);
+        opt->step = (long)step_v;
+        opt->lr = lr_v;
+        net->rng.state = state;
+        net->rng.inc = inc;
+    }
     nn__st_free(&f);
     return st;
 }
 
 #ifndef NN_NO_STDIO
+#if defined(__unix__) || defined(__APPLE__)
+#include <fcntl.h>      /* open, for fsync */
+#include <sys/stat.h>
+#include <unistd.h>
+#define NN__POSIX_FILES 1
+#endif
+
+/* Writes a whole file so that a crash or a full disk never leaves the target half
+   written: the bytes go to "<path>.tmp" in the same directory, are flushed (and, on
+   POSIX systems, synced to the disk), and only then is the temporary file renamed over
+   path. On failure it is removed and path is as it was. A target that exists and is
+   not a regular file (a device, a FIFO) is written in place. */
 static nn_status nn__write_file(const char *path, const unsigned char *data, size_t size)
 {
-    FILE *fp = fopen(path, "wb");
-    if (!fp) return nn__fail(NN_ERR_IO, "%s: cannot create (%s)", path, strerror(errno));
-    if (fwrite(data, 1, size, fp) != size || fclose(fp) != 0) {
-        if (fp) fclose(fp);
-        return nn__fail(NN_ERR_IO, "%s: write failed", path);
+    size_t len;
+    char *tmp = NULL;
+    const char *target = path;
+    FILE *fp;
+    int ok, err = 0, in_place = 0;
+#ifdef NN__POSIX_FILES
+    struct stat sb;
+#endif
+    if (!path) return nn__fail(NN_ERR_ARG, "save: path is NULL");
+#ifdef NN__POSIX_FILES
+    in_place = stat(path, &sb) == 0 && !S_ISREG(sb.st_mode);
+#endif
+    if (!in_place) {
+        len = strlen(path);
+        if (!(tmp = (char *)nn__alloc(len + 5))) return nn__fail(NN_ERR_NOMEM, "%s: out of memory", path);
+        memcpy(tmp, path, len);
+        memcpy(tmp + len, ".tmp", 5);
+        target = tmp;
     }
-    return NN_OK;
+    if (!(fp = fopen(target, "wb"))) {
+        nn__fail(NN_ERR_IO, "%s: cannot create (%s)", target, strerror(errno));
+        nn__free(tmp);
+        return NN_ERR_IO;
+    }
+    ok = fwrite(data, 1, size, fp) == size && fflush(fp) == 0;
+    if (!ok) err = errno;
+    if (fclose(fp) != 0 && ok) { ok = 0; err = errno; }
+#ifdef NN__POSIX_FILES
+    if (ok && !in_place) {   /* the bytes on the disk before the new name points at them */
+        int fd = open(tmp, O_RDONLY);
+        if (fd < 0 || (fsync(fd) != 0 && errno != EINVAL)) { ok = 0; err = errno; }
+        if (fd >= 0) close(fd);
+    }
+#endif
+    if (ok && !in_place && rename(tmp, path) != 0) {
+#ifdef _WIN32
+        /* rename does not replace a file here: the one non-atomic moment */
+        if (remove(path) != 0 || rename(tmp, path) != 0)
+#endif
+        { ok = 0; err = errno; }
+    }
+    if (!ok) {
+        if (!in_place) remove(tmp);
+        nn__fail(NN_ERR_IO, "%s: write failed (%s)", path, err ? strerror(err) : "unknown error");
+    }
+    nn__free(tmp);
+    return ok ? NN_OK : NN_ERR_IO;
 }
 
 /* Reads a whole file; the buffer is freed with nn__free. */
 static nn_status nn__read_file(const char *path, unsigned char **data, size_t *size)
 {
-    FILE *fp = fopen(path, "rb");
+    FILE *fp;
     long len;
     *data = NULL;
-    if (!fp) return nn__fail(NN_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
+    if (!path) return nn__fail(NN_ERR_ARG, "load: path is NULL");
+    if (!(fp = fopen(path, "rb"))) return nn__fail(NN_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
+    /* A directory opens for reading on some systems, then fails to read: try a byte. */
+    if (fgetc(fp) == EOF && ferror(fp)) {
+        int err = errno;
+        fclose(fp);
+        return nn__fail(NN_ERR_IO, "%s: cannot read (%s)", path, strerror(err));
+    }
     if (fseek(fp, 0, SEEK_END) != 0 || (len = ftell(fp)) < 0 || fseek(fp, 0, SEEK_SET) != 0) {
         fclose(fp);
         return nn__fail(NN_ERR_IO, "%s: cannot determine the size", path);
@@ -5833,13 +6390,13 @@ static nn_status nn__read_file(const char *path, unsigned char **data, size_t *s
     return NN_OK;
 }
 
-
 NNDEF nn_status nn_save(nn_net *net, const char *path)
 {
     unsigned char *data;
     size_t size;
-    nn_status st = nn__save(net, NULL, &data, &size);
-    if (st != NN_OK) return st;
+    nn_status st;
+    if (!path) return nn__fail(NN_ERR_ARG, "nn_save: path is NULL");
+    if ((st = nn__save(net, NULL, &data, &size)) != NN_OK) return st;
     st = nn__write_file(path, data, size);
     nn__free(data);
     return st;
@@ -5861,8 +6418,9 @@ NNDEF nn_status nn_load_weights(nn_net *net, const char *path)
 {
     unsigned char *data;
     size_t size;
-    nn_status st = nn__read_file(path, &data, &size);
-    if (st != NN_OK) return st;
+    nn_status st;
+    if (!net) return nn__fail(NN_ERR_ARG, "nn_load_weights: net is NULL");
+    if ((st = nn__read_file(path, &data, &size)) != NN_OK) return st;
     st = nn__prefix_error(path, nn_load_weights_memory(net, data, size));
     nn__free(data);
     return st;
@@ -5873,7 +6431,8 @@ NNDEF nn_status nn_save_checkpoint(nn_net *net, const nn_optim *opt, const char 
     unsigned char *data;
     size_t size;
     nn_status st;
-    if (!opt || opt->net != net) return nn__fail(NN_ERR_ARG, "nn_save_checkpoint: the optimiser is not this net's");
+    if (!net || !opt || !path) return nn__fail(NN_ERR_ARG, "nn_save_checkpoint: net, opt or path is NULL");
+    if (opt->net != net) return nn__fail(NN_ERR_ARG, "nn_save_checkpoint: the optimiser is not this net's");
     if ((st = nn__save(net, opt, &data, &size)) != NN_OK) return st;
     st = nn__write_file(path, data, size);
     nn__free(data);
@@ -5884,40 +6443,10 @@ NNDEF nn_status nn_load_checkpoint(nn_net *net, nn_optim *opt, const char *path)
 {
     unsigned char *data;
     size_t size;
-    nn__st_file f;
     nn_status st;
-    const char *kind, *step, *lr, *rng;
-    unsigned long long state, inc;
-    int i, k;
-    if (!opt || opt->net != net) return nn__fail(NN_ERR_ARG, "nn_load_checkpoint: the optimiser is not this net's");
+    if (!net || !opt) return nn__fail(NN_ERR_ARG, "nn_load_checkpoint: net or opt is NULL");
     if ((st = nn__read_file(path, &data, &size)) != NN_OK) return st;
-    if ((st = nn__st_parse(data, size, &f)) != NN_OK) { nn__free(data); return nn__prefix_error(path, st); }
-    kind = nn__st_meta(&f, "optimizer");
-    step = nn__st_meta(&f, "optimizer_step");
-    lr = nn__st_meta(&f, "optimizer_lr");
-    rng = nn__st_meta(&f, "rng");
-    if (!kind || !step || !lr || !rng || sscanf(rng, "%llu,%llu", &state, &inc) != 2)
-        st = nn__fail(NN_ERR_FORMAT, "%s: not a checkpoint (no optimiser state)", path);
-    else if (atoi(kind) != (int)opt->kind)
-        st = nn__fail(NN_ERR_ARG, "%s: the checkpoint is of another optimiser kind", path);
-    else if ((st = nn__prefix_error(path, nn__st_fill(net, &f, 1))) == NN_OK) {
-        for (i = 0; i < net->num_params && st == NN_OK; i++)
-            for (k = 0; k < 2 && st == NN_OK; k++) {
-                float *state_buf = k ? opt->v[i] : opt->m[i];
-                char name[48];
-                if (!state_buf) continue;
-                snprintf(name, sizeof name, "optimizer.%c.%s", k ? 'v' : 'm', net->params[i].name);
-                st = nn__prefix_error(path, nn__st_read_f32(&f, name, net->params[i].ndim, net->params[i].shape,
-                                                         net->params[i].size, state_buf));
-            }
-        if (st == NN_OK) {
-            opt->step = atol(step);
-            opt->lr = (float)atof(lr);
-            net->rng.state = state;
-            net->rng.inc = inc;
-        }
-    }
-    nn__st_free(&f);
+    st = nn__prefix_error(path, nn_load_checkpoint_memory(net, opt, data, size));
     nn__free(data);
     return st;
 }
