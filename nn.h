@@ -4056,6 +4056,13 @@ static int nn__plan_add(size_t *total, size_t per_sample, size_t batch)
     return 1;
 }
 
+/* The last layer's per-sample output shape, also while a build is planned (the
+   public nn_output_shape answers only for a built net). */
+static nn_shape nn__net_output(const nn_net *net)
+{
+    return net->num_layers ? net->layers[net->num_layers - 1].out : net->input;
+}
+
 /* The first half of nn_build: infers every shape, declares the parameters (without
    their values), chooses the fusions and sums the bytes that the buffers will take
    (the parameter table included, the one thing it allocates). */
@@ -4167,7 +4174,7 @@ NNDEF nn_status nn_build(nn_net *net, int max_batch, uint64_t seed)
             goto fail;
         }
     }
-    if ((st = nn__net_alloc(&net->loss_grad, nn_shape_size(nn_output_shape(net)), max_batch, "loss gradient",
+    if ((st = nn__net_alloc(&net->loss_grad, nn_shape_size(nn__net_output(net)), max_batch, "loss gradient",
                             net->num_layers - 1)) != NN_OK)
         goto fail;
     if (net->scratch_size && !(net->scratch = (float *)nn__calloc(net->scratch_size, sizeof(float)))) {
@@ -5224,7 +5231,11 @@ NNDEF nn_status nn_set_preprocess_channels(nn_net *net, float scale, const float
     return NN_OK;
 }
 
-NNDEF nn_preprocess_kind nn_get_preprocess(const nn_net *net) { return net ? net->preprocess : NN_PREPROCESS_NONE; }
+NNDEF nn_preprocess_kind nn_get_preprocess(const nn_net *net)
+{
+    if (!net) { nn__null_net("nn_get_preprocess"); return NN_PREPROCESS_NONE; }
+    return net->preprocess;
+}
 
 NNDEF nn_status nn_preprocess(const nn_net *net, const float *pixels, float *x, int n)
 {
@@ -6142,7 +6153,7 @@ static nn_status nn__st_extras_parse(const nn_net *net, const nn__st_file *f, nn
         e->preprocess = channels ? NN_PREPROCESS_CHANNELS : NN_PREPROCESS_MEAN_IMAGE;
     }
     if (classes) {
-        size_t count = nn__count_items(classes), outputs = nn_shape_size(nn_output_shape(net));
+        size_t count = nn__count_items(classes), outputs = nn_shape_size(nn__net_output(net));
         char *p;
         int i;
         if (count != outputs) return nn__fail(NN_ERR_FORMAT, "model: %zu class names for %zu outputs", count, outputs);
