@@ -68,7 +68,58 @@
    check sizes and NULL pointers but cannot check that arrays are as large as said.
 
    ---------------------------------------------------------------------------------
-   4. VERSION HISTORY
+   4. LIMITS AND UNTRUSTED INPUT
+   ---------------------------------------------------------------------------------
+
+   Model files, weights, checkpoints, CIFAR-10 and IDX files may come from anyone: a
+   damaged or hostile file is an error (NN_ERR_FORMAT, NN_ERR_IO or NN_ERR_NOMEM with a
+   sentence), never a crash, a hang or an allocation it did not pay for in bytes.
+   - nn_load / nn_load_memory check every tensor (name, dtype F32, shape, offsets inside
+     the data, no gaps, overlaps or trailing bytes, finite values) and the metadata
+     before nn_build allocates anything; a short file cannot ask for a large array.
+   - NN_MAX_BUILD_BYTES (default 8 GiB, 1 GiB where size_t has 32 bits) caps what one
+     nn_build allocates for a net: every layer output and input gradient at max_batch,
+     workspaces, parameters and gradients, the loss gradient and the parameter table,
+     summed before anything is allocated (NN_ERR_NOMEM naming the macro). Define it
+     lower before the implementation to load files from strangers on a small device.
+   - No per-sample shape (the input, a layer's output) may hold more than INT_MAX
+     values, nor one buffer more than INT_MAX floats (NN_ERR_ARG).
+   - Metadata integers are exact decimals in range (no "1.9", no "-1" where a size is
+     meant, no 4294967324); floats must be finite; JSON keys must not repeat; class
+     names are UTF-8 without commas, one per output; nn_format must be "1".
+   - A failed nn_load_weights(_memory) or nn_load_checkpoint(_memory) leaves the net and
+     the optimiser exactly as they were: everything is checked, then copied.
+   - nn_save and nn_save_checkpoint write PATH.tmp beside the target and rename it over
+     the target only once the whole file is written, flushed and synced, so a full
+     disk, a crash or kill -9 never destroys the previous file (a target that exists
+     and is not a regular file, such as /dev/full, is written in place).
+
+   ---------------------------------------------------------------------------------
+   5. MEMORY: WHO FREES WHAT
+   ---------------------------------------------------------------------------------
+
+   Buffers come from nn.h's 64-byte-aligned allocator on top of NN_MALLOC: never pass
+   them to free(). Each release function accepts NULL.
+
+       obtained from                        release with
+       nn_net_new, nn_load, nn_load_memory  nn_net_free
+       nn_sgd, nn_adam, nn_adamw, nn_adamax nn_optim_free (before its net is freed)
+       nn_save_memory's *data               nn_free_buffer
+       nn_tensor_alloc's t->data            nn_tensor_free
+       a loader's nn_dataset (x, y)         nn_dataset_free
+       nn_batch_start's order               nn_dataset_free (also on a set you
+                                            filled yourself: owns_data = 0 leaves
+                                            your x and y to you)
+
+   Owned by the net and never freed by you: nn_forward's result (valid until the next
+   nn_forward, nn_build, nn_inference_only or nn_net_free), nn_input_grad (until the
+   next nn_backward or build), the nn_layer and nn_param pointers and their arrays (until
+   the next nn_build; nn_inference_only drops gradients and layer buffers), nn_class_name
+   (until the next nn_set_class_names). nn_error()'s text is per thread, valid until the
+   next error on that thread. Values given to the setters are copied.
+
+   ---------------------------------------------------------------------------------
+   6. VERSION HISTORY
    ---------------------------------------------------------------------------------
 
        0.1.0  first release: tensors, GEMM, layers, optimisers, CIFAR-10, IDX
