@@ -236,6 +236,9 @@ typedef struct nn_layer {
                                         it applies that ReLU itself, y is the ReLU's output
                                         (the ReLU layer's forward and backward are skipped) */
     int       winograd;              /* set by nn_build on a Conv2d that uses Winograd */
+    int       wino_skip;             /* set by its forward when the input holds a NaN or an
+                                        infinity: that batch goes the im2col way (Winograd's
+                                        sums would turn an infinity into NaN) */
     int       needs_dx;              /* set by nn_build: a layer below has parameters, or
                                         nn_set_input_grad asked for the input gradient */
 } nn_layer;
@@ -1796,6 +1799,21 @@ static float nn__vsum(const float *x, size_t n)
     return nn__v4_hsum(nn__v4_add(nn__v4_add(s0, s1), nn__v4_add(s2, s3)));
 }
 
+/* 1 when every x[0..n) is finite: 0 x is +-0 for those, NaN for NaN and infinity */
+static int nn__vfinite(const float *x, size_t n)
+{
+    nn__v4 zero = nn__v4_set1(0.0f), s0 = zero, s1 = zero, s2 = zero, s3 = zero;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = nn__v4_add(s0, nn__v4_mul(zero, nn__v4_load(x + i)));
+        s1 = nn__v4_add(s1, nn__v4_mul(zero, nn__v4_load(x + i + 4)));
+        s2 = nn__v4_add(s2, nn__v4_mul(zero, nn__v4_load(x + i + 8)));
+        s3 = nn__v4_add(s3, nn__v4_mul(zero, nn__v4_load(x + i + 12)));
+    }
+    for (; i < n; i += 4) s0 = nn__v4_add(s0, nn__v4_mul(zero, nn__v4_load_n(x + i, NN__V4_LEFT(n, i))));
+    return nn__v4_hsum(nn__v4_add(nn__v4_add(s0, s1), nn__v4_add(s2, s3))) == 0.0f;
+}
+
 /* sum of (x - mu)^2 */
 static float nn__vsum_sq_dev(const float *x, size_t n, float mu)
 {
@@ -1859,20 +1877,21 @@ static void nn__vsum_grad(const float *g, const float *mask, const float *x, siz
     *sum_g_dev = nn__v4_hsum(nn__v4_add(t0, t1));
 }
 
-/* d = a g' + k (x - mu) + c, g' as in nn__vsum_grad. */
+/* d = a g' + k (x - mu) + c, g' as in nn__vsum_grad; without x, d = a g' + c (no
+   0 (x - mu) term, which would turn a NaN or infinite x into NaN). */
 static void nn__vaxpy_dev(float *d, float a, const float *g, const float *mask, const float *x,
                           size_t n, float k, float mu, float c)
 {
     nn__v4 va = nn__v4_set1(a), vk = nn__v4_set1(k), vm = nn__v4_set1(mu), vc = nn__v4_set1(c);
-    nn__v4 zero = nn__v4_set1(0.0f), gv;
+    nn__v4 zero = nn__v4_set1(0.0f), gv, t;
     size_t i;
     for (i = 0; i < n; i += 4) {
         int left = NN__V4_LEFT(n, i);
         gv = nn__v4_load_n(g + i, left);
         if (mask) gv = nn__v4_select_le(nn__v4_load_n(mask + i, left), zero, zero, gv);
-        nn__v4_store_n(d + i, nn__v4_add(nn__v4_add(nn__v4_mul(va, gv),
-                                                    nn__v4_mul(vk, nn__v4_sub(nn__v4_load_n(x + i, left), vm))),
-                                         vc), left);
+        t = nn__v4_mul(va, gv);
+        if (x) t = nn__v4_add(t, nn__v4_mul(vk, nn__v4_sub(nn__v4_load_n(x + i, left), vm)));
+        nn__v4_store_n(d + i, nn__v4_add(t, vc), left);
     }
 }
 
@@ -3008,7 +3027,8 @@ static void nn__conv2d_forward(nn_net *net, nn_layer *L, const float *x, float *
     int C = L->in.c, H = L->in.h, W = L->in.w, O = L->out.c, k = L->desc.kernel;
     int s = L->desc.stride, p = L->desc.pad, P = L->out.h * L->out.w, K = C * k * k, i, o, j;
     size_t in_size = nn_shape_size(L->in), out_size = nn_shape_size(L->out);
-    if (nn__wino_pays(L, n)) {
+    L->wino_skip = nn__wino_pays(L, n) && !nn__vfinite(x, (size_t)n * in_size);
+    if (nn__wino_pays(L, n) && !L->wino_skip) {
         nn__wino_forward(net, L, x, y, n);
         return;
     }
@@ -3052,7 +3072,7 @@ static void nn__conv2d_backward(nn_net *net, nn_layer *L, const float *x, const 
     size_t in_size = nn_shape_size(L->in), out_size = nn_shape_size(L->out);
     int direct = nn__conv_direct(L);
     (void)y;
-    if (nn__wino_pays(L, n)) {
+    if (nn__wino_pays(L, n) && !L->wino_skip) {
         nn__wino_backward(net, L, dy, dx, n);
         return;
     }
@@ -3415,12 +3435,14 @@ static void nn__batchnorm_channel_backward(void *ctx, int c)
     L->bias->grad[c] = (float)sum_dy;
     if (!t->out) return;
     /* dx = gs dy - gs sum(dy)/m - gs s (x - mu) sum(dy xhat)/m
-          = gs dy + k1 (x - mu) + k2;  in evaluation k1 = k2 = 0 */
+          = gs dy + k1 (x - mu) + k2;  in evaluation k1 = k2 = 0, and the k1 term is left
+       out: a NaN x then has the gradient gs dy, as in PyTorch */
     k1 = t->net->training ? (float)(-gs * s * sum_dy_xhat / m) : 0.0f;
     k2 = t->net->training ? (float)(-gs * sum_dy / m) : 0.0f;
     for (i = 0; i < n; i++) {
         size_t at = stride * i + hw * c;
-        nn__vaxpy_dev(t->out + at, gs, dy + at, L->fuse_relu ? y + at : NULL, x + at, hw, k1, mu, k2);
+        nn__vaxpy_dev(t->out + at, gs, dy + at, L->fuse_relu ? y + at : NULL,
+                      t->net->training ? x + at : NULL, hw, k1, mu, k2);
     }
 }
 
