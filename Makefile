@@ -39,6 +39,9 @@ $(B)/neon/test_%: tests/test_%.c nn.h tests/harness.h tests/gradcheck.h
 	@mkdir -p $(B)/neon
 	aarch64-linux-gnu-gcc -O2 $(WARN) -static -I. $< -o $@ $(LDLIBS)
 
+# test_numerics_scalar is test_numerics.c under NN_NO_SIMD.
+$(B)/test_numerics_scalar $(B)/asan/test_numerics_scalar: tests/test_numerics.c
+
 # docs/API.md against nn.h (every public name listed, every example compiles and runs);
 # tests/check.sh runs it as its own stage and passes API_CHECK= to the unit stage.
 API_CHECK = tests/api_check.sh
