@@ -174,7 +174,18 @@ NNDEF void nn_col2im(const float *col, int ld_col, int channels, int height, int
 
 /* ---- Layers ----------------------------------------------------------------------
    A layer is described by value (nn_linear(100), nn_conv2d(64, 3, 1, 1), ...) and
-   added to a net; the net infers its input shape when it is built. */
+   added to a net; the net infers its input shape when it is built.
+   NaN and infinity come out of every layer's forward and backward where PyTorch 1.13's
+   CPU layers put them (tests/nan_torch.py compares each): ReLU keeps a NaN and passes
+   its gradient (so does BatchNorm's fused ReLU); LeakyReLU gives a NaN the slope's
+   gradient; MaxPool2d lets a NaN beat any number and gives the gradient to the last NaN
+   of a window; in training BatchNorm spreads a NaN or infinity over its whole channel
+   and into the running statistics; Linear and Conv2d propagate them as sums do (a
+   Conv2d batch holding one goes through im2col, not Winograd, whose transforms would
+   turn an infinity into NaN); Dropout keeps a dropped NaN (NaN x 0). Differences: for -0,
+   ReLU gives +0 and the exact GELU -0 where PyTorch has the other zero (the same value),
+   and Softplus's gradient stays finite where a threshold above 88 lets PyTorch's
+   overflow to NaN. */
 
 typedef enum nn_layer_kind {
     NN_LINEAR = 1, NN_CONV2D, NN_MAXPOOL2D, NN_AVGPOOL2D, NN_GLOBAL_AVGPOOL,
@@ -245,7 +256,13 @@ typedef struct nn_layer {
 
 /* ---- Losses ----------------------------------------------------------------------
    Each returns the loss averaged over the batch (or summed where said) and, if grad
-   is not NULL, writes dLoss/dInput there. */
+   is not NULL, writes dLoss/dInput there. NaN and infinity land in the loss and in
+   each gradient element as in PyTorch 1.13: a NaN or +inf logit makes its row NaN in
+   the cross-entropies, a -inf one has probability 0; a soft-target row with a NaN or
+   infinite target gets PyTorch's gradient (softmax sum(t) - t) / n; nn_bce on a
+   probability outside [0, 1] or NaN (PyTorch raises) returns NaN, writes NaN to its
+   gradient and sets nn_error(); nn_bce_with_logits at z = +inf is +inf (NaN for t = 1),
+   at -inf NaN. */
 
 NNDEF float nn_softmax_cross_entropy(const float *logits, const int *labels, int n,
                                      int classes, float *grad);
