@@ -1644,6 +1644,7 @@ NNDEF void nn_col2im(const float *col, int ld_col, int channels, int height, int
    the vector loops below and the Winograd transforms are written once on these.
    even(a, b) = (a0 a2 b0 b2), odd(a, b) = (a1 a3 b1 b3), zip_lo(a, b) = (a0 b0 a1 b1),
    zip_hi(a, b) = (a2 b2 a3 b3), low(a, b) = (a0 a1 b0 b1), high(a, b) = (a2 a3 b2 b3),
+   or(a, b) = the bitwise or of the lanes' bits (one cycle, unlike an add),
    select_gt(p, q, a, b) = p > q ? a : b and select_le(p, q, a, b) = p <= q ? a : b lane
    by lane (both comparisons are false for NaN, so a NaN p picks b). Every lane is
    the IEEE result of the scalar operation, so the three paths agree bit for bit. */
@@ -1665,6 +1666,7 @@ static nn__v4 nn__v4_high(nn__v4 a, nn__v4 b) { return _mm_movehl_ps(b, a); }
 static nn__v4 nn__v4_div(nn__v4 a, nn__v4 b) { return _mm_div_ps(a, b); }
 static nn__v4 nn__v4_sqrt(nn__v4 a) { return _mm_sqrt_ps(a); }
 static nn__v4 nn__v4_abs(nn__v4 a) { return _mm_andnot_ps(_mm_set1_ps(-0.0f), a); }
+static nn__v4 nn__v4_or(nn__v4 a, nn__v4 b) { return _mm_or_ps(a, b); }
 static nn__v4 nn__v4_select_gt(nn__v4 p, nn__v4 q, nn__v4 a, nn__v4 b)
 {
     __m128 k = _mm_cmpgt_ps(p, q);
@@ -1692,6 +1694,10 @@ static nn__v4 nn__v4_high(nn__v4 a, nn__v4 b) { return vcombine_f32(vget_high_f3
 static nn__v4 nn__v4_div(nn__v4 a, nn__v4 b) { return vdivq_f32(a, b); }
 static nn__v4 nn__v4_sqrt(nn__v4 a) { return vsqrtq_f32(a); }
 static nn__v4 nn__v4_abs(nn__v4 a) { return vabsq_f32(a); }
+static nn__v4 nn__v4_or(nn__v4 a, nn__v4 b)
+{
+    return vreinterpretq_f32_u32(vorrq_u32(vreinterpretq_u32_f32(a), vreinterpretq_u32_f32(b)));
+}
 static nn__v4 nn__v4_select_gt(nn__v4 p, nn__v4 q, nn__v4 a, nn__v4 b) { return vbslq_f32(vcgtq_f32(p, q), a, b); }
 static nn__v4 nn__v4_select_le(nn__v4 p, nn__v4 q, nn__v4 a, nn__v4 b) { return vbslq_f32(vcleq_f32(p, q), a, b); }
 #else
@@ -1734,6 +1740,16 @@ static nn__v4 nn__v4_sqrt(nn__v4 a)
 static nn__v4 nn__v4_abs(nn__v4 a)
 {
     return nn__v4_make(fabsf(a.f[0]), fabsf(a.f[1]), fabsf(a.f[2]), fabsf(a.f[3]));
+}
+static nn__v4 nn__v4_or(nn__v4 a, nn__v4 b)
+{
+    uint32_t u[4], w[4];
+    int i;
+    memcpy(u, a.f, sizeof u);
+    memcpy(w, b.f, sizeof w);
+    for (i = 0; i < 4; i++) u[i] |= w[i];
+    memcpy(a.f, u, sizeof u);
+    return a;
 }
 static nn__v4 nn__v4_select_gt(nn__v4 p, nn__v4 q, nn__v4 a, nn__v4 b)
 {
@@ -4343,33 +4359,41 @@ NNDEF float nn_lr_cosine(float base_lr, long step, long total_steps, float min_l
    scalar rule above with the same operations in the same order. With store 0 nothing
    is written (a trial run); the result has a NaN lane where the new parameter (or
    second moment) would not be finite: 0 x is NaN exactly for a NaN or infinite x. */
+#if defined(__GNUC__) || defined(__clang__)
+#define NN__ALWAYS_INLINE static inline __attribute__((always_inline))
+#else
+#define NN__ALWAYS_INLINE static
+#endif
+
 typedef struct {
     nn__v4 lr, wd, momentum, keep;   /* keep = 1 - dampening */
-    int first_step, nesterov, store;
+    int first_step, nesterov;
 } nn__sgd_consts;
 
-static nn__v4 nn__sgd_lanes(nn__sgd_consts k, float *p, const float *grad, float *buf, int left)
+NN__ALWAYS_INLINE nn__v4 nn__sgd_lanes(nn__sgd_consts k, float *p, const float *grad, float *buf, int left, int store)
 {
     nn__v4 w = nn__v4_load_n(p, left), b;
     nn__v4 g = nn__v4_add(nn__v4_load_n(grad, left), nn__v4_mul(k.wd, w));
     if (buf) {
         b = k.first_step ? g : nn__v4_add(nn__v4_mul(k.momentum, nn__v4_load_n(buf, left)),
                                           nn__v4_mul(k.keep, g));
-        if (k.store) nn__v4_store_n(buf, b, left);
+        if (store) nn__v4_store_n(buf, b, left);
         g = k.nesterov ? nn__v4_add(g, nn__v4_mul(k.momentum, b)) : b;
     }
     /* a non-finite b (lr > 0, momentum > 0) makes w non-finite too */
     w = nn__v4_sub(w, nn__v4_mul(k.lr, g));
-    if (k.store) nn__v4_store_n(p, w, left);
-    return nn__v4_mul(nn__v4_set1(0.0f), w);
+    if (!store) return nn__v4_mul(nn__v4_set1(0.0f), w);
+    nn__v4_store_n(p, w, left);
+    return nn__v4_set1(0.0f);
 }
 
 typedef struct {
     nn__v4 step_size, bc2, l2, decay, eps, b1, b2, one_minus_b1, one_minus_b2;
-    int adamax, store;
+    int adamax;
 } nn__adam_consts;
 
-static nn__v4 nn__adam_lanes(nn__adam_consts k, float *p, const float *grad, float *m, float *v, int left)
+NN__ALWAYS_INLINE nn__v4 nn__adam_lanes(nn__adam_consts k, float *p, const float *grad, float *m, float *v, int left,
+                             int store)
 {
     nn__v4 w = nn__v4_load_n(p, left), a, zero = nn__v4_set1(0.0f);
     nn__v4 g = nn__v4_add(nn__v4_load_n(grad, left), nn__v4_mul(k.l2, w));
@@ -4386,21 +4410,24 @@ static nn__v4 nn__adam_lanes(nn__adam_consts k, float *p, const float *grad, flo
         w = nn__v4_sub(w, nn__v4_div(nn__v4_mul(k.step_size, mv),
                                      nn__v4_add(nn__v4_div(nn__v4_sqrt(vv), k.bc2), k.eps)));
     }
-    if (k.store) {
-        nn__v4_store_n(m, mv, left);
-        nn__v4_store_n(v, vv, left);
-        nn__v4_store_n(p, w, left);
-    }
     /* a non-finite m makes w non-finite; an overflowing v would only freeze w */
-    return nn__v4_add(nn__v4_mul(zero, w), nn__v4_mul(zero, vv));
+    if (!store) return nn__v4_or(nn__v4_mul(zero, w), nn__v4_mul(zero, vv));
+    nn__v4_store_n(m, mv, left);
+    nn__v4_store_n(v, vv, left);
+    nn__v4_store_n(p, w, left);
+    return zero;
 }
 
 /* Two vectors per iteration: measured 1.4-2x faster than one per iteration on this
    machine (the E1 SGD update 0.20 -> 0.12 ms, VGG's Adam 15.5 -> 11-14 ms per step;
    docs/PERFORMANCE.md), four no faster than two. The constants go by value: in a
    struct behind a pointer they were reloaded after every store (a float store may
-   alias a vector). Each returns 1 when some new value is not finite. */
-static int nn__sgd_update(const nn_optim *o, float *p, const float *grad, float *buf, size_t n, int store)
+   alias a vector). Each returns 1 when some new value is not finite: the lanes'
+   0 x are or-ed (an add would chain its latency through the loop), which keeps a NaN
+   a NaN and +-0 a zero. They are inlined into the two calls of nn__optim_run, whose
+   constant store gives each its own loop (a run-time store test slowed the update by
+   half). */
+NN__ALWAYS_INLINE int nn__sgd_update(const nn_optim *o, float *p, const float *grad, float *buf, size_t n, int store)
 {
     const nn_sgd_desc *d = &o->sgd;
     nn__sgd_consts k;
@@ -4412,17 +4439,16 @@ static int nn__sgd_update(const nn_optim *o, float *p, const float *grad, float 
     k.keep = nn__v4_set1(1.0f - d->dampening);
     k.first_step = o->step == 1;
     k.nesterov = d->nesterov;
-    k.store = store;
     for (i = 0; i + 8 <= n; i += 8) {
-        bad = nn__v4_add(bad, nn__sgd_lanes(k, p + i, grad + i, buf ? buf + i : NULL, 4));
-        bad = nn__v4_add(bad, nn__sgd_lanes(k, p + i + 4, grad + i + 4, buf ? buf + i + 4 : NULL, 4));
+        bad = nn__v4_or(bad, nn__sgd_lanes(k, p + i, grad + i, buf ? buf + i : NULL, 4, store));
+        bad = nn__v4_or(bad, nn__sgd_lanes(k, p + i + 4, grad + i + 4, buf ? buf + i + 4 : NULL, 4, store));
     }
     for (; i < n; i += 4)
-        bad = nn__v4_add(bad, nn__sgd_lanes(k, p + i, grad + i, buf ? buf + i : NULL, NN__V4_LEFT(n, i)));
+        bad = nn__v4_or(bad, nn__sgd_lanes(k, p + i, grad + i, buf ? buf + i : NULL, NN__V4_LEFT(n, i), store));
     return nn__v4_hsum(bad) != 0.0f;
 }
 
-static int nn__adam_update(const nn_optim *o, float *p, const float *grad, float *m, float *v, size_t n, int store)
+NN__ALWAYS_INLINE int nn__adam_update(const nn_optim *o, float *p, const float *grad, float *m, float *v, size_t n, int store)
 {
     const nn_adam_desc *d = &o->adam;
     nn__adam_consts k;
@@ -4438,13 +4464,12 @@ static int nn__adam_update(const nn_optim *o, float *p, const float *grad, float
     k.one_minus_b1 = nn__v4_set1(1.0f - d->beta1);
     k.one_minus_b2 = nn__v4_set1(1.0f - d->beta2);
     k.adamax = o->kind == NN__ADAMAX;
-    k.store = store;
     for (i = 0; i + 8 <= n; i += 8) {
-        bad = nn__v4_add(bad, nn__adam_lanes(k, p + i, grad + i, m + i, v + i, 4));
-        bad = nn__v4_add(bad, nn__adam_lanes(k, p + i + 4, grad + i + 4, m + i + 4, v + i + 4, 4));
+        bad = nn__v4_or(bad, nn__adam_lanes(k, p + i, grad + i, m + i, v + i, 4, store));
+        bad = nn__v4_or(bad, nn__adam_lanes(k, p + i + 4, grad + i + 4, m + i + 4, v + i + 4, 4, store));
     }
     for (; i < n; i += 4)
-        bad = nn__v4_add(bad, nn__adam_lanes(k, p + i, grad + i, m + i, v + i, NN__V4_LEFT(n, i)));
+        bad = nn__v4_or(bad, nn__adam_lanes(k, p + i, grad + i, m + i, v + i, NN__V4_LEFT(n, i), store));
     return nn__v4_hsum(bad) != 0.0f;
 }
 
@@ -4455,9 +4480,11 @@ typedef struct { nn_optim *opt; int param, store; } nn__optim_task;
 static int nn__optim_run(const nn_optim *o, int param, size_t start, size_t count, int store)
 {
     nn_param *p = &o->net->params[param];
-    float *m = o->m[param] ? o->m[param] + start : NULL;
-    if (o->kind == NN__SGD) return nn__sgd_update(o, p->value + start, p->grad + start, m, count, store);
-    return nn__adam_update(o, p->value + start, p->grad + start, m, o->v[param] + start, count, store);
+    float *w = p->value + start, *m = o->m[param] ? o->m[param] + start : NULL;
+    float *v = o->v[param] ? o->v[param] + start : NULL;
+    const float *g = p->grad + start;
+    if (o->kind == NN__SGD) return store ? nn__sgd_update(o, w, g, m, count, 1) : nn__sgd_update(o, w, g, m, count, 0);
+    return store ? nn__adam_update(o, w, g, m, v, count, 1) : nn__adam_update(o, w, g, m, v, count, 0);
 }
 
 static void nn__optim_chunk(void *ctx, int chunk)
