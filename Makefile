@@ -12,8 +12,8 @@ TEST_SRC  = $(wildcard tests/test_*.c)
 TESTS     = $(patsubst tests/%.c,$(B)/%,$(TEST_SRC))
 ASAN_TESTS = $(patsubst tests/%.c,$(B)/asan/%,$(TEST_SRC))
 # The kernel tests that also run on aarch64 under qemu (the NEON path), Winograd's
-# transforms included.
-NEON_TESTS = $(patsubst tests/%.c,$(B)/neon/%,$(wildcard tests/test_kernels*.c tests/test_core.c tests/test_winograd.c))
+# transforms and the NaN tests of tests/test_numerics.c included.
+NEON_TESTS = $(patsubst tests/%.c,$(B)/neon/%,$(wildcard tests/test_kernels*.c tests/test_core.c tests/test_winograd.c tests/test_numerics.c))
 # embed.c compiles a model in, so it has its own rule (make embed) and is not built here.
 EXAMPLE_SRC = $(filter-out examples/embed.c,$(wildcard examples/*.c))
 EXAMPLES  = $(patsubst examples/%.c,$(B)/%,$(EXAMPLE_SRC))
@@ -39,6 +39,9 @@ $(B)/neon/test_%: tests/test_%.c nn.h tests/harness.h tests/gradcheck.h
 	@mkdir -p $(B)/neon
 	aarch64-linux-gnu-gcc -O2 $(WARN) -static -I. $< -o $@ $(LDLIBS)
 
+# test_numerics_scalar is test_numerics.c under NN_NO_SIMD.
+$(B)/test_numerics_scalar $(B)/asan/test_numerics_scalar: tests/test_numerics.c
+
 # docs/API.md against nn.h (every public name listed, every example compiles and runs);
 # tests/check.sh runs it as its own stage and passes API_CHECK= to the unit stage.
 API_CHECK = tests/api_check.sh
@@ -56,7 +59,7 @@ test-neon: $(NEON_TESTS)
 test-cxx:
 	@tests/compile_check.sh
 
-# nn.h <-> PyTorch model files (needs Debian's python3-torch; not part of check).
+# nn.h <-> PyTorch model files (needs Debian's python3-torch; check runs it in tests/torch.sh).
 interop:
 	@tests/interop.sh
 

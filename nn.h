@@ -252,7 +252,18 @@ NNDEF nn_status nn_col2im(const float *col, int ld_col, int channels, int height
 
 /* ---- Layers ----------------------------------------------------------------------
    A layer is described by value (nn_linear(100), nn_conv2d(64, 3, 1, 1), ...) and
-   added to a net; the net infers its input shape when it is built. */
+   added to a net; the net infers its input shape when it is built.
+   NaN and infinity come out of every layer's forward and backward where PyTorch 1.13's
+   CPU layers put them (tests/nan_torch.py compares each): ReLU keeps a NaN and passes
+   its gradient (so does BatchNorm's fused ReLU); LeakyReLU gives a NaN the slope's
+   gradient; MaxPool2d lets a NaN beat any number and gives the gradient to the last NaN
+   of a window; in training BatchNorm spreads a NaN or infinity over its whole channel
+   and into the running statistics; Linear and Conv2d propagate them as sums do (a
+   Conv2d batch holding one goes through im2col, not Winograd, whose transforms would
+   turn an infinity into NaN); Dropout keeps a dropped NaN (NaN x 0). Differences: for -0,
+   ReLU gives +0 and the exact GELU -0 where PyTorch has the other zero (the same value),
+   and Softplus's gradient stays finite where a threshold above 88 lets PyTorch's
+   overflow to NaN. */
 
 typedef enum nn_layer_kind {
     NN_LINEAR = 1, NN_CONV2D, NN_MAXPOOL2D, NN_AVGPOOL2D, NN_GLOBAL_AVGPOOL,
@@ -314,13 +325,23 @@ typedef struct nn_layer {
                                         it applies that ReLU itself, y is the ReLU's output
                                         (the ReLU layer's forward and backward are skipped) */
     int       winograd;              /* set by nn_build on a Conv2d that uses Winograd */
+    int       wino_skip;             /* set by its forward when the input holds a NaN or an
+                                        infinity: that batch goes the im2col way (Winograd's
+                                        sums would turn an infinity into NaN) */
     int       needs_dx;              /* set by nn_build: a layer below has parameters, or
                                         nn_set_input_grad asked for the input gradient */
 } nn_layer;
 
 /* ---- Losses ----------------------------------------------------------------------
    Each returns the loss averaged over the batch (or summed where said) and, if grad
-   is not NULL, writes dLoss/dInput there. */
+   is not NULL, writes dLoss/dInput there. A NULL input or target, or nothing to
+   average over (n, count or classes < 1), returns NaN with nn_error() set. NaN and infinity land in the loss and in
+   each gradient element as in PyTorch 1.13: a NaN or +inf logit makes its row NaN in
+   the cross-entropies, a -inf one has probability 0; a soft-target row with a NaN or
+   infinite target gets PyTorch's gradient (softmax sum(t) - t) / n; nn_bce on a
+   probability outside [0, 1] or NaN (PyTorch raises) returns NaN, writes NaN to its
+   gradient and sets nn_error(); nn_bce_with_logits at z = +inf is +inf (NaN for t = 1),
+   at -inf NaN. */
 
 NNDEF float nn_softmax_cross_entropy(const float *logits, const int *labels, int n,
                                      int classes, float *grad);
@@ -425,11 +446,17 @@ NNDEF nn_optim *nn_sgd(nn_net *net, nn_sgd_desc desc);
 NNDEF nn_optim *nn_adam(nn_net *net, nn_adam_desc desc);
 NNDEF nn_optim *nn_adamw(nn_net *net, nn_adam_desc desc);
 NNDEF nn_optim *nn_adamax(nn_net *net, nn_adam_desc desc);
-NNDEF void      nn_optim_free(nn_optim *opt);
-NNDEF void      nn_optim_step(nn_optim *opt);
-NNDEF void      nn_optim_set_lr(nn_optim *opt, float lr);
-NNDEF float     nn_optim_get_lr(const nn_optim *opt);
-NNDEF long      nn_optim_steps(const nn_optim *opt);   /* updates done so far */
+NNDEF void      nn_optim_free(nn_optim *opt);          /* NULL: nothing */
+/* One update from the gradients. Every new value is computed and checked first: if a
+   gradient is NaN or infinite, or an updated parameter or second moment would not be
+   finite (overflow), it returns NN_ERR_NUMERIC naming the step, the parameter and the
+   index, and the parameters, moments and step count are as before. NN_ERR_STATE if
+   the net was rebuilt (nn_build) after the optimiser was made, or is inference-only. */
+NNDEF nn_status nn_optim_step(nn_optim *opt);
+/* lr must be finite and >= 0 (0 freezes the parameters), else NN_ERR_ARG. */
+NNDEF nn_status nn_optim_set_lr(nn_optim *opt, float lr);
+NNDEF float     nn_optim_get_lr(const nn_optim *opt);  /* NaN for NULL */
+NNDEF long      nn_optim_steps(const nn_optim *opt);   /* updates done so far; 0 for NULL */
 
 /* Learning-rate schedules: pure functions of the step (the number of updates done so
    far), fed to nn_optim_set_lr before each update:
@@ -445,9 +472,16 @@ NNDEF float     nn_lr_step_decay(float base_lr, long step, long step_size, float
 NNDEF float     nn_lr_cosine(float base_lr, long step, long total_steps, float min_lr);
 
 /* Forward, softmax cross-entropy over integer labels, backward, update. Returns the
-   mean loss; NaN (with nn_error() set) if the loss stopped being finite. */
+   mean loss, or NaN with nn_error() set: NN_ERR_ARG (NULL, n outside 1..max batch, a
+   label outside the classes), NN_ERR_STATE (as nn_optim_step), NN_ERR_NUMERIC when the
+   loss is not finite (the message names the first layer whose output holds a NaN or
+   infinity) or the update is not (as nn_optim_step). After NN_ERR_NUMERIC the
+   parameters, running statistics, optimiser and dropout RNG are as before the call. */
 NNDEF float     nn_train_step(nn_net *net, nn_optim *opt, const float *x, const int *y,
                               int n);
+/* Off by default: when on, nn_train_step and nn_evaluate first check their input
+   batch and fail with NN_ERR_NUMERIC at a NaN or infinity (one pass over the batch). */
+NNDEF nn_status nn_set_check_input(nn_net *net, int enable);
 
 /* ---- Data ------------------------------------------------------------------------
    A labelled data set in memory, float pixels N x C x H x W, plus a batcher that walks
@@ -576,10 +610,18 @@ NNDEF nn_status nn_load_checkpoint(nn_net *net, nn_optim *opt, const char *path)
 
 /* Evaluates a classifier on a whole data set in batches of up to the net's max batch
    (the last partial batch included), in evaluation mode (restored afterwards).
-   Any output may be NULL; confusion is num_classes x num_classes, rows = true class. */
+   Any output may be NULL; confusion is K x K ints, rows = true class, with K =
+   d->num_classes (or the net's output size when d->num_classes is 0); the net must
+   have at least K outputs, and a prediction of an output >= K counts as wrong and is
+   in no cell. Every label must lie in [0, K): else NN_ERR_ARG before anything is
+   written. NULL net or d: NN_ERR_ARG; an unbuilt net: NN_ERR_STATE. Logits with a NaN
+   or infinity: the outputs are written (the loss NaN or inf as PyTorch's, a NaN
+   logit counting as the prediction, as torch.argmax) and NN_ERR_NUMERIC names the
+   first such sample. */
 NNDEF nn_status nn_evaluate(nn_net *net, const nn_dataset *d, float *mean_loss,
                             float *accuracy, int *confusion);
-/* Index of the largest of n values (the first on ties). */
+/* Index of the largest of n values (the first on ties); a NaN counts as larger than
+   any number (the first NaN wins), as torch.argmax. 0 for n <= 1 or a NULL v. */
 NNDEF int       nn_argmax(const float *v, int n);
 #ifndef NN_NO_STDIO
 /* The confusion matrix (classes x classes, rows = true class) with per-class accuracy
@@ -1827,7 +1869,9 @@ NNDEF nn_status nn_col2im(const float *col, int ld_col, int channels, int height
    the vector loops below and the Winograd transforms are written once on these.
    even(a, b) = (a0 a2 b0 b2), odd(a, b) = (a1 a3 b1 b3), zip_lo(a, b) = (a0 b0 a1 b1),
    zip_hi(a, b) = (a2 b2 a3 b3), low(a, b) = (a0 a1 b0 b1), high(a, b) = (a2 a3 b2 b3),
-   select_gt(p, q, a, b) = p > q ? a : b lane by lane (false for NaN). Every lane is
+   or(a, b) = the bitwise or of the lanes' bits (one cycle, unlike an add),
+   select_gt(p, q, a, b) = p > q ? a : b and select_le(p, q, a, b) = p <= q ? a : b lane
+   by lane (both comparisons are false for NaN, so a NaN p picks b). Every lane is
    the IEEE result of the scalar operation, so the three paths agree bit for bit. */
 
 #if defined(NN__X86)
@@ -1847,9 +1891,15 @@ static nn__v4 nn__v4_high(nn__v4 a, nn__v4 b) { return _mm_movehl_ps(b, a); }
 static nn__v4 nn__v4_div(nn__v4 a, nn__v4 b) { return _mm_div_ps(a, b); }
 static nn__v4 nn__v4_sqrt(nn__v4 a) { return _mm_sqrt_ps(a); }
 static nn__v4 nn__v4_abs(nn__v4 a) { return _mm_andnot_ps(_mm_set1_ps(-0.0f), a); }
+static nn__v4 nn__v4_or(nn__v4 a, nn__v4 b) { return _mm_or_ps(a, b); }
 static nn__v4 nn__v4_select_gt(nn__v4 p, nn__v4 q, nn__v4 a, nn__v4 b)
 {
     __m128 k = _mm_cmpgt_ps(p, q);
+    return _mm_or_ps(_mm_and_ps(k, a), _mm_andnot_ps(k, b));
+}
+static nn__v4 nn__v4_select_le(nn__v4 p, nn__v4 q, nn__v4 a, nn__v4 b)
+{
+    __m128 k = _mm_cmple_ps(p, q);
     return _mm_or_ps(_mm_and_ps(k, a), _mm_andnot_ps(k, b));
 }
 #elif defined(NN__NEON)
@@ -1869,7 +1919,12 @@ static nn__v4 nn__v4_high(nn__v4 a, nn__v4 b) { return vcombine_f32(vget_high_f3
 static nn__v4 nn__v4_div(nn__v4 a, nn__v4 b) { return vdivq_f32(a, b); }
 static nn__v4 nn__v4_sqrt(nn__v4 a) { return vsqrtq_f32(a); }
 static nn__v4 nn__v4_abs(nn__v4 a) { return vabsq_f32(a); }
+static nn__v4 nn__v4_or(nn__v4 a, nn__v4 b)
+{
+    return vreinterpretq_f32_u32(vorrq_u32(vreinterpretq_u32_f32(a), vreinterpretq_u32_f32(b)));
+}
 static nn__v4 nn__v4_select_gt(nn__v4 p, nn__v4 q, nn__v4 a, nn__v4 b) { return vbslq_f32(vcgtq_f32(p, q), a, b); }
+static nn__v4 nn__v4_select_le(nn__v4 p, nn__v4 q, nn__v4 a, nn__v4 b) { return vbslq_f32(vcleq_f32(p, q), a, b); }
 #else
 typedef struct { float f[4]; } nn__v4;
 static nn__v4 nn__v4_make(float a, float b, float c, float d)
@@ -1911,10 +1966,26 @@ static nn__v4 nn__v4_abs(nn__v4 a)
 {
     return nn__v4_make(fabsf(a.f[0]), fabsf(a.f[1]), fabsf(a.f[2]), fabsf(a.f[3]));
 }
+static nn__v4 nn__v4_or(nn__v4 a, nn__v4 b)
+{
+    uint32_t u[4], w[4];
+    int i;
+    memcpy(u, a.f, sizeof u);
+    memcpy(w, b.f, sizeof w);
+    for (i = 0; i < 4; i++) u[i] |= w[i];
+    memcpy(a.f, u, sizeof u);
+    return a;
+}
 static nn__v4 nn__v4_select_gt(nn__v4 p, nn__v4 q, nn__v4 a, nn__v4 b)
 {
     int i;
     for (i = 0; i < 4; i++) a.f[i] = p.f[i] > q.f[i] ? a.f[i] : b.f[i];
+    return a;
+}
+static nn__v4 nn__v4_select_le(nn__v4 p, nn__v4 q, nn__v4 a, nn__v4 b)
+{
+    int i;
+    for (i = 0; i < 4; i++) a.f[i] = p.f[i] <= q.f[i] ? a.f[i] : b.f[i];
     return a;
 }
 #endif
@@ -1986,6 +2057,21 @@ static float nn__vsum(const float *x, size_t n)
     return nn__v4_hsum(nn__v4_add(nn__v4_add(s0, s1), nn__v4_add(s2, s3)));
 }
 
+/* 1 when every x[0..n) is finite: 0 x is +-0 for those, NaN for NaN and infinity */
+static int nn__vfinite(const float *x, size_t n)
+{
+    nn__v4 zero = nn__v4_set1(0.0f), s0 = zero, s1 = zero, s2 = zero, s3 = zero;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = nn__v4_add(s0, nn__v4_mul(zero, nn__v4_load(x + i)));
+        s1 = nn__v4_add(s1, nn__v4_mul(zero, nn__v4_load(x + i + 4)));
+        s2 = nn__v4_add(s2, nn__v4_mul(zero, nn__v4_load(x + i + 8)));
+        s3 = nn__v4_add(s3, nn__v4_mul(zero, nn__v4_load(x + i + 12)));
+    }
+    for (; i < n; i += 4) s0 = nn__v4_add(s0, nn__v4_mul(zero, nn__v4_load_n(x + i, NN__V4_LEFT(n, i))));
+    return nn__v4_hsum(nn__v4_add(nn__v4_add(s0, s1), nn__v4_add(s2, s3))) == 0.0f;
+}
+
 /* sum of (x - mu)^2 */
 static float nn__vsum_sq_dev(const float *x, size_t n, float mu)
 {
@@ -2004,7 +2090,8 @@ static float nn__vsum_sq_dev(const float *x, size_t n, float mu)
     return nn__v4_hsum(nn__v4_add(s0, s1));
 }
 
-/* y = a (x - mu) + b, then max(0, y) if relu (y > 0 ? y : 0); y may be x. */
+/* y = a (x - mu) + b, then ReLU'd if relu (y <= 0 ? 0 : y: a NaN stays NaN, as
+   PyTorch's ReLU); y may be x. */
 static void nn__vaffine(float *y, const float *x, size_t n, float a, float mu, float b, int relu)
 {
     nn__v4 va = nn__v4_set1(a), vm = nn__v4_set1(mu), vb = nn__v4_set1(b), zero = nn__v4_set1(0.0f), v;
@@ -2012,12 +2099,13 @@ static void nn__vaffine(float *y, const float *x, size_t n, float a, float mu, f
     for (i = 0; i < n; i += 4) {
         int left = NN__V4_LEFT(n, i);
         v = nn__v4_add(nn__v4_mul(va, nn__v4_sub(nn__v4_load_n(x + i, left), vm)), vb);
-        if (relu) v = nn__v4_select_gt(v, zero, v, zero);
+        if (relu) v = nn__v4_select_le(v, zero, zero, v);
         nn__v4_store_n(y + i, v, left);
     }
 }
 
-/* With g' = g, or g' = (mask > 0 ? g : 0) when mask is not NULL:
+/* With g' = g, or g' = (mask <= 0 ? 0 : g) when mask is not NULL (a NaN mask passes g,
+   as PyTorch's ReLU backward):
    *sum_g = sum of g',  *sum_g_dev = sum of g' (x - mu). */
 static void nn__vsum_grad(const float *g, const float *mask, const float *x, size_t n, float mu,
                           float *sum_g, float *sum_g_dev)
@@ -2028,8 +2116,8 @@ static void nn__vsum_grad(const float *g, const float *mask, const float *x, siz
         g0 = nn__v4_load(g + i);
         g1 = nn__v4_load(g + i + 4);
         if (mask) {
-            g0 = nn__v4_select_gt(nn__v4_load(mask + i), zero, g0, zero);
-            g1 = nn__v4_select_gt(nn__v4_load(mask + i + 4), zero, g1, zero);
+            g0 = nn__v4_select_le(nn__v4_load(mask + i), zero, zero, g0);
+            g1 = nn__v4_select_le(nn__v4_load(mask + i + 4), zero, zero, g1);
         }
         s0 = nn__v4_add(s0, g0);
         s1 = nn__v4_add(s1, g1);
@@ -2039,7 +2127,7 @@ static void nn__vsum_grad(const float *g, const float *mask, const float *x, siz
     for (; i < n; i += 4) {   /* missing lanes: g' = 0, x = mu */
         int left = NN__V4_LEFT(n, i);
         g0 = nn__v4_load_n(g + i, left);
-        if (mask) g0 = nn__v4_select_gt(nn__v4_load_n(mask + i, left), zero, g0, zero);
+        if (mask) g0 = nn__v4_select_le(nn__v4_load_n(mask + i, left), zero, zero, g0);
         s0 = nn__v4_add(s0, g0);
         t0 = nn__v4_add(t0, nn__v4_mul(g0, nn__v4_sub(nn__v4_load_n_fill(x + i, left, mu), m)));
     }
@@ -2047,24 +2135,26 @@ static void nn__vsum_grad(const float *g, const float *mask, const float *x, siz
     *sum_g_dev = nn__v4_hsum(nn__v4_add(t0, t1));
 }
 
-/* d = a g' + k (x - mu) + c, g' as in nn__vsum_grad. */
+/* d = a g' + k (x - mu) + c, g' as in nn__vsum_grad; without x, d = a g' + c (no
+   0 (x - mu) term, which would turn a NaN or infinite x into NaN). */
 static void nn__vaxpy_dev(float *d, float a, const float *g, const float *mask, const float *x,
                           size_t n, float k, float mu, float c)
 {
     nn__v4 va = nn__v4_set1(a), vk = nn__v4_set1(k), vm = nn__v4_set1(mu), vc = nn__v4_set1(c);
-    nn__v4 zero = nn__v4_set1(0.0f), gv;
+    nn__v4 zero = nn__v4_set1(0.0f), gv, t;
     size_t i;
     for (i = 0; i < n; i += 4) {
         int left = NN__V4_LEFT(n, i);
         gv = nn__v4_load_n(g + i, left);
-        if (mask) gv = nn__v4_select_gt(nn__v4_load_n(mask + i, left), zero, gv, zero);
-        nn__v4_store_n(d + i, nn__v4_add(nn__v4_add(nn__v4_mul(va, gv),
-                                                    nn__v4_mul(vk, nn__v4_sub(nn__v4_load_n(x + i, left), vm))),
-                                         vc), left);
+        if (mask) gv = nn__v4_select_le(nn__v4_load_n(mask + i, left), zero, zero, gv);
+        t = nn__v4_mul(va, gv);
+        if (x) t = nn__v4_add(t, nn__v4_mul(vk, nn__v4_sub(nn__v4_load_n(x + i, left), vm)));
+        nn__v4_store_n(d + i, nn__v4_add(t, vc), left);
     }
 }
 
-/* y = m > 0 ? v : a v  (ReLU with a = 0 is nn__vmask_pos: a v would turn -inf into NaN) */
+/* y = m > 0 ? v : a v  (LeakyReLU as PyTorch: a NaN m picks a v; ReLU with a = 0 is
+   nn__vmask_pos: a v would turn -inf into NaN) */
 static void nn__vselect_pos(float *y, const float *m, const float *v, size_t n, float a)
 {
     nn__v4 va = nn__v4_set1(a), zero = nn__v4_set1(0.0f), vv;
@@ -2076,15 +2166,16 @@ static void nn__vselect_pos(float *y, const float *m, const float *v, size_t n, 
     }
 }
 
-/* y = m > 0 ? v : 0 */
+/* y = m <= 0 ? 0 : v  (a NaN m passes v: PyTorch's ReLU keeps NaN, and its backward
+   passes the gradient where the output is NaN) */
 static void nn__vmask_pos(float *y, const float *m, const float *v, size_t n)
 {
     nn__v4 zero = nn__v4_set1(0.0f);
     size_t i;
     for (i = 0; i < n; i += 4) {
         int left = NN__V4_LEFT(n, i);
-        nn__v4_store_n(y + i, nn__v4_select_gt(nn__v4_load_n(m + i, left), zero,
-                                               nn__v4_load_n(v + i, left), zero), left);
+        nn__v4_store_n(y + i, nn__v4_select_le(nn__v4_load_n(m + i, left), zero,
+                                               zero, nn__v4_load_n(v + i, left)), left);
     }
 }
 
@@ -2577,6 +2668,8 @@ struct nn_net {
     size_t    scratch_size;
     nn_rng    rng;                 /* dropout masks */
     long      train_batches;       /* forwards in training mode (num_batches_tracked) */
+    long      builds;              /* nn_build calls: an optimiser made before the last is stale */
+    int       check_input;         /* nn_set_check_input: nn_train_step, nn_evaluate check x */
     nn_preprocess_kind preprocess;
     float     preprocess_scale;
     float    *preprocess_mean, *preprocess_std;
@@ -2774,7 +2867,9 @@ static nn_status nn__same_shape_setup(nn_net *net, nn_layer *L)
     return NN_OK;
 }
 
-/* ReLU: y = max(0, x);  f'(x) = [x > 0] (0 at x = 0, as PyTorch). */
+/* ReLU: y = max(0, x);  f'(x) = [x > 0] (0 at x = 0, as PyTorch). As PyTorch's, a NaN
+   stays NaN and the backward, [y <= 0 ? 0 : dy], passes the gradient where y is NaN;
+   -0 gives +0 (PyTorch's gives -0, the same value). */
 static void nn__relu_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
 {
     size_t count = (size_t)n * nn_shape_size(L->in);
@@ -3199,7 +3294,8 @@ static void nn__conv2d_forward(nn_net *net, nn_layer *L, const float *x, float *
     int C = L->in.c, H = L->in.h, W = L->in.w, O = L->out.c, k = L->desc.kernel;
     int s = L->desc.stride, p = L->desc.pad, P = L->out.h * L->out.w, K = C * k * k, i, o, j;
     size_t in_size = nn_shape_size(L->in), out_size = nn_shape_size(L->out);
-    if (nn__wino_pays(L, n)) {
+    L->wino_skip = nn__wino_pays(L, n) && !nn__vfinite(x, (size_t)n * in_size);
+    if (nn__wino_pays(L, n) && !L->wino_skip) {
         nn__wino_forward(net, L, x, y, n);
         return;
     }
@@ -3243,7 +3339,7 @@ static void nn__conv2d_backward(nn_net *net, nn_layer *L, const float *x, const 
     size_t in_size = nn_shape_size(L->in), out_size = nn_shape_size(L->out);
     int direct = nn__conv_direct(L);
     (void)y;
-    if (nn__wino_pays(L, n)) {
+    if (nn__wino_pays(L, n) && !L->wino_skip) {
         nn__wino_backward(net, L, dy, dx, n);
         return;
     }
@@ -3316,7 +3412,8 @@ static nn_status nn__pool_setup(nn_net *net, nn_layer *L)
 
 /* ---- MaxPool2d: y = max over each window; padding never wins (it is skipped) -------
    The first maximum in scan order (row by row) is the argmax a(i); its index within the
-   plane is kept in the workspace (as a float: exact below 2^24).
+   plane is kept in the workspace (as a float: exact below 2^24). A NaN beats any
+   number and the last NaN of a window is its argmax, as in PyTorch's CPU kernel.
    Backward: dx = 0, then dx[a(i)] += dy[i] for every output i (windows may overlap). */
 
 static nn_status nn__maxpool2d_setup(nn_net *net, nn_layer *L)
@@ -3345,8 +3442,9 @@ static void nn__maxpool2d_plane(void *ctx, int c)
             int best_i = (y0 + ky0) * W + x0 + kx0;   /* the first real pixel */
             float best = xc[best_i], any_nan = 0.0f;
             /* strict >: ties keep the first. 0 * v is NaN only for a NaN or an
-               infinite v: then a second scan lets the first NaN win, as PyTorch
-               propagates NaN (rare, so the common loop stays branch-free). */
+               infinite v: then a second scan lets the last NaN win, as PyTorch's
+               (val > max || isnan(val)) does (rare, so the common loop stays
+               branch-free). */
             for (ky = ky0; ky < ky1; ky++)
                 for (kx = kx0; kx < kx1; kx++) {
                     int idx = (y0 + ky) * W + x0 + kx, better;
@@ -3360,7 +3458,7 @@ static void nn__maxpool2d_plane(void *ctx, int c)
                 for (ky = ky0; ky < ky1; ky++)
                     for (kx = kx0; kx < kx1; kx++) {
                         int idx = (y0 + ky) * W + x0 + kx;
-                        if (xc[idx] != xc[idx] && best == best) { best = xc[idx]; best_i = idx; }
+                        if (xc[idx] != xc[idx]) { best = xc[idx]; best_i = idx; }
                     }
             *y++ = best;
             *arg++ = (float)best_i;
@@ -3511,7 +3609,8 @@ static const nn__layer_ops nn__global_avgpool_ops = {
    dx = gamma s dy                                           (evaluation: mu, s constant)
    Workspace: the mean and s used by the last forward (2C floats).
    Fused with a following ReLU (L->fuse_relu): the forward writes max(0, y), and the
-   backward first masks dy with [y > 0], which is the ReLU's backward; the arithmetic is
+   backward first masks dy with [y > 0], which is the ReLU's backward (NaN as the ReLU
+   layer: y NaN stays NaN and passes dy); the arithmetic is
    that of the two layers, so the results are the same bits. It saves a read and a write
    of the activations in each direction and two activation-sized buffers. */
 
@@ -3606,12 +3705,14 @@ static void nn__batchnorm_channel_backward(void *ctx, int c)
     L->bias->grad[c] = (float)sum_dy;
     if (!t->out) return;
     /* dx = gs dy - gs sum(dy)/m - gs s (x - mu) sum(dy xhat)/m
-          = gs dy + k1 (x - mu) + k2;  in evaluation k1 = k2 = 0 */
+          = gs dy + k1 (x - mu) + k2;  in evaluation k1 = k2 = 0, and the k1 term is left
+       out: a NaN x then has the gradient gs dy, as in PyTorch */
     k1 = t->net->training ? (float)(-gs * s * sum_dy_xhat / m) : 0.0f;
     k2 = t->net->training ? (float)(-gs * sum_dy / m) : 0.0f;
     for (i = 0; i < n; i++) {
         size_t at = stride * i + hw * c;
-        nn__vaxpy_dev(t->out + at, gs, dy + at, L->fuse_relu ? y + at : NULL, x + at, hw, k1, mu, k2);
+        nn__vaxpy_dev(t->out + at, gs, dy + at, L->fuse_relu ? y + at : NULL,
+                      t->net->training ? x + at : NULL, hw, k1, mu, k2);
     }
 }
 
@@ -3864,13 +3965,29 @@ static nn__layer_ops const *nn__ops(nn_layer_kind kind)
    LOSSES
    ================================================================================= */
 
+/* The losses' argument check: both arrays given and something to average over; else
+   the error is set and the loss is NaN. */
+static int nn__loss_args_bad(const char *fn, const void *input, const void *target,
+                             size_t count, int classes)
+{
+    if (!input || !target || count == 0 || classes <= 0) {
+        nn__fail(NN_ERR_ARG, "%s: %s", fn, !input || !target ? "an input or target array is NULL"
+                                                             : "nothing to average over (n or classes < 1)");
+        return 1;
+    }
+    return 0;
+}
+
 /* Softmax cross-entropy, fused and stable: with lse = log sum_j exp(z_j),
-   loss_i = lse_i - z_i[label_i], and dLoss/dz = (softmax(z) - onehot) / n. */
+   loss_i = lse_i - z_i[label_i], and dLoss/dz = (softmax(z) - onehot) / n.
+   A NaN or +inf logit makes its row's loss and gradient NaN; a -inf logit has
+   probability 0 (the loss is +inf if it is the label's), as in PyTorch. */
 NNDEF float nn_softmax_cross_entropy(const float *logits, const int *labels, int n,
                                      int classes, float *grad)
 {
     double total = 0.0;
     int i, j;
+    if (nn__loss_args_bad("cross-entropy", logits, labels, n > 0 ? (size_t)n : 0, classes)) return NAN;
     for (i = 0; i < n; i++) {
         const float *z = logits + (size_t)i * classes;
         float zmax = z[0], *g = grad ? grad + (size_t)i * classes : NULL;
@@ -3894,32 +4011,41 @@ NNDEF float nn_softmax_cross_entropy(const float *logits, const int *labels, int
 }
 
 /* With probability targets t (each row sums to 1): loss_i = -sum_j t_ij log softmax_ij,
-   dLoss/dz = (softmax(z) - t) / n. */
+   dLoss/dz = (softmax(z) - t) / n. A row whose targets are not all finite gets
+   PyTorch's (softmax(z) sum_j t_j - t) / n, so NaN and infinity land where they do
+   there (a NaN target: the whole row NaN); a -inf logit with target 0 makes the loss
+   NaN (0 log 0) and leaves the gradient finite, as in PyTorch. */
 NNDEF float nn_softmax_cross_entropy_soft(const float *logits, const float *targets,
                                           int n, int classes, float *grad)
 {
     double total = 0.0;
     int i, j;
+    if (nn__loss_args_bad("soft cross-entropy", logits, targets, n > 0 ? (size_t)n : 0, classes)) return NAN;
     for (i = 0; i < n; i++) {
         const float *z = logits + (size_t)i * classes, *t = targets + (size_t)i * classes;
         float zmax = z[0];
         double sum = 0.0, lse;
+        double tsum = 0.0;
         for (j = 1; j < classes; j++) if (z[j] > zmax) zmax = z[j];
         for (j = 0; j < classes; j++) sum += exp((double)(z[j] - zmax));
         lse = zmax + log(sum);
+        for (j = 0; j < classes; j++) tsum += t[j];
         for (j = 0; j < classes; j++) {
+            double p = exp((double)z[j] - lse);
             total += t[j] * (lse - z[j]);
-            if (grad) grad[(size_t)i * classes + j] = (float)((exp((double)z[j] - lse) - t[j]) / n);
+            if (grad) grad[(size_t)i * classes + j] = (float)((isfinite(tsum) ? p - t[j] : p * tsum - t[j]) / n);
         }
     }
     return (float)(total / n);
 }
 
-/* MSE: mean (or sum) of (p - t)^2;  dLoss/dp = 2 (p - t) / count (or 2 (p - t)). */
+/* MSE: mean (or sum) of (p - t)^2;  dLoss/dp = 2 (p - t) / count (or 2 (p - t)).
+   NaN, and inf - inf, give NaN there, as in PyTorch. */
 NNDEF float nn_mse(const float *pred, const float *target, size_t count, int sum, float *grad)
 {
     double total = 0.0, scale = sum ? 1.0 : 1.0 / (double)count;
     size_t i;
+    if (nn__loss_args_bad("MSE", pred, target, count, 1)) return NAN;
     for (i = 0; i < count; i++) {
         double d = (double)pred[i] - target[i];
         total += d * d;
@@ -3930,13 +4056,23 @@ NNDEF float nn_mse(const float *pred, const float *target, size_t count, int sum
 
 /* Binary cross-entropy on probabilities, mean over elements; the logs are clamped at
    -100 as PyTorch does, so p = 0 or 1 gives a finite loss.
-   dLoss/dp = (p - t) / (p (1 - p)) / count, with p(1-p) kept above 1e-12. */
+   dLoss/dp = (p - t) / (p (1 - p)) / count, with p(1-p) kept above 1e-12.
+   A probability outside [0, 1] or NaN (which PyTorch refuses with an error) makes the
+   loss NaN, its gradient NaN and sets nn_error(); a NaN or infinite target gives NaN
+   and infinities as in PyTorch. */
 NNDEF float nn_bce(const float *prob, const float *target, size_t count, float *grad)
 {
     double total = 0.0;
     size_t i;
+    if (nn__loss_args_bad("BCE", prob, target, count, 1)) return NAN;
     for (i = 0; i < count; i++) {
         double p = prob[i], t = target[i];
+        if (!(p >= 0.0 && p <= 1.0)) {
+            nn__fail(NN_ERR_ARG, "nn_bce: probability %g at %lu is outside [0, 1]", p, (unsigned long)i);
+            total = NAN;
+            if (grad) grad[i] = NAN;
+            continue;
+        }
         double logp = p > 0.0 ? log(p) : -100.0, log1mp = p < 1.0 ? log(1.0 - p) : -100.0;
         if (logp < -100.0) logp = -100.0;
         if (log1mp < -100.0) log1mp = -100.0;
@@ -3950,15 +4086,19 @@ NNDEF float nn_bce(const float *prob, const float *target, size_t count, float *
 }
 
 /* BCE with logits, stable: loss = max(z, 0) - z t + log(1 + exp(-|z|)),
-   dLoss/dz = (sigmoid(z) - t) / count. */
+   dLoss/dz = (sigmoid(z) - t) / count. An infinite z takes PyTorch's form,
+   (1 - t) z + m + log(e^-m + e^(-z-m)) with m = max(-z, 0), so that its NaN and
+   infinities are PyTorch's (z = +inf: +inf, NaN for t = 1; z = -inf: NaN). */
 NNDEF float nn_bce_with_logits(const float *logits, const float *target, size_t count,
                                float *grad)
 {
     double total = 0.0;
     size_t i;
+    if (nn__loss_args_bad("BCE with logits", logits, target, count, 1)) return NAN;
     for (i = 0; i < count; i++) {
-        double z = logits[i], t = target[i];
-        total += (z > 0.0 ? z : 0.0) - z * t + log1p(exp(-fabs(z)));
+        double z = logits[i], t = target[i], m = -z > 0.0 ? -z : 0.0;
+        if (isinf(z)) total += (1.0 - t) * z + m + log(exp(-m) + exp(-z - m));
+        else total += (z > 0.0 ? z : 0.0) - z * t + log1p(exp(-fabs(z)));
         if (grad) grad[i] = (float)((1.0 / (1.0 + exp(-z)) - t) / (double)count);
     }
     return (float)(total / (double)count);
@@ -4194,6 +4334,7 @@ NNDEF nn_status nn_build(nn_net *net, int max_batch, uint64_t seed)
     if (max_batch <= 0) return nn__fail(NN_ERR_ARG, "nn_build: batch size %d, expected > 0", max_batch);
     if (net->num_layers == 0) return nn__fail(NN_ERR_ARG, "nn_build: the net has no layers");
     if (net->built) nn__net_release_buffers(net);
+    net->builds++;   /* an optimiser of an earlier build notices */
     net->rng = nn_rng_new(seed);
     if ((st = nn__net_plan(net, max_batch, &bytes)) != NN_OK) goto fail;
     if (bytes > (size_t)NN_MAX_BUILD_BYTES) {
@@ -4475,36 +4616,50 @@ typedef enum { NN__SGD, NN__ADAM, NN__ADAMW, NN__ADAMAX } nn__optim_kind;
 struct nn_optim {
     nn__optim_kind kind;
     nn_net *net;
+    long  builds;         /* net->builds when made: a later nn_build leaves it stale */
+    int   num_params;     /* net->num_params when made (what m and v hold) */
     nn_sgd_desc sgd;
     nn_adam_desc adam;
     float lr;
     long  step;
     float **m, **v;       /* per parameter: momentum / first moment, second moment */
+    unsigned char *bad;   /* per chunk of the largest tensor: its trial update was not finite */
+    float *saved;         /* nn_train_step: the buffers (running statistics) before the step */
 };
+
+#define NN__OPTIM_CHUNK 32768
 
 static nn_optim *nn__optim_new(nn_net *net, nn__optim_kind kind, float lr, int moments)
 {
     nn_optim *opt;
+    size_t most = 1, buffers = 1;
     int i, k;
-    if (!net || !net->built) { nn__fail(NN_ERR_STATE, "optimiser: build the net first"); return NULL; }
+    if (!net) { nn__fail(NN_ERR_ARG, "optimiser: net is NULL"); return NULL; }
+    if (!net->built) { nn__fail(NN_ERR_STATE, "optimiser: build the net first"); return NULL; }
     if (net->inference_buffers) { nn__fail(NN_ERR_STATE, "optimiser: the net is inference-only"); return NULL; }
     if (!(lr > 0.0f) || !isfinite(lr)) { nn__fail(NN_ERR_ARG, "optimiser: learning rate %g, expected > 0", lr); return NULL; }
     opt = (nn_optim *)nn__calloc(1, sizeof *opt);
     if (!opt) goto nomem;
     opt->kind = kind;
     opt->net = net;
+    opt->builds = net->builds;
+    opt->num_params = net->num_params;
     opt->lr = lr;
     opt->m = (float **)nn__calloc((size_t)net->num_params, sizeof(float *));
     opt->v = (float **)nn__calloc((size_t)net->num_params, sizeof(float *));
     if (!opt->m || !opt->v) goto nomem;
     for (i = 0; i < net->num_params; i++) {
         nn_param *p = &net->params[i];
-        if (!p->learnable) continue;
+        if (!p->learnable) { buffers += p->size; continue; }
+        if (p->size > most) most = p->size;
         for (k = 0; k < moments; k++) {
             float **slot = k == 0 ? &opt->m[i] : &opt->v[i];
             if (!(*slot = (float *)nn__calloc(p->size, sizeof(float)))) goto nomem;
         }
     }
+    if (!(opt->bad = (unsigned char *)nn__calloc((most + NN__OPTIM_CHUNK - 1) / NN__OPTIM_CHUNK, 1)) ||
+        !(opt->saved = (float *)nn__calloc(buffers, sizeof(float))))
+        goto nomem;
     return opt;
 nomem:
     nn_optim_free(opt);
@@ -4512,12 +4667,17 @@ nomem:
     return NULL;
 }
 
+/* A hyperparameter that must be a finite number >= 0 (NaN fails every comparison). */
+static int nn__nonneg(float v) { return v >= 0.0f && isfinite(v); }
+
 NNDEF nn_optim *nn_sgd(nn_net *net, nn_sgd_desc desc)
 {
     nn_optim *opt;
-    if (desc.momentum < 0.0f || desc.weight_decay < 0.0f || (desc.nesterov && (desc.momentum <= 0.0f || desc.dampening != 0.0f))) {
-        nn__fail(NN_ERR_ARG, "SGD: momentum %g, weight decay %g: expected >= 0 (Nesterov needs momentum > 0 and dampening 0)",
-                 desc.momentum, desc.weight_decay);
+    if (!nn__nonneg(desc.momentum) || !isfinite(desc.dampening) || !nn__nonneg(desc.weight_decay) ||
+        (desc.nesterov && (desc.momentum <= 0.0f || desc.dampening != 0.0f))) {
+        nn__fail(NN_ERR_ARG, "SGD: momentum %g, dampening %g, weight decay %g: expected finite values, "
+                 "momentum and weight decay >= 0 (Nesterov needs momentum > 0 and dampening 0)",
+                 desc.momentum, desc.dampening, desc.weight_decay);
         return NULL;
     }
     opt = nn__optim_new(net, NN__SGD, desc.lr, desc.momentum != 0.0f);
@@ -4533,9 +4693,10 @@ static nn_optim *nn__adam_family(nn_net *net, nn_adam_desc d, nn__optim_kind kin
     if (d.beta2 == 0.0f) d.beta2 = 0.999f;
     if (d.eps == 0.0f) d.eps = 1e-8f;
     if (d.weight_decay == 0.0f && kind == NN__ADAMW) d.weight_decay = 1e-2f;
-    if (d.beta1 < 0.0f || d.beta1 >= 1.0f || d.beta2 < 0.0f || d.beta2 >= 1.0f || d.eps < 0.0f || d.weight_decay < 0.0f) {
-        nn__fail(NN_ERR_ARG, "Adam: betas (%g, %g) must lie in [0, 1), eps %g and weight decay %g >= 0",
-                 d.beta1, d.beta2, d.eps, d.weight_decay);
+    if (!(d.beta1 >= 0.0f && d.beta1 < 1.0f) || !(d.beta2 >= 0.0f && d.beta2 < 1.0f) ||
+        !nn__nonneg(d.eps) || !nn__nonneg(d.weight_decay)) {
+        nn__fail(NN_ERR_ARG, "Adam: betas (%g, %g) must lie in [0, 1), eps %g and weight decay %g "
+                 "must be finite and >= 0", d.beta1, d.beta2, d.eps, d.weight_decay);
         return NULL;
     }
     opt = nn__optim_new(net, kind, d.lr, 2);
@@ -4551,18 +4712,34 @@ NNDEF void nn_optim_free(nn_optim *opt)
 {
     int i;
     if (!opt) return;
-    for (i = 0; opt->m && i < opt->net->num_params; i++) {
+    for (i = 0; opt->m && i < opt->num_params; i++) {   /* the net may be gone or rebuilt */
         nn__free(opt->m[i]);
         if (opt->v) nn__free(opt->v[i]);
     }
     nn__free(opt->m);
     nn__free(opt->v);
+    nn__free(opt->bad);
+    nn__free(opt->saved);
     nn__free(opt);
 }
 
-NNDEF void  nn_optim_set_lr(nn_optim *opt, float lr) { opt->lr = lr; }
-NNDEF float nn_optim_get_lr(const nn_optim *opt) { return opt->lr; }
-NNDEF long  nn_optim_steps(const nn_optim *opt) { return opt->step; }
+NNDEF nn_status nn_optim_set_lr(nn_optim *opt, float lr)
+{
+    if (!opt) return nn__fail(NN_ERR_ARG, "nn_optim_set_lr: opt is NULL");
+    if (!nn__nonneg(lr)) return nn__fail(NN_ERR_ARG, "nn_optim_set_lr: learning rate %g, expected a finite value >= 0", lr);
+    opt->lr = lr;
+    return NN_OK;
+}
+NNDEF float nn_optim_get_lr(const nn_optim *opt)
+{
+    if (!opt) { nn__fail(NN_ERR_ARG, "nn_optim_get_lr: opt is NULL"); return NAN; }
+    return opt->lr;
+}
+NNDEF long nn_optim_steps(const nn_optim *opt)
+{
+    if (!opt) { nn__fail(NN_ERR_ARG, "nn_optim_steps: opt is NULL"); return 0; }
+    return opt->step;
+}
 
 /* ---- Learning-rate schedules ------------------------------------------------------
    Computed in double from the step alone (no state), so a resumed run gets the same
@@ -4587,23 +4764,35 @@ NNDEF float nn_lr_cosine(float base_lr, long step, long total_steps, float min_l
 }
 
 /* The update rules on one vector of parameters, lanes [0, left); each lane is the
-   scalar rule above with the same operations in the same order. */
+   scalar rule above with the same operations in the same order. With store 0 nothing
+   is written (a trial run); the result has a NaN lane where the new parameter (or
+   second moment) would not be finite: 0 x is NaN exactly for a NaN or infinite x. */
+#if defined(__GNUC__) || defined(__clang__)
+#define NN__ALWAYS_INLINE static inline __attribute__((always_inline))
+#else
+#define NN__ALWAYS_INLINE static
+#endif
+
 typedef struct {
     nn__v4 lr, wd, momentum, keep;   /* keep = 1 - dampening */
     int first_step, nesterov;
 } nn__sgd_consts;
 
-static void nn__sgd_lanes(nn__sgd_consts k, float *p, const float *grad, float *buf, int left)
+NN__ALWAYS_INLINE nn__v4 nn__sgd_lanes(nn__sgd_consts k, float *p, const float *grad, float *buf, int left, int store)
 {
     nn__v4 w = nn__v4_load_n(p, left), b;
     nn__v4 g = nn__v4_add(nn__v4_load_n(grad, left), nn__v4_mul(k.wd, w));
     if (buf) {
         b = k.first_step ? g : nn__v4_add(nn__v4_mul(k.momentum, nn__v4_load_n(buf, left)),
                                           nn__v4_mul(k.keep, g));
-        nn__v4_store_n(buf, b, left);
+        if (store) nn__v4_store_n(buf, b, left);
         g = k.nesterov ? nn__v4_add(g, nn__v4_mul(k.momentum, b)) : b;
     }
-    nn__v4_store_n(p, nn__v4_sub(w, nn__v4_mul(k.lr, g)), left);
+    /* a non-finite b (lr > 0, momentum > 0) makes w non-finite too */
+    w = nn__v4_sub(w, nn__v4_mul(k.lr, g));
+    if (!store) return nn__v4_mul(nn__v4_set1(0.0f), w);
+    nn__v4_store_n(p, w, left);
+    return nn__v4_set1(0.0f);
 }
 
 typedef struct {
@@ -4611,9 +4800,10 @@ typedef struct {
     int adamax;
 } nn__adam_consts;
 
-static void nn__adam_lanes(nn__adam_consts k, float *p, const float *grad, float *m, float *v, int left)
+NN__ALWAYS_INLINE nn__v4 nn__adam_lanes(nn__adam_consts k, float *p, const float *grad, float *m, float *v, int left,
+                             int store)
 {
-    nn__v4 w = nn__v4_load_n(p, left), a;
+    nn__v4 w = nn__v4_load_n(p, left), a, zero = nn__v4_set1(0.0f);
     nn__v4 g = nn__v4_add(nn__v4_load_n(grad, left), nn__v4_mul(k.l2, w));
     nn__v4 mv = nn__v4_add(nn__v4_mul(k.b1, nn__v4_load_n(m, left)), nn__v4_mul(k.one_minus_b1, g));
     nn__v4 vv = nn__v4_load_n(v, left);
@@ -4628,20 +4818,28 @@ static void nn__adam_lanes(nn__adam_consts k, float *p, const float *grad, float
         w = nn__v4_sub(w, nn__v4_div(nn__v4_mul(k.step_size, mv),
                                      nn__v4_add(nn__v4_div(nn__v4_sqrt(vv), k.bc2), k.eps)));
     }
+    /* a non-finite m makes w non-finite; an overflowing v would only freeze w */
+    if (!store) return nn__v4_or(nn__v4_mul(zero, w), nn__v4_mul(zero, vv));
     nn__v4_store_n(m, mv, left);
     nn__v4_store_n(v, vv, left);
     nn__v4_store_n(p, w, left);
+    return zero;
 }
 
 /* Two vectors per iteration: measured 1.4-2x faster than one per iteration on this
    machine (the E1 SGD update 0.20 -> 0.12 ms, VGG's Adam 15.5 -> 11-14 ms per step;
    docs/PERFORMANCE.md), four no faster than two. The constants go by value: in a
    struct behind a pointer they were reloaded after every store (a float store may
-   alias a vector). */
-static void nn__sgd_update(const nn_optim *o, float *p, const float *grad, float *buf, size_t n)
+   alias a vector). Each returns 1 when some new value is not finite: the lanes'
+   0 x are or-ed (an add would chain its latency through the loop), which keeps a NaN
+   a NaN and +-0 a zero. They are inlined into the two calls of nn__optim_run, whose
+   constant store gives each its own loop (a run-time store test slowed the update by
+   half). */
+NN__ALWAYS_INLINE int nn__sgd_update(const nn_optim *o, float *p, const float *grad, float *buf, size_t n, int store)
 {
     const nn_sgd_desc *d = &o->sgd;
     nn__sgd_consts k;
+    nn__v4 bad = nn__v4_set1(0.0f);
     size_t i;
     k.lr = nn__v4_set1(o->lr);
     k.wd = nn__v4_set1(d->weight_decay);
@@ -4650,16 +4848,19 @@ static void nn__sgd_update(const nn_optim *o, float *p, const float *grad, float
     k.first_step = o->step == 1;
     k.nesterov = d->nesterov;
     for (i = 0; i + 8 <= n; i += 8) {
-        nn__sgd_lanes(k, p + i, grad + i, buf ? buf + i : NULL, 4);
-        nn__sgd_lanes(k, p + i + 4, grad + i + 4, buf ? buf + i + 4 : NULL, 4);
+        bad = nn__v4_or(bad, nn__sgd_lanes(k, p + i, grad + i, buf ? buf + i : NULL, 4, store));
+        bad = nn__v4_or(bad, nn__sgd_lanes(k, p + i + 4, grad + i + 4, buf ? buf + i + 4 : NULL, 4, store));
     }
-    for (; i < n; i += 4) nn__sgd_lanes(k, p + i, grad + i, buf ? buf + i : NULL, NN__V4_LEFT(n, i));
+    for (; i < n; i += 4)
+        bad = nn__v4_or(bad, nn__sgd_lanes(k, p + i, grad + i, buf ? buf + i : NULL, NN__V4_LEFT(n, i), store));
+    return nn__v4_hsum(bad) != 0.0f;
 }
 
-static void nn__adam_update(const nn_optim *o, float *p, const float *grad, float *m, float *v, size_t n)
+NN__ALWAYS_INLINE int nn__adam_update(const nn_optim *o, float *p, const float *grad, float *m, float *v, size_t n, int store)
 {
     const nn_adam_desc *d = &o->adam;
     nn__adam_consts k;
+    nn__v4 bad = nn__v4_set1(0.0f);
     size_t i;
     k.step_size = nn__v4_set1(o->lr / (1.0f - (float)pow(d->beta1, (double)o->step)));
     k.bc2 = nn__v4_set1((float)sqrt(1.0 - pow(d->beta2, (double)o->step)));
@@ -4672,45 +4873,134 @@ static void nn__adam_update(const nn_optim *o, float *p, const float *grad, floa
     k.one_minus_b2 = nn__v4_set1(1.0f - d->beta2);
     k.adamax = o->kind == NN__ADAMAX;
     for (i = 0; i + 8 <= n; i += 8) {
-        nn__adam_lanes(k, p + i, grad + i, m + i, v + i, 4);
-        nn__adam_lanes(k, p + i + 4, grad + i + 4, m + i + 4, v + i + 4, 4);
+        bad = nn__v4_or(bad, nn__adam_lanes(k, p + i, grad + i, m + i, v + i, 4, store));
+        bad = nn__v4_or(bad, nn__adam_lanes(k, p + i + 4, grad + i + 4, m + i + 4, v + i + 4, 4, store));
     }
-    for (; i < n; i += 4) nn__adam_lanes(k, p + i, grad + i, m + i, v + i, NN__V4_LEFT(n, i));
+    for (; i < n; i += 4)
+        bad = nn__v4_or(bad, nn__adam_lanes(k, p + i, grad + i, m + i, v + i, NN__V4_LEFT(n, i), store));
+    return nn__v4_hsum(bad) != 0.0f;
 }
 
 /* The update is element by element, so large tensors are cut into chunks that the
    threads share; the result does not depend on who does which chunk. */
-#define NN__OPTIM_CHUNK 32768
+typedef struct { nn_optim *opt; int param, store; } nn__optim_task;
 
-typedef struct { nn_optim *opt; int param; } nn__optim_task;
+static int nn__optim_run(const nn_optim *o, int param, size_t start, size_t count, int store)
+{
+    nn_param *p = &o->net->params[param];
+    float *w = p->value + start, *m = o->m[param] ? o->m[param] + start : NULL;
+    float *v = o->v[param] ? o->v[param] + start : NULL;
+    const float *g = p->grad + start;
+    if (o->kind == NN__SGD) return store ? nn__sgd_update(o, w, g, m, count, 1) : nn__sgd_update(o, w, g, m, count, 0);
+    return store ? nn__adam_update(o, w, g, m, v, count, 1) : nn__adam_update(o, w, g, m, v, count, 0);
+}
 
 static void nn__optim_chunk(void *ctx, int chunk)
 {
     const nn__optim_task *t = (const nn__optim_task *)ctx;
-    nn_optim *o = t->opt;
-    nn_param *p = &o->net->params[t->param];
-    size_t start = (size_t)chunk * NN__OPTIM_CHUNK;
-    size_t count = p->size - start < NN__OPTIM_CHUNK ? p->size - start : NN__OPTIM_CHUNK;
-    float *m = o->m[t->param] ? o->m[t->param] + start : NULL;
-    if (o->kind == NN__SGD) nn__sgd_update(o, p->value + start, p->grad + start, m, count);
-    else nn__adam_update(o, p->value + start, p->grad + start, m, o->v[t->param] + start, count);
+    size_t start = (size_t)chunk * NN__OPTIM_CHUNK, size = t->opt->net->params[t->param].size;
+    size_t count = size - start < NN__OPTIM_CHUNK ? size - start : NN__OPTIM_CHUNK;
+    t->opt->bad[chunk] = (unsigned char)nn__optim_run(t->opt, t->param, start, count, t->store);
 }
 
-NNDEF void nn_optim_step(nn_optim *opt)
+/* The optimiser still fits its net: not inference-only, not rebuilt since it was made. */
+static nn_status nn__optim_usable(const nn_optim *opt, const char *what)
+{
+    if (opt->net->builds != opt->builds)
+        return nn__fail(NN_ERR_STATE, "%s: the net was rebuilt (nn_build) after this optimiser was made, "
+                        "so its moments and step count belong to the old parameters; make a new optimiser", what);
+    if (opt->net->inference_buffers)   /* its gradients are gone */
+        return nn__fail(NN_ERR_STATE, "%s: the net is inference-only (nn_inference_only)", what);
+    return NN_OK;
+}
+
+/* Says where a trial update was not finite: the first element of the first tensor. */
+static nn_status nn__optim_diverged(nn_optim *opt, int param)
+{
+    nn_param *p = &opt->net->params[param];
+    const nn_layer *L = &opt->net->layers[atoi(p->name)];
+    size_t j;
+    for (j = 0; j + 1 < p->size && !nn__optim_run(opt, param, j, 1, 0); j++) {}
+    if (!isfinite(p->grad[j]))
+        return nn__fail(NN_ERR_NUMERIC, "training diverged at step %ld: the gradient of %s (%s) is %g at "
+                        "index %lu; the parameters and the optimiser are as before this step",
+                        opt->step, p->name, nn_layer_name(L->desc.kind), p->grad[j], (unsigned long)j);
+    return nn__fail(NN_ERR_NUMERIC, "training diverged at step %ld: the update of %s (%s) at index %lu "
+                    "(value %g, gradient %g) is not finite (try a smaller learning rate); the parameters "
+                    "and the optimiser are as before this step",
+                    opt->step, p->name, nn_layer_name(L->desc.kind), (unsigned long)j, p->value[j], p->grad[j]);
+}
+
+/* Every tensor's update is first tried without storing; only when all of it is finite
+   is it done. A trial reads what the update reads (not what it writes), and it is
+   what makes a failed step leave everything as it was. */
+static nn_status nn__optim_apply(nn_optim *opt)
 {
     nn__optim_task t;
-    if (opt->net->inference_buffers) {   /* its gradients are gone */
-        nn__fail(NN_ERR_STATE, "nn_optim_step: the net became inference-only");
-        return;
-    }
+    int c;
     t.opt = opt;
     opt->step++;
-    for (t.param = 0; t.param < opt->net->num_params; t.param++) {
-        nn_param *p = &opt->net->params[t.param];
-        int chunks = (int)((p->size + NN__OPTIM_CHUNK - 1) / NN__OPTIM_CHUNK);
-        if (!p->learnable) continue;
-        if (chunks > 1) nn__parallel(chunks, nn__optim_chunk, &t);
-        else nn__optim_chunk(&t, 0);
+    for (t.store = 0; t.store < 2; t.store++)
+        for (t.param = 0; t.param < opt->net->num_params; t.param++) {
+            nn_param *p = &opt->net->params[t.param];
+            int chunks = (int)((p->size + NN__OPTIM_CHUNK - 1) / NN__OPTIM_CHUNK);
+            if (!p->learnable) continue;
+            if (chunks > 1) nn__parallel(chunks, nn__optim_chunk, &t);
+            else nn__optim_chunk(&t, 0);
+            for (c = 0; !t.store && c < chunks; c++)
+                if (opt->bad[c]) {
+                    nn_status st = nn__optim_diverged(opt, t.param);
+                    opt->step--;
+                    return st;
+                }
+        }
+    return NN_OK;
+}
+
+NNDEF nn_status nn_optim_step(nn_optim *opt)
+{
+    nn_status st;
+    if (!opt) return nn__fail(NN_ERR_ARG, "nn_optim_step: opt is NULL");
+    if ((st = nn__optim_usable(opt, "nn_optim_step")) != NN_OK) return st;
+    return nn__optim_apply(opt);
+}
+
+NNDEF nn_status nn_set_check_input(nn_net *net, int enable)
+{
+    if (!net) return nn__fail(NN_ERR_ARG, "nn_set_check_input: net is NULL");
+    net->check_input = enable != 0;
+    return NN_OK;
+}
+
+/* The first non-finite value of count floats, or -1. */
+static long nn__first_nonfinite(const float *v, size_t count)
+{
+    size_t i;
+    for (i = 0; i < count; i++) if (!isfinite(v[i])) return (long)i;
+    return -1;
+}
+
+/* An input batch with a NaN or infinity: NN_ERR_NUMERIC naming the sample. */
+static nn_status nn__check_batch(const nn_net *net, const float *x, int n, const char *what)
+{
+    size_t size = nn_shape_size(net->input);
+    long at = nn__first_nonfinite(x, (size_t)n * size);
+    if (at < 0) return NN_OK;
+    return nn__fail(NN_ERR_NUMERIC, "%s: the input is %g at value %lu of sample %lu", what,
+                    x[at], (unsigned long)((size_t)at % size), (unsigned long)((size_t)at / size));
+}
+
+/* Copies the net's buffers (running statistics) to or from opt->saved. */
+static void nn__optim_buffers(nn_optim *opt, int restore)
+{
+    float *at = opt->saved;
+    int i;
+    for (i = 0; i < opt->net->num_params; i++) {
+        nn_param *p = &opt->net->params[i];
+        if (p->learnable) continue;
+        if (restore) memcpy(p->value, at, p->size * sizeof(float));
+        else memcpy(at, p->value, p->size * sizeof(float));
+        at += p->size;
     }
 }
 
@@ -4718,32 +5008,58 @@ NNDEF float nn_train_step(nn_net *net, nn_optim *opt, const float *x, const int 
 {
     const float *logits;
     float loss;
-    int classes = (int)nn_shape_size(nn_output_shape(net));
-    int i;
+    int classes, i;
+    nn_rng rng;
+    long batches;
+    if (!net || !opt || !x || !y) {
+        nn__fail(NN_ERR_ARG, "nn_train_step: %s is NULL", !net ? "net" : !opt ? "opt" : !x ? "x" : "y");
+        return NAN;
+    }
     if (opt->net != net) {
         nn__fail(NN_ERR_ARG, "nn_train_step: the optimiser belongs to another net");
         return NAN;
     }
-    if (net->inference_buffers) {
-        nn__fail(NN_ERR_STATE, "nn_train_step: the net is inference-only (nn_inference_only)");
+    if (nn__optim_usable(opt, "nn_train_step") != NN_OK) return NAN;
+    if (n <= 0 || n > net->max_batch) {
+        nn__fail(NN_ERR_ARG, "nn_train_step: %d samples, the net was built for 1 to %d", n, net->max_batch);
         return NAN;
     }
+    classes = (int)nn_shape_size(nn_output_shape(net));
     for (i = 0; i < n; i++)
         if (y[i] < 0 || y[i] >= classes) {
             nn__fail(NN_ERR_ARG, "nn_train_step: label %d of sample %d is outside [0, %d)",
                      y[i], i, classes);
             return NAN;
         }
+    if (net->check_input && nn__check_batch(net, x, n, "nn_train_step") != NN_OK) return NAN;
+    /* what the forward changes besides the outputs, put back if the step fails */
+    rng = net->rng;
+    batches = net->train_batches;
+    nn__optim_buffers(opt, 0);
     if (!(logits = nn_forward(net, x, n))) return NAN;
     loss = nn_softmax_cross_entropy(logits, y, n, classes, net->loss_grad);
-    if (!isfinite(loss)) {
-        nn__fail(NN_ERR_NUMERIC, "training diverged: the loss is %g at step %ld "
-                 "(try a smaller learning rate)", loss, opt->step + 1);
-        return NAN;
+    if (!isfinite(loss)) {   /* say which layer's output it first appeared in */
+        for (i = 0; i < net->num_layers; i++) {
+            const nn_layer *L = &net->layers[i];
+            if (nn__first_nonfinite(L->y, (size_t)n * nn_shape_size(L->out)) >= 0) break;
+        }
+        if (i < net->num_layers)
+            nn__fail(NN_ERR_NUMERIC, "training diverged at step %ld: the loss is %g; the first non-finite "
+                     "value is in the output of layer %d (%s)%s; the net and the optimiser are as before "
+                     "this step", opt->step + 1, loss, i, nn_layer_name(net->layers[i].desc.kind),
+                     nn__first_nonfinite(x, (size_t)n * nn_shape_size(net->input)) >= 0
+                         ? " (the input batch has a NaN or infinity)" : "");
+        else
+            nn__fail(NN_ERR_NUMERIC, "training diverged at step %ld: the logits are finite but the loss "
+                     "overflows to %g; the net and the optimiser are as before this step", opt->step + 1, loss);
+    } else {
+        nn_backward(net, net->loss_grad);
+        if (nn__optim_apply(opt) == NN_OK) return loss;
     }
-    nn_backward(net, net->loss_grad);
-    nn_optim_step(opt);
-    return loss;
+    nn__optim_buffers(opt, 1);
+    net->rng = rng;
+    net->train_batches = batches;
+    return NAN;
 }
 
 /* =================================================================================
@@ -6521,39 +6837,56 @@ NNDEF nn_status nn_load_checkpoint(nn_net *net, nn_optim *opt, const char *path)
 NNDEF int nn_argmax(const float *v, int n)
 {
     int i, best = 0;
-    for (i = 1; i < n; i++) if (v[i] > v[best]) best = i;
+    if (!v) { nn__fail(NN_ERR_ARG, "nn_argmax: v is NULL"); return 0; }
+    for (i = 1; i < n && v[best] == v[best]; i++) if (v[i] > v[best] || v[i] != v[i]) best = i;
     return best;
 }
 
 NNDEF nn_status nn_evaluate(nn_net *net, const nn_dataset *d, float *mean_loss,
                             float *accuracy, int *confusion)
 {
-    size_t sample = nn_shape_size(d->shape);
-    int classes = (int)nn_shape_size(nn_output_shape(net)), was_training = net->training;
-    int start, correct = 0, i;
+    size_t sample;
+    int outputs, classes, was_training, start, correct = 0, i;
+    long bad_sample = -1;
     double loss_sum = 0.0;
+    if (!net || !d) return nn__fail(NN_ERR_ARG, "nn_evaluate: %s is NULL", !net ? "net" : "the data set");
     if (!net->built) return nn__fail(NN_ERR_STATE, "nn_evaluate: the net is not built");
+    sample = nn_shape_size(d->shape);
+    outputs = (int)nn_shape_size(nn_output_shape(net));
     if (sample != nn_shape_size(net->input) || d->n <= 0)
         return nn__fail(NN_ERR_ARG, "nn_evaluate: %d samples of %dx%dx%d for a net that takes %dx%dx%d",
                         d->n, d->shape.c, d->shape.h, d->shape.w, net->input.c, net->input.h, net->input.w);
-    if (d->num_classes > classes)
+    if (!d->x || !d->y) return nn__fail(NN_ERR_ARG, "nn_evaluate: the data set has no %s", !d->x ? "x" : "y");
+    if (d->num_classes < 0 || d->num_classes > outputs)
         return nn__fail(NN_ERR_ARG, "nn_evaluate: the data has %d classes, the net outputs %d",
-                        d->num_classes, classes);
+                        d->num_classes, outputs);
+    classes = d->num_classes ? d->num_classes : outputs;
+    for (i = 0; i < d->n; i++)
+        if (d->y[i] < 0 || d->y[i] >= classes)
+            return nn__fail(NN_ERR_ARG, "nn_evaluate: label %d of sample %d is outside [0, %d)", d->y[i], i, classes);
+    if (net->check_input && nn__check_batch(net, d->x, d->n, "nn_evaluate") != NN_OK) return NN_ERR_NUMERIC;
     if (confusion) memset(confusion, 0, (size_t)classes * classes * sizeof(int));
+    was_training = net->training;
     net->training = 0;
     for (start = 0; start < d->n; start += net->max_batch) {
         int n = d->n - start < net->max_batch ? d->n - start : net->max_batch;
         const float *out = nn_forward(net, d->x + (size_t)start * sample, n);
-        loss_sum += (double)nn_softmax_cross_entropy(out, d->y + start, n, classes, NULL) * n;
+        long at;
+        if (!out) { net->training = was_training; return NN_ERR_STATE; }
+        if (bad_sample < 0 && (at = nn__first_nonfinite(out, (size_t)n * outputs)) >= 0)
+            bad_sample = start + at / outputs;
+        loss_sum += (double)nn_softmax_cross_entropy(out, d->y + start, n, outputs, NULL) * n;
         for (i = 0; i < n; i++) {
-            int predicted = nn_argmax(out + (size_t)i * classes, classes), truth = d->y[start + i];
+            int predicted = nn_argmax(out + (size_t)i * outputs, outputs), truth = d->y[start + i];
             correct += predicted == truth;
-            if (confusion) confusion[truth * classes + predicted]++;
+            if (confusion && predicted < classes) confusion[truth * classes + predicted]++;
         }
     }
     net->training = was_training;
     if (mean_loss) *mean_loss = (float)(loss_sum / d->n);
     if (accuracy) *accuracy = (float)correct / (float)d->n;
+    if (bad_sample >= 0)
+        return nn__fail(NN_ERR_NUMERIC, "nn_evaluate: the logits of sample %ld are not all finite", bad_sample);
     return NN_OK;
 }
 

@@ -3,7 +3,9 @@
 #   unit tests (native), the same under ASan+UBSan, the kernel tests on aarch64 (NEON)
 #   under qemu, docs/API.md against nn.h (tests/api_check.sh, which `make test` also
 #   runs; the unit stage leaves it out so it counts once), compile checks (gcc, clang,
-#   C++, every configuration macro), and a short real-data smoke run of the MLP on CIFAR-10.
+#   C++, every configuration macro), nn.h against PyTorch (tests/torch.sh: NaN and infinity
+#   in every layer and loss, and the model-file interop), and a short real-data smoke run of
+#   the MLP on CIFAR-10.
 cd "$(dirname "$0")/.." || exit 1
 mkdir -p build
 total_passed=0; total_failed=0
@@ -33,6 +35,7 @@ else
 fi
 stage api tests/api_check.sh
 stage compile tests/compile_check.sh
+stage torch tests/torch.sh
 stage smoke tests/smoke.sh
 echo "$total_passed passed, $total_failed failed"
 [ "$total_failed" -eq 0 ]

@@ -1,7 +1,7 @@
 #!/bin/sh
 # nn.h <-> PyTorch: a model saved by nn.h gives the same logits in PyTorch (within 1e-4)
 # and a model trained and saved by PyTorch gives the same logits in nn.h. Needs Debian's
-# python3-torch (apt-get install python3-torch); not part of `make check`.
+# python3-torch (apt-get install python3-torch); `make check` runs it in tests/torch.sh.
 set -e
 cd "$(dirname "$0")/.."
 dir=build/interop; mkdir -p $dir

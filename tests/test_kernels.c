@@ -449,7 +449,7 @@ static void test_vector_loops_match_scalar(void)
             for (i = 0; i < n; i++) want[i] = (expr);                              \
             bad += memcmp(y + off, want, n * sizeof(float)) != 0;                  \
             for (i = n; i < n + PAD; i++) bad_end += y[off + i] != canary;
-            RUN_LOOP(nn__vmask_pos(y + off, ms, gs, n), ms[i] > 0.0f ? gs[i] : 0.0f)
+            RUN_LOOP(nn__vmask_pos(y + off, ms, gs, n), ms[i] <= 0.0f ? 0.0f : gs[i])
             RUN_LOOP(nn__vselect_pos(y + off, xs, gs, n, a), xs[i] > 0.0f ? gs[i] : a * gs[i])
             for (relu = 0; relu < 2; relu++) {
                 RUN_LOOP(nn__vaffine(y + off, xs, n, a, mu, b, relu),

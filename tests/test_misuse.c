@@ -261,6 +261,7 @@ static void test_null_optimisers(void)
     CASE("nn_optim_free", "NULL opt (a no-op)", RUNS(nn_optim_free(NULL)));
     CASE("nn_optim_step", "NULL opt", RUNS_ERR(nn_optim_step(NULL)));
     CASE("nn_optim_set_lr", "NULL opt", RUNS_ERR(nn_optim_set_lr(NULL, 0.1f)));
+    CASE("nn_set_check_input", "NULL net", is_arg(nn_set_check_input(NULL, 1)));
     CASE("nn_optim_get_lr", "NULL opt", RUNS_ERR(nn_optim_get_lr(NULL)));
     CASE("nn_optim_steps", "NULL opt", RUNS_ERR(nn_optim_steps(NULL)));
     CASE("nn_train_step", "NULL net", is_nan(nn_train_step(NULL, opt, x, y, 2)));

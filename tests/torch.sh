@@ -1,0 +1,34 @@
+#!/bin/sh
+# nn.h against PyTorch (Debian's python3-torch, /usr/bin/python3): NaN and infinity in
+# every layer, loss and argmax (tests/nan_torch.c + tests/nan_torch.py, one test per
+# case) on each path: the native SIMD build, NN_NO_SIMD, and NEON under qemu when
+# aarch64-linux-gnu-gcc and qemu-aarch64 are there; then the model-file
+# interoperability of tests/interop.sh (one test). Ends with "torch: N passed, N failed".
+cd "$(dirname "$0")/.." || exit 1
+passed=0; failed=0
+compare() {   # compare NAME RUNNER BINARY: runs the cases, counts PyTorch's verdicts
+    dir=build/nan_torch/$1; rm -rf "$dir"; mkdir -p "$dir"
+    echo "== nan_torch ($1)"
+    if ! $2 "$3" "$dir"; then echo "FAIL nan_torch ($1): the C side failed"; failed=$((failed + 1)); return; fi
+    /usr/bin/python3 tests/nan_torch.py "$dir" > "$dir.log" 2>&1
+    cat "$dir.log"
+    line=$(grep -E '^nan_torch: [0-9]+ passed, [0-9]+ failed$' "$dir.log" | tail -n 1)
+    if [ -z "$line" ]; then echo "FAIL nan_torch ($1): no summary"; failed=$((failed + 1)); return; fi
+    passed=$((passed + $(echo "$line" | sed -E 's/^nan_torch: ([0-9]+) passed.*/\1/')))
+    failed=$((failed + $(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')))
+}
+mkdir -p build/nan_torch
+flags="-O2 -std=c99 -Wall -Wextra -Wpedantic -I. tests/nan_torch.c -lm -lpthread"
+if cc $flags -o build/nan_torch_native; then compare native "" build/nan_torch_native
+else echo "FAIL nan_torch: does not compile"; failed=$((failed + 1)); fi
+if cc -DNN_NO_SIMD $flags -o build/nan_torch_scalar; then compare scalar "" build/nan_torch_scalar
+else echo "FAIL nan_torch (NN_NO_SIMD): does not compile"; failed=$((failed + 1)); fi
+if command -v aarch64-linux-gnu-gcc >/dev/null && command -v qemu-aarch64 >/dev/null; then
+    if aarch64-linux-gnu-gcc -static $flags -o build/nan_torch_neon; then compare neon qemu-aarch64 build/nan_torch_neon
+    else echo "FAIL nan_torch (NEON): does not compile"; failed=$((failed + 1)); fi
+else
+    echo "nan_torch (NEON): aarch64-linux-gnu-gcc or qemu-aarch64 missing, skipped"
+fi
+if tests/interop.sh; then passed=$((passed + 1)); else echo "FAIL interop"; failed=$((failed + 1)); fi
+echo "torch: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
