@@ -103,7 +103,7 @@
 
        obtained from                        release with
        nn_net_new, nn_load, nn_load_memory  nn_net_free
-       nn_sgd, nn_adam, nn_adamw, nn_adamax nn_optim_free (before its net is freed)
+       nn_sgd, nn_adam, nn_adamw, nn_adamax nn_optim_free (before or after its net)
        nn_save_memory's *data               nn_free_buffer
        nn_tensor_alloc's t->data            nn_tensor_free
        a loader's nn_dataset (x, y)         nn_dataset_free
@@ -119,9 +119,30 @@
    next error on that thread. Values given to the setters are copied.
 
    ---------------------------------------------------------------------------------
-   6. VERSION HISTORY
+   6. NaN, INFINITY AND DIVERGENCE
    ---------------------------------------------------------------------------------
 
+   Every layer, loss and pooling passes NaN and infinity on as PyTorch 1.13 does, on
+   every path (scalar, AVX2, NEON, the fused BatchNorm + ReLU, Winograd): ReLU keeps a
+   NaN and passes its gradient, MaxPool2d's NaN wins its window and the last NaN gets the
+   gradient, nn_argmax takes the first NaN (the comments at each declaration say more).
+   Training never diverges silently: nn_train_step and nn_optim_step compute every new
+   value before storing any, and a non-finite loss, gradient or updated parameter is
+   NN_ERR_NUMERIC naming the step and the first layer or parameter where it appeared,
+   with the parameters, moments, running statistics and step count left as they were.
+   nn_set_check_input(net, 1) also refuses an input batch holding a NaN or infinity.
+
+   ---------------------------------------------------------------------------------
+   7. VERSION HISTORY
+   ---------------------------------------------------------------------------------
+
+       0.2.0  nothing hidden, nothing crashes: NaN and infinity as in PyTorch, divergence
+              caught before any update; every pointer checked (NULL is NN_ERR_ARG),
+              calls out of order NN_ERR_STATE; nn_backward, nn_optim_step, the setters
+              and the preprocessing functions return a status; model files checked
+              before anything is allocated (NN_MAX_BUILD_BYTES), all-or-nothing loads,
+              byte-identical round trips, atomic saves; nn_load_checkpoint_memory,
+              nn_set_check_input, nn_dataset.owns_data
        0.1.0  first release: tensors, GEMM, layers, optimisers, CIFAR-10, IDX
 
    License: MIT or public domain, your choice; see the end of this file.
@@ -130,7 +151,7 @@
 #define NN_H
 
 #define NN_VERSION_MAJOR 0
-#define NN_VERSION_MINOR 1
+#define NN_VERSION_MINOR 2
 #define NN_VERSION_PATCH 0
 
 #include <stddef.h>
