@@ -385,7 +385,9 @@ typedef enum nn_init { NN_INIT_DEFAULT = 0, NN_INIT_NORMAL, NN_INIT_CONSTANT } n
    a pointer the net hands out. The net must not be used after nn_net_free. */
 NNDEF nn_net   *nn_net_new(nn_shape input);
 NNDEF void      nn_net_free(nn_net *net);
-/* Appends a layer; NN_ERR_STATE once the net is built. */
+/* Appends a layer; NN_ERR_STATE once the net is built. NN_ERR_ARG for a negative
+   size, a flag other than 0 or 1 or a number that is not finite (what a model file
+   cannot hold); the rest of a layer's options are checked by nn_build. */
 NNDEF nn_status nn_add(nn_net *net, nn_layer_desc layer);
 /* Infers every shape, allocates every buffer for up to max_batch samples and
    initialises the parameters as PyTorch does by default, seeded. Building again
@@ -4210,6 +4212,18 @@ NNDEF nn_status nn_add(nn_net *net, nn_layer_desc layer)
     if (net->built) return nn__fail(NN_ERR_STATE, "nn_add: the net is already built");
     if (layer.kind <= 0 || layer.kind >= NN_LAYER_KIND_COUNT)
         return nn__fail(NN_ERR_ARG, "nn_add: unknown layer kind %d", (int)layer.kind);
+    /* The ranges a model file may hold, so that every net that is built can be saved
+       and loaded again; each layer's setup checks what its kind needs on top. */
+    if (layer.out < 0 || layer.kernel < 0 || layer.stride < 0 || layer.pad < 0)
+        return nn__fail(NN_ERR_ARG, "nn_add: %s with %d outputs, kernel %d, stride %d, padding %d: "
+                        "sizes must be >= 0", nn_layer_name(layer.kind), layer.out, layer.kernel,
+                        layer.stride, layer.pad);
+    if ((unsigned)layer.no_bias > 1 || (unsigned)layer.approximate > 1)
+        return nn__fail(NN_ERR_ARG, "nn_add: %s with no_bias %d, approximate %d: expected 0 or 1",
+                        nn_layer_name(layer.kind), layer.no_bias, layer.approximate);
+    if (!isfinite(layer.alpha) || !isfinite(layer.beta))
+        return nn__fail(NN_ERR_ARG, "nn_add: %s with alpha %g, beta %g: expected finite numbers",
+                        nn_layer_name(layer.kind), (double)layer.alpha, (double)layer.beta);
     if (net->num_layers == net->layer_capacity) {
         int cap = net->layer_capacity ? 2 * net->layer_capacity : 16;
         nn_layer *grown = (nn_layer *)nn__calloc((size_t)cap, sizeof *grown);

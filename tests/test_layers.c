@@ -790,7 +790,12 @@ static void test_errors(void)
     nn_shape s = nn_shape3(2, 3, 4);
     expect_build_error(s, nn_conv2d(4, 5, 1, 0), "layer 1 (Conv2d)", "does not fit");
     expect_build_error(s, nn_conv2d(4, 3, 0, 1), "layer 1 (Conv2d)", "stride 0");
-    expect_build_error(s, nn_conv2d(4, 3, 1, -1), "layer 1 (Conv2d)", "padding -1");
+    {   /* a negative size is refused when the layer is added */
+        nn_net *net = nn_net_new(s);
+        CHECK(nn_add(net, nn_conv2d(4, 3, 1, -1)) == NN_ERR_ARG && strstr(nn_error(), "padding -1"),
+              "padding -1: %s", nn_error());
+        nn_net_free(net);
+    }
     expect_build_error(s, nn_conv2d(0, 3, 1, 1), "layer 1 (Conv2d)", "0 output channels");
     expect_build_error(s, nn_maxpool2d(4, 2, 0), "layer 1 (MaxPool2d)", "does not fit");
     expect_build_error(s, nn_maxpool2d(3, 2, 2), "layer 1 (MaxPool2d)", "more than half");

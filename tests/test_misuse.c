@@ -227,9 +227,8 @@ static void test_null_data(void)
 }
 
 /* ---- The NULL sweep over the other sections: losses, optimisers and nn_train_step,
-   model files, nn_evaluate and nn_argmax. Expected as the issue asks (NN_ERR_ARG, NULL,
-   NaN with the error set); a function still void is only required not to crash and to
-   set the error. These are made by other changes: on a branch without them some fail. */
+   model files, nn_evaluate and nn_argmax: NN_ERR_ARG, NULL, or NaN with the error set;
+   a function that returns no status is only required not to crash and to set it. */
 
 static void test_null_losses(void)
 {
@@ -580,6 +579,34 @@ static void test_loaded_set_owns_its_arrays(void)
     remove(file);
 }
 
+/* nn_add takes only what a model file can hold, so every built net saves to a file
+   that loads again and saves to the same bytes. */
+static void test_add_descriptors(void)
+{
+    nn_net *n = nn_net_new(nn_shape1(3)), *back = NULL;
+    nn_layer_desc bad = nn_relu();
+    unsigned char *a = NULL, *b = NULL;
+    size_t a_size = 0, b_size = 0;
+    bad.out = -3;
+    CASE("nn_add", "a negative size", is_arg(nn_add(n, bad)));
+    bad = nn_linear(2);
+    bad.no_bias = 2;
+    CASE("nn_add", "a flag that is not 0 or 1", is_arg(nn_add(n, bad)));
+    CASE("nn_add", "a NaN slope", is_arg(nn_add(n, nn_leaky_relu(NAN))));
+    CASE("nn_add", "an infinite factor", is_arg(nn_add(n, nn_scale(INFINITY))));
+    CHECK(nn_num_layers(n) == 0, "a refused layer was added");
+    CHECK(nn_add(n, nn_leaky_relu(1e9f)) == NN_OK && nn_add(n, nn_scale(-0.0f)) == NN_OK &&
+          nn_add(n, nn_linear(2)) == NN_OK && nn_add(n, nn_softplus(1e-30f, 3e38f)) == NN_OK &&
+          nn_build(n, 2, 1) == NN_OK, "%s", nn_error());
+    CHECK(nn_save_memory(n, &a, &a_size) == NN_OK && (back = nn_load_memory(a, a_size, 2)) != NULL &&
+          nn_save_memory(back, &b, &b_size) == NN_OK, "%s", nn_error());
+    CHECK(a_size == b_size && !memcmp(a, b, a_size), "extreme options: the reloaded net saves other bytes");
+    nn_free_buffer(a);
+    nn_free_buffer(b);
+    nn_net_free(back);
+    nn_net_free(n);
+}
+
 int main(void)
 {
     nn_set_threads(1);   /* the children are forked: no pool threads may exist */
@@ -587,7 +614,6 @@ int main(void)
     RUN(test_null_core_and_kernels);
     RUN(test_null_networks);
     RUN(test_null_data);
-    /* The other sections (see their comment). */
     RUN(test_null_losses);
     RUN(test_null_optimisers);
     RUN(test_null_model_files);
@@ -601,6 +627,7 @@ int main(void)
     RUN(test_data_arguments);
     RUN(test_user_filled_set_is_released);
     RUN(test_loaded_set_owns_its_arrays);
+    RUN(test_add_descriptors);
     nn_optim_free(opt);
     nn_net_free(net);
     nn_free_buffer(model);
