@@ -928,9 +928,9 @@ NNDEF void nn_tensor_free(nn_tensor *t)
    inline. Idle workers spin for about 0.1 ms, then sleep on a condition variable;
    an atexit hook stops and joins them. */
 
+#include <stdlib.h>   /* atexit; getenv and strtol for NN_THREADS */
 #ifndef NN_NO_THREADS
 #include <pthread.h>
-#include <stdlib.h>   /* getenv, strtol, atexit */
 #include <unistd.h>   /* sysconf */
 #endif
 
@@ -946,6 +946,43 @@ static NN__THREAD_LOCAL int nn__in_task;
 static NN__THREAD_LOCAL float *nn__workspace;
 static NN__THREAD_LOCAL size_t nn__workspace_floats;
 
+static void nn__workspace_release(void);
+
+#ifndef NN_NO_THREADS
+/* A thread of the program's own that ran a GEMM frees its workspace when it exits:
+   the workspace is also the value of a thread-specific key whose destructor frees it.
+   No destructor runs for the thread that ends the program: an atexit hook frees its. */
+static pthread_key_t nn__workspace_key;
+static pthread_once_t nn__workspace_once = PTHREAD_ONCE_INIT;
+static int nn__workspace_keyed;
+
+static void nn__workspace_exit(void *p) { nn__free(p); }
+static void nn__workspace_key_make(void)
+{
+    nn__workspace_keyed = pthread_key_create(&nn__workspace_key, nn__workspace_exit) == 0;
+    atexit(nn__workspace_release);
+}
+static void nn__workspace_track(float *p)
+{
+    pthread_once(&nn__workspace_once, nn__workspace_key_make);
+    if (nn__workspace_keyed) pthread_setspecific(nn__workspace_key, p);
+}
+#else
+static void nn__workspace_track(float *p)
+{
+    static int hooked;
+    if (p && !hooked) hooked = atexit(nn__workspace_release) == 0;
+}
+#endif
+
+static void nn__workspace_release(void)
+{
+    nn__free(nn__workspace);
+    nn__workspace = NULL;
+    nn__workspace_floats = 0;
+    nn__workspace_track(NULL);
+}
+
 static float *nn__workspace_get(size_t floats)
 {
     if (floats > nn__workspace_floats) {
@@ -957,6 +994,7 @@ static float *nn__workspace_get(size_t floats)
         nn__free(nn__workspace);
         nn__workspace = p;
         nn__workspace_floats = floats;
+        nn__workspace_track(p);
     }
     return nn__workspace;
 }
@@ -1005,13 +1043,6 @@ static void nn__run_inline(int tasks, nn__task_fn fn, void *ctx)
 static void nn__parallel(int tasks, nn__task_fn fn, void *ctx) { nn__run_inline(tasks, fn, ctx); }
 
 #else
-
-static void nn__workspace_release(void)
-{
-    nn__free(nn__workspace);
-    nn__workspace = NULL;
-    nn__workspace_floats = 0;
-}
 
 static pthread_mutex_t nn__pool_lock = PTHREAD_MUTEX_INITIALIZER;   /* guards nn__pool */
 static pthread_mutex_t nn__pool_owner = PTHREAD_MUTEX_INITIALIZER;  /* one job at a time */
