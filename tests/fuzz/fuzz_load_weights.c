@@ -1,7 +1,7 @@
 /* nn_load_weights_memory into the fixed net of fuzz_net(). A refusal must leave the
    net exactly as it was (nn_save_memory's bytes compared) and set a status and a
-   sentence; what it accepts must round-trip (saved, loaded into the net again, saved:
-   the same bytes). After an accepted file the net gets its first weights back. */
+   sentence; what it accepts holds no NaN and must round-trip (saved, loaded into the
+   net again, saved: the same bytes). After an accepted file the net gets its first weights back. */
 #include <stdlib.h>
 #include "fuzz.h"
 #include "mutator.h"
@@ -33,15 +33,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (st != NN_OK) {
         fuzz_expect_failure(st, "nn_load_weights_memory");
         FUZZ_CHECK(nn_save_memory(net, &a, &na) == NN_OK, "nn_save_memory: %s", nn_error());
-        fuzz_expect_same(before, before_size, a, na, "the net before and after a failed nn_load_weights_memory");
+        fuzz_expect_same("atomic", before, before_size, a, na,
+                         "the net before and after a failed nn_load_weights_memory");
         nn_free_buffer(a);
         return 0;
     }
+    fuzz_expect_no_nan(net, "nn_load_weights_memory");
     FUZZ_CHECK(nn_save_memory(net, &a, &na) == NN_OK, "nn_save_memory: %s", nn_error());
     st = nn_load_weights_memory(net, a, na);
-    FUZZ_CHECK(st == NN_OK, "nn_load_weights_memory refuses what nn_save_memory wrote: %s", nn_error());
+    FUZZ_CHECK(st == NN_OK || fuzz_skip("roundtrip"), "nn_load_weights_memory refuses what nn_save_memory wrote: %s",
+               nn_error());
     FUZZ_CHECK(nn_save_memory(net, &b, &nb) == NN_OK, "nn_save_memory: %s", nn_error());
-    fuzz_expect_same(a, na, b, nb, "weights saved, loaded and saved again");
+    fuzz_expect_same("roundtrip", a, na, b, nb, "weights saved, loaded and saved again");
     nn_free_buffer(a);
     nn_free_buffer(b);
     FUZZ_CHECK(nn_load_weights_memory(net, before, before_size) == NN_OK,
