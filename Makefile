@@ -97,8 +97,9 @@ test-tsan: $(TSAN_TESTS)
 	@NN_THREADS=3 TSAN_OPTIONS="log_path=$(B)/tsan/report" tests/run.sh $(TSAN_TESTS)
 
 # valgrind's memcheck on the unit tests that finish in seconds under it; reports in
-# build/valgrind/. Leaks count when definite: "possibly lost" is how valgrind sees
-# every live nn.h buffer (only the 64-byte aligned pointer into the block is held).
+# build/valgrind/. Leaks count when definite: the main thread's GEMM workspace, kept
+# for reuse and freed at exit only when the pool ran, is held through nn.h's 64-byte
+# aligned pointer into its block, which valgrind calls "possibly lost".
 VALGRIND_TESTS = $(patsubst %,$(B)/test_%,core data model optim net plot)
 VALGRIND = valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
            --log-file=$(B)/valgrind/%p.log
