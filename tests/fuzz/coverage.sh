@@ -14,7 +14,7 @@ for t in $targets; do
     clang -O1 -g -fprofile-instr-generate -fcoverage-mapping -fsanitize=fuzzer -std=c99 \
         "tests/fuzz/fuzz_$t.c" tests/fuzz/fuzz_common.c -o "$bin" -lm -lpthread || exit 1
     rm -f "build/fuzz/cov/$t.profraw"
-    LLVM_PROFILE_FILE="build/fuzz/cov/$t.profraw" "$bin" -runs=0 "build/fuzz/corpus/$t" \
+    LLVM_PROFILE_FILE="build/fuzz/cov/$t.profraw" "$bin" -runs=0 -artifact_prefix=build/fuzz/cov/ "build/fuzz/corpus/$t" \
         > "build/fuzz/cov/$t.log" 2>&1 || { echo "$t: the corpus run failed (build/fuzz/cov/$t.log)"; continue; }
     llvm-profdata merge -sparse "build/fuzz/cov/$t.profraw" -o "build/fuzz/cov/$t.profdata" || exit 1
     # the nn.h functions the corpus entered, with their region, line and branch counts
