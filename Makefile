@@ -22,7 +22,7 @@ TOOLS     = $(B)/pack_images $(B)/unpack_images $(B)/embed_model
 MODEL   ?= $(B)/smoke/mlp.safetensors
 
 .PHONY: all test test-asan test-neon test-cxx check interop examples tools embed data fashion-data \
-        run bench bench-gemm bench-train install clean FORCE
+        run bench bench-gemm bench-train install clean FORCE fuzz fuzz-build test-tsan test-valgrind
 
 all: tools examples $(TESTS)
 
@@ -58,6 +58,58 @@ test-neon: $(NEON_TESTS)
 # The header must compile cleanly as C99 with gcc and clang and as C++.
 test-cxx:
 	@tests/compile_check.sh
+
+# libFuzzer targets (clang): tests/fuzz/fuzz_<target>.c, each linked with nn.h built on
+# a counting allocator (tests/fuzz/fuzz_common.c); make_corpus writes their seeds.
+# `make fuzz` runs each for FUZZ_SECONDS (tests/fuzz/run.sh; crashes in build/fuzz/artifacts).
+FUZZ_CC     ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = load_memory load_weights checkpoint cifar10 idx
+FUZZ_BINS    = $(patsubst %,$(B)/fuzz/fuzz_%,$(FUZZ_TARGETS))
+FUZZ_FLAGS   = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+$(B)/fuzz/common.o: tests/fuzz/fuzz_common.c tests/fuzz/fuzz.h nn.h
+	@mkdir -p $(B)/fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(WARN) -c $< -o $@
+
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h tests/fuzz/mutator.h $(B)/fuzz/common.o
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $(WARN) $< $(B)/fuzz/common.o -o $@ $(LDLIBS)
+
+$(B)/fuzz/make_corpus: tests/fuzz/make_corpus.c tests/fuzz/fuzz_common.c tests/fuzz/fuzz.h nn.h
+	@mkdir -p $(B)/fuzz
+	$(FUZZ_CC) -O1 -g $(WARN) tests/fuzz/make_corpus.c tests/fuzz/fuzz_common.c -o $@ $(LDLIBS)
+
+fuzz-build: $(FUZZ_BINS) $(B)/fuzz/make_corpus
+
+fuzz: fuzz-build
+	@tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# ThreadSanitizer on the tests that run the thread pool: GEMM and the pool itself
+# (test_kernels), training on 1-3 threads (test_determinism, test_winograd), the layers,
+# nets and optimisers (NN_THREADS=3 where a test does not set the count itself).
+# A report makes the test exit with status 66; the reports are in build/tsan/report.*.
+TSAN_CC   ?= clang
+TSAN_TESTS = $(patsubst %,$(B)/tsan/test_%,kernels determinism winograd layers net optim)
+
+$(B)/tsan/test_%: tests/test_%.c nn.h tests/harness.h tests/gradcheck.h examples/plot.h
+	@mkdir -p $(B)/tsan
+	$(TSAN_CC) -O1 -g $(WARN) -fsanitize=thread -I. $< -o $@ $(LDLIBS)
+
+test-tsan: $(TSAN_TESTS)
+	@rm -f $(B)/tsan/report.*
+	@NN_THREADS=3 TSAN_OPTIONS="log_path=$(B)/tsan/report" tests/run.sh $(TSAN_TESTS)
+
+# valgrind's memcheck on the unit tests that finish in seconds under it; reports in
+# build/valgrind/. Leaks count when definite: the main thread's GEMM workspace, kept
+# for reuse and freed at exit only when the pool ran, is held through nn.h's 64-byte
+# aligned pointer into its block, which valgrind calls "possibly lost".
+VALGRIND_TESTS = $(patsubst %,$(B)/test_%,core data model optim net plot)
+VALGRIND = valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+           --log-file=$(B)/valgrind/%p.log
+
+test-valgrind: $(VALGRIND_TESTS)
+	@rm -rf $(B)/valgrind; mkdir -p $(B)/valgrind
+	@NN_THREADS=2 tests/run.sh --prefix "$(VALGRIND)" $(VALGRIND_TESTS)
 
 # nn.h <-> PyTorch model files (needs Debian's python3-torch; check runs it in tests/torch.sh).
 interop:

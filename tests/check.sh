@@ -4,8 +4,10 @@
 #   under qemu, docs/API.md against nn.h (tests/api_check.sh, which `make test` also
 #   runs; the unit stage leaves it out so it counts once), compile checks (gcc, clang,
 #   C++, every configuration macro), nn.h against PyTorch (tests/torch.sh: NaN and infinity
-#   in every layer and loss, and the model-file interop), and a short real-data smoke run of
-#   the MLP on CIFAR-10.
+#   in every layer and loss, and the model-file interop), a short real-data smoke run of the
+#   MLP on CIFAR-10, tools/pack_images on hostile images, each libFuzzer target for
+#   FUZZ_CHECK_SECONDS (default 15), the threaded tests under ThreadSanitizer and quick
+#   ones under valgrind.
 cd "$(dirname "$0")/.." || exit 1
 mkdir -p build
 total_passed=0; total_failed=0
@@ -37,5 +39,18 @@ stage api tests/api_check.sh
 stage compile tests/compile_check.sh
 stage torch tests/torch.sh
 stage smoke tests/smoke.sh
+stage pack tests/pack_check.sh
+# clang's sanitizer runtimes (Debian: libclang-rt-dev): libFuzzer and ThreadSanitizer.
+if command -v clang >/dev/null; then
+    stage fuzz make -s -j2 fuzz FUZZ_SECONDS="${FUZZ_CHECK_SECONDS:-15}"
+    stage tsan make -s -j2 test-tsan
+else
+    echo "== fuzz, tsan: clang missing"; total_failed=$((total_failed + 2))
+fi
+if command -v valgrind >/dev/null; then
+    stage valgrind make -s -j2 test-valgrind
+else
+    echo "== valgrind: not installed, skipped"
+fi
 echo "$total_passed passed, $total_failed failed"
 [ "$total_failed" -eq 0 ]

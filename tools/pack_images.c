@@ -20,16 +20,30 @@
    Images of another size are resized to N x N with stbir_resize_uint8; grayscale and
    RGBA images are converted to RGB by stb_image.
 
-   Output goes to "<name>.tmp" files that are renamed only when everything succeeded.
-   Exit status: 0 done, 1 an unreadable image or any I/O error, 2 bad usage. */
+   Images no record can come from are skipped, each with a message on stderr, and
+   leave their place in the order empty (the other images keep theirs):
+   - a file stb_image cannot read (not an image, truncated or damaged data);
+   - an image of zero width or height, or of more than MAX_PIXELS (4096 x 4096)
+     pixels, found from the header (stbi_info) before anything is decoded;
+   - a binary PNM (P5, P6) with fewer pixel bytes than its header announces
+     (stb_image would return the missing pixels uninitialised).
+   A batch file that would be left empty by skipped images is an error.
+
+   Output goes to "<name>.tmp" files that are renamed only when everything succeeded;
+   on every failure (an I/O error, running out of memory, a signal) the temporary
+   files are removed, so OUTDIR never holds a partial or temporary batch file.
+   Exit status: 0 every image packed; 3 packed, but some images were skipped;
+   1 an error, nothing written; 2 bad usage. */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* stb_image 2.27 sets a variable it never reads; silence that for the stb code only. */
 #if defined(__GNUC__)
@@ -52,6 +66,8 @@
 
 #define MAX_CLASSES 256
 #define TRAIN_BATCHES 5
+/* The largest image accepted: 4096 x 4096 pixels (48 MB decoded), any aspect. */
+#define MAX_PIXELS (4096L * 4096L)
 
 typedef struct entry { char *path; int label; } entry;
 
@@ -61,6 +77,28 @@ static const char *const out_names[TRAIN_BATCHES + 2] = {
     "data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
     "data_batch_5.bin", "test_batch.bin", "batches.meta.txt"
 };
+
+/* ---- Temporary files ------------------------------------------------------------
+   The paths of the temporary files that may exist; every way out of the program but a
+   success removes them (atexit for exit(), a handler for the usual signals). */
+
+static char *tmp_paths[TRAIN_BATCHES + 2];
+
+static void remove_temporaries(void)
+{
+    int i;
+    for (i = 0; i < TRAIN_BATCHES + 2; i++)
+        if (tmp_paths[i]) remove(tmp_paths[i]);
+}
+
+static void on_signal(int sig)
+{
+    int i;
+    for (i = 0; i < TRAIN_BATCHES + 2; i++)
+        if (tmp_paths[i]) unlink(tmp_paths[i]);   /* async-signal-safe, unlike remove */
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
 
 /* ---- Helpers ---------------------------------------------------------------------- */
 
@@ -151,23 +189,75 @@ static void collect(const char *root, const char *split, char **classes, int num
     free(split_dir);
 }
 
-/* Decodes one image, resizes it to size x size and writes its record. */
+/* Reads the next decimal number of a PNM header, after whitespace and comments;
+   -1 if there is none or it is over 9 digits. */
+static long pnm_number(FILE *f)
+{
+    long v = 0;
+    int c = fgetc(f), digits = 0;
+    for (;;) {
+        while (c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r') c = fgetc(f);
+        if (c != '#') break;
+        while (c != EOF && c != '\n' && c != '\r') c = fgetc(f);
+    }
+    for (; c >= '0' && c <= '9'; c = fgetc(f))
+        if (++digits > 9) return -1;
+        else v = 10 * v + (c - '0');
+    return digits ? v : -1;   /* the one character after the number is consumed, as stb does */
+}
+
+/* For a binary PNM (P5, P6) of w x h, how many pixel bytes its data lacks; 0 for a
+   complete one and for every other format. */
+static long long pnm_missing(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    long w, h, maxval, start, end;
+    long long need = 0;
+    int t;
+    if (!f) return 0;
+    if (fgetc(f) == 'P' && ((t = fgetc(f)) == '5' || t == '6') && (w = pnm_number(f)) > 0 &&
+        (h = pnm_number(f)) > 0 && (maxval = pnm_number(f)) > 0 && (start = ftell(f)) >= 0 &&
+        fseek(f, 0, SEEK_END) == 0 && (end = ftell(f)) >= 0)
+        need = (long long)w * h * (t == '6' ? 3 : 1) * (maxval > 255 ? 2 : 1) - (end - start);
+    fclose(f);
+    return need > 0 ? need : 0;
+}
+
+/* Decodes one image, resizes it to size x size and writes its record. Returns 0 when
+   written, -1 when the image is skipped (with a message), 1 on a write error. */
 static int write_record(FILE *f, const char *out_path, const entry *e, int size,
                         unsigned char *resized, unsigned char *record)
 {
     int w, h, channels, p, plane = size * size;
-    unsigned char *pixels = stbi_load(e->path, &w, &h, &channels, 3);
-    const unsigned char *rgb = pixels;
-    if (!pixels) {
-        fprintf(stderr, "pack_images: %s: cannot read image (%s)\n", e->path, stbi_failure_reason());
-        return 1;
+    long long missing;
+    unsigned char *pixels;
+    const unsigned char *rgb;
+    if (!stbi_info(e->path, &w, &h, &channels)) {
+        fprintf(stderr, "pack_images: %s: skipped, not an image stb_image can read (%s)\n", e->path,
+                stbi_failure_reason());
+        return -1;
     }
+    if (w < 1 || h < 1 || (long long)w * h > MAX_PIXELS) {
+        fprintf(stderr, "pack_images: %s: skipped, %dx%d pixels (%s)\n", e->path, w, h,
+                w < 1 || h < 1 ? "an empty image" : "more than the 4096x4096 accepted");
+        return -1;
+    }
+    if ((missing = pnm_missing(e->path)) > 0) {
+        fprintf(stderr, "pack_images: %s: skipped, truncated: %lld bytes of its %dx%d pixels are missing\n",
+                e->path, missing, w, h);
+        return -1;
+    }
+    if (!(pixels = stbi_load(e->path, &w, &h, &channels, 3))) {
+        fprintf(stderr, "pack_images: %s: skipped, cannot decode (%s)\n", e->path, stbi_failure_reason());
+        return -1;
+    }
+    rgb = pixels;
     if (w != size || h != size) {
         if (!stbir_resize_uint8(pixels, w, h, 0, resized, size, size, 0, 3)) {
-            fprintf(stderr, "pack_images: %s: cannot resize %dx%d to %dx%d\n",
+            fprintf(stderr, "pack_images: %s: skipped, cannot resize %dx%d to %dx%d\n",
                     e->path, w, h, size, size);
             stbi_image_free(pixels);
-            return 1;
+            return -1;
         }
         rgb = resized;
     }
@@ -195,10 +285,10 @@ static void usage(const char *message)
 int main(int argc, char **argv)
 {
     uint64_t seed = 42;
-    int size = 32, i, c, status = 0, num_classes, argi, renamed = 0;
+    int size = 32, i, c, status = 0, num_classes, argi, renamed = 0, skipped_train = 0, skipped_test = 0;
     const char *root, *outdir;
     char **classes, **test_classes, *train_dir, *test_dir;
-    char *tmp_paths[TRAIN_BATCHES + 2], *final_paths[TRAIN_BATCHES + 2];
+    char *final_paths[TRAIN_BATCHES + 2];
     int train_counts[MAX_CLASSES], test_counts[MAX_CLASSES], num_test_classes;
     list train = { NULL, 0, 0 }, test = { NULL, 0, 0 };
     unsigned char *resized, *record;
@@ -272,10 +362,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "pack_images: %s: cannot create (%s)\n", outdir, strerror(errno));
         return 1;
     }
+    for (i = 0; i < TRAIN_BATCHES + 2; i++) final_paths[i] = join(outdir, out_names[i]);
+    atexit(remove_temporaries);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGHUP, on_signal);
     for (i = 0; i < TRAIN_BATCHES + 2; i++) {
-        final_paths[i] = join(outdir, out_names[i]);
-        tmp_paths[i] = (char *)xrealloc(NULL, strlen(final_paths[i]) + 5);
-        sprintf(tmp_paths[i], "%s.tmp", final_paths[i]);
+        char *tmp = (char *)xrealloc(NULL, strlen(final_paths[i]) + 5);
+        sprintf(tmp, "%s.tmp", final_paths[i]);
+        tmp_paths[i] = tmp;
     }
     resized = (unsigned char *)xrealloc(NULL, (size_t)size * size * 3);
     record = (unsigned char *)xrealloc(NULL, 1 + (size_t)size * size * 3);
@@ -285,16 +380,28 @@ int main(int argc, char **argv)
         int from = i < TRAIN_BATCHES ? (int)((int64_t)i * train.count / TRAIN_BATCHES) : 0;
         int to = i < TRAIN_BATCHES ? (int)((int64_t)(i + 1) * train.count / TRAIN_BATCHES)
                                    : test.count;
-        int k;
+        int *counts = i < TRAIN_BATCHES ? train_counts : test_counts, k, written = 0;
         if (!(f = fopen(tmp_paths[i], "wb"))) {
             fprintf(stderr, "pack_images: %s: cannot create (%s)\n", tmp_paths[i], strerror(errno));
             status = 1;
             break;
         }
-        for (k = from; k < to && status == 0; k++)
-            status = write_record(f, tmp_paths[i], &l->items[k], size, resized, record);
+        for (k = from; k < to && status == 0; k++) {
+            int r = write_record(f, tmp_paths[i], &l->items[k], size, resized, record);
+            if (r < 0) {
+                counts[l->items[k].label]--;
+                if (i < TRAIN_BATCHES) skipped_train++; else skipped_test++;
+            } else {
+                status = r;
+                written++;
+            }
+        }
         if (fclose(f) != 0 && status == 0) {
             fprintf(stderr, "pack_images: %s: write error (%s)\n", tmp_paths[i], strerror(errno));
+            status = 1;
+        }
+        if (status == 0 && written == 0 && i < TRAIN_BATCHES) {
+            fprintf(stderr, "pack_images: %s: no image left (%d skipped)\n", final_paths[i], to - from);
             status = 1;
         }
     }
@@ -319,26 +426,27 @@ int main(int argc, char **argv)
         }
     if (status != 0) {
         /* Leave no mix of new and missing files behind. */
-        for (i = 0; i < TRAIN_BATCHES + 2; i++) {
-            remove(tmp_paths[i]);
-            if (i < renamed) remove(final_paths[i]);
-        }
-        return status;
+        for (i = 0; i < renamed; i++) remove(final_paths[i]);
+        return status;   /* the atexit hook removes the temporary files */
+    }
+    for (i = 0; i < TRAIN_BATCHES + 2; i++) {
+        free(tmp_paths[i]);
+        tmp_paths[i] = NULL;   /* renamed: nothing left to remove */
     }
 
     printf("%-16s %8s %8s\n", "class", "train", "test");
     for (c = 0; c < num_classes; c++)
         printf("%3d %-12s %8d %8d\n", c, classes[c], train_counts[c], test_counts[c]);
-    printf("%-16s %8d %8d\n", "total", train.count, test.count);
+    printf("%-16s %8d %8d\n", "total", train.count - skipped_train, test.count - skipped_test);
+    if (skipped_train + skipped_test)
+        printf("skipped %d training and %d test images (see the messages above)\n", skipped_train,
+               skipped_test);
     printf("wrote %s/{data_batch_1..%d.bin,test_batch.bin,batches.meta.txt} (seed %llu)\n",
            outdir, TRAIN_BATCHES, (unsigned long long)seed);
 
     for (i = 0; i < train.count; i++) free(train.items[i].path);
     for (i = 0; i < test.count; i++) free(test.items[i].path);
-    for (i = 0; i < TRAIN_BATCHES + 2; i++) {
-        free(tmp_paths[i]);
-        free(final_paths[i]);
-    }
+    for (i = 0; i < TRAIN_BATCHES + 2; i++) free(final_paths[i]);
     free(train.items);
     free(test.items);
     free_names(classes, num_classes);
@@ -346,5 +454,5 @@ int main(int argc, char **argv)
     free(test_dir);
     free(resized);
     free(record);
-    return 0;
+    return skipped_train + skipped_test ? 3 : 0;
 }
