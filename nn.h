@@ -5260,7 +5260,7 @@ static nn_status nn__cifar10_read(const char *path, int records, unsigned char *
 
 NNDEF nn_status nn_cifar10_load_files(const char *const *paths, int count, nn_dataset *out)
 {
-    int *records = NULL, total = 0, i, at = 0;
+    int *records = NULL, total = 0, most = 0, i, at = 0;
     unsigned char *buf = NULL;
     nn_status s = NN_OK;
     if (!out) return nn__fail(NN_ERR_ARG, "cifar10: out is NULL");
@@ -5276,10 +5276,13 @@ NNDEF nn_status nn_cifar10_load_files(const char *const *paths, int count, nn_da
         if (s == NN_OK && records[i] > INT_MAX - total)
             s = nn__fail(NN_ERR_FORMAT, "cifar10: more than %d records in all", INT_MAX);
         if (s == NN_OK) total += records[i];
+        if (s == NN_OK && records[i] > most) most = records[i];
     }
     if (s == NN_OK) s = nn__dataset_alloc(out, total, nn_shape3(3, 32, 32), "cifar10");
-    if (s == NN_OK) {
-        buf = (unsigned char *)nn__alloc(NN__CHUNK);
+    if (s == NN_OK) {   /* a chunk, or the largest file if that is smaller */
+        size_t chunk = NN__CHUNK / NN_CIFAR10_RECORD * NN_CIFAR10_RECORD;
+        size_t largest = (size_t)most * NN_CIFAR10_RECORD;
+        buf = (unsigned char *)nn__alloc(largest < chunk ? largest : chunk);
         if (!buf) s = nn__fail(NN_ERR_NOMEM, "cifar10: cannot allocate the read buffer");
     }
     for (i = 0; i < count && s == NN_OK; i++) {
@@ -5404,13 +5407,13 @@ NNDEF nn_status nn_idx_load(const char *images_path, const char *labels_path, nn
     }
     if ((s = nn__dataset_alloc(out, idims[0], nn_shape3(1, idims[1], idims[2]), images_path)) != NN_OK)
         goto done;
-    buf = (unsigned char *)nn__alloc(NN__CHUNK);
+    per_image = nn_shape_size(out->shape);
+    total = (size_t)out->n * per_image;   /* >= n: the labels fit too */
+    buf = (unsigned char *)nn__alloc(total < NN__CHUNK ? total : NN__CHUNK);
     if (!buf) {
         s = nn__fail(NN_ERR_NOMEM, "idx: cannot allocate the read buffer");
         goto done;
     }
-    per_image = nn_shape_size(out->shape);
-    total = (size_t)out->n * per_image;
     for (done = 0; done < total && s == NN_OK; done += NN__CHUNK) {
         size_t count = total - done < NN__CHUNK ? total - done : NN__CHUNK;
         s = nn__read_exact(fi, images_path, buf, count);
