@@ -4309,7 +4309,7 @@ static int nn__plan_add(size_t *total, size_t per_sample, size_t batch)
 {
     size_t count;
     if (!nn__mul_ok(per_sample, batch, &count) || count > INT_MAX) return 0;
-    *total = *total > SIZE_MAX - 4 * count ? SIZE_MAX : *total + 4 * count;
+    *total = count > (SIZE_MAX - *total) / sizeof(float) ? SIZE_MAX : *total + count * sizeof(float);
     return 1;
 }
 
@@ -5710,6 +5710,14 @@ static int nn__utf8_ok(const char *s)
     return 1;
 }
 
+/* A class name a model file can hold: non-empty UTF-8 without a comma (the separator). */
+static nn_status nn__class_name_check(const char *name, int i)
+{
+    if (!name[0] || strchr(name, ',') || !nn__utf8_ok(name))
+        return nn__fail(NN_ERR_ARG, "class name %d ('%s') must be non-empty UTF-8 without a comma", i, name);
+    return NN_OK;
+}
+
 NNDEF nn_status nn_set_class_names(nn_net *net, const char *const *names, int count)
 {
     size_t total = 0, outputs;
@@ -5723,8 +5731,7 @@ NNDEF nn_status nn_set_class_names(nn_net *net, const char *const *names, int co
         return nn__fail(NN_ERR_ARG, "nn_set_class_names: %d names for %zu outputs", count, outputs);
     for (i = 0; i < count; i++) {
         if (!names[i]) return nn__fail(NN_ERR_ARG, "nn_set_class_names: name %d is NULL", i);
-        if (!names[i][0] || strchr(names[i], ',') || !nn__utf8_ok(names[i]))
-            return nn__fail(NN_ERR_ARG, "class name %d ('%s') must be non-empty UTF-8 without a comma", i, names[i]);
+        if (nn__class_name_check(names[i], i) != NN_OK) return NN_ERR_ARG;
         total += strlen(names[i]) + 1;
     }
     if (count && !(all = (char *)nn__alloc(total))) return nn__fail(NN_ERR_NOMEM, "out of memory");
@@ -6601,6 +6608,8 @@ static nn_status nn__st_extras_parse(const nn_net *net, const nn__st_file *f, nn
             e->names[i] = p;
             p += strcspn(p, ",");
             if (*p) *p++ = 0;
+            if (nn__class_name_check(e->names[i], i) != NN_OK)
+                return nn__prefix_error("model", NN_ERR_FORMAT);
         }
         e->num_names = (int)count;
     }
@@ -6698,6 +6707,15 @@ NNDEF nn_status nn_load_weights_memory(nn_net *net, const void *data, size_t siz
 /* All or nothing, as nn_load_weights_memory: the step, learning rate and random state
    are parsed and checked, every tensor of the net and the optimiser too, before
    anything is copied. */
+/* A checkpoint is of a built net and an optimiser made for its current build. */
+static nn_status nn__checkpoint_pair(const nn_net *net, const nn_optim *opt, const char *fn)
+{
+    if (!net || !opt) return nn__fail(NN_ERR_ARG, "%s: net or opt is NULL", fn);
+    if (opt->net != net) return nn__fail(NN_ERR_ARG, "%s: the optimiser is not this net's", fn);
+    if (!net->built) return nn__fail(NN_ERR_STATE, "%s: build the net first", fn);
+    return nn__optim_usable(opt, fn);
+}
+
 NNDEF nn_status nn_load_checkpoint_memory(nn_net *net, nn_optim *opt, const void *data, size_t size)
 {
     nn__st_file f;
@@ -6706,9 +6724,8 @@ NNDEF nn_status nn_load_checkpoint_memory(nn_net *net, nn_optim *opt, const void
     uint64_t kind_v, step_v, state, inc;
     float lr_v = 0.0f;
     long tracked;
-    if (!net || !opt || !data) return nn__fail(NN_ERR_ARG, "nn_load_checkpoint: net, opt or data is NULL");
-    if (opt->net != net) return nn__fail(NN_ERR_ARG, "nn_load_checkpoint: the optimiser is not this net's");
-    if (!net->built) return nn__fail(NN_ERR_STATE, "nn_load_checkpoint: build the net first");
+    if (!data) return nn__fail(NN_ERR_ARG, "nn_load_checkpoint: data is NULL");
+    if ((st = nn__checkpoint_pair(net, opt, "nn_load_checkpoint")) != NN_OK) return st;
     if ((st = nn__st_parse(data, size, &f)) != NN_OK) return st;
     kind = nn__st_meta(&f, "optimizer");
     step = nn__st_meta(&f, "optimizer_step");
@@ -6878,8 +6895,8 @@ NNDEF nn_status nn_save_checkpoint(nn_net *net, const nn_optim *opt, const char 
     unsigned char *data;
     size_t size;
     nn_status st;
-    if (!net || !opt || !path) return nn__fail(NN_ERR_ARG, "nn_save_checkpoint: net, opt or path is NULL");
-    if (opt->net != net) return nn__fail(NN_ERR_ARG, "nn_save_checkpoint: the optimiser is not this net's");
+    if ((st = nn__checkpoint_pair(net, opt, "nn_save_checkpoint")) != NN_OK) return st;
+    if (!path) return nn__fail(NN_ERR_ARG, "nn_save_checkpoint: path is NULL");
     if ((st = nn__save(net, opt, &data, &size)) != NN_OK) return st;
     st = nn__write_file(path, data, size);
     nn__free(data);
@@ -6891,7 +6908,7 @@ NNDEF nn_status nn_load_checkpoint(nn_net *net, nn_optim *opt, const char *path)
     unsigned char *data;
     size_t size;
     nn_status st;
-    if (!net || !opt) return nn__fail(NN_ERR_ARG, "nn_load_checkpoint: net or opt is NULL");
+    if ((st = nn__checkpoint_pair(net, opt, "nn_load_checkpoint")) != NN_OK) return st;
     if ((st = nn__read_file(path, &data, &size)) != NN_OK) return st;
     st = nn__prefix_error(path, nn_load_checkpoint_memory(net, opt, data, size));
     nn__free(data);

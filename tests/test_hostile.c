@@ -133,6 +133,9 @@ static void test_hostile_files_fail_fast(void)
     /* 4,295,032,832 inputs: Flatten once made that 65,536 wide. */
     expect_refused_header("{\"__metadata__\":{\"input\":\"65537,65536,1\",\"layers\":\"Flatten;Linear out=1\"}}",
                           0, 1, "INT_MAX");
+    /* Class names are checked before the build (the ReLU's output takes 16 MB). */
+    expect_refused_header("{\"__metadata__\":{\"input\":\"2,1000,1000\",\"layers\":\"ReLU;"
+                          "AvgPool2d kernel=1000 stride=1000\",\"classes\":\"a,\"}}", 0, 2, "class name 1");
     /* %d read 4294967324 as 28. */
     expect_refused_header("{\"__metadata__\":{\"input\":\"1,4294967324,28\",\"layers\":\"Flatten\"}}", 0, 1, "input shape");
     expect_refused_header("{\"__metadata__\":{\"input\":\"1,-28,28\",\"layers\":\"Flatten\"}}", 0, 1, "input shape");
@@ -401,6 +404,26 @@ static void test_setters_refuse(void)
     CHECK(nn_get_preprocess(net) == NN_PREPROCESS_NONE, "a refused setter changed the net");
     nn_net_free(net);
     nn_net_free(unbuilt);
+}
+
+/* A checkpoint pairs a net with an optimiser of its current build: after a rebuild the
+   moments belong to the old parameters, so neither a save nor a load may use them. */
+static void test_checkpoint_of_a_rebuilt_net(void)
+{
+    nn_net *net = small_net(3);
+    nn_sgd_desc sgd = {0.1f, 0.9f, 0, 0, 0};
+    nn_optim *opt = nn_sgd(net, sgd), *fresh;
+    const char *path = "build/hostile_rebuilt.ckpt";
+    CHECK(nn_save_checkpoint(net, opt, path) == NN_OK, "%s", nn_error());
+    CHECK(nn_build(net, 4, 4) == NN_OK, "%s", nn_error());
+    CHECK(nn_save_checkpoint(net, opt, path) == NN_ERR_STATE && strstr(nn_error(), "rebuilt"), "save: %s", nn_error());
+    CHECK(nn_load_checkpoint(net, opt, path) == NN_ERR_STATE && strstr(nn_error(), "rebuilt"), "load: %s", nn_error());
+    fresh = nn_sgd(net, sgd);
+    CHECK(nn_load_checkpoint(net, fresh, path) == NN_OK, "a new optimiser loads it: %s", nn_error());
+    nn_optim_free(fresh);
+    nn_optim_free(opt);
+    nn_net_free(net);
+    remove(path);
 }
 
 static void test_null_arguments(void)
@@ -769,6 +792,7 @@ int main(void)
     RUN(test_round_trips_byte_identical);
     RUN(test_setters_refuse);
     RUN(test_null_arguments);
+    RUN(test_checkpoint_of_a_rebuilt_net);
     RUN(test_all_or_nothing);
     RUN(test_many_tensors_fast);
     RUN(test_directory_is_not_a_file);
