@@ -3348,8 +3348,9 @@ static void nn__conv2d_forward(nn_net *net, nn_layer *L, const float *x, float *
     int C = L->in.c, H = L->in.h, W = L->in.w, O = L->out.c, k = L->desc.kernel;
     int s = L->desc.stride, p = L->desc.pad, P = L->out.h * L->out.w, K = C * k * k, i, o, j;
     size_t in_size = nn_shape_size(L->in), out_size = nn_shape_size(L->out);
-    L->wino_skip = nn__wino_pays(L, n) && !nn__vfinite(x, (size_t)n * in_size);
-    if (nn__wino_pays(L, n) && !L->wino_skip) {
+    int winograd = nn__wino_pays(L, n);
+    L->wino_skip = winograd && !nn__vfinite(x, (size_t)n * in_size);
+    if (winograd && !L->wino_skip) {
         nn__wino_forward(net, L, x, y, n);
         return;
     }
@@ -4042,15 +4043,16 @@ NNDEF float nn_softmax_cross_entropy(const float *logits, const int *labels, int
     double total = 0.0;
     int i, j;
     if (nn__loss_args_bad("cross-entropy", logits, labels, n > 0 ? (size_t)n : 0, classes)) return NAN;
-    for (i = 0; i < n; i++) {
-        const float *z = logits + (size_t)i * classes;
-        float zmax = z[0], *g = grad ? grad + (size_t)i * classes : NULL;
-        double sum = 0.0, lse;
+    for (i = 0; i < n; i++)   /* all first: a refused call writes no gradient */
         if (labels[i] < 0 || labels[i] >= classes) {
             nn__fail(NN_ERR_ARG, "cross-entropy: label %d of sample %d is outside [0, %d)",
                      labels[i], i, classes);
             return NAN;
         }
+    for (i = 0; i < n; i++) {
+        const float *z = logits + (size_t)i * classes;
+        float zmax = z[0], *g = grad ? grad + (size_t)i * classes : NULL;
+        double sum = 0.0, lse;
         for (j = 1; j < classes; j++) if (z[j] > zmax) zmax = z[j];
         for (j = 0; j < classes; j++) sum += exp((double)(z[j] - zmax));
         lse = zmax + log(sum);
@@ -4984,8 +4986,9 @@ static nn_status nn__optim_usable(const nn_optim *opt, const char *what)
 static nn_status nn__optim_diverged(nn_optim *opt, int param)
 {
     nn_param *p = &opt->net->params[param];
-    const nn_layer *L = &opt->net->layers[atoi(p->name)];
+    const nn_layer *L = opt->net->layers;
     size_t j;
+    while (L->weight != p && L->bias != p) L++;   /* its layer: learnable, so a weight or bias */
     for (j = 0; j + 1 < p->size && !nn__optim_run(opt, param, j, 1, 0); j++) {}
     if (!isfinite(p->grad[j]))
         return nn__fail(NN_ERR_NUMERIC, "training diverged at step %ld: the gradient of %s (%s) is %g at "
@@ -5039,10 +5042,11 @@ NNDEF nn_status nn_set_check_input(nn_net *net, int enable)
 }
 
 /* The first non-finite value of count floats, or -1. */
-static long nn__first_nonfinite(const float *v, size_t count)
+/* The index of the first value that is not finite, -1 when all are. */
+static ptrdiff_t nn__first_nonfinite(const float *v, size_t count)
 {
     size_t i;
-    for (i = 0; i < count; i++) if (!isfinite(v[i])) return (long)i;
+    for (i = 0; i < count; i++) if (!isfinite(v[i])) return (ptrdiff_t)i;
     return -1;
 }
 
@@ -5050,7 +5054,7 @@ static long nn__first_nonfinite(const float *v, size_t count)
 static nn_status nn__check_batch(const nn_net *net, const float *x, int n, const char *what)
 {
     size_t size = nn_shape_size(net->input);
-    long at = nn__first_nonfinite(x, (size_t)n * size);
+    ptrdiff_t at = nn__first_nonfinite(x, (size_t)n * size);
     if (at < 0) return NN_OK;
     return nn__fail(NN_ERR_NUMERIC, "%s: the input is %g at value %lu of sample %lu", what,
                     x[at], (unsigned long)((size_t)at % size), (unsigned long)((size_t)at / size));
@@ -5453,15 +5457,6 @@ static nn_status nn__dataset_check(const nn_dataset *d, int needs_y, const char 
     return NN_OK;
 }
 
-/* Whether all n values are finite. */
-static int nn__all_finite(const float *v, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n; i++)
-        if (!isfinite(v[i])) return 0;
-    return 1;
-}
-
 NNDEF nn_status nn_mean_image(const nn_dataset *d, float *mean)
 {
     size_t size, j;
@@ -5490,7 +5485,7 @@ NNDEF nn_status nn_subtract_image(nn_dataset *d, const float *mean)
     if (st != NN_OK) return st;
     size = nn_shape_size(d->shape);
     if (!mean) return nn__fail(NN_ERR_ARG, "nn_subtract_image: mean is NULL");
-    if (!nn__all_finite(mean, size))
+    if (!nn__vfinite(mean, size))
         return nn__fail(NN_ERR_ARG, "nn_subtract_image: the mean image is not finite");
     for (i = 0; i < d->n; i++) {
         float *x = d->x + (size_t)i * size;
@@ -5610,13 +5605,6 @@ NNDEF nn_status nn_next_batch(nn_dataset *d, int n, float *x, int *y)
 
 /* ---- Preprocessing and class names ------------------------------------------------ */
 
-static int nn__finite_all(const float *v, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n; i++) if (!isfinite(v[i])) return 0;
-    return 1;
-}
-
 static nn_status nn__copy_floats(float **dst, const float *src, size_t n)
 {
     float *copy = (float *)nn__alloc(n * sizeof(float));
@@ -5631,7 +5619,7 @@ NNDEF nn_status nn_set_preprocess_mean_image(nn_net *net, const float *mean_imag
 {
     nn_status st;
     if (!net || !mean_image) return nn__fail(NN_ERR_ARG, "nn_set_preprocess_mean_image: net or mean_image is NULL");
-    if (!nn__finite_all(mean_image, nn_shape_size(net->input)))
+    if (!nn__vfinite(mean_image, nn_shape_size(net->input)))
         return nn__fail(NN_ERR_ARG, "preprocessing: the mean image holds a NaN or an infinity");
     if ((st = nn__copy_floats(&net->preprocess_mean, mean_image, nn_shape_size(net->input))) != NN_OK) return st;
     nn__free(net->preprocess_std);
@@ -6957,7 +6945,7 @@ NNDEF nn_status nn_evaluate(nn_net *net, const nn_dataset *d, float *mean_loss,
     for (start = 0; start < d->n; start += net->max_batch) {
         int n = d->n - start < net->max_batch ? d->n - start : net->max_batch;
         const float *out = nn_forward(net, d->x + (size_t)start * sample, n);
-        long at;
+        ptrdiff_t at;
         if (!out) { net->training = was_training; return NN_ERR_STATE; }
         if (bad_sample < 0 && (at = nn__first_nonfinite(out, (size_t)n * outputs)) >= 0)
             bad_sample = start + at / outputs;
