@@ -6813,33 +6813,19 @@ static nn_status nn__write_file(const char *path, const unsigned char *data, siz
 static nn_status nn__read_file(const char *path, unsigned char **data, size_t *size)
 {
     FILE *fp;
-    long len;
+    nn_status st;
     *data = NULL;
     if (!path) return nn__fail(NN_ERR_ARG, "load: path is NULL");
-    if (!(fp = fopen(path, "rb"))) return nn__fail(NN_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
-    /* A directory opens for reading on some systems, then fails to read: try a byte. */
-    if (fgetc(fp) == EOF && ferror(fp)) {
-        int err = errno;
-        fclose(fp);
-        return nn__fail(NN_ERR_IO, "%s: cannot read (%s)", path, strerror(err));
-    }
-    if (fseek(fp, 0, SEEK_END) != 0 || (len = ftell(fp)) < 0 || fseek(fp, 0, SEEK_SET) != 0) {
-        fclose(fp);
-        return nn__fail(NN_ERR_IO, "%s: cannot determine the size", path);
-    }
-    if (!(*data = (unsigned char *)nn__alloc((size_t)len + 1))) {
-        fclose(fp);
-        return nn__fail(NN_ERR_NOMEM, "%s: cannot allocate %ld bytes", path, len);
-    }
-    if (fread(*data, 1, (size_t)len, fp) != (size_t)len) {
-        fclose(fp);
+    if ((st = nn__open(path, &fp)) != NN_OK) return st;
+    if ((st = nn__file_size(fp, path, size)) == NN_OK &&
+        !(*data = (unsigned char *)nn__alloc(*size + 1)))
+        st = nn__fail(NN_ERR_NOMEM, "%s: cannot allocate %zu bytes", path, *size);
+    if (st == NN_OK && (st = nn__read_exact(fp, path, *data, *size)) != NN_OK) {
         nn__free(*data);
         *data = NULL;
-        return nn__fail(NN_ERR_IO, "%s: read failed", path);
     }
     fclose(fp);
-    *size = (size_t)len;
-    return NN_OK;
+    return st;
 }
 
 NNDEF nn_status nn_save(nn_net *net, const char *path)
