@@ -290,27 +290,53 @@ typedef enum nn_layer_kind {
     NN_LINEAR = 1, NN_CONV2D, NN_MAXPOOL2D, NN_AVGPOOL2D, NN_GLOBAL_AVGPOOL,
     NN_BATCHNORM, NN_RELU, NN_LEAKY_RELU, NN_SIGMOID, NN_TANH, NN_GELU, NN_SOFTPLUS,
     NN_SCALE, NN_DROPOUT, NN_FLATTEN,
+    NN_HARDTANH,                     /* clamp to [min_val, max_val]; ReLU6 is (0, 6) */
+    NN_BLOCK, NN_SHORTCUT, NN_BLOCK_END,   /* the marks of a residual block (below) */
     NN_LAYER_KIND_COUNT
 } nn_layer_kind;
 
+/* A layer's options, each field meaning one thing; zero means PyTorch's default where
+   PyTorch has one (written beside the field), so a zeroed desc with a kind and the
+   sizes is a layer as PyTorch builds it by default. */
 typedef struct nn_layer_desc {
     nn_layer_kind kind;
-    int   out;            /* Linear: out features; Conv2d: out channels */
-    int   kernel, stride, pad;
-    int   no_bias;        /* Linear/Conv2d: 1 = no bias */
-    float alpha;          /* LeakyReLU slope, Scale factor, Dropout p, Softplus beta */
-    float beta;           /* Softplus threshold */
-    int   approximate;    /* GELU: 1 = tanh approximation */
+    const char *name;         /* prefix of the parameter names, "layer1.0.conv1" gives
+                                 "layer1.0.conv1.weight"; NULL: the layer's index, as in
+                                 nn.Sequential. nn_add copies it (< NN_MAX_NAME bytes) */
+    int   out;                /* Linear: out features; Conv2d: out channels */
+    int   kernel_h, kernel_w; /* Conv2d, MaxPool2d, AvgPool2d */
+    int   stride_h, stride_w; /* 0: 1 for Conv2d, the kernel for the pools */
+    int   pad_h, pad_w;       /* zero padding on each side (pools: implicit -inf / 0) */
+    int   dilation_h, dilation_w;   /* Conv2d; 0: 1 */
+    int   groups;             /* Conv2d; 0: 1; groups = in channels is depthwise */
+    int   no_bias;            /* Linear, Conv2d: 1 = bias=False */
+    int   ceil_mode;          /* MaxPool2d, AvgPool2d: 1 = ceil_mode=True */
+    int   exclude_pad;        /* AvgPool2d: 1 = count_include_pad=False */
+    int   no_affine;          /* BatchNorm: 1 = affine=False (no weight, no bias) */
+    int   approximate;        /* GELU: 1 = the tanh approximation */
+    int   relu;               /* NN_BLOCK_END: 1 = ReLU after the sum */
+    float negative_slope;     /* LeakyReLU (0 is a slope of 0, not PyTorch's 0.01) */
+    float factor;             /* Scale: y = factor x */
+    float p;                  /* Dropout: the probability of a zero */
+    float beta, threshold;    /* Softplus; 0: 1 and 20 */
+    float min_val, max_val;   /* Hardtanh; both 0: -1 and 1 */
+    float momentum, eps;      /* BatchNorm; 0: 0.1 and 1e-5 */
 } nn_layer_desc;
+
+#define NN_MAX_NAME 64        /* bytes of a parameter name, the terminating NUL included */
 
 NNDEF const char   *nn_layer_name(nn_layer_kind kind);   /* "Linear", "Conv2d", ... */
 NNDEF nn_layer_desc nn_linear(int out_features);
+/* Square kernel, stride and padding; set the _h/_w fields, dilation or groups of the
+   desc for the rest (groups = out = in channels: depthwise). */
 NNDEF nn_layer_desc nn_conv2d(int out_channels, int kernel, int stride, int pad);
 NNDEF nn_layer_desc nn_maxpool2d(int kernel, int stride, int pad);
 NNDEF nn_layer_desc nn_avgpool2d(int kernel, int stride, int pad);
 NNDEF nn_layer_desc nn_global_avgpool(void);
 NNDEF nn_layer_desc nn_batchnorm(void);     /* 1d on features, 2d on channels */
 NNDEF nn_layer_desc nn_relu(void);
+NNDEF nn_layer_desc nn_relu6(void);         /* Hardtanh(0, 6) */
+NNDEF nn_layer_desc nn_hardtanh(float min_val, float max_val);
 NNDEF nn_layer_desc nn_leaky_relu(float negative_slope);
 NNDEF nn_layer_desc nn_sigmoid(void);
 NNDEF nn_layer_desc nn_tanh(void);
@@ -319,11 +345,25 @@ NNDEF nn_layer_desc nn_softplus(float beta, float threshold);
 NNDEF nn_layer_desc nn_scale(float factor);
 NNDEF nn_layer_desc nn_dropout(float p);
 NNDEF nn_layer_desc nn_flatten(void);
+/* A residual block, y = main(x) + shortcut(x), then a ReLU if asked:
+       nn_add(net, nn_block());            the block's input x
+       nn_add(net, nn_conv2d(...)); ...    the main path
+       nn_add(net, nn_shortcut());         optional: the layers up to the end are the
+       nn_add(net, nn_conv2d(...)); ...    shortcut path, also from x (none: identity)
+       nn_add(net, nn_block_end(1));       the sum (1: ReLU after it)
+   Both paths must end in the same shape. Blocks may nest inside either path. The
+   marks hold no parameters and take a layer index (so the default names of the
+   layers after them count them). */
+NNDEF nn_layer_desc nn_block(void);
+NNDEF nn_layer_desc nn_shortcut(void);
+NNDEF nn_layer_desc nn_block_end(int relu);
+/* The same desc with its parameter-name prefix set (copied by nn_add). */
+NNDEF nn_layer_desc nn_named(nn_layer_desc layer, const char *name);
 
 /* A learnable tensor with its gradient, or a buffer (running statistics). Names are
    PyTorch's state_dict keys of the equivalent nn.Sequential ("0.weight", ...). */
 typedef struct nn_param {
-    char   name[32];
+    char   name[NN_MAX_NAME];
     float *value;
     float *grad;           /* NULL for buffers */
     int    learnable;      /* 0 for buffers */
@@ -2794,7 +2834,7 @@ NNDEF const char *nn_layer_name(nn_layer_kind kind)
     static const char *const names[NN_LAYER_KIND_COUNT] = {
         "?", "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool", "BatchNorm",
         "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softplus", "Scale", "Dropout",
-        "Flatten"
+        "Flatten", "Hardtanh", "Block", "Shortcut", "BlockEnd"
     };
     return kind > 0 && kind < NN_LAYER_KIND_COUNT ? names[kind] : "?";
 }
@@ -2816,19 +2856,20 @@ NNDEF nn_layer_desc nn_linear(int out_features)
 NNDEF nn_layer_desc nn_conv2d(int out_channels, int kernel, int stride, int pad)
 {
     nn_layer_desc d = nn__desc(NN_CONV2D);
-    d.out = out_channels; d.kernel = kernel; d.stride = stride; d.pad = pad;
+    d.out = out_channels;
+    d.kernel_h = d.kernel_w = kernel; d.stride_h = d.stride_w = stride; d.pad_h = d.pad_w = pad;
     return d;
 }
 NNDEF nn_layer_desc nn_maxpool2d(int kernel, int stride, int pad)
 {
     nn_layer_desc d = nn__desc(NN_MAXPOOL2D);
-    d.kernel = kernel; d.stride = stride; d.pad = pad;
+    d.kernel_h = d.kernel_w = kernel; d.stride_h = d.stride_w = stride; d.pad_h = d.pad_w = pad;
     return d;
 }
 NNDEF nn_layer_desc nn_avgpool2d(int kernel, int stride, int pad)
 {
     nn_layer_desc d = nn__desc(NN_AVGPOOL2D);
-    d.kernel = kernel; d.stride = stride; d.pad = pad;
+    d.kernel_h = d.kernel_w = kernel; d.stride_h = d.stride_w = stride; d.pad_h = d.pad_w = pad;
     return d;
 }
 NNDEF nn_layer_desc nn_global_avgpool(void) { return nn__desc(NN_GLOBAL_AVGPOOL); }
@@ -2837,7 +2878,7 @@ NNDEF nn_layer_desc nn_relu(void) { return nn__desc(NN_RELU); }
 NNDEF nn_layer_desc nn_leaky_relu(float negative_slope)
 {
     nn_layer_desc d = nn__desc(NN_LEAKY_RELU);
-    d.alpha = negative_slope;
+    d.negative_slope = negative_slope;
     return d;
 }
 NNDEF nn_layer_desc nn_sigmoid(void) { return nn__desc(NN_SIGMOID); }
@@ -2851,22 +2892,42 @@ NNDEF nn_layer_desc nn_gelu(int tanh_approximation)
 NNDEF nn_layer_desc nn_softplus(float beta, float threshold)
 {
     nn_layer_desc d = nn__desc(NN_SOFTPLUS);
-    d.alpha = beta; d.beta = threshold;
+    d.beta = beta; d.threshold = threshold;
     return d;
 }
 NNDEF nn_layer_desc nn_scale(float factor)
 {
     nn_layer_desc d = nn__desc(NN_SCALE);
-    d.alpha = factor;
+    d.factor = factor;
     return d;
 }
 NNDEF nn_layer_desc nn_dropout(float p)
 {
     nn_layer_desc d = nn__desc(NN_DROPOUT);
-    d.alpha = p;
+    d.p = p;
     return d;
 }
 NNDEF nn_layer_desc nn_flatten(void) { return nn__desc(NN_FLATTEN); }
+NNDEF nn_layer_desc nn_relu6(void) { return nn_hardtanh(0.0f, 6.0f); }
+NNDEF nn_layer_desc nn_hardtanh(float min_val, float max_val)
+{
+    nn_layer_desc d = nn__desc(NN_HARDTANH);
+    d.min_val = min_val; d.max_val = max_val;
+    return d;
+}
+NNDEF nn_layer_desc nn_block(void) { return nn__desc(NN_BLOCK); }
+NNDEF nn_layer_desc nn_shortcut(void) { return nn__desc(NN_SHORTCUT); }
+NNDEF nn_layer_desc nn_block_end(int relu)
+{
+    nn_layer_desc d = nn__desc(NN_BLOCK_END);
+    d.relu = relu;
+    return d;
+}
+NNDEF nn_layer_desc nn_named(nn_layer_desc layer, const char *name)
+{
+    layer.name = name;
+    return layer;
+}
 
 /* ---- Linear: y = x W^T + b ---------------------------------------------------------
    x: n x in, W: out x in (PyTorch's layout), y: n x out.
@@ -2949,7 +3010,7 @@ static const nn__layer_ops nn__relu_ops = {
 static void nn__leaky_relu_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
 {
     size_t count = (size_t)n * nn_shape_size(L->in);
-    float a = L->desc.alpha;
+    float a = L->desc.negative_slope;
     (void)net;
     nn__vselect_pos(y, x, x, count, a);
 }
@@ -2958,7 +3019,7 @@ static void nn__leaky_relu_backward(nn_net *net, nn_layer *L, const float *x, co
                                     const float *dy, float *dx, int n)
 {
     size_t count = (size_t)n * nn_shape_size(L->in);
-    float a = L->desc.alpha;
+    float a = L->desc.negative_slope;
     (void)net; (void)y;
     if (!dx) return;
     nn__vselect_pos(dx, x, dy, count, a);
@@ -3077,7 +3138,7 @@ static int nn__conv_winograd_setup(nn_net *net, nn_layer *L)
 {
     size_t C = (size_t)L->in.c, O = (size_t)L->out.c, ld, v, u, m;   /* in floats */
     size_t cols = 9 * C * L->out.h * L->out.w;
-    if (!NN__WINO_BUILT || nn__wino_mode < 0 || L->desc.kernel != 3 || L->desc.stride != 1 || L->desc.pad != 1 ||
+    if (!NN__WINO_BUILT || nn__wino_mode < 0 || L->desc.kernel_h != 3 || L->desc.stride_h != 1 || L->desc.pad_h != 1 ||
         L->in.w > 2 * NN__WINO_MAX_TW || (size_t)L->in.h * L->in.w > NN__CONV_KEEP_COLS ||
         (nn__wino_mode == 0 && (L->in.c < NN__WINO_MIN_CHANNELS ||
                                 (long)net->max_batch * nn__wino_tiles(L) < NN__WINO_MIN_TILES)) ||
@@ -3273,12 +3334,12 @@ static void nn__wino_backward(nn_net *net, nn_layer *L, const float *dy, float *
 
 static int nn__conv_direct(const nn_layer *L)
 {
-    return L->desc.kernel == 1 && L->desc.stride == 1 && L->desc.pad == 0;
+    return L->desc.kernel_h == 1 && L->desc.stride_h == 1 && L->desc.pad_h == 0;
 }
 
 static nn_status nn__conv2d_setup(nn_net *net, nn_layer *L)
 {
-    int k = L->desc.kernel, s = L->desc.stride, p = L->desc.pad, oh, ow;
+    int k = L->desc.kernel_h, s = L->desc.stride_h, p = L->desc.pad_h, oh, ow;
     long long ph = (long long)L->in.h + 2LL * p, pw = (long long)L->in.w + 2LL * p;   /* padded */
     size_t rows, col_size, all;
     if (L->desc.out <= 0)
@@ -3311,7 +3372,7 @@ static nn_status nn__conv2d_setup(nn_net *net, nn_layer *L)
 
 static void nn__conv2d_init(nn_layer *L, nn_rng *rng)
 {
-    nn__init_fan_in(L, rng, (size_t)L->in.c * L->desc.kernel * L->desc.kernel);
+    nn__init_fan_in(L, rng, (size_t)L->in.c * L->desc.kernel_h * L->desc.kernel_h);
 }
 
 /* Image i's columns into (task im2col) or out of (task col2im, into a zeroed dx_i)
@@ -3320,7 +3381,7 @@ static void nn__conv_im2col_task(void *ctx, int i)
 {
     const nn__layer_task *t = (const nn__layer_task *)ctx;
     const nn_layer *L = t->L;
-    int k = L->desc.kernel, s = L->desc.stride, p = L->desc.pad, P = L->out.h * L->out.w;
+    int k = L->desc.kernel_h, s = L->desc.stride_h, p = L->desc.pad_h, P = L->out.h * L->out.w;
     nn_im2col(t->x + nn_shape_size(L->in) * i, L->in.c, L->in.h, L->in.w, k, k, s, s, p, p,
               t->cols + (size_t)i * P, t->ld);
 }
@@ -3329,7 +3390,7 @@ static void nn__conv_col2im_task(void *ctx, int i)
 {
     const nn__layer_task *t = (const nn__layer_task *)ctx;
     const nn_layer *L = t->L;
-    int k = L->desc.kernel, s = L->desc.stride, p = L->desc.pad, P = L->out.h * L->out.w;
+    int k = L->desc.kernel_h, s = L->desc.stride_h, p = L->desc.pad_h, P = L->out.h * L->out.w;
     float *dxi = t->out + nn_shape_size(L->in) * i;
     memset(dxi, 0, nn_shape_size(L->in) * sizeof(float));
     nn_col2im(t->cols + (size_t)i * P, t->ld, L->in.c, L->in.h, L->in.w, k, k, s, s, p, p, dxi);
@@ -3340,13 +3401,13 @@ static void nn__conv_col2im_task(void *ctx, int i)
 static int nn__conv_batched(const nn_layer *L)
 {
     return !L->winograd &&
-           L->work_size > (size_t)L->in.c * L->desc.kernel * L->desc.kernel * L->out.h * L->out.w;
+           L->work_size > (size_t)L->in.c * L->desc.kernel_h * L->desc.kernel_h * L->out.h * L->out.w;
 }
 
 static void nn__conv2d_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
 {
-    int C = L->in.c, H = L->in.h, W = L->in.w, O = L->out.c, k = L->desc.kernel;
-    int s = L->desc.stride, p = L->desc.pad, P = L->out.h * L->out.w, K = C * k * k, i, o, j;
+    int C = L->in.c, H = L->in.h, W = L->in.w, O = L->out.c, k = L->desc.kernel_h;
+    int s = L->desc.stride_h, p = L->desc.pad_h, P = L->out.h * L->out.w, K = C * k * k, i, o, j;
     size_t in_size = nn_shape_size(L->in), out_size = nn_shape_size(L->out);
     int winograd = nn__wino_pays(L, n);
     L->wino_skip = winograd && !nn__vfinite(x, (size_t)n * in_size);
@@ -3389,8 +3450,8 @@ static void nn__conv2d_forward(nn_net *net, nn_layer *L, const float *x, float *
 static void nn__conv2d_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
                                 const float *dy, float *dx, int n)
 {
-    int C = L->in.c, H = L->in.h, W = L->in.w, O = L->out.c, k = L->desc.kernel;
-    int s = L->desc.stride, p = L->desc.pad, P = L->out.h * L->out.w, K = C * k * k, i, o;
+    int C = L->in.c, H = L->in.h, W = L->in.w, O = L->out.c, k = L->desc.kernel_h;
+    int s = L->desc.stride_h, p = L->desc.pad_h, P = L->out.h * L->out.w, K = C * k * k, i, o;
     size_t in_size = nn_shape_size(L->in), out_size = nn_shape_size(L->out);
     int direct = nn__conv_direct(L);
     (void)y;
@@ -3446,11 +3507,11 @@ static const nn__layer_ops nn__conv2d_ops = {
 
 static nn_status nn__pool_setup(nn_net *net, nn_layer *L)
 {
-    int k = L->desc.kernel, s, p = L->desc.pad;
+    int k = L->desc.kernel_h, s, p = L->desc.pad_h;
     long long ph = (long long)L->in.h + 2LL * p, pw = (long long)L->in.w + 2LL * p;   /* padded */
     (void)net;
-    if (L->desc.stride == 0) L->desc.stride = k;
-    s = L->desc.stride;
+    if (L->desc.stride_h == 0) L->desc.stride_h = k;
+    s = L->desc.stride_h;
     if (k <= 0 || s <= 0 || p < 0)
         return nn__fail(NN_ERR_ARG, "kernel %d, stride %d, padding %d; expected kernel > 0, "
                         "stride >= 0 (0: the kernel), padding >= 0", k, s, p);
@@ -3486,7 +3547,7 @@ static void nn__maxpool2d_plane(void *ctx, int c)
     const nn__layer_task *t = (const nn__layer_task *)ctx;
     const nn_layer *L = t->L;
     int H = L->in.h, W = L->in.w, oh = L->out.h, ow = L->out.w;
-    int k = L->desc.kernel, s = L->desc.stride, p = L->desc.pad, oy, ox, ky, kx;
+    int k = L->desc.kernel_h, s = L->desc.stride_h, p = L->desc.pad_h, oy, ox, ky, kx;
     const float *xc = t->x + (size_t)c * H * W;
     float *y = t->out + (size_t)c * oh * ow, *arg = L->work + (size_t)c * oh * ow;
     for (oy = 0; oy < oh; oy++)
@@ -3558,7 +3619,7 @@ static void nn__avgpool2d_plane(void *ctx, int c)
     const nn__layer_task *t = (const nn__layer_task *)ctx;
     const nn_layer *L = t->L;
     int H = L->in.h, W = L->in.w, oh = L->out.h, ow = L->out.w;
-    int k = L->desc.kernel, s = L->desc.stride, p = L->desc.pad, oy, ox, ky, kx;
+    int k = L->desc.kernel_h, s = L->desc.stride_h, p = L->desc.pad_h, oy, ox, ky, kx;
     float scale = 1.0f / (float)(k * k);
     const float *xc = t->x + (size_t)c * H * W;
     float *y = t->out + (size_t)c * oh * ow;
@@ -3585,7 +3646,7 @@ static void nn__avgpool2d_plane_backward(void *ctx, int c)
     const nn__layer_task *t = (const nn__layer_task *)ctx;
     const nn_layer *L = t->L;
     int H = L->in.h, W = L->in.w, oh = L->out.h, ow = L->out.w;
-    int k = L->desc.kernel, s = L->desc.stride, p = L->desc.pad, oy, ox, ky, kx;
+    int k = L->desc.kernel_h, s = L->desc.stride_h, p = L->desc.pad_h, oy, ox, ky, kx;
     float scale = 1.0f / (float)(k * k);
     const float *dy = t->dy + (size_t)c * oh * ow;
     float *d = t->out + (size_t)c * H * W;
@@ -3886,18 +3947,18 @@ static const nn__layer_ops nn__gelu_ops = {
 
 static nn_status nn__softplus_setup(nn_net *net, nn_layer *L)
 {
-    if (L->desc.alpha == 0.0f) L->desc.alpha = 1.0f;
-    if (L->desc.beta == 0.0f) L->desc.beta = 20.0f;
-    if (!isfinite(L->desc.alpha) || !isfinite(L->desc.beta))
+    if (L->desc.beta == 0.0f) L->desc.beta = 1.0f;
+    if (L->desc.threshold == 0.0f) L->desc.threshold = 20.0f;
+    if (!isfinite(L->desc.beta) || !isfinite(L->desc.threshold))
         return nn__fail(NN_ERR_ARG, "Softplus: beta %g and threshold %g must be finite",
-                        L->desc.alpha, L->desc.beta);
+                        L->desc.beta, L->desc.threshold);
     return nn__same_shape_setup(net, L);
 }
 
 static void nn__softplus_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
 {
     size_t i, count = (size_t)n * nn_shape_size(L->in);
-    float beta = L->desc.alpha, threshold = L->desc.beta;
+    float beta = L->desc.beta, threshold = L->desc.threshold;
     (void)net;
     for (i = 0; i < count; i++) {
         float z = beta * x[i];
@@ -3909,7 +3970,7 @@ static void nn__softplus_backward(nn_net *net, nn_layer *L, const float *x, cons
                                   const float *dy, float *dx, int n)
 {
     size_t i, count = (size_t)n * nn_shape_size(L->in);
-    float beta = L->desc.alpha, threshold = L->desc.beta;
+    float beta = L->desc.beta, threshold = L->desc.threshold;
     (void)net; (void)y;
     if (!dx) return;
     for (i = 0; i < count; i++) {
@@ -3928,7 +3989,7 @@ static const nn__layer_ops nn__softplus_ops = {
 static void nn__scale_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
 {
     size_t i, count = (size_t)n * nn_shape_size(L->in);
-    float a = L->desc.alpha;
+    float a = L->desc.factor;
     (void)net;
     for (i = 0; i < count; i++) y[i] = a * x[i];
 }
@@ -3937,7 +3998,7 @@ static void nn__scale_backward(nn_net *net, nn_layer *L, const float *x, const f
                                const float *dy, float *dx, int n)
 {
     size_t i, count = (size_t)n * nn_shape_size(L->in);
-    float a = L->desc.alpha;
+    float a = L->desc.factor;
     (void)net; (void)x; (void)y;
     if (!dx) return;
     for (i = 0; i < count; i++) dx[i] = a * dy[i];
@@ -3954,7 +4015,7 @@ static const nn__layer_ops nn__scale_ops = {
 
 static nn_status nn__dropout_setup(nn_net *net, nn_layer *L)
 {
-    float p = L->desc.alpha;
+    float p = L->desc.p;
     if (!(p >= 0.0f && p < 1.0f))
         return nn__fail(NN_ERR_ARG, "Dropout: p = %g, expected 0 <= p < 1", p);
     L->out = L->in;
@@ -3965,7 +4026,7 @@ static nn_status nn__dropout_setup(nn_net *net, nn_layer *L)
 static void nn__dropout_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
 {
     size_t i, count = (size_t)n * nn_shape_size(L->in);
-    float p = L->desc.alpha, keep = 1.0f / (1.0f - p), *mask = L->work;
+    float p = L->desc.p, keep = 1.0f / (1.0f - p), *mask = L->work;
     if (!net->training || p == 0.0f) {
         memcpy(y, x, count * sizeof(float));
         return;
@@ -3981,7 +4042,7 @@ static void nn__dropout_backward(nn_net *net, nn_layer *L, const float *x, const
     const float *mask = L->work;
     (void)x; (void)y;
     if (!dx) return;
-    if (!net->training || L->desc.alpha == 0.0f) {
+    if (!net->training || L->desc.p == 0.0f) {
         memcpy(dx, dy, count * sizeof(float));
         return;
     }
@@ -4247,16 +4308,31 @@ NNDEF nn_status nn_add(nn_net *net, nn_layer_desc layer)
         return nn__fail(NN_ERR_ARG, "nn_add: unknown layer kind %d", (int)layer.kind);
     /* The ranges a model file may hold, so that every net that is built can be saved
        and loaded again; each layer's setup checks what its kind needs on top. */
-    if (layer.out < 0 || layer.kernel < 0 || layer.stride < 0 || layer.pad < 0)
-        return nn__fail(NN_ERR_ARG, "nn_add: %s with %d outputs, kernel %d, stride %d, padding %d: "
-                        "sizes must be >= 0", nn_layer_name(layer.kind), layer.out, layer.kernel,
-                        layer.stride, layer.pad);
-    if ((unsigned)layer.no_bias > 1 || (unsigned)layer.approximate > 1)
-        return nn__fail(NN_ERR_ARG, "nn_add: %s with no_bias %d, approximate %d: expected 0 or 1",
-                        nn_layer_name(layer.kind), layer.no_bias, layer.approximate);
-    if (!isfinite(layer.alpha) || !isfinite(layer.beta))
-        return nn__fail(NN_ERR_ARG, "nn_add: %s with alpha %g, beta %g: expected finite numbers",
-                        nn_layer_name(layer.kind), (double)layer.alpha, (double)layer.beta);
+    if (layer.out < 0 || layer.kernel_h < 0 || layer.kernel_w < 0 || layer.stride_h < 0 ||
+        layer.stride_w < 0 || layer.pad_h < 0 || layer.pad_w < 0 || layer.dilation_h < 0 ||
+        layer.dilation_w < 0 || layer.groups < 0)
+        return nn__fail(NN_ERR_ARG, "nn_add: %s with %d outputs, kernel %dx%d, stride %dx%d, padding %dx%d, "
+                        "dilation %dx%d, groups %d: sizes must be >= 0", nn_layer_name(layer.kind), layer.out,
+                        layer.kernel_h, layer.kernel_w, layer.stride_h, layer.stride_w, layer.pad_h,
+                        layer.pad_w, layer.dilation_h, layer.dilation_w, layer.groups);
+    if ((unsigned)layer.no_bias > 1 || (unsigned)layer.approximate > 1 || (unsigned)layer.ceil_mode > 1 ||
+        (unsigned)layer.exclude_pad > 1 || (unsigned)layer.no_affine > 1 || (unsigned)layer.relu > 1)
+        return nn__fail(NN_ERR_ARG, "nn_add: %s with no_bias %d, approximate %d, ceil_mode %d, exclude_pad %d, "
+                        "no_affine %d, relu %d: expected 0 or 1", nn_layer_name(layer.kind), layer.no_bias,
+                        layer.approximate, layer.ceil_mode, layer.exclude_pad, layer.no_affine, layer.relu);
+    if (!isfinite(layer.negative_slope) || !isfinite(layer.factor) || !isfinite(layer.p) ||
+        !isfinite(layer.beta) || !isfinite(layer.threshold) || !isfinite(layer.min_val) ||
+        !isfinite(layer.max_val) || !isfinite(layer.momentum) || !isfinite(layer.eps))
+        return nn__fail(NN_ERR_ARG, "nn_add: %s with a number that is not finite (negative_slope %g, factor %g, "
+                        "p %g, beta %g, threshold %g, min_val %g, max_val %g, momentum %g, eps %g)",
+                        nn_layer_name(layer.kind), (double)layer.negative_slope, (double)layer.factor,
+                        (double)layer.p, (double)layer.beta, (double)layer.threshold, (double)layer.min_val,
+                        (double)layer.max_val, (double)layer.momentum, (double)layer.eps);
+    if (layer.name || layer.kernel_h != layer.kernel_w || layer.stride_h != layer.stride_w ||
+        layer.pad_h != layer.pad_w || layer.dilation_h > 1 || layer.dilation_w > 1 || layer.groups > 1 ||
+        layer.ceil_mode || layer.exclude_pad || layer.no_affine || layer.momentum != 0.0f || layer.eps != 0.0f)
+        return nn__fail(NN_ERR_ARG, "nn_add: %s: names, rectangular sizes, dilation, groups and the pooling and "
+                        "BatchNorm options are not available yet", nn_layer_name(layer.kind));
     if (net->num_layers == net->layer_capacity) {
         int cap = net->layer_capacity ? 2 * net->layer_capacity : 16;
         nn_layer *grown = (nn_layer *)nn__calloc((size_t)cap, sizeof *grown);
@@ -5834,12 +5910,14 @@ static void nn__json_layers(nn__buf *h, const nn_net *net)
         const nn_layer_desc *d = &net->layers[i].desc;
         nn__buf_printf(h, "%s%s", i ? ";" : "", nn_layer_name(d->kind));
         if (d->out) nn__buf_printf(h, " out=%d", d->out);
-        if (d->kernel) nn__buf_printf(h, " kernel=%d", d->kernel);
-        if (d->stride) nn__buf_printf(h, " stride=%d", d->stride);
-        if (d->pad) nn__buf_printf(h, " pad=%d", d->pad);
+        float alpha = d->kind == NN_LEAKY_RELU ? d->negative_slope : d->kind == NN_SCALE ? d->factor
+                    : d->kind == NN_DROPOUT ? d->p : d->kind == NN_SOFTPLUS ? d->beta : 0.0f;
+        if (d->kernel_h) nn__buf_printf(h, " kernel=%d", d->kernel_h);
+        if (d->stride_h) nn__buf_printf(h, " stride=%d", d->stride_h);
+        if (d->pad_h) nn__buf_printf(h, " pad=%d", d->pad_h);
         if (d->no_bias) nn__buf_printf(h, " no_bias=1");
-        if (d->alpha != 0.0f) nn__buf_printf(h, " alpha=%.9g", d->alpha);
-        if (d->beta != 0.0f) nn__buf_printf(h, " beta=%.9g", d->beta);
+        if (alpha != 0.0f) nn__buf_printf(h, " alpha=%.9g", alpha);
+        if (d->kind == NN_SOFTPLUS && d->threshold != 0.0f) nn__buf_printf(h, " beta=%.9g", d->threshold);
         if (d->approximate) nn__buf_printf(h, " approximate=1");
     }
     nn__buf_put(h, "\"", 1);
@@ -5889,7 +5967,7 @@ static nn_status nn__save(nn_net *net, const nn_optim *opt, unsigned char **out,
         nn__json_tensor(&h, p->name, "F32", p->ndim, p->shape, &offset, p->size * sizeof(float));
         nn__buf_put_f32(&body, p->value, p->size);
         if (!strcmp(p->name + strlen(p->name) - 11, "running_var")) {
-            char name[40];
+            char name[NN_MAX_NAME + 16];
             int64_t tracked = net->train_batches;
             unsigned char le[8];
             for (k = 0; k < 8; k++) le[k] = (unsigned char)((uint64_t)tracked >> (8 * k));
@@ -5901,7 +5979,7 @@ static nn_status nn__save(nn_net *net, const nn_optim *opt, unsigned char **out,
     for (i = 0; opt && i < net->num_params; i++)
         for (k = 0; k < 2; k++) {
             const float *state = k ? opt->v[i] : opt->m[i];
-            char name[48];
+            char name[NN_MAX_NAME + 16];
             if (!state) continue;
             snprintf(name, sizeof name, "optimizer.%c.%s", k ? 'v' : 'm', net->params[i].name);
             nn__json_tensor(&h, name, "F32", net->params[i].ndim, net->params[i].shape, &offset,
@@ -6379,13 +6457,13 @@ static nn_status nn__st_check(nn_net *net, const nn_optim *opt, nn__st_file *f, 
         size_t len = strlen(p->name);
         if ((st = nn__st_check_f32(f, p->name, p->ndim, p->shape, p->size)) != NN_OK) return st;
         for (k = 0; opt && k < 2; k++) {
-            char name[48];
+            char name[NN_MAX_NAME + 16];
             if (!(k ? opt->v[i] : opt->m[i])) continue;
             nn__moment_name(name, sizeof name, k, p->name);
             if ((st = nn__st_check_f32(f, name, p->ndim, p->shape, p->size)) != NN_OK) return st;
         }
         if (len > 11 && !strcmp(p->name + len - 11, "running_var")) {   /* PyTorch's counter */
-            char name[48];
+            char name[NN_MAX_NAME + 16];
             nn__st_tensor *t;
             int64_t v = 0;
             snprintf(name, sizeof name, "%.*s.num_batches_tracked", (int)(len - 12), p->name);
@@ -6415,7 +6493,7 @@ static void nn__st_copy(nn_net *net, nn_optim *opt, nn__st_file *f, long tracked
         nn_param *p = &net->params[i];
         nn__st_copy_f32(f, p->name, p->value, p->size);
         for (k = 0; opt && k < 2; k++) {
-            char name[48];
+            char name[NN_MAX_NAME + 16];
             float *state = k ? opt->v[i] : opt->m[i];
             if (!state) continue;
             nn__moment_name(name, sizeof name, k, p->name);
@@ -6522,13 +6600,23 @@ static nn_status nn__parse_layer(const char *text, size_t len, nn_layer_desc *d)
                                  k < 4 ? "an integer 0..INT_MAX" : k < 6 ? "0 or 1" : "a finite number");
         switch (k) {
         case 0: d->out = (int)u; break;
-        case 1: d->kernel = (int)u; break;
-        case 2: d->stride = (int)u; break;
-        case 3: d->pad = (int)u; break;
+        case 1: d->kernel_h = d->kernel_w = (int)u; break;
+        case 2: d->stride_h = d->stride_w = (int)u; break;
+        case 3: d->pad_h = d->pad_w = (int)u; break;
         case 4: d->no_bias = (int)u; break;
         case 5: d->approximate = (int)u; break;
-        case 6: d->alpha = f; break;
-        default: d->beta = f; break;
+        case 6:   /* one key for the one float option of each of these kinds */
+            if (d->kind == NN_LEAKY_RELU) d->negative_slope = f;
+            else if (d->kind == NN_SCALE) d->factor = f;
+            else if (d->kind == NN_DROPOUT) d->p = f;
+            else if (d->kind == NN_SOFTPLUS) d->beta = f;
+            else return nn__fail(NN_ERR_FORMAT, "model: option 'alpha' on a %s layer", nn_layer_name(d->kind));
+            break;
+        default:
+            if (d->kind != NN_SOFTPLUS)
+                return nn__fail(NN_ERR_FORMAT, "model: option 'beta' on a %s layer", nn_layer_name(d->kind));
+            d->threshold = f;
+            break;
         }
     }
     return NN_OK;

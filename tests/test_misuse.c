@@ -326,7 +326,8 @@ static const char *const no_pointer_args[] = {
     "nn_simd_name", "nn_set_threads", "nn_get_threads", "nn_layer_name", "nn_linear",
     "nn_conv2d", "nn_maxpool2d", "nn_avgpool2d", "nn_global_avgpool", "nn_batchnorm",
     "nn_relu", "nn_leaky_relu", "nn_sigmoid", "nn_tanh", "nn_gelu", "nn_softplus", "nn_scale",
-    "nn_dropout", "nn_flatten", "nn_net_new", "nn_lr_step_decay", "nn_lr_cosine"
+    "nn_dropout", "nn_flatten", "nn_relu6", "nn_hardtanh", "nn_block", "nn_shortcut", "nn_block_end",
+    "nn_named" /* its name may be NULL: the default */, "nn_net_new", "nn_lr_step_decay", "nn_lr_cosine"
 };
 
 /* Every NNDEF of nn.h's public part is swept above or listed in no_pointer_args (so a

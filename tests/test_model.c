@@ -44,7 +44,7 @@ static void test_round_trip_bit_identical(void)
     CHECK(back != NULL, "%s", nn_error());
     if (back) {
         float pre1[18], pre2[18];
-        CHECK(nn_num_layers(back) == 6 && nn_get_layer(back, 2)->desc.alpha == 0.05f, "architecture");
+        CHECK(nn_num_layers(back) == 6 && nn_get_layer(back, 2)->desc.negative_slope == 0.05f, "architecture");
         CHECK(memcmp(nn_forward(back, x, 4), out1, sizeof out1) == 0, "logits differ after load");
         CHECK(nn_get_preprocess(back) == NN_PREPROCESS_MEAN_IMAGE, "preprocessing kind");
         nn_preprocess(net, x, pre1, 1);
