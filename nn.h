@@ -629,8 +629,8 @@ NNDEF nn_status nn_batch_start(nn_dataset *d, uint64_t seed);
    epoch is incremented and the batch continues from the start of the new order, so a
    batch may straddle two epochs. Without nn_batch_start the samples are walked in
    stored order 0..n-1, epoch after epoch, unshuffled. Never allocates. NN_ERR_ARG,
-   nothing copied, for n <= 0 or a cursor outside 0..d->n-1 (batcher fields not
-   zeroed). */
+   nothing copied, for n <= 0, a cursor outside 0..d->n-1 or an augment that
+   nn_set_augment would refuse (batcher fields not zeroed). */
 NNDEF nn_status nn_next_batch(nn_dataset *d, int n, float *x, int *y);
 /* Turns augmentation on (or off, with a zeroed a) for the batches nn_next_batch copies
    from now on. Its draws come from a generator of their own, seeded by nn_batch_start
@@ -5662,20 +5662,25 @@ NNDEF nn_status nn_scale_pixels(nn_dataset *d, float factor)
    without it. */
 static nn_rng nn__augment_rng(uint64_t seed) { return nn_rng_new(seed ^ 0x6a09e667f3bcc909ULL); }
 
+/* NN_OK if augmentation a fits the samples of d (a checked set). */
+static nn_status nn__augment_check(const nn_dataset *d, nn_augment a, const char *fn)
+{
+    int limit = d->shape.h < d->shape.w ? d->shape.h : d->shape.w;
+    if (a.flip != 0 && a.flip != 1)
+        return nn__fail(NN_ERR_ARG, "%s: augmentation flip %d, expected 0 or 1", fn, a.flip);
+    if (a.crop_pad < 0 || (a.crop_pad > 0 && a.crop_pad >= limit))
+        return nn__fail(NN_ERR_ARG, "%s: augmentation crop_pad %d, expected 0..%d for %dx%d images",
+                        fn, a.crop_pad, limit - 1, d->shape.h, d->shape.w);
+    if ((a.flip || a.crop_pad) && (d->shape.h < 2 || d->shape.w < 2))
+        return nn__fail(NN_ERR_ARG, "%s: samples of shape (%d, %d, %d) are not images, no augmentation "
+                        "(h and w must be > 1)", fn, d->shape.c, d->shape.h, d->shape.w);
+    return NN_OK;
+}
+
 NNDEF nn_status nn_set_augment(nn_dataset *d, nn_augment a)
 {
-    int limit;
     nn_status st = nn__dataset_check(d, 0, "nn_set_augment");
-    if (st != NN_OK) return st;
-    limit = d->shape.h < d->shape.w ? d->shape.h : d->shape.w;
-    if (a.flip != 0 && a.flip != 1)
-        return nn__fail(NN_ERR_ARG, "nn_set_augment: flip %d, expected 0 or 1", a.flip);
-    if (a.crop_pad < 0 || (a.crop_pad > 0 && a.crop_pad >= limit))
-        return nn__fail(NN_ERR_ARG, "nn_set_augment: crop_pad %d, expected 0..%d for %dx%d images",
-                        a.crop_pad, limit - 1, d->shape.h, d->shape.w);
-    if ((a.flip || a.crop_pad) && (d->shape.h < 2 || d->shape.w < 2))
-        return nn__fail(NN_ERR_ARG, "nn_set_augment: samples of shape (%d, %d, %d) are not images "
-                        "(h and w must be > 1)", d->shape.c, d->shape.h, d->shape.w);
+    if (st != NN_OK || (st = nn__augment_check(d, a, "nn_set_augment")) != NN_OK) return st;
     if (!d->aug_rng.inc) d->aug_rng = nn__augment_rng(0);   /* never seeded (inc is odd) */
     d->augment = a;
     return NN_OK;
@@ -5728,6 +5733,7 @@ NNDEF nn_status nn_next_batch(nn_dataset *d, int n, float *x, int *y)
     if (d->cursor < 0 || d->cursor >= d->n)
         return nn__fail(NN_ERR_ARG, "nn_next_batch: cursor %d outside 0..%d (zero the batcher "
                         "fields of a data set you fill yourself)", d->cursor, d->n - 1);
+    if ((st = nn__augment_check(d, d->augment, "nn_next_batch")) != NN_OK) return st;
     size = nn_shape_size(d->shape);
     for (i = 0; i < n; i++) {
         int k = d->order ? d->order[d->cursor] : d->cursor;

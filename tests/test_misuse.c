@@ -549,6 +549,10 @@ static void test_data_arguments(void)
     CASE("nn_set_augment", "crop_pad >= min(h, w)", is_arg(nn_set_augment(&d, aug_big)));
     CASE("nn_set_augment", "crop_pad 1 on 2x2 images (allowed)",
          nn_set_augment(&d, aug_pad1) == NN_OK && d.augment.crop_pad == 1);
+    d.augment.crop_pad = 5;
+    CASE("nn_next_batch", "augment crop_pad set by hand too large", is_arg(nn_next_batch(&d, 1, bx, by)));
+    d.augment.crop_pad = -1;
+    CASE("nn_next_batch", "augment crop_pad set by hand negative", is_arg(nn_next_batch(&d, 1, bx, by)));
     CASE("nn_print_confusion", "0 classes", is_arg(nn_print_confusion(devnull, confusion, 0, NULL)));
 }
 
