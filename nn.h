@@ -557,6 +557,19 @@ NNDEF nn_status nn_set_check_input(nn_net *net, int enable);
    (the batcher's order). Every function below returns NN_ERR_ARG for a NULL set, an
    empty one (n <= 0 or a zero shape), or a NULL x (or y where labels are read). */
 
+/* Data augmentation applied by nn_next_batch to the samples it copies (the set's own
+   pixels never change); zero = none. Per sample, in this order (torchvision's
+   RandomCrop(H, padding=P) then RandomHorizontalFlip()):
+   crop_pad P > 0: the image is padded with P zeros on each side and an H x W window is
+                   cut at a uniformly drawn offset (0..2P rows, 0..2P columns), so the
+                   image moves by up to P pixels and the uncovered border is 0;
+   flip 1:         the image is mirrored left-right with probability 0.5.
+   Other flip values are reserved for later modes (NN_ERR_ARG today). */
+typedef struct nn_augment {
+    int flip;             /* 0: none, 1: random horizontal flip, p = 0.5 */
+    int crop_pad;         /* 0: none, P > 0: padded random crop, P < min(h, w) */
+} nn_augment;
+
 typedef struct nn_dataset {
     int    n;             /* samples */
     nn_shape shape;       /* of one sample */
@@ -570,6 +583,8 @@ typedef struct nn_dataset {
     nn_rng rng;
     int    owns_data;     /* 1: x and y were allocated by a loader and nn_dataset_free
                              frees them; 0: they are the program's */
+    nn_augment augment;   /* set by nn_set_augment; zero: none */
+    nn_rng aug_rng;       /* augmentation draws; seeded by nn_batch_start */
 } nn_dataset;
 
 #define NN_CIFAR10_RECORD 3073   /* 1 label byte + 3 x 32 x 32 pixel bytes */
@@ -614,9 +629,19 @@ NNDEF nn_status nn_batch_start(nn_dataset *d, uint64_t seed);
    epoch is incremented and the batch continues from the start of the new order, so a
    batch may straddle two epochs. Without nn_batch_start the samples are walked in
    stored order 0..n-1, epoch after epoch, unshuffled. Never allocates. NN_ERR_ARG,
-   nothing copied, for n <= 0 or a cursor outside 0..d->n-1 (batcher fields not
-   zeroed). */
+   nothing copied, for n <= 0, a cursor outside 0..d->n-1 or an augment that
+   nn_set_augment would refuse (batcher fields not zeroed). */
 NNDEF nn_status nn_next_batch(nn_dataset *d, int n, float *x, int *y);
+/* Turns augmentation on (or off, with a zeroed a) for the batches nn_next_batch copies
+   from now on. Its draws come from a generator of their own, seeded by nn_batch_start
+   from the same seed (a set never started uses seed 0), so the same seed gives the same
+   batches, and the shuffled order is the same with or without augmentation. The zero
+   padding is 0 in the set's own values: pad before normalising (keep raw pixels in the
+   set and normalise each batch, e.g. with nn_preprocess) to pad with black as
+   torchvision does. NN_ERR_ARG, nothing changed, for a NULL or empty set, a flip
+   other than 0 or 1, a crop_pad < 0 or >= min(h, w), or any augmentation of a set
+   whose samples are not images (h or w of 1). */
+NNDEF nn_status nn_set_augment(nn_dataset *d, nn_augment a);
 
 /* ---- Model files -------------------------------------------------------------------
    safetensors: an 8-byte little-endian header length, a JSON header naming each tensor
@@ -5633,6 +5658,54 @@ NNDEF nn_status nn_scale_pixels(nn_dataset *d, float factor)
 
 /* ---- Batcher ---------------------------------------------------------------------- */
 
+/* Augmentation's own stream, so that the shuffle draws the same numbers with or
+   without it. */
+static nn_rng nn__augment_rng(uint64_t seed) { return nn_rng_new(seed ^ 0x6a09e667f3bcc909ULL); }
+
+/* NN_OK if augmentation a fits the samples of d (a checked set). */
+static nn_status nn__augment_check(const nn_dataset *d, nn_augment a, const char *fn)
+{
+    int limit = d->shape.h < d->shape.w ? d->shape.h : d->shape.w;
+    if (a.flip != 0 && a.flip != 1)
+        return nn__fail(NN_ERR_ARG, "%s: augmentation flip %d, expected 0 or 1", fn, a.flip);
+    if (a.crop_pad < 0 || (a.crop_pad > 0 && a.crop_pad >= limit))
+        return nn__fail(NN_ERR_ARG, "%s: augmentation crop_pad %d, expected 0..%d for %dx%d images",
+                        fn, a.crop_pad, limit - 1, d->shape.h, d->shape.w);
+    if ((a.flip || a.crop_pad) && (d->shape.h < 2 || d->shape.w < 2))
+        return nn__fail(NN_ERR_ARG, "%s: samples of shape (%d, %d, %d) are not images, no augmentation "
+                        "(h and w must be > 1)", fn, d->shape.c, d->shape.h, d->shape.w);
+    return NN_OK;
+}
+
+NNDEF nn_status nn_set_augment(nn_dataset *d, nn_augment a)
+{
+    nn_status st = nn__dataset_check(d, 0, "nn_set_augment");
+    if (st != NN_OK || (st = nn__augment_check(d, a, "nn_set_augment")) != NN_OK) return st;
+    if (!d->aug_rng.inc) d->aug_rng = nn__augment_rng(0);   /* never seeded (inc is odd) */
+    d->augment = a;
+    return NN_OK;
+}
+
+/* out = src cut at offset (oy, ox) of src padded by pad zeros, then mirrored if flip:
+   out[c][i][j] = src[c][i + oy - pad][(flip ? w-1-j : j) + ox - pad], 0 outside src. */
+static void nn__augment_copy(float *out, const float *src, nn_shape s, int pad, int oy, int ox,
+                             int flip)
+{
+    int c, i, j;
+    for (c = 0; c < s.c; c++)
+        for (i = 0; i < s.h; i++) {
+            int sy = i + oy - pad;
+            float *o = out + ((size_t)c * s.h + i) * s.w;
+            const float *row;
+            if (sy < 0 || sy >= s.h) { memset(o, 0, (size_t)s.w * sizeof(float)); continue; }
+            row = src + ((size_t)c * s.h + sy) * s.w;
+            for (j = 0; j < s.w; j++) {
+                int sx = (flip ? s.w - 1 - j : j) + ox - pad;
+                o[j] = sx >= 0 && sx < s.w ? row[sx] : 0.0f;
+            }
+        }
+}
+
 NNDEF nn_status nn_batch_start(nn_dataset *d, uint64_t seed)
 {
     int i;
@@ -5644,6 +5717,7 @@ NNDEF nn_status nn_batch_start(nn_dataset *d, uint64_t seed)
     for (i = 0; i < d->n; i++) d->order[i] = i;
     d->rng = nn_rng_new(seed);
     nn_rng_shuffle(&d->rng, d->order, d->n);
+    d->aug_rng = nn__augment_rng(seed);
     d->cursor = 0;
     d->epoch = 0;
     return NN_OK;
@@ -5659,10 +5733,21 @@ NNDEF nn_status nn_next_batch(nn_dataset *d, int n, float *x, int *y)
     if (d->cursor < 0 || d->cursor >= d->n)
         return nn__fail(NN_ERR_ARG, "nn_next_batch: cursor %d outside 0..%d (zero the batcher "
                         "fields of a data set you fill yourself)", d->cursor, d->n - 1);
+    if ((st = nn__augment_check(d, d->augment, "nn_next_batch")) != NN_OK) return st;
     size = nn_shape_size(d->shape);
     for (i = 0; i < n; i++) {
         int k = d->order ? d->order[d->cursor] : d->cursor;
-        if (x) memcpy(x + (size_t)i * size, d->x + (size_t)k * size, size * sizeof(float));
+        if (d->augment.flip || d->augment.crop_pad) {
+            /* Drawn whether or not x is wanted, so the stream follows the samples. */
+            int pad = d->augment.crop_pad, oy = pad, ox = pad, flip = 0;
+            if (pad) {
+                oy = (int)nn_rng_below(&d->aug_rng, 2u * (uint32_t)pad + 1u);
+                ox = (int)nn_rng_below(&d->aug_rng, 2u * (uint32_t)pad + 1u);
+            }
+            if (d->augment.flip) flip = (int)(nn_rng_u32(&d->aug_rng) >> 31);
+            if (x) nn__augment_copy(x + (size_t)i * size, d->x + (size_t)k * size, d->shape,
+                                    pad, oy, ox, flip);
+        } else if (x) memcpy(x + (size_t)i * size, d->x + (size_t)k * size, size * sizeof(float));
         if (y) y[i] = d->y[k];
         if (++d->cursor == d->n) {
             /* End of an epoch: count it and reshuffle at once, so that d->epoch is

@@ -2,14 +2,18 @@
 thread counts as bench/train.c, one case per process (so that the peak resident memory
 is the case's own). Run with Debian's /usr/bin/python3, which sees python3-torch:
 
-    OMP_NUM_THREADS=T /usr/bin/python3 bench/pytorch_ref.py --model vgg|mlp \
-        --mode train|infer --batch B --threads T [--iters N] [--gemm-share]
+    OMP_NUM_THREADS=T /usr/bin/python3 bench/pytorch_ref.py \
+        --model vgg|mlp|resnet18_cifar|mobilenet_v2 --mode train|infer --batch B --threads T
+        [--iters N] [--gemm-share]
 
 Prints one line in bench/train.c's format:
     bench pytorch <mode> <model> batch=<b> threads=<t> median=<images/s> best=<images/s> peak_rss_mb=<MB>
 Random data as in bench/train.c; training = zero_grad, forward, cross-entropy, backward,
-optimiser step (VGG: Adam lr 1e-4; MLP: SGD lr 0.002); inference = forward under
-torch.no_grad() in eval mode.
+optimiser step (VGG: Adam lr 1e-4; MLP: SGD lr 0.002; ResNet-18 and MobileNetV2: SGD lr
+0.1, momentum 0.9, weight decay 5e-4); inference = forward under torch.no_grad() in eval
+mode. resnet18_cifar is torchvision's resnet18(num_classes=10) with the CIFAR stem (conv1
+3x3 stride 1 pad 1, no max-pool) at 32 x 32; mobilenet_v2 is torchvision's
+mobilenet_v2(num_classes=10) at 224 x 224.
 --gemm-share (MLP training): also times, in the same process, the first Linear's two
 matrix products alone (torch.mm: y = x W^T and dW = dy^T x, the work nn.h's step cannot
 avoid) and prints their share of the median step:
@@ -37,21 +41,41 @@ def mlp():
     return nn.Sequential(nn.Flatten(), nn.Linear(3072, 100), nn.LeakyReLU(0.02), nn.Linear(100, 10))
 
 
+def resnet18_cifar():
+    import torchvision
+    net = torchvision.models.resnet18(num_classes=10)
+    net.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
+    net.maxpool = nn.Identity()
+    return net
+
+
+def mobilenet_v2():
+    import torchvision
+    return torchvision.models.mobilenet_v2(num_classes=10)
+
+
+MODELS = {"vgg": vgg, "mlp": mlp, "resnet18_cifar": resnet18_cifar, "mobilenet_v2": mobilenet_v2}
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", choices=["vgg", "mlp"], default="vgg")
+    ap.add_argument("--model", choices=list(MODELS), default="vgg")
     ap.add_argument("--mode", choices=["train", "infer"], default="train")
     ap.add_argument("--batch", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--iters", type=int, default=0)
     ap.add_argument("--gemm-share", action="store_true")
     a = ap.parse_args()
-    batch = a.batch or (32 if a.model == "vgg" else 200)
-    iters = a.iters or (200 if a.model == "mlp" else 5 if batch >= 128 else 15)
+    big = a.model in ("resnet18_cifar", "mobilenet_v2")
+    batch = a.batch or {"mlp": 200, "resnet18_cifar": 128}.get(a.model, 32)
+    iters = a.iters or (200 if a.model == "mlp" else 5 if batch >= 128 else 50 if batch == 1
+                        else 10 if big else 15)
     torch.set_num_threads(a.threads)
     torch.manual_seed(7)
-    net = vgg() if a.model == "vgg" else mlp()
-    if a.model == "vgg":
+    net = MODELS[a.model]()
+    if big:
+        opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    elif a.model == "vgg":
         opt = torch.optim.Adam(net.parameters(), lr=1e-4)
     else:
         with torch.no_grad():
@@ -60,7 +84,8 @@ def main():
                     m.weight.normal_(0, 1e-4)
                     m.bias.zero_()
         opt = torch.optim.SGD(net.parameters(), lr=0.002)
-    x = torch.randn(batch, 3, 32, 32) * 50
+    size = 224 if a.model == "mobilenet_v2" else 32
+    x = torch.randn(batch, 3, size, size) * (1 if big else 50)
     y = torch.randint(0, 10, (batch,))
     loss_fn = nn.CrossEntropyLoss()
     train = a.mode == "train"

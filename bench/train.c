@@ -1,15 +1,18 @@
 /* Training and inference throughput of whole networks (issue: on par with PyTorch).
    make bench-train runs this and bench/pytorch_ref.py alternately; by hand:
 
-     build/bench_train --model vgg|mlp --mode train|infer --batch B --threads T [--iters N]
+     build/bench_train --model vgg|mlp|resnet18_cifar|mobilenet_v2 --mode train|infer
+                       --batch B --threads T [--iters N]
      build/bench_train --model vgg --profile [--batch B --threads T]
 
    One case per process, so that the peak resident memory printed is the case's own:
      bench nn <mode> <model> batch=<b> threads=<t> median=<images/s> best=<images/s> peak_rss_mb=<MB>
    The data are random (throughput does not depend on the values): inputs N(0, 50^2) like
-   mean-subtracted pixels, labels uniform. Training is nn_train_step (forward, softmax
-   cross-entropy, backward, optimiser update): VGG with Adam at lr 1e-4, the MLP (E1) with
-   SGD at lr 0.002. Inference is nn_forward in evaluation mode on a net made
+   mean-subtracted pixels (N(0, 1) like normalised ones for ResNet-18 and MobileNetV2),
+   labels uniform. Training is nn_train_step (forward, softmax cross-entropy, backward,
+   optimiser update): VGG with Adam at lr 1e-4, the MLP (E1) with SGD at lr 0.002,
+   ResNet-18 (CIFAR, 32 x 32) and MobileNetV2 (224 x 224) with examples/resnet.c's SGD
+   (lr 0.1, momentum 0.9, weight decay 5e-4). Inference is nn_forward in evaluation mode on a net made
    inference-only (nn_inference_only: no gradients, two shared output buffers).
    --profile times every layer's forward and backward in a training step and prints each
    one's share of the step (the loss and the optimiser update as their own rows). */
@@ -101,8 +104,10 @@ int main(int argc, char **argv)
     int batch = 0, threads = 1, iters = 0, profile = 0, i, s;
     nn_net *net;
     nn_optim *opt;
-    float *x;
-    int *y;
+    nn_shape input = nn_shape3(3, 32, 32);
+    size_t size;
+    float *x, scale;
+    int *y, big;
     double times[1000];
     nn_rng rng = nn_rng_new(7);
 
@@ -119,16 +124,30 @@ int main(int argc, char **argv)
         else if (!strcmp(flag, "iters")) iters = (int)flag_long(program, flag, value, 1, 1000);
         else usage_error(program, "unknown flag '--%s'", flag);
     }
-    if (strcmp(model, "vgg") && strcmp(model, "mlp")) usage_error(program, "--model must be vgg or mlp, not '%s'", model);
+    if (strcmp(model, "vgg") && strcmp(model, "mlp") && strcmp(model, "resnet18_cifar") && strcmp(model, "mobilenet_v2"))
+        usage_error(program, "--model must be vgg, mlp, resnet18_cifar or mobilenet_v2, not '%s'", model);
     if (strcmp(mode, "train") && strcmp(mode, "infer")) usage_error(program, "--mode must be train or infer, not '%s'", mode);
-    if (!batch) batch = !strcmp(model, "vgg") ? 32 : 200;
-    if (!iters) iters = !strcmp(model, "vgg") ? (batch >= 128 ? 5 : 15) : 200;
+    big = !strcmp(model, "resnet18_cifar") || !strcmp(model, "mobilenet_v2");
+    if (!batch) batch = !strcmp(model, "mlp") ? 200 : !strcmp(model, "resnet18_cifar") ? 128 : 32;
+    if (!iters) iters = !strcmp(model, "mlp") ? 200 : batch >= 128 ? 5 : batch == 1 ? 50 : big ? 10 : 15;
     nn_set_threads(threads);
 
-    if (!strcmp(model, "vgg")) net = vgg_convnet(nn_shape3(3, 32, 32));
-    else { int hidden = 100; net = mlp_net(nn_shape3(3, 32, 32), &hidden, 1, 0.02f); }
+    if (!strcmp(model, "mobilenet_v2")) input = nn_shape3(3, 224, 224);
+    if (!strcmp(model, "vgg")) net = vgg_convnet(input);
+    else if (!strcmp(model, "mlp")) { int hidden = 100; net = mlp_net(input, &hidden, 1, 0.02f); }
+    else {
+        net = nn_net_new(input);
+        if (net && (!strcmp(model, "resnet18_cifar") ? resnet18_cifar(net, 10) : mobilenet_v2(net, 10)) != NN_OK) {
+            fprintf(stderr, "%s: %s\n", program, nn_error());
+            return 1;
+        }
+    }
     if (nn_build(net, batch, 1) != NN_OK) { fprintf(stderr, "%s: %s\n", program, nn_error()); return 1; }
-    if (!strcmp(model, "vgg")) {
+    if (big) {
+        nn_sgd_desc sgd = {0};
+        sgd.lr = 0.1f; sgd.momentum = 0.9f; sgd.weight_decay = 5e-4f;
+        opt = nn_sgd(net, sgd);
+    } else if (!strcmp(model, "vgg")) {
         nn_adam_desc adam = {0};
         adam.lr = 1e-4f;
         opt = nn_adam(net, adam);
@@ -138,10 +157,12 @@ int main(int argc, char **argv)
         nn_init_weights(net, NN_INIT_NORMAL, 0.0f, 1e-4f, 0.0f, NN_LINEAR);
         opt = nn_sgd(net, sgd);
     }
-    x = (float *)malloc((size_t)batch * 3072 * sizeof(float));
+    size = nn_shape_size(input);
+    scale = big ? 1.0f : 50.0f;
+    x = (float *)malloc((size_t)batch * size * sizeof(float));
     y = (int *)malloc((size_t)batch * sizeof(int));
     if (!opt || !x || !y) { fprintf(stderr, "%s: out of memory\n", program); return 1; }
-    for (i = 0; i < batch * 3072; i++) x[i] = nn_rng_normal(&rng, 0.0f, 50.0f);
+    for (i = 0; i < batch * (int)size; i++) x[i] = nn_rng_normal(&rng, 0.0f, scale);
     for (i = 0; i < batch; i++) y[i] = (int)nn_rng_below(&rng, 10);
 
     if (profile) {
@@ -155,8 +176,10 @@ int main(int argc, char **argv)
     }
     for (s = -3; s < iters; s++) {   /* three warm-up rounds */
         double t = now_seconds();
-        if (!strcmp(mode, "train")) nn_train_step(net, opt, x, y, batch);
-        else nn_forward(net, x, batch);
+        if (!strcmp(mode, "train") ? !isfinite(nn_train_step(net, opt, x, y, batch)) : !nn_forward(net, x, batch)) {
+            fprintf(stderr, "%s: %s\n", program, nn_error());   /* a failed step is no measurement */
+            return 1;
+        }
         if (s >= 0) times[s] = now_seconds() - t;
     }
     qsort(times, (size_t)iters, sizeof(double), compare_doubles);

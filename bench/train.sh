@@ -6,7 +6,9 @@
 # images/s is the median of the timed rounds; each side runs ROUNDS times (alternating)
 # and the best median counts, to ride out the noise of a shared machine. The MLP cases
 # take about a second a round and are the noisiest, so they run MLP_ROUNDS times.
-# Usage: bench/train.sh [case-filter]   e.g. bench/train.sh "vgg batch=32"
+# The models: the VGG ConvNet and the MLP (E1) at 32 x 32, ResNet-18 with the CIFAR stem at
+# 32 x 32 (training, batch 128) and MobileNetV2 at 224 x 224 (inference, batch 1 and 32).
+# Usage: bench/train.sh [case-filter]   e.g. bench/train.sh "vgg batch=32", "resnet18_cifar"
 cd "$(dirname "$0")/.." || exit 1
 ROUNDS=${ROUNDS:-2}
 MLP_ROUNDS=${MLP_ROUNDS:-5}
@@ -46,4 +48,7 @@ for threads in 1 2; do
     run_case infer vgg 128 $threads
     run_case train mlp 200 $threads
     run_case infer mlp 200 $threads
+    run_case train resnet18_cifar 128 $threads
+    run_case infer mobilenet_v2 1 $threads
+    run_case infer mobilenet_v2 32 $threads
 done

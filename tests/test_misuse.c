@@ -82,6 +82,8 @@ static nn_optim *opt;
 static float x[4 * 4], dy[4 * 2], out[64], mean[4], std_[4];
 static int y[4] = {0, 1, 1, 0}, confusion[4] = {1, 0, 0, 1}, items[3] = {0, 1, 2};
 static nn_dataset ds, ds_no_x, ds_no_y;   /* filled by hand: our own arrays */
+static const nn_augment aug_none = {0, 0}, aug_flip = {1, 0}, aug_flip2 = {2, 0},
+                        aug_neg = {0, -1}, aug_big = {0, 2}, aug_pad1 = {1, 1};
 static unsigned char *model;        /* nn_save_memory of net */
 static size_t model_size;
 static char dir[] = "/tmp/nn_test_misuse_XXXXXX", path[64];
@@ -209,6 +211,8 @@ static void test_null_data(void)
     CASE("nn_normalize_channels", "NULL d->x", is_arg(nn_normalize_channels(&ds_no_x, mean, std_)));
     CASE("nn_scale_pixels", "NULL d", is_arg(nn_scale_pixels(NULL, 2.0f)));
     CASE("nn_scale_pixels", "NULL d->x", is_arg(nn_scale_pixels(&ds_no_x, 2.0f)));
+    CASE("nn_set_augment", "NULL d", is_arg(nn_set_augment(NULL, aug_none)));
+    CASE("nn_set_augment", "NULL d->x", is_arg(nn_set_augment(&ds_no_x, aug_none)));
     CASE("nn_batch_start", "NULL d", is_arg(nn_batch_start(NULL, 1)));
     CASE("nn_batch_start", "NULL d->x", is_arg(nn_batch_start(&ds_no_x, 1)));
     CASE("nn_next_batch", "NULL d", is_arg(nn_next_batch(NULL, 1, bx, by)));
@@ -534,6 +538,21 @@ static void test_data_arguments(void)
     d.cursor = -1;
     CASE("nn_next_batch", "negative cursor", is_arg(nn_next_batch(&d, 1, bx, by)));
     CASE("nn_cifar10_load", "train and test the same set", is_arg(nn_cifar10_load(dir, &d, &d)));
+    d.cursor = 0;
+    CASE("nn_set_augment", "empty set", is_arg(nn_set_augment(&empty, aug_flip)));
+    CASE("nn_set_augment", "flip on 1x2 samples (not images)", is_arg(nn_set_augment(&d, aug_flip)));
+    CASE("nn_set_augment", "no augmentation of 1x2 samples (allowed)",
+         nn_set_augment(&d, aug_none) == NN_OK);
+    d.shape = nn_shape3(1, 2, 2);   /* 2x2 images from here on */
+    CASE("nn_set_augment", "flip 2 (reserved)", is_arg(nn_set_augment(&d, aug_flip2)) && !d.augment.flip);
+    CASE("nn_set_augment", "negative crop_pad", is_arg(nn_set_augment(&d, aug_neg)) && !d.augment.crop_pad);
+    CASE("nn_set_augment", "crop_pad >= min(h, w)", is_arg(nn_set_augment(&d, aug_big)));
+    CASE("nn_set_augment", "crop_pad 1 on 2x2 images (allowed)",
+         nn_set_augment(&d, aug_pad1) == NN_OK && d.augment.crop_pad == 1);
+    d.augment.crop_pad = 5;
+    CASE("nn_next_batch", "augment crop_pad set by hand too large", is_arg(nn_next_batch(&d, 1, bx, by)));
+    d.augment.crop_pad = -1;
+    CASE("nn_next_batch", "augment crop_pad set by hand negative", is_arg(nn_next_batch(&d, 1, bx, by)));
     CASE("nn_print_confusion", "0 classes", is_arg(nn_print_confusion(devnull, confusion, 0, NULL)));
 }
 
