@@ -39,6 +39,9 @@ $(B)/neon/test_%: tests/test_%.c nn.h tests/harness.h tests/gradcheck.h
 	@mkdir -p $(B)/neon
 	aarch64-linux-gnu-gcc -O2 $(WARN) -static -I. $< -o $@ $(LDLIBS)
 
+# test_npy is tools/npy.h's test.
+$(B)/test_npy $(B)/asan/test_npy: tools/npy.h
+
 # test_numerics_scalar is test_numerics.c under NN_NO_SIMD.
 $(B)/test_numerics_scalar $(B)/asan/test_numerics_scalar: tests/test_numerics.c
 
@@ -64,7 +67,7 @@ test-cxx:
 # `make fuzz` runs each for FUZZ_SECONDS (tests/fuzz/run.sh; crashes in build/fuzz/artifacts).
 FUZZ_CC     ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS = load_memory load_weights checkpoint cifar10 idx
+FUZZ_TARGETS = load_memory load_weights checkpoint cifar10 idx npy
 FUZZ_BINS    = $(patsubst %,$(B)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 FUZZ_FLAGS   = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
@@ -72,10 +75,10 @@ $(B)/fuzz/common.o: tests/fuzz/fuzz_common.c tests/fuzz/fuzz.h nn.h
 	@mkdir -p $(B)/fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(WARN) -c $< -o $@
 
-$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h tests/fuzz/mutator.h $(B)/fuzz/common.o
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h tests/fuzz/mutator.h tools/npy.h $(B)/fuzz/common.o
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $(WARN) $< $(B)/fuzz/common.o -o $@ $(LDLIBS)
 
-$(B)/fuzz/make_corpus: tests/fuzz/make_corpus.c tests/fuzz/fuzz_common.c tests/fuzz/fuzz.h nn.h
+$(B)/fuzz/make_corpus: tests/fuzz/make_corpus.c tests/fuzz/fuzz_common.c tests/fuzz/fuzz.h nn.h tools/npy.h
 	@mkdir -p $(B)/fuzz
 	$(FUZZ_CC) -O1 -g $(WARN) tests/fuzz/make_corpus.c tests/fuzz/fuzz_common.c -o $@ $(LDLIBS)
 
