@@ -17,7 +17,7 @@ NEON_TESTS = $(patsubst tests/%.c,$(B)/neon/%,$(wildcard tests/test_kernels*.c t
 # embed.c compiles a model in, so it has its own rule (make embed) and is not built here.
 EXAMPLE_SRC = $(filter-out examples/embed.c,$(wildcard examples/*.c))
 EXAMPLES  = $(patsubst examples/%.c,$(B)/%,$(EXAMPLE_SRC))
-TOOLS     = $(B)/pack_images $(B)/unpack_images $(B)/embed_model
+TOOLS     = $(B)/pack_images $(B)/unpack_images $(B)/embed_model $(B)/nn
 # The model `make embed` compiles into build/embed (tests/smoke.sh trains this one).
 MODEL   ?= $(B)/smoke/mlp.safetensors
 
@@ -140,6 +140,11 @@ $(B)/embed_model: tools/embed_model.c
 	@mkdir -p $(B)
 	$(CC) $(CFLAGS) $(WARN) $< -o $@
 
+# The model tool: info, run on .npy, convert PyTorch state_dicts (installed as bin/nn).
+$(B)/nn: tools/nn.c tools/npy.h nn.h examples/models.h
+	@mkdir -p $(B)
+	$(CC) $(CFLAGS) $(WARN) -I. $< -o $@ $(LDLIBS)
+
 tools: $(TOOLS)
 
 # An app with the model inside: MODEL -> build/model_data.c (a C array) -> build/embed.
@@ -187,9 +192,10 @@ bench-gemm: $(B)/bench_gemm
 	$(B)/bench_gemm
 
 
-install: nn.h
-	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+install: nn.h $(B)/nn
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 644 nn.h $(DESTDIR)$(PREFIX)/include/nn.h
+	install -m 755 $(B)/nn $(DESTDIR)$(PREFIX)/bin/nn
 	sed -e 's|@PREFIX@|$(PREFIX)|' tools/nn.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nn.pc
 
 clean:

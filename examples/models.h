@@ -145,9 +145,9 @@ static inline nn_net *resnet18_cifar(nn_shape input, int classes)
 static inline void models_conv_bn_relu6(nn_net *net, nn_layer_desc conv, const char *prefix, int *ok)
 {
     char name[NN_MAX_NAME];
-    snprintf(name, sizeof name, "%s.0", prefix);
+    snprintf(name, sizeof name, "%.60s.0", prefix);
     models_add(net, conv, name, ok);
-    snprintf(name, sizeof name, "%s.1", prefix);
+    snprintf(name, sizeof name, "%.60s.1", prefix);
     models_add(net, nn_batchnorm(), name, ok);
     models_add(net, nn_relu6(), NULL, ok);
 }
