@@ -5,9 +5,11 @@ of examples/models.h at 32 x 32. For each: random weights and random BatchNorm
 statistics, saved as a safetensors state_dict (num_batches_tracked as I64), brought over
 with `nn convert`, run on a random batch of 2 with `nn run` (.npy in and out): nn.h's
 logits must be PyTorch's eval logits within 1e-4 relative, max |a - b| / max |b|. The
-other way: the nn.h model file that `nn convert` wrote loads into a fresh torchvision
-model with load_state_dict(strict=True) and gives nn.h's logits.
-    Usage: models_torch.py DIR NN [ARCH...]     (NN: the tool, build/nn)
+other way: the nn.h model file that `nn convert` wrote, and one that nn.h trained three
+SGD steps (tests/models_train.c, 3 x 32 x 32 inputs, BatchNorm statistics and
+num_batches_tracked its own), load into a fresh torchvision model with
+load_state_dict(strict=True) and give nn.h's logits.
+    Usage: models_torch.py DIR NN TRAIN [ARCH...]   (NN: build/nn, TRAIN: models_train)
            models_torch.py --selftest DIR      (the PyTorch side alone: the safetensors
                                                 writer and reader round trip, strictly)
 Prints one "PASS"/"FAIL" line per check and "models_torch: N passed, N failed"."""
@@ -141,6 +143,28 @@ def one(arch, folder, tool, count):
                 f"max|a-b|/max|b| = {err:.3g}")
 
 
+def trained(arch, folder, prog, count):
+    base = os.path.join(folder, arch)
+    if not run(prog, arch, folder):
+        count.check(False, f"{arch}: trained by nn.h (models_train failed)")
+        return
+    _, state = read_safetensors(f"{base}.trained.safetensors")
+    model = make(arch)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        count.check(False, f"{arch}: trained by nn.h, load_state_dict(strict=True): {e}")
+        return
+    model.eval()
+    x = torch.from_numpy(np.load(f"{base}.trained_x.npy"))
+    ours = np.load(f"{base}.trained_y.npy")
+    with torch.no_grad():
+        theirs = model(x).numpy()
+    err = relative(ours, theirs)
+    count.check(err <= TOLERANCE, f"{arch}: trained 3 steps by nn.h, in torchvision (strict): eval logits "
+                f"max|a-b|/max|b| = {err:.3g}")
+
+
 def selftest(folder):
     """The PyTorch side alone: each model's state_dict written and read back is the same
     tensors (names, dtypes, values) and loads strictly."""
@@ -168,10 +192,10 @@ def selftest(folder):
 def main(argv):
     if len(argv) >= 2 and argv[0] == "--selftest":
         return selftest(argv[1])
-    if len(argv) < 2:
+    if len(argv) < 3:
         print(__doc__)
         return 2
-    folder, tool, archs = argv[0], argv[1], argv[2:] or list(ARCHS)
+    folder, tool, prog, archs = argv[0], argv[1], argv[2], argv[3:] or list(ARCHS)
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     count = Counter()
     for arch in archs:
@@ -179,6 +203,7 @@ def main(argv):
             print(f"unknown architecture {arch}")
             return 2
         one(arch, folder, tool, count)
+        trained(arch, folder, prog, count)
     return count.end()
 
 
