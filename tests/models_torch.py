@@ -8,7 +8,8 @@ logits must be PyTorch's eval logits within 1e-4 relative, max |a - b| / max |b|
 other way: the nn.h model file that `nn convert` wrote, and one that nn.h trained three
 SGD steps (tests/models_train.c, 3 x 32 x 32 inputs, BatchNorm statistics and
 num_batches_tracked its own), load into a fresh torchvision model with
-load_state_dict(strict=True) and give nn.h's logits.
+load_state_dict(strict=True) and give nn.h's logits. And `nn convert` is strict: a
+tensor missing, one too many or misshapen is refused, naming it.
     Usage: models_torch.py DIR NN TRAIN [ARCH...]   (NN: build/nn, TRAIN: models_train)
            models_torch.py --selftest DIR      (the PyTorch side alone: the safetensors
                                                 writer and reader round trip, strictly)
@@ -143,6 +144,29 @@ def one(arch, folder, tool, count):
                 f"max|a-b|/max|b| = {err:.3g}")
 
 
+def strict(arch, folder, tool, count):
+    """nn convert refuses a state_dict with a tensor missing, one too many or one of
+    another shape, naming it."""
+    model = make(arch)
+    sd = model.state_dict()
+    last_var = [k for k in sd if k.endswith("running_var")][-1]
+    first = next(iter(sd))
+    cases = [({k: v for k, v in sd.items() if k != last_var}, f"tensor '{last_var}' is missing"),
+             (dict(sd, **{"extra.weight": torch.zeros(3)}), "tensor 'extra.weight' does not belong"),
+             (dict(sd, **{first: torch.zeros(*sd[first].shape[:-1], sd[first].shape[-1] + 1)}),
+              f"tensor '{first}' has shape")]
+    path = os.path.join(folder, f"{arch}.damaged.safetensors")
+    out = os.path.join(folder, f"{arch}.damaged_nn.safetensors")
+    for state, error in cases:
+        write_safetensors(path, state, {"format": "pt"})
+        if os.path.exists(out):
+            os.remove(out)
+        proc = subprocess.run([tool, "convert", "--arch", arch, path, out], capture_output=True, text=True)
+        count.check(proc.returncode == 1 and error in proc.stderr and not os.path.exists(out),
+                    f"{arch}: nn convert refuses a damaged state_dict ({error}): status {proc.returncode}, "
+                    f"{proc.stderr.strip()}")
+
+
 def trained(arch, folder, prog, count):
     base = os.path.join(folder, arch)
     if not run(prog, arch, folder):
@@ -203,6 +227,7 @@ def main(argv):
             print(f"unknown architecture {arch}")
             return 2
         one(arch, folder, tool, count)
+        strict(arch, folder, tool, count)
         trained(arch, folder, prog, count)
     return count.end()
 
