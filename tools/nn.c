@@ -11,7 +11,9 @@
      nn run MODEL IN.npy OUT.npy [--batch N] [--threads T]
          IN: float32 N x C x H x W, the net's input already preprocessed (N x F for a
          net of F features); OUT: float32 N x outputs, the net's output in evaluation
-         mode, computed N samples at a time (default 32).
+         mode, computed --batch samples at a time (default 8: nn_load sizes the net's
+         training buffers for that batch before nn_inference_only drops them, tens of
+         megabytes a sample for the 224 x 224 nets).
      nn convert --arch NAME [--classes K] WEIGHTS.safetensors OUT.safetensors
          builds NAME of examples/models.h (`nn convert --help` lists them) for its
          input shape, loads a state_dict PyTorch saved as safetensors (strictly: a
@@ -37,7 +39,7 @@ static void usage(FILE *out)
                  "  info      the layers with their shapes, the parameter count, the input shape,\n"
                  "            the preprocessing and the class names\n"
                  "  run       IN: float32 N x C x H x W (preprocessed input), OUT: float32 N x outputs\n"
-                 "            (evaluation mode); --batch: samples per forward (32), --threads (0: all cores)\n"
+                 "            (evaluation mode); --batch: samples per forward (8), --threads (0: all cores)\n"
                  "  convert   a PyTorch state_dict saved as safetensors, for the architecture NAME,\n"
                  "            to an nn.h model file; --classes: outputs of the classifier (10)\n"
                  "architectures:\n");
@@ -197,7 +199,7 @@ static int cmd_info(int argc, char **argv)
 static int cmd_run(int argc, char **argv)
 {
     const char *paths[3];
-    int npaths = 0, batch = 32, threads = 0, i, outputs, shape[2], status = 1;
+    int npaths = 0, batch = 8, threads = 0, i, outputs, shape[2], status = 1;
     nn_net *net = NULL;
     npy_array x;
     nn_shape in;
