@@ -15,6 +15,7 @@ tensor missing, one too many or misshapen is refused, naming it.
                                                 writer and reader round trip, strictly)
 Prints one "PASS"/"FAIL" line per check and "models_torch: N passed, N failed"."""
 import os
+import re
 import subprocess
 import sys
 
@@ -123,6 +124,13 @@ def one(arch, folder, tool, count):
         count.check(False, f"{arch}: nn convert + nn run")
         count.check(False, f"{arch}: nn.h's file in torchvision (no file)")
         return
+    info = subprocess.run([tool, "info", f"{base}.nn.safetensors"], capture_output=True, text=True).stdout
+    listed = [(name, [int(d) for d in dims.split("x")])
+              for name, dims in re.findall(r" ([A-Za-z0-9_.]+)\(([0-9x]+)\)", info)]
+    want = [(k, list(v.shape)) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")]
+    diff = next(((a, b) for a, b in zip(listed + [None] * len(want), want) if a != b), None)
+    count.check(listed == want, f"{arch}: nn info lists torchvision's {len(want)} tensors (names, shapes, order)"
+                + (f"; first difference: nn.h {diff[0]}, torchvision {diff[1]}" if diff else ""))
     ours = np.load(f"{base}.y.npy")
     err = relative(ours, theirs) if ours.shape == theirs.shape else float("inf")
     count.check(err <= TOLERANCE, f"{arch} {size}x{size}: nn run vs PyTorch eval logits {ours.shape}: "
