@@ -226,7 +226,7 @@ static int cmd_run(int argc, char **argv)
     if (nn_set_threads(threads) != NN_OK) return fail(nn_error());
     if (npy_read(paths[1], &x) != 0) return fail(npy_error());
     if (x.shape[0] < batch) batch = x.shape[0];
-    if (!(net = nn_load(paths[0], batch))) { fail(nn_error()); goto done; }
+    if (!(net = nn_load(paths[0], batch)) || !nn_get_layer(net, 0)) { fail(nn_error()); goto done; }
     in = nn_get_layer(net, 0)->in;
     per = nn_shape_size(in);
     if (!((x.ndim == 4 && x.shape[1] == in.c && x.shape[2] == in.h && x.shape[3] == in.w) ||
