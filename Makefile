@@ -17,7 +17,7 @@ NEON_TESTS = $(patsubst tests/%.c,$(B)/neon/%,$(wildcard tests/test_kernels*.c t
 # embed.c compiles a model in, so it has its own rule (make embed) and is not built here.
 EXAMPLE_SRC = $(filter-out examples/embed.c,$(wildcard examples/*.c))
 EXAMPLES  = $(patsubst examples/%.c,$(B)/%,$(EXAMPLE_SRC))
-TOOLS     = $(B)/pack_images $(B)/unpack_images $(B)/embed_model
+TOOLS     = $(B)/pack_images $(B)/unpack_images $(B)/embed_model $(B)/nn
 # The model `make embed` compiles into build/embed (tests/smoke.sh trains this one).
 MODEL   ?= $(B)/smoke/mlp.safetensors
 
@@ -38,6 +38,10 @@ $(B)/asan/test_%: tests/test_%.c nn.h tests/harness.h tests/gradcheck.h examples
 $(B)/neon/test_%: tests/test_%.c nn.h tests/harness.h tests/gradcheck.h
 	@mkdir -p $(B)/neon
 	aarch64-linux-gnu-gcc -O2 $(WARN) -static -I. $< -o $@ $(LDLIBS)
+
+# test_npy is tools/npy.h's test, test_nn_tool the model tool's.
+$(B)/test_npy $(B)/asan/test_npy: tools/npy.h
+$(B)/test_nn_tool $(B)/asan/test_nn_tool: tools/nn.c tools/npy.h examples/models.h
 
 # test_numerics_scalar is test_numerics.c under NN_NO_SIMD.
 $(B)/test_numerics_scalar $(B)/asan/test_numerics_scalar: tests/test_numerics.c
@@ -64,7 +68,7 @@ test-cxx:
 # `make fuzz` runs each for FUZZ_SECONDS (tests/fuzz/run.sh; crashes in build/fuzz/artifacts).
 FUZZ_CC     ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS = load_memory load_weights checkpoint cifar10 idx
+FUZZ_TARGETS = load_memory load_weights checkpoint cifar10 idx npy
 FUZZ_BINS    = $(patsubst %,$(B)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 FUZZ_FLAGS   = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
@@ -72,10 +76,10 @@ $(B)/fuzz/common.o: tests/fuzz/fuzz_common.c tests/fuzz/fuzz.h nn.h
 	@mkdir -p $(B)/fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(WARN) -c $< -o $@
 
-$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h tests/fuzz/mutator.h $(B)/fuzz/common.o
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h tests/fuzz/mutator.h tools/npy.h $(B)/fuzz/common.o
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $(WARN) $< $(B)/fuzz/common.o -o $@ $(LDLIBS)
 
-$(B)/fuzz/make_corpus: tests/fuzz/make_corpus.c tests/fuzz/fuzz_common.c tests/fuzz/fuzz.h nn.h
+$(B)/fuzz/make_corpus: tests/fuzz/make_corpus.c tests/fuzz/fuzz_common.c tests/fuzz/fuzz.h nn.h tools/npy.h
 	@mkdir -p $(B)/fuzz
 	$(FUZZ_CC) -O1 -g $(WARN) tests/fuzz/make_corpus.c tests/fuzz/fuzz_common.c -o $@ $(LDLIBS)
 
@@ -111,9 +115,11 @@ test-valgrind: $(VALGRIND_TESTS)
 	@rm -rf $(B)/valgrind; mkdir -p $(B)/valgrind
 	@NN_THREADS=2 tests/run.sh --prefix "$(VALGRIND)" $(VALGRIND_TESTS)
 
-# nn.h <-> PyTorch model files (needs Debian's python3-torch; check runs it in tests/torch.sh).
+# nn.h <-> PyTorch model files (needs Debian's python3-torch; check runs it in tests/torch.sh),
+# and torchvision's resnet18 / mobilenet_v2 through build/nn (tests/models_torch.sh).
 interop:
 	@tests/interop.sh
+	@tests/models_torch.sh
 
 # Everything CI runs; ends with the total "N passed, N failed".
 check:
@@ -136,6 +142,11 @@ $(B)/unpack_images: tools/unpack_images.c
 $(B)/embed_model: tools/embed_model.c
 	@mkdir -p $(B)
 	$(CC) $(CFLAGS) $(WARN) $< -o $@
+
+# The model tool: info, run on .npy, convert PyTorch state_dicts (installed as bin/nn).
+$(B)/nn: tools/nn.c tools/npy.h nn.h examples/models.h
+	@mkdir -p $(B)
+	$(CC) $(CFLAGS) $(WARN) -I. $< -o $@ $(LDLIBS)
 
 tools: $(TOOLS)
 
@@ -184,9 +195,10 @@ bench-gemm: $(B)/bench_gemm
 	$(B)/bench_gemm
 
 
-install: nn.h
-	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+install: nn.h $(B)/nn
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 644 nn.h $(DESTDIR)$(PREFIX)/include/nn.h
+	install -m 755 $(B)/nn $(DESTDIR)$(PREFIX)/bin/nn
 	sed -e 's|@PREFIX@|$(PREFIX)|' tools/nn.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nn.pc
 
 clean:

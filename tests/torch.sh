@@ -3,7 +3,8 @@
 # every layer, loss and argmax (tests/nan_torch.c + tests/nan_torch.py, one test per
 # case) on each path: the native SIMD build, NN_NO_SIMD, and NEON under qemu when
 # aarch64-linux-gnu-gcc and qemu-aarch64 are there; then the model-file
-# interoperability of tests/interop.sh (one test). Ends with "torch: N passed, N failed".
+# interoperability of tests/interop.sh and the torchvision models of
+# tests/models_torch.sh (one test each). Ends with "torch: N passed, N failed".
 cd "$(dirname "$0")/.." || exit 1
 passed=0; failed=0
 compare() {   # compare NAME RUNNER BINARY: runs the cases, counts PyTorch's verdicts
@@ -30,5 +31,6 @@ else
     echo "nan_torch (NEON): aarch64-linux-gnu-gcc or qemu-aarch64 missing, skipped"
 fi
 if tests/interop.sh; then passed=$((passed + 1)); else echo "FAIL interop"; failed=$((failed + 1)); fi
+if tests/models_torch.sh; then passed=$((passed + 1)); else echo "FAIL models_torch"; failed=$((failed + 1)); fi
 echo "torch: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -4,11 +4,14 @@
    load_memory: saved models of several architectures, with preprocessing and class
    names; load_weights: files for fuzz_net(), as nn.h and as PyTorch write them;
    checkpoint: one per optimiser kind (first byte: which); cifar10 and idx: tiny sets
-   in the layouts of their targets. Built with fuzz_common.c (see the Makefile). */
+   in the layouts of their targets; npy: .npy files of 1 to 4 dimensions, versions 1.0
+   and 2.0. Built with fuzz_common.c (see the Makefile). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "fuzz.h"
+#define NPY_IMPLEMENTATION
+#include "../../tools/npy.h"
 
 static const char *root;
 
@@ -266,6 +269,38 @@ static void idx_pair(const char *name, int n, int rows, int cols, int classes)
     }
 }
 
+static void npy_seeds(void)
+{
+    static const int shapes[3][4] = {{3}, {2, 3}, {1, 2, 2, 2}};
+    static const float values[8] = {1.5f, -2.0f, 0.25f, 3e-5f, -0.0f, 7.0f, 1e20f, -1e-20f};
+    unsigned char *file, v2[256];
+    size_t size;
+    npy_array a;
+    int i;
+    for (i = 0; i < 3; i++) {
+        char name[16];
+        if (npy_write_memory(values, i == 2 ? 4 : i + 1, shapes[i], &file, &size) != 0 || size > sizeof v2 - 2) {
+            fprintf(stderr, "make_corpus: npy: %s\n", npy_error());
+            exit(1);
+        }
+        snprintf(name, sizeof name, "rank_%d", i == 2 ? 4 : i + 1);
+        put("npy", name, "", 0, file, size);
+        FUZZ_CHECK(npy_read_memory(file, size, name, &a) == 0, "seed %s is refused: %s", name, npy_error());
+        npy_free(&a);
+        if (i == 1) {   /* the same as version 2.0: a 4-byte header length */
+            memcpy(v2, file, 8);
+            v2[6] = 2;
+            v2[8] = file[8]; v2[9] = file[9]; v2[10] = 0; v2[11] = 0;
+            memcpy(v2 + 12, file + 10, size - 10);
+            put("npy", "version_2", "", 0, v2, size + 2);
+            FUZZ_CHECK(npy_read_memory(v2, size + 2, "version_2", &a) == 0, "seed version_2 is refused: %s",
+                       npy_error());
+            npy_free(&a);
+        }
+        npy_free_buffer(file);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -281,5 +316,6 @@ int main(int argc, char **argv)
     idx_pair("three_2x3", 3, 2, 3, 2);
     idx_pair("one_1x1", 1, 1, 1, 1);
     idx_pair("ten_4x4", 10, 4, 4, 10);
+    npy_seeds();
     return 0;
 }
