@@ -135,14 +135,8 @@ int main(int argc, char **argv)
     if (!strcmp(model, "mobilenet_v2")) input = nn_shape3(3, 224, 224);
     if (!strcmp(model, "vgg")) net = vgg_convnet(input);
     else if (!strcmp(model, "mlp")) { int hidden = 100; net = mlp_net(input, &hidden, 1, 0.02f); }
-    else {
-        net = nn_net_new(input);
-        if (net && (!strcmp(model, "resnet18_cifar") ? resnet18_cifar(net, 10) : mobilenet_v2(net, 10)) != NN_OK) {
-            fprintf(stderr, "%s: %s\n", program, nn_error());
-            return 1;
-        }
-    }
-    if (nn_build(net, batch, 1) != NN_OK) { fprintf(stderr, "%s: %s\n", program, nn_error()); return 1; }
+    else net = !strcmp(model, "resnet18_cifar") ? resnet18_cifar(input, 10) : mobilenet_v2(input, 10);
+    if (!net || nn_build(net, batch, 1) != NN_OK) { fprintf(stderr, "%s: %s\n", program, nn_error()); return 1; }
     if (big) {
         nn_sgd_desc sgd = {0};
         sgd.lr = 0.1f; sgd.momentum = 0.9f; sgd.weight_decay = 5e-4f;

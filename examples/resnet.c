@@ -86,8 +86,8 @@ int main(int argc, char **argv)
     if (nn_channel_stats(&train, mean, std) != NN_OK) return fail(program);
     for (i = 0; i < 3; i++) { mean[i] /= 255.0f; std[i] /= 255.0f; }
 
-    net = nn_net_new(train.shape);
-    if (!net || resnet18_cifar(net, 10) != NN_OK || nn_build(net, batch, seed) != NN_OK) return fail(program);
+    net = resnet18_cifar(train.shape, 10);
+    if (!net || nn_build(net, batch, seed) != NN_OK) return fail(program);
     if (nn_set_preprocess_channels(net, 1.0f / 255.0f, mean, std) != NN_OK
         || nn_set_class_names(net, cifar10_classes, 10) != NN_OK) return fail(program);
     /* The training set stays in raw pixels, so that the crop pads with black; each batch
