@@ -3083,8 +3083,10 @@ static const nn__layer_ops nn__leaky_relu_ops = {
 };
 
 /* Hardtanh(min, max): y = min(max(x, min), max);  f'(x) = [min < x < max] (0 at x = min
-   or max, as PyTorch). A NaN stays NaN and passes its gradient (every comparison with
-   it is false), as PyTorch 1.13's clamp and hardtanh_backward. Both 0: -1 and 1. */
+   or max, as PyTorch). Both 0: -1 and 1. A NaN stays NaN (PyTorch 1.13's clamp) and
+   gets the gradient 0, as in the vectorised loop of PyTorch 1.13's hardtanh_backward
+   ((x > min) & (x < max)), which handles all but the last few elements of a tensor (its
+   scalar tail passes a NaN's gradient instead). */
 static void nn__hardtanh_range(const nn_layer *L, float *lo, float *hi)
 {
     int dflt = L->desc.min_val == 0.0f && L->desc.max_val == 0.0f;
@@ -3119,7 +3121,7 @@ static void nn__hardtanh_backward(nn_net *net, nn_layer *L, const float *x, cons
     (void)net; (void)y;
     if (!dx) return;
     nn__hardtanh_range(L, &lo, &hi);
-    for (i = 0; i < count; i++) dx[i] = x[i] <= lo || x[i] >= hi ? 0.0f : dy[i];
+    for (i = 0; i < count; i++) dx[i] = x[i] > lo && x[i] < hi ? dy[i] : 0.0f;
 }
 
 static const nn__layer_ops nn__hardtanh_ops = {

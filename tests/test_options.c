@@ -400,8 +400,8 @@ static void test_batchnorm_options(void)
 static void test_hardtanh(void)
 {
     static const float x[8] = {-7.0f, -1.0f, -0.5f, 0.0f, 2.0f, 6.0f, 6.5f, NAN};
-    static const float relu6_y[8] = {0, 0, 0, 0, 2, 6, 6, NAN}, relu6_dx[8] = {0, 0, 0, 0, 1, 0, 0, 1};
-    static const float ht_y[8] = {-1, -1, -0.5f, 0, 1, 1, 1, NAN}, ht_dx[8] = {0, 0, 1, 1, 0, 0, 0, 1};
+    static const float relu6_y[8] = {0, 0, 0, 0, 2, 6, 6, NAN}, relu6_dx[8] = {0, 0, 0, 0, 1, 0, 0, 0};
+    static const float ht_y[8] = {-1, -1, -0.5f, 0, 1, 1, 1, NAN}, ht_dx[8] = {0, 0, 1, 1, 0, 0, 0, 0};
     static const float ones[8] = {1, 1, 1, 1, 1, 1, 1, 1};
     int k, i;
     for (k = 0; k < 2; k++) {
