@@ -281,7 +281,8 @@ NNDEF nn_status nn_col2im(const float *col, int ld_col, int channels, int height
    of a window; in training BatchNorm spreads a NaN or infinity over its whole channel
    and into the running statistics; Linear and Conv2d propagate them as sums do (a
    Conv2d batch holding one goes through im2col, not Winograd, whose transforms would
-   turn an infinity into NaN); Dropout keeps a dropped NaN (NaN x 0). Differences: for -0,
+   turn an infinity into NaN); Dropout keeps a dropped NaN (NaN x 0); Hardtanh keeps a NaN
+   and gives it the gradient 0 (as PyTorch's vectorised loop). Differences: for -0,
    ReLU gives +0 and the exact GELU -0 where PyTorch has the other zero (the same value),
    and Softplus's gradient stays finite where a threshold above 88 lets PyTorch's
    overflow to NaN. */
