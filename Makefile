@@ -41,6 +41,8 @@ $(B)/neon/test_%: tests/test_%.c nn.h tests/harness.h tests/gradcheck.h
 
 # test_numerics_scalar is test_numerics.c under NN_NO_SIMD.
 $(B)/test_numerics_scalar $(B)/asan/test_numerics_scalar: tests/test_numerics.c
+# test_options_scalar is test_options.c under NN_NO_SIMD.
+$(B)/test_options_scalar $(B)/asan/test_options_scalar: tests/test_options.c
 
 # docs/API.md against nn.h (every public name listed, every example compiles and runs);
 # tests/check.sh runs it as its own stage and passes API_CHECK= to the unit stage.

@@ -2301,6 +2301,51 @@ static void nn__vaxpy_dev(float *d, float a, const float *g, const float *mask, 
     }
 }
 
+/* The rows of Conv2d's depthwise path, for i < n: d[i] += a s[i stride] (gather),
+   d[i stride] += a s[i] (scatter), and the dot product of g[i] and s[i stride]. In
+   vectors for stride 1, and for the gather and the dot at stride 2 (even() of two
+   loads); multiply, then add, so every d[i] is the scalar loop's on each path. The dot
+   sums in 4 lanes, then their sum, then the tail: one order on every path. */
+static void nn__vaxpy_gather(float *d, const float *s, size_t stride, int n, float a)
+{
+    nn__v4 va = nn__v4_set1(a);
+    int i = 0;
+    if (stride == 1)
+        for (; i + 4 <= n; i += 4)
+            nn__v4_store(d + i, nn__v4_add(nn__v4_load(d + i), nn__v4_mul(va, nn__v4_load(s + i))));
+    else if (stride == 2)   /* reads s[2i .. 2i+7]: 2i+7 stays below the last index 2(n-1) */
+        for (; i + 5 <= n; i += 4)
+            nn__v4_store(d + i, nn__v4_add(nn__v4_load(d + i),
+                                           nn__v4_mul(va, nn__v4_even(nn__v4_load(s + 2 * i), nn__v4_load(s + 2 * i + 4)))));
+    for (; i < n; i++) d[i] += a * s[(size_t)i * stride];
+}
+
+static void nn__vaxpy_scatter(float *d, size_t stride, const float *s, int n, float a)
+{
+    nn__v4 va = nn__v4_set1(a);
+    int i = 0;
+    if (stride == 1)
+        for (; i + 4 <= n; i += 4)
+            nn__v4_store(d + i, nn__v4_add(nn__v4_load(d + i), nn__v4_mul(va, nn__v4_load(s + i))));
+    for (; i < n; i++) d[(size_t)i * stride] += a * s[i];
+}
+
+static float nn__vdot_strided(const float *g, const float *s, size_t stride, int n)
+{
+    nn__v4 acc = nn__v4_set1(0.0f);
+    float sum;
+    int i = 0;
+    if (stride == 1)
+        for (; i + 4 <= n; i += 4) acc = nn__v4_add(acc, nn__v4_mul(nn__v4_load(g + i), nn__v4_load(s + i)));
+    else if (stride == 2)
+        for (; i + 5 <= n; i += 4)
+            acc = nn__v4_add(acc, nn__v4_mul(nn__v4_load(g + i),
+                                             nn__v4_even(nn__v4_load(s + 2 * i), nn__v4_load(s + 2 * i + 4))));
+    sum = nn__v4_hsum(acc);
+    for (; i < n; i++) sum += g[i] * s[(size_t)i * stride];
+    return sum;
+}
+
 /* y = m > 0 ? v : a v  (LeakyReLU as PyTorch: a NaN m picks a v; ReLU with a = 0 is
    nn__vmask_pos: a v would turn -inf into NaN) */
 static void nn__vselect_pos(float *y, const float *m, const float *v, size_t n, float a)
@@ -3602,7 +3647,7 @@ static void nn__dw_forward_plane(void *ctx, int item)
     const nn__layer_task *t = (const nn__layer_task *)ctx;
     const nn_layer *L = t->L;
     const nn_layer_desc *d = &L->desc;
-    int c = item % L->in.c, ow = L->out.w, sh = d->stride_h, sw = d->stride_w, ky, kx, oy, ox;
+    int c = item % L->in.c, ow = L->out.w, sh = d->stride_h, sw = d->stride_w, ky, kx, oy;
     size_t P = (size_t)L->out.h * ow, j, row = (size_t)sh * L->in.w;
     const float *x = t->x + (size_t)item * L->in.h * L->in.w, *w = L->weight->value + (size_t)c * d->kernel_h * d->kernel_w;
     float *y = t->out + (size_t)item * P, b = L->bias ? L->bias->value[c] : 0.0f;
@@ -3615,10 +3660,7 @@ static void nn__dw_forward_plane(void *ctx, int item)
             if (!nn__dw_offset_range(L, ky, kx, &o)) continue;
             src = x + o.at;
             for (oy = o.y_lo; oy < o.y_hi; oy++, src += row) {
-                float *dst = y + (size_t)oy * ow + o.x_lo;
-                int count = o.x_hi - o.x_lo;
-                if (sw == 1) for (ox = 0; ox < count; ox++) dst[ox] += wv * src[ox];
-                else for (ox = 0; ox < count; ox++) dst[ox] += wv * src[(size_t)ox * sw];
+                nn__vaxpy_gather(y + (size_t)oy * ow + o.x_lo, src, (size_t)sw, o.x_hi - o.x_lo, wv);
             }
         }
 }
@@ -3628,7 +3670,7 @@ static void nn__dw_input_grad_plane(void *ctx, int item)
     const nn__layer_task *t = (const nn__layer_task *)ctx;
     const nn_layer *L = t->L;
     const nn_layer_desc *d = &L->desc;
-    int c = item % L->in.c, ow = L->out.w, sh = d->stride_h, sw = d->stride_w, ky, kx, oy, ox;
+    int c = item % L->in.c, ow = L->out.w, sh = d->stride_h, sw = d->stride_w, ky, kx, oy;
     size_t plane = (size_t)L->in.h * L->in.w, row = (size_t)sh * L->in.w;
     const float *dy = t->dy + (size_t)item * L->out.h * ow, *w = L->weight->value + (size_t)c * d->kernel_h * d->kernel_w;
     float *dx = t->out + (size_t)item * plane;
@@ -3640,10 +3682,7 @@ static void nn__dw_input_grad_plane(void *ctx, int item)
             if (!nn__dw_offset_range(L, ky, kx, &o)) continue;
             dst = dx + o.at;
             for (oy = o.y_lo; oy < o.y_hi; oy++, dst += row) {
-                const float *src = dy + (size_t)oy * ow + o.x_lo;
-                int count = o.x_hi - o.x_lo;
-                if (sw == 1) for (ox = 0; ox < count; ox++) dst[ox] += wv * src[ox];
-                else for (ox = 0; ox < count; ox++) dst[(size_t)ox * sw] += wv * src[ox];
+                nn__vaxpy_scatter(dst, (size_t)sw, dy + (size_t)oy * ow + o.x_lo, o.x_hi - o.x_lo, wv);
             }
         }
 }
@@ -3654,7 +3693,7 @@ static void nn__dw_weight_grad_channel(void *ctx, int c)
     const nn_layer *L = t->L;
     const nn_layer_desc *d = &L->desc;
     int C = L->in.c, ow = L->out.w, sh = d->stride_h, sw = d->stride_w, kk = d->kernel_h * d->kernel_w;
-    int i, ky, kx, oy, ox;
+    int i, ky, kx, oy;
     size_t plane = (size_t)L->in.h * L->in.w, P = (size_t)L->out.h * ow, row = (size_t)sh * L->in.w;
     float *dw = L->weight->grad + (size_t)c * kk;
     nn__dw_offset o;
@@ -3668,10 +3707,7 @@ static void nn__dw_weight_grad_channel(void *ctx, int c)
                 if (!nn__dw_offset_range(L, ky, kx, &o)) continue;
                 src = x + o.at;
                 for (oy = o.y_lo; oy < o.y_hi; oy++, src += row) {
-                    const float *g = dy + (size_t)oy * ow + o.x_lo;
-                    int count = o.x_hi - o.x_lo;
-                    if (sw == 1) for (ox = 0; ox < count; ox++) sum += g[ox] * src[ox];
-                    else for (ox = 0; ox < count; ox++) sum += g[ox] * src[(size_t)ox * sw];
+                    sum += nn__vdot_strided(dy + (size_t)oy * ow + o.x_lo, src, (size_t)sw, o.x_hi - o.x_lo);
                 }
                 dw[ky * d->kernel_w + kx] += sum;
             }

@@ -9,6 +9,9 @@
 /* The batched convolution path only for workspaces up to 16384 floats, so that the
    cases built for max_batch 3 take it and those built for 1000 go image by image. */
 #define NN__CONV_KEEP_COLS ((size_t)16384)
+#ifndef OPTIONS_NAME
+#define OPTIONS_NAME "test_options"
+#endif
 #define NN_IMPLEMENTATION
 #include "nn.h"
 #include "harness.h"
@@ -584,5 +587,5 @@ int main(void)
     RUN(test_batchnorm_options);
     RUN(test_hardtanh);
     RUN(test_model_options);
-    return test_end("test_options");
+    return test_end(OPTIONS_NAME);
 }
