@@ -3986,7 +3986,7 @@ static float nn__avgpool_scale(const nn_layer *L, int y0, int x0, int ky0, int k
         qh = d->kernel_h < ye ? d->kernel_h : ye;
         qw = d->kernel_w < xe ? d->kernel_w : xe;
     }
-    return 1.0f / (float)(qh * qw);
+    return 1.0f / ((float)qh * (float)qw);
 }
 
 static void nn__avgpool2d_plane(void *ctx, int c)

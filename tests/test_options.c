@@ -140,6 +140,24 @@ static void test_conv_gradcheck(void)
             }
 }
 
+/* PyTorch's default initialisation: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in =
+   (C/groups) kh kw: 9 for a depthwise 3x3 on 16 channels (144 if the groups were
+   ignored), so the largest of its 144 weights lies near 1/3. */
+static void test_conv_init(void)
+{
+    nn_layer_desc d = nn_conv2d(16, 3, 1, 1);
+    nn_net *net;
+    float most = 0.0f;
+    size_t i;
+    d.groups = 16;
+    net = make_net(nn_shape3(16, 5, 5), &d, 1, 1);
+    if (!net) return;
+    for (i = 0; i < nn_get_layer(net, 0)->weight->size; i++)
+        if (fabsf(nn_get_layer(net, 0)->weight->value[i]) > most) most = fabsf(nn_get_layer(net, 0)->weight->value[i]);
+    CHECK(most <= 1.0f / 3.0f && most > 0.25f, "largest initial weight %g, expected in (0.25, 1/3]", most);
+    nn_net_free(net);
+}
+
 /* Direct convolution in double with every option, as PyTorch defines it. */
 static void naive_conv(const conv_opt *t, int n, const float *x, const float *w, const float *b, double *y,
                        int oh, int ow)
@@ -579,6 +597,7 @@ static void test_model_options(void)
 int main(void)
 {
     RUN(test_conv_gradcheck);
+    RUN(test_conv_init);
     RUN(test_conv_values);
     RUN(test_depthwise_paths);
     RUN(test_pool_sizes);
