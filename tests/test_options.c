@@ -475,6 +475,7 @@ static nn_net *options_net(void)
     nn_add(net, nn_hardtanh(-0.5f, 2.25f));
     nn_add(net, nn_flatten());
     nn_add(net, nn_linear(3));
+    nn_set_input_grad(net, 1);
     if (nn_build(net, 2, 5) != NN_OK) {
         CHECK(0, "options net: %s", nn_error());
         nn_net_free(net);
@@ -490,6 +491,44 @@ static const char options_layers[] =
     "MaxPool2d kernel=2 stride=2 ceil_mode=1;"
     "AvgPool2d kernel=3 kernel_w=2 stride=2 stride_w=1 pad=1 pad_w=0 ceil_mode=1 exclude_pad=1;"
     "Hardtanh min=-0.5 max=2.25;Flatten;Linear out=3";
+
+/* The net with every option, one forward and backward in training on 1 and on 2
+   threads: the same bits in the output, the input gradient and every gradient and buffer. */
+static void test_options_threads(void)
+{
+    float x[2 * 4 * 11 * 10], dy[2 * 3], *got[2][16] = {{0}};
+    size_t sizes[16] = {0};
+    int t, p, count = 0;
+    fill_uniform(x, sizeof x / sizeof x[0], -1.0f, 1.0f, 19);
+    fill_uniform(dy, 6, -1.0f, 1.0f, 20);
+    for (t = 0; t < 2; t++) {
+        nn_net *net;
+        nn_set_threads(t + 1);
+        if (!(net = options_net())) break;
+        got[t][0] = (float *)malloc(6 * sizeof(float));
+        memcpy(got[t][0], nn_forward(net, x, 2), 6 * sizeof(float));
+        nn_backward(net, dy);
+        got[t][1] = (float *)malloc(sizeof x);
+        memcpy(got[t][1], nn_input_grad(net), sizeof x);
+        sizes[0] = 6; sizes[1] = sizeof x / sizeof x[0];
+        count = 2 + nn_num_params(net);
+        for (p = 0; p < nn_num_params(net) && p < 14; p++) {
+            nn_param *par = nn_get_param(net, p);
+            sizes[2 + p] = par->size;
+            got[t][2 + p] = (float *)malloc(par->size * sizeof(float));
+            memcpy(got[t][2 + p], par->grad ? par->grad : par->value, par->size * sizeof(float));
+        }
+        nn_net_free(net);
+    }
+    nn_set_threads(0);
+    CHECK(count == 14, "%d arrays", count);
+    for (p = 0; p < count && p < 16; p++) {
+        CHECK(got[0][p] && got[1][p] && !memcmp(got[0][p], got[1][p], sizes[p] * sizeof(float)),
+              "array %d differs between 1 and 2 threads", p);
+        free(got[0][p]);
+        free(got[1][p]);
+    }
+}
 
 /* A copy of a file with the first `from` of its header replaced by `to`, the header
    length rewritten. */
@@ -606,5 +645,6 @@ int main(void)
     RUN(test_batchnorm_options);
     RUN(test_hardtanh);
     RUN(test_model_options);
+    RUN(test_options_threads);
     return test_end(OPTIONS_NAME);
 }
