@@ -12,8 +12,9 @@ TEST_SRC  = $(wildcard tests/test_*.c)
 TESTS     = $(patsubst tests/%.c,$(B)/%,$(TEST_SRC))
 ASAN_TESTS = $(patsubst tests/%.c,$(B)/asan/%,$(TEST_SRC))
 # The kernel tests that also run on aarch64 under qemu (the NEON path), Winograd's
-# transforms and the NaN tests of tests/test_numerics.c included.
-NEON_TESTS = $(patsubst tests/%.c,$(B)/neon/%,$(wildcard tests/test_kernels*.c tests/test_core.c tests/test_winograd.c tests/test_numerics.c))
+# transforms, the NaN tests of tests/test_numerics.c and the depthwise rows of
+# tests/test_options.c included.
+NEON_TESTS = $(patsubst tests/%.c,$(B)/neon/%,$(wildcard tests/test_kernels*.c tests/test_core.c tests/test_winograd.c tests/test_numerics.c tests/test_options.c))
 # embed.c compiles a model in, so it has its own rule (make embed) and is not built here.
 EXAMPLE_SRC = $(filter-out examples/embed.c,$(wildcard examples/*.c))
 EXAMPLES  = $(patsubst examples/%.c,$(B)/%,$(EXAMPLE_SRC))
