@@ -12,8 +12,9 @@ TEST_SRC  = $(wildcard tests/test_*.c)
 TESTS     = $(patsubst tests/%.c,$(B)/%,$(TEST_SRC))
 ASAN_TESTS = $(patsubst tests/%.c,$(B)/asan/%,$(TEST_SRC))
 # The kernel tests that also run on aarch64 under qemu (the NEON path), Winograd's
-# transforms and the NaN tests of tests/test_numerics.c included.
-NEON_TESTS = $(patsubst tests/%.c,$(B)/neon/%,$(wildcard tests/test_kernels*.c tests/test_core.c tests/test_winograd.c tests/test_numerics.c))
+# transforms, the NaN tests of tests/test_numerics.c and the depthwise rows of
+# tests/test_options.c included.
+NEON_TESTS = $(patsubst tests/%.c,$(B)/neon/%,$(wildcard tests/test_kernels*.c tests/test_core.c tests/test_winograd.c tests/test_numerics.c tests/test_options.c))
 # embed.c compiles a model in, so it has its own rule (make embed) and is not built here.
 EXAMPLE_SRC = $(filter-out examples/embed.c,$(wildcard examples/*.c))
 EXAMPLES  = $(patsubst examples/%.c,$(B)/%,$(EXAMPLE_SRC))
@@ -45,6 +46,8 @@ $(B)/test_nn_tool $(B)/asan/test_nn_tool: tools/nn.c tools/npy.h examples/models
 
 # test_numerics_scalar is test_numerics.c under NN_NO_SIMD.
 $(B)/test_numerics_scalar $(B)/asan/test_numerics_scalar: tests/test_numerics.c
+# test_options_scalar is test_options.c under NN_NO_SIMD.
+$(B)/test_options_scalar $(B)/asan/test_options_scalar: tests/test_options.c
 
 # docs/API.md against nn.h (every public name listed, every example compiles and runs);
 # tests/check.sh runs it as its own stage and passes API_CHECK= to the unit stage.

@@ -281,7 +281,8 @@ NNDEF nn_status nn_col2im(const float *col, int ld_col, int channels, int height
    of a window; in training BatchNorm spreads a NaN or infinity over its whole channel
    and into the running statistics; Linear and Conv2d propagate them as sums do (a
    Conv2d batch holding one goes through im2col, not Winograd, whose transforms would
-   turn an infinity into NaN); Dropout keeps a dropped NaN (NaN x 0). Differences: for -0,
+   turn an infinity into NaN); Dropout keeps a dropped NaN (NaN x 0); Hardtanh keeps a NaN
+   and gives it the gradient 0 (as PyTorch's vectorised loop). Differences: for -0,
    ReLU gives +0 and the exact GELU -0 where PyTorch has the other zero (the same value),
    and Softplus's gradient stays finite where a threshold above 88 lets PyTorch's
    overflow to NaN. */
@@ -1983,6 +1984,59 @@ NNDEF nn_status nn_col2im(const float *col, int ld_col, int channels, int height
     return NN_OK;
 }
 
+/* Dilated im2col and col2im for Conv2d's dilation > 1: kernel offset (ki, kj) reads
+   input (oy*stride_h - pad_h + ki*dil_h, ox*stride_w - pad_w + kj*dil_w), which is the
+   undilated map with the offset ki*dil_h in place of ki (nn__valid_range takes it).
+   The caller has checked the sizes (out_h, out_w from the dilated kernel extent). */
+static void nn__im2col_dilated(const float *img, int channels, int height, int width, int kernel_h,
+                               int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w,
+                               int dil_h, int dil_w, int out_h, int out_w, float *col, int ld_col)
+{
+    int c, ki, kj, oy, ox, y_lo, y_hi, x_lo, x_hi;
+    for (c = 0; c < channels; c++) {
+        const float *plane = img + (size_t)c * height * width;
+        for (ki = 0; ki < kernel_h; ki++) {
+            nn__valid_range(out_h, height, stride_h, pad_h, ki * dil_h, &y_lo, &y_hi);
+            for (kj = 0; kj < kernel_w; kj++, col += ld_col) {
+                float *d = col;
+                nn__valid_range(out_w, width, stride_w, pad_w, kj * dil_w, &x_lo, &x_hi);
+                for (oy = 0; oy < out_h; oy++, d += out_w) {
+                    int inside = oy >= y_lo && oy < y_hi, lo = inside ? x_lo : out_w, hi = inside ? x_hi : out_w;
+                    for (ox = 0; ox < lo; ox++) d[ox] = 0.0f;
+                    if (lo < hi) {
+                        const float *src = plane + (size_t)(oy * stride_h - pad_h + ki * dil_h) * width
+                                           + (lo * stride_w - pad_w + kj * dil_w);
+                        for (; ox < hi; ox++) d[ox] = src[(ox - lo) * stride_w];
+                    }
+                    for (; ox < out_w; ox++) d[ox] = 0.0f;
+                }
+            }
+        }
+    }
+}
+
+static void nn__col2im_dilated(const float *col, int ld_col, int channels, int height, int width,
+                               int kernel_h, int kernel_w, int stride_h, int stride_w, int pad_h,
+                               int pad_w, int dil_h, int dil_w, int out_h, int out_w, float *img)
+{
+    int c, ki, kj, oy, ox, y_lo, y_hi, x_lo, x_hi;
+    for (c = 0; c < channels; c++) {
+        float *plane = img + (size_t)c * height * width;
+        for (ki = 0; ki < kernel_h; ki++) {
+            nn__valid_range(out_h, height, stride_h, pad_h, ki * dil_h, &y_lo, &y_hi);
+            for (kj = 0; kj < kernel_w; kj++, col += ld_col) {
+                nn__valid_range(out_w, width, stride_w, pad_w, kj * dil_w, &x_lo, &x_hi);
+                for (oy = y_lo; x_lo < x_hi && oy < y_hi; oy++) {
+                    const float *s = col + (size_t)oy * out_w;
+                    float *dst = plane + (size_t)(oy * stride_h - pad_h + ki * dil_h) * width
+                                 + (x_lo * stride_w - pad_w + kj * dil_w);
+                    for (ox = x_lo; ox < x_hi; ox++) dst[(ox - x_lo) * stride_w] += s[ox];
+                }
+            }
+        }
+    }
+}
+
 /* ---- 4-float vectors -------------------------------------------------------------------
    SSE on x86-64, NEON on aarch64, four plain floats elsewhere (and under NN_NO_SIMD):
    the vector loops below and the Winograd transforms are written once on these.
@@ -2270,6 +2324,51 @@ static void nn__vaxpy_dev(float *d, float a, const float *g, const float *mask, 
         if (x) t = nn__v4_add(t, nn__v4_mul(vk, nn__v4_sub(nn__v4_load_n(x + i, left), vm)));
         nn__v4_store_n(d + i, nn__v4_add(t, vc), left);
     }
+}
+
+/* The rows of Conv2d's depthwise path, for i < n: d[i] += a s[i stride] (gather),
+   d[i stride] += a s[i] (scatter), and the dot product of g[i] and s[i stride]. In
+   vectors for stride 1, and for the gather and the dot at stride 2 (even() of two
+   loads); multiply, then add, so every d[i] is the scalar loop's on each path. The dot
+   sums in 4 lanes, then their sum, then the tail: one order on every path. */
+static void nn__vaxpy_gather(float *d, const float *s, size_t stride, int n, float a)
+{
+    nn__v4 va = nn__v4_set1(a);
+    int i = 0;
+    if (stride == 1)
+        for (; i + 4 <= n; i += 4)
+            nn__v4_store(d + i, nn__v4_add(nn__v4_load(d + i), nn__v4_mul(va, nn__v4_load(s + i))));
+    else if (stride == 2)   /* reads s[2i .. 2i+7]: 2i+7 stays below the last index 2(n-1) */
+        for (; i + 5 <= n; i += 4)
+            nn__v4_store(d + i, nn__v4_add(nn__v4_load(d + i),
+                                           nn__v4_mul(va, nn__v4_even(nn__v4_load(s + 2 * i), nn__v4_load(s + 2 * i + 4)))));
+    for (; i < n; i++) d[i] += a * s[(size_t)i * stride];
+}
+
+static void nn__vaxpy_scatter(float *d, size_t stride, const float *s, int n, float a)
+{
+    nn__v4 va = nn__v4_set1(a);
+    int i = 0;
+    if (stride == 1)
+        for (; i + 4 <= n; i += 4)
+            nn__v4_store(d + i, nn__v4_add(nn__v4_load(d + i), nn__v4_mul(va, nn__v4_load(s + i))));
+    for (; i < n; i++) d[(size_t)i * stride] += a * s[i];
+}
+
+static float nn__vdot_strided(const float *g, const float *s, size_t stride, int n)
+{
+    nn__v4 acc = nn__v4_set1(0.0f);
+    float sum;
+    int i = 0;
+    if (stride == 1)
+        for (; i + 4 <= n; i += 4) acc = nn__v4_add(acc, nn__v4_mul(nn__v4_load(g + i), nn__v4_load(s + i)));
+    else if (stride == 2)
+        for (; i + 5 <= n; i += 4)
+            acc = nn__v4_add(acc, nn__v4_mul(nn__v4_load(g + i),
+                                             nn__v4_even(nn__v4_load(s + 2 * i), nn__v4_load(s + 2 * i + 4))));
+    sum = nn__v4_hsum(acc);
+    for (; i < n; i++) sum += g[i] * s[(size_t)i * stride];
+    return sum;
 }
 
 /* y = m > 0 ? v : a v  (LeakyReLU as PyTorch: a NaN m picks a v; ReLU with a = 0 is
@@ -3054,6 +3153,52 @@ static const nn__layer_ops nn__leaky_relu_ops = {
     nn__same_shape_setup, NULL, nn__leaky_relu_forward, nn__leaky_relu_backward
 };
 
+/* Hardtanh(min, max): y = min(max(x, min), max);  f'(x) = [min < x < max] (0 at x = min
+   or max, as PyTorch). Both 0: -1 and 1. A NaN stays NaN (PyTorch 1.13's clamp) and
+   gets the gradient 0, as in the vectorised loop of PyTorch 1.13's hardtanh_backward
+   ((x > min) & (x < max)), which handles all but the last few elements of a tensor (its
+   scalar tail passes a NaN's gradient instead). */
+static void nn__hardtanh_range(const nn_layer *L, float *lo, float *hi)
+{
+    int dflt = L->desc.min_val == 0.0f && L->desc.max_val == 0.0f;
+    *lo = dflt ? -1.0f : L->desc.min_val;
+    *hi = dflt ? 1.0f : L->desc.max_val;
+}
+
+static nn_status nn__hardtanh_setup(nn_net *net, nn_layer *L)
+{
+    float lo, hi;
+    nn__hardtanh_range(L, &lo, &hi);
+    if (!(lo < hi))
+        return nn__fail(NN_ERR_ARG, "Hardtanh: min_val %g, max_val %g; expected min_val < max_val",
+                        (double)lo, (double)hi);
+    return nn__same_shape_setup(net, L);
+}
+
+static void nn__hardtanh_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+{
+    size_t i, count = (size_t)n * nn_shape_size(L->in);
+    float lo, hi;
+    (void)net;
+    nn__hardtanh_range(L, &lo, &hi);
+    for (i = 0; i < count; i++) y[i] = x[i] < lo ? lo : x[i] > hi ? hi : x[i];
+}
+
+static void nn__hardtanh_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
+                                  const float *dy, float *dx, int n)
+{
+    size_t i, count = (size_t)n * nn_shape_size(L->in);
+    float lo, hi;
+    (void)net; (void)y;
+    if (!dx) return;
+    nn__hardtanh_range(L, &lo, &hi);
+    for (i = 0; i < count; i++) dx[i] = x[i] > lo && x[i] < hi ? dy[i] : 0.0f;
+}
+
+static const nn__layer_ops nn__hardtanh_ops = {
+    nn__hardtanh_setup, NULL, nn__hardtanh_forward, nn__hardtanh_backward
+};
+
 /* ---- Flatten: c x h x w -> (c*h*w) x 1 x 1; the data does not move. ----------------
    A view: it owns no buffers. nn_forward points its y at its input and nn_backward its
    dx at the gradient of its output, so it has no forward or backward of its own. */
@@ -3093,8 +3238,10 @@ static nn__layer_task nn__task(nn_net *net, nn_layer *L, const float *x, const f
 }
 
 /* ---- Conv2d: y_i = W col_i + b, col_i = im2col(x_i) --------------------------------
-   x: n x C x H x W, weight W: O x K with K = C k k (PyTorch's [O, C, k, k]), col_i:
-   K x P with P = oh*ow, y_i: O x P (NCHW).
+   x: n x C x H x W, weight W: O x K/G with K = C kh kw and G groups (PyTorch's
+   [O, C/G, kh, kw]), col_i: K x P with P = oh*ow, y_i: O x P (NCHW); the dilated
+   kernel spans (kh-1) dil_h + 1 rows. With groups, every product below is one GEMM per
+   group g: output channels g O/G.., column rows g K/G.. (its input channels' rows).
    Backward (batch form): dW = sum_i dy_i col_i^T,  db[o] = sum_{i,p} dy_i[o,p],
    dx_i = col2im(W^T dy_i) (col2im adds the overlapping windows back).
    Batched path (when (K + O) * max_batch * P floats fit in NN__CONV_KEEP_COLS): the
@@ -3164,6 +3311,8 @@ static int nn__conv_winograd_setup(nn_net *net, nn_layer *L)
     size_t C = (size_t)L->in.c, O = (size_t)L->out.c, ld, v, u, m;   /* in floats */
     size_t cols = 9 * C * L->out.h * L->out.w;
     if (!NN__WINO_BUILT || nn__wino_mode < 0 || L->desc.kernel_h != 3 || L->desc.stride_h != 1 || L->desc.pad_h != 1 ||
+        L->desc.kernel_w != 3 || L->desc.stride_w != 1 || L->desc.pad_w != 1 || L->desc.groups != 1 ||
+        L->desc.dilation_h != 1 || L->desc.dilation_w != 1 ||
         L->in.w > 2 * NN__WINO_MAX_TW || (size_t)L->in.h * L->in.w > NN__CONV_KEEP_COLS ||
         (nn__wino_mode == 0 && (L->in.c < NN__WINO_MIN_CHANNELS ||
                                 (long)net->max_batch * nn__wino_tiles(L) < NN__WINO_MIN_TILES)) ||
@@ -3357,38 +3506,71 @@ static void nn__wino_backward(nn_net *net, nn_layer *L, const float *dy, float *
     nn__parallel_items(C * nn__wino_per_channel(L, n), nn__wino_input_grad_task, &t);
 }
 
+/* Tests: 0 = the depthwise path where it applies, -1 = never (the grouped GEMMs);
+   set before nn_build. */
+static int nn__depthwise_mode;
+
+/* Depthwise: one filter per channel (groups = in = out channels), not a GEMM. */
+static int nn__conv_depthwise(const nn_layer *L)
+{
+    return nn__depthwise_mode >= 0 && !L->winograd && L->desc.groups == L->in.c && L->out.c == L->in.c;
+}
+
 static int nn__conv_direct(const nn_layer *L)
 {
-    return L->desc.kernel_h == 1 && L->desc.stride_h == 1 && L->desc.pad_h == 0;
+    const nn_layer_desc *d = &L->desc;
+    return d->kernel_h == 1 && d->kernel_w == 1 && d->stride_h == 1 && d->stride_w == 1 &&
+           d->pad_h == 0 && d->pad_w == 0;
+}
+
+/* Rows of the column matrix: every input channel's kernel_h*kernel_w offsets; group g
+   uses rows g*Kg .. g*Kg + Kg-1, Kg = (C/groups) kernel_h kernel_w. */
+static size_t nn__conv_rows(const nn_layer *L)
+{
+    return (size_t)L->in.c * L->desc.kernel_h * L->desc.kernel_w;
 }
 
 static nn_status nn__conv2d_setup(nn_net *net, nn_layer *L)
 {
-    int k = L->desc.kernel_h, s = L->desc.stride_h, p = L->desc.pad_h, oh, ow;
-    long long ph = (long long)L->in.h + 2LL * p, pw = (long long)L->in.w + 2LL * p;   /* padded */
+    nn_layer_desc *d = &L->desc;
+    int C = L->in.c, oh, ow;
+    long long ph = (long long)L->in.h + 2LL * d->pad_h, pw = (long long)L->in.w + 2LL * d->pad_w;   /* padded */
+    long long eh, ew;   /* the dilated kernel's extent */
     size_t rows, col_size, all;
-    if (L->desc.out <= 0)
-        return nn__fail(NN_ERR_ARG, "Conv2d: %d output channels, expected > 0", L->desc.out);
-    if (k <= 0 || s <= 0 || p < 0)
-        return nn__fail(NN_ERR_ARG, "Conv2d: kernel %d, stride %d, padding %d; expected "
-                        "kernel > 0, stride > 0, padding >= 0", k, s, p);
-    if (ph < k || pw < k)
-        return nn__fail(NN_ERR_ARG, "Conv2d: kernel %d does not fit the %dx%d input padded by %d",
-                        k, L->in.h, L->in.w, p);
-    if ((ph - k) / s + 1 > INT_MAX || (pw - k) / s + 1 > INT_MAX)
-        return nn__fail(NN_ERR_ARG, "Conv2d: padding %d makes the output more than INT_MAX wide", p);
-    oh = (int)((ph - k) / s + 1);
-    ow = (int)((pw - k) / s + 1);
-    L->out = nn_shape3(L->desc.out, oh, ow);
-    L->weight = nn__declare(net, L, "weight", 1, 4, L->desc.out, L->in.c, k, k);
-    if (!L->desc.no_bias) L->bias = nn__declare(net, L, "bias", 1, 1, L->desc.out, 0, 0, 0);
-    if (!nn__mul_ok((size_t)L->in.c * k, (size_t)k, &rows) || rows > INT_MAX ||
+    if (!d->stride_h) d->stride_h = 1;
+    if (!d->stride_w) d->stride_w = 1;
+    if (!d->dilation_h) d->dilation_h = 1;
+    if (!d->dilation_w) d->dilation_w = 1;
+    if (!d->groups) d->groups = 1;
+    if (d->out <= 0)
+        return nn__fail(NN_ERR_ARG, "Conv2d: %d output channels, expected > 0", d->out);
+    if (d->kernel_h <= 0 || d->kernel_w <= 0)
+        return nn__fail(NN_ERR_ARG, "Conv2d: kernel %dx%d, expected > 0", d->kernel_h, d->kernel_w);
+    if (C % d->groups || d->out % d->groups)
+        return nn__fail(NN_ERR_ARG, "Conv2d: %d groups do not divide %d input and %d output channels",
+                        d->groups, C, d->out);
+    eh = (long long)(d->kernel_h - 1) * d->dilation_h + 1;
+    ew = (long long)(d->kernel_w - 1) * d->dilation_w + 1;
+    if (ph < eh || pw < ew)
+        return nn__fail(NN_ERR_ARG, "Conv2d: kernel %dx%d (dilation %dx%d) does not fit the %dx%d input "
+                        "padded by %dx%d", d->kernel_h, d->kernel_w, d->dilation_h, d->dilation_w,
+                        L->in.h, L->in.w, d->pad_h, d->pad_w);
+    if ((ph - eh) / d->stride_h + 1 > INT_MAX || (pw - ew) / d->stride_w + 1 > INT_MAX ||
+        ph > INT_MAX || pw > INT_MAX)
+        return nn__fail(NN_ERR_ARG, "Conv2d: padding %dx%d makes the output more than INT_MAX wide",
+                        d->pad_h, d->pad_w);
+    oh = (int)((ph - eh) / d->stride_h + 1);
+    ow = (int)((pw - ew) / d->stride_w + 1);
+    L->out = nn_shape3(d->out, oh, ow);
+    L->weight = nn__declare(net, L, "weight", 1, 4, d->out, C / d->groups, d->kernel_h, d->kernel_w);
+    if (!d->no_bias) L->bias = nn__declare(net, L, "bias", 1, 1, d->out, 0, 0, 0);
+    if (!nn__mul_ok((size_t)C * d->kernel_h, (size_t)d->kernel_w, &rows) || rows > INT_MAX ||
         !nn__mul_ok(rows, (size_t)oh * ow, &col_size))
         return nn__fail(NN_ERR_NOMEM, "Conv2d: the column buffer is too large");
     L->winograd = nn__conv_winograd_setup(net, L);
     if (L->winograd) return NN_OK;
-    if (nn__conv_direct(L)) L->work_size = 0;
-    else if (nn__mul_ok(rows + (size_t)L->desc.out, (size_t)oh * ow * net->max_batch, &all) &&
+    if (nn__conv_direct(L) || nn__conv_depthwise(L)) L->work_size = 0;
+    else if (nn__mul_ok(rows + (size_t)d->out, (size_t)oh * ow * net->max_batch, &all) &&
              all <= NN__CONV_KEEP_COLS)
         L->work_size = all;
     else L->work_size = col_size;
@@ -3397,7 +3579,30 @@ static nn_status nn__conv2d_setup(nn_net *net, nn_layer *L)
 
 static void nn__conv2d_init(nn_layer *L, nn_rng *rng)
 {
-    nn__init_fan_in(L, rng, (size_t)L->in.c * L->desc.kernel_h * L->desc.kernel_h);
+    nn__init_fan_in(L, rng, (size_t)(L->in.c / L->desc.groups) * L->desc.kernel_h * L->desc.kernel_w);
+}
+
+/* One image's columns (im2col, dilated or not) into col, and back (col2im adds). */
+static void nn__conv_im2col(const nn_layer *L, const float *x, float *col, int ld)
+{
+    const nn_layer_desc *d = &L->desc;
+    if (d->dilation_h == 1 && d->dilation_w == 1)
+        nn_im2col(x, L->in.c, L->in.h, L->in.w, d->kernel_h, d->kernel_w, d->stride_h, d->stride_w,
+                  d->pad_h, d->pad_w, col, ld);
+    else
+        nn__im2col_dilated(x, L->in.c, L->in.h, L->in.w, d->kernel_h, d->kernel_w, d->stride_h, d->stride_w,
+                           d->pad_h, d->pad_w, d->dilation_h, d->dilation_w, L->out.h, L->out.w, col, ld);
+}
+
+static void nn__conv_col2im(const nn_layer *L, const float *col, int ld, float *x)
+{
+    const nn_layer_desc *d = &L->desc;
+    if (d->dilation_h == 1 && d->dilation_w == 1)
+        nn_col2im(col, ld, L->in.c, L->in.h, L->in.w, d->kernel_h, d->kernel_w, d->stride_h, d->stride_w,
+                  d->pad_h, d->pad_w, x);
+    else
+        nn__col2im_dilated(col, ld, L->in.c, L->in.h, L->in.w, d->kernel_h, d->kernel_w, d->stride_h,
+                           d->stride_w, d->pad_h, d->pad_w, d->dilation_h, d->dilation_w, L->out.h, L->out.w, x);
 }
 
 /* Image i's columns into (task im2col) or out of (task col2im, into a zeroed dx_i)
@@ -3406,38 +3611,148 @@ static void nn__conv_im2col_task(void *ctx, int i)
 {
     const nn__layer_task *t = (const nn__layer_task *)ctx;
     const nn_layer *L = t->L;
-    int k = L->desc.kernel_h, s = L->desc.stride_h, p = L->desc.pad_h, P = L->out.h * L->out.w;
-    nn_im2col(t->x + nn_shape_size(L->in) * i, L->in.c, L->in.h, L->in.w, k, k, s, s, p, p,
-              t->cols + (size_t)i * P, t->ld);
+    nn__conv_im2col(L, t->x + nn_shape_size(L->in) * i, t->cols + (size_t)i * L->out.h * L->out.w, t->ld);
 }
 
 static void nn__conv_col2im_task(void *ctx, int i)
 {
     const nn__layer_task *t = (const nn__layer_task *)ctx;
     const nn_layer *L = t->L;
-    int k = L->desc.kernel_h, s = L->desc.stride_h, p = L->desc.pad_h, P = L->out.h * L->out.w;
     float *dxi = t->out + nn_shape_size(L->in) * i;
     memset(dxi, 0, nn_shape_size(L->in) * sizeof(float));
-    nn_col2im(t->cols + (size_t)i * P, t->ld, L->in.c, L->in.h, L->in.w, k, k, s, s, p, p, dxi);
+    nn__conv_col2im(L, t->cols + (size_t)i * L->out.h * L->out.w, t->ld, dxi);
 }
 
 /* The batched path is on when the workspace holds more than one image's columns
    (for an im2col layer). */
 static int nn__conv_batched(const nn_layer *L)
 {
-    return !L->winograd &&
-           L->work_size > (size_t)L->in.c * L->desc.kernel_h * L->desc.kernel_h * L->out.h * L->out.w;
+    return !L->winograd && L->work_size > nn__conv_rows(L) * L->out.h * L->out.w;
+}
+
+/* Grouped products, one GEMM per group g on its rows of A (rows_a of them, at
+   g rows_a lda) and of B (rows_b, at g rows_b ldb) into its rows of C (rows_c):
+   for groups = 1 the single GEMM of an ungrouped convolution. */
+static void nn__conv_gemm(int groups, int trans_a, int trans_b, int m, int n, int k,
+                          const float *a, int lda, size_t step_a, const float *b, int ldb, size_t step_b,
+                          float beta, float *c, int ldc, size_t step_c)
+{
+    int g;
+    for (g = 0; g < groups; g++)
+        nn_gemm(trans_a, trans_b, m, n, k, 1.0f, a + step_a * g, lda, b + step_b * g, ldb, beta,
+                c + step_c * g, ldc);
+}
+
+/* ---- Conv2d, depthwise path: groups = in = out channels --------------------------
+   y[i,c] = b[c] + sum over the offsets (ky, kx) of w[c,ky,kx] x[i,c] shifted by
+   (ky dil_h - pad_h, kx dil_w - pad_w) and strided: per offset, one multiply-add over
+   the outputs whose input is inside the plane (nn__valid_range), so the loops stay
+   contiguous for stride 1. Memory-bound: planes in, planes out, no columns.
+   Backward: dx[i,c] gathers w dy back along the same shifts (per plane, one task
+   each); dw[c,ky,kx] = sum over images (in order) of sum(dy shifted-x), per channel
+   one task, so no sum depends on the number of threads. */
+
+typedef struct nn__dw_offset { int y_lo, y_hi, x_lo, x_hi, at; } nn__dw_offset;
+
+/* The outputs of offset (ky, kx) that read inside the plane, and the input index that
+   output (y_lo, x_lo) reads; 0 if there are none. */
+static int nn__dw_offset_range(const nn_layer *L, int ky, int kx, nn__dw_offset *o)
+{
+    const nn_layer_desc *d = &L->desc;
+    nn__valid_range(L->out.h, L->in.h, d->stride_h, d->pad_h, ky * d->dilation_h, &o->y_lo, &o->y_hi);
+    nn__valid_range(L->out.w, L->in.w, d->stride_w, d->pad_w, kx * d->dilation_w, &o->x_lo, &o->x_hi);
+    if (o->y_lo >= o->y_hi || o->x_lo >= o->x_hi) return 0;
+    o->at = (o->y_lo * d->stride_h - d->pad_h + ky * d->dilation_h) * L->in.w +
+            o->x_lo * d->stride_w - d->pad_w + kx * d->dilation_w;
+    return 1;
+}
+
+static void nn__dw_forward_plane(void *ctx, int item)
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    const nn_layer *L = t->L;
+    const nn_layer_desc *d = &L->desc;
+    int c = item % L->in.c, ow = L->out.w, sh = d->stride_h, sw = d->stride_w, ky, kx, oy;
+    size_t P = (size_t)L->out.h * ow, j, row = (size_t)sh * L->in.w;
+    const float *x = t->x + (size_t)item * L->in.h * L->in.w, *w = L->weight->value + (size_t)c * d->kernel_h * d->kernel_w;
+    float *y = t->out + (size_t)item * P, b = L->bias ? L->bias->value[c] : 0.0f;
+    nn__dw_offset o;
+    for (j = 0; j < P; j++) y[j] = b;
+    for (ky = 0; ky < d->kernel_h; ky++)
+        for (kx = 0; kx < d->kernel_w; kx++) {
+            float wv = w[ky * d->kernel_w + kx];
+            const float *src;
+            if (!nn__dw_offset_range(L, ky, kx, &o)) continue;
+            src = x + o.at;
+            for (oy = o.y_lo; oy < o.y_hi; oy++, src += row) {
+                nn__vaxpy_gather(y + (size_t)oy * ow + o.x_lo, src, (size_t)sw, o.x_hi - o.x_lo, wv);
+            }
+        }
+}
+
+static void nn__dw_input_grad_plane(void *ctx, int item)
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    const nn_layer *L = t->L;
+    const nn_layer_desc *d = &L->desc;
+    int c = item % L->in.c, ow = L->out.w, sh = d->stride_h, sw = d->stride_w, ky, kx, oy;
+    size_t plane = (size_t)L->in.h * L->in.w, row = (size_t)sh * L->in.w;
+    const float *dy = t->dy + (size_t)item * L->out.h * ow, *w = L->weight->value + (size_t)c * d->kernel_h * d->kernel_w;
+    float *dx = t->out + (size_t)item * plane;
+    nn__dw_offset o;
+    memset(dx, 0, plane * sizeof(float));
+    for (ky = 0; ky < d->kernel_h; ky++)
+        for (kx = 0; kx < d->kernel_w; kx++) {
+            float wv = w[ky * d->kernel_w + kx], *dst;
+            if (!nn__dw_offset_range(L, ky, kx, &o)) continue;
+            dst = dx + o.at;
+            for (oy = o.y_lo; oy < o.y_hi; oy++, dst += row) {
+                nn__vaxpy_scatter(dst, (size_t)sw, dy + (size_t)oy * ow + o.x_lo, o.x_hi - o.x_lo, wv);
+            }
+        }
+}
+
+static void nn__dw_weight_grad_channel(void *ctx, int c)
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    const nn_layer *L = t->L;
+    const nn_layer_desc *d = &L->desc;
+    int C = L->in.c, ow = L->out.w, sh = d->stride_h, sw = d->stride_w, kk = d->kernel_h * d->kernel_w;
+    int i, ky, kx, oy;
+    size_t plane = (size_t)L->in.h * L->in.w, P = (size_t)L->out.h * ow, row = (size_t)sh * L->in.w;
+    float *dw = L->weight->grad + (size_t)c * kk;
+    nn__dw_offset o;
+    for (i = 0; i < kk; i++) dw[i] = 0.0f;
+    for (i = 0; i < t->n; i++) {
+        const float *x = t->x + ((size_t)i * C + c) * plane, *dy = t->dy + ((size_t)i * C + c) * P;
+        for (ky = 0; ky < d->kernel_h; ky++)
+            for (kx = 0; kx < d->kernel_w; kx++) {
+                const float *src;
+                float sum = 0.0f;
+                if (!nn__dw_offset_range(L, ky, kx, &o)) continue;
+                src = x + o.at;
+                for (oy = o.y_lo; oy < o.y_hi; oy++, src += row) {
+                    sum += nn__vdot_strided(dy + (size_t)oy * ow + o.x_lo, src, (size_t)sw, o.x_hi - o.x_lo);
+                }
+                dw[ky * d->kernel_w + kx] += sum;
+            }
+    }
 }
 
 static void nn__conv2d_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
 {
-    int C = L->in.c, H = L->in.h, W = L->in.w, O = L->out.c, k = L->desc.kernel_h;
-    int s = L->desc.stride_h, p = L->desc.pad_h, P = L->out.h * L->out.w, K = C * k * k, i, o, j;
-    size_t in_size = nn_shape_size(L->in), out_size = nn_shape_size(L->out);
+    int C = L->in.c, O = L->out.c, P = L->out.h * L->out.w, K = (int)nn__conv_rows(L), i, o, j;
+    int G = L->desc.groups, Og = O / G, Kg = K / G;
+    size_t in_size = nn_shape_size(L->in), out_size = nn_shape_size(L->out), wg = (size_t)Og * Kg;
     int winograd = nn__wino_pays(L, n);
     L->wino_skip = winograd && !nn__vfinite(x, (size_t)n * in_size);
     if (winograd && !L->wino_skip) {
         nn__wino_forward(net, L, x, y, n);
+        return;
+    }
+    if (nn__conv_depthwise(L)) {
+        nn__layer_task task = nn__task(net, L, x, NULL, y, n);
+        nn__parallel_items(n * C, nn__dw_forward_plane, &task);
         return;
     }
     if (nn__conv_batched(L)) {
@@ -3447,7 +3762,8 @@ static void nn__conv2d_forward(nn_net *net, nn_layer *L, const float *x, float *
         task.cols = cols;
         task.ld = ld;
         nn__parallel(n, nn__conv_im2col_task, &task);
-        nn_gemm(0, 0, O, ld, K, 1.0f, L->weight->value, K, cols, ld, 0.0f, t, ld);
+        nn__conv_gemm(G, 0, 0, Og, ld, Kg, L->weight->value, Kg, wg, cols, ld, (size_t)Kg * ld,
+                      0.0f, t, ld, (size_t)Og * ld);
         for (i = 0; i < n; i++)
             for (o = 0; o < O; o++) {
                 const float *src = t + (size_t)o * ld + (size_t)i * P;
@@ -3460,10 +3776,11 @@ static void nn__conv2d_forward(nn_net *net, nn_layer *L, const float *x, float *
         const float *col = x + in_size * i;
         float *yi = y + out_size * i;
         if (!nn__conv_direct(L)) {
-            nn_im2col(col, C, H, W, k, k, s, s, p, p, L->work, P);
+            nn__conv_im2col(L, col, L->work, P);
             col = L->work;
         }
-        nn_gemm(0, 0, O, P, K, 1.0f, L->weight->value, K, col, P, 0.0f, yi, P);
+        nn__conv_gemm(G, 0, 0, Og, P, Kg, L->weight->value, Kg, wg, col, P, (size_t)Kg * P,
+                      0.0f, yi, P, (size_t)Og * P);
         if (L->bias)
             for (o = 0; o < O; o++) {
                 float b = L->bias->value[o], *row = yi + (size_t)o * P;
@@ -3475,13 +3792,20 @@ static void nn__conv2d_forward(nn_net *net, nn_layer *L, const float *x, float *
 static void nn__conv2d_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
                                 const float *dy, float *dx, int n)
 {
-    int C = L->in.c, H = L->in.h, W = L->in.w, O = L->out.c, k = L->desc.kernel_h;
-    int s = L->desc.stride_h, p = L->desc.pad_h, P = L->out.h * L->out.w, K = C * k * k, i, o;
-    size_t in_size = nn_shape_size(L->in), out_size = nn_shape_size(L->out);
+    int C = L->in.c, O = L->out.c, P = L->out.h * L->out.w, K = (int)nn__conv_rows(L), i, o;
+    int G = L->desc.groups, Og = O / G, Kg = K / G;
+    size_t in_size = nn_shape_size(L->in), out_size = nn_shape_size(L->out), wg = (size_t)Og * Kg;
     int direct = nn__conv_direct(L);
     (void)y;
     if (nn__wino_pays(L, n) && !L->wino_skip) {
         nn__wino_backward(net, L, dy, dx, n);
+        return;
+    }
+    if (nn__conv_depthwise(L)) {
+        nn__layer_task task = nn__task(net, L, x, dy, dx, n);
+        if (L->bias) nn__conv_bias_grad(dy, n, O, P, L->bias->grad);
+        nn__parallel_items(C, nn__dw_weight_grad_channel, &task);
+        if (dx) nn__parallel_items(n * C, nn__dw_input_grad_plane, &task);
         return;
     }
     if (nn__conv_batched(L)) {
@@ -3493,10 +3817,12 @@ static void nn__conv2d_backward(nn_net *net, nn_layer *L, const float *x, const 
                 memcpy(t + (size_t)o * ld + (size_t)i * P, dy + out_size * i + (size_t)o * P,
                        (size_t)P * sizeof(float));
         if (L->bias) nn__conv_bias_grad(dy, n, O, P, L->bias->grad);
-        nn_gemm(0, 1, O, K, ld, 1.0f, t, ld, cols, ld, 0.0f, L->weight->grad, K);
+        nn__conv_gemm(G, 0, 1, Og, Kg, ld, t, ld, (size_t)Og * ld, cols, ld, (size_t)Kg * ld,
+                      0.0f, L->weight->grad, Kg, wg);
         if (!dx) return;
         /* the columns have served dW: overwrite them with dcol = W^T dy */
-        nn_gemm(1, 0, K, ld, O, 1.0f, L->weight->value, K, t, ld, 0.0f, cols, ld);
+        nn__conv_gemm(G, 1, 0, Kg, ld, Og, L->weight->value, Kg, wg, t, ld, (size_t)Og * ld,
+                      0.0f, cols, ld, (size_t)Kg * ld);
         task = nn__task(net, L, x, dy, dx, n);
         task.cols = cols;
         task.ld = ld;
@@ -3507,17 +3833,20 @@ static void nn__conv2d_backward(nn_net *net, nn_layer *L, const float *x, const 
     for (i = 0; i < n; i++) {
         const float *xi = x + in_size * i, *dyi = dy + out_size * i, *col = xi;
         if (!direct) {
-            nn_im2col(xi, C, H, W, k, k, s, s, p, p, L->work, P);
+            nn__conv_im2col(L, xi, L->work, P);
             col = L->work;
         }
-        nn_gemm(0, 1, O, K, P, 1.0f, dyi, P, col, P, i ? 1.0f : 0.0f, L->weight->grad, K);
+        nn__conv_gemm(G, 0, 1, Og, Kg, P, dyi, P, (size_t)Og * P, col, P, (size_t)Kg * P,
+                      i ? 1.0f : 0.0f, L->weight->grad, Kg, wg);
         if (!dx) continue;
         if (direct) {
-            nn_gemm(1, 0, K, P, O, 1.0f, L->weight->value, K, dyi, P, 0.0f, dx + in_size * i, P);
+            nn__conv_gemm(G, 1, 0, Kg, P, Og, L->weight->value, Kg, wg, dyi, P, (size_t)Og * P,
+                          0.0f, dx + in_size * i, P, (size_t)Kg * P);
         } else {
-            nn_gemm(1, 0, K, P, O, 1.0f, L->weight->value, K, dyi, P, 0.0f, L->work, P);
+            nn__conv_gemm(G, 1, 0, Kg, P, Og, L->weight->value, Kg, wg, dyi, P, (size_t)Og * P,
+                          0.0f, L->work, P, (size_t)Kg * P);
             memset(dx + in_size * i, 0, in_size * sizeof(float));
-            nn_col2im(L->work, P, C, H, W, k, k, s, s, p, p, dx + in_size * i);
+            nn__conv_col2im(L, L->work, P, dx + in_size * i);
         }
     }
 }
@@ -3527,28 +3856,57 @@ static const nn__layer_ops nn__conv2d_ops = {
 };
 
 /* ---- Pooling geometry, shared by MaxPool2d and AvgPool2d ---------------------------
-   stride 0 means stride = kernel (PyTorch's default); out = floor((H + 2p - k)/s) + 1;
+   stride 0 means stride = kernel (PyTorch's default), per axis; out = floor((H + 2p - k)/s)
+   + 1, or with ceil_mode ceil(...) + 1, less one if that last window would start at or
+   past H + p (PyTorch's rule: every window starts inside the input or the left padding).
    PyTorch requires pad <= kernel/2, so every window holds at least one real pixel. */
+
+static int nn__pool_out(int size, int k, int s, int p, int ceil_mode, long long *out)
+{
+    long long span = (long long)size + 2LL * p - k, o;
+    if (span < 0) return 0;
+    o = (span + (ceil_mode ? s - 1 : 0)) / s + 1;
+    if (ceil_mode && (o - 1) * s >= (long long)size + p) o--;
+    *out = o;
+    return o <= INT_MAX;
+}
 
 static nn_status nn__pool_setup(nn_net *net, nn_layer *L)
 {
-    int k = L->desc.kernel_h, s, p = L->desc.pad_h;
-    long long ph = (long long)L->in.h + 2LL * p, pw = (long long)L->in.w + 2LL * p;   /* padded */
+    nn_layer_desc *d = &L->desc;
+    long long oh, ow;
     (void)net;
-    if (L->desc.stride_h == 0) L->desc.stride_h = k;
-    s = L->desc.stride_h;
-    if (k <= 0 || s <= 0 || p < 0)
-        return nn__fail(NN_ERR_ARG, "kernel %d, stride %d, padding %d; expected kernel > 0, "
-                        "stride >= 0 (0: the kernel), padding >= 0", k, s, p);
-    if (p > k / 2)
-        return nn__fail(NN_ERR_ARG, "padding %d is more than half the kernel %d", p, k);
-    if (ph < k || pw < k)
-        return nn__fail(NN_ERR_ARG, "kernel %d does not fit the %dx%d input padded by %d",
-                        k, L->in.h, L->in.w, p);
-    if ((ph - k) / s + 1 > INT_MAX || (pw - k) / s + 1 > INT_MAX)
-        return nn__fail(NN_ERR_ARG, "padding %d makes the output more than INT_MAX wide", p);
-    L->out = nn_shape3(L->in.c, (int)((ph - k) / s + 1), (int)((pw - k) / s + 1));
+    if (d->stride_h == 0) d->stride_h = d->kernel_h;
+    if (d->stride_w == 0) d->stride_w = d->kernel_w;
+    if (d->kernel_h <= 0 || d->kernel_w <= 0 || d->stride_h <= 0 || d->stride_w <= 0)
+        return nn__fail(NN_ERR_ARG, "kernel %dx%d, stride %dx%d; expected kernel > 0, "
+                        "stride >= 0 (0: the kernel)", d->kernel_h, d->kernel_w, d->stride_h, d->stride_w);
+    if (d->pad_h > d->kernel_h / 2 || d->pad_w > d->kernel_w / 2)
+        return nn__fail(NN_ERR_ARG, "padding %dx%d is more than half the kernel %dx%d", d->pad_h, d->pad_w,
+                        d->kernel_h, d->kernel_w);
+    if (d->kind != NN_AVGPOOL2D && d->exclude_pad)
+        return nn__fail(NN_ERR_ARG, "exclude_pad is an AvgPool2d option");
+    if (!nn__pool_out(L->in.h, d->kernel_h, d->stride_h, d->pad_h, d->ceil_mode, &oh) ||
+        !nn__pool_out(L->in.w, d->kernel_w, d->stride_w, d->pad_w, d->ceil_mode, &ow))
+        return nn__fail(NN_ERR_ARG, "kernel %dx%d does not fit the %dx%d input padded by %dx%d",
+                        d->kernel_h, d->kernel_w, L->in.h, L->in.w, d->pad_h, d->pad_w);
+    L->out = nn_shape3(L->in.c, (int)oh, (int)ow);
     return NN_OK;
+}
+
+/* Window (oy, ox) of a pool: its first row and column in the input (may be negative)
+   and the range of kernel rows [*ky0, *ky1) and columns [*kx0, *kx1) inside it. */
+static void nn__pool_window(const nn_layer *L, int oy, int ox, int *y0, int *x0, int *ky0, int *ky1,
+                            int *kx0, int *kx1)
+{
+    const nn_layer_desc *d = &L->desc;
+    int H = L->in.h, W = L->in.w;
+    *y0 = oy * d->stride_h - d->pad_h;
+    *x0 = ox * d->stride_w - d->pad_w;
+    *ky0 = *y0 < 0 ? -*y0 : 0;
+    *ky1 = *y0 + d->kernel_h > H ? H - *y0 : d->kernel_h;
+    *kx0 = *x0 < 0 ? -*x0 : 0;
+    *kx1 = *x0 + d->kernel_w > W ? W - *x0 : d->kernel_w;
 }
 
 /* ---- MaxPool2d: y = max over each window; padding never wins (it is skipped) -------
@@ -3571,17 +3929,16 @@ static void nn__maxpool2d_plane(void *ctx, int c)
 {
     const nn__layer_task *t = (const nn__layer_task *)ctx;
     const nn_layer *L = t->L;
-    int H = L->in.h, W = L->in.w, oh = L->out.h, ow = L->out.w;
-    int k = L->desc.kernel_h, s = L->desc.stride_h, p = L->desc.pad_h, oy, ox, ky, kx;
+    int H = L->in.h, W = L->in.w, oh = L->out.h, ow = L->out.w, oy, ox, ky, kx;
     const float *xc = t->x + (size_t)c * H * W;
     float *y = t->out + (size_t)c * oh * ow, *arg = L->work + (size_t)c * oh * ow;
     for (oy = 0; oy < oh; oy++)
         for (ox = 0; ox < ow; ox++) {
-            int y0 = oy * s - p, x0 = ox * s - p;
-            int ky0 = y0 < 0 ? -y0 : 0, ky1 = y0 + k > H ? H - y0 : k;
-            int kx0 = x0 < 0 ? -x0 : 0, kx1 = x0 + k > W ? W - x0 : k;
-            int best_i = (y0 + ky0) * W + x0 + kx0;   /* the first real pixel */
-            float best = xc[best_i], any_nan = 0.0f;
+            int y0, x0, ky0, ky1, kx0, kx1, best_i;
+            float best, any_nan = 0.0f;
+            nn__pool_window(L, oy, ox, &y0, &x0, &ky0, &ky1, &kx0, &kx1);
+            best_i = (y0 + ky0) * W + x0 + kx0;   /* the first real pixel */
+            best = xc[best_i];
             /* strict >: ties keep the first. 0 * v is NaN only for a NaN or an
                infinite v: then a second scan lets the last NaN win, as PyTorch's
                (val > max || isnan(val)) does (rare, so the common loop stays
@@ -3634,29 +3991,44 @@ static const nn__layer_ops nn__maxpool2d_ops = {
     nn__maxpool2d_setup, NULL, nn__maxpool2d_forward, nn__maxpool2d_backward
 };
 
-/* ---- AvgPool2d: y = (1/k^2) * sum over each window ---------------------------------
-   count_include_pad = True (PyTorch's default): padded cells count in the k^2 (with
-   floor-mode output no window reaches past the padding, so the divisor is always k^2).
-   Backward: dx = 0, then dx[j] += dy[i] / k^2 for every real pixel j of window i. */
+/* ---- AvgPool2d: y = (1/q) * sum over each window --------------------------------
+   count_include_pad = True (PyTorch's default): q counts the padded cells, the window
+   clipped to the padded input (kh kw but where a ceil_mode window runs past the right
+   or bottom padding); exclude_pad (count_include_pad = False): q counts the real
+   pixels only. Backward: dx = 0, then dx[j] += dy[i] / q_i for every real pixel j of
+   window i. */
+
+/* 1/q of window (oy, ox) given its nn__pool_window. */
+static float nn__avgpool_scale(const nn_layer *L, int y0, int x0, int ky0, int ky1, int kx0, int kx1)
+{
+    const nn_layer_desc *d = &L->desc;
+    int qh, qw;
+    if (d->exclude_pad) {
+        qh = ky1 - ky0;
+        qw = kx1 - kx0;
+    } else {
+        int ye = L->in.h + d->pad_h - y0, xe = L->in.w + d->pad_w - x0;
+        qh = d->kernel_h < ye ? d->kernel_h : ye;
+        qw = d->kernel_w < xe ? d->kernel_w : xe;
+    }
+    return 1.0f / ((float)qh * (float)qw);
+}
 
 static void nn__avgpool2d_plane(void *ctx, int c)
 {
     const nn__layer_task *t = (const nn__layer_task *)ctx;
     const nn_layer *L = t->L;
-    int H = L->in.h, W = L->in.w, oh = L->out.h, ow = L->out.w;
-    int k = L->desc.kernel_h, s = L->desc.stride_h, p = L->desc.pad_h, oy, ox, ky, kx;
-    float scale = 1.0f / (float)(k * k);
+    int H = L->in.h, W = L->in.w, oh = L->out.h, ow = L->out.w, oy, ox, ky, kx;
     const float *xc = t->x + (size_t)c * H * W;
     float *y = t->out + (size_t)c * oh * ow;
     for (oy = 0; oy < oh; oy++)
         for (ox = 0; ox < ow; ox++) {
-            int y0 = oy * s - p, x0 = ox * s - p;
-            int ky0 = y0 < 0 ? -y0 : 0, ky1 = y0 + k > H ? H - y0 : k;
-            int kx0 = x0 < 0 ? -x0 : 0, kx1 = x0 + k > W ? W - x0 : k;
+            int y0, x0, ky0, ky1, kx0, kx1;
             float sum = 0.0f;
+            nn__pool_window(L, oy, ox, &y0, &x0, &ky0, &ky1, &kx0, &kx1);
             for (ky = ky0; ky < ky1; ky++)
                 for (kx = kx0; kx < kx1; kx++) sum += xc[(y0 + ky) * W + x0 + kx];
-            *y++ = sum * scale;
+            *y++ = sum * nn__avgpool_scale(L, y0, x0, ky0, ky1, kx0, kx1);
         }
 }
 
@@ -3670,18 +4042,16 @@ static void nn__avgpool2d_plane_backward(void *ctx, int c)
 {
     const nn__layer_task *t = (const nn__layer_task *)ctx;
     const nn_layer *L = t->L;
-    int H = L->in.h, W = L->in.w, oh = L->out.h, ow = L->out.w;
-    int k = L->desc.kernel_h, s = L->desc.stride_h, p = L->desc.pad_h, oy, ox, ky, kx;
-    float scale = 1.0f / (float)(k * k);
+    int H = L->in.h, W = L->in.w, oh = L->out.h, ow = L->out.w, oy, ox, ky, kx;
     const float *dy = t->dy + (size_t)c * oh * ow;
     float *d = t->out + (size_t)c * H * W;
     memset(d, 0, (size_t)H * W * sizeof(float));
     for (oy = 0; oy < oh; oy++)
         for (ox = 0; ox < ow; ox++) {
-            int y0 = oy * s - p, x0 = ox * s - p;
-            int ky0 = y0 < 0 ? -y0 : 0, ky1 = y0 + k > H ? H - y0 : k;
-            int kx0 = x0 < 0 ? -x0 : 0, kx1 = x0 + k > W ? W - x0 : k;
-            float g = *dy++ * scale;
+            int y0, x0, ky0, ky1, kx0, kx1;
+            float g;
+            nn__pool_window(L, oy, ox, &y0, &x0, &ky0, &ky1, &kx0, &kx1);
+            g = *dy++ * nn__avgpool_scale(L, y0, x0, ky0, ky1, kx0, kx1);
             for (ky = ky0; ky < ky1; ky++)
                 for (kx = kx0; kx < kx1; kx++) d[(y0 + ky) * W + x0 + kx] += g;
         }
@@ -3742,8 +4112,10 @@ static const nn__layer_ops nn__global_avgpool_ops = {
 /* ---- BatchNorm: per channel c over the m = n*H*W values of the batch ---------------
    (C,1,1) input: BatchNorm1d over the batch; (C,H,W): BatchNorm2d over batch and space.
    Training: mu = mean(x), var = mean((x - mu)^2) (biased), s = 1/sqrt(var + eps),
-   xhat = (x - mu) s, y = gamma xhat + beta; running_mean = 0.9 rm + 0.1 mu,
-   running_var = 0.9 rv + 0.1 var m/(m-1) (unbiased). Evaluation: mu, var = running.
+   xhat = (x - mu) s, y = gamma xhat + beta; running_mean = (1 - a) rm + a mu,
+   running_var = (1 - a) rv + a var m/(m-1) (unbiased), a the momentum (0.1) and eps
+   1e-5 unless the desc sets them. Evaluation: mu, var = running. no_affine: gamma = 1,
+   beta = 0, not parameters.
    Backward, per channel, sums over its m values:
    dgamma = sum(dy xhat),  dbeta = sum(dy),
    dx = (gamma s / m) (m dy - sum(dy) - xhat sum(dy xhat))   (training)
@@ -3761,9 +4133,14 @@ static const nn__layer_ops nn__global_avgpool_ops = {
 static nn_status nn__batchnorm_setup(nn_net *net, nn_layer *L)
 {
     int C = L->in.c;
+    if (!(L->desc.momentum >= 0.0f && L->desc.momentum <= 1.0f) || !(L->desc.eps >= 0.0f))
+        return nn__fail(NN_ERR_ARG, "BatchNorm: momentum %g and eps %g; expected 0 <= momentum <= 1 "
+                        "and eps >= 0 (0: 0.1 and 1e-5)", (double)L->desc.momentum, (double)L->desc.eps);
     L->out = L->in;
-    L->weight = nn__declare(net, L, "weight", 1, 1, C, 0, 0, 0);
-    L->bias = nn__declare(net, L, "bias", 1, 1, C, 0, 0, 0);
+    if (!L->desc.no_affine) {
+        L->weight = nn__declare(net, L, "weight", 1, 1, C, 0, 0, 0);
+        L->bias = nn__declare(net, L, "bias", 1, 1, C, 0, 0, 0);
+    }
     L->running_mean = nn__declare(net, L, "running_mean", 0, 1, C, 0, 0, 0);
     L->running_var = nn__declare(net, L, "running_var", 0, 1, C, 0, 0, 0);
     L->work_size = 2 * (size_t)C;
@@ -3775,8 +4152,10 @@ static void nn__batchnorm_init(nn_layer *L, nn_rng *rng)
     int c;
     (void)rng;
     for (c = 0; c < L->in.c; c++) {
-        L->weight->value[c] = 1.0f;
-        L->bias->value[c] = 0.0f;
+        if (L->weight) {
+            L->weight->value[c] = 1.0f;
+            L->bias->value[c] = 0.0f;
+        }
         L->running_mean->value[c] = 0.0f;
         L->running_var->value[c] = 1.0f;
     }
@@ -3790,6 +4169,9 @@ static void nn__batchnorm_channel(void *ctx, int c)
     size_t hw = (size_t)L->in.h * L->in.w, stride = (size_t)C * hw;
     const float *x = t->x;
     float *y = t->out, *mean = L->work, *invstd = L->work + C, a, b, mu_f;
+    /* the defaults as doubles, so that they are PyTorch's 0.1 and 1e-5 exactly */
+    double momentum = L->desc.momentum != 0.0f ? (double)L->desc.momentum : NN__BN_MOMENTUM;
+    double eps = L->desc.eps != 0.0f ? (double)L->desc.eps : NN__BN_EPS;
     if (t->net->training) {
         /* Two passes: the mean, then the squared deviations; per image in float, across
            images in double. */
@@ -3799,20 +4181,19 @@ static void nn__batchnorm_channel(void *ctx, int c)
         for (i = 0; i < n; i++) sq += nn__vsum_sq_dev(x + stride * i + hw * c, hw, (float)mu);
         var = sq / m;
         mean[c] = (float)mu;
-        invstd[c] = (float)(1.0 / sqrt(var + NN__BN_EPS));
-        L->running_mean->value[c] = (float)((1.0 - NN__BN_MOMENTUM) * L->running_mean->value[c] +
-                                            NN__BN_MOMENTUM * mu);
+        invstd[c] = (float)(1.0 / sqrt(var + eps));
+        L->running_mean->value[c] = (float)((1.0 - momentum) * L->running_mean->value[c] + momentum * mu);
         /* m = 1 has no unbiased variance (PyTorch refuses it); keep the biased 0. */
-        L->running_var->value[c] = (float)((1.0 - NN__BN_MOMENTUM) * L->running_var->value[c] +
-                                           NN__BN_MOMENTUM * (m > 1.0 ? sq / (m - 1.0) : var));
+        L->running_var->value[c] = (float)((1.0 - momentum) * L->running_var->value[c] +
+                                           momentum * (m > 1.0 ? sq / (m - 1.0) : var));
     } else {
         mean[c] = L->running_mean->value[c];
-        invstd[c] = (float)(1.0 / sqrt((double)L->running_var->value[c] + NN__BN_EPS));
+        invstd[c] = (float)(1.0 / sqrt((double)L->running_var->value[c] + eps));
     }
     /* y = a (x - mu) + beta with a = gamma s; not a x + (beta - a mu), which cancels
        catastrophically when |mu| is large against the spread. */
-    a = L->weight->value[c] * invstd[c];
-    b = L->bias->value[c];
+    a = L->weight ? L->weight->value[c] * invstd[c] : invstd[c];
+    b = L->bias ? L->bias->value[c] : 0.0f;
     mu_f = mean[c];
     for (i = 0; i < n; i++)
         nn__vaffine(y + stride * i + hw * c, x + stride * i + hw * c, hw, a, mu_f, b, L->fuse_relu);
@@ -3832,7 +4213,7 @@ static void nn__batchnorm_channel_backward(void *ctx, int c)
     size_t hw = (size_t)L->in.h * L->in.w, stride = (size_t)C * hw;
     const float *x = t->x, *dy = t->dy, *y = L->y;
     double sum_dy = 0.0, sum_dy_xhat = 0.0, m = (double)n * (double)hw;
-    float mu = L->work[c], s = L->work[C + c], gs = L->weight->value[c] * s, k1, k2;
+    float mu = L->work[c], s = L->work[C + c], gs = L->weight ? L->weight->value[c] * s : s, k1, k2;
     /* With a fused ReLU, g = dy [y > 0] is formed on the fly in both passes (a channel's
        values are still in the cache for the second). */
     for (i = 0; i < n; i++) {
@@ -3842,8 +4223,10 @@ static void nn__batchnorm_channel_backward(void *ctx, int c)
         sum_dy += sd;
         sum_dy_xhat += (double)sdx * s;
     }
-    L->weight->grad[c] = (float)sum_dy_xhat;
-    L->bias->grad[c] = (float)sum_dy;
+    if (L->weight) {
+        L->weight->grad[c] = (float)sum_dy_xhat;
+        L->bias->grad[c] = (float)sum_dy;
+    }
     if (!t->out) return;
     /* dx = gs dy - gs sum(dy)/m - gs s (x - mu) sum(dy xhat)/m
           = gs dy + k1 (x - mu) + k2;  in evaluation k1 = k2 = 0, and the k1 term is left
@@ -4098,6 +4481,7 @@ static nn__layer_ops const *nn__ops(nn_layer_kind kind)
     case NN_SOFTPLUS: return &nn__softplus_ops;
     case NN_SCALE: return &nn__scale_ops;
     case NN_DROPOUT: return &nn__dropout_ops;
+    case NN_HARDTANH: return &nn__hardtanh_ops;
     default: return NULL;
     }
 }
@@ -4353,11 +4737,8 @@ NNDEF nn_status nn_add(nn_net *net, nn_layer_desc layer)
                         nn_layer_name(layer.kind), (double)layer.negative_slope, (double)layer.factor,
                         (double)layer.p, (double)layer.beta, (double)layer.threshold, (double)layer.min_val,
                         (double)layer.max_val, (double)layer.momentum, (double)layer.eps);
-    if (layer.name || layer.kernel_h != layer.kernel_w || layer.stride_h != layer.stride_w ||
-        layer.pad_h != layer.pad_w || layer.dilation_h > 1 || layer.dilation_w > 1 || layer.groups > 1 ||
-        layer.ceil_mode || layer.exclude_pad || layer.no_affine || layer.momentum != 0.0f || layer.eps != 0.0f)
-        return nn__fail(NN_ERR_ARG, "nn_add: %s: names, rectangular sizes, dilation, groups and the pooling and "
-                        "BatchNorm options are not available yet", nn_layer_name(layer.kind));
+    if (layer.name)
+        return nn__fail(NN_ERR_ARG, "nn_add: %s: names are not available yet", nn_layer_name(layer.kind));
     if (net->num_layers == net->layer_capacity) {
         int cap = net->layer_capacity ? 2 * net->layer_capacity : 16;
         nn_layer *grown = (nn_layer *)nn__calloc((size_t)cap, sizeof *grown);
@@ -5993,14 +6374,31 @@ static void nn__json_layers(nn__buf *h, const nn_net *net)
     nn__buf_printf(h, ",\"layers\":\"");
     for (i = 0; i < net->num_layers; i++) {
         const nn_layer_desc *d = &net->layers[i].desc;
+        int conv = d->kind == NN_CONV2D, bn = d->kind == NN_BATCHNORM;
+        int spatial = conv || d->kind == NN_MAXPOOL2D || d->kind == NN_AVGPOOL2D;
         nn__buf_printf(h, "%s%s", i ? ";" : "", nn_layer_name(d->kind));
         if (d->out) nn__buf_printf(h, " out=%d", d->out);
         float alpha = d->kind == NN_LEAKY_RELU ? d->negative_slope : d->kind == NN_SCALE ? d->factor
                     : d->kind == NN_DROPOUT ? d->p : d->kind == NN_SOFTPLUS ? d->beta : 0.0f;
         if (d->kernel_h) nn__buf_printf(h, " kernel=%d", d->kernel_h);
+        if (spatial && d->kernel_w != d->kernel_h) nn__buf_printf(h, " kernel_w=%d", d->kernel_w);
         if (d->stride_h) nn__buf_printf(h, " stride=%d", d->stride_h);
+        if (spatial && d->stride_w != d->stride_h) nn__buf_printf(h, " stride_w=%d", d->stride_w);
         if (d->pad_h) nn__buf_printf(h, " pad=%d", d->pad_h);
+        if (spatial && d->pad_w != d->pad_h) nn__buf_printf(h, " pad_w=%d", d->pad_w);
+        /* the newer options only where they are not PyTorch's default (Conv2d's setup
+           has made a 0 dilation and groups 1), so that older files stay as they were */
+        if (conv && d->dilation_h > 1) nn__buf_printf(h, " dilation=%d", d->dilation_h);
+        if (conv && d->dilation_w != d->dilation_h) nn__buf_printf(h, " dilation_w=%d", d->dilation_w);
+        if (conv && d->groups > 1) nn__buf_printf(h, " groups=%d", d->groups);
         if (d->no_bias) nn__buf_printf(h, " no_bias=1");
+        if (spatial && !conv && d->ceil_mode) nn__buf_printf(h, " ceil_mode=1");
+        if (d->kind == NN_AVGPOOL2D && d->exclude_pad) nn__buf_printf(h, " exclude_pad=1");
+        if (bn && d->no_affine) nn__buf_printf(h, " no_affine=1");
+        if (bn && d->momentum != 0.0f) nn__buf_printf(h, " momentum=%.9g", d->momentum);
+        if (bn && d->eps != 0.0f) nn__buf_printf(h, " eps=%.9g", d->eps);
+        if (d->kind == NN_HARDTANH && (d->min_val != 0.0f || d->max_val != 0.0f))
+            nn__buf_printf(h, " min=%.9g max=%.9g", d->min_val, d->max_val);
         if (alpha != 0.0f) nn__buf_printf(h, " alpha=%.9g", alpha);
         if (d->kind == NN_SOFTPLUS && d->threshold != 0.0f) nn__buf_printf(h, " beta=%.9g", d->threshold);
         if (d->approximate) nn__buf_printf(h, " approximate=1");
@@ -6648,15 +7046,28 @@ static size_t nn__token(const char **text, const char *seps, const char **token)
 }
 
 /* Parses "Linear out=100" etc. back into a layer description: each option at most
-   once, integers as exact decimals, floats finite. */
+   once, integers as exact decimals, floats finite, the newer options only on the kinds
+   that have them. "kernel", "stride", "pad" and "dilation" set both axes; their "_w"
+   keys then set the width's. */
 static nn_status nn__parse_layer(const char *text, size_t len, nn_layer_desc *d)
 {
-    static const char *const keys[8] = { "out", "kernel", "stride", "pad", "no_bias", "approximate",
-                                         "alpha", "beta" };
-    char buf[160];
+    enum { INT, FLAG, FLOAT };
+    enum { ANY = 0, CONV = 1 << NN_CONV2D, POOL = 1 << NN_MAXPOOL2D | 1 << NN_AVGPOOL2D,
+           AVG = 1 << NN_AVGPOOL2D, BN = 1 << NN_BATCHNORM, HT = 1 << NN_HARDTANH };
+    static const struct { const char *key; int type, kinds; } keys[] = {
+        {"out", INT, ANY}, {"kernel", INT, ANY}, {"stride", INT, ANY}, {"pad", INT, ANY},
+        {"no_bias", FLAG, ANY}, {"approximate", FLAG, ANY}, {"alpha", FLOAT, ANY}, {"beta", FLOAT, ANY},
+        {"kernel_w", INT, CONV | POOL}, {"stride_w", INT, CONV | POOL}, {"pad_w", INT, CONV | POOL},
+        {"dilation", INT, CONV}, {"dilation_w", INT, CONV}, {"groups", INT, CONV},
+        {"ceil_mode", FLAG, POOL}, {"exclude_pad", FLAG, AVG}, {"no_affine", FLAG, BN},
+        {"momentum", FLOAT, BN}, {"eps", FLOAT, BN}, {"min", FLOAT, HT}, {"max", FLOAT, HT}
+    };
+    enum { NKEYS = sizeof keys / sizeof keys[0] };
+    static const char *const expected[3] = { "an integer 0..INT_MAX", "0 or 1", "a finite number" };
+    char buf[320];
     const char *cursor = buf, *tok;
     size_t n;
-    int kind, seen = 0;
+    int kind, seen = 0, w[4] = {0, 0, 0, 0};   /* the _w values, applied last */
     if (len >= sizeof buf) return nn__fail(NN_ERR_FORMAT, "model: a layer description is too long");
     memcpy(buf, text, len);
     buf[len] = 0;
@@ -6671,25 +7082,28 @@ static nn_status nn__parse_layer(const char *text, size_t len, nn_layer_desc *d)
     while ((n = nn__token(&cursor, " ", &tok)) > 0) {
         const char *eq = (const char *)memchr(tok, '=', n), *value;
         size_t key_len = eq ? (size_t)(eq - tok) : n;
-        int k, ok;
+        int k, ok, type, v;
         uint64_t u = 0;
         float f = 0.0f;
-        for (k = 0; k < 8 && !(strlen(keys[k]) == key_len && !strncmp(tok, keys[k], key_len)); k++) {}
-        if (!eq || k == 8) return nn__fail(NN_ERR_FORMAT, "model: unknown layer option '%.*s'", (int)n, tok);
-        if (seen & 1 << k) return nn__fail(NN_ERR_FORMAT, "model: layer option '%s' appears twice", keys[k]);
+        for (k = 0; k < NKEYS && !(strlen(keys[k].key) == key_len && !strncmp(tok, keys[k].key, key_len)); k++) {}
+        if (!eq || k == NKEYS) return nn__fail(NN_ERR_FORMAT, "model: unknown layer option '%.*s'", (int)n, tok);
+        if (keys[k].kinds && !(keys[k].kinds & 1 << kind))
+            return nn__fail(NN_ERR_FORMAT, "model: option '%s' on a %s layer", keys[k].key, nn_layer_name(d->kind));
+        if (seen & 1 << k) return nn__fail(NN_ERR_FORMAT, "model: layer option '%s' appears twice", keys[k].key);
         seen |= 1 << k;
         value = eq + 1;
-        ok = k < 6 ? nn__parse_uint(value, n - key_len - 1, k < 4 ? INT_MAX : 1, &u)
-                   : nn__parse_float(&value, &f) && value == tok + n;
-        if (!ok) return nn__fail(NN_ERR_FORMAT, "model: bad value in '%.*s' (expected %s)", (int)n, tok,
-                                 k < 4 ? "an integer 0..INT_MAX" : k < 6 ? "0 or 1" : "a finite number");
+        type = keys[k].type;
+        ok = type != FLOAT ? nn__parse_uint(value, n - key_len - 1, type == INT ? INT_MAX : 1, &u)
+                           : nn__parse_float(&value, &f) && value == tok + n;
+        if (!ok) return nn__fail(NN_ERR_FORMAT, "model: bad value in '%.*s' (expected %s)", (int)n, tok, expected[type]);
+        v = (int)u;
         switch (k) {
-        case 0: d->out = (int)u; break;
-        case 1: d->kernel_h = d->kernel_w = (int)u; break;
-        case 2: d->stride_h = d->stride_w = (int)u; break;
-        case 3: d->pad_h = d->pad_w = (int)u; break;
-        case 4: d->no_bias = (int)u; break;
-        case 5: d->approximate = (int)u; break;
+        case 0: d->out = v; break;
+        case 1: d->kernel_h = d->kernel_w = v; break;
+        case 2: d->stride_h = d->stride_w = v; break;
+        case 3: d->pad_h = d->pad_w = v; break;
+        case 4: d->no_bias = v; break;
+        case 5: d->approximate = v; break;
         case 6:   /* one key for the one float option of each of these kinds */
             if (d->kind == NN_LEAKY_RELU) d->negative_slope = f;
             else if (d->kind == NN_SCALE) d->factor = f;
@@ -6697,13 +7111,28 @@ static nn_status nn__parse_layer(const char *text, size_t len, nn_layer_desc *d)
             else if (d->kind == NN_SOFTPLUS) d->beta = f;
             else return nn__fail(NN_ERR_FORMAT, "model: option 'alpha' on a %s layer", nn_layer_name(d->kind));
             break;
-        default:
+        case 7:
             if (d->kind != NN_SOFTPLUS)
                 return nn__fail(NN_ERR_FORMAT, "model: option 'beta' on a %s layer", nn_layer_name(d->kind));
             d->threshold = f;
             break;
+        case 8: case 9: case 10: w[k - 8] = v; break;
+        case 11: d->dilation_h = d->dilation_w = v; break;
+        case 12: w[3] = v; break;
+        case 13: d->groups = v; break;
+        case 14: d->ceil_mode = v; break;
+        case 15: d->exclude_pad = v; break;
+        case 16: d->no_affine = v; break;
+        case 17: d->momentum = f; break;
+        case 18: d->eps = f; break;
+        case 19: d->min_val = f; break;
+        default: d->max_val = f; break;
         }
     }
+    if (seen & 1 << 8) d->kernel_w = w[0];
+    if (seen & 1 << 9) d->stride_w = w[1];
+    if (seen & 1 << 10) d->pad_w = w[2];
+    if (seen & 1 << 12) d->dilation_w = w[3];
     return NN_OK;
 }
 

@@ -33,19 +33,30 @@ def build(meta):
     mods = []
     for name, o in parse_layers(meta["layers"]):
         k, s, p = int(o.get("kernel", 0)), int(o.get("stride", 0)), int(o.get("pad", 0))
+        k = (k, int(o.get("kernel_w", k)))   # a "_w" key sets the width's where it differs
+        s, p = (s, int(o.get("stride_w", s))), (p, int(o.get("pad_w", p)))
+        dil = int(o.get("dilation", 1))
+        dil = (dil, int(o.get("dilation_w", dil)))
         bias = not o.get("no_bias", 0)
+        ceil = bool(o.get("ceil_mode", 0))
         if name == "Linear":
             m = nn.Linear(x.shape[1], int(o["out"]), bias=bias)
         elif name == "Conv2d":
-            m = nn.Conv2d(x.shape[1], int(o["out"]), k, s or 1, p, bias=bias)
+            m = nn.Conv2d(x.shape[1], int(o["out"]), k, (s[0] or 1, s[1] or 1), p, dil,
+                          int(o.get("groups", 1)), bias=bias)
         elif name == "MaxPool2d":
-            m = nn.MaxPool2d(k, s or k, p)
+            m = nn.MaxPool2d(k, (s[0] or k[0], s[1] or k[1]), p, ceil_mode=ceil)
         elif name == "AvgPool2d":
-            m = nn.AvgPool2d(k, s or k, p)
+            m = nn.AvgPool2d(k, (s[0] or k[0], s[1] or k[1]), p, ceil_mode=ceil,
+                             count_include_pad=not o.get("exclude_pad", 0))
         elif name == "GlobalAvgPool":
             m = nn.AdaptiveAvgPool2d(1)
         elif name == "BatchNorm":
-            m = nn.BatchNorm1d(x.shape[1]) if x.dim() == 2 else nn.BatchNorm2d(x.shape[1])
+            bn = nn.BatchNorm1d if x.dim() == 2 else nn.BatchNorm2d
+            m = bn(x.shape[1], eps=o.get("eps") or 1e-5, momentum=o.get("momentum") or 0.1,
+                   affine=not o.get("no_affine", 0))
+        elif name == "Hardtanh":
+            m = nn.Hardtanh(o["min"], o["max"]) if "min" in o else nn.Hardtanh()
         elif name == "ReLU":
             m = nn.ReLU()
         elif name == "LeakyReLU":

@@ -92,10 +92,12 @@ static const conv_case conv_cases[] = {
 /* Conv2d is linear in x and in W (bilinear), so central differences have no truncation
    error and h can be large: h = 0.25 leaves only float rounding in the loss (~1e-7 of
    sum |y r|, divided by 2h), far below tol 2e-3. Each case runs batched (max_batch 3)
-   and image by image (max_batch 1000). */
+   and image by image (max_batch 1000), through the GEMMs (a 1-channel case would
+   otherwise take the depthwise path, which tests/test_options.c checks). */
 static void test_conv2d_gradcheck(void)
 {
     int i, mb;
+    nn__depthwise_mode = -1;
     for (i = 0; i < NUM_CONV_CASES; i++)
         for (mb = 0; mb < 2; mb++) {
             const conv_case *t = &conv_cases[i];
@@ -112,6 +114,7 @@ static void test_conv2d_gradcheck(void)
                 nn_net_free(net);
             }
         }
+    nn__depthwise_mode = 0;
 }
 
 /* Direct convolution in double: y[i,o,oy,ox] = b[o] + sum_{c,ky,kx} W[o,c,ky,kx] x[i,c,iy,ix]
@@ -789,7 +792,11 @@ static void test_errors(void)
 {
     nn_shape s = nn_shape3(2, 3, 4);
     expect_build_error(s, nn_conv2d(4, 5, 1, 0), "layer 1 (Conv2d)", "does not fit");
-    expect_build_error(s, nn_conv2d(4, 3, 0, 1), "layer 1 (Conv2d)", "stride 0");
+    {   /* stride 0 is PyTorch's default 1; groups must divide the channels */
+        nn_layer_desc g = nn_conv2d(4, 3, 1, 1);
+        g.groups = 3;
+        expect_build_error(s, g, "layer 1 (Conv2d)", "3 groups do not divide 2 input and 4 output");
+    }
     {   /* a negative size is refused when the layer is added */
         nn_net *net = nn_net_new(s);
         CHECK(nn_add(net, nn_conv2d(4, 3, 1, -1)) == NN_ERR_ARG && strstr(nn_error(), "padding -1"),

@@ -2,7 +2,8 @@
 # nn.h against PyTorch (Debian's python3-torch, /usr/bin/python3): NaN and infinity in
 # every layer, loss and argmax (tests/nan_torch.c + tests/nan_torch.py, one test per
 # case) on each path: the native SIMD build, NN_NO_SIMD, and NEON under qemu when
-# aarch64-linux-gnu-gcc and qemu-aarch64 are there; then the model-file
+# aarch64-linux-gnu-gcc and qemu-aarch64 are there; then the layer options
+# (tests/options_torch.c + .py, one test per case), the model-file
 # interoperability of tests/interop.sh and the torchvision models of
 # tests/models_torch.sh (one test each). Ends with "torch: N passed, N failed".
 cd "$(dirname "$0")/.." || exit 1
@@ -30,6 +31,20 @@ if command -v aarch64-linux-gnu-gcc >/dev/null && command -v qemu-aarch64 >/dev/
 else
     echo "nan_torch (NEON): aarch64-linux-gnu-gcc or qemu-aarch64 missing, skipped"
 fi
+# The layer options (tests/options_torch.c + .py, one test per case), float64 on the PyTorch side.
+dir=build/options_torch; rm -rf "$dir"; mkdir -p "$dir"
+echo "== options_torch"
+if cc -O2 -std=c99 -Wall -Wextra -Wpedantic -I. tests/options_torch.c -lm -lpthread -o build/options_torch_prog &&
+   build/options_torch_prog "$dir"; then
+    /usr/bin/python3 tests/options_torch.py "$dir" > "$dir.log" 2>&1
+    cat "$dir.log"
+    line=$(grep -E '^options_torch: [0-9]+ passed, [0-9]+ failed$' "$dir.log" | tail -n 1)
+    if [ -z "$line" ]; then echo "FAIL options_torch: no summary"; failed=$((failed + 1))
+    else
+        passed=$((passed + $(echo "$line" | sed -E 's/^options_torch: ([0-9]+) passed.*/\1/')))
+        failed=$((failed + $(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')))
+    fi
+else echo "FAIL options_torch: the C side failed"; failed=$((failed + 1)); fi
 if tests/interop.sh; then passed=$((passed + 1)); else echo "FAIL interop"; failed=$((failed + 1)); fi
 if tests/models_torch.sh; then passed=$((passed + 1)); else echo "FAIL models_torch"; failed=$((failed + 1)); fi
 echo "torch: $passed passed, $failed failed"
