@@ -4301,6 +4301,43 @@ NNDEF float nn_bce_with_logits(const float *logits, const float *target, size_t 
    NETWORKS AND OPTIMISERS
    ================================================================================= */
 
+/* ---- The plan ----------------------------------------------------------------------
+   nn_build infers every shape and makes one plan: for every layer, the tensor that is
+   its input x, its output y, the gradient dx it writes for its input, the gradient dy
+   of its output it reads, and its workspace. A tensor is a size in a table; the arena
+   is one allocation holding them all, each at an offset rounded up to 64 bytes
+   (llm.c's table of activation sizes and its single allocation), and the pointers are
+   set from the offsets. Two tensors are not in the arena: the x of the last
+   nn_forward (NN__T_INPUT) and the dy of the last nn_backward (NN__T_DOUT).
+   - A view (Flatten), NN_BLOCK and NN_SHORTCUT run nothing: y = x (NN_SHORTCUT's y is
+     its block's input, which the shortcut path reads), dx = dy.
+   - A BatchNorm followed by a ReLU applies it (the same arithmetic, the same bits):
+     the ReLU runs nothing, its output is the BatchNorm's output and its dx its dy, so
+     the BatchNorm reads the ReLU's dy and masks it by [y > 0] itself.
+   - A block: NN_BLOCK_END reads x2 = main(x) and x = shortcut(x) (the block's input
+     when there is no shortcut path) and writes y = x2 + x, then ReLU'd if asked; its
+     dx is g = dy [y > 0] (as the ReLU layer) or dy itself, the dy of both paths' last
+     layers (or of NN_BLOCK for an empty path). NN_BLOCK writes dx = dy + dy2, the
+     block input's gradients through the main path and through the shortcut.
+   - A layer gets a dx only where a layer before it in the data flow has parameters,
+     or nn_set_input_grad asked ("up"); a layer without parameters and dx has no
+     backward to run.
+   For training every output, input gradient and workspace is a tensor of its own
+   (the backward reads the forward's outputs). nn_inference_only plans again without
+   gradients: an output lives from the layer that writes it to its last reader (a
+   block's input so to the block's end, the net's output to the end) and takes the
+   first free of a few slots of the largest output's size (two for a plain stack); all
+   workspaces share one tensor. The shared scratch of the convolutions (net->scratch)
+   is outside the arena. */
+
+static void nn__tplan_free(nn__tplan *t)
+{
+    nn__free(t->size);
+    nn__free(t->at);
+    nn__free(t->ptr);
+    memset(t, 0, sizeof *t);
+}
+
 NNDEF nn_net *nn_net_new(nn_shape input)
 {
     nn_net *net;
@@ -4494,43 +4531,6 @@ static nn_shape nn__net_output(const nn_net *net)
     return net->num_layers ? net->layers[net->num_layers - 1].out : net->input;
 }
 
-/* ---- The plan ----------------------------------------------------------------------
-   nn_build infers every shape and makes one plan: for every layer, the tensor that is
-   its input x, its output y, the gradient dx it writes for its input, the gradient dy
-   of its output it reads, and its workspace. A tensor is a size in a table; the arena
-   is one allocation holding them all, each at an offset rounded up to 64 bytes
-   (llm.c's table of activation sizes and its single allocation), and the pointers are
-   set from the offsets. Two tensors are not in the arena: the x of the last
-   nn_forward (NN__T_INPUT) and the dy of the last nn_backward (NN__T_DOUT).
-   - A view (Flatten), NN_BLOCK and NN_SHORTCUT run nothing: y = x (NN_SHORTCUT's y is
-     its block's input, which the shortcut path reads), dx = dy.
-   - A BatchNorm followed by a ReLU applies it (the same arithmetic, the same bits):
-     the ReLU runs nothing, its output is the BatchNorm's output and its dx its dy, so
-     the BatchNorm reads the ReLU's dy and masks it by [y > 0] itself.
-   - A block: NN_BLOCK_END reads x2 = main(x) and x = shortcut(x) (the block's input
-     when there is no shortcut path) and writes y = x2 + x, then ReLU'd if asked; its
-     dx is g = dy [y > 0] (as the ReLU layer) or dy itself, the dy of both paths' last
-     layers (or of NN_BLOCK for an empty path). NN_BLOCK writes dx = dy + dy2, the
-     block input's gradients through the main path and through the shortcut.
-   - A layer gets a dx only where a layer before it in the data flow has parameters,
-     or nn_set_input_grad asked ("up"); a layer without parameters and dx has no
-     backward to run.
-   For training every output, input gradient and workspace is a tensor of its own
-   (the backward reads the forward's outputs). nn_inference_only plans again without
-   gradients: an output lives from the layer that writes it to its last reader (a
-   block's input so to the block's end, the net's output to the end) and takes the
-   first free of a few slots of the largest output's size (two for a plain stack); all
-   workspaces share one tensor. The shared scratch of the convolutions (net->scratch)
-   is outside the arena. */
-
-static void nn__tplan_free(nn__tplan *t)
-{
-    nn__free(t->size);
-    nn__free(t->at);
-    nn__free(t->ptr);
-    memset(t, 0, sizeof *t);
-}
-
 /* A new tensor of count floats at the end of the arena. */
 static int nn__tensor_new(nn__tplan *t, size_t count)
 {
@@ -4642,7 +4642,7 @@ static nn_status nn__plan_tensors(const nn_net *net, nn__lplan *plan, int infere
     t->floats = work ? t->at[shared_work] + (work + 15) / 16 * 16 : 0;
     for (i = 0; i < net->num_layers; i++) {
         int id = plan[i].y, k;
-        if (id < 2 || id == plan[i].x || (i > 0 && id == plan[i - 1].y)) continue;   /* not written here */
+        if (!plan[i].run) continue;   /* a view, a mark or a fused ReLU writes no tensor */
         for (k = 0; k < slots && busy[k] >= i; k++) {}
         if (k == slots) slots++;
         busy[k] = last_use[id];
