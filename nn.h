@@ -4669,6 +4669,8 @@ static void nn__arena_set(nn_net *net, float *arena)
     net->loss_grad = nn__t(net, net->tp.loss_grad);
 }
 
+static int nn__unique(char **keys, int n, size_t stride, const char **dup);
+
 /* A block mark: the shapes of its paths. NN_SHORTCUT gives the shortcut path the
    block's input; NN_BLOCK_END checks that both paths end in one shape. */
 static nn_status nn__mark_setup(nn_net *net, int i, int *stack, int *depth)
@@ -4717,7 +4719,7 @@ static nn_status nn__net_plan(nn_net *net, int max_batch, size_t *bytes)
     nn_shape shape = net->input;
     nn_status st;
     nn__tplan t;
-    int i, j, depth = 0, *stack = NULL;
+    int i, depth = 0, *stack = NULL;
     size_t b = (size_t)max_batch, total = (size_t)net->num_layers * 4 * sizeof(nn_param), ignored = 0;
     nn__free(net->params);
     nn__free(net->plan);
@@ -4790,13 +4792,18 @@ static nn_status nn__net_plan(nn_net *net, int max_batch, size_t *bytes)
                       stack[depth - 1]);
         goto done;
     }
+    if (net->num_params > 1) {   /* the names, sorted, must differ */
+        char **names = (char **)nn__alloc((size_t)net->num_params * sizeof(char *));
+        const char *dup = NULL;
+        int unique;
+        if (!names) { st = nn__fail(NN_ERR_NOMEM, "nn_build: out of memory"); goto done; }
+        for (i = 0; i < net->num_params; i++) names[i] = net->params[i].name;
+        unique = nn__unique(names, net->num_params, sizeof(char *), &dup);
+        if (!unique) st = nn__fail(NN_ERR_ARG, "nn_build: two parameters are named %s (layer names must differ)", dup);
+        nn__free(names);
+        if (!unique) goto done;
+    }
     for (i = 0; i < net->num_params; i++) {
-        for (j = 0; j < i; j++)
-            if (!strcmp(net->params[i].name, net->params[j].name)) {
-                st = nn__fail(NN_ERR_ARG, "nn_build: two parameters are named %s (layer names must differ)",
-                              net->params[i].name);
-                goto done;
-            }
         if (!nn__plan_add(&total, net->params[i].size, net->params[i].learnable ? 2 : 1)) {
             st = nn__fail(NN_ERR_ARG, "nn_build: parameter %s would hold more than INT_MAX values",
                           net->params[i].name);
