@@ -302,7 +302,9 @@ typedef struct nn_layer_desc {
     nn_layer_kind kind;
     const char *name;         /* prefix of the parameter names, "layer1.0.conv1" gives
                                  "layer1.0.conv1.weight"; NULL: the layer's index, as in
-                                 nn.Sequential. nn_add copies it (< NN_MAX_NAME bytes) */
+                                 nn.Sequential. nn_add copies it: 1 to NN_MAX_NAME - 21
+                                 bytes (room for ".num_batches_tracked") of letters,
+                                 digits, '_', '-' and '.' */
     int   out;                /* Linear: out features; Conv2d: out channels */
     int   kernel_h, kernel_w; /* Conv2d, MaxPool2d, AvgPool2d */
     int   stride_h, stride_w; /* 0: 1 for Conv2d, the kernel for the pools */
@@ -415,8 +417,11 @@ typedef enum nn_init { NN_INIT_DEFAULT = 0, NN_INIT_NORMAL, NN_INIT_CONSTANT } n
 NNDEF nn_net   *nn_net_new(nn_shape input);
 NNDEF void      nn_net_free(nn_net *net);
 /* Appends a layer; NN_ERR_STATE once the net is built. NN_ERR_ARG for a negative
-   size, a flag other than 0 or 1 or a number that is not finite (what a model file
-   cannot hold); the rest of a layer's options are checked by nn_build. */
+   size, a flag other than 0 or 1, a number that is not finite or a name that is
+   empty, too long or holds another character (what a model file cannot hold); the
+   rest of a layer's options are checked by nn_build (also: block marks that do not
+   pair up, a block whose paths end in different shapes, two parameters with one
+   name). */
 NNDEF nn_status nn_add(nn_net *net, nn_layer_desc layer);
 /* Infers every shape, allocates every buffer for up to max_batch samples and
    initialises the parameters as PyTorch does by default, seeded. Building again
