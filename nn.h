@@ -4088,7 +4088,7 @@ static const nn__layer_ops nn__scale_ops = {
 };
 
 /* ---- Dropout(p), inverted: in training y = x m with m = 1/(1-p) with probability 1-p
-   and 0 otherwise, drawn from net->rng (one uniform per element, kept when >= p);
+   and 0 otherwise, drawn from r->rng (one uniform per element, kept when >= p);
    the identity in evaluation. Backward: dx = dy m (training), dy (evaluation).
    Workspace: the mask of the last training forward (max_batch x size floats). */
 
