@@ -303,7 +303,9 @@ typedef struct nn_layer_desc {
     nn_layer_kind kind;
     const char *name;         /* prefix of the parameter names, "layer1.0.conv1" gives
                                  "layer1.0.conv1.weight"; NULL: the layer's index, as in
-                                 nn.Sequential. nn_add copies it (< NN_MAX_NAME bytes) */
+                                 nn.Sequential. nn_add copies it: 1 to NN_MAX_NAME - 21
+                                 bytes (room for ".num_batches_tracked") of letters,
+                                 digits, '_', '-' and '.' */
     int   out;                /* Linear: out features; Conv2d: out channels */
     int   kernel_h, kernel_w; /* Conv2d, MaxPool2d, AvgPool2d */
     int   stride_h, stride_w; /* 0: 1 for Conv2d, the kernel for the pools */
@@ -373,25 +375,14 @@ typedef struct nn_param {
     size_t size;
 } nn_param;
 
+/* A layer of a net, for reading (nn_get_layer); its activations are read with
+   nn_layer_output and nn_layer_input_grad. */
 typedef struct nn_layer {
-    nn_layer_desc desc;
+    nn_layer_desc desc;              /* as added; desc.name points to name (or is NULL) */
+    char      name[NN_MAX_NAME];     /* the parameter-name prefix; "" for the index */
     nn_shape  in, out;               /* per-sample shapes */
     nn_param *weight, *bias;         /* NULL where the layer has none */
     nn_param *running_mean, *running_var;
-    float    *y;                     /* output activations, batch x out (Flatten: its input) */
-    float    *dx;                    /* gradient w.r.t. the input, batch x in (Flatten: the
-                                        gradient of its output; set by nn_backward) */
-    float    *work;                  /* per-layer workspace (masks, statistics, ...) */
-    size_t    work_size;
-    int       fuse_relu;             /* set by nn_build on a BatchNorm followed by a ReLU:
-                                        it applies that ReLU itself, y is the ReLU's output
-                                        (the ReLU layer's forward and backward are skipped) */
-    int       winograd;              /* set by nn_build on a Conv2d that uses Winograd */
-    int       wino_skip;             /* set by its forward when the input holds a NaN or an
-                                        infinity: that batch goes the im2col way (Winograd's
-                                        sums would turn an infinity into NaN) */
-    int       needs_dx;              /* set by nn_build: a layer below has parameters, or
-                                        nn_set_input_grad asked for the input gradient */
 } nn_layer;
 
 /* ---- Losses ----------------------------------------------------------------------
@@ -427,8 +418,11 @@ typedef enum nn_init { NN_INIT_DEFAULT = 0, NN_INIT_NORMAL, NN_INIT_CONSTANT } n
 NNDEF nn_net   *nn_net_new(nn_shape input);
 NNDEF void      nn_net_free(nn_net *net);
 /* Appends a layer; NN_ERR_STATE once the net is built. NN_ERR_ARG for a negative
-   size, a flag other than 0 or 1 or a number that is not finite (what a model file
-   cannot hold); the rest of a layer's options are checked by nn_build. */
+   size, a flag other than 0 or 1, a number that is not finite or a name that is
+   empty, too long or holds another character (what a model file cannot hold); the
+   rest of a layer's options are checked by nn_build (also: block marks that do not
+   pair up, a block whose paths end in different shapes, two parameters with one
+   name). */
 NNDEF nn_status nn_add(nn_net *net, nn_layer_desc layer);
 /* Infers every shape, allocates every buffer for up to max_batch samples and
    initialises the parameters as PyTorch does by default, seeded. Building again
@@ -479,10 +473,23 @@ NNDEF nn_status nn_zero_grad(nn_net *net);
    inference-only net or when not asked for, NULL with nn_error() set (NN_ERR_STATE). */
 NNDEF nn_status nn_set_input_grad(nn_net *net, int enable);
 NNDEF const float *nn_input_grad(const nn_net *net);
+/* The activations of layer i, read-only and the net's: its output in the last
+   nn_forward (n x out, n of that forward; a view's output is its input, a BatchNorm
+   followed by a ReLU gives the ReLU's output, which it computes), and the gradient
+   for its input in the last nn_backward (n x in). NULL with nn_error() set for a NULL
+   net or an index out of range (NN_ERR_ARG), and with NN_ERR_STATE for a net that is
+   not built, before the first nn_forward (nn_backward) of a build, and where it is
+   not kept: an inference-only net keeps only the last layer's output and no
+   gradients; no input gradient is computed for a layer below which nothing has
+   parameters (unless nn_set_input_grad asked), for a ReLU fused into the BatchNorm
+   before it, or for NN_SHORTCUT. */
+NNDEF const float *nn_layer_output(const nn_net *net, int i);
+NNDEF const float *nn_layer_input_grad(const nn_net *net, int i);
 /* Keeps only what nn_forward needs, for a built (or loaded) net that will not be
    trained again: frees the gradients and every layer's stored output and input
-   gradient, and runs the layers in two shared output buffers and one shared
-   workspace. Parameters, running statistics and the training flag are kept.
+   gradient, and plans the layers' outputs again by their lifetimes (an output lives
+   from the layer that writes it to its last reader, a block's input to the block's
+   end) in a few shared buffers, with one shared workspace. Parameters, running statistics and the training flag are kept.
    Afterwards nn_backward, nn_train_step and the optimisers fail with NN_ERR_STATE;
    nn_build makes it trainable again (and re-initialises it). NN_ERR_ARG for a NULL
    net, NN_ERR_STATE for one that is not built. */
@@ -2384,6 +2391,16 @@ static void nn__vselect_pos(float *y, const float *m, const float *v, size_t n, 
     }
 }
 
+/* y = a + b (y may be a or b) */
+static void nn__vadd(float *y, const float *a, const float *b, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i += 4) {
+        int left = NN__V4_LEFT(n, i);
+        nn__v4_store_n(y + i, nn__v4_add(nn__v4_load_n(a + i, left), nn__v4_load_n(b + i, left)), left);
+    }
+}
+
 /* y = m <= 0 ? 0 : v  (a NaN m passes v: PyTorch's ReLU keeps NaN, and its backward
    passes the gradient where the output is NaN) */
 static void nn__vmask_pos(float *y, const float *m, const float *v, size_t n)
@@ -2855,16 +2872,66 @@ static void nn__wino_input_grad_small(const float *dV, size_t ld_v, int images, 
    LAYERS
    ================================================================================= */
 
+/* A layer's entry in the plan of its net (made by nn_build, remade by
+   nn_inference_only; the NETWORKS section says how). The tensors are ids into the
+   net's tensor table: NN__T_INPUT is the input of the forward, NN__T_DOUT the
+   gradient given to nn_backward, NN__T_NONE none. */
+#define NN__T_NONE  (-1)
+#define NN__T_INPUT 0
+#define NN__T_DOUT  1
+
+typedef struct nn__lplan {
+    int    x, y;             /* its input and output (a view: y = x) */
+    int    x2;               /* NN_BLOCK_END: the main path's output (x: the shortcut's) */
+    int    dx, dy;           /* the gradient it writes for its input (NN__T_NONE: not
+                                needed) and the gradient of its output it reads */
+    int    dy2;              /* NN_BLOCK: the gradient through the shortcut (dy: main) */
+    int    work;             /* its workspace (NN__T_NONE: none) */
+    size_t work_size;        /* floats, set by setup() */
+    int    run;              /* 0: no forward or backward of its own (a view, a mark,
+                                a ReLU that the BatchNorm before it applies) */
+    int    up;               /* a layer before it in the data flow has parameters, or
+                                nn_set_input_grad asked: it needs its input gradient
+                                (NN_SHORTCUT: at the end of the main path) */
+    int    block;            /* NN_BLOCK: its NN_BLOCK_END; the other marks: their NN_BLOCK */
+    int    shortcut;         /* NN_BLOCK: its NN_SHORTCUT, -1 for none */
+    int    relu;             /* BatchNorm: it applies the ReLU after it (fused) */
+    int    winograd;         /* Conv2d: set by setup() when it takes the Winograd path */
+    int    wino_skip;        /* set by its forward when the input holds a NaN or an
+                                infinity: that batch goes the im2col way (Winograd's
+                                sums would turn an infinity into NaN) */
+} nn__lplan;
+
+/* The tensors of a plan: their sizes and offsets in floats, and their pointers. */
+typedef struct nn__tplan {
+    size_t *size, *at;
+    float **ptr;
+    int     count, loss_grad;
+    size_t  floats;          /* the arena; SIZE_MAX when it would not fit */
+} nn__tplan;
+
+/* What a layer's forward and backward read besides their arguments: their own plan
+   entry (path choices), their workspace and what the net shares. Made per call. */
+typedef struct nn__run {
+    nn__lplan *p;            /* the layer's plan entry */
+    float    *work;          /* its workspace, p->work_size floats */
+    float    *scratch;       /* shared by all layers within one forward or backward */
+    int       max_batch;     /* the batch the buffers are sized for */
+    int       training;
+    nn_rng   *rng;           /* dropout masks */
+} nn__run;
+
 /* A layer kind is a table of four functions. setup() checks the input shape, sets the
-   output shape, declares parameters and the workspace size; init() sets PyTorch's
-   default initial values; forward() and backward() work on a batch of n samples.
-   backward() OVERWRITES the parameter gradients and writes dx unless it is NULL (the
-   first layer's input gradient is only computed when asked for). */
+   output shape, declares parameters and the workspace size (nn__plan_of(net, L));
+   init() sets PyTorch's default initial values; forward() and backward() work on a
+   batch of n samples. backward() OVERWRITES the parameter gradients and writes dx
+   unless it is NULL (the first layer's input gradient is only computed when asked
+   for). A kind without forward is a view (Flatten): its output is its input. */
 typedef struct nn__layer_ops {
     nn_status (*setup)(nn_net *net, nn_layer *L);
     void (*init)(nn_layer *L, nn_rng *rng);
-    void (*forward)(nn_net *net, nn_layer *L, const float *x, float *y, int n);
-    void (*backward)(nn_net *net, nn_layer *L, const float *x, const float *y,
+    void (*forward)(const nn__run *r, nn_layer *L, const float *x, float *y, int n);
+    void (*backward)(const nn__run *r, nn_layer *L, const float *x, const float *y,
                      const float *dy, float *dx, int n);
 } nn__layer_ops;
 
@@ -2875,13 +2942,16 @@ struct nn_net {
     nn_param *params;              /* every layer's parameters and buffers, in order */
     int       num_params;
     int       max_batch, built, training, want_input_grad;
-    float    *inference_buffers;   /* nn_inference_only: two output buffers the layers write
-                                      alternately, then every layer's workspace, in one
-                                      block; NULL while the net is trainable */
+    nn__lplan *plan;               /* one entry per layer (num_layers) */
+    nn__tplan tp;                  /* the plan's tensors: ptr[0] the input of the last
+                                      forward, ptr[1] the gradient of the last backward,
+                                      the others in the arena */
+    float    *arena;               /* every activation, gradient and workspace */
+    int       inference;           /* nn_inference_only: planned without gradients */
     int       batch;               /* samples in the last forward; 0: none since the build */
     int       backward_done;       /* nn_backward ran since the build */
     const float *x;                /* input of the last forward */
-    float    *loss_grad;           /* dLoss/dOutput scratch of nn_train_step */
+    float    *loss_grad;           /* dLoss/dOutput scratch of nn_train_step (in the arena) */
     float    *scratch;             /* shared by layers, used within one forward or backward */
     size_t    scratch_size;
     nn_rng    rng;                 /* dropout masks */
@@ -2897,6 +2967,12 @@ struct nn_net {
 
 static nn__layer_ops const *nn__ops(nn_layer_kind kind);
 
+static nn__lplan *nn__plan_of(nn_net *net, const nn_layer *L) { return &net->plan[L - net->layers]; }
+
+/* The longest suffix a parameter name gets: ".num_batches_tracked" (BatchNorm's
+   counter in a model file), longer than ".running_mean". */
+#define NN__LONGEST_SUFFIX 20
+
 /* Declares a parameter (or a buffer when learnable is 0) named "<layer>.<name>". */
 static nn_param *nn__declare(nn_net *net, nn_layer *L, const char *name, int learnable,
                              int ndim, int d0, int d1, int d2, int d3)
@@ -2905,7 +2981,9 @@ static nn_param *nn__declare(nn_net *net, nn_layer *L, const char *name, int lea
     int dims[4], i;
     dims[0] = d0; dims[1] = d1; dims[2] = d2; dims[3] = d3;
     memset(p, 0, sizeof *p);
-    snprintf(p->name, sizeof p->name, "%d.%s", (int)(L - net->layers), name);
+    if (L->name[0])   /* nn_add checked that the name leaves room for the suffix */
+        snprintf(p->name, sizeof p->name, "%.*s.%s", NN_MAX_NAME - 1 - NN__LONGEST_SUFFIX, L->name, name);
+    else snprintf(p->name, sizeof p->name, "%d.%s", (int)(L - net->layers), name);
     p->ndim = ndim;
     p->size = 1;
     for (i = 0; i < ndim; i++) {   /* SIZE_MAX on overflow: nn_build then refuses it */
@@ -2916,8 +2994,8 @@ static nn_param *nn__declare(nn_net *net, nn_layer *L, const char *name, int lea
     return p;
 }
 
-/* A layer whose ops have no forward is a view (Flatten): it owns no buffers, its y is
-   its input and its dx the gradient of its output. */
+/* A layer whose ops have no forward is a view (Flatten): in the plan its output is its
+   input and its input gradient the gradient of its output. */
 static int nn__is_view(const nn_layer *L)
 {
     const nn__layer_ops *ops = nn__ops(L->desc.kind);
@@ -3073,19 +3151,19 @@ static nn_status nn__linear_setup(nn_net *net, nn_layer *L)
 
 static void nn__linear_init(nn_layer *L, nn_rng *rng) { nn__init_fan_in(L, rng, (size_t)L->in.c); }
 
-static void nn__linear_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+static void nn__linear_forward(const nn__run *r, nn_layer *L, const float *x, float *y, int n)
 {
     int in = L->in.c, out = L->out.c;
-    (void)net;
+    (void)r;
     nn_gemm(0, 1, n, out, in, 1.0f, x, in, L->weight->value, in, 0.0f, y, out);
     if (L->bias) nn__add_row_bias(y, L->bias->value, n, out);
 }
 
-static void nn__linear_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
+static void nn__linear_backward(const nn__run *r, nn_layer *L, const float *x, const float *y,
                                 const float *dy, float *dx, int n)
 {
     int in = L->in.c, out = L->out.c;
-    (void)net; (void)y;
+    (void)r; (void)y;
     nn_gemm(1, 0, out, in, n, 1.0f, dy, out, x, in, 0.0f, L->weight->grad, in);
     if (L->bias) nn__sum_rows(dy, L->bias->grad, n, out);
     if (dx) nn_gemm(0, 0, n, in, out, 1.0f, dy, out, L->weight->value, in, 0.0f, dx, in);
@@ -3109,18 +3187,18 @@ static nn_status nn__same_shape_setup(nn_net *net, nn_layer *L)
 /* ReLU: y = max(0, x);  f'(x) = [x > 0] (0 at x = 0, as PyTorch). As PyTorch's, a NaN
    stays NaN and the backward, [y <= 0 ? 0 : dy], passes the gradient where y is NaN;
    -0 gives +0 (PyTorch's gives -0, the same value). */
-static void nn__relu_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+static void nn__relu_forward(const nn__run *r, nn_layer *L, const float *x, float *y, int n)
 {
     size_t count = (size_t)n * nn_shape_size(L->in);
-    (void)net;
+    (void)r;
     nn__vmask_pos(y, x, x, count);
 }
 
-static void nn__relu_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
+static void nn__relu_backward(const nn__run *r, nn_layer *L, const float *x, const float *y,
                               const float *dy, float *dx, int n)
 {
     size_t count = (size_t)n * nn_shape_size(L->in);
-    (void)net; (void)x;
+    (void)r; (void)x;
     if (!dx) return;
     nn__vmask_pos(dx, y, dy, count);
 }
@@ -3131,20 +3209,20 @@ static const nn__layer_ops nn__relu_ops = {
 
 /* LeakyReLU: y = max(0, x) + a min(0, x);  f'(x) = 1 for x > 0, a for x <= 0
    (the derivative at exactly 0 is taken as a, as PyTorch does). */
-static void nn__leaky_relu_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+static void nn__leaky_relu_forward(const nn__run *r, nn_layer *L, const float *x, float *y, int n)
 {
     size_t count = (size_t)n * nn_shape_size(L->in);
     float a = L->desc.negative_slope;
-    (void)net;
+    (void)r;
     nn__vselect_pos(y, x, x, count, a);
 }
 
-static void nn__leaky_relu_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
+static void nn__leaky_relu_backward(const nn__run *r, nn_layer *L, const float *x, const float *y,
                                     const float *dy, float *dx, int n)
 {
     size_t count = (size_t)n * nn_shape_size(L->in);
     float a = L->desc.negative_slope;
-    (void)net; (void)y;
+    (void)r; (void)y;
     if (!dx) return;
     nn__vselect_pos(dx, x, dy, count, a);
 }
@@ -3175,21 +3253,21 @@ static nn_status nn__hardtanh_setup(nn_net *net, nn_layer *L)
     return nn__same_shape_setup(net, L);
 }
 
-static void nn__hardtanh_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+static void nn__hardtanh_forward(const nn__run *r, nn_layer *L, const float *x, float *y, int n)
 {
     size_t i, count = (size_t)n * nn_shape_size(L->in);
     float lo, hi;
-    (void)net;
+    (void)r;
     nn__hardtanh_range(L, &lo, &hi);
     for (i = 0; i < count; i++) y[i] = x[i] < lo ? lo : x[i] > hi ? hi : x[i];
 }
 
-static void nn__hardtanh_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
+static void nn__hardtanh_backward(const nn__run *r, nn_layer *L, const float *x, const float *y,
                                   const float *dy, float *dx, int n)
 {
     size_t i, count = (size_t)n * nn_shape_size(L->in);
     float lo, hi;
-    (void)net; (void)y;
+    (void)r; (void)y;
     if (!dx) return;
     nn__hardtanh_range(L, &lo, &hi);
     for (i = 0; i < count; i++) dx[i] = x[i] > lo && x[i] < hi ? dy[i] : 0.0f;
@@ -3200,8 +3278,8 @@ static const nn__layer_ops nn__hardtanh_ops = {
 };
 
 /* ---- Flatten: c x h x w -> (c*h*w) x 1 x 1; the data does not move. ----------------
-   A view: it owns no buffers. nn_forward points its y at its input and nn_backward its
-   dx at the gradient of its output, so it has no forward or backward of its own. */
+   A view: the plan makes its output its input and its input gradient the gradient of
+   its output, so it has no forward or backward of its own. */
 
 static nn_status nn__flatten_setup(nn_net *net, nn_layer *L)
 {
@@ -3220,20 +3298,20 @@ static const nn__layer_ops nn__flatten_ops = { nn__flatten_setup, NULL, NULL, NU
    never called from inside a task. */
 
 typedef struct nn__layer_task {
-    nn_net *net;
+    const nn__run *r;
     nn_layer *L;
-    const float *x, *dy;
+    const float *x, *y, *dy;
     float *out;          /* y in forward, dx in backward */
     float *cols;         /* Conv2d: the K x nP column matrix */
     int n, ld;
 } nn__layer_task;
 
-static nn__layer_task nn__task(nn_net *net, nn_layer *L, const float *x, const float *dy,
+static nn__layer_task nn__task(const nn__run *r, nn_layer *L, const float *x, const float *dy,
                                float *out, int n)
 {
     nn__layer_task t;
     memset(&t, 0, sizeof t);
-    t.net = net; t.L = L; t.x = x; t.dy = dy; t.out = out; t.n = n;
+    t.r = r; t.L = L; t.x = x; t.dy = dy; t.out = out; t.n = n;
     return t;
 }
 
@@ -3298,9 +3376,9 @@ static int nn__wino_tiles(const nn_layer *L) { return (L->in.h + 1) / 2 * ((L->i
 static size_t nn__wino_stride(int rows, int ld) { return (size_t)rows * ld + NN__WINO_SKEW; }
 
 /* A batch of n goes the Winograd way (else image by image through im2col). */
-static int nn__wino_pays(const nn_layer *L, int n)
+static int nn__wino_pays(const nn__lplan *p, const nn_layer *L, int n)
 {
-    return L->winograd && (nn__wino_mode == 1 || (long)n * nn__wino_tiles(L) >= NN__WINO_MIN_TILES);
+    return p->winograd && (nn__wino_mode == 1 || (long)n * nn__wino_tiles(L) >= NN__WINO_MIN_TILES);
 }
 
 /* Chooses the Winograd path and sizes its buffers: kernel 3, stride 1, padding 1,
@@ -3323,7 +3401,7 @@ static int nn__conv_winograd_setup(nn_net *net, nn_layer *L)
     v += 16 * NN__WINO_SKEW;
     u += 16 * NN__WINO_SKEW;
     m += 16 * NN__WINO_SKEW;
-    L->work_size = v > cols ? v : cols;
+    nn__plan_of(net, L)->work_size = v > cols ? v : cols;
     if (m + u > net->scratch_size) net->scratch_size = m + u;
     return 1;
 }
@@ -3451,13 +3529,13 @@ static void nn__wino_output_grad_task(void *ctx, int item)
     nn__wino_planes_to_cols(t, item, t->L->out.c, t->dy, nn__wino_output_grad, nn__wino_output_grad_small);
 }
 
-static void nn__wino_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+static void nn__wino_forward(const nn__run *r, nn_layer *L, const float *x, float *y, int n)
 {
     int C = L->in.c, O = L->out.c, ld = n * nn__wino_tiles(L), e;
     size_t sv = nn__wino_stride(C, ld), su = nn__wino_stride(O, C), sm = nn__wino_stride(O, ld);
-    float *V = L->work, *M = net->scratch;
-    float *U = net->scratch + 16 * nn__wino_stride(O, net->max_batch * nn__wino_tiles(L));
-    nn__layer_task t = nn__task(net, L, x, NULL, y, n);
+    float *V = r->work, *M = r->scratch;
+    float *U = r->scratch + 16 * nn__wino_stride(O, r->max_batch * nn__wino_tiles(L));
+    nn__layer_task t = nn__task(r, L, x, NULL, y, n);
     t.ld = ld;
     t.cols = U;
     nn__parallel_items(O, nn__wino_filter_task, &t);
@@ -3484,13 +3562,13 @@ static void nn__conv_bias_grad(const float *dy, int n, int O, int P, float *db)
     }
 }
 
-static void nn__wino_backward(nn_net *net, nn_layer *L, const float *dy, float *dx, int n)
+static void nn__wino_backward(const nn__run *r, nn_layer *L, const float *dy, float *dx, int n)
 {
     int C = L->in.c, O = L->out.c, P = L->out.h * L->out.w, ld = n * nn__wino_tiles(L), e;
     size_t sv = nn__wino_stride(C, ld), su = nn__wino_stride(O, C), sm = nn__wino_stride(O, ld);
-    float *V = L->work, *dM = net->scratch;
-    float *dU = net->scratch + 16 * nn__wino_stride(O, net->max_batch * nn__wino_tiles(L)), *U = dU;
-    nn__layer_task t = nn__task(net, L, NULL, dy, dx, n);
+    float *V = r->work, *dM = r->scratch;
+    float *dU = r->scratch + 16 * nn__wino_stride(O, r->max_batch * nn__wino_tiles(L)), *U = dU;
+    nn__layer_task t = nn__task(r, L, NULL, dy, dx, n);
     t.ld = ld;
     if (L->bias) nn__conv_bias_grad(dy, n, O, P, L->bias->grad);
     t.cols = dM;
@@ -3511,9 +3589,9 @@ static void nn__wino_backward(nn_net *net, nn_layer *L, const float *dy, float *
 static int nn__depthwise_mode;
 
 /* Depthwise: one filter per channel (groups = in = out channels), not a GEMM. */
-static int nn__conv_depthwise(const nn_layer *L)
+static int nn__conv_depthwise(const nn__lplan *p, const nn_layer *L)
 {
-    return nn__depthwise_mode >= 0 && !L->winograd && L->desc.groups == L->in.c && L->out.c == L->in.c;
+    return nn__depthwise_mode >= 0 && !p->winograd && L->desc.groups == L->in.c && L->out.c == L->in.c;
 }
 
 static int nn__conv_direct(const nn_layer *L)
@@ -3537,6 +3615,7 @@ static nn_status nn__conv2d_setup(nn_net *net, nn_layer *L)
     long long ph = (long long)L->in.h + 2LL * d->pad_h, pw = (long long)L->in.w + 2LL * d->pad_w;   /* padded */
     long long eh, ew;   /* the dilated kernel's extent */
     size_t rows, col_size, all;
+    nn__lplan *lp = nn__plan_of(net, L);
     if (!d->stride_h) d->stride_h = 1;
     if (!d->stride_w) d->stride_w = 1;
     if (!d->dilation_h) d->dilation_h = 1;
@@ -3567,13 +3646,13 @@ static nn_status nn__conv2d_setup(nn_net *net, nn_layer *L)
     if (!nn__mul_ok((size_t)C * d->kernel_h, (size_t)d->kernel_w, &rows) || rows > INT_MAX ||
         !nn__mul_ok(rows, (size_t)oh * ow, &col_size))
         return nn__fail(NN_ERR_NOMEM, "Conv2d: the column buffer is too large");
-    L->winograd = nn__conv_winograd_setup(net, L);
-    if (L->winograd) return NN_OK;
-    if (nn__conv_direct(L) || nn__conv_depthwise(L)) L->work_size = 0;
+    lp->winograd = nn__conv_winograd_setup(net, L);
+    if (lp->winograd) return NN_OK;
+    if (nn__conv_direct(L) || nn__conv_depthwise(lp, L)) lp->work_size = 0;
     else if (nn__mul_ok(rows + (size_t)d->out, (size_t)oh * ow * net->max_batch, &all) &&
              all <= NN__CONV_KEEP_COLS)
-        L->work_size = all;
-    else L->work_size = col_size;
+        lp->work_size = all;
+    else lp->work_size = col_size;
     return NN_OK;
 }
 
@@ -3625,9 +3704,9 @@ static void nn__conv_col2im_task(void *ctx, int i)
 
 /* The batched path is on when the workspace holds more than one image's columns
    (for an im2col layer). */
-static int nn__conv_batched(const nn_layer *L)
+static int nn__conv_batched(const nn__lplan *p, const nn_layer *L)
 {
-    return !L->winograd && L->work_size > nn__conv_rows(L) * L->out.h * L->out.w;
+    return !p->winograd && p->work_size > nn__conv_rows(L) * L->out.h * L->out.w;
 }
 
 /* Grouped products, one GEMM per group g on its rows of A (rows_a of them, at
@@ -3739,26 +3818,26 @@ static void nn__dw_weight_grad_channel(void *ctx, int c)
     }
 }
 
-static void nn__conv2d_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+static void nn__conv2d_forward(const nn__run *r, nn_layer *L, const float *x, float *y, int n)
 {
     int C = L->in.c, O = L->out.c, P = L->out.h * L->out.w, K = (int)nn__conv_rows(L), i, o, j;
     int G = L->desc.groups, Og = O / G, Kg = K / G;
     size_t in_size = nn_shape_size(L->in), out_size = nn_shape_size(L->out), wg = (size_t)Og * Kg;
-    int winograd = nn__wino_pays(L, n);
-    L->wino_skip = winograd && !nn__vfinite(x, (size_t)n * in_size);
-    if (winograd && !L->wino_skip) {
-        nn__wino_forward(net, L, x, y, n);
+    int winograd = nn__wino_pays(r->p, L, n);
+    r->p->wino_skip = winograd && !nn__vfinite(x, (size_t)n * in_size);
+    if (winograd && !r->p->wino_skip) {
+        nn__wino_forward(r, L, x, y, n);
         return;
     }
-    if (nn__conv_depthwise(L)) {
-        nn__layer_task task = nn__task(net, L, x, NULL, y, n);
+    if (nn__conv_depthwise(r->p, L)) {
+        nn__layer_task task = nn__task(r, L, x, NULL, y, n);
         nn__parallel_items(n * C, nn__dw_forward_plane, &task);
         return;
     }
-    if (nn__conv_batched(L)) {
+    if (nn__conv_batched(r->p, L)) {
         int ld = n * P;
-        float *cols = L->work, *t = L->work + (size_t)K * net->max_batch * P;
-        nn__layer_task task = nn__task(net, L, x, NULL, y, n);
+        float *cols = r->work, *t = r->work + (size_t)K * r->max_batch * P;
+        nn__layer_task task = nn__task(r, L, x, NULL, y, n);
         task.cols = cols;
         task.ld = ld;
         nn__parallel(n, nn__conv_im2col_task, &task);
@@ -3776,8 +3855,8 @@ static void nn__conv2d_forward(nn_net *net, nn_layer *L, const float *x, float *
         const float *col = x + in_size * i;
         float *yi = y + out_size * i;
         if (!nn__conv_direct(L)) {
-            nn__conv_im2col(L, col, L->work, P);
-            col = L->work;
+            nn__conv_im2col(L, col, r->work, P);
+            col = r->work;
         }
         nn__conv_gemm(G, 0, 0, Og, P, Kg, L->weight->value, Kg, wg, col, P, (size_t)Kg * P,
                       0.0f, yi, P, (size_t)Og * P);
@@ -3789,7 +3868,7 @@ static void nn__conv2d_forward(nn_net *net, nn_layer *L, const float *x, float *
     }
 }
 
-static void nn__conv2d_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
+static void nn__conv2d_backward(const nn__run *r, nn_layer *L, const float *x, const float *y,
                                 const float *dy, float *dx, int n)
 {
     int C = L->in.c, O = L->out.c, P = L->out.h * L->out.w, K = (int)nn__conv_rows(L), i, o;
@@ -3797,20 +3876,20 @@ static void nn__conv2d_backward(nn_net *net, nn_layer *L, const float *x, const 
     size_t in_size = nn_shape_size(L->in), out_size = nn_shape_size(L->out), wg = (size_t)Og * Kg;
     int direct = nn__conv_direct(L);
     (void)y;
-    if (nn__wino_pays(L, n) && !L->wino_skip) {
-        nn__wino_backward(net, L, dy, dx, n);
+    if (nn__wino_pays(r->p, L, n) && !r->p->wino_skip) {
+        nn__wino_backward(r, L, dy, dx, n);
         return;
     }
-    if (nn__conv_depthwise(L)) {
-        nn__layer_task task = nn__task(net, L, x, dy, dx, n);
+    if (nn__conv_depthwise(r->p, L)) {
+        nn__layer_task task = nn__task(r, L, x, dy, dx, n);
         if (L->bias) nn__conv_bias_grad(dy, n, O, P, L->bias->grad);
         nn__parallel_items(C, nn__dw_weight_grad_channel, &task);
         if (dx) nn__parallel_items(n * C, nn__dw_input_grad_plane, &task);
         return;
     }
-    if (nn__conv_batched(L)) {
+    if (nn__conv_batched(r->p, L)) {
         int ld = n * P;
-        float *cols = L->work, *t = L->work + (size_t)K * net->max_batch * P;
+        float *cols = r->work, *t = r->work + (size_t)K * r->max_batch * P;
         nn__layer_task task;
         for (i = 0; i < n; i++)               /* t = dy as O x nP */
             for (o = 0; o < O; o++)
@@ -3823,7 +3902,7 @@ static void nn__conv2d_backward(nn_net *net, nn_layer *L, const float *x, const 
         /* the columns have served dW: overwrite them with dcol = W^T dy */
         nn__conv_gemm(G, 1, 0, Kg, ld, Og, L->weight->value, Kg, wg, t, ld, (size_t)Og * ld,
                       0.0f, cols, ld, (size_t)Kg * ld);
-        task = nn__task(net, L, x, dy, dx, n);
+        task = nn__task(r, L, x, dy, dx, n);
         task.cols = cols;
         task.ld = ld;
         nn__parallel(n, nn__conv_col2im_task, &task);
@@ -3833,8 +3912,8 @@ static void nn__conv2d_backward(nn_net *net, nn_layer *L, const float *x, const 
     for (i = 0; i < n; i++) {
         const float *xi = x + in_size * i, *dyi = dy + out_size * i, *col = xi;
         if (!direct) {
-            nn__conv_im2col(L, xi, L->work, P);
-            col = L->work;
+            nn__conv_im2col(L, xi, r->work, P);
+            col = r->work;
         }
         nn__conv_gemm(G, 0, 1, Og, Kg, P, dyi, P, (size_t)Og * P, col, P, (size_t)Kg * P,
                       i ? 1.0f : 0.0f, L->weight->grad, Kg, wg);
@@ -3844,9 +3923,9 @@ static void nn__conv2d_backward(nn_net *net, nn_layer *L, const float *x, const 
                           0.0f, dx + in_size * i, P, (size_t)Kg * P);
         } else {
             nn__conv_gemm(G, 1, 0, Kg, P, Og, L->weight->value, Kg, wg, dyi, P, (size_t)Og * P,
-                          0.0f, L->work, P, (size_t)Kg * P);
+                          0.0f, r->work, P, (size_t)Kg * P);
             memset(dx + in_size * i, 0, in_size * sizeof(float));
-            nn__conv_col2im(L, L->work, P, dx + in_size * i);
+            nn__conv_col2im(L, r->work, P, dx + in_size * i);
         }
     }
 }
@@ -3921,7 +4000,7 @@ static nn_status nn__maxpool2d_setup(nn_net *net, nn_layer *L)
     if (st != NN_OK) return st;
     if ((size_t)L->in.h * L->in.w > ((size_t)1 << 24))
         return nn__fail(NN_ERR_ARG, "MaxPool2d: a %dx%d plane is too large", L->in.h, L->in.w);
-    L->work_size = nn_shape_size(L->out) * (size_t)net->max_batch;
+    nn__plan_of(net, L)->work_size = nn_shape_size(L->out) * (size_t)net->max_batch;
     return NN_OK;
 }
 
@@ -3931,7 +4010,7 @@ static void nn__maxpool2d_plane(void *ctx, int c)
     const nn_layer *L = t->L;
     int H = L->in.h, W = L->in.w, oh = L->out.h, ow = L->out.w, oy, ox, ky, kx;
     const float *xc = t->x + (size_t)c * H * W;
-    float *y = t->out + (size_t)c * oh * ow, *arg = L->work + (size_t)c * oh * ow;
+    float *y = t->out + (size_t)c * oh * ow, *arg = t->r->work + (size_t)c * oh * ow;
     for (oy = 0; oy < oh; oy++)
         for (ox = 0; ox < ow; ox++) {
             int y0, x0, ky0, ky1, kx0, kx1, best_i;
@@ -3963,9 +4042,9 @@ static void nn__maxpool2d_plane(void *ctx, int c)
         }
 }
 
-static void nn__maxpool2d_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+static void nn__maxpool2d_forward(const nn__run *r, nn_layer *L, const float *x, float *y, int n)
 {
-    nn__layer_task t = nn__task(net, L, x, NULL, y, n);
+    nn__layer_task t = nn__task(r, L, x, NULL, y, n);
     nn__parallel(n * L->in.c, nn__maxpool2d_plane, &t);
 }
 
@@ -3973,16 +4052,16 @@ static void nn__maxpool2d_plane_backward(void *ctx, int c)
 {
     const nn__layer_task *t = (const nn__layer_task *)ctx;
     size_t plane_in = (size_t)t->L->in.h * t->L->in.w, plane_out = (size_t)t->L->out.h * t->L->out.w, j;
-    const float *arg = t->L->work + (size_t)c * plane_out, *g = t->dy + (size_t)c * plane_out;
+    const float *arg = t->r->work + (size_t)c * plane_out, *g = t->dy + (size_t)c * plane_out;
     float *d = t->out + (size_t)c * plane_in;
     memset(d, 0, plane_in * sizeof(float));
     for (j = 0; j < plane_out; j++) d[(size_t)arg[j]] += g[j];
 }
 
-static void nn__maxpool2d_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
+static void nn__maxpool2d_backward(const nn__run *r, nn_layer *L, const float *x, const float *y,
                                    const float *dy, float *dx, int n)
 {
-    nn__layer_task t = nn__task(net, L, x, dy, dx, n);
+    nn__layer_task t = nn__task(r, L, x, dy, dx, n);
     (void)y;
     if (dx) nn__parallel(n * L->in.c, nn__maxpool2d_plane_backward, &t);
 }
@@ -4032,9 +4111,9 @@ static void nn__avgpool2d_plane(void *ctx, int c)
         }
 }
 
-static void nn__avgpool2d_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+static void nn__avgpool2d_forward(const nn__run *r, nn_layer *L, const float *x, float *y, int n)
 {
-    nn__layer_task t = nn__task(net, L, x, NULL, y, n);
+    nn__layer_task t = nn__task(r, L, x, NULL, y, n);
     nn__parallel(n * L->in.c, nn__avgpool2d_plane, &t);
 }
 
@@ -4057,10 +4136,10 @@ static void nn__avgpool2d_plane_backward(void *ctx, int c)
         }
 }
 
-static void nn__avgpool2d_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
+static void nn__avgpool2d_backward(const nn__run *r, nn_layer *L, const float *x, const float *y,
                                    const float *dy, float *dx, int n)
 {
-    nn__layer_task t = nn__task(net, L, x, dy, dx, n);
+    nn__layer_task t = nn__task(r, L, x, dy, dx, n);
     (void)y;
     if (dx) nn__parallel(n * L->in.c, nn__avgpool2d_plane_backward, &t);
 }
@@ -4079,11 +4158,11 @@ static nn_status nn__global_avgpool_setup(nn_net *net, nn_layer *L)
     return NN_OK;
 }
 
-static void nn__global_avgpool_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+static void nn__global_avgpool_forward(const nn__run *r, nn_layer *L, const float *x, float *y, int n)
 {
     size_t hw = (size_t)L->in.h * L->in.w, j;
     int planes = n * L->in.c, c;
-    (void)net;
+    (void)r;
     for (c = 0; c < planes; c++) {
         const float *xc = x + (size_t)c * hw;
         float sum = 0.0f;
@@ -4092,12 +4171,12 @@ static void nn__global_avgpool_forward(nn_net *net, nn_layer *L, const float *x,
     }
 }
 
-static void nn__global_avgpool_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
+static void nn__global_avgpool_backward(const nn__run *r, nn_layer *L, const float *x, const float *y,
                                         const float *dy, float *dx, int n)
 {
     size_t hw = (size_t)L->in.h * L->in.w, j;
     int planes = n * L->in.c, c;
-    (void)net; (void)x; (void)y;
+    (void)r; (void)x; (void)y;
     if (!dx) return;
     for (c = 0; c < planes; c++) {
         float g = dy[c] / (float)hw, *d = dx + (size_t)c * hw;
@@ -4121,7 +4200,7 @@ static const nn__layer_ops nn__global_avgpool_ops = {
    dx = (gamma s / m) (m dy - sum(dy) - xhat sum(dy xhat))   (training)
    dx = gamma s dy                                           (evaluation: mu, s constant)
    Workspace: the mean and s used by the last forward (2C floats).
-   Fused with a following ReLU (L->fuse_relu): the forward writes max(0, y), and the
+   Fused with a following ReLU (the plan's relu): the forward writes max(0, y), and the
    backward first masks dy with [y > 0], which is the ReLU's backward (NaN as the ReLU
    layer: y NaN stays NaN and passes dy); the arithmetic is
    that of the two layers, so the results are the same bits. It saves a read and a write
@@ -4143,7 +4222,7 @@ static nn_status nn__batchnorm_setup(nn_net *net, nn_layer *L)
     }
     L->running_mean = nn__declare(net, L, "running_mean", 0, 1, C, 0, 0, 0);
     L->running_var = nn__declare(net, L, "running_var", 0, 1, C, 0, 0, 0);
-    L->work_size = 2 * (size_t)C;
+    nn__plan_of(net, L)->work_size = 2 * (size_t)C;
     return NN_OK;
 }
 
@@ -4168,11 +4247,11 @@ static void nn__batchnorm_channel(void *ctx, int c)
     int C = L->in.c, i, n = t->n;
     size_t hw = (size_t)L->in.h * L->in.w, stride = (size_t)C * hw;
     const float *x = t->x;
-    float *y = t->out, *mean = L->work, *invstd = L->work + C, a, b, mu_f;
+    float *y = t->out, *mean = t->r->work, *invstd = t->r->work + C, a, b, mu_f;
     /* the defaults as doubles, so that they are PyTorch's 0.1 and 1e-5 exactly */
     double momentum = L->desc.momentum != 0.0f ? (double)L->desc.momentum : NN__BN_MOMENTUM;
     double eps = L->desc.eps != 0.0f ? (double)L->desc.eps : NN__BN_EPS;
-    if (t->net->training) {
+    if (t->r->training) {
         /* Two passes: the mean, then the squared deviations; per image in float, across
            images in double. */
         double m = (double)n * (double)hw, sum = 0.0, sq = 0.0, mu, var;
@@ -4196,12 +4275,12 @@ static void nn__batchnorm_channel(void *ctx, int c)
     b = L->bias ? L->bias->value[c] : 0.0f;
     mu_f = mean[c];
     for (i = 0; i < n; i++)
-        nn__vaffine(y + stride * i + hw * c, x + stride * i + hw * c, hw, a, mu_f, b, L->fuse_relu);
+        nn__vaffine(y + stride * i + hw * c, x + stride * i + hw * c, hw, a, mu_f, b, t->r->p->relu);
 }
 
-static void nn__batchnorm_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+static void nn__batchnorm_forward(const nn__run *r, nn_layer *L, const float *x, float *y, int n)
 {
-    nn__layer_task t = nn__task(net, L, x, NULL, y, n);
+    nn__layer_task t = nn__task(r, L, x, NULL, y, n);
     nn__parallel(L->in.c, nn__batchnorm_channel, &t);
 }
 
@@ -4211,15 +4290,15 @@ static void nn__batchnorm_channel_backward(void *ctx, int c)
     nn_layer *L = t->L;
     int C = L->in.c, i, n = t->n;
     size_t hw = (size_t)L->in.h * L->in.w, stride = (size_t)C * hw;
-    const float *x = t->x, *dy = t->dy, *y = L->y;
+    const float *x = t->x, *dy = t->dy, *y = t->y;
     double sum_dy = 0.0, sum_dy_xhat = 0.0, m = (double)n * (double)hw;
-    float mu = L->work[c], s = L->work[C + c], gs = L->weight ? L->weight->value[c] * s : s, k1, k2;
+    float mu = t->r->work[c], s = t->r->work[C + c], gs = L->weight ? L->weight->value[c] * s : s, k1, k2;
     /* With a fused ReLU, g = dy [y > 0] is formed on the fly in both passes (a channel's
        values are still in the cache for the second). */
     for (i = 0; i < n; i++) {
         size_t at = stride * i + hw * c;
         float sd, sdx;
-        nn__vsum_grad(dy + at, L->fuse_relu ? y + at : NULL, x + at, hw, mu, &sd, &sdx);
+        nn__vsum_grad(dy + at, t->r->p->relu ? y + at : NULL, x + at, hw, mu, &sd, &sdx);
         sum_dy += sd;
         sum_dy_xhat += (double)sdx * s;
     }
@@ -4231,20 +4310,20 @@ static void nn__batchnorm_channel_backward(void *ctx, int c)
     /* dx = gs dy - gs sum(dy)/m - gs s (x - mu) sum(dy xhat)/m
           = gs dy + k1 (x - mu) + k2;  in evaluation k1 = k2 = 0, and the k1 term is left
        out: a NaN x then has the gradient gs dy, as in PyTorch */
-    k1 = t->net->training ? (float)(-gs * s * sum_dy_xhat / m) : 0.0f;
-    k2 = t->net->training ? (float)(-gs * sum_dy / m) : 0.0f;
+    k1 = t->r->training ? (float)(-gs * s * sum_dy_xhat / m) : 0.0f;
+    k2 = t->r->training ? (float)(-gs * sum_dy / m) : 0.0f;
     for (i = 0; i < n; i++) {
         size_t at = stride * i + hw * c;
-        nn__vaxpy_dev(t->out + at, gs, dy + at, L->fuse_relu ? y + at : NULL,
-                      t->net->training ? x + at : NULL, hw, k1, mu, k2);
+        nn__vaxpy_dev(t->out + at, gs, dy + at, t->r->p->relu ? y + at : NULL,
+                      t->r->training ? x + at : NULL, hw, k1, mu, k2);
     }
 }
 
-static void nn__batchnorm_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
+static void nn__batchnorm_backward(const nn__run *r, nn_layer *L, const float *x, const float *y,
                                    const float *dy, float *dx, int n)
 {
-    nn__layer_task t = nn__task(net, L, x, dy, dx, n);
-    (void)y;
+    nn__layer_task t = nn__task(r, L, x, dy, dx, n);
+    t.y = y;   /* the ReLU's output when it is fused */
     nn__parallel(L->in.c, nn__batchnorm_channel_backward, &t);
 }
 
@@ -4254,21 +4333,21 @@ static const nn__layer_ops nn__batchnorm_ops = {
 
 /* ---- Sigmoid: y = 1/(1 + e^-x);  dx = dy y (1 - y) ---------------------------------- */
 
-static void nn__sigmoid_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+static void nn__sigmoid_forward(const nn__run *r, nn_layer *L, const float *x, float *y, int n)
 {
     size_t i, count = (size_t)n * nn_shape_size(L->in);
-    (void)net;
+    (void)r;
     for (i = 0; i < count; i++) {
         float e = expf(-fabsf(x[i]));            /* never overflows */
         y[i] = x[i] >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
     }
 }
 
-static void nn__sigmoid_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
+static void nn__sigmoid_backward(const nn__run *r, nn_layer *L, const float *x, const float *y,
                                  const float *dy, float *dx, int n)
 {
     size_t i, count = (size_t)n * nn_shape_size(L->in);
-    (void)net; (void)x;
+    (void)r; (void)x;
     if (!dx) return;
     for (i = 0; i < count; i++) dx[i] = dy[i] * y[i] * (1.0f - y[i]);
 }
@@ -4279,18 +4358,18 @@ static const nn__layer_ops nn__sigmoid_ops = {
 
 /* ---- Tanh: y = tanh(x);  dx = dy (1 - y^2) ------------------------------------------ */
 
-static void nn__tanh_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+static void nn__tanh_forward(const nn__run *r, nn_layer *L, const float *x, float *y, int n)
 {
     size_t i, count = (size_t)n * nn_shape_size(L->in);
-    (void)net;
+    (void)r;
     for (i = 0; i < count; i++) y[i] = tanhf(x[i]);
 }
 
-static void nn__tanh_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
+static void nn__tanh_backward(const nn__run *r, nn_layer *L, const float *x, const float *y,
                               const float *dy, float *dx, int n)
 {
     size_t i, count = (size_t)n * nn_shape_size(L->in);
-    (void)net; (void)x;
+    (void)r; (void)x;
     if (!dx) return;
     for (i = 0; i < count; i++) dx[i] = dy[i] * (1.0f - y[i] * y[i]);
 }
@@ -4310,10 +4389,10 @@ static const nn__layer_ops nn__tanh_ops = {
 #define NN__INV_SQRT_2 0.7071067811865476f
 #define NN__INV_SQRT_2PI 0.3989422804014327f /* 1/sqrt(2 pi) */
 
-static void nn__gelu_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+static void nn__gelu_forward(const nn__run *r, nn_layer *L, const float *x, float *y, int n)
 {
     size_t i, count = (size_t)n * nn_shape_size(L->in);
-    (void)net;
+    (void)r;
     if (L->desc.approximate) {
         for (i = 0; i < count; i++) {
             float v = x[i], t = tanhf(NN__SQRT_2_PI * (v + 0.044715f * v * v * v));
@@ -4324,11 +4403,11 @@ static void nn__gelu_forward(nn_net *net, nn_layer *L, const float *x, float *y,
     }
 }
 
-static void nn__gelu_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
+static void nn__gelu_backward(const nn__run *r, nn_layer *L, const float *x, const float *y,
                               const float *dy, float *dx, int n)
 {
     size_t i, count = (size_t)n * nn_shape_size(L->in);
-    (void)net; (void)y;
+    (void)r; (void)y;
     if (!dx) return;
     if (L->desc.approximate) {
         for (i = 0; i < count; i++) {
@@ -4363,23 +4442,23 @@ static nn_status nn__softplus_setup(nn_net *net, nn_layer *L)
     return nn__same_shape_setup(net, L);
 }
 
-static void nn__softplus_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+static void nn__softplus_forward(const nn__run *r, nn_layer *L, const float *x, float *y, int n)
 {
     size_t i, count = (size_t)n * nn_shape_size(L->in);
     float beta = L->desc.beta, threshold = L->desc.threshold;
-    (void)net;
+    (void)r;
     for (i = 0; i < count; i++) {
         float z = beta * x[i];
         y[i] = z > threshold ? x[i] : log1pf(expf(z)) / beta;
     }
 }
 
-static void nn__softplus_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
+static void nn__softplus_backward(const nn__run *r, nn_layer *L, const float *x, const float *y,
                                   const float *dy, float *dx, int n)
 {
     size_t i, count = (size_t)n * nn_shape_size(L->in);
     float beta = L->desc.beta, threshold = L->desc.threshold;
-    (void)net; (void)y;
+    (void)r; (void)y;
     if (!dx) return;
     for (i = 0; i < count; i++) {
         float z = beta * x[i], e = expf(-fabsf(z));
@@ -4394,20 +4473,20 @@ static const nn__layer_ops nn__softplus_ops = {
 
 /* ---- Scale(a): y = a x;  dx = a dy (with ReLU: f = 3 ReLU) -------------------------- */
 
-static void nn__scale_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+static void nn__scale_forward(const nn__run *r, nn_layer *L, const float *x, float *y, int n)
 {
     size_t i, count = (size_t)n * nn_shape_size(L->in);
     float a = L->desc.factor;
-    (void)net;
+    (void)r;
     for (i = 0; i < count; i++) y[i] = a * x[i];
 }
 
-static void nn__scale_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
+static void nn__scale_backward(const nn__run *r, nn_layer *L, const float *x, const float *y,
                                const float *dy, float *dx, int n)
 {
     size_t i, count = (size_t)n * nn_shape_size(L->in);
     float a = L->desc.factor;
-    (void)net; (void)x; (void)y;
+    (void)r; (void)x; (void)y;
     if (!dx) return;
     for (i = 0; i < count; i++) dx[i] = a * dy[i];
 }
@@ -4417,7 +4496,7 @@ static const nn__layer_ops nn__scale_ops = {
 };
 
 /* ---- Dropout(p), inverted: in training y = x m with m = 1/(1-p) with probability 1-p
-   and 0 otherwise, drawn from net->rng (one uniform per element, kept when >= p);
+   and 0 otherwise, drawn from r->rng (one uniform per element, kept when >= p);
    the identity in evaluation. Backward: dx = dy m (training), dy (evaluation).
    Workspace: the mask of the last training forward (max_batch x size floats). */
 
@@ -4427,30 +4506,30 @@ static nn_status nn__dropout_setup(nn_net *net, nn_layer *L)
     if (!(p >= 0.0f && p < 1.0f))
         return nn__fail(NN_ERR_ARG, "Dropout: p = %g, expected 0 <= p < 1", p);
     L->out = L->in;
-    L->work_size = nn_shape_size(L->in) * (size_t)net->max_batch;
+    nn__plan_of(net, L)->work_size = nn_shape_size(L->in) * (size_t)net->max_batch;
     return NN_OK;
 }
 
-static void nn__dropout_forward(nn_net *net, nn_layer *L, const float *x, float *y, int n)
+static void nn__dropout_forward(const nn__run *r, nn_layer *L, const float *x, float *y, int n)
 {
     size_t i, count = (size_t)n * nn_shape_size(L->in);
-    float p = L->desc.p, keep = 1.0f / (1.0f - p), *mask = L->work;
-    if (!net->training || p == 0.0f) {
+    float p = L->desc.p, keep = 1.0f / (1.0f - p), *mask = r->work;
+    if (!r->training || p == 0.0f) {
         memcpy(y, x, count * sizeof(float));
         return;
     }
-    for (i = 0; i < count; i++) mask[i] = nn_rng_uniform(&net->rng) >= p ? keep : 0.0f;
+    for (i = 0; i < count; i++) mask[i] = nn_rng_uniform(r->rng) >= p ? keep : 0.0f;
     for (i = 0; i < count; i++) y[i] = x[i] * mask[i];
 }
 
-static void nn__dropout_backward(nn_net *net, nn_layer *L, const float *x, const float *y,
+static void nn__dropout_backward(const nn__run *r, nn_layer *L, const float *x, const float *y,
                                  const float *dy, float *dx, int n)
 {
     size_t i, count = (size_t)n * nn_shape_size(L->in);
-    const float *mask = L->work;
+    const float *mask = r->work;
     (void)x; (void)y;
     if (!dx) return;
-    if (!net->training || L->desc.p == 0.0f) {
+    if (!r->training || L->desc.p == 0.0f) {
         memcpy(dx, dy, count * sizeof(float));
         return;
     }
@@ -4636,6 +4715,43 @@ NNDEF float nn_bce_with_logits(const float *logits, const float *target, size_t 
    NETWORKS AND OPTIMISERS
    ================================================================================= */
 
+/* ---- The plan ----------------------------------------------------------------------
+   nn_build infers every shape and makes one plan: for every layer, the tensor that is
+   its input x, its output y, the gradient dx it writes for its input, the gradient dy
+   of its output it reads, and its workspace. A tensor is a size in a table; the arena
+   is one allocation holding them all, each at an offset rounded up to 64 bytes
+   (llm.c's table of activation sizes and its single allocation), and the pointers are
+   set from the offsets. Two tensors are not in the arena: the x of the last
+   nn_forward (NN__T_INPUT) and the dy of the last nn_backward (NN__T_DOUT).
+   - A view (Flatten), NN_BLOCK and NN_SHORTCUT run nothing: y = x (NN_SHORTCUT's y is
+     its block's input, which the shortcut path reads), dx = dy.
+   - A BatchNorm followed by a ReLU applies it (the same arithmetic, the same bits):
+     the ReLU runs nothing, its output is the BatchNorm's output and its dx its dy, so
+     the BatchNorm reads the ReLU's dy and masks it by [y > 0] itself.
+   - A block: NN_BLOCK_END reads x2 = main(x) and x = shortcut(x) (the block's input
+     when there is no shortcut path) and writes y = x2 + x, then ReLU'd if asked; its
+     dx is g = dy [y > 0] (as the ReLU layer) or dy itself, the dy of both paths' last
+     layers (or of NN_BLOCK for an empty path). NN_BLOCK writes dx = dy + dy2, the
+     block input's gradients through the main path and through the shortcut.
+   - A layer gets a dx only where a layer before it in the data flow has parameters,
+     or nn_set_input_grad asked ("up"); a layer without parameters and dx has no
+     backward to run.
+   For training every output, input gradient and workspace is a tensor of its own
+   (the backward reads the forward's outputs). nn_inference_only plans again without
+   gradients: an output lives from the layer that writes it to its last reader (a
+   block's input so to the block's end, the net's output to the end) and takes the
+   first free of a few slots of the largest output's size (two for a plain stack); all
+   workspaces share one tensor. The shared scratch of the convolutions (net->scratch)
+   is outside the arena. */
+
+static void nn__tplan_free(nn__tplan *t)
+{
+    nn__free(t->size);
+    nn__free(t->at);
+    nn__free(t->ptr);
+    memset(t, 0, sizeof *t);
+}
+
 NNDEF nn_net *nn_net_new(nn_shape input)
 {
     nn_net *net;
@@ -4651,49 +4767,48 @@ NNDEF nn_net *nn_net_new(nn_shape input)
     return net;
 }
 
-/* Frees what training needs: layer outputs, input gradients and workspaces (unless
-   they are the shared inference buffers), gradients, the loss gradient. */
-static void nn__net_release_training(nn_net *net)
+/* Frees the arena (every layer output, input gradient and workspace, the loss
+   gradient) and the tensor table. */
+static void nn__net_release_arena(nn_net *net)
+{
+    nn__free(net->arena);
+    nn__free(net->tp.size);
+    nn__free(net->tp.at);
+    nn__free(net->tp.ptr);
+    memset(&net->tp, 0, sizeof net->tp);
+    net->arena = NULL;
+    net->loss_grad = NULL;
+}
+
+static void nn__net_release_grads(nn_net *net)
 {
     int i;
-    for (i = 0; i < net->num_layers; i++) {
-        nn_layer *L = &net->layers[i];
-        if (!net->inference_buffers) {
-            if (!nn__is_view(L)) {   /* a view's y and dx are others' */
-                if (!L->fuse_relu) nn__free(L->y);   /* else it is the next layer's */
-                nn__free(L->dx);
-            }
-            nn__free(L->work);
-        }
-        L->y = L->dx = L->work = NULL;
-    }
     for (i = 0; i < net->num_params; i++) {
         nn__free(net->params[i].grad);
         net->params[i].grad = NULL;
     }
-    nn__free(net->loss_grad);
-    net->loss_grad = NULL;
 }
 
 static void nn__net_release_buffers(nn_net *net)
 {
     int i;
-    nn__net_release_training(net);
+    nn__net_release_arena(net);
+    nn__net_release_grads(net);
     for (i = 0; i < net->num_layers; i++) {
         nn_layer *L = &net->layers[i];
-        L->fuse_relu = 0;
         L->weight = L->bias = L->running_mean = L->running_var = NULL;
     }
     for (i = 0; i < net->num_params; i++) nn__free(net->params[i].value);
     nn__free(net->params);
     nn__free(net->scratch);
-    nn__free(net->inference_buffers);
+    nn__free(net->plan);
     net->params = NULL;
     net->scratch = NULL;
-    net->inference_buffers = NULL;
+    net->plan = NULL;
     net->scratch_size = 0;
     net->num_params = 0;
     net->built = 0;
+    net->inference = 0;
     net->batch = 0;
     net->backward_done = 0;
 }
@@ -4709,8 +4824,32 @@ NNDEF void nn_net_free(nn_net *net)
     nn__free(net);
 }
 
+/* A layer name: 1 .. NN_MAX_NAME - 1 - NN__LONGEST_SUFFIX bytes of letters, digits,
+   '_', '-' and '.', which a model file's layer text and a JSON key hold as they are. */
+static nn_status nn__name_check(const char *name)
+{
+    size_t i, len;
+    if (!name) return NN_OK;
+    len = strlen(name);
+    if (len == 0 || len > NN_MAX_NAME - 1 - NN__LONGEST_SUFFIX)
+        return nn__fail(NN_ERR_ARG, "nn_add: the name '%.*s' has %lu bytes, expected 1 to %d (with "
+                        "\".num_batches_tracked\" it must fit NN_MAX_NAME)", NN_MAX_NAME, name,
+                        (unsigned long)len, NN_MAX_NAME - 1 - NN__LONGEST_SUFFIX);
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.'))
+            return nn__fail(NN_ERR_ARG, "nn_add: the name '%s' holds the byte 0x%02x at %lu; a name "
+                            "is letters, digits, '_', '-' and '.'", name, c, (unsigned long)i);
+    }
+    return NN_OK;
+}
+
 NNDEF nn_status nn_add(nn_net *net, nn_layer_desc layer)
 {
+    nn_layer *L;
+    nn_status st;
+    int i;
     if (!net) return nn__fail(NN_ERR_ARG, "nn_add: net is NULL");
     if (net->built) return nn__fail(NN_ERR_STATE, "nn_add: the net is already built");
     if (layer.kind <= 0 || layer.kind >= NN_LAYER_KIND_COUNT)
@@ -4737,19 +4876,25 @@ NNDEF nn_status nn_add(nn_net *net, nn_layer_desc layer)
                         nn_layer_name(layer.kind), (double)layer.negative_slope, (double)layer.factor,
                         (double)layer.p, (double)layer.beta, (double)layer.threshold, (double)layer.min_val,
                         (double)layer.max_val, (double)layer.momentum, (double)layer.eps);
-    if (layer.name)
-        return nn__fail(NN_ERR_ARG, "nn_add: %s: names are not available yet", nn_layer_name(layer.kind));
+    if ((st = nn__name_check(layer.name)) != NN_OK) return st;
     if (net->num_layers == net->layer_capacity) {
         int cap = net->layer_capacity ? 2 * net->layer_capacity : 16;
         nn_layer *grown = (nn_layer *)nn__calloc((size_t)cap, sizeof *grown);
         if (!grown) return nn__fail(NN_ERR_NOMEM, "nn_add: out of memory");
         if (net->num_layers) memcpy(grown, net->layers, (size_t)net->num_layers * sizeof *grown);
+        for (i = 0; i < net->num_layers; i++)   /* each name points to its own layer's copy */
+            if (grown[i].desc.name) grown[i].desc.name = grown[i].name;
         nn__free(net->layers);
         net->layers = grown;
         net->layer_capacity = cap;
     }
-    memset(&net->layers[net->num_layers], 0, sizeof(nn_layer));
-    net->layers[net->num_layers++].desc = layer;
+    L = &net->layers[net->num_layers++];
+    memset(L, 0, sizeof *L);
+    L->desc = layer;
+    if (layer.name) {
+        strcpy(L->name, layer.name);   /* checked: it fits */
+        L->desc.name = L->name;
+    }
     return NN_OK;
 }
 
@@ -4767,24 +4912,15 @@ NNDEF nn_status nn_set_input_grad(nn_net *net, int enable)
 NNDEF const float *nn_input_grad(const nn_net *net)
 {
     if (!net) { nn__fail(NN_ERR_ARG, "nn_input_grad: net is NULL"); return NULL; }
-    if (!net->built || !net->want_input_grad || !net->backward_done || !net->layers[0].dx) {
+    if (!net->built || net->inference || !net->want_input_grad || !net->backward_done ||
+        net->plan[0].dx == NN__T_NONE) {
         nn__fail(NN_ERR_STATE, "nn_input_grad: %s", !net->built ? "the net is not built"
-                 : net->inference_buffers ? "the net is inference-only (nn_inference_only)"
+                 : net->inference ? "the net is inference-only (nn_inference_only)"
                  : !net->want_input_grad ? "not asked for (nn_set_input_grad before nn_build)"
                  : "no nn_backward since the net was built");
         return NULL;
     }
-    return net->layers[0].dx;
-}
-
-/* Allocates n floats for one of the net's buffers, with an error naming the layer. */
-static nn_status nn__net_alloc(float **out, size_t per_sample, int batch, const char *what, int layer)
-{
-    size_t count;
-    if (!nn__mul_ok(per_sample, (size_t)batch, &count) ||
-        !(*out = (float *)nn__calloc(count ? count : 1, sizeof(float))))
-        return nn__fail(NN_ERR_NOMEM, "nn_build: cannot allocate the %s of layer %d", what, layer);
-    return NN_OK;
+    return net->tp.ptr[net->plan[0].dx];
 }
 
 /* Adds a buffer of count floats (per sample times batch) to a build's total, which
@@ -4804,17 +4940,201 @@ static nn_shape nn__net_output(const nn_net *net)
     return net->num_layers ? net->layers[net->num_layers - 1].out : net->input;
 }
 
+/* A new tensor of count floats at the end of the arena. */
+static int nn__tensor_new(nn__tplan *t, size_t count)
+{
+    size_t rounded = (count + 15) / 16 * 16;
+    t->size[t->count] = count;
+    t->at[t->count] = t->floats;
+    t->floats = rounded > SIZE_MAX - t->floats ? SIZE_MAX : t->floats + rounded;
+    return t->count++;
+}
+
+static float *nn__t(const nn_net *net, int id) { return id < 0 ? NULL : net->tp.ptr[id]; }
+
+/* The gradient that layer j's backward leaves for the output of the layer before it:
+   its dx, or for a mark that ends a path, the sum's g (its block end's dx). */
+static int nn__grad_to(const nn__lplan *plan, const nn_net *net, int j)
+{
+    nn_layer_kind k = net->layers[j].desc.kind;
+    if (k == NN_SHORTCUT) return plan[plan[plan[j].block].block].dx;
+    return plan[j].dx;
+}
+
+/* Plans the tensors of a net whose shapes nn__net_plan has set: with gradients and a
+   tensor per buffer (training), or by lifetimes without gradients (inference). */
+static nn_status nn__plan_tensors(const nn_net *net, nn__lplan *plan, int inference, nn__tplan *t)
+{
+    size_t b = (size_t)net->max_batch, slot = 0, work = 0;
+    int i, last = net->num_layers - 1, cur = NN__T_INPUT, up = net->want_input_grad, cap = 3 * net->num_layers + 4;
+    int *last_use = NULL, *busy = NULL, slots = 0, shared_work = NN__T_NONE;
+    memset(t, 0, sizeof *t);
+    t->size = (size_t *)nn__calloc((size_t)cap, sizeof(size_t));
+    t->at = (size_t *)nn__calloc((size_t)cap, sizeof(size_t));
+    t->ptr = (float **)nn__calloc((size_t)cap, sizeof(float *));
+    if (!t->size || !t->at || !t->ptr) goto nomem;
+    t->count = 2;   /* NN__T_INPUT, NN__T_DOUT */
+    t->loss_grad = NN__T_NONE;
+    if (inference) {
+        for (i = 0; i < net->num_layers; i++)
+            if (plan[i].work_size > work) work = plan[i].work_size;
+        if (work) shared_work = nn__tensor_new(t, work);
+    }
+    /* Forward: inputs, outputs, workspaces, and up at each input. */
+    for (i = 0; i < net->num_layers; i++) {
+        const nn_layer *L = &net->layers[i];
+        nn__lplan *p = &plan[i];
+        p->x = cur;
+        p->x2 = p->dx = p->dy = p->dy2 = p->work = NN__T_NONE;
+        p->up = up;
+        switch (L->desc.kind) {
+        case NN_BLOCK:
+            p->y = cur;
+            break;
+        case NN_SHORTCUT:   /* the shortcut path starts again from the block's input */
+            p->y = cur = plan[p->block].y;
+            up = plan[p->block].up;
+            break;
+        case NN_BLOCK_END: {
+            int s = plan[p->block].shortcut;
+            p->x2 = s >= 0 ? plan[s].x : cur;
+            p->x = s >= 0 ? cur : plan[p->block].y;
+            p->up = up = up || (s >= 0 && plan[s].up);
+            p->y = nn__tensor_new(t, nn_shape_size(L->out) * b);
+            break;
+        }
+        default:
+            if (nn__is_view(L)) p->y = cur;
+            else if (!p->run) p->y = p->x = plan[i - 1].y;   /* a fused ReLU */
+            else p->y = nn__tensor_new(t, nn_shape_size(L->out) * b);
+            if (p->work_size) p->work = inference ? shared_work : nn__tensor_new(t, p->work_size);
+            up |= L->weight != NULL || L->bias != NULL;
+        }
+        cur = p->y;
+    }
+    if (!inference) {
+        /* Backward: the gradients, from the output down. */
+        for (i = last; i >= 0; i--) {
+            const nn_layer *L = &net->layers[i];
+            nn__lplan *p = &plan[i];
+            p->dy = i == last ? NN__T_DOUT : nn__grad_to(plan, net, i + 1);
+            switch (L->desc.kind) {
+            case NN_BLOCK_END:
+                p->dx = !p->up ? NN__T_NONE : L->desc.relu ? nn__tensor_new(t, nn_shape_size(L->out) * b) : p->dy;
+                break;
+            case NN_BLOCK:
+                p->dy2 = p->shortcut >= 0 ? nn__grad_to(plan, net, p->shortcut + 1) : plan[p->block].dx;
+                p->dx = p->up ? nn__tensor_new(t, nn_shape_size(L->in) * b) : NN__T_NONE;
+                break;
+            case NN_SHORTCUT:
+                break;
+            default:
+                if (!p->up) break;
+                p->dx = nn__is_view(L) || !p->run ? p->dy : nn__tensor_new(t, nn_shape_size(L->in) * b);
+            }
+        }
+        t->loss_grad = nn__tensor_new(t, nn_shape_size(nn__net_output(net)) * b);
+        return NN_OK;
+    }
+    /* Inference: every output into the first slot that no live output holds. */
+    last_use = (int *)nn__calloc((size_t)t->count, sizeof(int));
+    busy = (int *)nn__calloc((size_t)t->count, sizeof(int));
+    if (!last_use || !busy) goto nomem;
+    for (i = 0; i < net->num_layers; i++) {
+        const nn__lplan *p = &plan[i];
+        if (p->x >= 2 && last_use[p->x] < i) last_use[p->x] = i;
+        if (p->x2 >= 2 && last_use[p->x2] < i) last_use[p->x2] = i;
+        if (t->size[p->y] > slot && p->y >= 2) slot = t->size[p->y];
+    }
+    if (plan[last].y >= 2) last_use[plan[last].y] = net->num_layers;
+    slot = (slot + 15) / 16 * 16;
+    t->floats = work ? t->at[shared_work] + (work + 15) / 16 * 16 : 0;
+    for (i = 0; i < net->num_layers; i++) {
+        int id = plan[i].y, k;
+        if (!plan[i].run) continue;   /* a view, a mark or a fused ReLU writes no tensor */
+        for (k = 0; k < slots && busy[k] >= i; k++) {}
+        if (k == slots) slots++;
+        busy[k] = last_use[id];
+        t->at[id] = t->floats + (size_t)k * slot;   /* after the workspace */
+    }
+    if (slots && slot > (SIZE_MAX - t->floats) / (size_t)slots) t->floats = SIZE_MAX;
+    else t->floats += (size_t)slots * slot;
+    nn__free(last_use);
+    nn__free(busy);
+    return NN_OK;
+nomem:
+    nn__free(last_use);
+    nn__free(busy);
+    nn__tplan_free(t);
+    return nn__fail(NN_ERR_NOMEM, "planning the buffers: out of memory");
+}
+
+/* Points the net's tensors at its planned arena. */
+static void nn__arena_set(nn_net *net, float *arena)
+{
+    int id;
+    for (id = 2; id < net->tp.count; id++) net->tp.ptr[id] = arena + net->tp.at[id];
+    net->arena = arena;
+    net->loss_grad = nn__t(net, net->tp.loss_grad);
+}
+
+static int nn__unique(char **keys, int n, size_t stride, const char **dup);
+
+/* A block mark: the shapes of its paths. NN_SHORTCUT gives the shortcut path the
+   block's input; NN_BLOCK_END checks that both paths end in one shape. */
+static nn_status nn__mark_setup(nn_net *net, int i, int *stack, int *depth)
+{
+    nn_layer *L = &net->layers[i];
+    nn__lplan *p = &net->plan[i];
+    int b;
+    L->out = L->in;
+    if (L->desc.kind == NN_BLOCK) {
+        p->shortcut = -1;
+        stack[(*depth)++] = i;
+        return NN_OK;
+    }
+    if (*depth == 0)
+        return nn__fail(NN_ERR_ARG, "nn_build: layer %d (%s) is outside every block (no nn_block before it)",
+                        i, nn_layer_name(L->desc.kind));
+    b = stack[*depth - 1];
+    p->block = b;
+    if (L->desc.kind == NN_SHORTCUT) {
+        if (net->plan[b].shortcut >= 0)
+            return nn__fail(NN_ERR_ARG, "nn_build: layer %d is a second Shortcut of the block at layer %d "
+                            "(the first is layer %d)", i, b, net->plan[b].shortcut);
+        net->plan[b].shortcut = i;
+        L->out = net->layers[b].in;
+        return NN_OK;
+    }
+    {
+        int s = net->plan[b].shortcut;
+        nn_shape m = s >= 0 ? net->layers[s].in : L->in, c = s >= 0 ? L->in : net->layers[b].in;
+        if (m.c != c.c || m.h != c.h || m.w != c.w)
+            return nn__fail(NN_ERR_ARG, "nn_build: the block at layer %d (ended by layer %d): its main path "
+                            "ends in %dx%dx%d, its shortcut in %dx%dx%d; both must have one shape",
+                            b, i, m.c, m.h, m.w, c.c, c.h, c.w);
+        net->plan[b].block = i;
+        (*depth)--;
+    }
+    return NN_OK;
+}
+
 /* The first half of nn_build: infers every shape, declares the parameters (without
-   their values), chooses the fusions and sums the bytes that the buffers will take
-   (the parameter table included, the one thing it allocates). */
+   their values), chooses the fusions, plans the tensors and sums the bytes that the
+   buffers will take (the parameter table included). Allocates the tables, not the
+   buffers. */
 static nn_status nn__net_plan(nn_net *net, int max_batch, size_t *bytes)
 {
     nn_shape shape = net->input;
     nn_status st;
-    int i, learnable_before = 0;   /* a layer before this one has parameters: it needs dx */
-    size_t b = (size_t)max_batch, total = (size_t)net->num_layers * 4 * sizeof(nn_param);
+    nn__tplan t;
+    int i, depth = 0, *stack = NULL;
+    size_t b = (size_t)max_batch, total = (size_t)net->num_layers * 4 * sizeof(nn_param), ignored = 0;
     nn__free(net->params);
+    nn__free(net->plan);
+    nn__net_release_arena(net);
     net->params = NULL;
+    net->plan = NULL;
     net->num_params = 0;
     net->scratch_size = 0;
     net->max_batch = max_batch;
@@ -4823,56 +5143,95 @@ static nn_status nn__net_plan(nn_net *net, int max_batch, size_t *bytes)
         return nn__fail(NN_ERR_NOMEM, "nn_build: the parameter table of %d layers would take %zu bytes, "
                         "more than NN_MAX_BUILD_BYTES (%zu)", net->num_layers, total, (size_t)NN_MAX_BUILD_BYTES);
     net->params = (nn_param *)nn__calloc((size_t)net->num_layers * 4, sizeof(nn_param));
-    if (!net->params) return nn__fail(NN_ERR_NOMEM, "nn_build: out of memory");
-    if (nn_shape_size(shape) > INT_MAX)
-        return nn__fail(NN_ERR_ARG, "nn_build: an input of %dx%dx%d holds more than INT_MAX values",
-                        shape.c, shape.h, shape.w);
+    net->plan = (nn__lplan *)nn__calloc((size_t)net->num_layers, sizeof(nn__lplan));
+    stack = (int *)nn__calloc((size_t)net->num_layers, sizeof(int));
+    if (!net->params || !net->plan || !stack) { st = nn__fail(NN_ERR_NOMEM, "nn_build: out of memory"); goto done; }
+    if (nn_shape_size(shape) > INT_MAX) {
+        st = nn__fail(NN_ERR_ARG, "nn_build: an input of %dx%dx%d holds more than INT_MAX values",
+                      shape.c, shape.h, shape.w);
+        goto done;
+    }
     for (i = 0; i < net->num_layers; i++) {
         nn_layer *L = &net->layers[i];
+        nn__lplan *p = &net->plan[i];
         const nn__layer_ops *ops = nn__ops(L->desc.kind);
-        int fused_relu = i > 0 && net->layers[i - 1].fuse_relu;
+        nn_layer_kind k = L->desc.kind;
         L->in = shape;
         L->weight = L->bias = L->running_mean = L->running_var = NULL;
-        L->work_size = 0;
-        L->winograd = L->fuse_relu = 0;
-        if (!ops)
-            return nn__fail(NN_ERR_ARG, "nn_build: layer %d (%s) is not available in this version",
-                            i, nn_layer_name(L->desc.kind));
+        p->block = p->shortcut = -1;
+        if (k == NN_BLOCK || k == NN_SHORTCUT || k == NN_BLOCK_END) {
+            if ((st = nn__mark_setup(net, i, stack, &depth)) != NN_OK) goto done;
+            p->run = k == NN_BLOCK_END;
+            shape = L->out;
+            continue;
+        }
+        if (!ops) {
+            st = nn__fail(NN_ERR_ARG, "nn_build: layer %d (%s) is not available in this version",
+                          i, nn_layer_name(L->desc.kind));
+            goto done;
+        }
         if ((st = ops->setup(net, L)) != NN_OK) {
             char why[sizeof nn__error_text];
             memcpy(why, nn__error_text, sizeof why);
-            return nn__fail(st, "nn_build: layer %d (%s) on input %dx%dx%d: %s", i,
-                            nn_layer_name(L->desc.kind), shape.c, shape.h, shape.w, why);
+            st = nn__fail(st, "nn_build: layer %d (%s) on input %dx%dx%d: %s", i,
+                          nn_layer_name(L->desc.kind), shape.c, shape.h, shape.w, why);
+            goto done;
         }
-        if (nn_shape_size(L->out) == 0)
-            return nn__fail(NN_ERR_ARG, "nn_build: layer %d (%s) maps input %dx%dx%d to an empty output",
-                            i, nn_layer_name(L->desc.kind), shape.c, shape.h, shape.w);
-        /* A BatchNorm followed by a ReLU writes the ReLU's output directly and takes
-           its gradient: no buffer for the BatchNorm's own output or the ReLU's dx. */
-        L->needs_dx = learnable_before || net->want_input_grad;
+        if (nn_shape_size(L->out) == 0) {
+            st = nn__fail(NN_ERR_ARG, "nn_build: layer %d (%s) maps input %dx%dx%d to an empty output",
+                          i, nn_layer_name(L->desc.kind), shape.c, shape.h, shape.w);
+            goto done;
+        }
+        p->run = !nn__is_view(L) && !(i > 0 && net->plan[i - 1].relu);
 #ifndef NN_NO_FUSION
-        L->fuse_relu = L->desc.kind == NN_BATCHNORM && i + 1 < net->num_layers &&
-                       net->layers[i + 1].desc.kind == NN_RELU;
+        /* A BatchNorm followed by a ReLU writes the ReLU's output and takes its gradient. */
+        p->relu = k == NN_BATCHNORM && i + 1 < net->num_layers && net->layers[i + 1].desc.kind == NN_RELU;
 #endif
-        if (nn_shape_size(L->out) > INT_MAX ||
-            (!nn__is_view(L) && ((!L->fuse_relu && !nn__plan_add(&total, nn_shape_size(L->out), b)) ||
-                                 (!fused_relu && L->needs_dx && !nn__plan_add(&total, nn_shape_size(L->in), b)))) ||
-            !nn__plan_add(&total, L->work_size, 1))
-            return nn__fail(NN_ERR_ARG, "nn_build: layer %d (%s) on input %dx%dx%d: a buffer for %d "
-                            "samples would hold more than INT_MAX values", i, nn_layer_name(L->desc.kind),
-                            shape.c, shape.h, shape.w, max_batch);
-        learnable_before |= L->weight != NULL || L->bias != NULL;
+        if (nn_shape_size(L->out) > INT_MAX || !nn__plan_add(&ignored, nn_shape_size(L->out), b) ||
+            !nn__plan_add(&ignored, nn_shape_size(L->in), b) || !nn__plan_add(&total, p->work_size, 1)) {
+            st = nn__fail(NN_ERR_ARG, "nn_build: layer %d (%s) on input %dx%dx%d: a buffer for %d "
+                          "samples would hold more than INT_MAX values", i, nn_layer_name(L->desc.kind),
+                          shape.c, shape.h, shape.w, max_batch);
+            goto done;
+        }
         shape = L->out;
     }
-    for (i = 0; i < net->num_params; i++)
-        if (!nn__plan_add(&total, net->params[i].size, net->params[i].learnable ? 2 : 1))
-            return nn__fail(NN_ERR_ARG, "nn_build: parameter %s would hold more than INT_MAX values",
-                            net->params[i].name);
-    if (!nn__plan_add(&total, nn_shape_size(shape), b) || !nn__plan_add(&total, net->scratch_size, 1))
-        return nn__fail(NN_ERR_ARG, "nn_build: the loss gradient or the shared workspace would hold "
-                        "more than INT_MAX values");
+    if (depth) {
+        st = nn__fail(NN_ERR_ARG, "nn_build: the block at layer %d is never ended (no nn_block_end)",
+                      stack[depth - 1]);
+        goto done;
+    }
+    if (net->num_params > 1) {   /* the names, sorted, must differ */
+        char **names = (char **)nn__alloc((size_t)net->num_params * sizeof(char *));
+        const char *dup = NULL;
+        int unique;
+        if (!names) { st = nn__fail(NN_ERR_NOMEM, "nn_build: out of memory"); goto done; }
+        for (i = 0; i < net->num_params; i++) names[i] = net->params[i].name;
+        unique = nn__unique(names, net->num_params, sizeof(char *), &dup);
+        if (!unique) st = nn__fail(NN_ERR_ARG, "nn_build: two parameters are named %s (layer names must differ)", dup);
+        nn__free(names);
+        if (!unique) goto done;
+    }
+    for (i = 0; i < net->num_params; i++) {
+        if (!nn__plan_add(&total, net->params[i].size, net->params[i].learnable ? 2 : 1)) {
+            st = nn__fail(NN_ERR_ARG, "nn_build: parameter %s would hold more than INT_MAX values",
+                          net->params[i].name);
+            goto done;
+        }
+    }
+    if (!nn__plan_add(&ignored, nn_shape_size(shape), b) || !nn__plan_add(&total, net->scratch_size, 1)) {
+        st = nn__fail(NN_ERR_ARG, "nn_build: the loss gradient or the shared workspace would hold "
+                      "more than INT_MAX values");
+        goto done;
+    }
+    if ((st = nn__plan_tensors(net, net->plan, 0, &t)) != NN_OK) goto done;
+    total = t.floats > (SIZE_MAX - total) / sizeof(float) ? SIZE_MAX : total + t.floats * sizeof(float);
+    net->tp = t;   /* the arena is allocated by nn_build */
     *bytes = total;
-    return NN_OK;
+    st = NN_OK;
+done:
+    nn__free(stack);
+    return st;
 }
 
 NNDEF nn_status nn_build(nn_net *net, int max_batch, uint64_t seed)
@@ -4880,6 +5239,7 @@ NNDEF nn_status nn_build(nn_net *net, int max_batch, uint64_t seed)
     nn_status st;
     int i;
     size_t bytes;
+    float *arena;
     if (!net) return nn__fail(NN_ERR_ARG, "nn_build: net is NULL");
     if (max_batch <= 0) return nn__fail(NN_ERR_ARG, "nn_build: batch size %d, expected > 0", max_batch);
     if (net->num_layers == 0) return nn__fail(NN_ERR_ARG, "nn_build: the net has no layers");
@@ -4892,21 +5252,12 @@ NNDEF nn_status nn_build(nn_net *net, int max_batch, uint64_t seed)
                       "than NN_MAX_BUILD_BYTES (%zu)", max_batch, bytes, (size_t)NN_MAX_BUILD_BYTES);
         goto fail;
     }
-    for (i = 0; i < net->num_layers; i++) {
-        nn_layer *L = &net->layers[i];
-        int fused_relu = i > 0 && net->layers[i - 1].fuse_relu;
-        if (!nn__is_view(L) &&
-            ((!L->fuse_relu &&
-              (st = nn__net_alloc(&L->y, nn_shape_size(L->out), max_batch, "output", i)) != NN_OK) ||
-             (!fused_relu && L->needs_dx &&
-              (st = nn__net_alloc(&L->dx, nn_shape_size(L->in), max_batch, "input gradient", i)) != NN_OK)))
-            goto fail;
-        if (fused_relu) net->layers[i - 1].y = L->y;
-        if (L->work_size && !(L->work = (float *)nn__calloc(L->work_size, sizeof(float)))) {
-            st = nn__fail(NN_ERR_NOMEM, "nn_build: cannot allocate the workspace of layer %d", i);
-            goto fail;
-        }
+    if (!(arena = (float *)nn__calloc(net->tp.floats, sizeof(float)))) {
+        st = nn__fail(NN_ERR_NOMEM, "nn_build: cannot allocate the %zu bytes of the activations and "
+                      "gradients", net->tp.floats * sizeof(float));
+        goto fail;
     }
+    nn__arena_set(net, arena);
     for (i = 0; i < net->num_params; i++) {
         nn_param *p = &net->params[i];
         p->value = (float *)nn__calloc(p->size, sizeof(float));
@@ -4916,9 +5267,6 @@ NNDEF nn_status nn_build(nn_net *net, int max_batch, uint64_t seed)
             goto fail;
         }
     }
-    if ((st = nn__net_alloc(&net->loss_grad, nn_shape_size(nn__net_output(net)), max_batch, "loss gradient",
-                            net->num_layers - 1)) != NN_OK)
-        goto fail;
     if (net->scratch_size && !(net->scratch = (float *)nn__calloc(net->scratch_size, sizeof(float)))) {
         st = nn__fail(NN_ERR_NOMEM, "nn_build: cannot allocate the shared workspace");
         goto fail;
@@ -4928,7 +5276,7 @@ NNDEF nn_status nn_build(nn_net *net, int max_batch, uint64_t seed)
         nn_rng init_rng = nn_rng_new(seed ^ 0x9e3779b97f4a7c15ULL);
         for (i = 0; i < net->num_layers; i++) {
             const nn__layer_ops *ops = nn__ops(net->layers[i].desc.kind);
-            if (ops->init) ops->init(&net->layers[i], &init_rng);
+            if (ops && ops->init) ops->init(&net->layers[i], &init_rng);
         }
     }
     net->built = 1;
@@ -4977,42 +5325,30 @@ NNDEF nn_status nn_init_weights(nn_net *net, nn_init how, float mean_or_value, f
 
 NNDEF nn_status nn_inference_only(nn_net *net)
 {
-    size_t most_out = 0, most_work = 0, out_floats;
-    float *block, *outputs[2], *work;
-    int i, next = 0;
+    nn__lplan *plan;
+    nn__tplan t;
+    float *arena;
     if (!net) return nn__fail(NN_ERR_ARG, "nn_inference_only: net is NULL");
     if (!net->built) return nn__fail(NN_ERR_STATE, "nn_inference_only: the net is not built");
-    if (net->inference_buffers) return NN_OK;
-    for (i = 0; i < net->num_layers; i++) {
-        const nn_layer *L = &net->layers[i];
-        if (!nn__is_view(L) && nn_shape_size(L->out) > most_out) most_out = nn_shape_size(L->out);
-        if (L->work_size > most_work) most_work = L->work_size;
-    }
-    if (!nn__mul_ok(most_out, (size_t)net->max_batch, &out_floats) || out_floats > SIZE_MAX / 8 ||
-        most_work > SIZE_MAX / 8)
-        return nn__fail(NN_ERR_NOMEM, "nn_inference_only: the buffers are too large");
-    out_floats = (out_floats + 15) / 16 * 16;   /* so that each buffer starts 64-byte aligned */
-    if (!(block = (float *)nn__calloc(2 * out_floats + most_work, sizeof(float))))
+    if (net->inference) return NN_OK;
+    if (!(plan = (nn__lplan *)nn__alloc((size_t)net->num_layers * sizeof *plan)))
         return nn__fail(NN_ERR_NOMEM, "nn_inference_only: out of memory (the net is unchanged)");
-    nn__net_release_training(net);
-    net->backward_done = 0;
-    net->inference_buffers = block;
-    outputs[0] = block;
-    outputs[1] = block + out_floats;
-    work = block + 2 * out_floats;
-    /* Layer i writes the buffer its input is not in; a view passes its input on. */
-    for (i = 0; i < net->num_layers; i++) {
-        nn_layer *L = &net->layers[i];
-        L->needs_dx = 0;
-        if (L->work_size) L->work = work;
-        if (nn__is_view(L)) continue;
-        L->y = outputs[next];
-        if (L->fuse_relu) {   /* the ReLU it does */
-            net->layers[++i].y = L->y;
-            net->layers[i].needs_dx = 0;
-        }
-        next ^= 1;
+    memcpy(plan, net->plan, (size_t)net->num_layers * sizeof *plan);
+    if (nn__plan_tensors(net, plan, 1, &t) != NN_OK || t.floats == SIZE_MAX ||
+        !(arena = (float *)nn__calloc(t.floats, sizeof(float)))) {
+        nn__free(plan);
+        nn__tplan_free(&t);
+        return nn__fail(NN_ERR_NOMEM, "nn_inference_only: out of memory (the net is unchanged)");
     }
+    nn__net_release_arena(net);
+    nn__net_release_grads(net);
+    nn__free(net->plan);
+    net->plan = plan;
+    net->tp = t;
+    nn__arena_set(net, arena);
+    net->inference = 1;
+    net->batch = 0;
+    net->backward_done = 0;
     return NN_OK;
 }
 
@@ -5080,28 +5416,66 @@ NNDEF int nn_max_batch(const nn_net *net)
     return net->built ? net->max_batch : 0;
 }
 
-/* One layer of nn_forward on net->batch samples; returns its output. */
-static const float *nn__forward_layer(nn_net *net, int i, const float *in)
+/* The context of layer i's forward or backward. */
+static nn__run nn__run_of(nn_net *net, int i)
 {
-    nn_layer *L = &net->layers[i];
-    if (nn__is_view(L)) L->y = (float *)in;
-    else nn__ops(L->desc.kind)->forward(net, L, in, L->y, net->batch);
-    return L->y;
+    nn__run r;
+    r.p = &net->plan[i];
+    r.work = nn__t(net, r.p->work);
+    r.scratch = net->scratch;
+    r.max_batch = net->max_batch;
+    r.training = net->training;
+    r.rng = &net->rng;
+    return r;
 }
 
-/* One layer of nn_backward; returns the gradient for the layer below (NULL: not needed). */
-static const float *nn__backward_layer(nn_net *net, int i, const float *dy)
+/* Layer i of nn_forward on net->batch samples (a view, a mark or a fused ReLU runs
+   nothing); NN_BLOCK_END adds its two paths. */
+static void nn__forward_layer(nn_net *net, int i)
 {
     nn_layer *L = &net->layers[i];
-    const float *x = i ? net->layers[i - 1].y : net->x;
-    if (nn__is_view(L)) L->dx = L->needs_dx ? (float *)dy : NULL;
-    else nn__ops(L->desc.kind)->backward(net, L, x, L->y, dy, L->dx, net->batch);
-    return L->dx;
+    const nn__lplan *p = &net->plan[i];
+    nn__run r;
+    if (!p->run) return;
+    if (L->desc.kind == NN_BLOCK_END) {
+        size_t count = (size_t)net->batch * nn_shape_size(L->out);
+        float *y = nn__t(net, p->y);
+        nn__vadd(y, nn__t(net, p->x2), nn__t(net, p->x), count);
+        if (L->desc.relu) nn__vmask_pos(y, y, y, count);
+        return;
+    }
+    r = nn__run_of(net, i);
+    nn__ops(L->desc.kind)->forward(&r, L, nn__t(net, p->x), nn__t(net, p->y), net->batch);
+}
+
+/* Layer i of nn_backward: nothing for a layer without parameters whose input
+   gradient is not needed. NN_BLOCK_END: g = dy [y > 0] after a ReLU (else g is dy);
+   NN_BLOCK: the sum of the gradients of its two paths. */
+static void nn__backward_layer(nn_net *net, int i)
+{
+    nn_layer *L = &net->layers[i];
+    const nn__lplan *p = &net->plan[i];
+    nn__run r;
+    if (p->dx == NN__T_NONE && !L->weight && !L->bias) return;
+    if (L->desc.kind == NN_BLOCK_END) {
+        if (L->desc.relu)
+            nn__vmask_pos(nn__t(net, p->dx), nn__t(net, p->y), nn__t(net, p->dy),
+                          (size_t)net->batch * nn_shape_size(L->out));
+        return;
+    }
+    if (L->desc.kind == NN_BLOCK) {
+        nn__vadd(nn__t(net, p->dx), nn__t(net, p->dy), nn__t(net, p->dy2),
+                 (size_t)net->batch * nn_shape_size(L->in));
+        return;
+    }
+    if (!p->run) return;
+    r = nn__run_of(net, i);
+    nn__ops(L->desc.kind)->backward(&r, L, nn__t(net, p->x), nn__t(net, p->y), nn__t(net, p->dy),
+                                    nn__t(net, p->dx), net->batch);
 }
 
 NNDEF const float *nn_forward(nn_net *net, const float *x, int n)
 {
-    const float *in = x;
     int i;
     if (!net) { nn__fail(NN_ERR_ARG, "nn_forward: net is NULL"); return NULL; }
     if (!net->built) { nn__fail(NN_ERR_STATE, "nn_forward: the net is not built"); return NULL; }
@@ -5111,13 +5485,11 @@ NNDEF const float *nn_forward(nn_net *net, const float *x, int n)
         return NULL;
     }
     net->x = x;
+    net->tp.ptr[NN__T_INPUT] = (float *)x;
     net->batch = n;
     net->train_batches += net->training;
-    for (i = 0; i < net->num_layers; i++) {
-        in = nn__forward_layer(net, i, in);
-        i += net->layers[i].fuse_relu;   /* that ReLU is done */
-    }
-    return in;
+    for (i = 0; i < net->num_layers; i++) nn__forward_layer(net, i);
+    return nn__t(net, net->plan[net->num_layers - 1].y);
 }
 
 NNDEF nn_status nn_backward(nn_net *net, const float *dy)
@@ -5126,24 +5498,62 @@ NNDEF nn_status nn_backward(nn_net *net, const float *dy)
     if (!net) return nn__fail(NN_ERR_ARG, "nn_backward: net is NULL");
     if (!net->built) return nn__fail(NN_ERR_STATE, "nn_backward: the net is not built");
     if (!dy) return nn__fail(NN_ERR_ARG, "nn_backward: dy is NULL");
-    if (net->inference_buffers)
+    if (net->inference)
         return nn__fail(NN_ERR_STATE, "nn_backward: the net is inference-only (nn_inference_only)");
     if (net->batch <= 0)
         return nn__fail(NN_ERR_STATE, "nn_backward: no nn_forward since the net was built");
-    for (i = net->num_layers - 1; i >= 0; i--) {
-        if (i > 0 && net->layers[i - 1].fuse_relu) continue;   /* the BatchNorm does it */
-        dy = nn__backward_layer(net, i, dy);
-        if (!dy) break;   /* no parameters below this layer, and no input gradient asked for */
-    }
+    net->tp.ptr[NN__T_DOUT] = (float *)dy;
+    for (i = net->num_layers - 1; i >= 0; i--) nn__backward_layer(net, i);
     net->backward_done = 1;
     return NN_OK;
+}
+
+/* The layer accessors' checks; NULL when layer i of net may be read. */
+static const char *nn__layer_unread(const nn_net *net, int i, const char *fn)
+{
+    if (!net) { nn__fail(NN_ERR_ARG, "%s: net is NULL", fn); return ""; }
+    if (i < 0 || i >= net->num_layers) {
+        nn__fail(NN_ERR_ARG, "%s: layer %d of %d", fn, i, net->num_layers);
+        return "";
+    }
+    return !net->built ? "the net is not built" : NULL;
+}
+
+NNDEF const float *nn_layer_output(const nn_net *net, int i)
+{
+    const char *why = nn__layer_unread(net, i, "nn_layer_output");
+    if (!why && net->batch <= 0) why = "no nn_forward since the net was built";
+    if (!why && net->inference && i != net->num_layers - 1)
+        why = "the net is inference-only: it keeps only the last layer's output";
+    if (why) {
+        if (*why) nn__fail(NN_ERR_STATE, "nn_layer_output: layer %d: %s", i, why);
+        return NULL;
+    }
+    return nn__t(net, net->plan[i].y);
+}
+
+NNDEF const float *nn_layer_input_grad(const nn_net *net, int i)
+{
+    const char *why = nn__layer_unread(net, i, "nn_layer_input_grad");
+    if (!why && net->inference) why = "the net is inference-only (nn_inference_only)";
+    if (!why && !net->backward_done) why = "no nn_backward since the net was built";
+    if (!why && net->layers[i].desc.kind == NN_SHORTCUT) why = "a Shortcut mark has no input gradient";
+    if (!why && !net->plan[i].run && net->layers[i].desc.kind == NN_RELU)
+        why = "the ReLU is fused into the BatchNorm before it, which applies its gradient";
+    if (!why && net->plan[i].dx == NN__T_NONE)
+        why = "not computed: no layer before it has parameters (nn_set_input_grad asks for it)";
+    if (why) {
+        if (*why) nn__fail(NN_ERR_STATE, "nn_layer_input_grad: layer %d: %s", i, why);
+        return NULL;
+    }
+    return nn__t(net, net->plan[i].dx);
 }
 
 NNDEF nn_status nn_zero_grad(nn_net *net)
 {
     int i;
     if (!net) return nn__fail(NN_ERR_ARG, "nn_zero_grad: net is NULL");
-    if (!net->built || net->inference_buffers)
+    if (!net->built || net->inference)
         return nn__fail(NN_ERR_STATE, "nn_zero_grad: %s", net->built ? "the net is inference-only"
                         : "the net is not built");
     for (i = 0; i < net->num_params; i++)
@@ -5186,7 +5596,7 @@ static nn_optim *nn__optim_new(nn_net *net, nn__optim_kind kind, float lr, int m
     int i, k;
     if (!net) { nn__fail(NN_ERR_ARG, "optimiser: net is NULL"); return NULL; }
     if (!net->built) { nn__fail(NN_ERR_STATE, "optimiser: build the net first"); return NULL; }
-    if (net->inference_buffers) { nn__fail(NN_ERR_STATE, "optimiser: the net is inference-only"); return NULL; }
+    if (net->inference) { nn__fail(NN_ERR_STATE, "optimiser: the net is inference-only"); return NULL; }
     if (!(lr > 0.0f) || !isfinite(lr)) { nn__fail(NN_ERR_ARG, "optimiser: learning rate %g, expected > 0", lr); return NULL; }
     opt = (nn_optim *)nn__calloc(1, sizeof *opt);
     if (!opt) goto nomem;
@@ -5459,7 +5869,7 @@ static nn_status nn__optim_usable(const nn_optim *opt, const char *what)
     if (opt->net->builds != opt->builds)
         return nn__fail(NN_ERR_STATE, "%s: the net was rebuilt (nn_build) after this optimiser was made, "
                         "so its moments and step count belong to the old parameters; make a new optimiser", what);
-    if (opt->net->inference_buffers)   /* its gradients are gone */
+    if (opt->net->inference)   /* its gradients are gone */
         return nn__fail(NN_ERR_STATE, "%s: the net is inference-only (nn_inference_only)", what);
     return NN_OK;
 }
@@ -5593,7 +6003,7 @@ NNDEF float nn_train_step(nn_net *net, nn_optim *opt, const float *x, const int 
     if (!isfinite(loss)) {   /* say which layer's output it first appeared in */
         for (i = 0; i < net->num_layers; i++) {
             const nn_layer *L = &net->layers[i];
-            if (nn__first_nonfinite(L->y, (size_t)n * nn_shape_size(L->out)) >= 0) break;
+            if (nn__first_nonfinite(nn__t(net, net->plan[i].y), (size_t)n * nn_shape_size(L->out)) >= 0) break;
         }
         if (i < net->num_layers)
             nn__fail(NN_ERR_NUMERIC, "training diverged at step %ld: the loss is %g; the first non-finite "
@@ -6402,6 +6812,8 @@ static void nn__json_layers(nn__buf *h, const nn_net *net)
         if (alpha != 0.0f) nn__buf_printf(h, " alpha=%.9g", alpha);
         if (d->kind == NN_SOFTPLUS && d->threshold != 0.0f) nn__buf_printf(h, " beta=%.9g", d->threshold);
         if (d->approximate) nn__buf_printf(h, " approximate=1");
+        if (d->relu) nn__buf_printf(h, " relu=1");
+        if (d->name) nn__buf_printf(h, " name=%s", d->name);   /* no character that needs escaping */
     }
     nn__buf_put(h, "\"", 1);
 }
@@ -7048,19 +7460,20 @@ static size_t nn__token(const char **text, const char *seps, const char **token)
 /* Parses "Linear out=100" etc. back into a layer description: each option at most
    once, integers as exact decimals, floats finite, the newer options only on the kinds
    that have them. "kernel", "stride", "pad" and "dilation" set both axes; their "_w"
-   keys then set the width's. */
-static nn_status nn__parse_layer(const char *text, size_t len, nn_layer_desc *d)
+   keys then set the width's. A name goes into the caller's name buffer. */
+static nn_status nn__parse_layer(const char *text, size_t len, nn_layer_desc *d, char name[NN_MAX_NAME])
 {
     enum { INT, FLAG, FLOAT };
     enum { ANY = 0, CONV = 1 << NN_CONV2D, POOL = 1 << NN_MAXPOOL2D | 1 << NN_AVGPOOL2D,
-           AVG = 1 << NN_AVGPOOL2D, BN = 1 << NN_BATCHNORM, HT = 1 << NN_HARDTANH };
+           AVG = 1 << NN_AVGPOOL2D, BN = 1 << NN_BATCHNORM, HT = 1 << NN_HARDTANH, END = 1 << NN_BLOCK_END };
     static const struct { const char *key; int type, kinds; } keys[] = {
         {"out", INT, ANY}, {"kernel", INT, ANY}, {"stride", INT, ANY}, {"pad", INT, ANY},
         {"no_bias", FLAG, ANY}, {"approximate", FLAG, ANY}, {"alpha", FLOAT, ANY}, {"beta", FLOAT, ANY},
         {"kernel_w", INT, CONV | POOL}, {"stride_w", INT, CONV | POOL}, {"pad_w", INT, CONV | POOL},
         {"dilation", INT, CONV}, {"dilation_w", INT, CONV}, {"groups", INT, CONV},
         {"ceil_mode", FLAG, POOL}, {"exclude_pad", FLAG, AVG}, {"no_affine", FLAG, BN},
-        {"momentum", FLOAT, BN}, {"eps", FLOAT, BN}, {"min", FLOAT, HT}, {"max", FLOAT, HT}
+        {"momentum", FLOAT, BN}, {"eps", FLOAT, BN}, {"min", FLOAT, HT}, {"max", FLOAT, HT},
+        {"relu", FLAG, END}, {"name", -1, ANY}
     };
     enum { NKEYS = sizeof keys / sizeof keys[0] };
     static const char *const expected[3] = { "an integer 0..INT_MAX", "0 or 1", "a finite number" };
@@ -7093,6 +7506,13 @@ static nn_status nn__parse_layer(const char *text, size_t len, nn_layer_desc *d)
         seen |= 1 << k;
         value = eq + 1;
         type = keys[k].type;
+        if (type < 0) {   /* the name: nn_add checks it */
+            if (n - key_len - 1 >= NN_MAX_NAME) return nn__fail(NN_ERR_FORMAT, "model: a layer name is too long");
+            memcpy(name, value, n - key_len - 1);
+            name[n - key_len - 1] = 0;
+            d->name = name;
+            continue;
+        }
         ok = type != FLOAT ? nn__parse_uint(value, n - key_len - 1, type == INT ? INT_MAX : 1, &u)
                            : nn__parse_float(&value, &f) && value == tok + n;
         if (!ok) return nn__fail(NN_ERR_FORMAT, "model: bad value in '%.*s' (expected %s)", (int)n, tok, expected[type]);
@@ -7126,7 +7546,8 @@ static nn_status nn__parse_layer(const char *text, size_t len, nn_layer_desc *d)
         case 17: d->momentum = f; break;
         case 18: d->eps = f; break;
         case 19: d->min_val = f; break;
-        default: d->max_val = f; break;
+        case 20: d->max_val = f; break;
+        default: d->relu = v; break;
         }
     }
     if (seen & 1 << 8) d->kernel_w = w[0];
@@ -7254,7 +7675,8 @@ NNDEF nn_net *nn_load_memory(const void *data, size_t size, int max_batch)
     while (*layers) {
         size_t len = strcspn(layers, ";");
         nn_layer_desc d;
-        if (nn__parse_layer(layers, len, &d) != NN_OK || nn__prefix_error("model", nn_add(net, d)) != NN_OK)
+        char name[NN_MAX_NAME];
+        if (nn__parse_layer(layers, len, &d, name) != NN_OK || nn__prefix_error("model", nn_add(net, d)) != NN_OK)
             goto fail;
         layers += len + (layers[len] == ';');
     }

@@ -41,29 +41,27 @@ static double peak_rss_mb(void)
 static void profile_step(nn_net *net, nn_optim *opt, const float *x, const int *y, int n,
                          double *forward, double *backward, double *loss_time, double *update)
 {
-    const float *in = x;
-    const float *dy;
+    const float *out;
     int i, classes = (int)nn_shape_size(nn_output_shape(net));
     double t;
     net->x = x;
+    net->tp.ptr[NN__T_INPUT] = (float *)x;
     net->batch = n;
     net->train_batches++;
-    for (i = 0; i < net->num_layers; i++) {
+    for (i = 0; i < net->num_layers; i++) {   /* a fused ReLU's row shows 0 (its BatchNorm does it) */
         t = now_seconds();
-        in = nn__forward_layer(net, i, in);
+        nn__forward_layer(net, i);
         forward[i] += now_seconds() - t;
-        i += net->layers[i].fuse_relu;   /* as nn_forward: the BatchNorm did the ReLU (its row shows 0) */
     }
+    out = nn__t(net, net->plan[net->num_layers - 1].y);
     t = now_seconds();
-    nn_softmax_cross_entropy(in, y, n, classes, net->loss_grad);
+    nn_softmax_cross_entropy(out, y, n, classes, net->loss_grad);
     *loss_time += now_seconds() - t;
-    dy = net->loss_grad;
-    for (i = net->num_layers - 1; i >= 0; i--) {
-        if (i > 0 && net->layers[i - 1].fuse_relu) continue;   /* as nn_backward */
+    net->tp.ptr[NN__T_DOUT] = net->loss_grad;
+    for (i = net->num_layers - 1; i >= 0; i--) {   /* as nn_backward */
         t = now_seconds();
-        dy = nn__backward_layer(net, i, dy);
+        nn__backward_layer(net, i);
         backward[i] += now_seconds() - t;
-        if (!dy) break;
     }
     t = now_seconds();
     nn_optim_step(opt);

@@ -112,7 +112,7 @@ int main(int argc, char **argv)
         nn_next_batch(&train, batch, x, y);
         loss = nn_train_step(net, opt, x, y, batch);
         if (!isfinite(loss)) { fprintf(stderr, "\n%s: %s\n", program, nn_error()); return 1; }
-        logits = nn_get_layer(net, nn_num_layers(net) - 1)->y;
+        logits = nn_layer_output(net, nn_num_layers(net) - 1);
         for (i = 0; i < batch; i++) window_correct += nn_argmax(logits + i * 10, 10) == y[i];
         window_loss += loss; window_n += batch; window_steps++;
         if (step % 5 == 0 || step == max_steps) {

@@ -118,7 +118,7 @@ int main(int argc, char **argv)
         nn_optim_set_lr(opt, nn_lr_cosine(lr, nn_optim_steps(opt), total, 0.0f));
         loss = nn_train_step(net, opt, x, y, batch);
         if (!isfinite(loss)) return fail(program);
-        logits = nn_get_layer(net, nn_num_layers(net) - 1)->y;
+        logits = nn_layer_output(net, nn_num_layers(net) - 1);
         for (i = 0; i < batch; i++) window_correct += nn_argmax(logits + i * 10, 10) == y[i];
         window_loss += loss; window_n += batch; window_steps++;
         if (step % 5 == 0 || step == total) {

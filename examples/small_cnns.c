@@ -312,7 +312,7 @@ static int run(const config *cfg, int which, int opt_kind, nn_dataset *train, co
             nn_next_batch(train, n, x, y);
             loss = nn_train_step(net, opt, x, y, n);
             if (!isfinite(loss)) { fprintf(stderr, "\n%s: %s\n", cfg->program, nn_error()); goto done; }
-            logits = nn_get_layer(net, nn_num_layers(net) - 1)->y;
+            logits = nn_layer_output(net, nn_num_layers(net) - 1);
             for (i = 0; i < n; i++) epoch_correct += nn_argmax(logits + i * 10, 10) == y[i];
             epoch_loss += (double)loss * n;
             seen += n;

@@ -350,13 +350,13 @@ static int five_steps(const spec *s, nn_net *net, const float *x, const float *y
     if (!out) { fprintf(stderr, "two_layer: %s\n", nn_error()); return 0; }
     backward_sample(s, theta, xd, yd, &t, NULL, 0, 0);
     printf("  step 1, forward (nn_forward): the input and output of every layer\n");
-    to_double(linear1(net)->y, v, s->hidden);
+    to_double(nn_layer_output(net, 0), v, s->hidden);
     print_vec("s1 = W1 x + b1", v, s->hidden);
     ok &= check("s1 (nn.h) against the double forward", v, t.s1, s->hidden, TOL_NN);
-    to_double(nn_get_layer(net, s->f == F_RELU3 ? 2 : 1)->y, v, s->hidden);   /* f's last layer */
+    to_double(nn_layer_output(net, s->f == F_RELU3 ? 2 : 1), v, s->hidden);   /* f's last layer */
     print_vec(s->f == F_RELU3 ? "a1 = 3 ReLU(s1)" : "a1 = tanh(s1)", v, s->hidden);
     ok &= check("a1 (nn.h) against the double forward", v, t.a1, s->hidden, TOL_NN);
-    to_double(linear2(s, net)->y, v, s->k);
+    to_double(nn_layer_output(net, s->f == F_RELU3 ? 3 : 2), v, s->k);
     print_vec("s2 = W2 a1 + b2", v, s->k);
     ok &= check("s2 (nn.h) against the double forward", v, t.s2, s->k, TOL_NN);
     to_double(out, v, s->k);
@@ -396,12 +396,12 @@ static int five_steps(const spec *s, nn_net *net, const float *x, const float *y
         for (i = 0; i < s->k; i++) printf("%s%.5f", i ? " " : "", typo.dyt_ds2[i]);
         printf("]: error %.1e, it would fail)\n", off);
     }
-    to_double(s->g == G_IDENTITY ? loss_grad : nn_get_layer(net, n_last)->dx, v, s->k);
+    to_double(s->g == G_IDENTITY ? loss_grad : nn_layer_input_grad(net, n_last), v, s->k);
     print_vec("dC/ds2 = dC/dy~ dy~/ds2", v, s->k);
     numeric_stage_grad(s, theta, xd, yd, 3, fd);
     ok &= check("dC/ds2 (nn.h)", v, fd, s->k, TOL_NN);
     ok &= check("dC/ds2 (formula)", t.dC_ds2, fd, s->k, TOL_FORMULA);
-    to_double(linear2(s, net)->dx, v, s->hidden);
+    to_double(nn_layer_input_grad(net, s->f == F_RELU3 ? 3 : 2), v, s->hidden);
     print_vec("dC/da1 = dC/ds2 W2", v, s->hidden);
     numeric_stage_grad(s, theta, xd, yd, 2, fd);
     ok &= check("dC/da1 (nn.h)", v, fd, s->hidden, TOL_NN);
@@ -409,7 +409,7 @@ static int five_steps(const spec *s, nn_net *net, const float *x, const float *y
     print_vec(s->f == F_RELU3 ? "da1/ds1 = diag(3 [s1 > 0])" : "da1/ds1 = diag(1 - tanh^2(s1))", t.da1_ds1, s->hidden);
     numeric_diag(s, 0, t.s1, s->hidden, fd);
     ok &= check("da1/ds1 (formula)", t.da1_ds1, fd, s->hidden, TOL_FORMULA);
-    to_double(nn_get_layer(net, 1)->dx, v, s->hidden);
+    to_double(nn_layer_input_grad(net, 1), v, s->hidden);
     print_vec("dC/ds1 = dC/da1 da1/ds1", v, s->hidden);
     numeric_stage_grad(s, theta, xd, yd, 1, fd);
     ok &= check("dC/ds1 (nn.h)", v, fd, s->hidden, TOL_NN);

@@ -55,8 +55,8 @@ static void net_case(const char *name, nn_net *net, int n, int training, const f
         snprintf(array, sizeof array, "%s.%s", p->learnable ? "grad" : "buf", p->name);
         put(name, array, p->learnable ? p->grad : p->value, p->size);
     }
-    if (net->layers[0].desc.kind == NN_DROPOUT && training) put(name, "mask", net->layers[0].work, in);
-    if (!strncmp(name, "conv_winograd", 13) && !net->layers[0].winograd) {
+    if (net->layers[0].desc.kind == NN_DROPOUT && training) put(name, "mask", nn__t(net, net->plan[0].work), in);
+    if (!strncmp(name, "conv_winograd", 13) && !net->plan[0].winograd) {
         fprintf(stderr, "%s: the layer does not use Winograd\n", name);
         exit(1);
     }

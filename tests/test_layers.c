@@ -110,7 +110,7 @@ static void test_conv2d_gradcheck(void)
             {   /* which path did it take? */
                 nn_net *net = make_net(nn_shape3(t->c, t->h, t->w), &d, 1, mb ? 1000 : 3);
                 nn_layer *L = net ? nn_get_layer(net, 0) : NULL;
-                if (L) CHECK(nn__conv_batched(L) == (!mb && !nn__conv_direct(L)), "%s: path", what);
+                if (L) CHECK(nn__conv_batched(&net->plan[0], L) == (!mb && !nn__conv_direct(L)), "%s: path", what);
                 nn_net_free(net);
             }
         }
@@ -526,7 +526,7 @@ static void test_small_convnet_gradcheck(void)
     nn_net_free(net);
 }
 
-/* BatchNorm + ReLU run as one fused pass (nn_build sets fuse_relu) must give the same
+/* BatchNorm + ReLU run as one fused pass (nn_build plans it) must give the same
    bits as the two layers apart; a Scale(1) between them (exact in both directions)
    keeps them apart. Both BatchNorm kinds, training and evaluation, forward and every
    gradient. */
@@ -545,7 +545,7 @@ static void compare_fused(nn_shape in, nn_layer_desc first, int n)
     b = make_net(in, apart, 6, n);
     if (!a || !b) { nn_net_free(a); nn_net_free(b); return; }
 #ifndef NN_NO_FUSION
-    CHECK(nn_get_layer(a, 1)->fuse_relu && !nn_get_layer(b, 1)->fuse_relu, "fusion flags");
+    CHECK(a->plan[1].relu && !a->plan[2].run && !b->plan[1].relu && b->plan[3].run, "fusion in the plans");
 #endif
     randomise_params(a, 3);
     randomise_params(b, 3);
@@ -558,7 +558,10 @@ static void compare_fused(nn_shape in, nn_layer_desc first, int n)
         ya = nn_forward(a, x, n);
         yb = nn_forward(b, x, n);
         CHECK(!memcmp(ya, yb, (size_t)n * 4 * sizeof(float)), "logits differ (training %d)", mode);
-        CHECK(!memcmp(nn_get_layer(a, 2)->y, nn_get_layer(b, 3)->y,
+#ifndef NN_NO_FUSION
+        CHECK(nn_layer_output(a, 2) == nn_layer_output(a, 1), "the fused ReLU's output is not its BatchNorm's");
+#endif
+        CHECK(!memcmp(nn_layer_output(a, 2), nn_layer_output(b, 3),
                       nn_shape_size(nn_get_layer(a, 2)->out) * n * sizeof(float)), "ReLU output differs");
         nn_backward(a, dy);
         nn_backward(b, dy);
@@ -603,7 +606,7 @@ static void test_flatten_view(void)
     randomise_params(net, 8);
     CHECK(gradcheck_net(net, x, 2, 1e-2, 2e-3, 100, 9) == 0, "Conv2d -> Flatten -> Flatten -> Linear");
     nn_forward(net, x, 2);
-    CHECK(nn_get_layer(net, 2)->y == nn_get_layer(net, 0)->y, "Flatten copied its input");
+    CHECK(nn_layer_output(net, 2) == nn_layer_output(net, 0), "Flatten copied its input");
     nn_net_free(net);
 
     layers[0] = nn_flatten();   /* first and last: the net is the identity */

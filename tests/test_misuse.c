@@ -177,6 +177,8 @@ static void test_null_networks(void)
     CASE("nn_zero_grad", "NULL net", is_arg(nn_zero_grad(NULL)));
     CASE("nn_set_input_grad", "NULL net", is_arg(nn_set_input_grad(NULL, 1)));
     CASE("nn_input_grad", "NULL net", is_null(nn_input_grad(NULL)));
+    CASE("nn_layer_output", "NULL net", is_null(nn_layer_output(NULL, 0)));
+    CASE("nn_layer_input_grad", "NULL net", is_null(nn_layer_input_grad(NULL, 0)));
     CASE("nn_inference_only", "NULL net", is_arg(nn_inference_only(NULL)));
 }
 
@@ -387,11 +389,21 @@ static void test_backward_order(void)
     nn_net_free(fresh);
 }
 
+/* nn_layer_output after a forward: the last layer's is what nn_forward returned, the
+   Flatten's (a view) is the input. */
+static int output_is_forward(nn_net *n)
+{
+    const float *y = nn_forward(n, x, 2);
+    return y && nn_layer_output(n, 3) == y && nn_layer_output(n, 0) == x;
+}
+
 static void test_other_calls_out_of_order(void)
 {
     nn_net *fresh = small_net(1), *plain = small_net(0);
     CASE("nn_forward", "before nn_build", is_null(nn_forward(fresh, x, 1)) && strstr(nn_error(), "not built"));
     CASE("nn_input_grad", "before nn_build", is_null(nn_input_grad(fresh)));
+    CASE("nn_layer_output", "before nn_build", is_null(nn_layer_output(fresh, 0)));
+    CASE("nn_layer_input_grad", "before nn_build", is_null(nn_layer_input_grad(fresh, 0)));
     CASE("nn_zero_grad", "before nn_build", is_state(nn_zero_grad(fresh)));
     CASE("nn_set_training", "before nn_build", is_state(nn_set_training(fresh, 0)));
     CASE("nn_init_weights", "before nn_build", is_state(nn_init_weights(fresh, NN_INIT_DEFAULT, 0, 0, 0, 0)));
@@ -405,15 +417,29 @@ static void test_other_calls_out_of_order(void)
     CASE("nn_set_input_grad", "the built value again", nn_set_input_grad(fresh, 7) == NN_OK &&
          nn_set_input_grad(plain, 0) == NN_OK);
     CASE("nn_input_grad", "built, no backward yet", is_null(nn_input_grad(fresh)));
+    CASE("nn_layer_output", "built, no forward yet", is_null(nn_layer_output(fresh, 3)) && strstr(nn_error(), "no nn_forward"));
+    CASE("nn_layer_input_grad", "built, no backward yet", is_null(nn_layer_input_grad(fresh, 3)));
+    CASE("nn_layer_output", "index out of range", nn_forward(fresh, x, 1) && is_null(nn_layer_output(fresh, 4)) &&
+         is_null(nn_layer_output(fresh, -1)));
+    CASE("nn_layer_output", "after a forward", output_is_forward(fresh));
+    CASE("nn_layer_input_grad", "not computed (nothing below has parameters)",
+         nn_forward(plain, x, 4) && nn_backward(plain, dy) == NN_OK && is_null(nn_layer_input_grad(plain, 1)) &&
+         nn_layer_input_grad(plain, 2) != NULL);
+    CASE("nn_layer_input_grad", "index out of range", is_null(nn_layer_input_grad(plain, 4)));
     CASE("nn_input_grad", "not asked for",
          nn_forward(plain, x, 4) && nn_backward(plain, dy) == NN_OK && is_null(nn_input_grad(plain)));
     CASE("nn_input_grad", "after a backward, and after the next forward",
          nn_forward(fresh, x, 4) && nn_backward(fresh, dy) == NN_OK && nn_input_grad(fresh) != NULL &&
-         nn_forward(fresh, x, 1) && nn_input_grad(fresh) == nn_get_layer(fresh, 1)->dx);
+         nn_forward(fresh, x, 1) && nn_input_grad(fresh) == nn_layer_input_grad(fresh, 1));
     CASE("nn_input_grad", "after a rebuild",
          nn_forward(fresh, x, 4) && nn_backward(fresh, dy) == NN_OK && nn_build(fresh, 4, 3) == NN_OK &&
          is_null(nn_input_grad(fresh)));
     CASE("nn_zero_grad", "inference-only", nn_inference_only(plain) == NN_OK && is_state(nn_zero_grad(plain)));
+    CASE("nn_layer_input_grad", "inference-only", nn_inference_only(plain) == NN_OK &&
+         is_null(nn_layer_input_grad(plain, 3)));
+    CASE("nn_layer_output", "inference-only: only the last layer's", nn_inference_only(plain) == NN_OK &&
+         nn_forward(plain, x, 4) &&
+         is_null(nn_layer_output(plain, 1)) && nn_layer_output(plain, 3) != NULL);
     CASE("nn_get_layer", "index out of range", is_null(nn_get_layer(fresh, 4)) && is_null(nn_get_layer(fresh, -1)));
     CASE("nn_get_param", "index out of range", is_null(nn_get_param(fresh, 4)));
     nn_net_free(fresh);

@@ -123,12 +123,13 @@ static void test_no_input_grad_below_parameters(void)
     }
     nn_set_input_grad(b, 1);
     CHECK(nn_build(a, 4, 9) == NN_OK && nn_build(b, 4, 9) == NN_OK, "build: %s", nn_error());
-    CHECK(nn_get_layer(a, 2)->dx == NULL && nn_get_layer(a, 0)->dx == NULL, "dx below every parameter allocated");
-    CHECK(nn_get_layer(a, 3)->dx != NULL && nn_get_layer(b, 2)->dx != NULL, "a needed dx is missing");
+    CHECK(a->plan[2].dx == NN__T_NONE && a->plan[0].dx == NN__T_NONE, "dx below every parameter planned");
+    CHECK(a->plan[3].dx != NN__T_NONE && b->plan[2].dx != NN__T_NONE, "a needed dx is missing");
     nn_forward(a, x, 4); nn_backward(a, dy);
     nn_forward(b, x, 4); nn_backward(b, dy);
+    CHECK(nn_layer_input_grad(a, 2) == NULL && nn_layer_input_grad(a, 3) != NULL, "the accessor's answers");
     CHECK(nn_input_grad(a) == NULL && nn_input_grad(b) != NULL &&
-          nn_input_grad(b) == nn_get_layer(b, 1)->dx, "the input gradient through the Flatten view");
+          nn_input_grad(b) == nn_layer_input_grad(b, 1), "the input gradient through the Flatten view");
     for (i = 0; i < nn_num_params(a); i++)
         CHECK(!memcmp(nn_get_param(a, i)->grad, nn_get_param(b, i)->grad, nn_get_param(a, i)->size * sizeof(float)),
               "gradient of %s differs", nn_get_param(a, i)->name);
@@ -420,27 +421,28 @@ static void test_inference_only(void)
     nn_sgd_desc sgd = {0};
     nn_optim *opt;
     int labels[16] = {0}, i, n, mode, distinct = 0;
-    float *seen[2] = {NULL, NULL}, *input_buffer = NULL;
+    const float *seen[2] = {NULL, NULL}, *input_buffer = NULL, *y;
     fill_uniform(x, 16 * 192, -1, 1, 21);
     fill_uniform(dy, 16 * 5, -1, 1, 22);
     CHECK(nn_inference_only(empty) == NN_ERR_STATE, "an unbuilt net");
     CHECK(nn_build(full, 16, 5) == NN_OK && nn_build(lean, 16, 5) == NN_OK, "%s", nn_error());
-    CHECK(nn_get_layer(lean, 4)->winograd && !nn_get_layer(lean, 0)->winograd, "conv paths");
+    CHECK(lean->plan[4].winograd && !lean->plan[0].winograd, "conv paths");
     sgd.lr = 0.1f;
     opt = nn_sgd(lean, sgd);
     CHECK(nn_inference_only(lean) == NN_OK && nn_inference_only(lean) == NN_OK, "%s", nn_error());
     for (i = 0; i < nn_num_params(lean); i++) CHECK(nn_get_param(lean, i)->grad == NULL, "a gradient kept");
     for (i = 0; i < nn_num_layers(lean); i++) {
         nn_layer *L = nn_get_layer(lean, i);
-        CHECK(L->dx == NULL && !L->needs_dx, "layer %d keeps its input gradient", i);
-        if (L->desc.kind == NN_FLATTEN) continue;   /* a view: y is set by nn_forward */
-        if (i > 0 && nn_get_layer(lean, i - 1)->fuse_relu)
-            CHECK(L->y == input_buffer, "layer %d: a fused ReLU's output is its BatchNorm's", i);
+        CHECK(lean->plan[i].dx == NN__T_NONE, "layer %d keeps its input gradient", i);
+        if (L->desc.kind == NN_FLATTEN) continue;   /* a view: its output is its input */
+        y = nn__t(lean, lean->plan[i].y);
+        if (i > 0 && lean->plan[i - 1].relu)
+            CHECK(y == input_buffer && !lean->plan[i].run, "layer %d: a fused ReLU's output is its BatchNorm's", i);
         else
-            CHECK(L->y != input_buffer, "layer %d writes the buffer it reads", i);
-        input_buffer = L->y;
-        if (L->y == seen[0] || L->y == seen[1]) continue;
-        if (distinct < 2) seen[distinct] = L->y;
+            CHECK(y != input_buffer, "layer %d writes the buffer it reads", i);
+        input_buffer = y;
+        if (y == seen[0] || y == seen[1]) continue;
+        if (distinct < 2) seen[distinct] = y;
         distinct++;
     }
     CHECK(distinct == 2, "%d output buffers, expected 2", distinct);

@@ -130,7 +130,7 @@ static void test_conv_gradcheck(void)
                     nn_net *net = make_net(nn_shape3(t->c, t->h, t->w), &d, 1, mb ? 1000 : 3);
                     nn_layer *L = net ? nn_get_layer(net, 0) : NULL;
                     if (L) {
-                        CHECK(nn__conv_depthwise(L) == (depthwise && !mode), "%s: depthwise path", what);
+                        CHECK(nn__conv_depthwise(nn__plan_of(net, L), L) == (depthwise && !mode), "%s: depthwise path", what);
                         CHECK(L->weight->shape[1] == t->c / t->groups && L->weight->shape[2] == t->kh &&
                               L->weight->shape[3] == t->kw, "%s: weight shape", what);
                     }
@@ -239,7 +239,7 @@ static void depthwise_run(const conv_opt *t, int mode, int n, int threads, float
     net = make_net(nn_shape3(t->c, t->h, t->w), &d, 1, n);   /* the mode stays for the run */
     if (!net) { nn__depthwise_mode = 0; return; }
     L = nn_get_layer(net, 0);
-    CHECK(nn__conv_depthwise(L) == (mode == 0), "depthwise path %d", mode);
+    CHECK(nn__conv_depthwise(nn__plan_of(net, L), L) == (mode == 0), "depthwise path %d", mode);
     randomise_params(net, 21);
     x = (float *)malloc(in * sizeof(float));
     fill_uniform(x, in, -1.0f, 1.0f, 22);

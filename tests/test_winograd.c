@@ -170,9 +170,9 @@ static void check_case(const wino_case *t, uint64_t seed, int mode)
     L = nn_get_layer(wino, 0);
     R = nn_get_layer(ref, 0);
 #ifndef NN_NO_WINOGRAD
-    CHECK(L->winograd == 1, "%s: the Winograd path was not taken", what);
+    CHECK(wino->plan[0].winograd == 1, "%s: the Winograd path was not taken", what);
 #endif
-    CHECK(R->winograd == 0, "%s: the reference took the Winograd path", what);
+    CHECK(ref->plan[0].winograd == 0, "%s: the reference took the Winograd path", what);
     fill_uniform(x, nx, -1, 1, seed);
     fill_uniform(dy, ny, -1, 1, seed + 1);
     fill_uniform(L->weight->value, nw, -1, 1, seed + 2);
@@ -222,7 +222,7 @@ static void check_case(const wino_case *t, uint64_t seed, int mode)
         int o;
         for (o = 0; o < O; o++) {
             /* the Winograd path sums in the same order as the batched im2col path */
-            if (nn__wino_pays(L, n) && nn__conv_batched(R))
+            if (nn__wino_pays(&wino->plan[0], L, n) && nn__conv_batched(&ref->plan[0], R))
                 CHECK(L->bias->grad[o] == R->bias->grad[o], "%s: db[%d] %.9g vs %.9g", what, o,
                       L->bias->grad[o], R->bias->grad[o]);
             CHECK_NEAR(L->bias->grad[o], r.db[o], 1e-5 * (H * W * n));
@@ -285,7 +285,7 @@ static void test_winograd_gradcheck(void)
     CHECK(nn_build(net, 2, 3) == NN_OK, "build: %s", nn_error());
     nn__wino_mode = 0;
 #ifndef NN_NO_WINOGRAD
-    CHECK(nn_get_layer(net, 0)->winograd && nn_get_layer(net, 3)->winograd, "both convs Winograd");
+    CHECK(net->plan[0].winograd && net->plan[3].winograd, "both convs Winograd");
 #endif
     for (p = 0; p < nn_num_params(net); p++) {
         nn_param *par = nn_get_param(net, p);
@@ -319,7 +319,7 @@ static void test_winograd_threads(void)
         nn_set_input_grad(net, 1);
         CHECK(nn_build(net, 4, 11) == NN_OK, "build: %s", nn_error());
 #ifndef NN_NO_WINOGRAD
-        CHECK(nn_get_layer(net, 0)->winograd && nn_get_layer(net, 3)->winograd, "Winograd chosen");
+        CHECK(net->plan[0].winograd && net->plan[3].winograd, "Winograd chosen");
 #endif
         sgd.lr = 0.1f;
         opt = nn_sgd(net, sgd);
@@ -329,7 +329,7 @@ static void test_winograd_threads(void)
         for (step = 0; step < 3; step++) nn_train_step(net, opt, x, labels, 4);
         nout = 4 * 48 * 9 * 10;
         out[run] = (float *)malloc(nout * sizeof(float));
-        memcpy(out[run], nn_get_layer(net, 0)->y, nout * sizeof(float));
+        memcpy(out[run], nn_layer_output(net, 0), nout * sizeof(float));
         dx[run] = (float *)malloc(nx * sizeof(float));
         memcpy(dx[run], nn_input_grad(net), nx * sizeof(float));
         nparams = nn_param_count(net);
@@ -361,9 +361,9 @@ static void test_winograd_small_batch(void)
     if (net) {
         nn_layer *L = nn_get_layer(net, 0);
 #ifndef NN_NO_WINOGRAD
-        CHECK(L->winograd && nn__wino_pays(L, 16), "16 images: Winograd");
+        CHECK(net->plan[0].winograd && nn__wino_pays(&net->plan[0], L, 16), "16 images: Winograd");
 #endif
-        CHECK(!nn__wino_pays(L, 3), "3 images: im2col");
+        CHECK(!nn__wino_pays(&net->plan[0], L, 3), "3 images: im2col");
         nn_net_free(net);
     }
     check_case(&cases[0], 77, 0);
@@ -394,8 +394,8 @@ static void test_winograd_choice(void)
 #endif
         nn_add(net, nn_conv2d(8, cases[i].k, cases[i].s, cases[i].p));
         if (nn_build(net, 2, 1) == NN_OK)
-            CHECK(nn_get_layer(net, 0)->winograd == want, "case %d: winograd %d, expected %d", i,
-                  nn_get_layer(net, 0)->winograd, want);
+            CHECK(net->plan[0].winograd == want, "case %d: winograd %d, expected %d", i,
+                  net->plan[0].winograd, want);
         else CHECK(0, "case %d: %s", i, nn_error());
         nn_net_free(net);
     }
