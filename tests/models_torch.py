@@ -192,9 +192,16 @@ def trained(arch, folder, prog, count):
     ours = np.load(f"{base}.trained_y.npy")
     with torch.no_grad():
         theirs = model(x).numpy()
+        exact = model.double()(x.double()).numpy()
     err = relative(ours, theirs)
-    count.check(err <= TOLERANCE, f"{arch}: trained 3 steps by nn.h, in torchvision (strict): eval logits "
-                f"max|a-b|/max|b| = {err:.3g}")
+    # A net trained three steps on four images has eval-mode BatchNorm statistics far
+    # from its activations' and small logits, so float32 itself strays: then nn.h must be
+    # as close to the float64 result as PyTorch's float32 is (within 3x).
+    ours_exact, theirs_exact = relative(ours, exact), relative(theirs, exact)
+    count.check(err <= TOLERANCE or ours_exact <= 3 * theirs_exact,
+                f"{arch}: trained 3 steps by nn.h, in torchvision (strict): eval logits "
+                f"max|a-b|/max|b| = {err:.3g}; against float64: nn.h {ours_exact:.3g}, PyTorch float32 "
+                f"{theirs_exact:.3g}")
 
 
 def selftest(folder):
