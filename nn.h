@@ -3973,19 +3973,34 @@ static nn_status nn__pool_setup(nn_net *net, nn_layer *L)
     return NN_OK;
 }
 
-/* Window (oy, ox) of a pool: its first row and column in the input (may be negative)
-   and the range of kernel rows [*ky0, *ky1) and columns [*kx0, *kx1) inside it. */
-static void nn__pool_window(const nn_layer *L, int oy, int ox, int *y0, int *x0, int *ky0, int *ky1,
-                            int *kx0, int *kx1)
+/* A pool's geometry, copied out of the layer so that the window loops keep it in
+   registers (read through the layer, every store of the loop could alias it: that
+   made MaxPool2d's forward ~1.5x slower). */
+typedef struct nn__pool_geom { int H, W, kh, kw, sh, sw, ph, pw; } nn__pool_geom;
+
+/* Window (oy, ox): its first row y0 and column x0 in the input (may be negative) and
+   the range of kernel rows [ky0, ky1) and columns [kx0, kx1) inside the input. */
+typedef struct nn__pool_win { int y0, x0, ky0, ky1, kx0, kx1; } nn__pool_win;
+
+static nn__pool_geom nn__pool_geom_of(const nn_layer *L)
 {
     const nn_layer_desc *d = &L->desc;
-    int H = L->in.h, W = L->in.w;
-    *y0 = oy * d->stride_h - d->pad_h;
-    *x0 = ox * d->stride_w - d->pad_w;
-    *ky0 = *y0 < 0 ? -*y0 : 0;
-    *ky1 = *y0 + d->kernel_h > H ? H - *y0 : d->kernel_h;
-    *kx0 = *x0 < 0 ? -*x0 : 0;
-    *kx1 = *x0 + d->kernel_w > W ? W - *x0 : d->kernel_w;
+    nn__pool_geom g;
+    g.H = L->in.h; g.W = L->in.w; g.kh = d->kernel_h; g.kw = d->kernel_w;
+    g.sh = d->stride_h; g.sw = d->stride_w; g.ph = d->pad_h; g.pw = d->pad_w;
+    return g;
+}
+
+static nn__pool_win nn__pool_window(nn__pool_geom g, int oy, int ox)
+{
+    nn__pool_win w;
+    w.y0 = oy * g.sh - g.ph;
+    w.x0 = ox * g.sw - g.pw;
+    w.ky0 = w.y0 < 0 ? -w.y0 : 0;
+    w.ky1 = w.y0 + g.kh > g.H ? g.H - w.y0 : g.kh;
+    w.kx0 = w.x0 < 0 ? -w.x0 : 0;
+    w.kx1 = w.x0 + g.kw > g.W ? g.W - w.x0 : g.kw;
+    return w;
 }
 
 /* ---- MaxPool2d: y = max over each window; padding never wins (it is skipped) -------
@@ -4008,14 +4023,15 @@ static void nn__maxpool2d_plane(void *ctx, int c)
 {
     const nn__layer_task *t = (const nn__layer_task *)ctx;
     const nn_layer *L = t->L;
-    int H = L->in.h, W = L->in.w, oh = L->out.h, ow = L->out.w, oy, ox, ky, kx;
+    nn__pool_geom g = nn__pool_geom_of(L);
+    int H = g.H, W = g.W, oh = L->out.h, ow = L->out.w, oy, ox, ky, kx;
     const float *xc = t->x + (size_t)c * H * W;
     float *y = t->out + (size_t)c * oh * ow, *arg = t->r->work + (size_t)c * oh * ow;
     for (oy = 0; oy < oh; oy++)
         for (ox = 0; ox < ow; ox++) {
-            int y0, x0, ky0, ky1, kx0, kx1, best_i;
+            nn__pool_win w = nn__pool_window(g, oy, ox);
+            int y0 = w.y0, x0 = w.x0, ky0 = w.ky0, ky1 = w.ky1, kx0 = w.kx0, kx1 = w.kx1, best_i;
             float best, any_nan = 0.0f;
-            nn__pool_window(L, oy, ox, &y0, &x0, &ky0, &ky1, &kx0, &kx1);
             best_i = (y0 + ky0) * W + x0 + kx0;   /* the first real pixel */
             best = xc[best_i];
             /* strict >: ties keep the first. 0 * v is NaN only for a NaN or an
@@ -4077,18 +4093,17 @@ static const nn__layer_ops nn__maxpool2d_ops = {
    pixels only. Backward: dx = 0, then dx[j] += dy[i] / q_i for every real pixel j of
    window i. */
 
-/* 1/q of window (oy, ox) given its nn__pool_window. */
-static float nn__avgpool_scale(const nn_layer *L, int y0, int x0, int ky0, int ky1, int kx0, int kx1)
+/* 1/q of window w. */
+static float nn__avgpool_scale(nn__pool_geom g, int exclude_pad, nn__pool_win w)
 {
-    const nn_layer_desc *d = &L->desc;
     int qh, qw;
-    if (d->exclude_pad) {
-        qh = ky1 - ky0;
-        qw = kx1 - kx0;
+    if (exclude_pad) {
+        qh = w.ky1 - w.ky0;
+        qw = w.kx1 - w.kx0;
     } else {
-        int ye = L->in.h + d->pad_h - y0, xe = L->in.w + d->pad_w - x0;
-        qh = d->kernel_h < ye ? d->kernel_h : ye;
-        qw = d->kernel_w < xe ? d->kernel_w : xe;
+        int ye = g.H + g.ph - w.y0, xe = g.W + g.pw - w.x0;
+        qh = g.kh < ye ? g.kh : ye;
+        qw = g.kw < xe ? g.kw : xe;
     }
     return 1.0f / ((float)qh * (float)qw);
 }
@@ -4097,17 +4112,17 @@ static void nn__avgpool2d_plane(void *ctx, int c)
 {
     const nn__layer_task *t = (const nn__layer_task *)ctx;
     const nn_layer *L = t->L;
-    int H = L->in.h, W = L->in.w, oh = L->out.h, ow = L->out.w, oy, ox, ky, kx;
-    const float *xc = t->x + (size_t)c * H * W;
+    nn__pool_geom g = nn__pool_geom_of(L);
+    int W = g.W, oh = L->out.h, ow = L->out.w, exclude_pad = L->desc.exclude_pad, oy, ox, ky, kx;
+    const float *xc = t->x + (size_t)c * g.H * W;
     float *y = t->out + (size_t)c * oh * ow;
     for (oy = 0; oy < oh; oy++)
         for (ox = 0; ox < ow; ox++) {
-            int y0, x0, ky0, ky1, kx0, kx1;
+            nn__pool_win w = nn__pool_window(g, oy, ox);
             float sum = 0.0f;
-            nn__pool_window(L, oy, ox, &y0, &x0, &ky0, &ky1, &kx0, &kx1);
-            for (ky = ky0; ky < ky1; ky++)
-                for (kx = kx0; kx < kx1; kx++) sum += xc[(y0 + ky) * W + x0 + kx];
-            *y++ = sum * nn__avgpool_scale(L, y0, x0, ky0, ky1, kx0, kx1);
+            for (ky = w.ky0; ky < w.ky1; ky++)
+                for (kx = w.kx0; kx < w.kx1; kx++) sum += xc[(w.y0 + ky) * W + w.x0 + kx];
+            *y++ = sum * nn__avgpool_scale(g, exclude_pad, w);
         }
 }
 
@@ -4121,18 +4136,17 @@ static void nn__avgpool2d_plane_backward(void *ctx, int c)
 {
     const nn__layer_task *t = (const nn__layer_task *)ctx;
     const nn_layer *L = t->L;
-    int H = L->in.h, W = L->in.w, oh = L->out.h, ow = L->out.w, oy, ox, ky, kx;
+    nn__pool_geom g = nn__pool_geom_of(L);
+    int W = g.W, oh = L->out.h, ow = L->out.w, exclude_pad = L->desc.exclude_pad, oy, ox, ky, kx;
     const float *dy = t->dy + (size_t)c * oh * ow;
-    float *d = t->out + (size_t)c * H * W;
-    memset(d, 0, (size_t)H * W * sizeof(float));
+    float *d = t->out + (size_t)c * g.H * W;
+    memset(d, 0, (size_t)g.H * W * sizeof(float));
     for (oy = 0; oy < oh; oy++)
         for (ox = 0; ox < ow; ox++) {
-            int y0, x0, ky0, ky1, kx0, kx1;
-            float g;
-            nn__pool_window(L, oy, ox, &y0, &x0, &ky0, &ky1, &kx0, &kx1);
-            g = *dy++ * nn__avgpool_scale(L, y0, x0, ky0, ky1, kx0, kx1);
-            for (ky = ky0; ky < ky1; ky++)
-                for (kx = kx0; kx < kx1; kx++) d[(y0 + ky) * W + x0 + kx] += g;
+            nn__pool_win w = nn__pool_window(g, oy, ox);
+            float grad = *dy++ * nn__avgpool_scale(g, exclude_pad, w);
+            for (ky = w.ky0; ky < w.ky1; ky++)
+                for (kx = w.kx0; kx < w.kx1; kx++) d[(w.y0 + ky) * W + w.x0 + kx] += grad;
         }
 }
 
