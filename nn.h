@@ -6812,7 +6812,7 @@ static void nn__json_layers(nn__buf *h, const nn_net *net)
         if (alpha != 0.0f) nn__buf_printf(h, " alpha=%.9g", alpha);
         if (d->kind == NN_SOFTPLUS && d->threshold != 0.0f) nn__buf_printf(h, " beta=%.9g", d->threshold);
         if (d->approximate) nn__buf_printf(h, " approximate=1");
-        if (d->relu) nn__buf_printf(h, " relu=1");
+        if (d->kind == NN_BLOCK_END && d->relu) nn__buf_printf(h, " relu=1");
         if (d->name) nn__buf_printf(h, " name=%s", d->name);   /* no character that needs escaping */
     }
     nn__buf_put(h, "\"", 1);
