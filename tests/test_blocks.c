@@ -257,6 +257,13 @@ static void test_names(void)
     nn_add(net, nn_named(nn_linear(4), "x"));
     CHECK(nn_build(net, 2, 1) == NN_ERR_ARG && strstr(nn_error(), "named x."), "duplicate names: %s", nn_error());
     nn_net_free(net);
+    /* "optimizer.m.0" would give "optimizer.m.0.weight", the key of layer 0's Adam
+       moment in a checkpoint, which then holds one key twice and does not load */
+    net = nn_net_new(nn_shape1(4));
+    CHECK(nn_add(net, nn_named(nn_linear(4), "optimizer.m.0")) == NN_ERR_ARG, "a checkpoint's key prefix");
+    CHECK(nn_add(net, nn_named(nn_linear(4), "optimizer.v.0")) == NN_ERR_ARG, "a checkpoint's key prefix");
+    CHECK(nn_add(net, nn_named(nn_linear(4), "optimizers")) == NN_OK, "%s", nn_error());
+    nn_net_free(net);
 }
 
 /* A small ResNet with torchvision's names: stem, a BasicBlock with a downsample, an
