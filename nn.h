@@ -305,7 +305,8 @@ typedef struct nn_layer_desc {
                                  "layer1.0.conv1.weight"; NULL: the layer's index, as in
                                  nn.Sequential. nn_add copies it: 1 to NN_MAX_NAME - 21
                                  bytes (room for ".num_batches_tracked") of letters,
-                                 digits, '_', '-' and '.' */
+                                 digits, '_', '-' and '.', not beginning
+                                 "optimizer.m." or "optimizer.v." */
     int   out;                /* Linear: out features; Conv2d: out channels */
     int   kernel_h, kernel_w; /* Conv2d, MaxPool2d, AvgPool2d */
     int   stride_h, stride_w; /* 0: 1 for Conv2d, the kernel for the pools */
@@ -4825,7 +4826,8 @@ NNDEF void nn_net_free(nn_net *net)
 }
 
 /* A layer name: 1 .. NN_MAX_NAME - 1 - NN__LONGEST_SUFFIX bytes of letters, digits,
-   '_', '-' and '.', which a model file's layer text and a JSON key hold as they are. */
+   '_', '-' and '.', which a model file's layer text and a JSON key hold as they are;
+   not beginning "optimizer.m." or "optimizer.v." (a checkpoint's moment keys). */
 static nn_status nn__name_check(const char *name)
 {
     size_t i, len;
@@ -4842,6 +4844,9 @@ static nn_status nn__name_check(const char *name)
             return nn__fail(NN_ERR_ARG, "nn_add: the name '%s' holds the byte 0x%02x at %lu; a name "
                             "is letters, digits, '_', '-' and '.'", name, c, (unsigned long)i);
     }
+    if (!strncmp(name, "optimizer.m.", 12) || !strncmp(name, "optimizer.v.", 12))
+        return nn__fail(NN_ERR_ARG, "nn_add: the name '%s' begins as the keys of a checkpoint's optimiser "
+                        "moments (optimizer.m.<parameter>, optimizer.v.<parameter>)", name);
     return NN_OK;
 }
 
