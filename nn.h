@@ -6866,7 +6866,7 @@ static nn_status nn__save(nn_net *net, const nn_optim *opt, unsigned char **out,
         const nn_param *p = &net->params[i];
         nn__json_tensor(&h, p->name, "F32", p->ndim, p->shape, &offset, p->size * sizeof(float));
         nn__buf_put_f32(&body, p->value, p->size);
-        if (!strcmp(p->name + strlen(p->name) - 11, "running_var")) {
+        if (strlen(p->name) > 11 && !strcmp(p->name + strlen(p->name) - 11, "running_var")) {
             char name[NN_MAX_NAME + 16];
             int64_t tracked = net->train_batches;
             unsigned char le[8];
