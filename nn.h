@@ -420,7 +420,8 @@ NNDEF nn_net   *nn_net_new(nn_shape input);
 NNDEF void      nn_net_free(nn_net *net);
 /* Appends a layer; NN_ERR_STATE once the net is built. NN_ERR_ARG for a negative
    size, a flag other than 0 or 1, a number that is not finite or a name that is
-   empty, too long or holds another character (what a model file cannot hold); the
+   empty, too long, holds another character (what a model file cannot hold) or begins
+   as a checkpoint's optimiser keys (see nn_layer_desc.name); the
    rest of a layer's options are checked by nn_build (also: block marks that do not
    pair up, a block whose paths end in different shapes, two parameters with one
    name). */
