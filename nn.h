@@ -136,6 +136,20 @@
    7. VERSION HISTORY
    ---------------------------------------------------------------------------------
 
+       0.3.0  ResNets and MobileNets: residual blocks (nn_block, nn_shortcut,
+              nn_block_end, nestable) on one build-time plan that lays every activation,
+              gradient and workspace out in one arena (nn_inference_only replans by
+              lifetimes); parameter names users set (nn_named, NN_MAX_NAME 64), so that
+              torchvision's state_dicts load strictly; one named field per option in
+              nn_layer_desc; Conv2d groups with a depthwise path, rectangular kernel,
+              stride and padding, dilation; MaxPool2d/AvgPool2d ceil_mode and
+              exclude_pad; BatchNorm momentum, eps, no_affine; Hardtanh and ReLU6;
+              nn_layer_output, nn_layer_input_grad; batcher augmentation
+              (nn_set_augment: flip, padded random crop); the model file's new layer
+              keys (docs/FORMAT.md); the model tool nn (tools/nn.c). Incompatible:
+              nn_layer_desc's kernel, stride, pad and alpha are per-axis and per-option
+              fields (beta is Softplus's beta, threshold its threshold), nn_layer keeps
+              no buffers or flags (the accessors read the activations)
        0.2.0  nothing hidden, nothing crashes: NaN and infinity as in PyTorch, divergence
               caught before any update; every pointer checked (NULL is NN_ERR_ARG),
               calls out of order NN_ERR_STATE; nn_backward, nn_optim_step, the setters
@@ -151,7 +165,7 @@
 #define NN_H
 
 #define NN_VERSION_MAJOR 0
-#define NN_VERSION_MINOR 2
+#define NN_VERSION_MINOR 3
 #define NN_VERSION_PATCH 0
 
 #include <stddef.h>
