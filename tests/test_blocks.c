@@ -4,10 +4,28 @@
    the ReLU after the sum, the errors of unbalanced marks and mismatched shapes, model
    files, inference-only plans, and no allocation in a forward or backward. */
 #include <stdlib.h>
+#include <string.h>
 static long allocations;   /* counted by the allocator below */
-static void *counting_malloc(size_t size) { allocations++; return malloc(size); }
+/* The size before each block, so that a freed block can be zeroed: a read after free
+   then finds zeros instead of the old bytes. */
+static void *counting_malloc(size_t size)
+{
+    size_t *p = (size_t *)malloc(size + 16);
+    allocations++;
+    if (!p) return NULL;
+    p[0] = size;
+    return (char *)p + 16;
+}
+static void zeroing_free(void *q)
+{
+    size_t *p;
+    if (!q) return;
+    p = (size_t *)((char *)q - 16);
+    memset(q, 0, p[0]);
+    free(p);
+}
 #define NN_MALLOC(size) counting_malloc(size)
-#define NN_FREE(p) free(p)
+#define NN_FREE(p) zeroing_free(p)
 #define NN_IMPLEMENTATION
 #include "nn.h"
 #include "harness.h"
@@ -263,6 +281,14 @@ static void test_names(void)
     CHECK(nn_add(net, nn_named(nn_linear(4), "optimizer.m.0")) == NN_ERR_ARG, "a checkpoint's key prefix");
     CHECK(nn_add(net, nn_named(nn_linear(4), "optimizer.v.0")) == NN_ERR_ARG, "a checkpoint's key prefix");
     CHECK(nn_add(net, nn_named(nn_linear(4), "optimizers")) == NN_OK, "%s", nn_error());
+    nn_net_free(net);
+    /* a desc whose name is the net's own copy, added while the layers array grows (16 to
+       32 layers): the name is read before the old array is freed */
+    net = nn_net_new(nn_shape1(4));
+    nn_add(net, nn_named(nn_relu(), "act"));
+    for (i = 1; i < 16; i++) nn_add(net, nn_relu());
+    CHECK(nn_add(net, nn_get_layer(net, 0)->desc) == NN_OK, "%s", nn_error());
+    CHECK(!strcmp(nn_get_layer(net, 16)->name, "act"), "the copied name is '%s'", nn_get_layer(net, 16)->name);
     nn_net_free(net);
 }
 
