@@ -4869,6 +4869,7 @@ NNDEF nn_status nn_add(nn_net *net, nn_layer_desc layer)
 {
     nn_layer *L;
     nn_status st;
+    char name[NN_MAX_NAME];   /* the name may be in the layers array that grows below */
     int i;
     if (!net) return nn__fail(NN_ERR_ARG, "nn_add: net is NULL");
     if (net->built) return nn__fail(NN_ERR_STATE, "nn_add: the net is already built");
@@ -4897,6 +4898,7 @@ NNDEF nn_status nn_add(nn_net *net, nn_layer_desc layer)
                         (double)layer.p, (double)layer.beta, (double)layer.threshold, (double)layer.min_val,
                         (double)layer.max_val, (double)layer.momentum, (double)layer.eps);
     if ((st = nn__name_check(layer.name)) != NN_OK) return st;
+    if (layer.name) strcpy(name, layer.name);   /* checked: it fits */
     if (net->num_layers == net->layer_capacity) {
         int cap = net->layer_capacity ? 2 * net->layer_capacity : 16;
         nn_layer *grown = (nn_layer *)nn__calloc((size_t)cap, sizeof *grown);
@@ -4912,7 +4914,7 @@ NNDEF nn_status nn_add(nn_net *net, nn_layer_desc layer)
     memset(L, 0, sizeof *L);
     L->desc = layer;
     if (layer.name) {
-        strcpy(L->name, layer.name);   /* checked: it fits */
+        strcpy(L->name, name);
         L->desc.name = L->name;
     }
     return NN_OK;
