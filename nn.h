@@ -136,6 +136,20 @@
    7. VERSION HISTORY
    ---------------------------------------------------------------------------------
 
+       0.3.0  ResNets and MobileNets: residual blocks (nn_block, nn_shortcut,
+              nn_block_end, nestable) on one build-time plan that lays every activation,
+              gradient and workspace out in one arena (nn_inference_only replans by
+              lifetimes); parameter names users set (nn_named, NN_MAX_NAME 64), so that
+              torchvision's state_dicts load strictly; one named field per option in
+              nn_layer_desc; Conv2d groups with a depthwise path, rectangular kernel,
+              stride and padding, dilation; MaxPool2d/AvgPool2d ceil_mode and
+              exclude_pad; BatchNorm momentum, eps, no_affine; Hardtanh and ReLU6;
+              nn_layer_output, nn_layer_input_grad; batcher augmentation
+              (nn_set_augment: flip, padded random crop); the model file's new layer
+              keys (docs/FORMAT.md); the model tool nn (tools/nn.c). Incompatible:
+              nn_layer_desc's kernel, stride, pad and alpha are per-axis and per-option
+              fields (beta is Softplus's beta, threshold its threshold), nn_layer keeps
+              no buffers or flags (the accessors read the activations)
        0.2.0  nothing hidden, nothing crashes: NaN and infinity as in PyTorch, divergence
               caught before any update; every pointer checked (NULL is NN_ERR_ARG),
               calls out of order NN_ERR_STATE; nn_backward, nn_optim_step, the setters
@@ -151,7 +165,7 @@
 #define NN_H
 
 #define NN_VERSION_MAJOR 0
-#define NN_VERSION_MINOR 2
+#define NN_VERSION_MINOR 3
 #define NN_VERSION_PATCH 0
 
 #include <stddef.h>
@@ -305,7 +319,8 @@ typedef struct nn_layer_desc {
                                  "layer1.0.conv1.weight"; NULL: the layer's index, as in
                                  nn.Sequential. nn_add copies it: 1 to NN_MAX_NAME - 21
                                  bytes (room for ".num_batches_tracked") of letters,
-                                 digits, '_', '-' and '.' */
+                                 digits, '_', '-' and '.', not beginning
+                                 "optimizer.m." or "optimizer.v." */
     int   out;                /* Linear: out features; Conv2d: out channels */
     int   kernel_h, kernel_w; /* Conv2d, MaxPool2d, AvgPool2d */
     int   stride_h, stride_w; /* 0: 1 for Conv2d, the kernel for the pools */
@@ -419,7 +434,8 @@ NNDEF nn_net   *nn_net_new(nn_shape input);
 NNDEF void      nn_net_free(nn_net *net);
 /* Appends a layer; NN_ERR_STATE once the net is built. NN_ERR_ARG for a negative
    size, a flag other than 0 or 1, a number that is not finite or a name that is
-   empty, too long or holds another character (what a model file cannot hold); the
+   empty, too long, holds another character (what a model file cannot hold) or begins
+   as a checkpoint's optimiser keys (see nn_layer_desc.name); the
    rest of a layer's options are checked by nn_build (also: block marks that do not
    pair up, a block whose paths end in different shapes, two parameters with one
    name). */
@@ -4839,7 +4855,8 @@ NNDEF void nn_net_free(nn_net *net)
 }
 
 /* A layer name: 1 .. NN_MAX_NAME - 1 - NN__LONGEST_SUFFIX bytes of letters, digits,
-   '_', '-' and '.', which a model file's layer text and a JSON key hold as they are. */
+   '_', '-' and '.', which a model file's layer text and a JSON key hold as they are;
+   not beginning "optimizer.m." or "optimizer.v." (a checkpoint's moment keys). */
 static nn_status nn__name_check(const char *name)
 {
     size_t i, len;
@@ -4856,6 +4873,9 @@ static nn_status nn__name_check(const char *name)
             return nn__fail(NN_ERR_ARG, "nn_add: the name '%s' holds the byte 0x%02x at %lu; a name "
                             "is letters, digits, '_', '-' and '.'", name, c, (unsigned long)i);
     }
+    if (!strncmp(name, "optimizer.m.", 12) || !strncmp(name, "optimizer.v.", 12))
+        return nn__fail(NN_ERR_ARG, "nn_add: the name '%s' begins as the keys of a checkpoint's optimiser "
+                        "moments (optimizer.m.<parameter>, optimizer.v.<parameter>)", name);
     return NN_OK;
 }
 
@@ -4863,6 +4883,7 @@ NNDEF nn_status nn_add(nn_net *net, nn_layer_desc layer)
 {
     nn_layer *L;
     nn_status st;
+    char name[NN_MAX_NAME];   /* the name may be in the layers array that grows below */
     int i;
     if (!net) return nn__fail(NN_ERR_ARG, "nn_add: net is NULL");
     if (net->built) return nn__fail(NN_ERR_STATE, "nn_add: the net is already built");
@@ -4891,6 +4912,7 @@ NNDEF nn_status nn_add(nn_net *net, nn_layer_desc layer)
                         (double)layer.p, (double)layer.beta, (double)layer.threshold, (double)layer.min_val,
                         (double)layer.max_val, (double)layer.momentum, (double)layer.eps);
     if ((st = nn__name_check(layer.name)) != NN_OK) return st;
+    if (layer.name) strcpy(name, layer.name);   /* checked: it fits */
     if (net->num_layers == net->layer_capacity) {
         int cap = net->layer_capacity ? 2 * net->layer_capacity : 16;
         nn_layer *grown = (nn_layer *)nn__calloc((size_t)cap, sizeof *grown);
@@ -4906,7 +4928,7 @@ NNDEF nn_status nn_add(nn_net *net, nn_layer_desc layer)
     memset(L, 0, sizeof *L);
     L->desc = layer;
     if (layer.name) {
-        strcpy(L->name, layer.name);   /* checked: it fits */
+        strcpy(L->name, name);
         L->desc.name = L->name;
     }
     return NN_OK;
@@ -6826,7 +6848,7 @@ static void nn__json_layers(nn__buf *h, const nn_net *net)
         if (alpha != 0.0f) nn__buf_printf(h, " alpha=%.9g", alpha);
         if (d->kind == NN_SOFTPLUS && d->threshold != 0.0f) nn__buf_printf(h, " beta=%.9g", d->threshold);
         if (d->approximate) nn__buf_printf(h, " approximate=1");
-        if (d->relu) nn__buf_printf(h, " relu=1");
+        if (d->kind == NN_BLOCK_END && d->relu) nn__buf_printf(h, " relu=1");
         if (d->name) nn__buf_printf(h, " name=%s", d->name);   /* no character that needs escaping */
     }
     nn__buf_put(h, "\"", 1);
@@ -6875,7 +6897,7 @@ static nn_status nn__save(nn_net *net, const nn_optim *opt, unsigned char **out,
         const nn_param *p = &net->params[i];
         nn__json_tensor(&h, p->name, "F32", p->ndim, p->shape, &offset, p->size * sizeof(float));
         nn__buf_put_f32(&body, p->value, p->size);
-        if (!strcmp(p->name + strlen(p->name) - 11, "running_var")) {
+        if (strlen(p->name) > 11 && !strcmp(p->name + strlen(p->name) - 11, "running_var")) {
             char name[NN_MAX_NAME + 16];
             int64_t tracked = net->train_batches;
             unsigned char le[8];
