@@ -435,7 +435,8 @@ NNDEF void      nn_net_free(nn_net *net);
 /* Appends a layer; NN_ERR_STATE once the net is built. NN_ERR_ARG for a negative
    size, a flag other than 0 or 1, a number that is not finite or a name that is
    empty, too long, holds another character (what a model file cannot hold) or begins
-   as a checkpoint's optimiser keys (see nn_layer_desc.name); the
+   as a checkpoint's optimiser keys (see nn_layer_desc.name), or an option set on a
+   kind that does not have it (groups on a Linear, p on a ReLU, ...); the
    rest of a layer's options are checked by nn_build (also: block marks that do not
    pair up, a block whose paths end in different shapes, two parameters with one
    name). */
@@ -4879,6 +4880,34 @@ static nn_status nn__name_check(const char *name)
     return NN_OK;
 }
 
+/* The options other than the sizes that every kind has read (out, kernel_h, stride_h,
+   pad_h, no_bias, approximate, as files before 0.3 may hold them anywhere) must be
+   zero on the kinds that do not have them: set elsewhere they would be ignored. */
+static nn_status nn__options_fit(const nn_layer_desc *d)
+{
+    enum { CONV = 1 << NN_CONV2D, POOL = 1 << NN_MAXPOOL2D | 1 << NN_AVGPOOL2D, AVG = 1 << NN_AVGPOOL2D,
+           BN = 1 << NN_BATCHNORM };
+    const struct { const char *field; int set, kinds; } options[] = {
+        {"kernel_w", d->kernel_w != 0 && d->kernel_w != d->kernel_h, CONV | POOL},
+        {"stride_w", d->stride_w != 0 && d->stride_w != d->stride_h, CONV | POOL},
+        {"pad_w", d->pad_w != 0 && d->pad_w != d->pad_h, CONV | POOL},
+        {"dilation_h", d->dilation_h > 1, CONV}, {"dilation_w", d->dilation_w > 1, CONV},
+        {"groups", d->groups > 1, CONV}, {"ceil_mode", d->ceil_mode, POOL},
+        {"exclude_pad", d->exclude_pad, AVG}, {"no_affine", d->no_affine, BN},
+        {"momentum", d->momentum != 0.0f, BN}, {"eps", d->eps != 0.0f, BN},
+        {"relu", d->relu, 1 << NN_BLOCK_END}, {"negative_slope", d->negative_slope != 0.0f, 1 << NN_LEAKY_RELU},
+        {"factor", d->factor != 0.0f, 1 << NN_SCALE}, {"p", d->p != 0.0f, 1 << NN_DROPOUT},
+        {"beta", d->beta != 0.0f, 1 << NN_SOFTPLUS}, {"threshold", d->threshold != 0.0f, 1 << NN_SOFTPLUS},
+        {"min_val", d->min_val != 0.0f, 1 << NN_HARDTANH}, {"max_val", d->max_val != 0.0f, 1 << NN_HARDTANH}
+    };
+    size_t i;
+    for (i = 0; i < sizeof options / sizeof options[0]; i++)
+        if (options[i].set && !(options[i].kinds & 1 << d->kind))
+            return nn__fail(NN_ERR_ARG, "nn_add: a %s layer has no option %s (it is set)",
+                            nn_layer_name(d->kind), options[i].field);
+    return NN_OK;
+}
+
 NNDEF nn_status nn_add(nn_net *net, nn_layer_desc layer)
 {
     nn_layer *L;
@@ -4912,6 +4941,7 @@ NNDEF nn_status nn_add(nn_net *net, nn_layer_desc layer)
                         (double)layer.p, (double)layer.beta, (double)layer.threshold, (double)layer.min_val,
                         (double)layer.max_val, (double)layer.momentum, (double)layer.eps);
     if ((st = nn__name_check(layer.name)) != NN_OK) return st;
+    if ((st = nn__options_fit(&layer)) != NN_OK) return st;
     if (layer.name) strcpy(name, layer.name);   /* checked: it fits */
     if (net->num_layers == net->layer_capacity) {
         int cap = net->layer_capacity ? 2 * net->layer_capacity : 16;

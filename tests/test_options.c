@@ -633,6 +633,37 @@ static void test_model_options(void)
     nn_net_free(net);
 }
 
+/* An option set on a kind that does not have it is refused, not ignored. */
+static void test_options_on_other_kinds(void)
+{
+    nn_net *net = nn_net_new(nn_shape3(2, 8, 8));
+    nn_layer_desc d;
+    CHECK(net != NULL, "nn_net_new");
+    if (!net) return;
+    d = nn_linear(3); d.p = 0.5f;
+    CHECK(nn_add(net, d) == NN_ERR_ARG, "Linear with a Dropout p");
+    d = nn_conv2d(4, 3, 1, 1); d.ceil_mode = 1;
+    CHECK(nn_add(net, d) == NN_ERR_ARG, "Conv2d with ceil_mode");
+    d = nn_maxpool2d(2, 2, 0); d.dilation_h = 2;
+    CHECK(nn_add(net, d) == NN_ERR_ARG, "MaxPool2d with dilation");
+    d = nn_maxpool2d(2, 2, 0); d.exclude_pad = 1;
+    CHECK(nn_add(net, d) == NN_ERR_ARG, "MaxPool2d with exclude_pad");
+    d = nn_relu(); d.momentum = 0.5f;
+    CHECK(nn_add(net, d) == NN_ERR_ARG, "ReLU with a momentum");
+    d = nn_linear(3); d.relu = 1;
+    CHECK(nn_add(net, d) == NN_ERR_ARG, "Linear with relu");
+    CHECK(nn_num_layers(net) == 0, "a refused layer was added");
+    d = nn_conv2d(4, 3, 1, 1); d.kernel_w = 1; d.dilation_h = 2; d.groups = 2;
+    CHECK(nn_add(net, d) == NN_OK, "Conv2d with its own options: %s", nn_error());
+    d = nn_batchnorm(); d.momentum = 0.6f; d.eps = 1e-3f; d.no_affine = 1;
+    CHECK(nn_add(net, d) == NN_OK, "BatchNorm with its own options: %s", nn_error());
+    d = nn_avgpool2d(2, 2, 1); d.ceil_mode = 1; d.exclude_pad = 1;
+    CHECK(nn_add(net, d) == NN_OK, "AvgPool2d with its own options: %s", nn_error());
+    CHECK(nn_add(net, nn_leaky_relu(0.1f)) == NN_OK && nn_add(net, nn_relu6()) == NN_OK &&
+          nn_add(net, nn_softplus(2.0f, 10.0f)) == NN_OK, "activations with their options: %s", nn_error());
+    nn_net_free(net);
+}
+
 int main(void)
 {
     RUN(test_conv_gradcheck);
@@ -646,5 +677,6 @@ int main(void)
     RUN(test_hardtanh);
     RUN(test_model_options);
     RUN(test_options_threads);
+    RUN(test_options_on_other_kinds);
     return test_end(OPTIONS_NAME);
 }
