@@ -52,6 +52,8 @@
                            channels use Winograd F(2x2, 3x3) for batches of 64 or more
                            2x2 output blocks (2.25x fewer multiply-adds; results within
                            a few float eps of the direct sums, not the same bits)
+       NN_NO_ONNX          leave out the ONNX reader and writer (nn_load_onnx,
+                           nn_save_onnx)
 
    ---------------------------------------------------------------------------------
    3. ERRORS
@@ -717,6 +719,15 @@ NNDEF nn_status nn_load_weights(nn_net *net, const char *path);
    loading is all or nothing, as nn_load_weights. */
 NNDEF nn_status nn_save_checkpoint(nn_net *net, const nn_optim *opt, const char *path);
 NNDEF nn_status nn_load_checkpoint(nn_net *net, nn_optim *opt, const char *path);
+#endif
+
+/* ---- ONNX: import and export (leave out with NN_NO_ONNX) ---------------------------- */
+
+#ifndef NN_NO_ONNX
+/* Import. */
+
+/* Export. */
+
 #endif
 
 /* ---- Metrics ---------------------------------------------------------------------- */
@@ -7979,6 +7990,26 @@ NNDEF nn_status nn_load_checkpoint(nn_net *net, nn_optim *opt, const char *path)
     return st;
 }
 #endif
+
+/* =================================================================================
+   ONNX
+   ================================================================================= */
+
+#ifndef NN_NO_ONNX
+
+/* ---- Protocol buffers: reading the wire format ---- */
+
+
+/* ---- Reading an ONNX model into a net ---- */
+
+
+/* ---- Protocol buffers: writing the wire format ---- */
+
+
+/* ---- Writing a net as an ONNX model ---- */
+
+
+#endif /* NN_NO_ONNX */
 
 /* =================================================================================
    METRICS
