@@ -380,6 +380,17 @@ NNDEF nn_layer_desc nn_block_end(int relu);
 /* The same desc with its parameter-name prefix set (copied by nn_add). */
 NNDEF nn_layer_desc nn_named(nn_layer_desc layer, const char *name);
 
+/* How the optimiser treats one learnable parameter (PyTorch's param_groups, per
+   tensor); a zeroed struct is the default. Set with nn_set_param_options. */
+typedef struct nn_param_options {
+    float lr_scale;   /* the optimiser's learning rate times this; 0: 1 */
+    float wd_scale;   /* its weight decay times this; 0: 1 (no_decay for none) */
+    int   no_decay;   /* 1: no weight decay */
+    int   frozen;     /* 1: not trained: no update, the optimiser's state and the
+                         parameter's step count stay as they are, its gradient is not
+                         computed (grad keeps its old values) */
+} nn_param_options;
+
 /* A learnable tensor with its gradient, or a buffer (running statistics). Names are
    PyTorch's state_dict keys of the equivalent nn.Sequential ("0.weight", ...). */
 typedef struct nn_param {
@@ -390,6 +401,7 @@ typedef struct nn_param {
     int    ndim;
     int    shape[NN_MAX_DIMS];
     size_t size;
+    nn_param_options options;   /* zero (the default) after nn_build; for buffers always zero */
 } nn_param;
 
 /* A layer of a net, for reading (nn_get_layer); its activations are read with
@@ -417,6 +429,14 @@ NNDEF float nn_softmax_cross_entropy(const float *logits, const int *labels, int
                                      int classes, float *grad);
 NNDEF float nn_softmax_cross_entropy_soft(const float *logits, const float *targets,
                                           int n, int classes, float *grad);
+/* Cross-entropy with label smoothing, PyTorch's CrossEntropyLoss(label_smoothing=eps):
+   the target of sample i is (1 - eps) onehot(label_i) + eps / K over the K classes, so
+       loss_i = (1 - eps) (lse_i - z_i[label_i]) + eps/K sum_c (lse_i - z_ic),
+       dLoss/dz = (softmax(z) - (1 - eps) onehot - eps/K) / n.
+   eps must lie in [0, 1] (else NaN, NN_ERR_ARG); eps 0 gives nn_softmax_cross_entropy's
+   bits. A -inf logit makes the loss +inf for eps > 0 (as in PyTorch). */
+NNDEF float nn_softmax_cross_entropy_smooth(const float *logits, const int *labels, int n,
+                                            int classes, float smoothing, float *grad);
 NNDEF float nn_mse(const float *pred, const float *target, size_t count, int sum,
                    float *grad);
 NNDEF float nn_bce(const float *prob, const float *target, size_t count, float *grad);
@@ -471,6 +491,20 @@ NNDEF nn_param *nn_get_param(nn_net *net, int i);
 NNDEF size_t    nn_param_count(const nn_net *net);  /* learnable scalars */
 NNDEF nn_shape  nn_output_shape(const nn_net *net);
 NNDEF int       nn_max_batch(const nn_net *net);
+/* Sets the options (nn_param_options) of every learnable parameter of a built net
+   whose name is `name` or begins with `name` followed by '.' ("3" sets 3.weight and
+   3.bias, "layer1" everything in layer1; "" every learnable parameter), replacing
+   their previous options; read them back in nn_get_param(net, i)->options.
+   nn_build resets them all to the default; checkpoints keep them. The optimisers
+   apply them on every step: lr x lr_scale; weight decay x wd_scale (0 with no_decay;
+   for AdamW the decoupled decay is lr x lr_scale x wd x wd_scale); a frozen
+   parameter is skipped. nn_backward then computes no weight gradient for a frozen
+   Linear or Conv2d weight (outside the Winograd path) and skips every layer below the
+   lowest one with a parameter to train (unless nn_set_input_grad asked for the input
+   gradient): their input gradients are not computed. NN_ERR_ARG for a NULL net or
+   name, a scale that is negative or not finite, a flag other than 0 or 1, or a name
+   that matches no learnable parameter; NN_ERR_STATE before nn_build. */
+NNDEF nn_status nn_set_param_options(nn_net *net, const char *name, nn_param_options o);
 /* Forward n <= max_batch samples; returns the output (n x output size), owned by net
    and valid until its next nn_forward, nn_build or nn_inference_only. NULL (nn_error()
    set) for a NULL net or x, n outside 1..max_batch, or a net that is not built
@@ -560,6 +594,16 @@ NNDEF long      nn_optim_steps(const nn_optim *opt);   /* updates done so far; 0
    off: base_lr is returned unchanged. */
 NNDEF float     nn_lr_step_decay(float base_lr, long step, long step_size, float gamma);
 NNDEF float     nn_lr_cosine(float base_lr, long step, long total_steps, float min_lr);
+/* Triangular (airbench's one-cycle-like) schedule: with w = floor(total_steps *
+   warmup_frac) warm-up steps, the rate rises linearly from start_factor x base_lr at
+   step 0 to base_lr at step w, then falls linearly to end_factor x base_lr at step
+   total_steps and stays there:
+       step < w:  base_lr (start_factor (1 - f) + f),          f = step / w
+       else:      base_lr ((1 - f) + end_factor f),            f = (step - w) / (total_steps - w)
+   (airbench94: warmup_frac 0.23, start_factor 0.2, end_factor 0.07). A negative step
+   counts as 0; total_steps <= 0 or a warmup_frac outside [0, 1] returns base_lr. */
+NNDEF float     nn_lr_triangular(float base_lr, long step, long total_steps, float warmup_frac,
+                                 float start_factor, float end_factor);
 
 /* Forward, softmax cross-entropy over integer labels, backward, update. Returns the
    mean loss, or NaN with nn_error() set: NN_ERR_ARG (NULL, n outside 1..max batch, a
@@ -572,6 +616,33 @@ NNDEF float     nn_train_step(nn_net *net, nn_optim *opt, const float *x, const 
 /* Off by default: when on, nn_train_step and nn_evaluate first check their input
    batch and fail with NN_ERR_NUMERIC at a NaN or infinity (one pass over the batch). */
 NNDEF nn_status nn_set_check_input(nn_net *net, int enable);
+/* Label smoothing eps in [0, 1] for nn_train_step's cross-entropy (0, the default:
+   none), as nn_softmax_cross_entropy_smooth; nn_evaluate's loss stays the plain
+   cross-entropy. Kept in checkpoints, not in model files. NN_ERR_ARG for a NULL net
+   or an eps outside [0, 1] (nothing changed). */
+NNDEF nn_status nn_set_label_smoothing(nn_net *net, float eps);
+
+/* Weight averaging: an exponential moving average of a built net's parameters and
+   buffers (running statistics; not num_batches_tracked), kept beside the net.
+       nn_ema *avg = nn_ema_new(net);        a copy of the values now
+       nn_ema_update(avg, decay);            avg = decay avg + (1 - decay) net
+       nn_ema_apply(avg);                    net = avg (Lookahead: update, then apply)
+       nn_ema_swap(avg);                     exchange them (evaluate the average,
+                                             swap back, train on)
+   The update is PyTorch's avg.lerp_(net, 1 - decay) element by element: with
+   w = 1 - decay, avg + w (net - avg) for |w| < 0.5, else net - (net - avg)(1 - w).
+   airbench94's Lookahead is, every 5 steps, update with decay 0.95^5 (step/total)^3
+   then apply, and at the end update with decay 1 and apply. nn_ema_new gives NULL for
+   a NULL or unbuilt net (NN_ERR_STATE) or without memory; the others NN_ERR_ARG for a
+   NULL e or a decay outside [0, 1], NN_ERR_STATE once the net was rebuilt (nn_build).
+   Free the average before its net (a stale one may be freed any time before the
+   net). */
+typedef struct nn_ema nn_ema;
+NNDEF nn_ema   *nn_ema_new(nn_net *net);
+NNDEF nn_status nn_ema_update(nn_ema *e, float decay);
+NNDEF nn_status nn_ema_apply(nn_ema *e);
+NNDEF nn_status nn_ema_swap(nn_ema *e);
+NNDEF void      nn_ema_free(nn_ema *e);                /* NULL: nothing */
 
 /* ---- Data ------------------------------------------------------------------------
    A labelled data set in memory, float pixels N x C x H x W, plus a batcher that walks
@@ -590,11 +661,20 @@ NNDEF nn_status nn_set_check_input(nn_net *net, int enable);
    crop_pad P > 0: the image is padded with P zeros on each side and an H x W window is
                    cut at a uniformly drawn offset (0..2P rows, 0..2P columns), so the
                    image moves by up to P pixels and the uncovered border is 0;
-   flip 1:         the image is mirrored left-right with probability 0.5.
-   Other flip values are reserved for later modes (NN_ERR_ARG today). */
+                   with reflect 1 the padding mirrors the image without repeating
+                   its edge (numpy's and F.pad's 'reflect': row -1 is row 1, row H is
+                   row H-2), airbench94's random translation;
+   flip 1:         the image is mirrored left-right with probability 0.5;
+   flip 2:         alternating flip (airbench94): each image gets one fair coin per
+                   batcher seed, drawn from the seed and its index, and is mirrored in
+                   the epochs where coin + epoch is odd, i.e. on every other epoch
+                   (epoch = the batcher's completed epochs when the sample is copied).
+                   It draws nothing from the augmentation stream, so crop offsets are
+                   those of flip 0. */
 typedef struct nn_augment {
-    int flip;             /* 0: none, 1: random horizontal flip, p = 0.5 */
+    int flip;             /* 0: none, 1: random horizontal flip, p = 0.5, 2: alternating */
     int crop_pad;         /* 0: none, P > 0: padded random crop, P < min(h, w) */
+    int reflect;          /* crop_pad's padding: 0: zeros, 1: reflection */
 } nn_augment;
 
 typedef struct nn_dataset {
@@ -612,6 +692,7 @@ typedef struct nn_dataset {
                              frees them; 0: they are the program's */
     nn_augment augment;   /* set by nn_set_augment; zero: none */
     nn_rng aug_rng;       /* augmentation draws; seeded by nn_batch_start */
+    uint64_t aug_seed;    /* nn_batch_start's seed: alternating flip's coins */
 } nn_dataset;
 
 #define NN_CIFAR10_RECORD 3073   /* 1 label byte + 3 x 32 x 32 pixel bytes */
@@ -666,8 +747,9 @@ NNDEF nn_status nn_next_batch(nn_dataset *d, int n, float *x, int *y);
    padding is 0 in the set's own values: pad before normalising (keep raw pixels in the
    set and normalise each batch, e.g. with nn_preprocess) to pad with black as
    torchvision does. NN_ERR_ARG, nothing changed, for a NULL or empty set, a flip
-   other than 0 or 1, a crop_pad < 0 or >= min(h, w), or any augmentation of a set
-   whose samples are not images (h or w of 1). */
+   other than 0, 1 or 2, a crop_pad < 0 or >= min(h, w), a reflect other than 0 or 1
+   (1 without a crop_pad), or any augmentation of a set whose samples are not images
+   (h or w of 1). */
 NNDEF nn_status nn_set_augment(nn_dataset *d, nn_augment a);
 
 /* ---- Model files -------------------------------------------------------------------
@@ -744,6 +826,23 @@ NNDEF nn_status nn_load_checkpoint(nn_net *net, nn_optim *opt, const char *path)
    first such sample. */
 NNDEF nn_status nn_evaluate(nn_net *net, const nn_dataset *d, float *mean_loss,
                             float *accuracy, int *confusion);
+/* Test-time augmentation (airbench94's levels), logits of n <= max_batch images x
+   (the net's input, images with h and w > 1) into out (n x outputs), in evaluation
+   mode (restored afterwards); f is the net, flip(x) the left-right mirror, and t1, t2
+   x moved one pixel down-right and up-left (padded by reflection, as nn_augment's
+   reflect):
+       level 0:  f(x)
+       level 1:  m(x) = 0.5 f(x) + 0.5 f(flip(x))
+       level 2:  0.5 m(x) + 0.5 (m(t1) + m(t2)) / 2
+   (weights 1/4 for x and its mirror, 1/8 for each of the four moved views). It
+   allocates its views (n images) on each call. NN_ERR_ARG for a NULL pointer, n
+   outside 1..max_batch, a level outside 0..2 or samples that are not images;
+   NN_ERR_STATE for an unbuilt net. */
+NNDEF nn_status nn_forward_tta(nn_net *net, const float *x, int n, int level, float *out);
+/* nn_evaluate on the TTA logits of nn_forward_tta (the same outputs, checks and
+   errors; level 0 is nn_evaluate's result). */
+NNDEF nn_status nn_evaluate_tta(nn_net *net, const nn_dataset *d, int level, float *mean_loss,
+                                float *accuracy, int *confusion);
 /* Index of the largest of n values (the first on ties); a NaN counts as larger than
    any number (the first NaN wins), as torch.argmax. 0 for n <= 1 or a NULL v. */
 NNDEF int       nn_argmax(const float *v, int n);
@@ -2986,6 +3085,7 @@ struct nn_net {
     long      train_batches;       /* forwards in training mode (num_batches_tracked) */
     long      builds;              /* nn_build calls: an optimiser made before the last is stale */
     int       check_input;         /* nn_set_check_input: nn_train_step, nn_evaluate check x */
+    float     label_smoothing;     /* nn_set_label_smoothing: nn_train_step's eps */
     nn_preprocess_kind preprocess;
     float     preprocess_scale;
     float    *preprocess_mean, *preprocess_std;
@@ -3192,8 +3292,8 @@ static void nn__linear_backward(const nn__run *r, nn_layer *L, const float *x, c
 {
     int in = L->in.c, out = L->out.c;
     (void)r; (void)y;
-    nn_gemm(1, 0, out, in, n, 1.0f, dy, out, x, in, 0.0f, L->weight->grad, in);
-    if (L->bias) nn__sum_rows(dy, L->bias->grad, n, out);
+    if (!L->weight->options.frozen) nn_gemm(1, 0, out, in, n, 1.0f, dy, out, x, in, 0.0f, L->weight->grad, in);
+    if (L->bias && !L->bias->options.frozen) nn__sum_rows(dy, L->bias->grad, n, out);
     if (dx) nn_gemm(0, 0, n, in, out, 1.0f, dy, out, L->weight->value, in, 0.0f, dx, in);
 }
 
@@ -3902,7 +4002,9 @@ static void nn__conv2d_backward(const nn__run *r, nn_layer *L, const float *x, c
     int C = L->in.c, O = L->out.c, P = L->out.h * L->out.w, K = (int)nn__conv_rows(L), i, o;
     int G = L->desc.groups, Og = O / G, Kg = K / G;
     size_t in_size = nn_shape_size(L->in), out_size = nn_shape_size(L->out), wg = (size_t)Og * Kg;
-    int direct = nn__conv_direct(L);
+    /* a frozen weight or bias gets no gradient (its grad keeps its old values) */
+    int direct = nn__conv_direct(L), dw = !L->weight->options.frozen;
+    float *db = L->bias && !L->bias->options.frozen ? L->bias->grad : NULL;
     (void)y;
     if (nn__wino_pays(r->p, L, n) && !r->p->wino_skip) {
         nn__wino_backward(r, L, dy, dx, n);
@@ -3910,8 +4012,8 @@ static void nn__conv2d_backward(const nn__run *r, nn_layer *L, const float *x, c
     }
     if (nn__conv_depthwise(r->p, L)) {
         nn__layer_task task = nn__task(r, L, x, dy, dx, n);
-        if (L->bias) nn__conv_bias_grad(dy, n, O, P, L->bias->grad);
-        nn__parallel_items(C, nn__dw_weight_grad_channel, &task);
+        if (db) nn__conv_bias_grad(dy, n, O, P, db);
+        if (dw) nn__parallel_items(C, nn__dw_weight_grad_channel, &task);
         if (dx) nn__parallel_items(n * C, nn__dw_input_grad_plane, &task);
         return;
     }
@@ -3923,9 +4025,10 @@ static void nn__conv2d_backward(const nn__run *r, nn_layer *L, const float *x, c
             for (o = 0; o < O; o++)
                 memcpy(t + (size_t)o * ld + (size_t)i * P, dy + out_size * i + (size_t)o * P,
                        (size_t)P * sizeof(float));
-        if (L->bias) nn__conv_bias_grad(dy, n, O, P, L->bias->grad);
-        nn__conv_gemm(G, 0, 1, Og, Kg, ld, t, ld, (size_t)Og * ld, cols, ld, (size_t)Kg * ld,
-                      0.0f, L->weight->grad, Kg, wg);
+        if (db) nn__conv_bias_grad(dy, n, O, P, db);
+        if (dw)
+            nn__conv_gemm(G, 0, 1, Og, Kg, ld, t, ld, (size_t)Og * ld, cols, ld, (size_t)Kg * ld,
+                          0.0f, L->weight->grad, Kg, wg);
         if (!dx) return;
         /* the columns have served dW: overwrite them with dcol = W^T dy */
         nn__conv_gemm(G, 1, 0, Kg, ld, Og, L->weight->value, Kg, wg, t, ld, (size_t)Og * ld,
@@ -3936,15 +4039,16 @@ static void nn__conv2d_backward(const nn__run *r, nn_layer *L, const float *x, c
         nn__parallel(n, nn__conv_col2im_task, &task);
         return;
     }
-    if (L->bias) nn__conv_bias_grad(dy, n, O, P, L->bias->grad);
-    for (i = 0; i < n; i++) {
+    if (db) nn__conv_bias_grad(dy, n, O, P, db);
+    for (i = 0; i < n && (dw || dx); i++) {
         const float *xi = x + in_size * i, *dyi = dy + out_size * i, *col = xi;
-        if (!direct) {
+        if (dw && !direct) {
             nn__conv_im2col(L, xi, r->work, P);
             col = r->work;
         }
-        nn__conv_gemm(G, 0, 1, Og, Kg, P, dyi, P, (size_t)Og * P, col, P, (size_t)Kg * P,
-                      i ? 1.0f : 0.0f, L->weight->grad, Kg, wg);
+        if (dw)
+            nn__conv_gemm(G, 0, 1, Og, Kg, P, dyi, P, (size_t)Og * P, col, P, (size_t)Kg * P,
+                          i ? 1.0f : 0.0f, L->weight->grad, Kg, wg);
         if (!dx) continue;
         if (direct) {
             nn__conv_gemm(G, 1, 0, Kg, P, Og, L->weight->value, Kg, wg, dyi, P, (size_t)Og * P,
@@ -4652,6 +4756,43 @@ NNDEF float nn_softmax_cross_entropy(const float *logits, const int *labels, int
             for (j = 0; j < classes; j++)
                 g[j] = (float)(exp((double)z[j] - lse) / n);
             g[labels[i]] -= 1.0f / (float)n;
+        }
+    }
+    return (float)(total / n);
+}
+
+/* The smoothed target: q = (1 - eps) onehot + eps/K; loss_i = lse_i - sum_j q_j z_ij
+   written as (1 - eps)(lse - z_y) + eps/K sum_j (lse - z_j), PyTorch's two terms, so
+   a -inf logit gives +inf (not inf - inf). Sums in double, as the plain one. */
+NNDEF float nn_softmax_cross_entropy_smooth(const float *logits, const int *labels, int n,
+                                            int classes, float smoothing, float *grad)
+{
+    double total = 0.0, eps = smoothing, spread = eps / (classes > 0 ? classes : 1);
+    int i, j;
+    if (nn__loss_args_bad("cross-entropy", logits, labels, n > 0 ? (size_t)n : 0, classes)) return NAN;
+    if (!(smoothing >= 0.0f && smoothing <= 1.0f)) {
+        nn__fail(NN_ERR_ARG, "cross-entropy: label smoothing %g, expected 0..1", smoothing);
+        return NAN;
+    }
+    if (smoothing == 0.0f) return nn_softmax_cross_entropy(logits, labels, n, classes, grad);
+    for (i = 0; i < n; i++)
+        if (labels[i] < 0 || labels[i] >= classes) {
+            nn__fail(NN_ERR_ARG, "cross-entropy: label %d of sample %d is outside [0, %d)",
+                     labels[i], i, classes);
+            return NAN;
+        }
+    for (i = 0; i < n; i++) {
+        const float *z = logits + (size_t)i * classes;
+        float zmax = z[0], *g = grad ? grad + (size_t)i * classes : NULL;
+        double sum = 0.0, lse, all = 0.0;
+        for (j = 1; j < classes; j++) if (z[j] > zmax) zmax = z[j];
+        for (j = 0; j < classes; j++) sum += exp((double)(z[j] - zmax));
+        lse = zmax + log(sum);
+        for (j = 0; j < classes; j++) all += lse - z[j];
+        total += (1.0 - eps) * (lse - z[labels[i]]) + spread * all;
+        if (g) {
+            for (j = 0; j < classes; j++)
+                g[j] = (float)((exp((double)z[j] - lse) - spread - (j == labels[i] ? 1.0 - eps : 0.0)) / n);
         }
     }
     return (float)(total / n);
@@ -5470,6 +5611,31 @@ NNDEF nn_param *nn_get_param(nn_net *net, int i)
     }
     return &net->params[i];
 }
+static int nn__nonneg(float v);
+
+NNDEF nn_status nn_set_param_options(nn_net *net, const char *name, nn_param_options o)
+{
+    size_t len;
+    int i, matched = 0;
+    if (!net || !name) return nn__fail(NN_ERR_ARG, "nn_set_param_options: %s is NULL", net ? "name" : "net");
+    if (!net->built) return nn__fail(NN_ERR_STATE, "nn_set_param_options: build the net first");
+    if (!nn__nonneg(o.lr_scale) || !nn__nonneg(o.wd_scale) || (o.no_decay != 0 && o.no_decay != 1) ||
+        (o.frozen != 0 && o.frozen != 1))
+        return nn__fail(NN_ERR_ARG, "nn_set_param_options: lr_scale %g, wd_scale %g, no_decay %d, frozen %d: "
+                        "expected finite scales >= 0 and flags 0 or 1", o.lr_scale, o.wd_scale, o.no_decay, o.frozen);
+    len = strlen(name);
+    for (i = 0; i < net->num_params; i++) {
+        nn_param *p = &net->params[i];
+        if (!p->learnable || strncmp(p->name, name, len) || (len && p->name[len] && p->name[len] != '.')) continue;
+        p->options = o;
+        matched++;
+    }
+    if (!matched)
+        return nn__fail(NN_ERR_ARG, "nn_set_param_options: no learnable parameter is named '%s' or begins '%s.'",
+                        name, name);
+    return NN_OK;
+}
+
 NNDEF size_t nn_param_count(const nn_net *net)
 {
     size_t total = 0;
@@ -5527,8 +5693,9 @@ static void nn__forward_layer(nn_net *net, int i)
 
 /* Layer i of nn_backward: nothing for a layer without parameters whose input
    gradient is not needed. NN_BLOCK_END: g = dy [y > 0] after a ReLU (else g is dy);
-   NN_BLOCK: the sum of the gradients of its two paths. */
-static void nn__backward_layer(nn_net *net, int i)
+   NN_BLOCK: the sum of the gradients of its two paths. no_dx: the input gradient is
+   not wanted (nothing below the layer is trained). */
+static void nn__backward_layer(nn_net *net, int i, int no_dx)
 {
     nn_layer *L = &net->layers[i];
     const nn__lplan *p = &net->plan[i];
@@ -5548,7 +5715,22 @@ static void nn__backward_layer(nn_net *net, int i)
     if (!p->run) return;
     r = nn__run_of(net, i);
     nn__ops(L->desc.kind)->backward(&r, L, nn__t(net, p->x), nn__t(net, p->y), nn__t(net, p->dy),
-                                    nn__t(net, p->dx), net->batch);
+                                    no_dx ? NULL : nn__t(net, p->dx), net->batch);
+}
+
+/* The lowest layer with a learnable parameter that is not frozen (num_layers if
+   none): gradients flow from higher indices to lower ones only, so nothing below it
+   needs its input gradient. */
+static int nn__lowest_trained(const nn_net *net)
+{
+    int i;
+    for (i = 0; i < net->num_layers; i++) {
+        const nn_layer *L = &net->layers[i];
+        if ((L->weight && L->weight->learnable && !L->weight->options.frozen) ||
+            (L->bias && L->bias->learnable && !L->bias->options.frozen))
+            return i;
+    }
+    return i;
 }
 
 NNDEF const float *nn_forward(nn_net *net, const float *x, int n)
@@ -5571,7 +5753,7 @@ NNDEF const float *nn_forward(nn_net *net, const float *x, int n)
 
 NNDEF nn_status nn_backward(nn_net *net, const float *dy)
 {
-    int i;
+    int i, lowest;
     if (!net) return nn__fail(NN_ERR_ARG, "nn_backward: net is NULL");
     if (!net->built) return nn__fail(NN_ERR_STATE, "nn_backward: the net is not built");
     if (!dy) return nn__fail(NN_ERR_ARG, "nn_backward: dy is NULL");
@@ -5580,7 +5762,9 @@ NNDEF nn_status nn_backward(nn_net *net, const float *dy)
     if (net->batch <= 0)
         return nn__fail(NN_ERR_STATE, "nn_backward: no nn_forward since the net was built");
     net->tp.ptr[NN__T_DOUT] = (float *)dy;
-    for (i = net->num_layers - 1; i >= 0; i--) nn__backward_layer(net, i);
+    lowest = net->want_input_grad ? 0 : nn__lowest_trained(net);
+    for (i = net->num_layers - 1; i >= lowest; i--)
+        nn__backward_layer(net, i, i == lowest && !net->want_input_grad);
     net->backward_done = 1;
     return NN_OK;
 }
@@ -5646,7 +5830,10 @@ NNDEF nn_status nn_zero_grad(nn_net *net)
            p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)
    AdamW:  p *= 1 - lr wd, then Adam without the g += wd p
    Adamax: g += wd p;  m = b1 m + (1-b1) g;  u = max(b2 u, |g| + eps);
-           p -= lr/(1-b1^t) * m / u */
+           p -= lr/(1-b1^t) * m / u
+   Per parameter (nn_param_options): lr x lr_scale, wd x wd_scale (0 with no_decay),
+   and t, "first step", counted per parameter as PyTorch's per-parameter state, so a
+   frozen parameter neither moves nor ages. */
 
 typedef enum { NN__SGD, NN__ADAM, NN__ADAMW, NN__ADAMAX } nn__optim_kind;
 
@@ -5659,6 +5846,7 @@ struct nn_optim {
     nn_adam_desc adam;
     float lr;
     long  step;
+    long *steps;          /* per parameter: updates it took part in (not while frozen) */
     float **m, **v;       /* per parameter: momentum / first moment, second moment */
     unsigned char *bad;   /* per chunk of the largest tensor: its trial update was not finite */
     float *saved;         /* nn_train_step: the buffers (running statistics) before the step */
@@ -5684,7 +5872,8 @@ static nn_optim *nn__optim_new(nn_net *net, nn__optim_kind kind, float lr, int m
     opt->lr = lr;
     opt->m = (float **)nn__calloc((size_t)net->num_params, sizeof(float *));
     opt->v = (float **)nn__calloc((size_t)net->num_params, sizeof(float *));
-    if (!opt->m || !opt->v) goto nomem;
+    opt->steps = (long *)nn__calloc((size_t)net->num_params, sizeof(long));
+    if (!opt->m || !opt->v || !opt->steps) goto nomem;
     for (i = 0; i < net->num_params; i++) {
         nn_param *p = &net->params[i];
         if (!p->learnable) { buffers += p->size; continue; }
@@ -5755,6 +5944,7 @@ NNDEF void nn_optim_free(nn_optim *opt)
     }
     nn__free(opt->m);
     nn__free(opt->v);
+    nn__free(opt->steps);
     nn__free(opt->bad);
     nn__free(opt->saved);
     nn__free(opt);
@@ -5798,6 +5988,23 @@ NNDEF float nn_lr_cosine(float base_lr, long step, long total_steps, float min_l
     if (step >= total_steps) return min_lr;
     t = (double)step / (double)total_steps;   /* in [0, 1): the cosine falls from 1 to -1 */
     return (float)(min_lr + ((double)base_lr - min_lr) * (1.0 + cos(pi * t)) / 2.0);
+}
+
+NNDEF float nn_lr_triangular(float base_lr, long step, long total_steps, float warmup_frac,
+                             float start_factor, float end_factor)
+{
+    long warm;
+    double f;
+    if (total_steps <= 0 || !(warmup_frac >= 0.0f && warmup_frac <= 1.0f)) return base_lr;
+    if (step < 0) step = 0;
+    if (step >= total_steps) return (float)((double)base_lr * end_factor);
+    warm = (long)((double)total_steps * warmup_frac);   /* floor, as Python's int() */
+    if (step < warm) {
+        f = (double)step / (double)warm;
+        return (float)((double)base_lr * (start_factor * (1.0 - f) + f));
+    }
+    f = (double)(step - warm) / (double)(total_steps - warm);
+    return (float)((double)base_lr * ((1.0 - f) + end_factor * f));
 }
 
 /* The update rules on one vector of parameters, lanes [0, left); each lane is the
@@ -5872,17 +6079,18 @@ NN__ALWAYS_INLINE nn__v4 nn__adam_lanes(nn__adam_consts k, float *p, const float
    a NaN and +-0 a zero. They are inlined into the two calls of nn__optim_run, whose
    constant store gives each its own loop (a run-time store test slowed the update by
    half). */
-NN__ALWAYS_INLINE int nn__sgd_update(const nn_optim *o, float *p, const float *grad, float *buf, size_t n, int store)
+NN__ALWAYS_INLINE int nn__sgd_update(const nn_optim *o, float lr, float wd, long t, float *p, const float *grad,
+                                     float *buf, size_t n, int store)
 {
     const nn_sgd_desc *d = &o->sgd;
     nn__sgd_consts k;
     nn__v4 bad = nn__v4_set1(0.0f);
     size_t i;
-    k.lr = nn__v4_set1(o->lr);
-    k.wd = nn__v4_set1(d->weight_decay);
+    k.lr = nn__v4_set1(lr);
+    k.wd = nn__v4_set1(d->weight_decay * wd);
     k.momentum = nn__v4_set1(d->momentum);
     k.keep = nn__v4_set1(1.0f - d->dampening);
-    k.first_step = o->step == 1;
+    k.first_step = t == 1;
     k.nesterov = d->nesterov;
     for (i = 0; i + 8 <= n; i += 8) {
         bad = nn__v4_or(bad, nn__sgd_lanes(k, p + i, grad + i, buf ? buf + i : NULL, 4, store));
@@ -5893,16 +6101,17 @@ NN__ALWAYS_INLINE int nn__sgd_update(const nn_optim *o, float *p, const float *g
     return nn__v4_hsum(bad) != 0.0f;
 }
 
-NN__ALWAYS_INLINE int nn__adam_update(const nn_optim *o, float *p, const float *grad, float *m, float *v, size_t n, int store)
+NN__ALWAYS_INLINE int nn__adam_update(const nn_optim *o, float lr, float wd, long t, float *p, const float *grad,
+                                      float *m, float *v, size_t n, int store)
 {
     const nn_adam_desc *d = &o->adam;
     nn__adam_consts k;
     nn__v4 bad = nn__v4_set1(0.0f);
     size_t i;
-    k.step_size = nn__v4_set1(o->lr / (1.0f - (float)pow(d->beta1, (double)o->step)));
-    k.bc2 = nn__v4_set1((float)sqrt(1.0 - pow(d->beta2, (double)o->step)));
-    k.l2 = nn__v4_set1(o->kind == NN__ADAMW ? 0.0f : d->weight_decay);
-    k.decay = nn__v4_set1(o->kind == NN__ADAMW ? 1.0f - o->lr * d->weight_decay : 1.0f);
+    k.step_size = nn__v4_set1(lr / (1.0f - (float)pow(d->beta1, (double)t)));
+    k.bc2 = nn__v4_set1((float)sqrt(1.0 - pow(d->beta2, (double)t)));
+    k.l2 = nn__v4_set1(o->kind == NN__ADAMW ? 0.0f : d->weight_decay * wd);
+    k.decay = nn__v4_set1(o->kind == NN__ADAMW ? 1.0f - lr * (d->weight_decay * wd) : 1.0f);
     k.eps = nn__v4_set1(d->eps);
     k.b1 = nn__v4_set1(d->beta1);
     k.b2 = nn__v4_set1(d->beta2);
@@ -5928,8 +6137,12 @@ static int nn__optim_run(const nn_optim *o, int param, size_t start, size_t coun
     float *w = p->value + start, *m = o->m[param] ? o->m[param] + start : NULL;
     float *v = o->v[param] ? o->v[param] + start : NULL;
     const float *g = p->grad + start;
-    if (o->kind == NN__SGD) return store ? nn__sgd_update(o, w, g, m, count, 1) : nn__sgd_update(o, w, g, m, count, 0);
-    return store ? nn__adam_update(o, w, g, m, v, count, 1) : nn__adam_update(o, w, g, m, v, count, 0);
+    float lr = p->options.lr_scale ? o->lr * p->options.lr_scale : o->lr;
+    float wd = p->options.no_decay ? 0.0f : p->options.wd_scale ? p->options.wd_scale : 1.0f;
+    long t = o->steps[param];
+    if (o->kind == NN__SGD)
+        return store ? nn__sgd_update(o, lr, wd, t, w, g, m, count, 1) : nn__sgd_update(o, lr, wd, t, w, g, m, count, 0);
+    return store ? nn__adam_update(o, lr, wd, t, w, g, m, v, count, 1) : nn__adam_update(o, lr, wd, t, w, g, m, v, count, 0);
 }
 
 static void nn__optim_chunk(void *ctx, int chunk)
@@ -5972,23 +6185,35 @@ static nn_status nn__optim_diverged(nn_optim *opt, int param)
 /* Every tensor's update is first tried without storing; only when all of it is finite
    is it done. A trial reads what the update reads (not what it writes), and it is
    what makes a failed step leave everything as it was. */
+/* A parameter the optimiser updates: learnable and not frozen. */
+static int nn__trained(const nn_param *p) { return p->learnable && !p->options.frozen; }
+
+/* Adds delta to the step count and to that of every parameter it updates. */
+static void nn__optim_count(nn_optim *opt, long delta)
+{
+    int i;
+    opt->step += delta;
+    for (i = 0; i < opt->net->num_params; i++)
+        if (nn__trained(&opt->net->params[i])) opt->steps[i] += delta;
+}
+
 static nn_status nn__optim_apply(nn_optim *opt)
 {
     nn__optim_task t;
     int c;
     t.opt = opt;
-    opt->step++;
+    nn__optim_count(opt, 1);
     for (t.store = 0; t.store < 2; t.store++)
         for (t.param = 0; t.param < opt->net->num_params; t.param++) {
             nn_param *p = &opt->net->params[t.param];
             int chunks = (int)((p->size + NN__OPTIM_CHUNK - 1) / NN__OPTIM_CHUNK);
-            if (!p->learnable) continue;
+            if (!nn__trained(p)) continue;
             if (chunks > 1) nn__parallel(chunks, nn__optim_chunk, &t);
             else nn__optim_chunk(&t, 0);
             for (c = 0; !t.store && c < chunks; c++)
                 if (opt->bad[c]) {
                     nn_status st = nn__optim_diverged(opt, t.param);
-                    opt->step--;
+                    nn__optim_count(opt, -1);
                     return st;
                 }
         }
@@ -6007,6 +6232,15 @@ NNDEF nn_status nn_set_check_input(nn_net *net, int enable)
 {
     if (!net) return nn__fail(NN_ERR_ARG, "nn_set_check_input: net is NULL");
     net->check_input = enable != 0;
+    return NN_OK;
+}
+
+NNDEF nn_status nn_set_label_smoothing(nn_net *net, float eps)
+{
+    if (!net) return nn__fail(NN_ERR_ARG, "nn_set_label_smoothing: net is NULL");
+    if (!(eps >= 0.0f && eps <= 1.0f))
+        return nn__fail(NN_ERR_ARG, "nn_set_label_smoothing: eps %g, expected 0..1", eps);
+    net->label_smoothing = eps;
     return NN_OK;
 }
 
@@ -6076,7 +6310,9 @@ NNDEF float nn_train_step(nn_net *net, nn_optim *opt, const float *x, const int 
     batches = net->train_batches;
     nn__optim_buffers(opt, 0);
     if (!(logits = nn_forward(net, x, n))) return NAN;
-    loss = nn_softmax_cross_entropy(logits, y, n, classes, net->loss_grad);
+    loss = net->label_smoothing != 0.0f
+               ? nn_softmax_cross_entropy_smooth(logits, y, n, classes, net->label_smoothing, net->loss_grad)
+               : nn_softmax_cross_entropy(logits, y, n, classes, net->loss_grad);
     if (!isfinite(loss)) {   /* say which layer's output it first appeared in */
         for (i = 0; i < net->num_layers; i++) {
             const nn_layer *L = &net->layers[i];
@@ -6100,6 +6336,82 @@ NNDEF float nn_train_step(nn_net *net, nn_optim *opt, const float *x, const int 
     net->train_batches = batches;
     return NAN;
 }
+
+/* ---- Weight averaging (EMA, Lookahead) ----------------------------------------------
+   One copy of every parameter and buffer, back to back in the net's parameter order. */
+
+struct nn_ema {
+    nn_net *net;
+    long    builds;       /* net->builds when made: a rebuild leaves it stale */
+    float  *avg;
+};
+
+NNDEF nn_ema *nn_ema_new(nn_net *net)
+{
+    nn_ema *e;
+    size_t total = 0, at = 0;
+    int i;
+    if (!net) { nn__fail(NN_ERR_ARG, "nn_ema_new: net is NULL"); return NULL; }
+    if (!net->built) { nn__fail(NN_ERR_STATE, "nn_ema_new: build the net first"); return NULL; }
+    for (i = 0; i < net->num_params; i++) total += net->params[i].size;
+    e = (nn_ema *)nn__calloc(1, sizeof *e);
+    if (!e || !(e->avg = (float *)nn__alloc((total ? total : 1) * sizeof(float)))) {
+        nn__free(e);
+        nn__fail(NN_ERR_NOMEM, "nn_ema_new: out of memory");
+        return NULL;
+    }
+    e->net = net;
+    e->builds = net->builds;
+    for (i = 0; i < net->num_params; i++, at += net->params[i - 1].size)
+        memcpy(e->avg + at, net->params[i].value, net->params[i].size * sizeof(float));
+    return e;
+}
+
+NNDEF void nn_ema_free(nn_ema *e)
+{
+    if (!e) return;
+    nn__free(e->avg);
+    nn__free(e);
+}
+
+static nn_status nn__ema_usable(const nn_ema *e, const char *fn)
+{
+    if (!e) return nn__fail(NN_ERR_ARG, "%s: e is NULL", fn);
+    if (e->net->builds != e->builds || !e->net->built)
+        return nn__fail(NN_ERR_STATE, "%s: the net was rebuilt (nn_build) after the average was made", fn);
+    return NN_OK;
+}
+
+/* mode 0: avg = lerp(avg, net, w); 1: net = avg; 2: exchange. */
+static nn_status nn__ema_run(nn_ema *e, int mode, float w, const char *fn)
+{
+    nn_status st = nn__ema_usable(e, fn);
+    float *a = e ? e->avg : NULL;
+    int i;
+    size_t j;
+    if (st != NN_OK) return st;
+    for (i = 0; i < e->net->num_params; i++) {
+        float *v = e->net->params[i].value;
+        size_t size = e->net->params[i].size;
+        for (j = 0; j < size; j++) {
+            float t = a[j];
+            if (mode == 0) a[j] = fabsf(w) < 0.5f ? t + w * (v[j] - t) : v[j] - (v[j] - t) * (1.0f - w);
+            else if (mode == 1) v[j] = t;
+            else { a[j] = v[j]; v[j] = t; }
+        }
+        a += size;
+    }
+    return NN_OK;
+}
+
+NNDEF nn_status nn_ema_update(nn_ema *e, float decay)
+{
+    if (!(decay >= 0.0f && decay <= 1.0f))
+        return nn__fail(NN_ERR_ARG, "nn_ema_update: decay %g, expected 0..1", decay);
+    return nn__ema_run(e, 0, (float)(1.0 - (double)decay), "nn_ema_update");
+}
+NNDEF nn_status nn_ema_apply(nn_ema *e) { return nn__ema_run(e, 1, 0.0f, "nn_ema_apply"); }
+NNDEF nn_status nn_ema_swap(nn_ema *e) { return nn__ema_run(e, 2, 0.0f, "nn_ema_swap"); }
 
 /* =================================================================================
    DATA
@@ -6534,8 +6846,11 @@ static nn_rng nn__augment_rng(uint64_t seed) { return nn_rng_new(seed ^ 0x6a09e6
 static nn_status nn__augment_check(const nn_dataset *d, nn_augment a, const char *fn)
 {
     int limit = d->shape.h < d->shape.w ? d->shape.h : d->shape.w;
-    if (a.flip != 0 && a.flip != 1)
-        return nn__fail(NN_ERR_ARG, "%s: augmentation flip %d, expected 0 or 1", fn, a.flip);
+    if (a.flip < 0 || a.flip > 2)
+        return nn__fail(NN_ERR_ARG, "%s: augmentation flip %d, expected 0, 1 or 2", fn, a.flip);
+    if (a.reflect < 0 || a.reflect > 1 || (a.reflect && !a.crop_pad))
+        return nn__fail(NN_ERR_ARG, "%s: augmentation reflect %d, expected 0 or 1 (1 with a crop_pad)",
+                        fn, a.reflect);
     if (a.crop_pad < 0 || (a.crop_pad > 0 && a.crop_pad >= limit))
         return nn__fail(NN_ERR_ARG, "%s: augmentation crop_pad %d, expected 0..%d for %dx%d images",
                         fn, a.crop_pad, limit - 1, d->shape.h, d->shape.w);
@@ -6554,10 +6869,14 @@ NNDEF nn_status nn_set_augment(nn_dataset *d, nn_augment a)
     return NN_OK;
 }
 
-/* out = src cut at offset (oy, ox) of src padded by pad zeros, then mirrored if flip:
-   out[c][i][j] = src[c][i + oy - pad][(flip ? w-1-j : j) + ox - pad], 0 outside src. */
+/* Reflection of an index into [0, n) without repeating the edge (pad < n). */
+static int nn__reflect(int i, int n) { return i < 0 ? -i : i >= n ? 2 * (n - 1) - i : i; }
+
+/* out = src cut at offset (oy, ox) of src padded by pad zeros (or by reflection), then
+   mirrored if flip: out[c][i][j] = src[c][i + oy - pad][(flip ? w-1-j : j) + ox - pad],
+   0 outside src (reflect: the index reflected back inside). */
 static void nn__augment_copy(float *out, const float *src, nn_shape s, int pad, int oy, int ox,
-                             int flip)
+                             int flip, int reflect)
 {
     int c, i, j;
     for (c = 0; c < s.c; c++)
@@ -6565,13 +6884,22 @@ static void nn__augment_copy(float *out, const float *src, nn_shape s, int pad, 
             int sy = i + oy - pad;
             float *o = out + ((size_t)c * s.h + i) * s.w;
             const float *row;
+            if (reflect) sy = nn__reflect(sy, s.h);
             if (sy < 0 || sy >= s.h) { memset(o, 0, (size_t)s.w * sizeof(float)); continue; }
             row = src + ((size_t)c * s.h + sy) * s.w;
             for (j = 0; j < s.w; j++) {
                 int sx = (flip ? s.w - 1 - j : j) + ox - pad;
+                if (reflect) sx = nn__reflect(sx, s.w);
                 o[j] = sx >= 0 && sx < s.w ? row[sx] : 0.0f;
             }
         }
+}
+
+/* Alternating flip's coin of sample k: one PCG32 draw from the seed and the index. */
+static int nn__flip_coin(uint64_t seed, int k)
+{
+    nn_rng r = nn_rng_new(seed ^ (0x9e3779b97f4a7c15ULL * ((uint64_t)k + 1u)));
+    return (int)(nn_rng_u32(&r) >> 31);
 }
 
 NNDEF nn_status nn_batch_start(nn_dataset *d, uint64_t seed)
@@ -6586,6 +6914,7 @@ NNDEF nn_status nn_batch_start(nn_dataset *d, uint64_t seed)
     d->rng = nn_rng_new(seed);
     nn_rng_shuffle(&d->rng, d->order, d->n);
     d->aug_rng = nn__augment_rng(seed);
+    d->aug_seed = seed;
     d->cursor = 0;
     d->epoch = 0;
     return NN_OK;
@@ -6612,9 +6941,10 @@ NNDEF nn_status nn_next_batch(nn_dataset *d, int n, float *x, int *y)
                 oy = (int)nn_rng_below(&d->aug_rng, 2u * (uint32_t)pad + 1u);
                 ox = (int)nn_rng_below(&d->aug_rng, 2u * (uint32_t)pad + 1u);
             }
-            if (d->augment.flip) flip = (int)(nn_rng_u32(&d->aug_rng) >> 31);
+            if (d->augment.flip == 1) flip = (int)(nn_rng_u32(&d->aug_rng) >> 31);
+            if (d->augment.flip == 2) flip = (nn__flip_coin(d->aug_seed, k) + d->epoch) & 1;
             if (x) nn__augment_copy(x + (size_t)i * size, d->x + (size_t)k * size, d->shape,
-                                    pad, oy, ox, flip);
+                                    pad, oy, ox, flip, d->augment.reflect);
         } else if (x) memcpy(x + (size_t)i * size, d->x + (size_t)k * size, size * sizeof(float));
         if (y) y[i] = d->y[k];
         if (++d->cursor == d->n) {
@@ -6895,6 +7225,42 @@ static void nn__json_layers(nn__buf *h, const nn_net *net)
     nn__buf_put(h, "\"", 1);
 }
 
+/* A checkpoint's training settings beyond the optimiser's step, each written only
+   when it is not the default (so a checkpoint without them is as before):
+   "param_options" lr_scale,wd_scale,no_decay,frozen per learnable parameter in order,
+   "optimizer_steps" each learnable parameter's own step count, "label_smoothing". */
+static void nn__ckpt_extras(nn__buf *h, const nn_net *net, const nn_optim *opt)
+{
+    int i, options = 0, steps = 0, first = 1;
+    for (i = 0; i < net->num_params; i++) {
+        const nn_param *p = &net->params[i];
+        if (!p->learnable) continue;
+        options |= p->options.lr_scale != 0.0f || p->options.wd_scale != 0.0f || p->options.no_decay ||
+                   p->options.frozen;
+        steps |= opt->steps[i] != opt->step;
+    }
+    if (options) {
+        nn__buf_printf(h, ",\"param_options\":\"");
+        for (i = 0; i < net->num_params; i++) {
+            const nn_param_options *o = &net->params[i].options;
+            if (!net->params[i].learnable) continue;
+            nn__buf_printf(h, "%s%.9g,%.9g,%d,%d", first ? "" : ",", o->lr_scale, o->wd_scale, o->no_decay, o->frozen);
+            first = 0;
+        }
+        nn__buf_put(h, "\"", 1);
+    }
+    if (steps) {
+        nn__buf_printf(h, ",\"optimizer_steps\":\"");
+        for (i = 0, first = 1; i < net->num_params; i++) {
+            if (!net->params[i].learnable) continue;
+            nn__buf_printf(h, "%s%ld", first ? "" : ",", opt->steps[i]);
+            first = 0;
+        }
+        nn__buf_put(h, "\"", 1);
+    }
+    if (net->label_smoothing != 0.0f) nn__buf_printf(h, ",\"label_smoothing\":\"%.9g\"", net->label_smoothing);
+}
+
 static nn_status nn__save(nn_net *net, const nn_optim *opt, unsigned char **out, size_t *out_size)
 {
     nn__buf h, body, file;
@@ -6932,6 +7298,7 @@ static nn_status nn__save(nn_net *net, const nn_optim *opt, unsigned char **out,
                        (int)opt->kind, opt->step, opt->lr);
         nn__buf_printf(&h, ",\"rng\":\"%llu,%llu\"", (unsigned long long)net->rng.state,
                        (unsigned long long)net->rng.inc);
+        nn__ckpt_extras(&h, net, opt);
     }
     nn__buf_put(&h, "}", 1);
     for (i = 0; i < net->num_params; i++) {
@@ -7796,6 +8163,56 @@ NNDEF nn_status nn_load_weights_memory(nn_net *net, const void *data, size_t siz
 /* All or nothing, as nn_load_weights_memory: the step, learning rate and random state
    are parsed and checked, every tensor of the net and the optimiser too, before
    anything is copied. */
+/* Reads what nn__ckpt_extras wrote into o and steps (per parameter, learnable ones
+   only) and *eps; an absent key is the default (no options, every step count the
+   optimiser's, no smoothing). Nothing of the net is touched. */
+static nn_status nn__ckpt_read_extras(nn__st_file *f, const nn_net *net, long step, nn_param_options *o,
+                                      long *steps, float *eps)
+{
+    const char *opts = nn__st_meta(f, "param_options"), *st = nn__st_meta(f, "optimizer_steps");
+    const char *ls = nn__st_meta(f, "label_smoothing");
+    int i;
+    *eps = 0.0f;
+    for (i = 0; i < net->num_params; i++) {
+        memset(&o[i], 0, sizeof o[i]);
+        steps[i] = step;
+    }
+    for (i = 0; i < net->num_params; i++) {
+        float v[4];
+        const char *end;
+        uint64_t k;
+        if (!net->params[i].learnable) continue;
+        if (opts) {
+            int j;
+            for (j = 0; j < 4; j++) {
+                if (!nn__parse_float(&opts, &v[j]) || !(v[j] >= 0.0f) ||
+                    (j >= 2 && v[j] != 0.0f && v[j] != 1.0f))
+                    return nn__fail(NN_ERR_FORMAT, "checkpoint: param_options of %s: expected scales >= 0 "
+                                    "and flags 0 or 1", net->params[i].name);
+                if (*opts == ',') opts++;
+                else if (*opts || j < 3) return nn__fail(NN_ERR_FORMAT, "checkpoint: param_options is too short");
+            }
+            o[i].lr_scale = v[0];
+            o[i].wd_scale = v[1];
+            o[i].no_decay = (int)v[2];
+            o[i].frozen = (int)v[3];
+        }
+        if (st) {
+            for (end = st; *end >= '0' && *end <= '9'; end++) {}
+            if (!nn__parse_uint(st, (size_t)(end - st), LONG_MAX, &k) || (*end != ',' && *end))
+                return nn__fail(NN_ERR_FORMAT, "checkpoint: optimizer_steps: expected integers >= 0");
+            steps[i] = (long)k;
+            st = *end ? end + 1 : end;
+        }
+    }
+    if ((opts && *opts) || (st && *st))
+        return nn__fail(NN_ERR_FORMAT, "checkpoint: %s holds more values than the net has parameters",
+                        opts && *opts ? "param_options" : "optimizer_steps");
+    if (ls && (!nn__parse_float(&ls, eps) || *ls || !(*eps >= 0.0f && *eps <= 1.0f)))
+        return nn__fail(NN_ERR_FORMAT, "checkpoint: label_smoothing: expected a number in 0..1");
+    return NN_OK;
+}
+
 /* A checkpoint is of a built net and an optimiser made for its current build. */
 static nn_status nn__checkpoint_pair(const nn_net *net, const nn_optim *opt, const char *fn)
 {
@@ -7811,11 +8228,24 @@ NNDEF nn_status nn_load_checkpoint_memory(nn_net *net, nn_optim *opt, const void
     nn_status st;
     const char *kind, *step, *lr, *rng, *comma;
     uint64_t kind_v, step_v, state, inc;
-    float lr_v = 0.0f;
-    long tracked;
+    float lr_v = 0.0f, eps = 0.0f;
+    long tracked, *steps;
+    nn_param_options *po;
+    int i;
     if (!data) return nn__fail(NN_ERR_ARG, "nn_load_checkpoint: data is NULL");
     if ((st = nn__checkpoint_pair(net, opt, "nn_load_checkpoint")) != NN_OK) return st;
-    if ((st = nn__st_parse(data, size, &f)) != NN_OK) return st;
+    po = (nn_param_options *)nn__calloc((size_t)net->num_params + 1, sizeof *po);
+    steps = (long *)nn__calloc((size_t)net->num_params + 1, sizeof *steps);
+    if (!po || !steps) {
+        nn__free(po);
+        nn__free(steps);
+        return nn__fail(NN_ERR_NOMEM, "nn_load_checkpoint: out of memory");
+    }
+    if ((st = nn__st_parse(data, size, &f)) != NN_OK) {
+        nn__free(po);
+        nn__free(steps);
+        return st;
+    }
     kind = nn__st_meta(&f, "optimizer");
     step = nn__st_meta(&f, "optimizer_step");
     lr = nn__st_meta(&f, "optimizer_lr");
@@ -7835,14 +8265,22 @@ NNDEF nn_status nn_load_checkpoint_memory(nn_net *net, nn_optim *opt, const void
     else if (!comma || !nn__parse_uint(rng, (size_t)(comma - rng), UINT64_MAX, &state) ||
              !nn__parse_uint(comma + 1, strlen(comma + 1), UINT64_MAX, &inc) || !(inc & 1))
         st = nn__fail(NN_ERR_FORMAT, "checkpoint: bad random state '%s'", rng);
-    else if ((st = nn__st_check(net, opt, &f, &tracked)) == NN_OK) {
+    else if ((st = nn__ckpt_read_extras(&f, net, (long)step_v, po, steps, &eps)) == NN_OK &&
+             (st = nn__st_check(net, opt, &f, &tracked)) == NN_OK) {
         nn__st_copy(net, opt, &f, tracked);
         opt->step = (long)step_v;
         opt->lr = lr_v;
         net->rng.state = state;
         net->rng.inc = inc;
+        net->label_smoothing = eps;
+        for (i = 0; i < net->num_params; i++) {
+            net->params[i].options = po[i];
+            opt->steps[i] = steps[i];
+        }
     }
     nn__st_free(&f);
+    nn__free(po);
+    nn__free(steps);
     return st;
 }
 
@@ -8023,37 +8461,149 @@ NNDEF int nn_argmax(const float *v, int n)
     return best;
 }
 
+/* ---- Test-time augmentation --------------------------------------------------------
+   Views are made by the batcher's copy (nn__augment_copy) and the logits averaged in
+   float in airbench94's order. buf holds 2 n images and 3 n outputs. */
+
+/* dst = m(src) = 0.5 f(src) + 0.5 f(flip(src)); flipped is an n-image buffer. */
+static int nn__tta_mirror(nn_net *net, const float *src, int n, float *flipped, float *dst)
+{
+    size_t sample = nn_shape_size(net->input), outs = (size_t)n * nn_shape_size(nn_output_shape(net)), j;
+    const float *o = nn_forward(net, src, n);
+    int i;
+    if (!o) return 0;
+    memcpy(dst, o, outs * sizeof(float));
+    for (i = 0; i < n; i++)
+        nn__augment_copy(flipped + sample * i, src + sample * i, net->input, 0, 0, 0, 1, 0);
+    if (!(o = nn_forward(net, flipped, n))) return 0;
+    for (j = 0; j < outs; j++) dst[j] = 0.5f * dst[j] + 0.5f * o[j];
+    return 1;
+}
+
+static nn_status nn__tta_batch(nn_net *net, const float *x, int n, int level, float *buf, float *out)
+{
+    size_t sample = nn_shape_size(net->input), outs = (size_t)n * nn_shape_size(nn_output_shape(net)), j;
+    float *moved = buf, *flipped = buf + sample * n, *ta = flipped + sample * n, *tb = ta + outs;
+    int i, k;
+    if (level == 0) {
+        const float *o = nn_forward(net, x, n);
+        if (!o) return NN_ERR_STATE;
+        memcpy(out, o, outs * sizeof(float));
+        return NN_OK;
+    }
+    if (!nn__tta_mirror(net, x, n, flipped, out)) return NN_ERR_STATE;
+    if (level == 1) return NN_OK;
+    for (k = 0; k < 2; k++) {   /* x moved down-right (offset 0 of the 1-padded image), up-left (2) */
+        for (i = 0; i < n; i++)
+            nn__augment_copy(moved + sample * i, x + sample * i, net->input, 1, 2 * k, 2 * k, 0, 1);
+        if (!nn__tta_mirror(net, moved, n, flipped, k ? tb : ta)) return NN_ERR_STATE;
+    }
+    for (j = 0; j < outs; j++) out[j] = 0.5f * out[j] + 0.5f * ((ta[j] + tb[j]) / 2.0f);
+    return NN_OK;
+}
+
+static nn_status nn__tta_check(const nn_net *net, int level, const char *fn)
+{
+    if (level < 0 || level > 2) return nn__fail(NN_ERR_ARG, "%s: TTA level %d, expected 0, 1 or 2", fn, level);
+    if (level && (net->input.h < 2 || net->input.w < 2))
+        return nn__fail(NN_ERR_ARG, "%s: the net's input (%d, %d, %d) is not an image", fn, net->input.c,
+                        net->input.h, net->input.w);
+    return NN_OK;
+}
+
+static float *nn__tta_buffer(const nn_net *net, int n)
+{
+    size_t sample = nn_shape_size(net->input), outs = nn_shape_size(nn_output_shape(net));
+    return (float *)nn__alloc(((size_t)2 * sample + (size_t)3 * outs) * (size_t)n * sizeof(float));
+}
+
+NNDEF nn_status nn_forward_tta(nn_net *net, const float *x, int n, int level, float *out)
+{
+    nn_status st;
+    float *buf;
+    int was_training;
+    if (!net || !x || !out)
+        return nn__fail(NN_ERR_ARG, "nn_forward_tta: %s is NULL", !net ? "net" : !x ? "x" : "out");
+    if (!net->built) return nn__fail(NN_ERR_STATE, "nn_forward_tta: the net is not built");
+    if (n <= 0 || n > net->max_batch)
+        return nn__fail(NN_ERR_ARG, "nn_forward_tta: %d samples, the net was built for 1 to %d", n, net->max_batch);
+    if ((st = nn__tta_check(net, level, "nn_forward_tta")) != NN_OK) return st;
+    if (!(buf = nn__tta_buffer(net, n))) return nn__fail(NN_ERR_NOMEM, "nn_forward_tta: out of memory");
+    was_training = net->training;
+    net->training = 0;
+    st = nn__tta_batch(net, x, n, level, buf, out);
+    net->training = was_training;
+    nn__free(buf);
+    return st;
+}
+
+static nn_status nn__evaluate(nn_net *net, const nn_dataset *d, int level, float *mean_loss,
+                              float *accuracy, int *confusion, const char *fn);
+
 NNDEF nn_status nn_evaluate(nn_net *net, const nn_dataset *d, float *mean_loss,
                             float *accuracy, int *confusion)
+{
+    return nn__evaluate(net, d, -1, mean_loss, accuracy, confusion, "nn_evaluate");
+}
+
+NNDEF nn_status nn_evaluate_tta(nn_net *net, const nn_dataset *d, int level, float *mean_loss,
+                                float *accuracy, int *confusion)
+{
+    nn_status st;
+    if (net && d && (st = nn__tta_check(net, level, "nn_evaluate_tta")) != NN_OK) return st;
+    return nn__evaluate(net, d, level, mean_loss, accuracy, confusion, "nn_evaluate_tta");
+}
+
+/* level -1: the plain forward (nn_evaluate), else nn_forward_tta's logits. */
+static nn_status nn__evaluate(nn_net *net, const nn_dataset *d, int level, float *mean_loss,
+                              float *accuracy, int *confusion, const char *fn)
 {
     size_t sample;
     int outputs, classes, was_training, start, correct = 0, i;
     long bad_sample = -1;
     double loss_sum = 0.0;
-    if (!net || !d) return nn__fail(NN_ERR_ARG, "nn_evaluate: %s is NULL", !net ? "net" : "the data set");
-    if (!net->built) return nn__fail(NN_ERR_STATE, "nn_evaluate: the net is not built");
+    float *buf = NULL, *logits = NULL;
+    if (!net || !d) return nn__fail(NN_ERR_ARG, "%s: %s is NULL", fn, !net ? "net" : "the data set");
+    if (!net->built) return nn__fail(NN_ERR_STATE, "%s: the net is not built", fn);
     sample = nn_shape_size(d->shape);
     outputs = (int)nn_shape_size(nn_output_shape(net));
     if (sample != nn_shape_size(net->input) || d->n <= 0)
-        return nn__fail(NN_ERR_ARG, "nn_evaluate: %d samples of %dx%dx%d for a net that takes %dx%dx%d",
-                        d->n, d->shape.c, d->shape.h, d->shape.w, net->input.c, net->input.h, net->input.w);
-    if (!d->x || !d->y) return nn__fail(NN_ERR_ARG, "nn_evaluate: the data set has no %s", !d->x ? "x" : "y");
+        return nn__fail(NN_ERR_ARG, "%s: %d samples of %dx%dx%d for a net that takes %dx%dx%d",
+                        fn, d->n, d->shape.c, d->shape.h, d->shape.w, net->input.c, net->input.h, net->input.w);
+    if (!d->x || !d->y) return nn__fail(NN_ERR_ARG, "%s: the data set has no %s", fn, !d->x ? "x" : "y");
     if (d->num_classes < 0 || d->num_classes > outputs)
-        return nn__fail(NN_ERR_ARG, "nn_evaluate: the data has %d classes, the net outputs %d",
-                        d->num_classes, outputs);
+        return nn__fail(NN_ERR_ARG, "%s: the data has %d classes, the net outputs %d",
+                        fn, d->num_classes, outputs);
     classes = d->num_classes ? d->num_classes : outputs;
     for (i = 0; i < d->n; i++)
         if (d->y[i] < 0 || d->y[i] >= classes)
-            return nn__fail(NN_ERR_ARG, "nn_evaluate: label %d of sample %d is outside [0, %d)", d->y[i], i, classes);
-    if (net->check_input && nn__check_batch(net, d->x, d->n, "nn_evaluate") != NN_OK) return NN_ERR_NUMERIC;
+            return nn__fail(NN_ERR_ARG, "%s: label %d of sample %d is outside [0, %d)", fn, d->y[i], i, classes);
+    if (net->check_input && nn__check_batch(net, d->x, d->n, fn) != NN_OK) return NN_ERR_NUMERIC;
+    if (level >= 0) {
+        int most = d->n < net->max_batch ? d->n : net->max_batch;
+        buf = nn__tta_buffer(net, most);
+        logits = (float *)nn__alloc((size_t)most * outputs * sizeof(float));
+        if (!buf || !logits) {
+            nn__free(buf);
+            nn__free(logits);
+            return nn__fail(NN_ERR_NOMEM, "%s: out of memory", fn);
+        }
+    }
     if (confusion) memset(confusion, 0, (size_t)classes * classes * sizeof(int));
     was_training = net->training;
     net->training = 0;
     for (start = 0; start < d->n; start += net->max_batch) {
         int n = d->n - start < net->max_batch ? d->n - start : net->max_batch;
-        const float *out = nn_forward(net, d->x + (size_t)start * sample, n);
+        const float *out = level < 0 ? nn_forward(net, d->x + (size_t)start * sample, n) : logits;
         ptrdiff_t at;
-        if (!out) { net->training = was_training; return NN_ERR_STATE; }
+        if (level >= 0 && nn__tta_batch(net, d->x + (size_t)start * sample, n, level, buf, logits) != NN_OK)
+            out = NULL;
+        if (!out) {
+            net->training = was_training;
+            nn__free(buf);
+            nn__free(logits);
+            return NN_ERR_STATE;
+        }
         if (bad_sample < 0 && (at = nn__first_nonfinite(out, (size_t)n * outputs)) >= 0)
             bad_sample = start + at / outputs;
         loss_sum += (double)nn_softmax_cross_entropy(out, d->y + start, n, outputs, NULL) * n;
@@ -8064,10 +8614,12 @@ NNDEF nn_status nn_evaluate(nn_net *net, const nn_dataset *d, float *mean_loss,
         }
     }
     net->training = was_training;
+    nn__free(buf);
+    nn__free(logits);
     if (mean_loss) *mean_loss = (float)(loss_sum / d->n);
     if (accuracy) *accuracy = (float)correct / (float)d->n;
     if (bad_sample >= 0)
-        return nn__fail(NN_ERR_NUMERIC, "nn_evaluate: the logits of sample %ld are not all finite", bad_sample);
+        return nn__fail(NN_ERR_NUMERIC, "%s: the logits of sample %ld are not all finite", fn, bad_sample);
     return NN_OK;
 }
 
