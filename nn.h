@@ -629,8 +629,9 @@ NNDEF nn_status nn_set_label_smoothing(nn_net *net, float eps);
        nn_ema_apply(avg);                    net = avg (Lookahead: update, then apply)
        nn_ema_swap(avg);                     exchange them (evaluate the average,
                                              swap back, train on)
-   The update is PyTorch's avg.lerp_(net, 1 - decay) element by element: with
-   w = 1 - decay, avg + w (net - avg) for |w| < 0.5, else net - (net - avg)(1 - w).
+   The update is PyTorch's avg.lerp_(net, 1 - decay) element by element, bit for bit:
+   with w = 1 - decay, avg + w (net - avg) for w < 0.5, else net - (net - avg)(1 - w),
+   each a fused multiply-add (fmaf) as in PyTorch's CPU kernel.
    airbench94's Lookahead is, every 5 steps, update with decay 0.95^5 (step/total)^3
    then apply, and at the end update with decay 1 and apply. nn_ema_new gives NULL for
    a NULL or unbuilt net (NN_ERR_STATE) or without memory; the others NN_ERR_ARG for a
@@ -6382,7 +6383,8 @@ static nn_status nn__ema_usable(const nn_ema *e, const char *fn)
     return NN_OK;
 }
 
-/* mode 0: avg = lerp(avg, net, w); 1: net = avg; 2: exchange. */
+/* mode 0: avg = lerp(avg, net, w); 1: net = avg; 2: exchange. fmaf rounds once, as
+   PyTorch's vectorised lerp (without FMA hardware it is the C library's exact one). */
 static nn_status nn__ema_run(nn_ema *e, int mode, float w, const char *fn)
 {
     nn_status st = nn__ema_usable(e, fn);
@@ -6395,7 +6397,7 @@ static nn_status nn__ema_run(nn_ema *e, int mode, float w, const char *fn)
         size_t size = e->net->params[i].size;
         for (j = 0; j < size; j++) {
             float t = a[j];
-            if (mode == 0) a[j] = fabsf(w) < 0.5f ? t + w * (v[j] - t) : v[j] - (v[j] - t) * (1.0f - w);
+            if (mode == 0) a[j] = w < 0.5f ? fmaf(w, v[j] - t, t) : fmaf(t - v[j], 1.0f - w, v[j]);
             else if (mode == 1) v[j] = t;
             else { a[j] = v[j]; v[j] = t; }
         }

@@ -6,7 +6,9 @@
 # (tests/options_torch.c + .py, one test per case), the model-file
 # interoperability of tests/interop.sh and the torchvision models of
 # tests/models_torch.sh (one test each), then two training steps of ResNet-18 and
-# MobileNetV2 and examples/resnet.c's model (tests/train_torch.sh, two tests). Ends with "torch: N passed, N failed".
+# MobileNetV2 and examples/resnet.c's model (tests/train_torch.sh, two tests); the
+# airbench94 recipe's features (tests/recipe_torch.sh, one test per case) come before
+# interop. Ends with "torch: N passed, N failed".
 cd "$(dirname "$0")/.." || exit 1
 passed=0; failed=0
 compare() {   # compare NAME RUNNER BINARY: runs the cases, counts PyTorch's verdicts
@@ -46,6 +48,15 @@ if cc -O2 -std=c99 -Wall -Wextra -Wpedantic -I. tests/options_torch.c -lm -lpthr
         failed=$((failed + $(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')))
     fi
 else echo "FAIL options_torch: the C side failed"; failed=$((failed + 1)); fi
+# The airbench94 recipe's training features (tests/recipe_torch.sh, one test per case).
+tests/recipe_torch.sh > build/recipe_torch.log 2>&1
+cat build/recipe_torch.log
+line=$(grep -E '^recipe_torch: [0-9]+ passed, [0-9]+ failed$' build/recipe_torch.log | tail -n 1)
+if [ -z "$line" ]; then echo "FAIL recipe_torch: no summary"; failed=$((failed + 1))
+else
+    passed=$((passed + $(echo "$line" | sed -E 's/^recipe_torch: ([0-9]+) passed.*/\1/')))
+    failed=$((failed + $(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')))
+fi
 if tests/interop.sh; then passed=$((passed + 1)); else echo "FAIL interop"; failed=$((failed + 1)); fi
 if tests/models_torch.sh; then passed=$((passed + 1)); else echo "FAIL models_torch"; failed=$((failed + 1)); fi
 # Training PyTorch-exact, and examples/resnet.c's model in torchvision (tests/train_torch.sh).
