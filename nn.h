@@ -106,6 +106,7 @@
        obtained from                        release with
        nn_net_new, nn_load, nn_load_memory  nn_net_free
        nn_sgd, nn_adam, nn_adamw, nn_adamax nn_optim_free (before or after its net)
+       nn_ema_new                           nn_ema_free (before its net)
        nn_save_memory's *data               nn_free_buffer
        nn_tensor_alloc's t->data            nn_tensor_free
        a loader's nn_dataset (x, y)         nn_dataset_free

@@ -47,7 +47,7 @@ int main(int argc, char **argv)
     float lr = 0.1f, momentum = 0.9f, weight_decay = 5e-4f, mean[3], std[3];
     unsigned long seed = 42;
     nn_dataset train, test;
-    nn_augment augment = {1, 4};   /* flip, 4-pixel padded crop */
+    nn_augment augment = {.flip = 1, .crop_pad = 4};   /* flip, 4-pixel padded crop */
     nn_sgd_desc sgd = {0};
     nn_net *net;
     nn_optim *opt;

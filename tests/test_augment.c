@@ -34,7 +34,7 @@ static void test_flip_of_a_known_image(void)
     float x[6], out[6];
     int y[1], by[1], i, plain = 0, flipped = 0, other = 0;
     nn_dataset d;
-    nn_augment a = {1, 0};
+    nn_augment a = {1, 0, 0};
     make_set(&d, x, y, 1, 1, 2, 3);
     CHECK(nn_batch_start(&d, 11) == NN_OK && nn_set_augment(&d, a) == NN_OK, "%s", nn_error());
     for (i = 0; i < 64; i++) {
@@ -57,7 +57,7 @@ static void test_crop_moves_pixels_and_pads_with_zeros(void)
     enum { N = 3, C = 2, H = 5, W = 4, P = 2 };
     float x[N * C * H * W], out[C * H * W];
     int y[N], by[1], step, c, i, j, seen[2 * P + 1][2 * P + 1] = {{0}}, missing = 0, zeros = 0;
-    nn_augment aug[2] = {{0, P}, {1, P}};
+    nn_augment aug[2] = {{0, P, 0}, {1, P, 0}};
     int t;
     for (t = 0; t < 2; t++) {
         nn_dataset d;
@@ -105,7 +105,7 @@ static void test_crop_by_hand(void)
     float x[9], out[9];
     int y[1], i, found = 0;
     nn_dataset d;
-    nn_augment a = {0, 1};
+    nn_augment a = {0, 1, 0};
     make_set(&d, x, y, 1, 1, 3, 3);
     CHECK(nn_batch_start(&d, 2) == NN_OK && nn_set_augment(&d, a) == NN_OK, "%s", nn_error());
     for (i = 0; i < 200 && !found; i++) {
@@ -131,7 +131,7 @@ static void test_same_seed_same_batches(void)
     static float x[N * SIZE], b1[B * SIZE], b2[B * SIZE], b3[B * SIZE], b4[B * SIZE];
     int y[N], y1[B], y2[B], y3[B], y4[B], step, same_other = 1, labels_differ = 0, pixels_differ = 0;
     nn_dataset d1, d2, d3, d4;
-    nn_augment a = {1, 2};
+    nn_augment a = {1, 2, 0};
     make_set(&d1, x, y, N, 3, 6, 6);
     d2 = d1; d3 = d1; d4 = d1;
     CHECK(nn_batch_start(&d1, 9) == NN_OK && nn_set_augment(&d1, a) == NN_OK, "%s", nn_error());
@@ -171,7 +171,7 @@ static void test_flips_about_half_the_time(void)
     float x[4], out[4];
     int y[1], i, flipped = 0;
     nn_dataset d;
-    nn_augment a = {1, 0};
+    nn_augment a = {1, 0, 0};
     make_set(&d, x, y, 1, 1, 2, 2);
     CHECK(nn_batch_start(&d, 123) == NN_OK && nn_set_augment(&d, a) == NN_OK, "%s", nn_error());
     for (i = 0; i < STEPS; i++) {
@@ -190,7 +190,7 @@ static void test_no_augmentation_is_a_plain_copy(void)
     float x[N * SIZE], b1[B * SIZE], b2[B * SIZE];
     int y[N], y1[B], y2[B], step, i, bad = 0;
     nn_dataset d1, d2;
-    nn_augment on = {1, 1}, off = {0, 0};
+    nn_augment on = {1, 1, 0}, off = {0, 0, 0};
     make_set(&d1, x, y, N, 2, 3, 3);
     d2 = d1;
     CHECK(nn_batch_start(&d1, 4) == NN_OK && nn_batch_start(&d2, 4) == NN_OK, "%s", nn_error());
@@ -213,7 +213,7 @@ static void test_draws_follow_the_samples(void)
     float x[N * SIZE], b1[3 * SIZE], b2[3 * SIZE];
     int y[N], y1[3], y2[3];
     nn_dataset d1, d2, d3, d4;
-    nn_augment a = {1, 1};
+    nn_augment a = {1, 1, 0};
     make_set(&d1, x, y, N, 1, 4, 4);
     d2 = d1; d3 = d1; d4 = d1;
     CHECK(nn_batch_start(&d1, 1) == NN_OK && nn_batch_start(&d2, 1) == NN_OK, "%s", nn_error());
@@ -226,7 +226,7 @@ static void test_draws_follow_the_samples(void)
     CHECK(!memcmp(b1, b2, sizeof b1) && y1[0] == 0 && y1[2] == 2, "an unstarted set is not deterministic");
     {   /* and its generator is a real one: both outcomes of the flip occur */
         nn_dataset e;
-        nn_augment f = {1, 0};
+        nn_augment f = {1, 0, 0};
         int i, flipped = 0;
         make_set(&e, x, y, 1, 1, 4, 4);
         CHECK(nn_set_augment(&e, f) == NN_OK, "%s", nn_error());

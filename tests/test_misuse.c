@@ -82,8 +82,8 @@ static nn_optim *opt;
 static float x[4 * 4], dy[4 * 2], out[64], mean[4], std_[4];
 static int y[4] = {0, 1, 1, 0}, confusion[4] = {1, 0, 0, 1}, items[3] = {0, 1, 2};
 static nn_dataset ds, ds_no_x, ds_no_y;   /* filled by hand: our own arrays */
-static const nn_augment aug_none = {0, 0}, aug_flip = {1, 0}, aug_flip2 = {2, 0},
-                        aug_neg = {0, -1}, aug_big = {0, 2}, aug_pad1 = {1, 1};
+static const nn_augment aug_none = {0, 0, 0}, aug_flip = {1, 0, 0}, aug_flip3 = {3, 0, 0},
+                        aug_neg = {0, -1, 0}, aug_big = {0, 2, 0}, aug_pad1 = {1, 1, 0};
 static unsigned char *model;        /* nn_save_memory of net */
 static size_t model_size;
 static char dir[] = "/tmp/nn_test_misuse_XXXXXX", path[64];
@@ -246,6 +246,10 @@ static void test_null_losses(void)
          is_nan(nn_softmax_cross_entropy_soft(NULL, mean, 2, 2, g)));
     CASE("nn_softmax_cross_entropy_soft", "NULL targets",
          is_nan(nn_softmax_cross_entropy_soft(x, NULL, 2, 2, g)));
+    CASE("nn_softmax_cross_entropy_smooth", "NULL logits", is_nan(nn_softmax_cross_entropy_smooth(NULL, y, 2, 2, 0.1f, g)));
+    CASE("nn_softmax_cross_entropy_smooth", "NULL labels", is_nan(nn_softmax_cross_entropy_smooth(x, NULL, 2, 2, 0.1f, g)));
+    CASE("nn_softmax_cross_entropy_smooth", "NULL grad (allowed)",
+         isfinite(nn_softmax_cross_entropy_smooth(x, y, 2, 2, 0.1f, NULL)));
     CASE("nn_mse", "NULL pred", is_nan(nn_mse(NULL, x, 4, 0, g)));
     CASE("nn_mse", "NULL target", is_nan(nn_mse(x, NULL, 4, 0, g)));
     CASE("nn_bce", "NULL prob", is_nan(nn_bce(NULL, mean, 4, g)));
@@ -267,6 +271,14 @@ static void test_null_optimisers(void)
     CASE("nn_optim_step", "NULL opt", RUNS_ERR(nn_optim_step(NULL)));
     CASE("nn_optim_set_lr", "NULL opt", RUNS_ERR(nn_optim_set_lr(NULL, 0.1f)));
     CASE("nn_set_check_input", "NULL net", is_arg(nn_set_check_input(NULL, 1)));
+    CASE("nn_set_label_smoothing", "NULL net", is_arg(nn_set_label_smoothing(NULL, 0.1f)));
+    CASE("nn_set_param_options", "NULL net", is_arg(nn_set_param_options(NULL, "1", (nn_param_options){0})));
+    CASE("nn_set_param_options", "NULL name", is_arg(nn_set_param_options(net, NULL, (nn_param_options){0})));
+    CASE("nn_ema_new", "NULL net", is_null(nn_ema_new(NULL)));
+    CASE("nn_ema_update", "NULL e", is_arg(nn_ema_update(NULL, 0.5f)));
+    CASE("nn_ema_apply", "NULL e", is_arg(nn_ema_apply(NULL)));
+    CASE("nn_ema_swap", "NULL e", is_arg(nn_ema_swap(NULL)));
+    CASE("nn_ema_free", "NULL e (a no-op)", RUNS(nn_ema_free(NULL)));
     CASE("nn_optim_get_lr", "NULL opt", RUNS_ERR(nn_optim_get_lr(NULL)));
     CASE("nn_optim_steps", "NULL opt", RUNS_ERR(nn_optim_steps(NULL)));
     CASE("nn_train_step", "NULL net", is_nan(nn_train_step(NULL, opt, x, y, 2)));
@@ -323,6 +335,12 @@ static void test_null_metrics(void)
     CASE("nn_evaluate", "NULL net", is_arg(nn_evaluate(NULL, &ds, &loss, &acc, conf)));
     CASE("nn_evaluate", "NULL d", is_arg(nn_evaluate(net, NULL, &loss, &acc, conf)));
     CASE("nn_evaluate", "NULL outputs (allowed)", nn_evaluate(net, &ds, NULL, NULL, NULL) == NN_OK);
+    CASE("nn_evaluate_tta", "NULL net", is_arg(nn_evaluate_tta(NULL, &ds, 2, &loss, &acc, conf)));
+    CASE("nn_evaluate_tta", "NULL d", is_arg(nn_evaluate_tta(net, NULL, 2, &loss, &acc, conf)));
+    CASE("nn_evaluate_tta", "NULL outputs (allowed)", nn_evaluate_tta(net, &ds, 2, NULL, NULL, NULL) == NN_OK);
+    CASE("nn_forward_tta", "NULL net", is_arg(nn_forward_tta(NULL, x, 2, 2, out)));
+    CASE("nn_forward_tta", "NULL x", is_arg(nn_forward_tta(net, NULL, 2, 2, out)));
+    CASE("nn_forward_tta", "NULL out", is_arg(nn_forward_tta(net, x, 2, 2, NULL)));
     CASE("nn_argmax", "NULL v", RUNS_ERR(nn_argmax(NULL, 3)));
 }
 
@@ -333,7 +351,8 @@ static const char *const no_pointer_args[] = {
     "nn_conv2d", "nn_maxpool2d", "nn_avgpool2d", "nn_global_avgpool", "nn_batchnorm",
     "nn_relu", "nn_leaky_relu", "nn_sigmoid", "nn_tanh", "nn_gelu", "nn_softplus", "nn_scale",
     "nn_dropout", "nn_flatten", "nn_relu6", "nn_hardtanh", "nn_block", "nn_shortcut", "nn_block_end",
-    "nn_named" /* its name may be NULL: the default */, "nn_net_new", "nn_lr_step_decay", "nn_lr_cosine"
+    "nn_named" /* its name may be NULL: the default */, "nn_net_new", "nn_lr_step_decay", "nn_lr_cosine",
+    "nn_lr_triangular"
 };
 
 /* Every NNDEF of nn.h's public part is swept above or listed in no_pointer_args (so a
@@ -410,6 +429,10 @@ static void test_other_calls_out_of_order(void)
     CASE("nn_inference_only", "before nn_build", is_state(nn_inference_only(fresh)));
     CASE("nn_output_shape", "before nn_build", nn_output_shape(fresh).c == 0);
     CASE("nn_max_batch", "before nn_build", nn_max_batch(fresh) == 0);
+    CASE("nn_set_param_options", "before nn_build", is_state(nn_set_param_options(fresh, "1", (nn_param_options){0})));
+    CASE("nn_ema_new", "before nn_build", is_null(nn_ema_new(fresh)) && strstr(nn_error(), "build"));
+    CASE("nn_forward_tta", "before nn_build", is_state(nn_forward_tta(fresh, x, 1, 1, out)));
+    CASE("nn_evaluate_tta", "before nn_build", is_state(nn_evaluate_tta(fresh, &ds, 1, NULL, NULL, NULL)));
     CHECK(nn_build(fresh, 4, 2) == NN_OK && nn_build(plain, 4, 2) == NN_OK, "%s", nn_error());
     CASE("nn_add", "after nn_build", is_state(nn_add(fresh, nn_relu())));
     CASE("nn_set_input_grad", "a change after nn_build", is_state(nn_set_input_grad(fresh, 0)) &&
@@ -570,7 +593,7 @@ static void test_data_arguments(void)
     CASE("nn_set_augment", "no augmentation of 1x2 samples (allowed)",
          nn_set_augment(&d, aug_none) == NN_OK);
     d.shape = nn_shape3(1, 2, 2);   /* 2x2 images from here on */
-    CASE("nn_set_augment", "flip 2 (reserved)", is_arg(nn_set_augment(&d, aug_flip2)) && !d.augment.flip);
+    CASE("nn_set_augment", "flip 3 (reserved)", is_arg(nn_set_augment(&d, aug_flip3)) && !d.augment.flip);
     CASE("nn_set_augment", "negative crop_pad", is_arg(nn_set_augment(&d, aug_neg)) && !d.augment.crop_pad);
     CASE("nn_set_augment", "crop_pad >= min(h, w)", is_arg(nn_set_augment(&d, aug_big)));
     CASE("nn_set_augment", "crop_pad 1 on 2x2 images (allowed)",
