@@ -180,6 +180,30 @@ static void test_frozen_parameters(void)
     nn_optim_free(oa); nn_optim_free(ob); nn_net_free(a); nn_net_free(b);
 }
 
+/* Nothing below the lowest layer with something to train needs an input gradient. */
+static void test_frozen_layers_below_are_skipped(void)
+{
+    nn_net *net = mlp(8, 3);
+    float x[8 * 4], dy[8 * 3], w_grad[15], *dx2;
+    int i, untouched = 1;
+    fill(x, 32, -1, 1, 1);
+    fill(dy, 24, -1, 1, 2);
+    nn_forward(net, x, 8);
+    nn_backward(net, dy);
+    memcpy(w_grad, param(net, "2.weight")->grad, sizeof w_grad);
+    dx2 = (float *)nn_layer_input_grad(net, 2);   /* the second Linear's input gradient */
+    CHECK(dx2 != NULL, "%s", nn_error());
+    if (!dx2) return;
+    CHECK(nn_set_param_options(net, "0", (nn_param_options){.frozen = 1}) == NN_OK, "%s", nn_error());
+    for (i = 0; i < 40; i++) dx2[i] = 7.0f;
+    nn_forward(net, x, 8);
+    nn_backward(net, dy);
+    for (i = 0; i < 40; i++) untouched &= dx2[i] == 7.0f;
+    CHECK(untouched, "the input gradient of the lowest trained layer was computed");
+    CHECK(same_floats(param(net, "2.weight")->grad, w_grad, 15), "layer 2's gradient changed");
+    nn_net_free(net);
+}
+
 /* The whitening layer's case: a Conv2d whose weight is frozen and bias trained. */
 static void test_frozen_conv_weight(void)
 {
@@ -231,7 +255,31 @@ static void test_checkpoint_keeps_options(void)
     step_pair(a, oa, b, ob);
     CHECK(same_floats(param(a, "0.weight")->value, param(b, "0.weight")->value, 20) &&
           same_floats(param(a, "2.bias")->value, param(b, "2.bias")->value, 3), "resumed training differs");
-    /* a checkpoint without the keys resets them */
+    {   /* damaged keys: refused, and the pair is left as it was */
+        static const char *const keys[3] = {"\"param_options\":\"", "\"optimizer_steps\":\"", "\"label_smoothing\":\""};
+        static const char bad[3] = {'-', 'x', '7'};
+        unsigned char *img;
+        size_t n;
+        int k;
+        nn_set_param_options(a, "0.bias", (nn_param_options){0.5f, 0, 0, 0});
+        CHECK(nn__save(a, oa, &img, &n) == NN_OK, "%s", nn_error());
+        for (k = 0; k < 3; k++) {
+            char *at = strstr((char *)img + 8, keys[k]), saved;
+            CHECK(at != NULL, "no %s in the checkpoint", keys[k]);
+            if (!at) continue;
+            at += strlen(keys[k]);
+            saved = *at;
+            *at = bad[k];
+            CHECK(nn_load_checkpoint_memory(b, ob, img, n) == NN_ERR_FORMAT && strstr(nn_error(), "checkpoint"),
+                  "damaged %s: %s", keys[k], nn_error());
+            CHECK(param(b, "0.bias")->options.lr_scale == 0.0f && ob->steps[0] == 1 && b->label_smoothing == 0.2f,
+                  "a refused checkpoint changed the options");
+            *at = saved;
+        }
+        CHECK(nn_load_checkpoint_memory(b, ob, img, n) == NN_OK && param(b, "0.bias")->options.lr_scale == 0.5f,
+              "%s", nn_error());
+        nn_free_buffer(img);
+    }
     CHECK(nn_load_checkpoint_memory(b, ob, NULL, 0) == NN_ERR_ARG, "NULL data accepted");
     nn_optim_free(oa); nn_optim_free(ob); nn_optim_free(oc);
     nn_net_free(a); nn_net_free(b); nn_net_free(c);
@@ -470,6 +518,7 @@ int main(void)
     RUN(test_param_options_names);
     RUN(test_lr_and_wd_scales);
     RUN(test_frozen_parameters);
+    RUN(test_frozen_layers_below_are_skipped);
     RUN(test_frozen_conv_weight);
     RUN(test_checkpoint_keeps_options);
     RUN(test_lr_triangular);
