@@ -3,9 +3,11 @@
    checkpoints, the triangular schedule, weight averaging (EMA / Lookahead), the
    alternating flip and reflection padding of the batcher, and test-time augmentation.
    Their PyTorch side is tests/recipe_torch.c + .py. */
+#define _POSIX_C_SOURCE 200809L   /* mkstemp */
 #define NN_IMPLEMENTATION
 #include "nn.h"
 #include "harness.h"
+#include <unistd.h>
 
 static void fill(float *v, size_t n, float lo, float hi, uint64_t seed)
 {
@@ -230,7 +232,8 @@ static void test_frozen_conv_weight(void)
 
 static void test_checkpoint_keeps_options(void)
 {
-    const char *path = "build/test_recipe.ckpt";
+    char path[] = "/tmp/nn_test_recipe_XXXXXX";
+    int fd = mkstemp(path);
     nn_net *a = mlp(8, 11), *b = mlp(8, 12), *c = mlp(8, 11);
     nn_optim *oa = nn_adam(a, (nn_adam_desc){.lr = 0.01f, .weight_decay = 0.01f});
     nn_optim *ob = nn_adam(b, (nn_adam_desc){.lr = 0.01f, .weight_decay = 0.01f});
@@ -240,6 +243,8 @@ static void test_checkpoint_keeps_options(void)
     CHECK(nn__save(c, oc, &plain, &size) == NN_OK && !strstr((const char *)plain + 8, "param_options") &&
           !strstr((const char *)plain + 8, "optimizer_steps"), "a default checkpoint holds the new keys");
     nn_free_buffer(plain);
+    CHECK(fd >= 0, "mkstemp failed");
+    if (fd >= 0) close(fd);
     nn_set_label_smoothing(a, 0.2f);
     nn_set_param_options(a, "0.weight", (nn_param_options){0, 0, 0, 1});
     nn_set_param_options(a, "2.bias", (nn_param_options){64.0f, 1.0f / 64.0f, 0, 0});
