@@ -119,11 +119,13 @@ test-valgrind: $(VALGRIND_TESTS)
 	@NN_THREADS=2 tests/run.sh --prefix "$(VALGRIND)" $(VALGRIND_TESTS)
 
 # nn.h <-> PyTorch model files (needs Debian's python3-torch; check runs it in tests/torch.sh),
-# torchvision's resnet18 / mobilenet_v2 through build/nn (tests/models_torch.sh), and
+# torchvision's resnet18 / mobilenet_v2 through build/nn (tests/models_torch.sh), PyTorch's
+# ONNX exports of them through build/nn (tests/onnx_torch.sh), and
 # their training steps and examples/resnet.c's model (tests/train_torch.sh).
 interop:
 	@tests/interop.sh
 	@tests/models_torch.sh
+	@tests/onnx_torch.sh
 	@tests/train_torch.sh
 
 # Everything CI runs; ends with the total "N passed, N failed".
