@@ -9128,7 +9128,7 @@ static nn_status nn__ox_infer(nn__ox_ctx *c, int k, nn_layer_desc *desc)
     } else if (nn__ox_str_is(op, "Flatten") || nn__ox_str_is(op, "Reshape")) {
         int64_t prod = 1;
         for (j = 1; j < x->rank; j++) prod *= x->d[j];
-        if (op.n == 7) {
+        if (op.p[0] == 'F') {
             int64_t axis = nn__ox_attr_int(nd, "axis", 1);
             if (axis < 0) axis += x->rank;
             if (axis != 1)
@@ -9692,10 +9692,7 @@ static nn_net *nn__ox_load(const void *data, size_t size, int max_batch, const v
                          "fork from it");
         goto fail;
     }
-    if (!c.nlayers) {
-        nn__fail(NN_ERR_FORMAT, "onnx: the graph computes nothing nn.h has a layer for (its output is its input)");
-        goto fail;
-    }
+    if (!c.nlayers && nn__ox_emit(&c, nn_scale(1.0f), NULL) != NN_OK) goto fail;   /* y = x: a net needs a layer */
     if (nn__ox_names(&c) != NN_OK) goto fail;
     {
         const int64_t *d = c.vals[c.input].d;
