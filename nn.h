@@ -89,6 +89,9 @@
    - Metadata integers are exact decimals in range (no "1.9", no "-1" where a size is
      meant, no 4294967324); floats must be finite; JSON keys must not repeat; class
      names are UTF-8 without commas, one per output; nn_format must be "1".
+   - nn_load_onnx(_memory) checks every protobuf length, count and index against the
+     bytes there, nests at most 32 groups deep, and takes at most 64 bytes of memory per
+     byte of the file plus 16 MiB to read it (and NN_MAX_BUILD_BYTES), before nn_build.
    - A failed nn_load_weights(_memory) or nn_load_checkpoint(_memory) leaves the net and
      the optimiser exactly as they were: everything is checked, then copied.
    - nn_save and nn_save_checkpoint write PATH.tmp beside the target and rename it over
@@ -8221,7 +8224,9 @@ typedef struct nn__ox_block { struct nn__ox_block *next; } nn__ox_block;
 
 typedef struct nn__ox {
     nn__ox_block *blocks;
-    size_t bytes;                   /* allocated so far: at most NN_MAX_BUILD_BYTES */
+    size_t bytes, limit;            /* allocated so far (with the blocks' headers), and the
+                                       most: 64 per byte of the file + 16 MiB, at most
+                                       NN_MAX_BUILD_BYTES (0: that) */
     int64_t opset;                  /* of the default domain */
     nn__ox_node *nodes;
     nn__ox_tensor *inits;
@@ -8231,20 +8236,23 @@ typedef struct nn__ox {
 
 #define NN__OX_STR(s) (int)((s).n < 80 ? (s).n : 80), (s).p   /* for "%.*s" */
 
+/* count elements of elem bytes, zeroed; no elements cost nothing. */
 static void *nn__ox_alloc(nn__ox *ox, size_t count, size_t elem)
 {
-    size_t bytes;
+    static double none;
+    size_t bytes, limit = ox->limit ? ox->limit : (size_t)NN_MAX_BUILD_BYTES;
     nn__ox_block *b;
-    if (!nn__mul_ok(count, elem, &bytes) || bytes > (size_t)NN_MAX_BUILD_BYTES - ox->bytes) {
-        nn__fail(NN_ERR_NOMEM, "onnx: the model needs more than NN_MAX_BUILD_BYTES (%zu) to read",
-                 (size_t)NN_MAX_BUILD_BYTES);
+    if (!count || !elem) return &none;
+    if (!nn__mul_ok(count, elem, &bytes) || bytes > SIZE_MAX - NN__ALIGN || bytes + NN__ALIGN > limit - ox->bytes) {
+        nn__fail(NN_ERR_NOMEM, "onnx: reading the model would take more than %zu bytes (64 per byte of the "
+                 "file and 16 MiB, at most NN_MAX_BUILD_BYTES)", limit);
         return NULL;
     }
     if (!(b = (nn__ox_block *)nn__calloc(1, bytes + NN__ALIGN))) {
         nn__fail(NN_ERR_NOMEM, "onnx: out of memory");
         return NULL;
     }
-    ox->bytes += bytes;
+    ox->bytes += bytes + NN__ALIGN;
     b->next = ox->blocks;
     ox->blocks = b;
     return (unsigned char *)b + NN__ALIGN;
@@ -8329,8 +8337,8 @@ static nn_status nn__ox_tensor_parse(nn__ox *ox, const unsigned char *p, size_t 
         return nn__fail(NN_ERR_FORMAT, "onnx: tensor '%.*s' holds %zu values of %zu bytes where "
                         "its dims say %zu", NN__OX_STR(t->name), raw ? raw_n / elem : got, elem, t->count);
     if (t->dtype == NN__OX_FLOAT) {
-        if (!(t->f = (float *)nn__ox_alloc(ox, t->count ? t->count : 1, sizeof(float)))) return NN_ERR_NOMEM;
-    } else if (!(t->i = (int64_t *)nn__ox_alloc(ox, t->count ? t->count : 1, sizeof(int64_t)))) {
+        if (!(t->f = (float *)nn__ox_alloc(ox, t->count, sizeof(float)))) return NN_ERR_NOMEM;
+    } else if (!(t->i = (int64_t *)nn__ox_alloc(ox, t->count, sizeof(int64_t)))) {
         return NN_ERR_NOMEM;
     }
     if (raw) {
@@ -8405,7 +8413,7 @@ static nn_status nn__ox_strings(nn__ox *ox, const unsigned char *p, size_t n, ui
     nn__pb_field f;
     long c = nn__pb_count(p, n, num);
     if (c < 0) return nn__ox_damaged(what);
-    if (!(*out = (nn__ox_str *)nn__ox_alloc(ox, (size_t)c + 1, sizeof **out))) return NN_ERR_NOMEM;
+    if (!(*out = (nn__ox_str *)nn__ox_alloc(ox, (size_t)c, sizeof **out))) return NN_ERR_NOMEM;
     *count = 0;
     while (p < end) {
         nn__pb_next(&p, end, &f);
@@ -8428,7 +8436,7 @@ static nn_status nn__ox_node_parse(nn__ox *ox, const unsigned char *p, size_t n,
     if ((st = nn__ox_strings(ox, p, n, 1, &node->in, &node->nin, "a node")) != NN_OK ||
         (st = nn__ox_strings(ox, p, n, 2, &node->out, &node->nout, "a node")) != NN_OK)
         return st;
-    if (!(node->attr = (nn__ox_attr *)nn__ox_alloc(ox, (size_t)na + 1, sizeof *node->attr))) return NN_ERR_NOMEM;
+    if (!(node->attr = (nn__ox_attr *)nn__ox_alloc(ox, (size_t)na, sizeof *node->attr))) return NN_ERR_NOMEM;
     while (q < end) {
         nn__pb_next(&q, end, &f);
         if (f.wire != 2) continue;
@@ -8527,6 +8535,8 @@ static nn_status nn__ox_parse(nn__ox *ox, const void *data, size_t size)
     int has_ir = 0;
     memset(ox, 0, sizeof *ox);
     ox->opset = -1;
+    ox->limit = size < ((size_t)NN_MAX_BUILD_BYTES - ((size_t)16 << 20)) / 64 ? 64 * size + ((size_t)16 << 20)
+                                                                          : (size_t)NN_MAX_BUILD_BYTES;
     while (p < end) {
         if (!nn__pb_next(&p, end, &f)) return nn__ox_damaged("the model");
         if (f.num == 1 && f.wire == 0) has_ir = 1;
@@ -8761,7 +8771,7 @@ static nn_status nn__ox_graph(nn__ox_ctx *c)
     }
     for (k = 0; k < ox->nnodes; k++) {
         const nn__ox_node *nd = &ox->nodes[k];
-        if (!(c->in[k] = (int *)nn__ox_alloc(ox, (size_t)nd->nin + 1, sizeof(int)))) return NN_ERR_NOMEM;
+        if (!(c->in[k] = (int *)nn__ox_alloc(ox, (size_t)nd->nin, sizeof(int)))) return NN_ERR_NOMEM;
         c->out0[k] = nd->nout && nd->out[0].n ? nn__ox_find(keys, n, nd->out[0]) : -1;
         for (j = 0; j < nd->nin; j++) {
             int id = -1;
@@ -8774,7 +8784,7 @@ static nn_status nn__ox_graph(nn__ox_ctx *c)
         }
     }
     for (k = 0; k < ox->nnodes; k++) {
-        if (!(succ[k] = (int *)nn__ox_alloc(ox, (size_t)succ_n[k] + 1, sizeof(int)))) return NN_ERR_NOMEM;
+        if (!(succ[k] = (int *)nn__ox_alloc(ox, (size_t)succ_n[k], sizeof(int)))) return NN_ERR_NOMEM;
         succ_n[k] = 0;
     }
     for (k = 0; k < ox->nnodes; k++)
@@ -9675,7 +9685,7 @@ static nn_net *nn__ox_load(const void *data, size_t size, int max_batch, const v
         for (j = 0; c.dyn[k] && j < c.ox.nodes[k].nin; j++)
             if (c.in[k][j] >= 0 && c.vals[c.in[k][j]].kind == NN__OX_DYN) c.vals[c.in[k][j]].ncons++;
     for (i = 0; i < c.nvals; i++) {
-        if (!(c.vals[i].cons = (int *)nn__ox_alloc(&c.ox, (size_t)c.vals[i].ncons + 1, sizeof(int)))) goto fail;
+        if (!(c.vals[i].cons = (int *)nn__ox_alloc(&c.ox, (size_t)c.vals[i].ncons, sizeof(int)))) goto fail;
         c.vals[i].ncons = 0;
     }
     for (k = 0; k < c.ox.nnodes; k++)

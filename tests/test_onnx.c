@@ -7,7 +7,8 @@
    past the end, an 11-byte varint, groups nested past the limit (and within it,
    skipped), giant and negative dims, a tensor whose bytes do not match its dims, an
    index out of range, a node reading a missing value, a cycle, a wrong weight size,
-   unsupported operators, attributes and pads; NaN weights load as NaN. Each case's
+   unsupported operators, attributes and pads, a file that would take more memory to
+   read than 64 bytes per byte (and 16 MiB); NaN weights load as NaN. Each case's
    message is printed ("hostile: CASE: MESSAGE", the table of docs/ONNX.md). */
 #define NN_IMPLEMENTATION
 #include "../nn.h"
@@ -323,6 +324,20 @@ static void test_hostile_inputs(void)
         free(m.p);
         m = om_model(&g, 99);
         refused("opset 99", m.p, m.n, 2, "opset 99");
+    }
+    {   /* 200,000 empty attributes (2 bytes each) would take 135 bytes of memory per byte */
+        static const int64_t xin[4] = { -1, 3, 6, 6 };
+        om_buf g = { 0, 0, 0 }, n = om_node("Relu", "r", (const char *const[]){ "x", NULL },
+                                           (const char *const[]){ "y", NULL });
+        static const unsigned char empty[2] = { 0x2a, 0x00 };
+        int k;
+        for (k = 0; k < 200000; k++) om_put(&n, empty, 2);
+        om_msg(&g, 1, &n);
+        om_value(&g, 11, "x", xin, 4);
+        om_value(&g, 12, "y", xin, 4);
+        free(m.p);
+        m = om_model(&g, 13);
+        refused("200,000 empty attributes in 400 KB", m.p, m.n, 2, "reading the model would take more than");
     }
     free(m.p);
     m = om_model_small(0);
