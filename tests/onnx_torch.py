@@ -5,8 +5,8 @@ examples/models.h, the two CNNs of examples/small_cnns.c (E4), torchvision's res
 (ImageNet stem at 224 x 224, CIFAR stem at 32 x 32) and mobilenet_v2, and a small net
 of the other operators (GELU, Softplus, LeakyReLU, Sigmoid, Tanh, ReLU6, AvgPool with
 ceil_mode and count_include_pad=False, MaxPool with ceil_mode and padding, BatchNorm1d,
-Dropout, a scale, x.view(x.size(0), -1)). Random weights and BatchNorm statistics, eval
-mode; each model exported four ways: opset 13 and 11, do_constant_folding on and off,
+Dropout (which the exporter leaves out in eval mode), a scale, x.view(x.size(0), -1)).
+Random weights and BatchNorm statistics, eval mode; each model exported four ways: opset 13 and 11, do_constant_folding on and off,
 with BatchNorm folded into the convolutions (TrainingMode.EVAL) and kept as
 BatchNormalization nodes (TrainingMode.PRESERVE on the model in eval mode). `nn import`
 turns one of them into an nn.h model file, which `nn run` gives the same logits.
