@@ -169,7 +169,8 @@ static float om_weight(int tensor, size_t i) { return (float)((int)((i * 7 + (si
     om_buf n_ = om_node(op, name, i_, o_); om_msg(g, 1, &n_); } while (0)
 #define OM_L(...) { __VA_ARGS__, NULL }
 
-/* The graph of om_model_small, weights stored as `how` (see om_tensor). */
+/* The graph of om_model_small, weights stored as how % 4 (see om_tensor); how & 4: the
+   nodes written in reverse order (ONNX asks for a topological order; nn.h sorts). */
 static om_buf om_model_small(int how)
 {
     static const int64_t w1[4] = { 4, 3, 3, 3 }, w2[4] = { 4, 4, 3, 3 }, c4[1] = { 4 }, fc[2] = { 2, 36 },
@@ -180,7 +181,7 @@ static om_buf om_model_small(int how)
     const int64_t *dims[9] = { w1, c4, c4, c4, c4, c4, w2, fc, b2 };
     const int nd[9] = { 4, 1, 1, 1, 1, 1, 4, 2, 1 };
     const size_t count[9] = { 108, 4, 4, 4, 4, 4, 144, 72, 2 };
-    om_buf g = { 0, 0, 0 }, n;
+    om_buf g = { 0, 0, 0 }, n, nodes = { 0, 0, 0 };
     float v[144];
     int t;
     size_t i;
@@ -188,43 +189,58 @@ static om_buf om_model_small(int how)
         static const char *const in[] = { "x", "conv1.weight", "conv1.bias", NULL }, *const out[] = { "c1", NULL };
         n = om_node("Conv", "conv1", in, out);
         om_attr_ints(&n, "pads", pads, 4);
-        om_msg(&g, 1, &n);
+        om_msg(&nodes, 1, &n);
     }
     {
         static const char *const in[] = { "c1", "bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var", NULL },
                                  *const out[] = { "b1", NULL };
         n = om_node("BatchNormalization", "bn1", in, out);
         om_attr_float(&n, "epsilon", 1e-3f);
-        om_msg(&g, 1, &n);
+        om_msg(&nodes, 1, &n);
     }
-    OM_NODE(&g, "Relu", "relu1", OM_L("b1"), OM_L("r1"));
+    OM_NODE(&nodes, "Relu", "relu1", OM_L("b1"), OM_L("r1"));
     {
         static const char *const in[] = { "r1", "block.conv.weight", NULL }, *const out[] = { "c2", NULL };
         n = om_node("Conv", "block.conv", in, out);
         om_attr_ints(&n, "pads", pads, 4);
-        om_msg(&g, 1, &n);
+        om_msg(&nodes, 1, &n);
     }
-    OM_NODE(&g, "Add", "add", OM_L("c2", "r1"), OM_L("s"));
-    OM_NODE(&g, "Relu", "relu2", OM_L("s"), OM_L("r2"));
+    OM_NODE(&nodes, "Add", "add", OM_L("c2", "r1"), OM_L("s"));
+    OM_NODE(&nodes, "Relu", "relu2", OM_L("s"), OM_L("r2"));
     {
         static const char *const in[] = { "r2", NULL }, *const out[] = { "p", NULL };
         n = om_node("MaxPool", "pool", in, out);
         om_attr_ints(&n, "kernel_shape", k2, 2);
         om_attr_ints(&n, "strides", k2, 2);
-        om_msg(&g, 1, &n);
+        om_msg(&nodes, 1, &n);
     }
-    OM_NODE(&g, "Flatten", "flatten", OM_L("p"), OM_L("f"));
+    OM_NODE(&nodes, "Flatten", "flatten", OM_L("p"), OM_L("f"));
     {
         static const char *const in[] = { "f", "fc.weight", "fc.bias", NULL }, *const out[] = { "y", NULL };
         n = om_node("Gemm", "fc", in, out);
         om_attr_int(&n, "transB", 1);
-        om_msg(&g, 1, &n);
+        om_msg(&nodes, 1, &n);
     }
+    if (how & 4) {                     /* the node fields back to front */
+        size_t at[16], k = 0, p = 0;
+        while (p < nodes.n && k < 16) {
+            uint64_t len = 0;
+            int shift = 0;
+            at[k++] = p++;             /* the key 0x0a, then the length */
+            do { len |= (uint64_t)(nodes.p[p] & 0x7f) << shift; shift += 7; } while (nodes.p[p++] & 0x80);
+            p += (size_t)len;
+        }
+        at[k] = nodes.n;
+        while (k--) om_put(&g, nodes.p + at[k], at[k + 1] - at[k]);
+    } else {
+        om_put(&g, nodes.p, nodes.n);
+    }
+    free(nodes.p);
     om_str(&g, 2, "small");
     for (t = 0; t < 9; t++) {
         for (i = 0; i < count[t]; i++) v[i] = om_weight(t, i);
         if (t == 5) for (i = 0; i < count[t]; i++) v[i] = 0.5f + (float)i / 4.0f;   /* variances > 0 */
-        om_tensor(&g, 5, names[t], dims[t], nd[t], v, count[t], how);
+        om_tensor(&g, 5, names[t], dims[t], nd[t], v, count[t], how % 4);
     }
     om_value(&g, 11, "x", xin, 4);
     om_value(&g, 12, "y", yout, 2);

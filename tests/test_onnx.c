@@ -1,7 +1,8 @@
 /* The ONNX importer: a small model written here protobuf field by field
    (tests/onnx_model.h: Conv, BatchNormalization, Relu, a residual block, MaxPool,
    Flatten, Gemm) loads and computes what the same net built with nn_add computes, with
-   its weights as raw_data, packed or unpacked float_data; the layer names come from the
+   its weights as raw_data, packed or unpacked float_data, its nodes in order or back to
+   front; the layer names come from the
    weights; the net trains. Then hostile and damaged inputs, each refused with
    NN_ERR_FORMAT (or its status) and a sentence: every truncation of the file, lengths
    past the end, an 11-byte varint, groups nested past the limit (and within it,
@@ -64,8 +65,8 @@ static void test_small_model_loads_and_matches(void)
     if (!ref) return;
     want = nn_forward(ref, x, 3);
     memcpy(w, want, sizeof w);
-    for (how = 0; how < 3; how++) {
-        om_buf m = om_model_small(how);
+    for (how = 0; how < 4; how++) {
+        om_buf m = om_model_small(how < 3 ? how : 4);   /* 4: raw_data, the nodes back to front */
         nn_net *net = nn_load_onnx_memory(m.p, m.n, 3);
         const float *y;
         int i;
