@@ -379,6 +379,47 @@ static void test_nan_weights_load(void)
     free(m.p);
 }
 
+/* Clip's bounds as attributes (opset 6) and as inputs (opset 13: an initializer and a
+   Constant node), ReLU6 among them. */
+static void test_clip_bounds(void)
+{
+    static const int64_t xin[2] = { -1, 4 }, none[1] = { 0 };
+    const float x[4] = { -7, -0.25f, 0.75f, 9 }, lo = 0.0f;
+    int k;
+    for (k = 0; k < 2; k++) {
+        om_buf g = { 0, 0, 0 }, m, n;
+        nn_net *net;
+        const float *y;
+        if (!k) {
+            n = om_node("Clip", "clip", (const char *const[]){ "x", NULL }, (const char *const[]){ "y", NULL });
+            om_attr_float(&n, "min", -0.5f);
+            om_attr_float(&n, "max", 0.5f);
+            om_msg(&g, 1, &n);
+        } else {
+            om_buf a = { 0, 0, 0 };
+            n = om_node("Constant", "six", (const char *const[]){ NULL }, (const char *const[]){ "hi", NULL });
+            om_str(&a, 1, "value");
+            om_tensor(&a, 5, "", none, 0, (const float[]){ 6.0f }, 1, 0);
+            om_int(&a, 20, 4);
+            om_msg(&n, 5, &a);
+            om_msg(&g, 1, &n);
+            OM_NODE(&g, "Clip", "relu6", OM_L("x", "lo", "hi"), OM_L("y"));
+            om_tensor(&g, 5, "lo", none, 0, &lo, 1, 1);
+        }
+        om_value(&g, 11, "x", xin, 2);
+        om_value(&g, 12, "y", xin, 2);
+        m = om_model(&g, k ? 13 : 6);
+        net = nn_load_onnx_memory(m.p, m.n, 1);
+        CHECK(net != NULL, "%s", nn_error());
+        y = net ? nn_forward(net, x, 1) : NULL;
+        CHECK(y && nn_get_layer(net, 0)->desc.kind == NN_HARDTANH, "a Hardtanh");
+        if (y && !k) CHECK(y[0] == -0.5f && y[1] == -0.25f && y[2] == 0.5f && y[3] == 0.5f, "%g %g %g %g", y[0], y[1], y[2], y[3]);
+        if (y && k) CHECK(y[0] == 0.0f && y[1] == 0.0f && y[2] == 0.75f && y[3] == 6.0f, "%g %g %g %g", y[0], y[1], y[2], y[3]);
+        nn_net_free(net);
+        free(m.p);
+    }
+}
+
 #ifndef NN_NO_STDIO
 static void test_load_onnx_file(void)
 {
@@ -411,6 +452,7 @@ int main(void)
     RUN(test_every_truncation_is_refused);
     RUN(test_hostile_inputs);
     RUN(test_nan_weights_load);
+    RUN(test_clip_bounds);
 #ifndef NN_NO_STDIO
     RUN(test_load_onnx_file);
 #endif
