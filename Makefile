@@ -74,7 +74,7 @@ test-cxx:
 # `make fuzz` runs each for FUZZ_SECONDS (tests/fuzz/run.sh; crashes in build/fuzz/artifacts).
 FUZZ_CC     ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS = load_memory load_weights checkpoint cifar10 idx npy
+FUZZ_TARGETS = load_memory load_weights checkpoint cifar10 idx npy onnx
 FUZZ_BINS    = $(patsubst %,$(B)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 FUZZ_FLAGS   = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
@@ -85,7 +85,7 @@ $(B)/fuzz/common.o: tests/fuzz/fuzz_common.c tests/fuzz/fuzz.h nn.h
 $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h tests/fuzz/mutator.h tools/npy.h $(B)/fuzz/common.o
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $(WARN) $< $(B)/fuzz/common.o -o $@ $(LDLIBS)
 
-$(B)/fuzz/make_corpus: tests/fuzz/make_corpus.c tests/fuzz/fuzz_common.c tests/fuzz/fuzz.h nn.h tools/npy.h
+$(B)/fuzz/make_corpus: tests/fuzz/make_corpus.c tests/fuzz/fuzz_common.c tests/fuzz/fuzz.h nn.h tools/npy.h tests/onnx_model.h
 	@mkdir -p $(B)/fuzz
 	$(FUZZ_CC) -O1 -g $(WARN) tests/fuzz/make_corpus.c tests/fuzz/fuzz_common.c -o $@ $(LDLIBS)
 
@@ -122,12 +122,14 @@ test-valgrind: $(VALGRIND_TESTS)
 	@NN_THREADS=2 tests/run.sh --prefix "$(VALGRIND)" $(VALGRIND_TESTS)
 
 # nn.h <-> PyTorch model files (needs Debian's python3-torch; check runs it in tests/torch.sh),
-# torchvision's resnet18 / mobilenet_v2 through build/nn (tests/models_torch.sh), and
-# their training steps and examples/resnet.c's model (tests/train_torch.sh), and the
-# airbench94 recipe's training features (tests/recipe_torch.sh).
+# torchvision's resnet18 / mobilenet_v2 through build/nn (tests/models_torch.sh), PyTorch's
+# ONNX exports of them through build/nn (tests/onnx_torch.sh), their training steps and
+# examples/resnet.c's model (tests/train_torch.sh), and the airbench94 recipe's training
+# features (tests/recipe_torch.sh).
 interop:
 	@tests/interop.sh
 	@tests/models_torch.sh
+	@tests/onnx_torch.sh
 	@tests/train_torch.sh
 	@tests/recipe_torch.sh
 

@@ -89,6 +89,9 @@
    - Metadata integers are exact decimals in range (no "1.9", no "-1" where a size is
      meant, no 4294967324); floats must be finite; JSON keys must not repeat; class
      names are UTF-8 without commas, one per output; nn_format must be "1".
+   - nn_load_onnx(_memory) checks every protobuf length, count and index against the
+     bytes there, nests at most 32 groups deep, and takes at most 64 bytes of memory per
+     byte of the file plus 16 MiB to read it (and NN_MAX_BUILD_BYTES), before nn_build.
    - A failed nn_load_weights(_memory) or nn_load_checkpoint(_memory) leaves the net and
      the optimiser exactly as they were: everything is checked, then copied.
    - nn_save and nn_save_checkpoint write PATH.tmp beside the target and rename it over
@@ -809,6 +812,21 @@ NNDEF nn_status nn_load_checkpoint(nn_net *net, nn_optim *opt, const char *path)
 
 #ifndef NN_NO_ONNX
 /* Import. */
+/* Reads an ONNX model (what torch.onnx.export writes) into a built net for batches of
+   up to max_batch, in evaluation mode, trainable like any net: one float32 input of
+   1 to 4 dimensions (batch first), one output, the graph a chain of the operators
+   nn.h has layers for (docs/ONNX.md lists them, the opsets and the mapping), residual
+   blocks where a value feeds two paths that an Add joins. Layers are named after
+   their weights ("features.0" from "features.0.weight") where every such name is a
+   valid nn.h name and none clash, else by index. NULL with nn_error() set for any
+   failure: a damaged or hostile file (NN_ERR_FORMAT; checked before anything is
+   allocated beyond the bytes it holds, at most NN_MAX_BUILD_BYTES in all), an
+   operator or attribute value nn.h cannot express (naming the node and operator),
+   max_batch < 1 or a NULL data (NN_ERR_ARG). */
+NNDEF nn_net *nn_load_onnx_memory(const void *data, size_t size, int max_batch);
+#ifndef NN_NO_STDIO
+NNDEF nn_net *nn_load_onnx(const char *path, int max_batch);
+#endif
 
 /* Export. */
 
@@ -8440,9 +8458,1741 @@ NNDEF nn_status nn_load_checkpoint(nn_net *net, nn_optim *opt, const char *path)
 
 /* ---- Protocol buffers: reading the wire format ---- */
 
+/* Protocol buffers carry every ONNX message as fields: a varint key (field number << 3
+   | wire type) then the value: 0 a varint (at most 10 bytes), 1 eight bytes, 2 a varint
+   length and that many bytes (strings, bytes, nested messages, packed repeated
+   numbers), 5 four bytes; 3 and 4 open and close a group (deprecated, skipped). The
+   reader points into the file and copies nothing but numbers: every length is checked
+   against the end of its message, nesting is bounded, and an array is allocated only
+   after its elements were counted in bytes that are there. */
+
+#define NN__OX_MAX_DIMS 8       /* dimensions of a tensor or a value */
+#define NN__OX_MAX_VALUES 16    /* numbers of a repeated attribute (pads, strides, ...) */
+#define NN__PB_MAX_DEPTH 32     /* nested groups skipped */
+
+typedef struct nn__pb_field {
+    uint32_t num;
+    int wire;
+    uint64_t v;                  /* wire 0, 1, 5: the number */
+    const unsigned char *p;      /* wire 2: the bytes */
+    size_t n;
+} nn__pb_field;
+
+static int nn__pb_varint(const unsigned char **p, const unsigned char *end, uint64_t *v)
+{
+    uint64_t x = 0;
+    int i;
+    for (i = 0; i < 10 && *p < end; i++) {
+        unsigned b = *(*p)++;
+        if (i == 9 && b > 1) return 0;      /* more than 64 bits */
+        x |= (uint64_t)(b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) { *v = x; return 1; }
+    }
+    return 0;
+}
+
+static uint64_t nn__le_u(const unsigned char *b, int n)
+{
+    uint64_t x = 0;
+    while (n--) x = x << 8 | b[n];
+    return x;
+}
+
+/* The value of a field of wire type `wire` at *p, skipped or read into f. */
+static int nn__pb_value(const unsigned char **p, const unsigned char *end, int wire, nn__pb_field *f)
+{
+    uint64_t len;
+    switch (wire) {
+    case 0: return nn__pb_varint(p, end, &f->v);
+    case 1: case 5: {
+        int n = wire == 1 ? 8 : 4;
+        if (end - *p < n) return 0;
+        f->v = nn__le_u(*p, n);
+        *p += n;
+        return 1;
+    }
+    case 2:
+        if (!nn__pb_varint(p, end, &len) || len > (uint64_t)(end - *p)) return 0;
+        f->p = *p;
+        f->n = (size_t)len;
+        *p += len;
+        return 1;
+    }
+    return 0;
+}
+
+/* The next field at *p (which is before end); 0 for damaged bytes. A group is skipped
+   whole (then f->num is 0, a number no message uses), its nesting bounded by
+   NN__PB_MAX_DEPTH, each end matching its start. */
+static int nn__pb_next(const unsigned char **p, const unsigned char *end, nn__pb_field *f)
+{
+    uint64_t key;
+    uint32_t open[NN__PB_MAX_DEPTH];
+    int depth = 0;
+    memset(f, 0, sizeof *f);
+    for (;;) {
+        uint32_t num;
+        int wire;
+        if (!nn__pb_varint(p, end, &key) || key >> 3 == 0 || key >> 3 > 0x1fffffff) return 0;
+        num = (uint32_t)(key >> 3);
+        wire = (int)(key & 7);
+        if (wire == 3) {
+            if (depth == NN__PB_MAX_DEPTH) return 0;
+            open[depth++] = num;
+            continue;
+        }
+        if (wire == 4) {
+            if (!depth || open[--depth] != num) return 0;
+        } else if (!nn__pb_value(p, end, wire, f)) {
+            return 0;
+        }
+        if (!depth) {
+            if (wire == 4) memset(f, 0, sizeof *f);
+            else { f->num = num; f->wire = wire; }
+            return 1;
+        }
+    }
+}
+
+/* Fields numbered num in a message: how many, or -1 if it is damaged. */
+static long nn__pb_count(const unsigned char *p, size_t n, uint32_t num)
+{
+    const unsigned char *end = p + n;
+    nn__pb_field f;
+    long count = 0;
+    while (p < end) {
+        if (!nn__pb_next(&p, end, &f)) return -1;
+        count += f.num == num;
+    }
+    return count;
+}
+
+/* Appends the integers of a repeated int64 / int32 field (packed or not) to out;
+   0 for damaged bytes or more than max values. */
+static int nn__pb_ints(const nn__pb_field *f, int64_t *out, size_t *count, size_t max)
+{
+    if (f->wire == 0) {
+        if (*count >= max) return 0;
+        out[(*count)++] = (int64_t)f->v;
+        return 1;
+    }
+    if (f->wire == 2) {
+        const unsigned char *p = f->p, *end = f->p + f->n;
+        uint64_t v;
+        while (p < end) {
+            if (*count >= max || !nn__pb_varint(&p, end, &v)) return 0;
+            out[(*count)++] = (int64_t)v;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+static float nn__f32_bits(uint32_t u)
+{
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+/* Appends the floats of a repeated float field (packed or not). */
+static int nn__pb_floats(const nn__pb_field *f, float *out, size_t *count, size_t max)
+{
+    size_t k;
+    if (f->wire == 5) {
+        if (*count >= max) return 0;
+        out[(*count)++] = nn__f32_bits((uint32_t)f->v);
+        return 1;
+    }
+    if (f->wire != 2 || f->n % 4 || f->n / 4 > max - *count) return 0;
+    for (k = 0; k < f->n; k += 4) out[(*count)++] = nn__f32_bits((uint32_t)nn__le_u(f->p + k, 4));
+    return 1;
+}
+
+/* Values of a repeated numeric field of wire type 0 (or 5 when fixed32) held by f. */
+static size_t nn__pb_run(const nn__pb_field *f, int fixed32)
+{
+    size_t k, n = 0;
+    if (f->wire != 2) return 1;
+    if (fixed32) return f->n / 4;
+    for (k = 0; k < f->n; k++) n += f->p[k] < 0x80;   /* each varint ends in a byte < 0x80 */
+    return n;
+}
+
+/* ---- The ONNX messages (onnx.proto3): only the fields nn.h reads ---- */
+
+typedef struct nn__ox_str { const char *p; size_t n; } nn__ox_str;
+
+enum { NN__OX_FLOAT = 1, NN__OX_INT32 = 6, NN__OX_INT64 = 7 };   /* TensorProto.DataType */
+enum { NN__OX_A_FLOAT = 1, NN__OX_A_INT, NN__OX_A_STRING, NN__OX_A_TENSOR, NN__OX_A_GRAPH,
+       NN__OX_A_FLOATS, NN__OX_A_INTS };                          /* AttributeProto.type */
+
+typedef struct nn__ox_tensor {
+    nn__ox_str name;
+    int dtype, ndim;
+    int64_t dims[NN__OX_MAX_DIMS];
+    size_t count;
+    float *f;                    /* FLOAT: the values */
+    int64_t *i;                  /* INT64, INT32: the values; both NULL for another type */
+} nn__ox_tensor;
+
+typedef struct nn__ox_attr {
+    nn__ox_str name, s;
+    int type;
+    float f;
+    int64_t i;
+    nn__ox_tensor *t;
+    size_t nfloats, nints;
+    float floats[NN__OX_MAX_VALUES];
+    int64_t ints[NN__OX_MAX_VALUES];
+} nn__ox_attr;
+
+typedef struct nn__ox_node {
+    nn__ox_str name, op, domain;
+    nn__ox_str *in, *out;
+    nn__ox_attr *attr;
+    int nin, nout, nattr;
+} nn__ox_node;
+
+typedef struct nn__ox_vi {          /* ValueInfoProto of a graph input or output */
+    nn__ox_str name;
+    int elem, ndim, has_shape;
+    int64_t dims[NN__OX_MAX_DIMS];  /* -1: symbolic (dim_param) or unknown */
+} nn__ox_vi;
+
+/* One allocation of the import, linked to the others (freed together). */
+typedef struct nn__ox_block { struct nn__ox_block *next; } nn__ox_block;
+
+typedef struct nn__ox {
+    nn__ox_block *blocks;
+    size_t bytes, limit;            /* allocated so far (with the blocks' headers), and the
+                                       most: 64 per byte of the file + 16 MiB, at most
+                                       NN_MAX_BUILD_BYTES (0: that) */
+    int64_t opset;                  /* of the default domain */
+    nn__ox_node *nodes;
+    nn__ox_tensor *inits;
+    nn__ox_vi *inputs, *outputs;
+    int nnodes, ninits, ninputs, noutputs;
+} nn__ox;
+
+#define NN__OX_STR(s) (int)((s).n < 80 ? (s).n : 80), (s).p   /* for "%.*s" */
+
+/* count elements of elem bytes, zeroed; no elements cost nothing. */
+static void *nn__ox_alloc(nn__ox *ox, size_t count, size_t elem)
+{
+    static double none;
+    size_t bytes, limit = ox->limit ? ox->limit : (size_t)NN_MAX_BUILD_BYTES;
+    nn__ox_block *b;
+    if (!count || !elem) return &none;
+    if (!nn__mul_ok(count, elem, &bytes) || bytes > SIZE_MAX - NN__ALIGN || bytes + NN__ALIGN > limit - ox->bytes) {
+        nn__fail(NN_ERR_NOMEM, "onnx: reading the model would take more than %zu bytes (64 per byte of the "
+                 "file and 16 MiB, at most NN_MAX_BUILD_BYTES)", limit);
+        return NULL;
+    }
+    if (!(b = (nn__ox_block *)nn__calloc(1, bytes + NN__ALIGN))) {
+        nn__fail(NN_ERR_NOMEM, "onnx: out of memory");
+        return NULL;
+    }
+    ox->bytes += bytes + NN__ALIGN;
+    b->next = ox->blocks;
+    ox->blocks = b;
+    return (unsigned char *)b + NN__ALIGN;
+}
+
+static void nn__ox_free(nn__ox *ox)
+{
+    while (ox->blocks) {
+        nn__ox_block *next = ox->blocks->next;
+        nn__free(ox->blocks);
+        ox->blocks = next;
+    }
+}
+
+static nn_status nn__ox_damaged(const char *what)
+{
+    return nn__fail(NN_ERR_FORMAT, "onnx: damaged file: a field of %s runs past its end or "
+                    "is not protobuf", what);
+}
+
+static int nn__ox_str_is(nn__ox_str s, const char *text)
+{
+    return s.n == strlen(text) && !memcmp(s.p, text, s.n);
+}
+
+static int nn__ox_str_eq(nn__ox_str a, nn__ox_str b) { return a.n == b.n && (!a.n || !memcmp(a.p, b.p, a.n)); }
+
+static nn__ox_str nn__ox_bytes(const nn__pb_field *f)
+{
+    nn__ox_str s;
+    s.p = (const char *)f->p;
+    s.n = f->n;
+    return s;
+}
+
+/* TensorProto: dims 1, data_type 2, float_data 4, int32_data 5, int64_data 7, name 8,
+   raw_data 9, data_location 14 (external data: refused). Two passes: the first counts
+   the values the bytes hold, the second copies them once the count matches the dims. */
+static nn_status nn__ox_tensor_parse(nn__ox *ox, const unsigned char *p, size_t n, nn__ox_tensor *t)
+{
+    const unsigned char *q = p, *end = p + n;
+    nn__pb_field f;
+    const unsigned char *raw = NULL;
+    size_t raw_n = 0, nf = 0, ni = 0, ndims = 0, k, got = 0, elem;
+    int64_t dims[NN__OX_MAX_DIMS];
+    int external = 0, fields32 = 0, fields64 = 0;
+    memset(t, 0, sizeof *t);
+    while (q < end) {
+        if (!nn__pb_next(&q, end, &f)) return nn__ox_damaged("a tensor");
+        switch (f.num) {
+        case 1:
+            if (!nn__pb_ints(&f, dims, &ndims, NN__OX_MAX_DIMS))
+                return nn__fail(NN_ERR_FORMAT, "onnx: a tensor has more than %d dimensions or damaged "
+                                "dims", NN__OX_MAX_DIMS);
+            break;
+        case 2: if (f.wire == 0) t->dtype = (int)f.v; break;
+        case 4: if (f.wire != 0 && f.wire != 1) nf += nn__pb_run(&f, 1); break;
+        case 5: if (f.wire == 0 || f.wire == 2) { ni += nn__pb_run(&f, 0); fields32 = 1; } break;
+        case 7: if (f.wire == 0 || f.wire == 2) { ni += nn__pb_run(&f, 0); fields64 = 1; } break;
+        case 8: if (f.wire == 2) t->name = nn__ox_bytes(&f); break;
+        case 9: if (f.wire == 2) { raw = f.p; raw_n = f.n; } break;
+        case 14: external = f.wire == 0 && f.v == 1; break;
+        }
+    }
+    if (external)
+        return nn__fail(NN_ERR_FORMAT, "onnx: tensor '%.*s' keeps its data in an external file "
+                        "(not supported: save the model with its weights inside)", NN__OX_STR(t->name));
+    t->ndim = (int)ndims;
+    t->count = 1;
+    for (k = 0; k < ndims; k++) {
+        if (dims[k] < 0 || dims[k] > INT_MAX || !nn__mul_ok(t->count, (size_t)dims[k], &t->count))
+            return nn__fail(NN_ERR_FORMAT, "onnx: tensor '%.*s': dimension %zu is %lld",
+                            NN__OX_STR(t->name), k, (long long)dims[k]);
+        t->dims[k] = dims[k];
+    }
+    if (t->dtype == NN__OX_FLOAT) elem = 4;
+    else if (t->dtype == NN__OX_INT64 && !fields32) elem = 8;
+    else if (t->dtype == NN__OX_INT32 && !fields64) elem = 4;
+    else return NN_OK;   /* another type: refused where it is used */
+    got = raw ? raw_n / elem : t->dtype == NN__OX_FLOAT ? nf : ni;
+    if ((raw && (raw_n % elem || nf || ni)) || got != t->count)
+        return nn__fail(NN_ERR_FORMAT, "onnx: tensor '%.*s' holds %zu values of %zu bytes where "
+                        "its dims say %zu", NN__OX_STR(t->name), raw ? raw_n / elem : got, elem, t->count);
+    if (t->dtype == NN__OX_FLOAT) {
+        if (!(t->f = (float *)nn__ox_alloc(ox, t->count, sizeof(float)))) return NN_ERR_NOMEM;
+    } else if (!(t->i = (int64_t *)nn__ox_alloc(ox, t->count, sizeof(int64_t)))) {
+        return NN_ERR_NOMEM;
+    }
+    if (raw) {
+        for (k = 0; k < t->count; k++) {
+            uint64_t u = nn__le_u(raw + k * elem, (int)elem);
+            if (t->f) t->f[k] = nn__f32_bits((uint32_t)u);
+            else t->i[k] = elem == 8 ? (int64_t)u : (int64_t)(int32_t)(uint32_t)u;
+        }
+        return NN_OK;
+    }
+    for (q = p, got = 0; q < end;) {
+        nn__pb_next(&q, end, &f);   /* the first pass checked every field */
+        if (t->f && f.num == 4 && f.wire != 0 && f.wire != 1) {
+            if (!nn__pb_floats(&f, t->f, &got, t->count)) return nn__ox_damaged("float_data");
+        } else if (t->i && (f.num == 5 || f.num == 7) && (f.wire == 0 || f.wire == 2)) {
+            size_t from = got;
+            if (!nn__pb_ints(&f, t->i, &got, t->count)) return nn__ox_damaged("int64_data");
+            if (f.num == 5)
+                for (k = from; k < got; k++) t->i[k] = (int32_t)(uint32_t)(uint64_t)t->i[k];
+        }
+    }
+    if (got != t->count) return nn__ox_damaged("a tensor's data");
+    return NN_OK;
+}
+
+/* AttributeProto: name 1, f 2, i 3, s 4, t 5, g 6, floats 7, ints 8, type 20. */
+static nn_status nn__ox_attr_parse(nn__ox *ox, const unsigned char *p, size_t n, nn__ox_attr *a)
+{
+    const unsigned char *end = p + n;
+    nn__pb_field f;
+    int seen = 0;
+    nn_status st;
+    memset(a, 0, sizeof *a);
+    while (p < end) {
+        if (!nn__pb_next(&p, end, &f)) return nn__ox_damaged("an attribute");
+        switch (f.num) {
+        case 1: if (f.wire == 2) a->name = nn__ox_bytes(&f); break;
+        case 2: if (f.wire == 5) { a->f = nn__f32_bits((uint32_t)f.v); seen = NN__OX_A_FLOAT; } break;
+        case 3: if (f.wire == 0) { a->i = (int64_t)f.v; seen = NN__OX_A_INT; } break;
+        case 4: if (f.wire == 2) { a->s = nn__ox_bytes(&f); seen = NN__OX_A_STRING; } break;
+        case 5:
+            if (f.wire != 2) break;
+            if (!(a->t = (nn__ox_tensor *)nn__ox_alloc(ox, 1, sizeof *a->t))) return NN_ERR_NOMEM;
+            if ((st = nn__ox_tensor_parse(ox, f.p, f.n, a->t)) != NN_OK) return st;
+            seen = NN__OX_A_TENSOR;
+            break;
+        case 6: seen = NN__OX_A_GRAPH; break;
+        case 7:
+            if ((f.wire != 2 && f.wire != 5) || !nn__pb_floats(&f, a->floats, &a->nfloats, NN__OX_MAX_VALUES))
+                return nn__fail(NN_ERR_FORMAT, "onnx: attribute '%.*s' holds more than %d floats or is "
+                                "damaged", NN__OX_STR(a->name), NN__OX_MAX_VALUES);
+            seen = NN__OX_A_FLOATS;
+            break;
+        case 8:
+            if ((f.wire != 2 && f.wire != 0) || !nn__pb_ints(&f, a->ints, &a->nints, NN__OX_MAX_VALUES))
+                return nn__fail(NN_ERR_FORMAT, "onnx: attribute '%.*s' holds more than %d integers or is "
+                                "damaged", NN__OX_STR(a->name), NN__OX_MAX_VALUES);
+            seen = NN__OX_A_INTS;
+            break;
+        case 20: if (f.wire == 0) a->type = (int)f.v; break;
+        }
+    }
+    if (!a->type) a->type = seen;   /* files older than the type field */
+    return NN_OK;
+}
+
+/* A repeated string field into an array counted first. */
+static nn_status nn__ox_strings(nn__ox *ox, const unsigned char *p, size_t n, uint32_t num,
+                                nn__ox_str **out, int *count, const char *what)
+{
+    const unsigned char *end = p + n;
+    nn__pb_field f;
+    long c = nn__pb_count(p, n, num);
+    if (c < 0) return nn__ox_damaged(what);
+    if (!(*out = (nn__ox_str *)nn__ox_alloc(ox, (size_t)c, sizeof **out))) return NN_ERR_NOMEM;
+    *count = 0;
+    while (p < end) {
+        nn__pb_next(&p, end, &f);
+        if (f.num != num) continue;
+        if (f.wire != 2) return nn__ox_damaged(what);
+        (*out)[(*count)++] = nn__ox_bytes(&f);
+    }
+    return NN_OK;
+}
+
+/* NodeProto: input 1, output 2, name 3, op_type 4, attribute 5, domain 7. */
+static nn_status nn__ox_node_parse(nn__ox *ox, const unsigned char *p, size_t n, nn__ox_node *node)
+{
+    const unsigned char *q = p, *end = p + n;
+    nn__pb_field f;
+    long na = nn__pb_count(p, n, 5);
+    nn_status st;
+    memset(node, 0, sizeof *node);
+    if (na < 0) return nn__ox_damaged("a node");
+    if ((st = nn__ox_strings(ox, p, n, 1, &node->in, &node->nin, "a node")) != NN_OK ||
+        (st = nn__ox_strings(ox, p, n, 2, &node->out, &node->nout, "a node")) != NN_OK)
+        return st;
+    if (!(node->attr = (nn__ox_attr *)nn__ox_alloc(ox, (size_t)na, sizeof *node->attr))) return NN_ERR_NOMEM;
+    while (q < end) {
+        nn__pb_next(&q, end, &f);
+        if (f.wire != 2) continue;
+        if (f.num == 3) node->name = nn__ox_bytes(&f);
+        else if (f.num == 4) node->op = nn__ox_bytes(&f);
+        else if (f.num == 7) node->domain = nn__ox_bytes(&f);
+        else if (f.num == 5 && (st = nn__ox_attr_parse(ox, f.p, f.n, &node->attr[node->nattr++])) != NN_OK)
+            return st;
+    }
+    return NN_OK;
+}
+
+/* ValueInfoProto: name 1, type 2 -> TypeProto: tensor_type 1 -> elem_type 1, shape 2 ->
+   TensorShapeProto: dim 1 -> dim_value 1 (or dim_param 2: symbolic). */
+static nn_status nn__ox_vi_parse(const unsigned char *p, size_t n, nn__ox_vi *vi)
+{
+    const unsigned char *end = p + n, *tp = NULL, *tend = NULL;
+    nn__pb_field f;
+    memset(vi, 0, sizeof *vi);
+    while (p < end) {
+        if (!nn__pb_next(&p, end, &f)) return nn__ox_damaged("a graph input or output");
+        if (f.num == 1 && f.wire == 2) vi->name = nn__ox_bytes(&f);
+        if (f.num == 2 && f.wire == 2) { tp = f.p; tend = f.p + f.n; }
+    }
+    while (tp && tp < tend) {          /* TypeProto */
+        if (!nn__pb_next(&tp, tend, &f)) return nn__ox_damaged("a type");
+        if (f.num == 1 && f.wire == 2) {
+            const unsigned char *q = f.p, *qend = f.p + f.n;
+            while (q < qend) {         /* TypeProto.Tensor */
+                nn__pb_field g;
+                if (!nn__pb_next(&q, qend, &g)) return nn__ox_damaged("a tensor type");
+                if (g.num == 1 && g.wire == 0) vi->elem = (int)g.v;
+                if (g.num == 2 && g.wire == 2) {
+                    const unsigned char *s = g.p, *send = g.p + g.n;
+                    vi->has_shape = 1;
+                    while (s < send) { /* TensorShapeProto */
+                        nn__pb_field d;
+                        if (!nn__pb_next(&s, send, &d)) return nn__ox_damaged("a shape");
+                        if (d.num != 1 || d.wire != 2) continue;
+                        if (vi->ndim == NN__OX_MAX_DIMS)
+                            return nn__fail(NN_ERR_FORMAT, "onnx: value '%.*s' has more than %d dimensions",
+                                            NN__OX_STR(vi->name), NN__OX_MAX_DIMS);
+                        vi->dims[vi->ndim] = -1;
+                        {
+                            const unsigned char *e = d.p, *eend = d.p + d.n;
+                            while (e < eend) {
+                                nn__pb_field v;
+                                if (!nn__pb_next(&e, eend, &v)) return nn__ox_damaged("a dimension");
+                                if (v.num == 1 && v.wire == 0 && (int64_t)v.v >= 0) vi->dims[vi->ndim] = (int64_t)v.v;
+                            }
+                        }
+                        vi->ndim++;
+                    }
+                }
+            }
+        }
+    }
+    return NN_OK;
+}
+
+/* GraphProto: node 1, initializer 5, input 11, output 12 (value_info and the rest are
+   skipped). */
+static nn_status nn__ox_graph_parse(nn__ox *ox, const unsigned char *p, size_t n)
+{
+    const unsigned char *end = p + n;
+    nn__pb_field f;
+    long c1 = nn__pb_count(p, n, 1), c5 = nn__pb_count(p, n, 5), c11 = nn__pb_count(p, n, 11),
+         c12 = nn__pb_count(p, n, 12);
+    nn_status st = NN_OK;
+    if (c1 < 0 || c5 < 0 || c11 < 0 || c12 < 0) return nn__ox_damaged("the graph");
+    if (c1 > INT_MAX / 2 || c5 > INT_MAX / 2 || c11 > INT_MAX / 2 || c12 > INT_MAX / 2)
+        return nn__fail(NN_ERR_FORMAT, "onnx: the graph has too many nodes or values");
+    if (!(ox->nodes = (nn__ox_node *)nn__ox_alloc(ox, (size_t)c1 + 1, sizeof *ox->nodes)) ||
+        !(ox->inits = (nn__ox_tensor *)nn__ox_alloc(ox, (size_t)c5 + 1, sizeof *ox->inits)) ||
+        !(ox->inputs = (nn__ox_vi *)nn__ox_alloc(ox, (size_t)c11 + 1, sizeof *ox->inputs)) ||
+        !(ox->outputs = (nn__ox_vi *)nn__ox_alloc(ox, (size_t)c12 + 1, sizeof *ox->outputs)))
+        return NN_ERR_NOMEM;
+    while (p < end && st == NN_OK) {
+        nn__pb_next(&p, end, &f);
+        if (f.wire != 2) continue;
+        if (f.num == 1) st = nn__ox_node_parse(ox, f.p, f.n, &ox->nodes[ox->nnodes++]);
+        else if (f.num == 5) st = nn__ox_tensor_parse(ox, f.p, f.n, &ox->inits[ox->ninits++]);
+        else if (f.num == 11) st = nn__ox_vi_parse(f.p, f.n, &ox->inputs[ox->ninputs++]);
+        else if (f.num == 12) st = nn__ox_vi_parse(f.p, f.n, &ox->outputs[ox->noutputs++]);
+    }
+    return st;
+}
+
+/* ModelProto: ir_version 1, graph 7, opset_import 8 -> OperatorSetIdProto: domain 1,
+   version 2. */
+static nn_status nn__ox_parse(nn__ox *ox, const void *data, size_t size)
+{
+    const unsigned char *p = (const unsigned char *)data, *end = p + size, *graph = NULL;
+    size_t graph_n = 0;
+    nn__pb_field f;
+    int has_ir = 0;
+    memset(ox, 0, sizeof *ox);
+    ox->opset = -1;
+    ox->limit = size < ((size_t)NN_MAX_BUILD_BYTES - ((size_t)16 << 20)) / 64 ? 64 * size + ((size_t)16 << 20)
+                                                                          : (size_t)NN_MAX_BUILD_BYTES;
+    while (p < end) {
+        if (!nn__pb_next(&p, end, &f)) return nn__ox_damaged("the model");
+        if (f.num == 1 && f.wire == 0) has_ir = 1;
+        if (f.num == 7 && f.wire == 2) { graph = f.p; graph_n = f.n; }
+        if (f.num == 8 && f.wire == 2) {
+            const unsigned char *q = f.p, *qend = f.p + f.n;
+            nn__ox_str domain = { "", 0 };
+            int64_t version = -1;
+            while (q < qend) {
+                nn__pb_field g;
+                if (!nn__pb_next(&q, qend, &g)) return nn__ox_damaged("an opset");
+                if (g.num == 1 && g.wire == 2) domain = nn__ox_bytes(&g);
+                if (g.num == 2 && g.wire == 0) version = (int64_t)g.v;
+            }
+            if (domain.n == 0 || nn__ox_str_is(domain, "ai.onnx")) ox->opset = version;
+        }
+    }
+    if (!has_ir || !graph)
+        return nn__fail(NN_ERR_FORMAT, "onnx: not an ONNX model (no %s)", has_ir ? "graph" : "ir_version");
+    if (ox->opset < 1 || ox->opset > 20)
+        return nn__fail(NN_ERR_FORMAT, "onnx: opset %lld of the default domain, expected 1 to 20 "
+                        "(models of opsets 11 to 17 are tested)", (long long)ox->opset);
+    return nn__ox_graph_parse(ox, graph, graph_n);
+}
 
 /* ---- Reading an ONNX model into a net ---- */
 
+/* The graph becomes an nn.h net in five steps: every value gets a name table entry;
+   the nodes are put in topological order (a node reading a value nothing produces,
+   a value produced twice or a cycle is an error); one pass in that order evaluates what
+   is constant (initializers, Constant nodes, Shape of the known input shape and the
+   Gather / Unsqueeze / Squeeze / Concat / Cast chains PyTorch builds on it) and infers
+   the shape of every value computed from the input; a walk from the input along the
+   computed values emits the layers, a value read by two nodes opening a residual block
+   that the Add joining its two paths closes (or the GELU that PyTorch writes as Div,
+   Erf, Add, Mul, Mul); then the net is built and the weights copied in. */
+
+#define NN__OX_BATCH (INT64_MIN / 2)   /* a symbolic batch size inside shape constants */
+#define NN__OX_MAX_FOLD 64             /* values of a constant computed by folding */
+#define NN__OX_MAX_NEST 64             /* residual blocks inside one another */
+
+enum { NN__OX_UNSET = 0, NN__OX_CONST, NN__OX_DYN };
+
+typedef struct nn__ox_val {
+    nn__ox_str name;
+    int producer;                      /* node index; -1 for the input or a constant */
+    int kind;
+    const nn__ox_tensor *t;            /* NN__OX_CONST */
+    int rank;                          /* NN__OX_DYN: rank and dims (d[0] the batch) */
+    int64_t d[4];
+    int ncons, *cons;                  /* the computing nodes that read it */
+    int nread;                         /* nodes (and graph outputs) that read it */
+    int join;                          /* a fork's joining node once found; -1 unknown */
+    int start[2], end[2];              /* and its two paths: first node (-1: none), last value */
+} nn__ox_val;
+
+/* The name table: the values sorted by name, searched by halving. */
+typedef struct nn__ox_key { nn__ox_str name; int id; } nn__ox_key;
+
+typedef struct nn__ox_layer {
+    nn_layer_desc desc;
+    char name[NN_MAX_NAME];            /* "" for the index */
+    const float *w, *b, *rm, *rv;      /* copied into the built layer */
+    size_t nw, nb, nr;
+} nn__ox_layer;
+
+typedef struct nn__ox_ctx {
+    nn__ox ox;
+    nn__ox_val *vals;
+    int nvals, input, output;
+    int **in;                          /* per node: value of each input, -1 for "" */
+    int *out0, *dyn, *order;           /* per node: output 0, computes on the input, topo */
+    int64_t batch;                     /* d[0] of the input: its size or NN__OX_BATCH */
+    nn_layer_desc *descs;              /* per node: its layer, where it is one */
+    int64_t (*pads)[4];                /* per Pad node: top, left, bottom, right */
+    int *fused;                        /* per node: taken into the next (a Pad) */
+    nn__ox_key *keys;
+    nn__ox_layer *layers;
+    int nlayers, cap;
+} nn__ox_ctx;
+
+static nn_status nn__ox_node_fail(nn__ox_ctx *c, int k, nn_status st, const char *fmt, ...)
+{
+    char why[320];
+    va_list ap;
+    const nn__ox_node *n = &c->ox.nodes[k];
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    return nn__fail(st, "onnx: node %d '%.*s' (%.*s): %s", k, NN__OX_STR(n->name), NN__OX_STR(n->op), why);
+}
+
+static const nn__ox_attr *nn__ox_attr_get(const nn__ox_node *n, const char *name)
+{
+    int a;
+    for (a = n->nattr - 1; a >= 0; a--)
+        if (nn__ox_str_is(n->attr[a].name, name)) return &n->attr[a];
+    return NULL;
+}
+
+static int64_t nn__ox_attr_int(const nn__ox_node *n, const char *name, int64_t def)
+{
+    const nn__ox_attr *a = nn__ox_attr_get(n, name);
+    return a ? a->i : def;
+}
+
+static float nn__ox_attr_float(const nn__ox_node *n, const char *name, float def)
+{
+    const nn__ox_attr *a = nn__ox_attr_get(n, name);
+    return a ? a->f : def;
+}
+
+/* Input j of node k as a value (NULL when absent or ""). */
+static nn__ox_val *nn__ox_in(nn__ox_ctx *c, int k, int j)
+{
+    return j < c->ox.nodes[k].nin && c->in[k][j] >= 0 ? &c->vals[c->in[k][j]] : NULL;
+}
+
+static const nn__ox_tensor *nn__ox_const_in(nn__ox_ctx *c, int k, int j)
+{
+    nn__ox_val *v = nn__ox_in(c, k, j);
+    return v && v->kind == NN__OX_CONST ? v->t : NULL;
+}
+
+/* A float or integer constant of one value (any rank). */
+static int nn__ox_scalar(const nn__ox_tensor *t, double *x)
+{
+    if (!t || t->count != 1 || (!t->f && !t->i)) return 0;
+    *x = t->f ? (double)t->f[0] : (double)t->i[0];
+    return 1;
+}
+
+static int nn__ox_key_cmp(const void *a, const void *b)
+{
+    const nn__ox_key *x = (const nn__ox_key *)a, *y = (const nn__ox_key *)b;
+    size_t n = x->name.n < y->name.n ? x->name.n : y->name.n;
+    int r = n ? memcmp(x->name.p, y->name.p, n) : 0;
+    if (r) return r;
+    return x->name.n < y->name.n ? -1 : x->name.n > y->name.n;
+}
+
+static int nn__ox_find(const nn__ox_key *keys, int n, nn__ox_str name)
+{
+    int lo = 0, hi = n;
+    nn__ox_key k;
+    k.name = name;
+    k.id = 0;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2, r = nn__ox_key_cmp(&keys[mid], &k);
+        if (!r) return keys[mid].id;
+        if (r < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return -1;
+}
+
+static nn__ox_tensor *nn__ox_new_tensor(nn__ox_ctx *c, int dtype, int ndim, const int64_t *dims, size_t count)
+{
+    nn__ox_tensor *t = (nn__ox_tensor *)nn__ox_alloc(&c->ox, 1, sizeof *t);
+    if (!t) return NULL;
+    t->dtype = dtype;
+    t->ndim = ndim;
+    if (ndim) memcpy(t->dims, dims, (size_t)ndim * sizeof *dims);
+    t->count = count;
+    if (dtype == NN__OX_FLOAT) t->f = (float *)nn__ox_alloc(&c->ox, count + 1, sizeof(float));
+    else t->i = (int64_t *)nn__ox_alloc(&c->ox, count + 1, sizeof(int64_t));
+    return t->f || t->i ? t : NULL;
+}
+
+/* Values, name table, topological order. */
+static nn_status nn__ox_graph(nn__ox_ctx *c)
+{
+    nn__ox *ox = &c->ox;
+    nn__ox_key *keys;
+    int *indeg, *queue, *succ_n, **succ, k, j, n = 0, head = 0, tail = 0, cap;
+    size_t total = (size_t)ox->ninputs + (size_t)ox->ninits;
+    for (k = 0; k < ox->nnodes; k++) total += (size_t)ox->nodes[k].nout;
+    if (total > INT_MAX / 2) return nn__fail(NN_ERR_FORMAT, "onnx: the graph has too many values");
+    cap = (int)total;
+    if (!(c->vals = (nn__ox_val *)nn__ox_alloc(ox, (size_t)cap + 1, sizeof *c->vals)) ||
+        !(keys = (nn__ox_key *)nn__ox_alloc(ox, (size_t)cap + 1, sizeof *keys)) ||
+        !(c->in = (int **)nn__ox_alloc(ox, (size_t)ox->nnodes + 1, sizeof *c->in)) ||
+        !(c->out0 = (int *)nn__ox_alloc(ox, (size_t)ox->nnodes + 1, sizeof(int))) ||
+        !(c->dyn = (int *)nn__ox_alloc(ox, (size_t)ox->nnodes + 1, sizeof(int))) ||
+        !(c->order = (int *)nn__ox_alloc(ox, (size_t)ox->nnodes + 1, sizeof(int))) ||
+        !(indeg = (int *)nn__ox_alloc(ox, (size_t)ox->nnodes + 1, sizeof(int))) ||
+        !(queue = (int *)nn__ox_alloc(ox, (size_t)ox->nnodes + 1, sizeof(int))) ||
+        !(succ_n = (int *)nn__ox_alloc(ox, (size_t)ox->nnodes + 1, sizeof(int))) ||
+        !(succ = (int **)nn__ox_alloc(ox, (size_t)ox->nnodes + 1, sizeof *succ)))
+        return NN_ERR_NOMEM;
+    /* initializers first, so that a graph input of the same name (IR < 4) is theirs */
+    for (k = 0; k < ox->ninits; k++) {
+        c->vals[n].name = ox->inits[k].name;
+        c->vals[n].kind = NN__OX_CONST;
+        c->vals[n].t = &ox->inits[k];
+        c->vals[n].producer = -1;
+        n++;
+    }
+    for (k = 0; k < ox->ninputs; k++) {
+        c->vals[n].name = ox->inputs[k].name;
+        c->vals[n].producer = -2 - k;      /* graph input k */
+        n++;
+    }
+    for (k = 0; k < ox->nnodes; k++)
+        for (j = 0; j < ox->nodes[k].nout; j++) {
+            if (!ox->nodes[k].out[j].n) continue;
+            c->vals[n].name = ox->nodes[k].out[j];
+            c->vals[n].producer = k;
+            n++;
+        }
+    for (k = 0; k < n; k++) {
+        keys[k].name = c->vals[k].name;
+        keys[k].id = k;
+        c->vals[k].join = -1;
+        if (!c->vals[k].name.n) return nn__fail(NN_ERR_FORMAT, "onnx: a graph input or initializer has no name");
+    }
+    qsort(keys, (size_t)n, sizeof *keys, nn__ox_key_cmp);
+    for (k = 1; k < n; k++) {
+        if (nn__ox_key_cmp(&keys[k - 1], &keys[k])) continue;
+        {
+            nn__ox_val *a = &c->vals[keys[k - 1].id], *b = &c->vals[keys[k].id];
+            if (a->producer == -1 && b->producer <= -2) { keys[k].id = keys[k - 1].id; continue; }
+            if (b->producer == -1 && a->producer <= -2) { keys[k - 1].id = keys[k].id; continue; }
+            return nn__fail(NN_ERR_FORMAT, "onnx: the value '%.*s' is produced twice", NN__OX_STR(a->name));
+        }
+    }
+    c->nvals = n;
+    c->keys = keys;
+    for (k = 0; k < ox->noutputs; k++) {
+        int id = nn__ox_find(keys, n, ox->outputs[k].name);
+        if (id >= 0) c->vals[id].nread++;
+    }
+    for (k = 0; k < ox->nnodes; k++) {
+        const nn__ox_node *nd = &ox->nodes[k];
+        if (!(c->in[k] = (int *)nn__ox_alloc(ox, (size_t)nd->nin, sizeof(int)))) return NN_ERR_NOMEM;
+        c->out0[k] = nd->nout && nd->out[0].n ? nn__ox_find(keys, n, nd->out[0]) : -1;
+        for (j = 0; j < nd->nin; j++) {
+            int id = -1;
+            if (nd->in[j].n && (id = nn__ox_find(keys, n, nd->in[j])) < 0)
+                return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "reads '%.*s', which no node, initializer "
+                                        "or graph input holds", NN__OX_STR(nd->in[j]));
+            c->in[k][j] = id;
+            if (id >= 0) c->vals[id].nread++;
+            if (id >= 0 && c->vals[id].producer >= 0) { indeg[k]++; succ_n[c->vals[id].producer]++; }
+        }
+    }
+    for (k = 0; k < ox->nnodes; k++) {
+        if (!(succ[k] = (int *)nn__ox_alloc(ox, (size_t)succ_n[k], sizeof(int)))) return NN_ERR_NOMEM;
+        succ_n[k] = 0;
+    }
+    for (k = 0; k < ox->nnodes; k++)
+        for (j = 0; j < ox->nodes[k].nin; j++) {
+            int id = c->in[k][j];
+            if (id >= 0 && c->vals[id].producer >= 0) {
+                int p = c->vals[id].producer;
+                succ[p][succ_n[p]++] = k;
+            }
+        }
+    for (k = 0; k < ox->nnodes; k++)
+        if (!indeg[k]) queue[tail++] = k;
+    while (head < tail) {              /* Kahn: a node once everything it reads is there */
+        int m = queue[head++];
+        c->order[head - 1] = m;
+        for (j = 0; j < succ_n[m]; j++)
+            if (!--indeg[succ[m][j]]) queue[tail++] = succ[m][j];
+    }
+    if (tail < ox->nnodes) {
+        for (k = 0; k < ox->nnodes && !indeg[k]; k++) {}
+        return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "the graph has a cycle through this node");
+    }
+    return NN_OK;
+}
+
+/* ---- Constants: folding the small integer computations on shapes ---- */
+
+static nn_status nn__ox_fold(nn__ox_ctx *c, int k)
+{
+    const nn__ox_node *nd = &c->ox.nodes[k];
+    nn__ox_val *out = c->out0[k] >= 0 ? &c->vals[c->out0[k]] : NULL;
+    const nn__ox_tensor *a = nn__ox_const_in(c, k, 0), *r = NULL;
+    nn__ox_tensor *t = NULL;
+    int64_t dims[NN__OX_MAX_DIMS];
+    size_t i, j;
+    int j2;
+    if (!out) return NN_OK;
+    if (nn__ox_str_is(nd->op, "Constant")) {
+        const nn__ox_attr *v;
+        if ((v = nn__ox_attr_get(nd, "value")) && v->t) r = v->t;
+        else if ((v = nn__ox_attr_get(nd, "value_float")) || (v = nn__ox_attr_get(nd, "value_int"))) {
+            if (!(t = nn__ox_new_tensor(c, v->type == NN__OX_A_FLOAT ? NN__OX_FLOAT : NN__OX_INT64, 0, dims, 1)))
+                return NN_ERR_NOMEM;
+            if (t->f) t->f[0] = v->f; else t->i[0] = v->i;
+        } else if ((v = nn__ox_attr_get(nd, "value_floats")) || (v = nn__ox_attr_get(nd, "value_ints"))) {
+            size_t cnt = v->type == NN__OX_A_FLOATS ? v->nfloats : v->nints;
+            dims[0] = (int64_t)cnt;
+            if (!(t = nn__ox_new_tensor(c, v->type == NN__OX_A_FLOATS ? NN__OX_FLOAT : NN__OX_INT64, 1, dims, cnt)))
+                return NN_ERR_NOMEM;
+            for (i = 0; i < cnt; i++) { if (t->f) t->f[i] = v->floats[i]; else t->i[i] = v->ints[i]; }
+        } else {
+            return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "no value (or a kind of value nn.h does not read)");
+        }
+    } else if (nn__ox_str_is(nd->op, "Identity")) {
+        r = a;
+    } else if (!a || (!a->i && !a->f)) {
+        return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "a constant of a type other than float32 or int64");
+    } else if (nn__ox_str_is(nd->op, "Cast")) {
+        int64_t to = nn__ox_attr_int(nd, "to", 0);
+        if (to != NN__OX_FLOAT && to != NN__OX_INT64)
+            return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "cast to type %lld (only float32 and int64)", (long long)to);
+        if (!(t = nn__ox_new_tensor(c, (int)to, a->ndim, a->dims, a->count))) return NN_ERR_NOMEM;
+        for (i = 0; i < a->count; i++) {
+            double x = a->f ? (double)a->f[i] : (double)a->i[i];
+            if (t->f) t->f[i] = (float)x;
+            else if (!(x > -9.2e18 && x < 9.2e18)) return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "casts %g to int64", x);
+            else t->i[i] = a->f ? (int64_t)x : a->i[i];
+        }
+    } else if (a->count > NN__OX_MAX_FOLD) {
+        return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "computes on a constant of %zu values; nn.h evaluates "
+                                "only small shape computations (at most %d values)", a->count, NN__OX_MAX_FOLD);
+    } else if (nn__ox_str_is(nd->op, "Gather")) {
+        const nn__ox_tensor *ix = nn__ox_const_in(c, k, 1);
+        int64_t axis = nn__ox_attr_int(nd, "axis", 0);
+        if (a->ndim != 1 || (axis != 0 && axis != -1) || !ix || !ix->i || ix->ndim > 1)
+            return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "gathers other than integers of a 1-D constant");
+        dims[0] = (int64_t)ix->count;
+        if (!(t = nn__ox_new_tensor(c, a->dtype, ix->ndim, dims, ix->count))) return NN_ERR_NOMEM;
+        for (i = 0; i < ix->count; i++) {
+            int64_t at = ix->i[i] < 0 ? ix->i[i] + a->dims[0] : ix->i[i];
+            if (at < 0 || at >= a->dims[0])
+                return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "index %lld outside 0..%lld",
+                                        (long long)ix->i[i], (long long)a->dims[0] - 1);
+            if (t->f) t->f[i] = a->f[at]; else t->i[i] = a->i[at];
+        }
+    } else if (nn__ox_str_is(nd->op, "Unsqueeze") || nn__ox_str_is(nd->op, "Squeeze")) {
+        const nn__ox_attr *ax = nn__ox_attr_get(nd, "axes");
+        const nn__ox_tensor *axt = nn__ox_const_in(c, k, 1);
+        int64_t axes[NN__OX_MAX_VALUES];
+        size_t nax = 0;
+        int unsq = nd->op.n == 9, rank, keep[NN__OX_MAX_DIMS + NN__OX_MAX_VALUES];
+        if (ax) { nax = ax->nints; memcpy(axes, ax->ints, nax * sizeof *axes); }
+        else if (axt && axt->i && axt->count <= NN__OX_MAX_VALUES) { nax = axt->count; memcpy(axes, axt->i, nax * sizeof *axes); }
+        else if (unsq || nd->nin > 1) return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "axes that are not a small constant");
+        rank = unsq ? a->ndim + (int)nax : a->ndim;
+        if (rank > NN__OX_MAX_DIMS) return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "more than %d dimensions", NN__OX_MAX_DIMS);
+        for (j2 = 0; j2 < rank; j2++) keep[j2] = unsq ? 0 : 1;
+        for (i = 0; i < nax; i++) {
+            int64_t x = axes[i] < 0 ? axes[i] + rank : axes[i];
+            if (x < 0 || x >= rank || (!unsq && a->dims[x] != 1) || (unsq && keep[x]))
+                return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "axis %lld does not fit", (long long)axes[i]);
+            keep[x] = unsq ? 1 : 0;   /* Unsqueeze: a new axis; Squeeze: a dropped one */
+        }
+        for (j2 = 0, i = 0, j = 0; j2 < rank; j2++) {
+            if (unsq) dims[i++] = keep[j2] ? 1 : a->dims[j++];
+            else if (nax ? keep[j2] : a->dims[j2] != 1) dims[i++] = a->dims[j2];
+        }
+        if (!(t = nn__ox_new_tensor(c, a->dtype, (int)i, dims, a->count))) return NN_ERR_NOMEM;
+        if (t->f) memcpy(t->f, a->f, a->count * sizeof *t->f); else memcpy(t->i, a->i, a->count * sizeof *t->i);
+    } else if (nn__ox_str_is(nd->op, "Concat")) {
+        size_t cnt = 0;
+        for (j2 = 0; j2 < nd->nin; j2++) {
+            const nn__ox_tensor *b = nn__ox_const_in(c, k, j2);
+            if (!b || b->ndim != 1 || b->dtype != a->dtype || (!b->i && !b->f))
+                return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "concatenates other than 1-D constants of one type");
+            cnt += b->count;
+        }
+        if (cnt > NN__OX_MAX_FOLD)
+            return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "makes a constant of %zu values (at most %d)", cnt, NN__OX_MAX_FOLD);
+        dims[0] = (int64_t)cnt;
+        if (!(t = nn__ox_new_tensor(c, a->dtype, 1, dims, cnt))) return NN_ERR_NOMEM;
+        for (j2 = 0, cnt = 0; j2 < nd->nin; j2++) {
+            const nn__ox_tensor *b = nn__ox_const_in(c, k, j2);
+            for (i = 0; i < b->count; i++, cnt++) { if (t->f) t->f[cnt] = b->f[i]; else t->i[cnt] = b->i[i]; }
+        }
+    } else {
+        return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "computes on constants only, which nn.h evaluates for "
+                                "Constant, Identity, Cast, Gather, Unsqueeze, Squeeze, Concat and Shape");
+    }
+    out->kind = NN__OX_CONST;
+    out->t = r ? r : t;
+    return NN_OK;
+}
+
+/* ---- Shapes, and the layer of each node that computes on the input ---- */
+
+static int nn__ox_op(nn__ox_ctx *c, int k, const char *op) { return k >= 0 && nn__ox_str_is(c->ox.nodes[k].op, op); }
+
+/* One axis of a window (Conv, MaxPool, AveragePool): ONNX's pads (begin, end) as nn.h's
+   one pad on each side, where that gives the same output size (the windows then start
+   at the same places and read the same values); *out the size. */
+static int nn__ox_axis(int64_t size, int64_t k_eff, int64_t stride, int64_t pb, int64_t pe, int ceil_mode,
+                       int64_t *out)
+{
+    int64_t span = size + pb + pe - k_eff, sym = size + 2 * pb - k_eff, ours;
+    if (span < 0 || sym < 0) return 0;
+    *out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
+    ours = (ceil_mode ? (sym + stride - 1) / stride : sym / stride) + 1;
+    if (ceil_mode && (ours - 1) * stride >= size + pb) ours--;   /* PyTorch: the last window starts inside */
+    return ours == *out;
+}
+
+/* Conv, MaxPool, AveragePool: kernel, strides, pads, dilations, auto_pad into d. */
+static nn_status nn__ox_window(nn__ox_ctx *c, int k, const nn__ox_val *x, int64_t kh, int64_t kw,
+                               const int64_t *padded, nn_layer_desc *d, int64_t *oh, int64_t *ow)
+{
+    const nn__ox_node *nd = &c->ox.nodes[k];
+    const nn__ox_attr *st = nn__ox_attr_get(nd, "strides"), *pads = nn__ox_attr_get(nd, "pads"),
+                      *dil = nn__ox_attr_get(nd, "dilations"), *ap = nn__ox_attr_get(nd, "auto_pad"),
+                      *ks = nn__ox_attr_get(nd, "kernel_shape");
+    int64_t s[2] = { 1, 1 }, p[4] = { 0, 0, 0, 0 }, dl[2] = { 1, 1 }, kk[2], in[2], o[2];
+    int ceil_mode = (int)nn__ox_attr_int(nd, "ceil_mode", 0), i;
+    kk[0] = kh; kk[1] = kw; in[0] = x->d[2]; in[1] = x->d[3];
+    if (ks && (ks->nints != 2 || ks->ints[0] != kh || ks->ints[1] != kw))
+        return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "kernel_shape does not match the weight (or is not 2-D)");
+    if ((st && st->nints != 2) || (pads && pads->nints != 4) || (dil && dil->nints != 2))
+        return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "strides, pads or dilations of another rank than 2-D");
+    if (ceil_mode != 0 && ceil_mode != 1) return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "ceil_mode %d", ceil_mode);
+    if (padded) {                      /* an AveragePool after a Pad (PyTorch's count_include_pad) */
+        for (i = 0; pads && i < 4; i++)
+            if (pads->ints[i]) return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "pads of its own after a Pad");
+        if (ap && !nn__ox_str_is(ap->s, "NOTSET")) return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "auto_pad after a Pad");
+        pads = NULL;
+    }
+    for (i = 0; i < 2; i++) {
+        if (st) s[i] = st->ints[i];
+        if (dil) dl[i] = dil->ints[i];
+        if (pads) { p[i] = pads->ints[i]; p[i + 2] = pads->ints[i + 2]; }
+        if (padded) { p[i] = padded[i]; p[i + 2] = padded[i + 2]; }
+        if (kk[i] < 1 || kk[i] > 65535 || s[i] < 1 || s[i] > 65535 || dl[i] < 1 || dl[i] > 65535 ||
+            p[i] < 0 || p[i] > 65535 || p[i + 2] < 0 || p[i + 2] > 65535)
+            return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "a kernel, stride, dilation or pad out of range");
+    }
+    if (ap && !nn__ox_str_is(ap->s, "NOTSET")) {
+        int upper = nn__ox_str_is(ap->s, "SAME_UPPER"), lower = nn__ox_str_is(ap->s, "SAME_LOWER");
+        if (!upper && !lower && !nn__ox_str_is(ap->s, "VALID"))
+            return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "auto_pad '%.*s'", NN__OX_STR(ap->s));
+        for (i = 0; i < 2; i++) {
+            int64_t k_eff = (kk[i] - 1) * dl[i] + 1, total = 0;
+            if (upper || lower) {
+                total = ((in[i] + s[i] - 1) / s[i] - 1) * s[i] + k_eff - in[i];
+                if (total < 0) total = 0;
+            }
+            p[i] = upper ? total / 2 : total - total / 2;
+            p[i + 2] = total - p[i];
+        }
+        ceil_mode = 0;
+    }
+    for (i = 0; i < 2; i++) {
+        int64_t k_eff = (kk[i] - 1) * dl[i] + 1;
+        if (!nn__ox_axis(in[i], k_eff, s[i], p[i], p[i + 2], ceil_mode, &o[i]) || o[i] < 1)
+            return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "pads (%lld, %lld) on an axis of %lld: nn.h pads both "
+                                    "sides alike and this gives another output size (or none)",
+                                    (long long)p[i], (long long)p[i + 2], (long long)in[i]);
+    }
+    d->kernel_h = (int)kk[0]; d->kernel_w = (int)kk[1];
+    d->stride_h = (int)s[0]; d->stride_w = (int)s[1];
+    d->pad_h = (int)p[0]; d->pad_w = (int)p[1];
+    if (d->kind == NN_CONV2D) { d->dilation_h = (int)dl[0]; d->dilation_w = (int)dl[1]; }
+    else if (dl[0] != 1 || dl[1] != 1) return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "pooling with dilations");
+    if (d->kind != NN_CONV2D) d->ceil_mode = ceil_mode;
+    if (d->kind == NN_AVGPOOL2D) {
+        int include = padded || nn__ox_attr_int(nd, "count_include_pad", 0);
+        if (include && (p[0] != p[2] || p[1] != p[3]))
+            return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "count_include_pad with pads unlike on the two sides");
+        d->exclude_pad = !include;
+    }
+    *oh = o[0];
+    *ow = o[1];
+    return NN_OK;
+}
+
+static int nn__ox_is_unary(nn__ox_str op)
+{
+    static const char *const ops[] = { "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Softplus", "Gelu", "Erf",
+                                       "Clip", "Dropout", "Identity", "BatchNormalization", "Softmax",
+                                       "LogSoftmax" };
+    size_t i;
+    for (i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        if (nn__ox_str_is(op, ops[i])) return 1;
+    return 0;
+}
+
+/* A constant that broadcasts onto the computed value x without growing it. */
+static int nn__ox_fits(const nn__ox_tensor *t, const nn__ox_val *x)
+{
+    int i;
+    if (t->ndim > x->rank) return 0;
+    for (i = 0; i < t->ndim; i++) {
+        int64_t td = t->dims[t->ndim - 1 - i], xd = x->d[x->rank - 1 - i];
+        if (td != 1 && (td != xd || x->rank - 1 - i == 0)) return 0;
+    }
+    return 1;
+}
+
+/* The shape of node k's output from its input x; the layer desc where one node is one
+   layer (the weights are picked up when the layer is emitted). */
+static nn_status nn__ox_infer(nn__ox_ctx *c, int k, nn_layer_desc *desc)
+{
+    const nn__ox_node *nd = &c->ox.nodes[k];
+    nn__ox_val *x = nn__ox_in(c, k, 0), *y = c->out0[k] >= 0 ? &c->vals[c->out0[k]] : NULL, o;
+    nn__ox_str op = nd->op;
+    const nn__ox_tensor *w = nn__ox_const_in(c, k, 1);
+    int j, ndyn = 0;
+    memset(&o, 0, sizeof o);
+    memset(desc, 0, sizeof *desc);
+    for (j = 0; j < nd->nin; j++) ndyn += nn__ox_in(c, k, j) && nn__ox_in(c, k, j)->kind == NN__OX_DYN;
+    if (!y) return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "no output");
+    if (!x || x->kind != NN__OX_DYN) {
+        if (!(ndyn == 1 && (nn__ox_str_is(op, "Add") || nn__ox_str_is(op, "Mul")) && nn__ox_in(c, k, 1)))
+            return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "computes on the input through its input %d; "
+                                    "nn.h reads it only through the first", 1);
+        x = nn__ox_in(c, k, 1);
+    }
+    o = *x;
+    o.ncons = 0; o.cons = NULL; o.join = -1; o.t = NULL;
+    if (nn__ox_is_unary(op)) {
+        if (ndyn != 1) return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "reads the input twice");
+        if (nn__ox_str_is(op, "BatchNormalization") && x->rank < 2)
+            return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "on a value without channels");
+    } else if (nn__ox_str_is(op, "Add") || nn__ox_str_is(op, "Mul") || nn__ox_str_is(op, "Div")) {
+        nn__ox_val *a = nn__ox_in(c, k, 0), *b = nn__ox_in(c, k, 1);
+        if (nd->nin != 2 || !a || !b) return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "expects two inputs");
+        if (ndyn == 2) {
+            if (a == b || a->rank != b->rank || memcmp(a->d + 1, b->d + 1, sizeof(int64_t) * 3))
+                return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "adds or multiplies computed values of other shapes");
+            if (nn__ox_str_is(op, "Div")) return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "divides by a computed value");
+        } else {
+            const nn__ox_tensor *t = a->kind == NN__OX_DYN ? b->t : a->t;
+            if (nn__ox_str_is(op, "Div") && a->kind != NN__OX_DYN)
+                return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "divides a constant by a computed value");
+            if (!t->f || !nn__ox_fits(t, x))
+                return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "a float32 constant that does not broadcast onto "
+                                        "the computed value without varying along its batch");
+        }
+    } else if (nn__ox_str_is(op, "Conv")) {
+        const nn__ox_tensor *b = nn__ox_const_in(c, k, 2);
+        int64_t g = nn__ox_attr_int(nd, "group", 1), oh, ow;
+        nn_status st;
+        if (x->rank != 4) return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "nn.h convolves 2-D images (N x C x H x W) only");
+        if (!w || !w->f || w->ndim != 4 || nn__ox_in(c, k, 1)->kind != NN__OX_CONST)
+            return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "the weight is not a float32 O x C x kH x kW constant");
+        if (g < 1 || x->d[1] % g || w->dims[0] % g || w->dims[1] * g != x->d[1] || w->dims[0] < 1)
+            return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "a weight of %lld x %lld for %lld channels in %lld groups",
+                                    (long long)w->dims[0], (long long)w->dims[1], (long long)x->d[1], (long long)g);
+        if (nd->nin > 2 && nd->in[2].n && (!b || !b->f || b->count != (size_t)w->dims[0]))
+            return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "the bias is not a float32 constant of %lld values",
+                                    (long long)w->dims[0]);
+        desc->kind = NN_CONV2D;
+        desc->out = (int)w->dims[0];
+        desc->groups = (int)g;
+        desc->no_bias = !b;
+        if ((st = nn__ox_window(c, k, x, w->dims[2], w->dims[3], NULL, desc, &oh, &ow)) != NN_OK) return st;
+        o.d[1] = w->dims[0]; o.d[2] = oh; o.d[3] = ow;
+    } else if (nn__ox_str_is(op, "MaxPool") || nn__ox_str_is(op, "AveragePool")) {
+        const nn__ox_attr *ks = nn__ox_attr_get(nd, "kernel_shape");
+        int64_t oh, ow;
+        nn_status st;
+        if (x->rank != 4 || !ks || ks->nints != 2)
+            return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "nn.h pools 2-D images (N x C x H x W, a 2-D kernel) only");
+        if (nd->nout > 1 && nd->out[1].n)
+            return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "the indices output (not supported)");
+        if (nn__ox_attr_int(nd, "storage_order", 0))
+            return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "storage_order 1 (not supported)");
+        int pad = x->producer >= 0 && nn__ox_op(c, x->producer, "Pad") ? x->producer : -1;
+        desc->kind = op.n == 7 ? NN_MAXPOOL2D : NN_AVGPOOL2D;
+        if (pad >= 0 && desc->kind == NN_AVGPOOL2D && (c->pads[pad][0] || c->pads[pad][1] || c->pads[pad][2] ||
+                                                       c->pads[pad][3])) {
+            x = nn__ox_in(c, pad, 0);
+            c->fused[pad] = 1;
+        } else pad = -1;
+        if ((st = nn__ox_window(c, k, x, ks->ints[0], ks->ints[1], pad >= 0 ? c->pads[pad] : NULL, desc, &oh, &ow))
+            != NN_OK) return st;
+        o.d[2] = oh; o.d[3] = ow;
+    } else if (nn__ox_str_is(op, "Pad")) {
+        const nn__ox_attr *mode = nn__ox_attr_get(nd, "mode"), *pa = nn__ox_attr_get(nd, "pads");
+        const nn__ox_tensor *pt = nn__ox_const_in(c, k, 1);
+        int64_t p8[NN__OX_MAX_VALUES];
+        size_t np = 0;
+        double value = nn__ox_attr_float(nd, "value", 0.0f);
+        if (mode && !nn__ox_str_is(mode->s, "constant"))
+            return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "mode '%.*s' (nn.h pads with zeros)", NN__OX_STR(mode->s));
+        if (pa) { np = pa->nints; memcpy(p8, pa->ints, np * sizeof *p8); }
+        else if (pt && pt->i && pt->count <= NN__OX_MAX_VALUES) { np = pt->count; memcpy(p8, pt->i, np * sizeof *p8); }
+        if (nd->nin > 2 && nd->in[2].n && !nn__ox_scalar(nn__ox_const_in(c, k, 2), &value)) value = 1;
+        if (np != (size_t)(2 * x->rank) || value != 0)
+            return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "pads that are not %d constants, or a value other than 0",
+                                    2 * x->rank);
+        for (j = 0; j < 2 * x->rank; j++)
+            if (p8[j] < 0 || p8[j] > 65535 || ((j % x->rank) < 2 && p8[j]) || (x->rank != 4 && p8[j]))
+                return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "pads other than 0 to 65535 on the two image axes");
+        if (x->rank == 4) {
+            c->pads[k][0] = p8[2]; c->pads[k][1] = p8[3]; c->pads[k][2] = p8[6]; c->pads[k][3] = p8[7];
+            o.d[2] += p8[2] + p8[6];
+            o.d[3] += p8[3] + p8[7];
+        }
+    } else if (nn__ox_str_is(op, "GlobalAveragePool")) {
+        if (x->rank != 4) return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "nn.h pools 2-D images (N x C x H x W) only");
+        desc->kind = NN_GLOBAL_AVGPOOL;
+        o.d[2] = o.d[3] = 1;
+    } else if (nn__ox_str_is(op, "Flatten") || nn__ox_str_is(op, "Reshape")) {
+        int64_t prod = 1;
+        for (j = 1; j < x->rank; j++) prod *= x->d[j];
+        if (op.p[0] == 'F') {
+            int64_t axis = nn__ox_attr_int(nd, "axis", 1);
+            if (axis < 0) axis += x->rank;
+            if (axis != 1)
+                return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "axis %lld; nn.h flattens to batch x features "
+                                        "(axis 1) only", (long long)nn__ox_attr_int(nd, "axis", 1));
+        } else {
+            const nn__ox_tensor *s = w;
+            int64_t r[NN__OX_MAX_DIMS], known = 1;
+            int allowzero = (int)nn__ox_attr_int(nd, "allowzero", 0), infer = -1, same;
+            if (!s || !s->i || s->ndim != 1 || s->count > NN__OX_MAX_DIMS || !s->count)
+                return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "a shape that is not a constant of 1 to %d integers",
+                                        NN__OX_MAX_DIMS);
+            for (j = 0; j < (int)s->count; j++) {
+                r[j] = s->i[j];
+                if (r[j] == 0 && !allowzero) {
+                    if (j >= x->rank) return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "copies a dimension it lacks");
+                    r[j] = x->d[j];
+                }
+                if (r[j] == -1) {
+                    if (infer >= 0) return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "two dimensions of -1");
+                    infer = j;
+                } else if (j && (r[j] < 1 || r[j] > INT_MAX)) {
+                    return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "dimension %d is %lld", j, (long long)r[j]);
+                } else if (j) known *= r[j];
+            }
+            if (r[0] == c->batch && infer > 0 && prod % known == 0) r[infer] = prod / known;
+            else if (infer == 0 && prod % known == 0 && known == prod) r[0] = c->batch;
+            same = (int)s->count == x->rank && r[0] == c->batch;
+            for (j = 1; same && j < x->rank; j++) same = r[j] == x->d[j];
+            if (same) {              /* to its own shape: nothing to do */
+                y->kind = NN__OX_DYN;
+                y->rank = x->rank;
+                memcpy(y->d, x->d, sizeof y->d);
+                return NN_OK;
+            }
+            if (s->count != 2 || r[0] != c->batch || r[1] != prod)
+                return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "a reshape other than to batch x %lld features "
+                                        "(the only one nn.h has, Flatten)", (long long)prod);
+        }
+        if (x->rank > 2) desc->kind = NN_FLATTEN;
+        o.rank = 2;
+        o.d[1] = prod; o.d[2] = o.d[3] = 1;
+    } else if (nn__ox_str_is(op, "Gemm") || nn__ox_str_is(op, "MatMul")) {
+        int gemm = op.n == 4, tb = gemm && nn__ox_attr_int(nd, "transB", 0);
+        if (x->rank != 2 || x != nn__ox_in(c, k, 0))
+            return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "nn.h multiplies batch x features by a constant only");
+        if (gemm && nn__ox_attr_int(nd, "transA", 0))
+            return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "transA 1 (it would mix the samples of a batch)");
+        if (!w || !w->f || w->ndim != 2 || w->dims[tb ? 1 : 0] != x->d[1] || w->dims[tb ? 0 : 1] < 1)
+            return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "the weight is not a float32 constant of %lld x N",
+                                    (long long)x->d[1]);
+        desc->kind = NN_LINEAR;
+        desc->out = (int)w->dims[tb ? 0 : 1];
+        o.d[1] = desc->out;
+    } else {
+        return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "unsupported operator (docs/ONNX.md lists those nn.h reads)");
+    }
+    y->kind = NN__OX_DYN;
+    y->rank = o.rank;
+    memcpy(y->d, o.d, sizeof y->d);
+    return NN_OK;
+}
+
+/* The evaluation pass over the nodes in topological order. */
+static nn_status nn__ox_shapes(nn__ox_ctx *c, nn_layer_desc *descs)
+{
+    int i, j;
+    nn_status st;
+    for (i = 0; i < c->ox.nnodes; i++) {
+        int k = c->order[i], ndyn = 0;
+        const nn__ox_node *nd = &c->ox.nodes[k];
+        nn__ox_val *x = nn__ox_in(c, k, 0);
+        if (nd->domain.n && !nn__ox_str_is(nd->domain, "ai.onnx"))
+            return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "operator domain '%.*s' (nn.h reads the default one)",
+                                    NN__OX_STR(nd->domain));
+        for (j = 0; j < nd->nin; j++) ndyn += nn__ox_in(c, k, j) && nn__ox_in(c, k, j)->kind == NN__OX_DYN;
+        for (j = 1; j < nd->nout; j++)   /* a second output must be absent or unread */
+            if (nd->out[j].n && c->vals[nn__ox_find(c->keys, c->nvals, nd->out[j])].nread)
+                return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "its output %d is read (nn.h computes the first "
+                                        "output only)", j);
+        if (nn__ox_str_is(nd->op, "Shape") && x && x->kind == NN__OX_DYN) {
+            nn__ox_val *y = c->out0[k] >= 0 ? &c->vals[c->out0[k]] : NULL;
+            nn__ox_tensor *t;
+            int64_t n = x->rank;
+            if (!y) continue;
+            if (nn__ox_attr_get(nd, "start") || nn__ox_attr_get(nd, "end"))
+                return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "start or end (not supported)");
+            if (!(t = nn__ox_new_tensor(c, NN__OX_INT64, 1, &n, (size_t)n))) return NN_ERR_NOMEM;
+            for (j = 0; j < x->rank; j++) t->i[j] = x->d[j];
+            y->kind = NN__OX_CONST;
+            y->t = t;
+            continue;
+        }
+        if (!ndyn) {
+            if ((st = nn__ox_fold(c, k)) != NN_OK) return st;
+            continue;
+        }
+        c->dyn[k] = 1;
+        if ((st = nn__ox_infer(c, k, &descs[k])) != NN_OK) return st;
+    }
+    return NN_OK;
+}
+
+/* ---- The walk: layers in the order of the computation ---- */
+
+static nn_status nn__ox_emit(nn__ox_ctx *c, nn_layer_desc d, nn__ox_layer **out)
+{
+    nn__ox_layer *L;
+    if (c->nlayers == c->cap) return nn__fail(NN_ERR_FORMAT, "onnx: more layers than the graph has nodes");
+    L = &c->layers[c->nlayers++];
+    memset(L, 0, sizeof *L);
+    L->desc = d;
+    if (out) *out = L;
+    return NN_OK;
+}
+
+/* The layer's name from its weight's: "features.0.weight" gives "features.0". */
+static void nn__ox_name(nn__ox_layer *L, nn__ox_str weight, const char *suffix)
+{
+    size_t n = strlen(suffix), len = weight.n - n;
+    char name[NN_MAX_NAME];
+    if (weight.n <= n || len >= sizeof name || memcmp(weight.p + len, suffix, n)) return;
+    memcpy(name, weight.p, len);
+    name[len] = '\0';
+    if (nn__name_check(name) == NN_OK) memcpy(L->name, name, len + 1);
+}
+
+/* The only reader of value v, or -1. */
+static int nn__ox_sole(nn__ox_ctx *c, int v) { return v >= 0 && c->vals[v].ncons == 1 ? c->vals[v].cons[0] : -1; }
+
+/* A scalar constant input of node k near value x (|const - x| <= tol), either side. */
+static int nn__ox_const_near(nn__ox_ctx *c, int k, double x, double tol)
+{
+    double v;
+    int j;
+    for (j = 0; j < 2; j++)
+        if (nn__ox_scalar(nn__ox_const_in(c, k, j), &v) && fabs(v - x) <= tol) return 1;
+    return 0;
+}
+
+/* The other input of a binary node k besides value v. */
+static int nn__ox_other(nn__ox_ctx *c, int k, int v)
+{
+    return c->in[k][0] == v ? c->in[k][1] : c->in[k][0];
+}
+
+/* GELU as PyTorch 1.13 exports the exact one, from the value x that two nodes read:
+   y = (x * (erf(x / sqrt 2) + 1)) * 0.5 or (x * 0.5) * (erf(x / sqrt 2) + 1), the
+   division possibly a multiplication by 1 / sqrt 2, operands in either order. The
+   output value, or -1 if this is not the pattern. */
+static int nn__ox_gelu(nn__ox_ctx *c, int x)
+{
+    int p, div = -1, b = -1, erf, add, e;
+    double v;
+    for (p = 0; p < 2 && div < 0; p++) {
+        int a = c->vals[x].cons[p];
+        if ((nn__ox_op(c, a, "Div") && nn__ox_scalar(nn__ox_const_in(c, a, 1), &v) && fabs(v - 1.41421356) < 1e-5) ||
+            (nn__ox_op(c, a, "Mul") && nn__ox_const_near(c, a, 0.70710678, 1e-6))) {
+            div = a;
+            b = c->vals[x].cons[1 - p];
+        }
+    }
+    if (div < 0) return -1;
+    erf = nn__ox_sole(c, c->out0[div]);
+    if (!nn__ox_op(c, erf, "Erf")) return -1;
+    add = nn__ox_sole(c, c->out0[erf]);
+    if (!nn__ox_op(c, add, "Add") || !nn__ox_const_near(c, add, 1.0, 1e-6)) return -1;
+    e = nn__ox_sole(c, c->out0[add]);
+    if (!nn__ox_op(c, e, "Mul")) return -1;
+    if (e == b) {                        /* x * (erf + 1), then * 0.5 */
+        int h = nn__ox_sole(c, c->out0[e]);
+        if (nn__ox_other(c, e, c->out0[add]) != x || !nn__ox_op(c, h, "Mul") || !nn__ox_const_near(c, h, 0.5, 1e-7))
+            return -1;
+        return c->out0[h];
+    }
+    if (!nn__ox_op(c, b, "Mul") || !nn__ox_const_near(c, b, 0.5, 1e-7) || nn__ox_sole(c, c->out0[b]) != e ||
+        nn__ox_other(c, e, c->out0[add]) != c->out0[b])
+        return -1;
+    return c->out0[e];                   /* (x * 0.5) * (erf + 1) */
+}
+
+static nn_status nn__ox_walk(nn__ox_ctx *c, int v, int emit, int depth, int *end, int *join);
+
+static nn_status nn__ox_node_layers(nn__ox_ctx *c, int k, int emit, int *next);
+
+/* A path that begins at node k: its layers, then the walk on. */
+static nn_status nn__ox_path(nn__ox_ctx *c, int k, int emit, int depth, int *end, int *join)
+{
+    int next;
+    nn_status st = nn__ox_node_layers(c, k, emit, &next);
+    return st != NN_OK ? st : nn__ox_walk(c, next, emit, depth, end, join);
+}
+
+static int nn__ox_binary(nn__ox_ctx *c, int k)
+{
+    return c->dyn[k] && nn__ox_in(c, k, 0) && nn__ox_in(c, k, 1) && nn__ox_in(c, k, 0)->kind == NN__OX_DYN &&
+           nn__ox_in(c, k, 1)->kind == NN__OX_DYN;
+}
+
+/* Where the two paths from the fork at value x meet: the Add reading both ends (kept
+   in x's join, start and end). */
+static nn_status nn__ox_join(nn__ox_ctx *c, int x, int depth)
+{
+    nn__ox_val *v = &c->vals[x];
+    int p, joins[2];
+    nn_status st;
+    if (v->join >= 0) return NN_OK;
+    for (p = 0; p < 2; p++) {
+        int n = v->cons[p];
+        if (nn__ox_binary(c, n)) {       /* the Add reads x itself: the identity path */
+            v->start[p] = -1;
+            v->end[p] = x;
+            joins[p] = n;
+        } else {
+            v->start[p] = n;
+            if ((st = nn__ox_path(c, n, 0, depth + 1, &v->end[p], &joins[p])) != NN_OK) return st;
+        }
+        if (joins[p] < 0)
+            return nn__fail(NN_ERR_FORMAT, "onnx: the value '%.*s' is read by two nodes whose paths do not meet "
+                            "again in an Add (nn.h nets are chains of residual blocks)", NN__OX_STR(v->name));
+    }
+    if (joins[0] != joins[1] || !nn__ox_op(c, joins[0], "Add") || v->end[0] == v->end[1])
+        return nn__ox_node_fail(c, joins[1], NN_ERR_FORMAT, "joins paths that do not fork from one value (or "
+                                "multiplies them): not a residual block");
+    v->join = joins[0];
+    return NN_OK;
+}
+
+/* Layers for node k, which reads value x; *next the value after them. */
+static nn_status nn__ox_node_layers(nn__ox_ctx *c, int k, int emit, int *next)
+{
+    const nn__ox_node *nd = &c->ox.nodes[k];
+    nn__ox_str op = nd->op;
+    nn_layer_desc d;
+    nn__ox_layer *L;
+    nn__ox_val *x = nn__ox_in(c, k, 0);
+    const nn__ox_tensor *w = nn__ox_const_in(c, k, 1);
+    nn_status st;
+    size_t i, j;
+    *next = c->out0[k];
+    memset(&d, 0, sizeof d);
+    if (x && x->kind != NN__OX_DYN) { x = nn__ox_in(c, k, 1); w = nn__ox_const_in(c, k, 0); }
+    if (nn__ox_str_is(op, "Relu")) d = nn_relu();
+    else if (nn__ox_str_is(op, "LeakyRelu")) d = nn_leaky_relu(nn__ox_attr_float(nd, "alpha", 0.01f));
+    else if (nn__ox_str_is(op, "Sigmoid")) d = nn_sigmoid();
+    else if (nn__ox_str_is(op, "Tanh")) d = nn_tanh();
+    else if (nn__ox_str_is(op, "Softplus")) d = nn_softplus(1.0f, 0.0f);
+    else if (nn__ox_str_is(op, "Gelu")) {
+        const nn__ox_attr *a = nn__ox_attr_get(nd, "approximate");
+        if (a && !nn__ox_str_is(a->s, "none") && !nn__ox_str_is(a->s, "tanh"))
+            return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "approximate '%.*s'", NN__OX_STR(a->s));
+        d = nn_gelu(a && nn__ox_str_is(a->s, "tanh"));
+    } else if (nn__ox_str_is(op, "Clip")) {
+        double lo = -FLT_MAX, hi = FLT_MAX, v;
+        const nn__ox_attr *amin = nn__ox_attr_get(nd, "min"), *amax = nn__ox_attr_get(nd, "max");
+        if (amin) lo = amin->f;
+        if (amax) hi = amax->f;
+        for (i = 1; i < 3; i++) {
+            if ((int)i >= nd->nin || !nd->in[i].n) continue;
+            if (!nn__ox_scalar(nn__ox_const_in(c, k, (int)i), &v) || !(v == v))
+                return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "a bound that is not a constant number");
+            if (i == 1) lo = v; else hi = v;
+        }
+        if (lo < -FLT_MAX) lo = -FLT_MAX;
+        if (hi > FLT_MAX) hi = FLT_MAX;
+        if (!(lo < hi)) return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "bounds [%g, %g] (nn.h needs min < max)", lo, hi);
+        if (lo == -FLT_MAX && hi == FLT_MAX) return NN_OK;
+        d = lo == 0.0 && hi == FLT_MAX ? nn_relu() : nn_hardtanh((float)lo, (float)hi);
+    } else if (nn__ox_str_is(op, "Dropout")) {
+        double ratio = nn__ox_attr_float(nd, "ratio", 0.5f), mode = 0;
+        if (nd->nin > 1 && nd->in[1].n && !nn__ox_scalar(nn__ox_const_in(c, k, 1), &ratio))
+            return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "a ratio that is not a constant");
+        if (nd->nin > 2 && nd->in[2].n && (!nn__ox_scalar(nn__ox_const_in(c, k, 2), &mode) || mode != 0))
+            return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "training_mode that is not a constant false");
+        if (!(ratio >= 0 && ratio < 1)) return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "ratio %g", ratio);
+        if (ratio == 0) return NN_OK;
+        d = nn_dropout((float)ratio);
+    } else if (nn__ox_str_is(op, "Identity")) {
+        return NN_OK;
+    } else if (nn__ox_str_is(op, "Pad")) {   /* nothing to pad, or taken into the AveragePool */
+        if (!c->pads[k][0] && !c->pads[k][1] && !c->pads[k][2] && !c->pads[k][3]) return NN_OK;
+        if (c->fused[k] && c->vals[c->out0[k]].nread == 1) return NN_OK;
+        return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "pads other than into an AveragePool (nn.h pads inside its "
+                                "convolutions and pools)");
+    } else if (nn__ox_str_is(op, "Mul") || nn__ox_str_is(op, "Div")) {
+        double v;
+        if (!nn__ox_scalar(w, &v) || !(fabs(v) <= FLT_MAX) || (op.p[0] == 'D' && v == 0))
+            return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "%s a tensor or by %s (nn.h scales by one finite number)",
+                                    op.p[0] == 'D' ? "divides by" : "multiplies by", "a value that is not finite");
+        d = nn_scale((float)(op.p[0] == 'D' ? 1.0 / v : v));
+    } else if (nn__ox_str_is(op, "Add")) {
+        return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "adds a constant; nn.h adds one only as the bias after a "
+                                "MatMul");
+    } else if (nn__ox_str_is(op, "Erf")) {
+        return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "Erf outside the pattern of an exact GELU");
+    } else if (nn__ox_str_is(op, "Softmax") || nn__ox_str_is(op, "LogSoftmax")) {
+        return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "nn.h nets output logits, without a softmax; export the "
+                                "model without it (the net's output would differ from the model's)");
+    } else if (nn__ox_str_is(op, "BatchNormalization")) {
+        const nn__ox_tensor *t[4];
+        double eps = nn__ox_attr_float(nd, "epsilon", 1e-5f), mom = nn__ox_attr_float(nd, "momentum", 0.9f);
+        if (nn__ox_attr_int(nd, "training_mode", 0) || !nn__ox_attr_int(nd, "spatial", 1))
+            return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "training_mode or spatial 0 (not supported)");
+        for (i = 0; i < 4; i++) {
+            t[i] = nn__ox_const_in(c, k, (int)i + 1);
+            if (!t[i] || !t[i]->f || t[i]->count != (size_t)x->d[1])
+                return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "input %d is not a float32 constant of %lld values",
+                                        (int)i + 1, (long long)x->d[1]);
+        }
+        if (!(eps > 0) || !(mom >= 0 && mom < 1))
+            return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "epsilon %g or momentum %g", eps, mom);
+        d = nn_batchnorm();
+        d.eps = (float)eps;
+        d.momentum = (float)(1.0 - mom);   /* ONNX keeps the fraction of the old statistics */
+        if (!emit) return NN_OK;
+        if ((st = nn__ox_emit(c, d, &L)) != NN_OK) return st;
+        L->w = t[0]->f; L->b = t[1]->f; L->rm = t[2]->f; L->rv = t[3]->f;
+        L->nw = L->nb = L->nr = t[0]->count;
+        nn__ox_name(L, t[0]->name, ".weight");
+        return NN_OK;
+    } else if (nn__ox_str_is(op, "Conv")) {
+        const nn__ox_tensor *b = nn__ox_const_in(c, k, 2);
+        if (!emit) return NN_OK;
+        if ((st = nn__ox_emit(c, c->descs[k], &L)) != NN_OK) return st;
+        L->w = w->f; L->nw = w->count;
+        if (b) { L->b = b->f; L->nb = b->count; }
+        nn__ox_name(L, w->name, ".weight");
+        return NN_OK;
+    } else if (nn__ox_str_is(op, "Gemm") || nn__ox_str_is(op, "MatMul")) {
+        int gemm = op.n == 4, tb = gemm && nn__ox_attr_int(nd, "transB", 0), add = -1;
+        const nn__ox_tensor *b = gemm ? nn__ox_const_in(c, k, 2) : NULL;
+        float alpha = gemm ? nn__ox_attr_float(nd, "alpha", 1.0f) : 1.0f, beta = nn__ox_attr_float(nd, "beta", 1.0f);
+        size_t out = (size_t)c->descs[k].out, in = (size_t)x->d[1];
+        float *wt, *bias = NULL;
+        if (gemm && nd->nin > 2 && nd->in[2].n && (!b || !b->f || (b->count != 1 && b->count != out) ||
+                                                    (b->ndim == 2 && b->dims[0] != 1)))
+            return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "a bias that is not a float32 constant of 1 or %zu values "
+                                    "(one that varies along the batch is not supported)", out);
+        if (!gemm) {                   /* MatMul + Add of a constant vector: a Linear with bias */
+            add = nn__ox_sole(c, c->out0[k]);
+            if (nn__ox_op(c, add, "Add") && c->out0[k] != c->output) {
+                int other = nn__ox_other(c, add, c->out0[k]);
+                b = other >= 0 && c->vals[other].kind == NN__OX_CONST ? c->vals[other].t : NULL;
+                if (b && b->f && b->count == out && (b->ndim == 1 || (b->ndim == 2 && b->dims[0] == 1))) *next = c->out0[add];
+                else b = NULL, add = -1;
+            } else add = -1;
+            beta = 1.0f;
+        }
+        if (!emit) return NN_OK;
+        d = c->descs[k];
+        d.no_bias = !b;
+        if ((st = nn__ox_emit(c, d, &L)) != NN_OK) return st;
+        if (!(wt = (float *)nn__ox_alloc(&c->ox, out * in, sizeof *wt)) ||
+            (b && !(bias = (float *)nn__ox_alloc(&c->ox, out, sizeof *bias))))
+            return NN_ERR_NOMEM;
+        for (i = 0; i < out; i++)      /* nn.h's weight is out x in */
+            for (j = 0; j < in; j++) wt[i * in + j] = alpha * (tb ? w->f[i * in + j] : w->f[j * out + i]);
+        for (i = 0; b && i < out; i++) bias[i] = beta * b->f[b->count == 1 ? 0 : i];
+        L->w = wt; L->nw = out * in;
+        L->b = bias; L->nb = b ? out : 0;
+        if (tb && alpha == 1.0f) nn__ox_name(L, w->name, ".weight");
+        else if (b && beta == 1.0f && b->count == out) nn__ox_name(L, b->name, ".bias");
+        return NN_OK;
+    } else {                           /* one layer (or none), its desc from the shape pass */
+        if (emit && c->descs[k].kind) return nn__ox_emit(c, c->descs[k], NULL);
+        return NN_OK;
+    }
+    return emit ? nn__ox_emit(c, d, NULL) : NN_OK;
+}
+
+/* Follows the computation from value v: node after node, a fork opening a residual
+   block (or a GELU), until the graph's output (*join -1) or an Add that joins v's path
+   to another (*end the value read by it, *join the Add). Emits the layers if asked. */
+static nn_status nn__ox_walk(nn__ox_ctx *c, int v, int emit, int depth, int *end, int *join)
+{
+    nn_status st;
+    if (depth > NN__OX_MAX_NEST)
+        return nn__fail(NN_ERR_FORMAT, "onnx: residual blocks nested more than %d deep", NN__OX_MAX_NEST);
+    for (;;) {
+        nn__ox_val *x = &c->vals[v];
+        int k, next, g;
+        *end = v;
+        *join = -1;
+        if (x->ncons == 0) {
+            if (v == c->output) return NN_OK;
+            return nn__fail(NN_ERR_FORMAT, "onnx: the value '%.*s' is computed and not used, and is not the "
+                            "graph's output", NN__OX_STR(x->name));
+        }
+        if (v == c->output)
+            return nn__fail(NN_ERR_FORMAT, "onnx: the graph's output '%.*s' is also read by a node",
+                            NN__OX_STR(x->name));
+        if (x->ncons > 2)
+            return nn__fail(NN_ERR_FORMAT, "onnx: the value '%.*s' is read by %d nodes (nn.h nets are chains of "
+                            "residual blocks: at most two)", NN__OX_STR(x->name), x->ncons);
+        if (x->ncons == 1) {
+            k = x->cons[0];
+            if (nn__ox_binary(c, k)) {
+                *join = k;
+                return NN_OK;
+            }
+            if ((st = nn__ox_node_layers(c, k, emit, &next)) != NN_OK) return st;
+            v = next;
+            continue;
+        }
+        if ((g = nn__ox_gelu(c, v)) >= 0) {
+            if (emit && (st = nn__ox_emit(c, nn_gelu(0), NULL)) != NN_OK) return st;
+            v = g;
+            continue;
+        }
+        {
+            int e, j, main_p, relu, out, pe, pj;
+            if ((st = nn__ox_join(c, v, depth)) != NN_OK) return st;
+            j = x->join;
+            out = c->out0[j];
+            relu = out != c->output && nn__ox_op(c, nn__ox_sole(c, out), "Relu");
+            if (emit) {
+                /* the main path: the one the Add reads first, unless that is the identity */
+                main_p = x->end[0] == c->in[j][0] ? 0 : 1;
+                if (x->start[main_p] < 0) main_p = 1 - main_p;
+                if ((st = nn__ox_emit(c, nn_block(), NULL)) != NN_OK) return st;
+                for (e = 0; e < 2; e++) {
+                    int p = e ? 1 - main_p : main_p;
+                    if (x->start[p] < 0) continue;
+                    if (e && (st = nn__ox_emit(c, nn_shortcut(), NULL)) != NN_OK) return st;
+                    if ((st = nn__ox_path(c, x->start[p], 1, depth + 1, &pe, &pj)) != NN_OK) return st;
+                }
+                if ((st = nn__ox_emit(c, nn_block_end(relu), NULL)) != NN_OK) return st;
+            }
+            v = relu ? c->out0[nn__ox_sole(c, out)] : out;
+        }
+    }
+}
+
+static int nn__ox_cmp_name(const void *a, const void *b) { return strcmp((const char *)a, (const char *)b); }
+
+/* Layer names: the weights' prefixes where every one is a valid nn.h name and no two
+   parameter names clash; otherwise the index names for all. */
+static nn_status nn__ox_names(nn__ox_ctx *c)
+{
+    char (*names)[NN_MAX_NAME];
+    int i, n = 0, clash = 0;
+    if (!(names = (char (*)[NN_MAX_NAME])nn__ox_alloc(&c->ox, (size_t)c->nlayers + 1, NN_MAX_NAME))) return NN_ERR_NOMEM;
+    for (i = 0; i < c->nlayers; i++) {
+        if (!c->layers[i].w) continue;
+        if (c->layers[i].name[0]) memcpy(names[n++], c->layers[i].name, NN_MAX_NAME);
+        else snprintf(names[n++], NN_MAX_NAME, "%d", i);
+    }
+    qsort(names, (size_t)n, NN_MAX_NAME, nn__ox_cmp_name);
+    for (i = 1; i < n; i++) clash |= !strcmp(names[i - 1], names[i]);
+    for (i = 0; i < c->nlayers; i++) {
+        if (clash || !c->layers[i].w) c->layers[i].name[0] = '\0';
+        c->layers[i].desc.name = c->layers[i].name[0] ? c->layers[i].name : NULL;
+    }
+    return NN_OK;
+}
+
+static nn_status nn__ox_copy(nn_param *p, const float *v, size_t n, int layer)
+{
+    if (!v && !p) return NN_OK;
+    if (!v || !p || p->size != n)
+        return nn__fail(NN_ERR_FORMAT, "onnx: layer %d: %zu weight values for a parameter of %zu", layer, n,
+                        p ? p->size : 0);
+    memcpy(p->value, v, n * sizeof *v);
+    return NN_OK;
+}
+
+/* nn_load_onnx_memory, with the graph inputs after the first bound to the TensorProtos
+   binds[0..nbinds) (in the order of the graph's inputs that are not initializers):
+   the ONNX node tests hand weights in as inputs. */
+static nn_net *nn__ox_load(const void *data, size_t size, int max_batch, const void *const *binds,
+                           const size_t *bind_sizes, int nbinds)
+{
+    nn__ox_ctx c;
+    nn_net *net = NULL;
+    nn__ox_vi *in = NULL;
+    int i, j, k, end, join, ninput = 0;
+    int64_t per = 1;
+    nn_status st;
+    memset(&c, 0, sizeof c);
+    if (!data) { nn__fail(NN_ERR_ARG, "nn_load_onnx_memory: data is NULL"); return NULL; }
+    if (max_batch <= 0) {
+        nn__fail(NN_ERR_ARG, "nn_load_onnx_memory: batch size %d, expected > 0", max_batch);
+        return NULL;
+    }
+    if (nn__ox_parse(&c.ox, data, size) != NN_OK) goto fail;
+    if (nbinds > 0) {                  /* bound inputs become initializers */
+        nn__ox_tensor *inits = (nn__ox_tensor *)nn__ox_alloc(&c.ox, (size_t)c.ox.ninits + (size_t)nbinds,
+                                                             sizeof *inits);
+        int first = 1;
+        if (!inits) goto fail;
+        memcpy(inits, c.ox.inits, (size_t)c.ox.ninits * sizeof *inits);
+        for (i = 0, j = 0; i < c.ox.ninputs && j < nbinds; i++) {
+            for (k = 0; k < c.ox.ninits && !nn__ox_str_eq(c.ox.inputs[i].name, c.ox.inits[k].name); k++) {}
+            if (k < c.ox.ninits) continue;
+            if (first) { first = 0; continue; }
+            if (nn__ox_tensor_parse(&c.ox, (const unsigned char *)binds[j], bind_sizes[j], &inits[c.ox.ninits + j])
+                != NN_OK) goto fail;
+            inits[c.ox.ninits + j].name = c.ox.inputs[i].name;
+            j++;
+        }
+        c.ox.inits = inits;
+        c.ox.ninits += j;
+    }
+    if (nn__ox_graph(&c) != NN_OK) goto fail;
+    for (i = 0; i < c.ox.ninputs; i++) {
+        int id = nn__ox_find(c.keys, c.nvals, c.ox.inputs[i].name);
+        if (c.vals[id].producer <= -2) { ninput++; c.input = id; in = &c.ox.inputs[i]; }
+    }
+    if (ninput != 1 || c.ox.noutputs != 1) {
+        nn__fail(NN_ERR_FORMAT, "onnx: the graph has %d inputs (besides its initializers) and %d outputs; nn.h "
+                 "nets have one of each", ninput, c.ox.noutputs);
+        goto fail;
+    }
+    if (in->elem != NN__OX_FLOAT || !in->has_shape || in->ndim < 1 || in->ndim > 4) {
+        nn__fail(NN_ERR_FORMAT, "onnx: the input '%.*s' is not a float32 tensor of 1 to 4 known dimensions "
+                 "(batch first)", NN__OX_STR(in->name));
+        goto fail;
+    }
+    c.batch = in->dims[0] > 0 ? in->dims[0] : NN__OX_BATCH;
+    c.vals[c.input].kind = NN__OX_DYN;
+    c.vals[c.input].rank = in->ndim;
+    c.vals[c.input].d[0] = c.batch;
+    for (i = 1; i < 4; i++) {
+        int64_t d = i < in->ndim ? in->dims[i] : 1;
+        if (d < 1 || d > INT_MAX || (per *= d) > INT_MAX) {
+            nn__fail(NN_ERR_FORMAT, "onnx: the input '%.*s' has a dimension %d that is unknown, 0 or too large "
+                     "(nn.h needs every size but the batch)", NN__OX_STR(in->name), i);
+            goto fail;
+        }
+        c.vals[c.input].d[i] = d;
+    }
+    c.output = nn__ox_find(c.keys, c.nvals, c.ox.outputs[0].name);
+    if (!(c.descs = (nn_layer_desc *)nn__ox_alloc(&c.ox, (size_t)c.ox.nnodes + 1, sizeof *c.descs)) ||
+        !(c.pads = (int64_t (*)[4])nn__ox_alloc(&c.ox, (size_t)c.ox.nnodes + 1, sizeof *c.pads)) ||
+        !(c.fused = (int *)nn__ox_alloc(&c.ox, (size_t)c.ox.nnodes + 1, sizeof(int))) ||
+        nn__ox_shapes(&c, c.descs) != NN_OK)
+        goto fail;
+    if (c.output < 0 || c.vals[c.output].kind != NN__OX_DYN) {
+        nn__fail(NN_ERR_FORMAT, "onnx: the graph's output '%.*s' is not computed from its input",
+                 NN__OX_STR(c.ox.outputs[0].name));
+        goto fail;
+    }
+    for (k = 0; k < c.ox.nnodes; k++)   /* the readers of each computed value */
+        for (j = 0; c.dyn[k] && j < c.ox.nodes[k].nin; j++)
+            if (c.in[k][j] >= 0 && c.vals[c.in[k][j]].kind == NN__OX_DYN) c.vals[c.in[k][j]].ncons++;
+    for (i = 0; i < c.nvals; i++) {
+        if (!(c.vals[i].cons = (int *)nn__ox_alloc(&c.ox, (size_t)c.vals[i].ncons, sizeof(int)))) goto fail;
+        c.vals[i].ncons = 0;
+    }
+    for (k = 0; k < c.ox.nnodes; k++)
+        for (j = 0; c.dyn[k] && j < c.ox.nodes[k].nin; j++)
+            if (c.in[k][j] >= 0 && c.vals[c.in[k][j]].kind == NN__OX_DYN) {
+                nn__ox_val *v = &c.vals[c.in[k][j]];
+                v->cons[v->ncons++] = k;
+            }
+    c.cap = 4 * c.ox.nnodes + 4;
+    if (!(c.layers = (nn__ox_layer *)nn__ox_alloc(&c.ox, (size_t)c.cap, sizeof *c.layers))) goto fail;
+    if (nn__ox_walk(&c, c.input, 1, 0, &end, &join) != NN_OK) goto fail;
+    if (join >= 0 || end != c.output) {
+        nn__ox_node_fail(&c, join >= 0 ? join : 0, NN_ERR_FORMAT, "joins the input's path to a value that does not "
+                         "fork from it");
+        goto fail;
+    }
+    if (!c.nlayers && nn__ox_emit(&c, nn_scale(1.0f), NULL) != NN_OK) goto fail;   /* y = x: a net needs a layer */
+    if (nn__ox_names(&c) != NN_OK) goto fail;
+    {
+        const int64_t *d = c.vals[c.input].d;
+        if (!(net = nn_net_new(nn_shape3((int)d[1], (int)d[2], (int)d[3])))) goto fail;
+    }
+    for (i = 0; i < c.nlayers; i++)
+        if (nn__prefix_error("onnx", nn_add(net, c.layers[i].desc)) != NN_OK) goto fail;
+    if (nn__prefix_error("onnx", nn_build(net, max_batch, 0)) != NN_OK) goto fail;
+    for (i = 0; i < c.nlayers; i++) {
+        const nn__ox_layer *L = &c.layers[i];
+        nn_layer *nl = nn_get_layer(net, i);
+        if (!L->w) continue;
+        if ((st = nn__ox_copy(nl->weight, L->w, L->nw, i)) != NN_OK || (st = nn__ox_copy(nl->bias, L->b, L->nb, i)) != NN_OK ||
+            (st = nn__ox_copy(nl->running_mean, L->rm, L->nr, i)) != NN_OK ||
+            (st = nn__ox_copy(nl->running_var, L->rv, L->nr, i)) != NN_OK)
+            goto fail;
+    }
+    nn_set_training(net, 0);
+    nn__ox_free(&c.ox);
+    return net;
+fail:
+    nn_net_free(net);
+    nn__ox_free(&c.ox);
+    return NULL;
+}
+
+NNDEF nn_net *nn_load_onnx_memory(const void *data, size_t size, int max_batch)
+{
+    return nn__ox_load(data, size, max_batch, NULL, NULL, 0);
+}
+
+#ifndef NN_NO_STDIO
+NNDEF nn_net *nn_load_onnx(const char *path, int max_batch)
+{
+    unsigned char *data;
+    size_t size;
+    nn_net *net;
+    if (!path) { nn__fail(NN_ERR_ARG, "nn_load_onnx: path is NULL"); return NULL; }
+    if (max_batch <= 0) {
+        nn__fail(NN_ERR_ARG, "nn_load_onnx: batch size %d, expected > 0", max_batch);
+        return NULL;
+    }
+    if (nn__read_file(path, &data, &size) != NN_OK) return NULL;
+    net = nn__ox_load(data, size, max_batch, NULL, NULL, 0);
+    if (!net) nn__prefix_error(path, NN_ERR_FORMAT);
+    nn__free(data);
+    return net;
+}
+#endif
 
 /* ---- Protocol buffers: writing the wire format ---- */
 

@@ -4,7 +4,8 @@
 #   under qemu, docs/API.md against nn.h (tests/api_check.sh, which `make test` also
 #   runs; the unit stage leaves it out so it counts once), compile checks (gcc, clang,
 #   C++, every configuration macro), nn.h against PyTorch (tests/torch.sh: NaN and infinity
-#   in every layer and loss, and the model-file interop), a short real-data smoke run of the
+#   in every layer and loss, and the model-file interop), the ONNX backend node tests
+#   (tests/onnx_check.sh), a short real-data smoke run of the
 #   MLP on CIFAR-10, tools/pack_images on hostile images, each libFuzzer target for
 #   FUZZ_CHECK_SECONDS (default 15), the threaded tests under ThreadSanitizer and quick
 #   ones under valgrind.
@@ -38,6 +39,7 @@ fi
 stage api tests/api_check.sh
 stage compile tests/compile_check.sh
 stage torch tests/torch.sh
+stage onnx tests/onnx_check.sh
 stage smoke tests/smoke.sh
 stage pack tests/pack_check.sh
 # clang's sanitizer runtimes (Debian: libclang-rt-dev): libFuzzer and ThreadSanitizer.

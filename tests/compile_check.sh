@@ -22,7 +22,7 @@ for cc in gcc clang; do
     command -v $cc >/dev/null || continue
     try "$cc c99" $cc -std=c99 -Wpedantic $W -I. -c "$tmp/impl.c" -o "$tmp/a.o"
     try "$cc c11 -O2" $cc -std=c11 -O2 -Wpedantic $W -I. -c "$tmp/impl.c" -o "$tmp/a.o"
-    for macro in NN_NO_SIMD NN_NO_THREADS NN_STATIC NN_NO_STDIO NN_NO_FUSION NN_NO_WINOGRAD; do
+    for macro in NN_NO_SIMD NN_NO_THREADS NN_STATIC NN_NO_STDIO NN_NO_FUSION NN_NO_WINOGRAD NN_NO_ONNX; do
         try "$cc -D$macro" $cc -std=c99 -Wpedantic $W -D$macro -I. -c "$tmp/impl.c" -o "$tmp/a.o"
     done
     try "$cc declarations only" $cc -std=c99 -Wpedantic $W -I. -c "$tmp/user.c" -o "$tmp/u.o"

@@ -326,6 +326,8 @@ static void test_null_model_files(void)
     CASE("nn_load_checkpoint_memory", "NULL net", is_arg(nn_load_checkpoint_memory(NULL, opt, model, model_size)));
     CASE("nn_load_checkpoint_memory", "NULL opt", is_arg(nn_load_checkpoint_memory(net, NULL, model, model_size)));
     CASE("nn_load_checkpoint_memory", "NULL data", is_arg(nn_load_checkpoint_memory(net, opt, NULL, model_size)));
+    CASE("nn_load_onnx_memory", "NULL data", is_null(nn_load_onnx_memory(NULL, model_size, 4)));
+    CASE("nn_load_onnx", "NULL path", is_null(nn_load_onnx(NULL, 4)));
 }
 
 static void test_null_metrics(void)

@@ -1,7 +1,8 @@
 /* tools/nn.c, the model tool, called in-process (its main as nn_tool_main) with its
    stdout and stderr caught: --help; info on a small model with preprocessing and class
    names; run on .npy batches against nn_forward, batch by batch; convert of an nn.h
-   file of E1's MLP; and the bad inputs, each with its sentence and status (1 bad
+   file of E1's MLP; import of an ONNX model (tests/onnx_model.h) and run and info on
+   it, found by its extension or its first bytes; and the bad inputs, each with its sentence and status (1 bad
    input, 2 bad usage). */
 #define _POSIX_C_SOURCE 200809L
 #include <fcntl.h>
@@ -10,6 +11,7 @@
 #include "../tools/nn.c"
 #undef main
 #include "harness.h"
+#include "onnx_model.h"
 
 #define DIR "build/nn_tool_test"
 static char out_text[1 << 16], err_text[1 << 16];
@@ -198,6 +200,57 @@ static void test_convert(void)
     CHECK(access(DIR "/o.safetensors", F_OK) != 0, "a failed convert wrote its output");
 }
 
+/* nn import writes a model file that gives nn_load_onnx's outputs; run and info take
+   the .onnx model itself, also under another extension (by its first bytes). */
+static void test_import_onnx(void)
+{
+    om_buf m = om_model_small(0);
+    FILE *fp = fopen(DIR "/small.onnx", "wb");
+    float x[3 * 108];
+    int shape[4] = {3, 3, 6, 6}, i, k;
+    nn_net *ref;
+    const float *want;
+    npy_array y;
+    const char *models[3] = {DIR "/small.onnx", DIR "/small_onnx.bin", DIR "/imported.safetensors"};
+    CHECK(fp && fwrite(m.p, 1, m.n, fp) == m.n && fclose(fp) == 0, "cannot write small.onnx");
+    fp = fopen(DIR "/small_onnx.bin", "wb");
+    CHECK(fp && fwrite(m.p, 1, m.n, fp) == m.n && fclose(fp) == 0, "cannot write small_onnx.bin");
+    for (i = 0; i < 3 * 108; i++) x[i] = (float)((i * 29) % 31) / 10.0f - 1.5f;
+    CHECK(npy_write(DIR "/ox.npy", x, 4, shape) == 0, "%s", npy_error());
+    ref = nn_load_onnx(DIR "/small.onnx", 3);
+    CHECK(ref != NULL, "%s", nn_error());
+    if (!ref) { free(m.p); return; }
+    want = nn_forward(ref, x, 3);
+    CHECK(tool("import", DIR "/small.onnx", DIR "/imported.safetensors", NULL) == 0, "status: %s", err_text);
+    HAS(out_text, "small.onnx: 9 layers, ");
+    for (k = 0; k < 3; k++) {
+        CHECK(tool("run", models[k], DIR "/ox.npy", DIR "/oy.npy", NULL) == 0, "run %s: %s", models[k], err_text);
+        CHECK(npy_read(DIR "/oy.npy", &y) == 0, "%s", npy_error());
+        CHECK(y.ndim == 2 && y.shape[0] == 3 && y.shape[1] == 2, "OUT has %d dimensions", y.ndim);
+        for (i = 0; y.data && i < 6; i++) CHECK_NEAR(y.data[i], want[i], 1e-6);
+        npy_free(&y);
+    }
+    CHECK(tool("info", DIR "/small.onnx", NULL) == 0, "status: %s", err_text);
+    HAS(out_text, "Conv2d out=4 kernel=3x3 stride=1x1 pad=1x1 conv1.weight(4x3x3x3) conv1.bias(4)  3x6x6 -> 4x6x6");
+    HAS(out_text, "BlockEnd relu");
+    HAS(out_text, "Linear out=2 fc.weight(2x36) fc.bias(2)  36 -> 2");
+    nn_net_free(ref);
+    /* bad input and usage */
+    fp = fopen(DIR "/cut.onnx", "wb");
+    CHECK(fp && fwrite(m.p, 1, m.n / 2, fp) == m.n / 2 && fclose(fp) == 0, "cannot write cut.onnx");
+    CHECK(tool("import", DIR "/cut.onnx", DIR "/o.safetensors", NULL) == 1, "a damaged model");
+    HAS(err_text, "cut.onnx: onnx: damaged file");
+    CHECK(tool("run", DIR "/cut.onnx", DIR "/ox.npy", DIR "/oy.npy", NULL) == 1, "run on a damaged model");
+    HAS(err_text, "cut.onnx: onnx: ");
+    CHECK(tool("import", DIR "/none.onnx", DIR "/o.safetensors", NULL) == 1, "a missing model");
+    HAS(err_text, "none.onnx");
+    CHECK(tool("import", DIR "/small.onnx", DIR "/no/such/dir/o.safetensors", NULL) == 1, "OUT unwritable");
+    CHECK(tool("import", DIR "/small.onnx", NULL) == 2, "no OUT");
+    HAS(err_text, "import takes IN.onnx OUT.safetensors");
+    CHECK(access(DIR "/o.safetensors", F_OK) != 0, "a failed import wrote its output");
+    free(m.p);
+}
+
 int main(void)
 {
     mkdir(DIR, 0755);
@@ -205,5 +258,6 @@ int main(void)
     RUN(test_info);
     RUN(test_run);
     RUN(test_convert);
+    RUN(test_import_onnx);
     return test_end("test_nn_tool");
 }

@@ -19,6 +19,10 @@
          input shape, loads a state_dict PyTorch saved as safetensors (strictly: a
          missing, extra or misshapen tensor is an error naming it) and saves an nn.h
          model file that nn_load, classify and embed take.
+     nn import IN.onnx OUT.safetensors
+         reads an ONNX model (docs/ONNX.md: the operators it maps to nn.h layers) and
+         saves it as an nn.h model file; info and run also take .onnx models (by the
+         extension, or by the first bytes).
    Bad input gets a sentence on stderr and exit status 1; bad usage status 2. */
 #define NN_IMPLEMENTATION
 #include "nn.h"
@@ -35,6 +39,7 @@ static void usage(FILE *out)
     fprintf(out, "usage: nn info MODEL.safetensors\n"
                  "       nn run MODEL.safetensors IN.npy OUT.npy [--batch N] [--threads T]\n"
                  "       nn convert --arch NAME [--classes K] WEIGHTS.safetensors OUT.safetensors\n"
+                 "       nn import IN.onnx OUT.safetensors\n"
                  "       nn --help\n"
                  "  info      the layers with their shapes, the parameter count, the input shape,\n"
                  "            the preprocessing and the class names\n"
@@ -42,6 +47,7 @@ static void usage(FILE *out)
                  "            (evaluation mode); --batch: samples per forward (8), --threads (0: all cores)\n"
                  "  convert   a PyTorch state_dict saved as safetensors, for the architecture NAME,\n"
                  "            to an nn.h model file; --classes: outputs of the classifier (10)\n"
+                 "  import    an ONNX model to an nn.h model file (info and run take .onnx too)\n"
                  "architectures:\n");
     for (i = 0; i < sizeof model_archs / sizeof model_archs[0]; i++)
         fprintf(out, "  %-15s %d x %d x %d input%s; %s\n", model_archs[i].name, model_archs[i].input.c,
@@ -73,6 +79,27 @@ static int parse_int(const char *s, int lo, int hi, int *v)
     if (!*s || *end || errno || x < lo || x > hi) return 0;
     *v = (int)x;
     return 1;
+}
+
+/* ---- loading: nn.h model files and ONNX models ---- */
+
+/* An ONNX model by its extension, or by its first bytes: field 1 (ir_version) of a
+   ModelProto is 0x08, where a safetensors file has its header length and then '{'. */
+static int is_onnx(const char *path)
+{
+    size_t len = strlen(path);
+    unsigned char b[9] = { 0 };
+    FILE *fp;
+    if (len >= 5 && !strcmp(path + len - 5, ".onnx")) return 1;
+    if (!(fp = fopen(path, "rb"))) return 0;
+    len = fread(b, 1, sizeof b, fp);
+    fclose(fp);
+    return len == sizeof b && b[0] == 0x08 && b[8] != '{';
+}
+
+static nn_net *load_model(const char *path, int max_batch)
+{
+    return is_onnx(path) ? nn_load_onnx(path, max_batch) : nn_load(path, max_batch);
 }
 
 /* ---- info ---- */
@@ -141,7 +168,7 @@ static int cmd_info(int argc, char **argv)
     nn_shape in, out;
     int i, outputs, named = 0;
     if (argc != 1) return bad_usage("info takes one model file%s", "");
-    if (!(net = nn_load(argv[0], 1))) return fail(nn_error());
+    if (!(net = load_model(argv[0], 1))) return fail(nn_error());
     in = nn_get_layer(net, 0) ? nn_get_layer(net, 0)->in : nn_output_shape(net);
     out = nn_output_shape(net);
     outputs = (int)nn_shape_size(out);
@@ -226,7 +253,7 @@ static int cmd_run(int argc, char **argv)
     if (nn_set_threads(threads) != NN_OK) return fail(nn_error());
     if (npy_read(paths[1], &x) != 0) return fail(npy_error());
     if (x.shape[0] < batch) batch = x.shape[0];
-    if (!(net = nn_load(paths[0], batch)) || !nn_get_layer(net, 0)) { fail(nn_error()); goto done; }
+    if (!(net = load_model(paths[0], batch)) || !nn_get_layer(net, 0)) { fail(nn_error()); goto done; }
     in = nn_get_layer(net, 0)->in;
     per = nn_shape_size(in);
     if (!((x.ndim == 4 && x.shape[1] == in.c && x.shape[2] == in.h && x.shape[3] == in.w) ||
@@ -303,6 +330,23 @@ static int cmd_convert(int argc, char **argv)
     return 0;
 }
 
+/* ---- import ---- */
+
+static int cmd_import(int argc, char **argv)
+{
+    nn_net *net;
+    if (argc != 2) return bad_usage("import takes IN.onnx OUT.safetensors%s", "");
+    if (!(net = nn_load_onnx(argv[0], 1))) return fail(nn_error());
+    if (nn_save(net, argv[1]) != NN_OK) {
+        fail(nn_error());
+        nn_net_free(net);
+        return 1;
+    }
+    printf("%s: %d layers, %zu parameters -> %s\n", argv[0], nn_num_layers(net), nn_param_count(net), argv[1]);
+    nn_net_free(net);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) { usage(stderr); return 2; }
@@ -313,5 +357,6 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "info")) return cmd_info(argc - 2, argv + 2);
     if (!strcmp(argv[1], "run")) return cmd_run(argc - 2, argv + 2);
     if (!strcmp(argv[1], "convert")) return cmd_convert(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "import")) return cmd_import(argc - 2, argv + 2);
     return bad_usage("unknown command '%s'", argv[1]);
 }

@@ -5,13 +5,14 @@
    names; load_weights: files for fuzz_net(), as nn.h and as PyTorch write them;
    checkpoint: one per optimiser kind (first byte: which); cifar10 and idx: tiny sets
    in the layouts of their targets; npy: .npy files of 1 to 4 dimensions, versions 1.0
-   and 2.0. Built with fuzz_common.c (see the Makefile). */
+   and 2.0; onnx: small ONNX models (tests/onnx_model.h). Built with fuzz_common.c (see the Makefile). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "fuzz.h"
 #define NPY_IMPLEMENTATION
 #include "../../tools/npy.h"
+#include "../onnx_model.h"
 
 static const char *root;
 
@@ -301,6 +302,22 @@ static void npy_seeds(void)
     }
 }
 
+/* onnx: the test model of tests/onnx_model.h, its weights as raw_data, packed and
+   unpacked float_data. */
+static void onnx_seeds(void)
+{
+    static const char *const names[3] = { "small_raw", "small_packed", "small_unpacked" };
+    int how;
+    for (how = 0; how < 3; how++) {
+        om_buf m = om_model_small(how);
+        nn_net *net = nn_load_onnx_memory(m.p, m.n, 2);
+        accepted(names[how], net ? NN_OK : NN_ERR_FORMAT);
+        nn_net_free(net);
+        put("onnx", names[how], "", 0, m.p, m.n);
+        free(m.p);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -317,5 +334,6 @@ int main(int argc, char **argv)
     idx_pair("one_1x1", 1, 1, 1, 1);
     idx_pair("ten_4x4", 10, 4, 4, 10);
     npy_seeds();
+    onnx_seeds();
     return 0;
 }

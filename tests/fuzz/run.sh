@@ -10,9 +10,9 @@
 # campaign, e.g. FUZZ_OPTIONS=-runs=10000000). FUZZ_SKIP: see tests/fuzz/fuzz.h.
 cd "$(dirname "$0")/../.." || exit 1
 seconds=${1:-60}; shift
-targets=${*:-"load_memory load_weights checkpoint cifar10 idx npy"}
+targets=${*:-"load_memory load_weights checkpoint cifar10 idx npy onnx"}
 passed=0; failed=0
-for t in load_memory load_weights checkpoint cifar10 idx npy; do mkdir -p "build/fuzz/corpus/$t"; done
+for t in load_memory load_weights checkpoint cifar10 idx npy onnx; do mkdir -p "build/fuzz/corpus/$t"; done
 if ! build/fuzz/make_corpus build/fuzz/corpus > build/fuzz/make_corpus.log 2>&1; then
     echo "FAIL fuzz: build/fuzz/make_corpus (make fuzz-build) did not write the seeds:"
     tail -n 5 build/fuzz/make_corpus.log; echo "fuzz: 0 passed, 1 failed"; exit 1
@@ -29,6 +29,7 @@ for t in $targets; do
     case $t in
         cifar10) options="-max_len=10000" ;;
         idx|npy) options="-max_len=4096" ;;
+        onnx) options="-max_len=16384" ;;
         *) options="-max_len=16384 -dict=tests/fuzz/safetensors.dict" ;;
     esac
     "build/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=10 $options ${FUZZ_OPTIONS:-} \
