@@ -90,7 +90,7 @@ def pool(x, a, average):
             y1, x1 = y0 + k[0], x0 + k[1]
             cells = x[:, :, max(y0, 0):min(y1, h), max(x0, 0):min(x1, w)]
             if not average:
-                y[:, :, i, j] = cells.max(axis=(2, 3))
+                y[:, :, i, j] = cells.max(axis=(2, 3), initial=-np.inf)   # -inf: a window of padding only
                 continue
             if a.get("count_include_pad", 0):
                 q = (min(y1, h + pads[2]) - max(y0, -pads[0])) * (min(x1, w + pads[3]) - max(x0, -pads[1]))
@@ -209,8 +209,12 @@ def one(folder, name, count):
     count.check(head == ("", 13, "nn.h", ["input"], ["output"], "N", "N"),
                 f"{name}: opset 13, producer nn.h, input/output named, dynamic batch N: {head}")
     ops = sorted({node.op_type for node in graph.node})
-    theirs = interpret(model, x)
-    err = relative(ours, theirs.reshape(ours.shape)) if theirs.size == ours.size else float("inf")
+    try:
+        theirs = interpret(model, x)
+        err = relative(ours, theirs.reshape(ours.shape)) if theirs.size == ours.size else float("inf")
+    except Exception as e:   # noqa: BLE001 - a graph the interpreter cannot run fails
+        print(f"  {name}: the interpreter failed: {e!r}")
+        err = float("inf")
     count.check(err <= TOLERANCE, f"{name}: numpy interpreter of the graph (float64) vs nn.h {ours.shape}: "
                 f"max|a-b|/max|b| = {err:.3g}; operators {' '.join(ops)}")
     if "Where" in ops:

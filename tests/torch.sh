@@ -6,7 +6,8 @@
 # (tests/options_torch.c + .py, one test per case), the model-file
 # interoperability of tests/interop.sh and the torchvision models of
 # tests/models_torch.sh (one test each), then two training steps of ResNet-18 and
-# MobileNetV2 and examples/resnet.c's model (tests/train_torch.sh, two tests). Ends with "torch: N passed, N failed".
+# MobileNetV2 and examples/resnet.c's model (tests/train_torch.sh, two tests), and the ONNX
+# export in onnx.checker and OpenCV (tests/onnx_export.sh, one test). Ends with "torch: N passed, N failed".
 cd "$(dirname "$0")/.." || exit 1
 passed=0; failed=0
 compare() {   # compare NAME RUNNER BINARY: runs the cases, counts PyTorch's verdicts
@@ -51,5 +52,7 @@ if tests/models_torch.sh; then passed=$((passed + 1)); else echo "FAIL models_to
 # Training PyTorch-exact, and examples/resnet.c's model in torchvision (tests/train_torch.sh).
 if tests/train_torch.sh steps; then passed=$((passed + 1)); else echo "FAIL train_torch steps"; failed=$((failed + 1)); fi
 if tests/train_torch.sh resnet; then passed=$((passed + 1)); else echo "FAIL train_torch resnet"; failed=$((failed + 1)); fi
+# nn_save_onnx's models in onnx.checker, OpenCV and a numpy interpreter (tests/onnx_export.sh).
+if tests/onnx_export.sh; then passed=$((passed + 1)); else echo "FAIL onnx_export"; failed=$((failed + 1)); fi
 echo "torch: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
