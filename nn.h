@@ -107,6 +107,7 @@
        nn_net_new, nn_load, nn_load_memory  nn_net_free
        nn_sgd, nn_adam, nn_adamw, nn_adamax nn_optim_free (before or after its net)
        nn_save_memory's *data               nn_free_buffer
+       nn_save_onnx_memory's *data          nn_free_buffer
        nn_tensor_alloc's t->data            nn_tensor_free
        a loader's nn_dataset (x, y)         nn_dataset_free
        nn_batch_start's order               nn_dataset_free (also on a set you
