@@ -8109,6 +8109,10 @@ typedef struct nn__ox {
     char y[NN__OX_NAME];             /* the output of the last node */
 } nn__ox;
 
+/* Copies a name (with memmove: a compiler cannot tell that two entries of the names
+   table never overlap, and warns about strcpy). */
+static void nn__ox_copy(char *dst, const char *src) { memmove(dst, src, strlen(src) + 1); }
+
 /* Starts node op (NodeProto: input 1, output 2, name 3, op_type 4, attribute 5) with
    nin inputs (names) and one output, whose name it leaves in ox->y; the inputs are
    written first, so ox->y may be one of them. Attributes follow; nn__ox_end closes it. */
@@ -8344,7 +8348,7 @@ static void nn__ox_layer(const nn_net *net, nn__ox *ox, int i, const char *x, in
     case NN_BATCHNORM: {   /* on N x C (BatchNorm1d) or N x C x H x W */
         double m = d->momentum != 0.0f ? (double)d->momentum : NN__BN_MOMENTUM;
         int shape = C;
-        if (L->weight) { strcpy(a, L->weight->name); strcpy(b, L->bias->name); }
+        if (L->weight) { nn__ox_copy(a, L->weight->name); nn__ox_copy(b, L->bias->name); }
         else {   /* no_affine: gamma 1, beta 0 */
             snprintf(a, sizeof a, "%s/ones", ox->prefix);
             snprintf(b, sizeof b, "%s/zeros", ox->prefix);
@@ -8397,19 +8401,19 @@ static void nn__ox_layer(const nn_net *net, nn__ox *ox, int i, const char *x, in
         break;
     case NN_SOFTPLUS: {   /* z = beta x; y = z > threshold ? x : Softplus(z) / beta */
         char z[NN__OX_NAME];
-        strcpy(z, x);
+        nn__ox_copy(z, x);
         if (d->beta != 1.0f) {
             nn__ox_scalar(ox, a, "beta", d->beta);
             nn__ox_node(ox, "Mul", 2, x, a);
             nn__ox_end(ox);
-            strcpy(z, ox->y);
+            nn__ox_copy(z, ox->y);
         }
         nn__ox_unary(ox, "Softplus", z);
         if (d->beta != 1.0f) {
             nn__ox_node(ox, "Div", 2, ox->y, a);
             nn__ox_end(ox);
         }
-        strcpy(c, ox->y);
+        nn__ox_copy(c, ox->y);
         nn__ox_scalar(ox, b, "threshold", d->threshold);
         nn__ox_node(ox, "Greater", 2, z, b);
         nn__ox_end(ox);
@@ -8419,14 +8423,14 @@ static void nn__ox_layer(const nn_net *net, nn__ox *ox, int i, const char *x, in
     }
     case NN_SCALE: nn__ox_with(ox, "Mul", x, "factor", d->factor); break;
     case NN_FLATTEN:
-        if (*rank == 2) { strcpy(y, x); return; }
+        if (*rank == 2) { nn__ox_copy(y, x); return; }
         nn__ox_rank(ox, x, rank, 2, C);
         break;
     default:   /* Dropout (evaluation: the identity) and the block marks: no node */
-        strcpy(y, x);
+        nn__ox_copy(y, x);
         return;
     }
-    strcpy(y, ox->y);
+    nn__ox_copy(y, ox->y);
 }
 
 /* Every layer's nodes; names[i + 1] and ranks[i + 1] are layer i's output, names[0] the
@@ -8437,7 +8441,7 @@ static void nn__ox_graph(const nn_net *net, nn__ox *ox, char (*names)[NN__OX_NAM
     nn_shape out = nn_output_shape(net);
     int i, *r;
     ox->count = 0;
-    strcpy(names[0], "input");
+    nn__ox_copy(names[0], "input");
     ranks[0] = net->input.h == 1 && net->input.w == 1 ? 2 : 4;
     for (i = 0; i < net->num_layers; i++) {
         const nn_layer *L = &net->layers[i];
@@ -8447,23 +8451,23 @@ static void nn__ox_graph(const nn_net *net, nn__ox *ox, char (*names)[NN__OX_NAM
         ox->sub = 0;
         if (L->desc.kind == NN_SHORTCUT) {   /* the shortcut path starts at the block's input */
             int block = net->plan[i].block;
-            strcpy(names[i + 1], names[block + 1]);
+            nn__ox_copy(names[i + 1], names[block + 1]);
             *r = ranks[block + 1];
         } else if (L->desc.kind == NN_BLOCK_END) {
             int block = net->plan[i].block, s = net->plan[block].shortcut;
             const char *main = names[s >= 0 ? s : i], *x = names[s >= 0 ? i : block + 1];
             int main_rank = ranks[s >= 0 ? s : i], x_rank = ranks[s >= 0 ? i : block + 1];
             char m[NN__OX_NAME];
-            strcpy(m, main);
+            nn__ox_copy(m, main);
             if (main_rank != x_rank) {
-                if (main_rank == 4) strcpy(m, nn__ox_rank(ox, m, &main_rank, 2, L->in.c));
+                if (main_rank == 4) nn__ox_copy(m, nn__ox_rank(ox, m, &main_rank, 2, L->in.c));
                 else x = nn__ox_rank(ox, x, &x_rank, 2, L->in.c);
             }
             *r = main_rank;
             nn__ox_node(ox, "Add", 2, m, x);
             nn__ox_end(ox);
             if (L->desc.relu) nn__ox_unary(ox, "Relu", ox->y);
-            strcpy(names[i + 1], ox->y);
+            nn__ox_copy(names[i + 1], ox->y);
         } else {
             nn__ox_layer(net, ox, i, names[i], r, names[i + 1]);
         }
@@ -8472,7 +8476,7 @@ static void nn__ox_graph(const nn_net *net, nn__ox *ox, char (*names)[NN__OX_NAM
     r = &ranks[net->num_layers];
     snprintf(ox->prefix, sizeof ox->prefix, "output");
     ox->sub = 0;
-    if (*r == 4 && out.h == 1 && out.w == 1) strcpy(names[net->num_layers], nn__ox_rank(ox, names[net->num_layers], r, 2, out.c));
+    if (*r == 4 && out.h == 1 && out.w == 1) nn__ox_copy(names[net->num_layers], nn__ox_rank(ox, names[net->num_layers], r, 2, out.c));
     if (ox->count == 0 || strcmp(names[net->num_layers], ox->y)) nn__ox_unary(ox, "Identity", names[net->num_layers]);
 }
 
