@@ -8382,10 +8382,13 @@ static void nn__ox_layer(const nn_net *net, nn__ox *ox, int i, const char *x, in
         nn__ox_end(ox);
         break;
     }
-    case NN_GELU:   /* opset 13 has no Gelu: its formula, as nn.h computes it */
-        if (d->approximate) {   /* x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2 */
-            nn__ox_with(ox, "Pow", x, "three", 3.0f);
-            nn__ox_with(ox, "Mul", ox->y, "k", 0.044715f);
+    case NN_GELU:   /* opset 13 has no Gelu: its formula, in the order of nn.h's float operations */
+        if (d->approximate) {   /* x (1 + tanh(sqrt(2/pi) (x + ((0.044715 x) x) x))) / 2 */
+            nn__ox_with(ox, "Mul", x, "k", 0.044715f);
+            nn__ox_node(ox, "Mul", 2, ox->y, x);
+            nn__ox_end(ox);
+            nn__ox_node(ox, "Mul", 2, ox->y, x);
+            nn__ox_end(ox);
             nn__ox_node(ox, "Add", 2, x, ox->y);
             nn__ox_end(ox);
             nn__ox_with(ox, "Mul", ox->y, "sqrt_2_pi", NN__SQRT_2_PI);

@@ -11,7 +11,9 @@ it DIR/NAME_y.npy) checked three ways:
      opset 13's Clip (min and max as inputs: its importer asserts a single input) nor
      Where (no importer): a graph with Clip is run in a copy with every Clip rewritten to
      opset 10's form (min and max as attributes; the rest of the graph byte for byte
-     the file's), a graph with Where is not run by OpenCV;
+     the file's), a graph with Where is not run by OpenCV. Graphs of up to 64 nodes are
+     also cut after each node and run by OpenCV, each node's output compared with the
+     interpreter's (within 1e-4 relative);
   3. a small numpy interpreter of the operators nn.h emits, in float64, written from the
      ONNX operator specification (not from nn.h): a check of the graph's meaning as
      ONNX defines it, not an independent runtime. It runs every model, and is the only
@@ -27,6 +29,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 TOLERANCE = 1e-4
+BY_NODE = 64   # OpenCV is also compared node by node on graphs of up to this many nodes
 
 
 def relative(ours, theirs):
@@ -141,14 +144,15 @@ OPS = {
 
 
 def interpret(model, x):
-    """Runs the graph on x in float64 (the initializers' float32 values made float64)."""
+    """Runs the graph on x in float64 (the initializers' float32 values made float64);
+    returns every tensor by name."""
     values = {t.name: numpy_helper.to_array(t).astype(np.float64) if t.data_type == onnx.TensorProto.FLOAT
               else numpy_helper.to_array(t) for t in model.graph.initializer}
     values[model.graph.input[0].name] = x.astype(np.float64)
     for node in model.graph.node:
         attrs = {at.name: helper.get_attribute_value(at) for at in node.attribute}
         values[node.output[0]] = OPS[node.op_type]([values[name] for name in node.input], attrs)
-    return values[model.graph.output[0].name]
+    return values
 
 
 # ---- OpenCV ---------------------------------------------------------------------------
@@ -167,11 +171,31 @@ def opencv_copy(model):
     return m
 
 
-def opencv_run(model, path, x):
+def opencv_run(path, x):
     import cv2
     net = cv2.dnn.readNetFromONNX(path)
     net.setInput(x)
     return net.forward()
+
+
+def opencv_by_node(model, x, values, path):
+    """OpenCV on the graph cut after each node in turn (that node's output made the
+    graph's): the worst relative error of a node's output against the interpreter's,
+    and that node. An error inside the graph may fade by the output (OpenCV 4.6's Pow
+    overwrote its input, which another node still read: 4% there, 1e-5 at the end)."""
+    worst, where = 0.0, ""
+    for k, node in enumerate(model.graph.node):
+        cut = onnx.ModelProto()
+        cut.CopyFrom(model)
+        del cut.graph.node[k + 1:]
+        cut.graph.output[0].name = node.output[0]
+        del cut.graph.output[0].type.tensor_type.shape.dim[:]
+        onnx.save(cut, path)
+        got, want = opencv_run(path, x), values[node.output[0]]
+        err = relative(got.reshape(want.shape), want) if got.size == want.size else float("inf")
+        if err >= worst:
+            worst, where = err, f"{node.op_type} {node.output[0]}"
+    return worst, where
 
 
 # ---- the checks -------------------------------------------------------------------------
@@ -209,8 +233,10 @@ def one(folder, name, count):
     count.check(head == ("", 13, "nn.h", ["input"], ["output"], "N", "N"),
                 f"{name}: opset 13, producer nn.h, input/output named, dynamic batch N: {head}")
     ops = sorted({node.op_type for node in graph.node})
+    values = {}
     try:
-        theirs = interpret(model, x)
+        values = interpret(model, x)
+        theirs = values[graph.output[0].name]
         err = relative(ours, theirs.reshape(ours.shape)) if theirs.size == ours.size else float("inf")
     except Exception as e:   # noqa: BLE001 - a graph the interpreter cannot run fails
         print(f"  {name}: the interpreter failed: {e!r}")
@@ -225,10 +251,14 @@ def one(folder, name, count):
         run_path, how = os.path.join(folder, name + ".opencv.onnx"), " (Clip in opset 10's form)"
         onnx.save(opencv_copy(model), run_path)
     try:
-        cv = opencv_run(model, run_path, x)
+        cv = opencv_run(run_path, x)
         err = relative(ours, cv.reshape(ours.shape)) if cv.size == ours.size else float("inf")
         count.check(err <= TOLERANCE, f"{name}: OpenCV {__import__('cv2').__version__} readNetFromONNX{how} vs "
                     f"nn.h, batch {x.shape[0]}: max|a-b|/max|b| = {err:.3g} (max|b| {np.abs(ours).max():.3g})")
+        if len(graph.node) <= BY_NODE and values:
+            err, where = opencv_by_node(onnx.load(run_path), x, values, os.path.join(folder, name + ".cut.onnx"))
+            count.check(err <= TOLERANCE, f"{name}: OpenCV node by node vs the interpreter, worst "
+                        f"max|a-b|/max|b| = {err:.3g} at {where}")
     except Exception as e:   # noqa: BLE001
         count.check(False, f"{name}: OpenCV: {str(e).splitlines()[-1] if str(e) else e}")
 
