@@ -124,14 +124,16 @@ test-valgrind: $(VALGRIND_TESTS)
 # nn.h <-> PyTorch model files (needs Debian's python3-torch; check runs it in tests/torch.sh),
 # torchvision's resnet18 / mobilenet_v2 through build/nn (tests/models_torch.sh), PyTorch's
 # ONNX exports of them through build/nn (tests/onnx_torch.sh), their training steps and
-# examples/resnet.c's model (tests/train_torch.sh), and the airbench94 recipe's training
-# features (tests/recipe_torch.sh).
+# examples/resnet.c's model (tests/train_torch.sh), the airbench94 recipe's training
+# features (tests/recipe_torch.sh), and the ONNX export in onnx.checker and OpenCV
+# (tests/onnx_export.sh).
 interop:
 	@tests/interop.sh
 	@tests/models_torch.sh
 	@tests/onnx_torch.sh
 	@tests/train_torch.sh
 	@tests/recipe_torch.sh
+	@tests/onnx_export.sh
 
 # Everything CI runs; ends with the total "N passed, N failed".
 check:

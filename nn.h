@@ -111,6 +111,7 @@
        nn_sgd, nn_adam, nn_adamw, nn_adamax nn_optim_free (before or after its net)
        nn_ema_new                           nn_ema_free (before its net)
        nn_save_memory's *data               nn_free_buffer
+       nn_save_onnx_memory's *data          nn_free_buffer
        nn_tensor_alloc's t->data            nn_tensor_free
        a loader's nn_dataset (x, y)         nn_dataset_free
        nn_batch_start's order               nn_dataset_free (also on a set you
@@ -829,6 +830,20 @@ NNDEF nn_net *nn_load_onnx(const char *path, int max_batch);
 #endif
 
 /* Export. */
+/* The net as an ONNX model (opset 13, IR version 7): the graph of its evaluation mode
+   (BatchNorm with the running statistics, Dropout left out, whatever nn_set_training
+   says), the parameters and running statistics as float32 initializers named as in the
+   net ("0.weight", "layer1.0.bn1.running_mean"), one input "input" of N x C x H x W
+   (N x F for a net of (F, 1, 1) inputs) and one output "output" of N x outputs (or
+   N x C x H x W where the output is an image), N a dynamic dimension. The same net gives
+   the same bytes. docs/ONNX.md lists what each layer becomes. NN_ERR_ARG for a NULL
+   argument or a model past protobuf's 2 GiB, NN_ERR_STATE for a net that is not built;
+   a trainable and an inference-only net export alike. Free *data with nn_free_buffer. */
+NNDEF nn_status nn_save_onnx_memory(nn_net *net, unsigned char **data, size_t *size);
+#ifndef NN_NO_STDIO
+/* Writes "<path>.tmp" and renames it over path once complete, as nn_save. */
+NNDEF nn_status nn_save_onnx(nn_net *net, const char *path);
+#endif
 
 #endif
 
@@ -10196,9 +10211,565 @@ NNDEF nn_net *nn_load_onnx(const char *path, int max_batch)
 
 /* ---- Protocol buffers: writing the wire format ---- */
 
+/* A field is a tag, (field number << 3) | wire type (0 varint, 2 length-delimited,
+   5 fixed32), then its value; varints hold 7 bits a byte, the low ones first, with the
+   high bit set on every byte but the last (a negative int64 takes 10 bytes). A
+   submessage is written in place after its tag and closed by inserting its length in
+   front of it, which moves its bytes right by the 1 to 10 bytes of that length: a byte
+   moves once for each message around it (three at most here, a few for the shapes). */
+
+static size_t nn__pbw_encode(unsigned char *out, uint64_t v)
+{
+    size_t n = 0;
+    do {
+        out[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    return n;
+}
+
+static void nn__pbw_varint(nn__buf *b, uint64_t v)
+{
+    unsigned char bytes[10];
+    nn__buf_put(b, bytes, nn__pbw_encode(bytes, v));
+}
+
+static void nn__pbw_tag(nn__buf *b, int field, int wire) { nn__pbw_varint(b, (uint64_t)field << 3 | (uint64_t)wire); }
+
+static void nn__pbw_int(nn__buf *b, int field, int64_t v)
+{
+    nn__pbw_tag(b, field, 0);
+    nn__pbw_varint(b, (uint64_t)v);
+}
+
+static void nn__pbw_float(nn__buf *b, int field, float v)
+{
+    nn__pbw_tag(b, field, 5);
+    nn__buf_put_f32(b, &v, 1);
+}
+
+static void nn__pbw_string(nn__buf *b, int field, const char *s)
+{
+    nn__pbw_tag(b, field, 2);
+    nn__pbw_varint(b, strlen(s));
+    nn__buf_put(b, s, strlen(s));
+}
+
+/* Opens a submessage: returns where its body begins, for nn__pbw_close. */
+static size_t nn__pbw_open(nn__buf *b, int field)
+{
+    nn__pbw_tag(b, field, 2);
+    return b->len;
+}
+
+static void nn__pbw_close(nn__buf *b, size_t start)
+{
+    unsigned char len[10];
+    size_t body = b->len - start, n = nn__pbw_encode(len, body);
+    nn__buf_put(b, len, n);   /* room for the length at the end, then the body moves */
+    if (b->failed) return;
+    memmove(b->data + start + n, b->data + start, body);
+    memcpy(b->data + start, len, n);
+}
 
 /* ---- Writing a net as an ONNX model ---- */
 
+/* One pass over the layers appends each layer's nodes to one buffer and its tensors
+   (parameters, running statistics, the constants of the decompositions) to another;
+   the model is then the graph of those nodes and initializers with the input and the
+   output, and the opset. The pass runs twice: the first only counts the nodes, so that
+   the second can call the output of the last one "output". A tensor of the graph is
+   N x F (rank 2) or N x C x H x W (rank 4); a (C, 1, 1) shape of nn.h is either, as the
+   node that made it left it, and a Flatten or Reshape node converts where the next
+   operator needs the other form. Tensors are named "<layer>/<Op>" (then "_2", "_3", ...
+   within a layer), constants "<layer>/<what>", with <layer> the layer's name or index
+   ('/' is in no parameter name). Fields are written in field-number order. */
+
+#define NN__OX_PREFIX (NN_MAX_NAME + 12)        /* a layer's name, "#" and its index */
+#define NN__OX_NAME (NN__OX_PREFIX + 36)        /* and "/", an operator, "_" and a count */
+#define NN__OX_OPSET 13
+#define NN__OX_IR_VERSION 7          /* the IR of ONNX 1.8, the first with opset 13 */
+
+typedef struct nn__oxw {
+    nn__buf nodes, inits;            /* GraphProto's node and initializer fields */
+    int dry;                         /* the counting pass: nothing is written */
+    int count, total;                /* nodes so far; in all (0 in the counting pass) */
+    int sub;                         /* nodes of the current layer so far */
+    size_t node;                     /* the body of the node being written */
+    char prefix[NN__OX_PREFIX];      /* the current layer's name in the graph */
+    char y[NN__OX_NAME];             /* the output of the last node */
+} nn__oxw;
+
+/* Copies a name (with memmove: a compiler cannot tell that two entries of the names
+   table never overlap, and warns about strcpy). */
+static void nn__oxw_copy(char *dst, const char *src) { memmove(dst, src, strlen(src) + 1); }
+
+/* Starts node op (NodeProto: input 1, output 2, name 3, op_type 4, attribute 5) with
+   nin inputs (names) and one output, whose name it leaves in ox->y; the inputs are
+   written first, so ox->y may be one of them. Attributes follow; nn__oxw_end closes it. */
+static void nn__oxw_node(nn__oxw *ox, const char *op, int nin, ...)
+{
+    va_list ap;
+    int i;
+    if (!ox->dry) ox->node = nn__pbw_open(&ox->nodes, 1);   /* GraphProto.node */
+    va_start(ap, nin);
+    for (i = 0; i < nin; i++) {
+        const char *in = va_arg(ap, const char *);
+        if (!ox->dry) nn__pbw_string(&ox->nodes, 1, in);
+    }
+    va_end(ap);
+    ox->sub++;
+    if (++ox->count == ox->total) snprintf(ox->y, sizeof ox->y, "output");
+    else if (ox->sub == 1) snprintf(ox->y, sizeof ox->y, "%s/%s", ox->prefix, op);
+    else snprintf(ox->y, sizeof ox->y, "%s/%s_%d", ox->prefix, op, ox->sub);
+    if (ox->dry) return;
+    nn__pbw_string(&ox->nodes, 2, ox->y);
+    nn__pbw_string(&ox->nodes, 3, ox->y);
+    nn__pbw_string(&ox->nodes, 4, op);
+}
+
+static void nn__oxw_end(nn__oxw *ox) { if (!ox->dry) nn__pbw_close(&ox->nodes, ox->node); }
+
+/* An attribute of the open node (AttributeProto: name 1, f 2, i 3, ints 8, type 20 with
+   FLOAT 1, INT 2, INTS 7): a float, one int (n = 0) or n ints. */
+static void nn__oxw_attr(nn__oxw *ox, const char *name, int type, float f, int n, const int64_t *v)
+{
+    size_t at;
+    int i;
+    if (ox->dry) return;
+    at = nn__pbw_open(&ox->nodes, 5);
+    nn__pbw_string(&ox->nodes, 1, name);
+    if (type == 1) nn__pbw_float(&ox->nodes, 2, f);
+    if (type == 2) nn__pbw_int(&ox->nodes, 3, v[0]);
+    for (i = 0; type == 7 && i < n; i++) nn__pbw_int(&ox->nodes, 8, v[i]);
+    nn__pbw_int(&ox->nodes, 20, type);
+    nn__pbw_close(&ox->nodes, at);
+}
+
+static void nn__oxw_int(nn__oxw *ox, const char *name, int64_t v) { nn__oxw_attr(ox, name, 2, 0.0f, 0, &v); }
+static void nn__oxw_float(nn__oxw *ox, const char *name, float v) { nn__oxw_attr(ox, name, 1, v, 0, NULL); }
+static void nn__oxw_ints(nn__oxw *ox, const char *name, int64_t a, int64_t b)
+{
+    int64_t v[2];
+    v[0] = a; v[1] = b;
+    nn__oxw_attr(ox, name, 7, 0.0f, 2, v);
+}
+
+/* An initializer (TensorProto: dims 1, data_type 2 with FLOAT 1 and INT64 7, name 8,
+   raw_data 9, little-endian): float32 values v, or n copies of fill where v is NULL; or
+   (i64 not NULL, ndim 1) int64 values. */
+static void nn__oxw_tensor(nn__oxw *ox, const char *name, int ndim, const int *shape, const float *v,
+                          float fill, const int64_t *i64)
+{
+    size_t at, n = 1, i;
+    int d, k;
+    if (ox->dry) return;
+    at = nn__pbw_open(&ox->inits, 5);   /* GraphProto.initializer */
+    for (d = 0; d < ndim; d++) {
+        nn__pbw_int(&ox->inits, 1, shape[d]);
+        n *= (size_t)shape[d];
+    }
+    nn__pbw_int(&ox->inits, 2, i64 ? 7 : 1);
+    nn__pbw_string(&ox->inits, 8, name);
+    nn__pbw_tag(&ox->inits, 9, 2);
+    nn__pbw_varint(&ox->inits, n * (i64 ? 8 : 4));
+    for (i = 0; i64 && i < n; i++) {
+        unsigned char le[8];
+        for (k = 0; k < 8; k++) le[k] = (unsigned char)((uint64_t)i64[i] >> (8 * k));
+        nn__buf_put(&ox->inits, le, 8);
+    }
+    if (!i64 && v) nn__buf_put_f32(&ox->inits, v, n);
+    for (i = 0; !i64 && !v && i < n; i++) nn__buf_put_f32(&ox->inits, &fill, 1);
+    nn__pbw_close(&ox->inits, at);
+}
+
+static void nn__oxw_param(nn__oxw *ox, const nn_param *p)
+{
+    if (p) nn__oxw_tensor(ox, p->name, p->ndim, p->shape, p->value, 0.0f, NULL);
+}
+
+/* A float32 scalar "<layer>/<what>", its name in name. */
+static void nn__oxw_scalar(nn__oxw *ox, char *name, const char *what, float v)
+{
+    snprintf(name, NN__OX_NAME, "%s/%s", ox->prefix, what);
+    nn__oxw_tensor(ox, name, 0, NULL, NULL, v, NULL);
+}
+
+/* y = op(x) and y = op(x, constant). */
+static void nn__oxw_unary(nn__oxw *ox, const char *op, const char *x)
+{
+    nn__oxw_node(ox, op, 1, x);
+    nn__oxw_end(ox);
+}
+
+static void nn__oxw_with(nn__oxw *ox, const char *op, const char *x, const char *what, float v)
+{
+    char c[NN__OX_NAME];
+    nn__oxw_scalar(ox, c, what, v);
+    nn__oxw_node(ox, op, 2, x, c);
+    nn__oxw_end(ox);
+}
+
+/* x as rank 2 (N x F, from N x F x 1 x 1) or rank 4 (N x F x 1 x 1); returns its name. */
+static const char *nn__oxw_rank(nn__oxw *ox, const char *x, int *rank, int want, int features)
+{
+    char shape[NN__OX_NAME];
+    int64_t dims[4];
+    int four = 4;
+    if (*rank == want) return x;
+    *rank = want;
+    if (want == 2) {
+        nn__oxw_node(ox, "Flatten", 1, x);
+        nn__oxw_int(ox, "axis", 1);
+    } else {
+        dims[0] = -1; dims[1] = features; dims[2] = dims[3] = 1;
+        snprintf(shape, sizeof shape, "%s/shape", ox->prefix);
+        nn__oxw_tensor(ox, shape, 1, &four, NULL, 0.0f, dims);
+        nn__oxw_node(ox, "Reshape", 2, x, shape);
+    }
+    nn__oxw_end(ox);
+    return ox->y;
+}
+
+/* MaxPool / AveragePool. ONNX's ceil_mode has no PyTorch correction (a last window that
+   would start in the right padding is dropped), so ceil_mode is written only where it
+   adds a window on some axis and ONNX's count is nn.h's on both; where the correction
+   took that window away on the other axis, the added windows come from end padding
+   instead. An AvgPool2d counting its padding whose last window runs past the padding
+   (nn.h's divisor: the window clipped to the padded input) gets its padding from a Pad
+   node and counts only the cells of the padded image, as PyTorch's exporter does. */
+static void nn__oxw_pool(nn__oxw *ox, const nn_layer *L, const char *x)
+{
+    const nn_layer_desc *d = &L->desc;
+    int in[2], out[2], k[2], s[2], p[2], extra[2] = {0, 0}, adds = 0, ceil_fits = 1, ax, four = 8;
+    int avg = d->kind == NN_AVGPOOL2D, include = avg && !d->exclude_pad;
+    int64_t pads[8];
+    in[0] = L->in.h; in[1] = L->in.w; out[0] = L->out.h; out[1] = L->out.w;
+    k[0] = d->kernel_h; k[1] = d->kernel_w; s[0] = d->stride_h; s[1] = d->stride_w;
+    p[0] = d->pad_h; p[1] = d->pad_w;
+    for (ax = 0; ax < 2; ax++) {
+        int span = in[ax] + 2 * p[ax] - k[ax];
+        if (out[ax] > span / s[ax] + 1) { adds = 1; extra[ax] = s[ax] - span % s[ax]; }
+        if ((span + s[ax] - 1) / s[ax] + 1 != out[ax]) ceil_fits = 0;
+    }
+    if (include && adds && (p[0] || p[1])) {
+        char name[NN__OX_NAME];
+        memset(pads, 0, sizeof pads);
+        pads[2] = pads[6] = p[0];
+        pads[3] = pads[7] = p[1];
+        snprintf(name, sizeof name, "%s/pads", ox->prefix);
+        nn__oxw_tensor(ox, name, 1, &four, NULL, 0.0f, pads);
+        nn__oxw_node(ox, "Pad", 2, x, name);
+        nn__oxw_end(ox);
+        x = ox->y;
+        p[0] = p[1] = 0;
+    }
+    nn__oxw_node(ox, avg ? "AveragePool" : "MaxPool", 1, x);
+    nn__oxw_ints(ox, "kernel_shape", k[0], k[1]);
+    pads[0] = p[0]; pads[1] = p[1];
+    pads[2] = p[0] + (adds && !ceil_fits ? extra[0] : 0);
+    pads[3] = p[1] + (adds && !ceil_fits ? extra[1] : 0);
+    nn__oxw_attr(ox, "pads", 7, 0.0f, 4, pads);
+    nn__oxw_ints(ox, "strides", s[0], s[1]);
+    if (adds && ceil_fits) nn__oxw_int(ox, "ceil_mode", 1);
+    if (include && !adds) nn__oxw_int(ox, "count_include_pad", 1);
+    nn__oxw_end(ox);
+}
+
+/* The layer's name in the graph: its name or index, with "#<index>" where an earlier
+   layer has the same (a name on a layer without parameters may repeat). */
+static void nn__oxw_base(const nn_net *net, int i, char *out)
+{
+    if (net->layers[i].name[0]) snprintf(out, NN__OX_PREFIX, "%s", net->layers[i].name);
+    else snprintf(out, NN__OX_PREFIX, "%d", i);
+}
+
+static void nn__oxw_prefix(const nn_net *net, nn__oxw *ox, int i)
+{
+    char other[NN__OX_PREFIX];
+    int j;
+    nn__oxw_base(net, i, ox->prefix);
+    for (j = 0; j < i; j++) {
+        nn__oxw_base(net, j, other);
+        if (strcmp(other, ox->prefix)) continue;
+        if (net->layers[i].name[0]) snprintf(ox->prefix, sizeof ox->prefix, "%s#%d", net->layers[i].name, i);
+        else snprintf(ox->prefix, sizeof ox->prefix, "%d#%d", i, i);
+        return;
+    }
+}
+
+/* The nodes of layer i, which reads x (rank *rank) and leaves its output's name in y. */
+static void nn__oxw_layer(const nn_net *net, nn__oxw *ox, int i, const char *x, int *rank, char *y)
+{
+    const nn_layer *L = &net->layers[i];
+    const nn_layer_desc *d = &L->desc;
+    char a[NN__OX_NAME], b[NN__OX_NAME], c[NN__OX_NAME];
+    int C = L->in.c;
+    switch (d->kind) {
+    case NN_LINEAR:   /* y = x W^T + b */
+        x = nn__oxw_rank(ox, x, rank, 2, C);
+        nn__oxw_node(ox, "Gemm", L->bias ? 3 : 2, x, L->weight->name, L->bias ? L->bias->name : "");
+        nn__oxw_int(ox, "transB", 1);
+        nn__oxw_end(ox);
+        nn__oxw_param(ox, L->weight);
+        nn__oxw_param(ox, L->bias);
+        break;
+    case NN_CONV2D: {
+        int64_t pads[4];
+        x = nn__oxw_rank(ox, x, rank, 4, C);
+        nn__oxw_node(ox, "Conv", L->bias ? 3 : 2, x, L->weight->name, L->bias ? L->bias->name : "");
+        nn__oxw_ints(ox, "dilations", d->dilation_h, d->dilation_w);
+        nn__oxw_int(ox, "group", d->groups);
+        nn__oxw_ints(ox, "kernel_shape", d->kernel_h, d->kernel_w);
+        pads[0] = pads[2] = d->pad_h;
+        pads[1] = pads[3] = d->pad_w;
+        nn__oxw_attr(ox, "pads", 7, 0.0f, 4, pads);
+        nn__oxw_ints(ox, "strides", d->stride_h, d->stride_w);
+        nn__oxw_end(ox);
+        nn__oxw_param(ox, L->weight);
+        nn__oxw_param(ox, L->bias);
+        break;
+    }
+    case NN_MAXPOOL2D: case NN_AVGPOOL2D:
+        nn__oxw_pool(ox, L, nn__oxw_rank(ox, x, rank, 4, C));
+        break;
+    case NN_GLOBAL_AVGPOOL:
+        nn__oxw_unary(ox, "GlobalAveragePool", nn__oxw_rank(ox, x, rank, 4, C));
+        break;
+    case NN_BATCHNORM: {   /* on N x C (BatchNorm1d) or N x C x H x W */
+        double m = d->momentum != 0.0f ? (double)d->momentum : NN__BN_MOMENTUM;
+        int shape = C;
+        if (L->weight) { nn__oxw_copy(a, L->weight->name); nn__oxw_copy(b, L->bias->name); }
+        else {   /* no_affine: gamma 1, beta 0 */
+            snprintf(a, sizeof a, "%s/ones", ox->prefix);
+            snprintf(b, sizeof b, "%s/zeros", ox->prefix);
+            nn__oxw_tensor(ox, a, 1, &shape, NULL, 1.0f, NULL);
+            nn__oxw_tensor(ox, b, 1, &shape, NULL, 0.0f, NULL);
+        }
+        nn__oxw_node(ox, "BatchNormalization", 5, x, a, b, L->running_mean->name, L->running_var->name);
+        nn__oxw_float(ox, "epsilon", d->eps != 0.0f ? d->eps : (float)NN__BN_EPS);
+        nn__oxw_float(ox, "momentum", (float)(1.0 - m));   /* ONNX keeps this share of the old value */
+        nn__oxw_end(ox);
+        nn__oxw_param(ox, L->weight);
+        nn__oxw_param(ox, L->bias);
+        nn__oxw_param(ox, L->running_mean);
+        nn__oxw_param(ox, L->running_var);
+        break;
+    }
+    case NN_RELU: nn__oxw_unary(ox, "Relu", x); break;
+    case NN_SIGMOID: nn__oxw_unary(ox, "Sigmoid", x); break;
+    case NN_TANH: nn__oxw_unary(ox, "Tanh", x); break;
+    case NN_LEAKY_RELU:
+        nn__oxw_node(ox, "LeakyRelu", 1, x);
+        nn__oxw_float(ox, "alpha", d->negative_slope);
+        nn__oxw_end(ox);
+        break;
+    case NN_HARDTANH: {
+        float lo, hi;
+        nn__hardtanh_range(L, &lo, &hi);
+        nn__oxw_scalar(ox, a, "min", lo);
+        nn__oxw_scalar(ox, b, "max", hi);
+        nn__oxw_node(ox, "Clip", 3, x, a, b);
+        nn__oxw_end(ox);
+        break;
+    }
+    case NN_GELU:   /* opset 13 has no Gelu: its formula, in the order of nn.h's float operations */
+        if (d->approximate) {   /* x (1 + tanh(sqrt(2/pi) (x + ((0.044715 x) x) x))) / 2 */
+            nn__oxw_with(ox, "Mul", x, "k", 0.044715f);
+            nn__oxw_node(ox, "Mul", 2, ox->y, x);
+            nn__oxw_end(ox);
+            nn__oxw_node(ox, "Mul", 2, ox->y, x);
+            nn__oxw_end(ox);
+            nn__oxw_node(ox, "Add", 2, x, ox->y);
+            nn__oxw_end(ox);
+            nn__oxw_with(ox, "Mul", ox->y, "sqrt_2_pi", NN__SQRT_2_PI);
+            nn__oxw_unary(ox, "Tanh", ox->y);
+        } else {                /* x (1 + erf(x / sqrt 2)) / 2 */
+            nn__oxw_with(ox, "Mul", x, "inv_sqrt2", NN__INV_SQRT_2);
+            nn__oxw_unary(ox, "Erf", ox->y);
+        }
+        nn__oxw_with(ox, "Add", ox->y, "one", 1.0f);
+        nn__oxw_node(ox, "Mul", 2, x, ox->y);
+        nn__oxw_end(ox);
+        nn__oxw_with(ox, "Mul", ox->y, "half", 0.5f);
+        break;
+    case NN_SOFTPLUS: {   /* z = beta x; y = z > threshold ? x : Softplus(z) / beta */
+        char z[NN__OX_NAME];
+        nn__oxw_copy(z, x);
+        if (d->beta != 1.0f) {
+            nn__oxw_scalar(ox, a, "beta", d->beta);
+            nn__oxw_node(ox, "Mul", 2, x, a);
+            nn__oxw_end(ox);
+            nn__oxw_copy(z, ox->y);
+        }
+        nn__oxw_unary(ox, "Softplus", z);
+        if (d->beta != 1.0f) {
+            nn__oxw_node(ox, "Div", 2, ox->y, a);
+            nn__oxw_end(ox);
+        }
+        nn__oxw_copy(c, ox->y);
+        nn__oxw_scalar(ox, b, "threshold", d->threshold);
+        nn__oxw_node(ox, "Greater", 2, z, b);
+        nn__oxw_end(ox);
+        nn__oxw_node(ox, "Where", 3, ox->y, x, c);
+        nn__oxw_end(ox);
+        break;
+    }
+    case NN_SCALE: nn__oxw_with(ox, "Mul", x, "factor", d->factor); break;
+    case NN_FLATTEN:
+        if (*rank == 2) { nn__oxw_copy(y, x); return; }
+        nn__oxw_rank(ox, x, rank, 2, C);
+        break;
+    default:   /* Dropout (evaluation: the identity) and the block marks: no node */
+        nn__oxw_copy(y, x);
+        return;
+    }
+    nn__oxw_copy(y, ox->y);
+}
+
+/* Every layer's nodes; names[i + 1] and ranks[i + 1] are layer i's output, names[0] the
+   input. A block's end adds the main path's output to the shortcut's (the block's input
+   where it has none), both as rank 2 where they differ, then applies the ReLU. */
+static void nn__oxw_graph(const nn_net *net, nn__oxw *ox, char (*names)[NN__OX_NAME], int *ranks)
+{
+    nn_shape out = nn_output_shape(net);
+    int i, *r;
+    ox->count = 0;
+    nn__oxw_copy(names[0], "input");
+    ranks[0] = net->input.h == 1 && net->input.w == 1 ? 2 : 4;
+    for (i = 0; i < net->num_layers; i++) {
+        const nn_layer *L = &net->layers[i];
+        r = &ranks[i + 1];
+        *r = ranks[i];
+        nn__oxw_prefix(net, ox, i);
+        ox->sub = 0;
+        if (L->desc.kind == NN_SHORTCUT) {   /* the shortcut path starts at the block's input */
+            int block = net->plan[i].block;
+            nn__oxw_copy(names[i + 1], names[block + 1]);
+            *r = ranks[block + 1];
+        } else if (L->desc.kind == NN_BLOCK_END) {
+            int block = net->plan[i].block, s = net->plan[block].shortcut;
+            const char *main = names[s >= 0 ? s : i], *x = names[s >= 0 ? i : block + 1];
+            int main_rank = ranks[s >= 0 ? s : i], x_rank = ranks[s >= 0 ? i : block + 1];
+            char m[NN__OX_NAME];
+            nn__oxw_copy(m, main);
+            if (main_rank != x_rank) {
+                if (main_rank == 4) nn__oxw_copy(m, nn__oxw_rank(ox, m, &main_rank, 2, L->in.c));
+                else x = nn__oxw_rank(ox, x, &x_rank, 2, L->in.c);
+            }
+            *r = main_rank;
+            nn__oxw_node(ox, "Add", 2, m, x);
+            nn__oxw_end(ox);
+            if (L->desc.relu) nn__oxw_unary(ox, "Relu", ox->y);
+            nn__oxw_copy(names[i + 1], ox->y);
+        } else {
+            nn__oxw_layer(net, ox, i, names[i], r, names[i + 1]);
+        }
+    }
+    /* the output: N x outputs, N x C x H x W for an image; "output" is the last node's */
+    r = &ranks[net->num_layers];
+    snprintf(ox->prefix, sizeof ox->prefix, "output");
+    ox->sub = 0;
+    if (*r == 4 && out.h == 1 && out.w == 1) nn__oxw_copy(names[net->num_layers], nn__oxw_rank(ox, names[net->num_layers], r, 2, out.c));
+    if (ox->count == 0 || strcmp(names[net->num_layers], ox->y)) nn__oxw_unary(ox, "Identity", names[net->num_layers]);
+}
+
+/* ValueInfoProto (name 1, type 2) of a float tensor with a dynamic batch "N": TypeProto
+   tensor_type 1 { elem_type 1, shape 2 { dim 1 { dim_value 1 | dim_param 2 } } }. */
+static void nn__oxw_value_info(nn__buf *b, int field, const char *name, nn_shape s, int rank)
+{
+    size_t info = nn__pbw_open(b, field), type, tensor, shape, dim;
+    int dims[3], i;
+    dims[0] = s.c; dims[1] = s.h; dims[2] = s.w;
+    nn__pbw_string(b, 1, name);
+    type = nn__pbw_open(b, 2);
+    tensor = nn__pbw_open(b, 1);
+    nn__pbw_int(b, 1, 1);
+    shape = nn__pbw_open(b, 2);
+    dim = nn__pbw_open(b, 1);
+    nn__pbw_string(b, 2, "N");
+    nn__pbw_close(b, dim);
+    for (i = 0; i < (rank == 2 ? 1 : 3); i++) {
+        dim = nn__pbw_open(b, 1);
+        nn__pbw_int(b, 1, rank == 2 ? (int64_t)nn_shape_size(s) : dims[i]);
+        nn__pbw_close(b, dim);
+    }
+    nn__pbw_close(b, shape);
+    nn__pbw_close(b, tensor);
+    nn__pbw_close(b, type);
+    nn__pbw_close(b, info);
+}
+
+NNDEF nn_status nn_save_onnx_memory(nn_net *net, unsigned char **data, size_t *size)
+{
+    nn__oxw ox;
+    nn__buf m;
+    char (*names)[NN__OX_NAME], version[32];
+    int *ranks, pass, failed;
+    size_t at;
+    if (!net || !data || !size) return nn__fail(NN_ERR_ARG, "nn_save_onnx: net, data or size is NULL");
+    if (!net->built) return nn__fail(NN_ERR_STATE, "nn_save_onnx: the net is not built");
+    names = (char (*)[NN__OX_NAME])nn__alloc((size_t)(net->num_layers + 1) * sizeof *names);
+    ranks = (int *)nn__alloc((size_t)(net->num_layers + 1) * sizeof *ranks);
+    if (!names || !ranks) {
+        nn__free(names);
+        nn__free(ranks);
+        return nn__fail(NN_ERR_NOMEM, "nn_save_onnx: out of memory");
+    }
+    memset(&ox, 0, sizeof ox);
+    memset(&m, 0, sizeof m);
+    for (pass = 0; pass < 2; pass++) {   /* count the nodes, then write them */
+        ox.dry = pass == 0;
+        ox.total = pass ? ox.count : 0;
+        nn__oxw_graph(net, &ox, names, ranks);
+    }
+    /* ModelProto: ir_version 1, producer_name 2, producer_version 3, graph 7 (GraphProto:
+       node 1, name 2, initializer 5, input 11, output 12), opset_import 8 (domain 1,
+       version 2) */
+    nn__pbw_int(&m, 1, NN__OX_IR_VERSION);
+    nn__pbw_string(&m, 2, "nn.h");
+    snprintf(version, sizeof version, "%d.%d.%d", NN_VERSION_MAJOR, NN_VERSION_MINOR, NN_VERSION_PATCH);
+    nn__pbw_string(&m, 3, version);
+    at = nn__pbw_open(&m, 7);
+    if (ox.nodes.len) nn__buf_put(&m, ox.nodes.data, ox.nodes.len);
+    nn__pbw_string(&m, 2, "nn.h");
+    if (ox.inits.len) nn__buf_put(&m, ox.inits.data, ox.inits.len);
+    nn__oxw_value_info(&m, 11, "input", net->input, ranks[0]);
+    nn__oxw_value_info(&m, 12, "output", nn_output_shape(net), ranks[net->num_layers]);
+    nn__pbw_close(&m, at);
+    at = nn__pbw_open(&m, 8);
+    nn__pbw_string(&m, 1, "");
+    nn__pbw_int(&m, 2, NN__OX_OPSET);
+    nn__pbw_close(&m, at);
+    failed = ox.nodes.failed || ox.inits.failed || m.failed;
+    nn__free(ox.nodes.data);
+    nn__free(ox.inits.data);
+    nn__free(names);
+    nn__free(ranks);
+    if (failed || m.len > INT32_MAX) {
+        nn__free(m.data);
+        if (failed) return nn__fail(NN_ERR_NOMEM, "nn_save_onnx: out of memory");
+        return nn__fail(NN_ERR_ARG, "nn_save_onnx: the model takes %zu bytes, more than the 2 GiB "
+                        "a protobuf message may hold", m.len);
+    }
+    *data = m.data;
+    *size = m.len;
+    return NN_OK;
+}
+
+#ifndef NN_NO_STDIO
+NNDEF nn_status nn_save_onnx(nn_net *net, const char *path)
+{
+    unsigned char *data;
+    size_t size;
+    nn_status st;
+    if (!path) return nn__fail(NN_ERR_ARG, "nn_save_onnx: path is NULL");
+    if ((st = nn_save_onnx_memory(net, &data, &size)) != NN_OK) return st;
+    st = nn__write_file(path, data, size);
+    nn__free(data);
+    return st;
+}
+#endif
 
 #endif /* NN_NO_ONNX */
 

@@ -346,6 +346,24 @@ static void test_null_metrics(void)
     CASE("nn_argmax", "NULL v", RUNS_ERR(nn_argmax(NULL, 3)));
 }
 
+/* The ONNX export: each pointer NULL, and a net that is not built. */
+static void test_null_onnx_export(void)
+{
+    unsigned char *data = NULL;
+    size_t size = 0;
+    nn_net *fresh = nn_net_new(nn_shape1(4));
+    nn_add(fresh, nn_linear(2));
+    CASE("nn_save_onnx_memory", "NULL net", is_arg(nn_save_onnx_memory(NULL, &data, &size)));
+    CASE("nn_save_onnx_memory", "NULL data", is_arg(nn_save_onnx_memory(net, NULL, &size)));
+    CASE("nn_save_onnx_memory", "NULL size", is_arg(nn_save_onnx_memory(net, &data, NULL)));
+    CASE("nn_save_onnx_memory", "before nn_build", is_state(nn_save_onnx_memory(fresh, &data, &size)) &&
+         data == NULL && size == 0);
+    CASE("nn_save_onnx", "NULL net", is_arg(nn_save_onnx(NULL, path)));
+    CASE("nn_save_onnx", "NULL path", is_arg(nn_save_onnx(net, NULL)));
+    CASE("nn_save_onnx", "before nn_build", is_state(nn_save_onnx(fresh, path)));
+    nn_net_free(fresh);
+}
+
 /* Public functions without pointer arguments: nothing to sweep. */
 static const char *const no_pointer_args[] = {
     "nn_error", "nn_status_name", "nn_rng_new", "nn_shape3", "nn_shape1", "nn_shape_size",
@@ -689,6 +707,7 @@ int main(void)
     RUN(test_null_optimisers);
     RUN(test_null_model_files);
     RUN(test_null_metrics);
+    RUN(test_null_onnx_export);
     RUN(test_every_public_function_is_swept);
     RUN(test_backward_order);
     RUN(test_other_calls_out_of_order);

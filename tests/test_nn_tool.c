@@ -2,7 +2,8 @@
    stdout and stderr caught: --help; info on a small model with preprocessing and class
    names; run on .npy batches against nn_forward, batch by batch; convert of an nn.h
    file of E1's MLP; import of an ONNX model (tests/onnx_model.h) and run and info on
-   it, found by its extension or its first bytes; and the bad inputs, each with its sentence and status (1 bad
+   it, found by its extension or its first bytes; export of a model file and of an
+   architecture (nn_save_onnx's bytes); and the bad inputs, each with its sentence and status (1 bad
    input, 2 bad usage). */
 #define _POSIX_C_SOURCE 200809L
 #include <fcntl.h>
@@ -251,6 +252,56 @@ static void test_import_onnx(void)
     free(m.p);
 }
 
+/* The bytes of nn_save_onnx_memory(net) are those of the file at path. */
+static int same_file(nn_net *net, const char *path)
+{
+    unsigned char *want = NULL, *got;
+    size_t size = 0;
+    int same;
+    FILE *f = fopen(path, "rb");
+    CHECK(nn_save_onnx_memory(net, &want, &size) == NN_OK, "%s", nn_error());
+    got = (unsigned char *)malloc(size + 1);
+    same = f && want && got && fread(got, 1, size + 1, f) == size && !memcmp(got, want, size);
+    if (f) fclose(f);
+    free(got);
+    nn_free_buffer(want);
+    return same;
+}
+
+/* nn export of a model file and of an architecture name: nn_save_onnx's bytes. */
+static void test_export(void)
+{
+    nn_net *net = small_net();
+    const model_arch *mlp = model_find("mlp");
+    nn_net_free(net);
+    net = nn_load(DIR "/small.safetensors", 1);
+    CHECK(tool("export", DIR "/small.safetensors", DIR "/small.onnx", NULL) == 0, "status: %s", err_text);
+    HAS(out_text, "-> " DIR "/small.onnx");
+    CHECK(net && same_file(net, DIR "/small.onnx"), "nn export wrote other bytes than nn_save_onnx");
+    nn_net_free(net);
+    net = mlp->make(mlp->input, 10);
+    CHECK(nn_build(net, 1, 0) == NN_OK, "%s", nn_error());
+    CHECK(tool("export", "mlp", DIR "/mlp.onnx", NULL) == 0, "status: %s", err_text);
+    CHECK(same_file(net, DIR "/mlp.onnx"), "nn export mlp is not E1's MLP built with seed 0");
+    nn_net_free(net);
+    CHECK(tool("export", "resnet18", DIR "/r.onnx", "--classes", "3", NULL) == 0, "status: %s", err_text);
+    HAS(out_text, "resnet18: 72 layers");
+    CHECK(tool("export", DIR "/none.safetensors", DIR "/o.onnx", NULL) == 1, "no such file or architecture");
+    HAS(err_text, "none.safetensors: cannot open");
+    CHECK(tool("export", DIR "/x.npy", DIR "/o.onnx", NULL) == 1, "not a model file");
+    CHECK(tool("export", "mlp", DIR "/no/such/dir/o.onnx", NULL) == 1, "OUT unwritable");
+    HAS(err_text, "cannot create");
+    CHECK(tool("export", "mlp", "--classes", "5", DIR "/o.onnx", NULL) == 2, "classes for a fixed net");
+    HAS(err_text, "mlp has 10 classes, not 5");
+    CHECK(tool("export", DIR "/small.safetensors", DIR "/o.onnx", "--classes", "5", NULL) == 2, "classes for a file");
+    HAS(err_text, "--classes is for an architecture");
+    CHECK(tool("export", "mlp", NULL) == 2, "no OUT");
+    CHECK(tool("export", "mlp", DIR "/o.onnx", "x", NULL) == 2, "one too many");
+    CHECK(tool("export", "mlp", DIR "/o.onnx", "--frob", NULL) == 2, "a bad flag");
+    CHECK(access(DIR "/o.onnx", F_OK) != 0, "a failed export wrote its output");
+    CHECK(tool("--help", NULL) == 0 && strstr(out_text, "nn export MODEL OUT.onnx"), "usage lists export");
+}
+
 int main(void)
 {
     mkdir(DIR, 0755);
@@ -259,5 +310,6 @@ int main(void)
     RUN(test_run);
     RUN(test_convert);
     RUN(test_import_onnx);
+    RUN(test_export);
     return test_end("test_nn_tool");
 }

@@ -7,7 +7,8 @@
 # interoperability of tests/interop.sh and the torchvision models of
 # tests/models_torch.sh and the ONNX models of tests/onnx_torch.sh (one test each), then
 # two training steps of ResNet-18 and MobileNetV2 and examples/resnet.c's model
-# (tests/train_torch.sh, two tests); the airbench94 recipe's features
+# (tests/train_torch.sh, two tests), and the ONNX export in onnx.checker and OpenCV
+# (tests/onnx_export.sh, one test); the airbench94 recipe's features
 # (tests/recipe_torch.sh, one test per case) come before interop. Ends with
 # "torch: N passed, N failed".
 cd "$(dirname "$0")/.." || exit 1
@@ -64,5 +65,7 @@ if tests/onnx_torch.sh; then passed=$((passed + 1)); else echo "FAIL onnx_torch"
 # Training PyTorch-exact, and examples/resnet.c's model in torchvision (tests/train_torch.sh).
 if tests/train_torch.sh steps; then passed=$((passed + 1)); else echo "FAIL train_torch steps"; failed=$((failed + 1)); fi
 if tests/train_torch.sh resnet; then passed=$((passed + 1)); else echo "FAIL train_torch resnet"; failed=$((failed + 1)); fi
+# nn_save_onnx's models in onnx.checker, OpenCV and a numpy interpreter (tests/onnx_export.sh).
+if tests/onnx_export.sh; then passed=$((passed + 1)); else echo "FAIL onnx_export"; failed=$((failed + 1)); fi
 echo "torch: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -23,6 +23,11 @@
          reads an ONNX model (docs/ONNX.md: the operators it maps to nn.h layers) and
          saves it as an nn.h model file; info and run also take .onnx models (by the
          extension, or by the first bytes).
+     nn export MODEL OUT.onnx [--classes K]
+         the net as an ONNX model (opset 13, dynamic batch; docs/ONNX.md): MODEL is an
+         nn.h model file, or the name of an architecture of examples/models.h, built
+         for its input with PyTorch's default initialisation (seed 0) and --classes
+         outputs (10).
    Bad input gets a sentence on stderr and exit status 1; bad usage status 2. */
 #define NN_IMPLEMENTATION
 #include "nn.h"
@@ -40,6 +45,7 @@ static void usage(FILE *out)
                  "       nn run MODEL.safetensors IN.npy OUT.npy [--batch N] [--threads T]\n"
                  "       nn convert --arch NAME [--classes K] WEIGHTS.safetensors OUT.safetensors\n"
                  "       nn import IN.onnx OUT.safetensors\n"
+                 "       nn export MODEL OUT.onnx [--classes K]\n"
                  "       nn --help\n"
                  "  info      the layers with their shapes, the parameter count, the input shape,\n"
                  "            the preprocessing and the class names\n"
@@ -48,6 +54,8 @@ static void usage(FILE *out)
                  "  convert   a PyTorch state_dict saved as safetensors, for the architecture NAME,\n"
                  "            to an nn.h model file; --classes: outputs of the classifier (10)\n"
                  "  import    an ONNX model to an nn.h model file (info and run take .onnx too)\n"
+                 "  export    an nn.h model file, or an architecture NAME (untrained), as an ONNX\n"
+                 "            model (opset 13, dynamic batch)\n"
                  "architectures:\n");
     for (i = 0; i < sizeof model_archs / sizeof model_archs[0]; i++)
         fprintf(out, "  %-15s %d x %d x %d input%s; %s\n", model_archs[i].name, model_archs[i].input.c,
@@ -347,6 +355,58 @@ static int cmd_import(int argc, char **argv)
     return 0;
 }
 
+/* ---- export ---- */
+
+static int cmd_export(int argc, char **argv)
+{
+    const char *paths[2];
+    const model_arch *arch;
+    int npaths = 0, classes = 10, classes_set = 0, i;
+    nn_net *net;
+    FILE *fp;
+    for (i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--classes")) {
+            if (i + 1 >= argc) return bad_usage("--classes needs a count%s", "");
+            if (!parse_int(argv[i + 1], 1, 1 << 20, &classes))
+                return bad_usage("--classes %s: expected a count from 1", argv[i + 1]);
+            classes_set = 1;
+            i++;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return bad_usage("unknown flag %s", argv[i]);
+        } else if (npaths == 2) {
+            return bad_usage("export takes MODEL OUT.onnx; %s is one too many", argv[i]);
+        } else {
+            paths[npaths++] = argv[i];
+        }
+    }
+    if (npaths != 2) return bad_usage("export takes MODEL OUT.onnx%s", "");
+    /* a file of that name first, then an architecture */
+    if ((fp = fopen(paths[0], "rb")) != NULL || !(arch = model_find(paths[0]))) {
+        if (fp) fclose(fp);
+        if (classes_set) return bad_usage("--classes is for an architecture; %s is a model file", paths[0]);
+        if (!(net = nn_load(paths[0], 1))) return fail(nn_error());
+    } else {
+        if (arch->classes && classes != arch->classes) {
+            fprintf(stderr, "nn: %s has %d classes, not %d\n", arch->name, arch->classes, classes);
+            return 2;
+        }
+        if (!(net = arch->make(arch->input, classes))) return fail(nn_error());
+        if (nn_build(net, 1, 0) != NN_OK) {
+            fail(nn_error());
+            nn_net_free(net);
+            return 1;
+        }
+    }
+    if (nn_save_onnx(net, paths[1]) != NN_OK) {
+        fail(nn_error());
+        nn_net_free(net);
+        return 1;
+    }
+    printf("%s: %d layers, %zu parameters -> %s\n", paths[0], nn_num_layers(net), nn_param_count(net), paths[1]);
+    nn_net_free(net);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) { usage(stderr); return 2; }
@@ -358,5 +418,6 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "run")) return cmd_run(argc - 2, argv + 2);
     if (!strcmp(argv[1], "convert")) return cmd_convert(argc - 2, argv + 2);
     if (!strcmp(argv[1], "import")) return cmd_import(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "export")) return cmd_export(argc - 2, argv + 2);
     return bad_usage("unknown command '%s'", argv[1]);
 }
