@@ -1786,280 +1786,184 @@ NNDEF nn_status nn_gemm(int trans_a, int trans_b, int m, int n, int k, float alp
     return NN_OK;
 }
 
-/* ---- Skinny products by dot products: C = A Bt^T ------------------------------------
-   C[i][j] = sum_p A[i][p] Bt[j][p] (A: m x k, Bt: n x k, both row-major), for the
-   products of an inference-only net at small batches, where one side has few rows: a
-   convolution's 4 or 16 output positions of one image, a Linear's batch of one. The
-   GEMM above packs its operands on every call, and a weight matrix of 9 MB packed for
-   4 columns costs more than the product; here every row of the weights is read once,
-   where it lies. The tile is 2 rows of A by 4 of Bt (8 accumulators): lane l of a dot
-   sums the terms p = l mod 8 in order of p (a last partial group of 8 is read masked,
-   its missing terms add +0) and the 8 lanes are summed at the end as
-   ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)). A partial tile repeats its last
-   row (column) and stores only the real ones, so each C[i][j] is the same sum whichever
-   tile or thread computes it, and the scalar kernel forms the same sums with fmaf, bit
-   for bit. */
-#define NN__DOT_MR 2
-#define NN__DOT_NR 4
-#ifndef NN__DOT_AHEAD
-#define NN__DOT_AHEAD 512
-#endif
+/* ---- Products with the weights in place: inference at small batches -----------------
+   C = A B with A (m x k) large and read where it lies, B (k x n) narrow: an
+   inference-only net's products with few columns (a convolution's output positions of
+   one image or a few, a Linear's batch of one). The GEMM above packs A, the weights, on
+   every call: 9 MB packed for 4 columns costs more than the product. Here only B is
+   copied, into panels of w = 4, 8 or 16 columns (zero-padded), and a tile is mr rows of
+   A (each a stream from memory, prefetched) by one panel. Every C[i][j] is formed as
+   the AVX2 GEMM forms it, so the results are the GEMM's bits: K is cut into the GEMM's
+   blocks (nn__even_block of its kc), each block a chain of fused multiply-adds over p in
+   order from 0, the blocks added in order (C = acc, then C = acc + C). The scalar
+   kernel does the same with fmaf (the tests' reference, bit for bit). C is stored with
+   a row and a column stride, so that a Linear's y = x W^T is computed as y^T = W x^T
+   with W as A. */
+#define NN__WIDE_MR 8   /* the most rows of a tile */
+#define NN__WIDE_NR 16  /* the widest panel */
 
-typedef void (*nn__dot_fn)(int k, const float *const *a, const float *const *b, float *c, size_t ldc,
-                           int rows, int cols);
+typedef void (*nn__wide_fn)(int k, int kc, const float *const *a, const float *b, float *t);
 
-static float nn__dot_lanes(const float *s)
+/* The kernels write the tile t (mr x w, row stride NN__WIDE_NR). */
+static void nn__wide_scalar(int k, int kc, int mr, int w, const float *const *a, const float *b, float *t)
 {
-    return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
+    float acc[NN__WIDE_MR][NN__WIDE_NR];
+    int i, j, p, p0;
+    for (p0 = 0; p0 < k; p0 += kc) {
+        int end = k - p0 < kc ? k : p0 + kc;
+        memset(acc, 0, sizeof acc);
+        for (p = p0; p < end; p++)
+            for (i = 0; i < mr; i++)
+                for (j = 0; j < w; j++) acc[i][j] = fmaf(a[i][p], b[(size_t)p * w + j], acc[i][j]);
+        for (i = 0; i < mr; i++)
+            for (j = 0; j < w; j++)
+                t[i * NN__WIDE_NR + j] = p0 ? acc[i][j] + t[i * NN__WIDE_NR + j] : acc[i][j];
+    }
 }
 
-static void nn__dot_tile_scalar(int k, const float *const *a, const float *const *b, float *c, size_t ldc,
-                                int rows, int cols)
+static void nn__wide_scalar4(int k, int kc, const float *const *a, const float *b, float *t)
 {
-    float acc[NN__DOT_MR][NN__DOT_NR][8];
-    int i, j, p;
-    memset(acc, 0, sizeof acc);
-    for (p = 0; p < k; p++)
-        for (i = 0; i < rows; i++)
-            for (j = 0; j < cols; j++) acc[i][j][p & 7] = fmaf(a[i][p], b[j][p], acc[i][j][p & 7]);
-    for (i = 0; i < rows; i++)
-        for (j = 0; j < cols; j++) c[(size_t)i * ldc + j] = nn__dot_lanes(acc[i][j]);
+    nn__wide_scalar(k, kc, 8, 4, a, b, t);
+}
+static void nn__wide_scalar8(int k, int kc, const float *const *a, const float *b, float *t)
+{
+    nn__wide_scalar(k, kc, 8, 8, a, b, t);
+}
+static void nn__wide_scalar16(int k, int kc, const float *const *a, const float *b, float *t)
+{
+    nn__wide_scalar(k, kc, 6, 16, a, b, t);
 }
 
 #ifdef NN__X86
-#define NN__DOT_AVX_STEP(x0, x1)                                                          \
-    w = NN__DOT_LOAD(b0 + p); s00 = _mm256_fmadd_ps(x0, w, s00); s10 = _mm256_fmadd_ps(x1, w, s10); \
-    w = NN__DOT_LOAD(b1 + p); s01 = _mm256_fmadd_ps(x0, w, s01); s11 = _mm256_fmadd_ps(x1, w, s11); \
-    w = NN__DOT_LOAD(b2 + p); s02 = _mm256_fmadd_ps(x0, w, s02); s12 = _mm256_fmadd_ps(x1, w, s12); \
-    w = NN__DOT_LOAD(b3 + p); s03 = _mm256_fmadd_ps(x0, w, s03); s13 = _mm256_fmadd_ps(x1, w, s13);
+#ifndef NN__WIDE_AHEAD
+#define NN__WIDE_AHEAD 1024   /* floats: 4 KB ahead on every row (measured: 2x2 layers 0.72 -> 0.45 ms) */
+#endif
+#define NN__WIDE_FETCH(i) _mm_prefetch((const char *)(a##i + p + NN__WIDE_AHEAD), _MM_HINT_T0);
+#define NN__WIDE_ROWS8(X)  X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#define NN__WIDE_ROWS6(X)  X(0) X(1) X(2) X(3) X(4) X(5)
+#define NN__WIDE_PTR(i)    const float *a##i = a[i];
+/* one block's chain into s (zero first), then the block's sum into the tile */
+#define NN__WIDE_ZERO4(i)  s##i = _mm_setzero_ps();
+#define NN__WIDE_FMA4(i)   s##i = _mm_fmadd_ps(_mm_broadcast_ss(a##i + p), b0, s##i);
+#define NN__WIDE_ADD4(i)   _mm_storeu_ps(t + (i) * NN__WIDE_NR, p0 ? _mm_add_ps(s##i, _mm_loadu_ps(t + (i) * NN__WIDE_NR)) : s##i);
+#define NN__WIDE_ZERO8(i)  s##i = _mm256_setzero_ps();
+#define NN__WIDE_FMA8(i)   s##i = _mm256_fmadd_ps(_mm256_broadcast_ss(a##i + p), b0, s##i);
+#define NN__WIDE_ADD8(i)   _mm256_storeu_ps(t + (i) * NN__WIDE_NR, p0 ? _mm256_add_ps(s##i, _mm256_loadu_ps(t + (i) * NN__WIDE_NR)) : s##i);
+#define NN__WIDE_ZERO16(i) s##i = _mm256_setzero_ps(); h##i = s##i;
+#define NN__WIDE_FMA16(i)  av = _mm256_broadcast_ss(a##i + p); s##i = _mm256_fmadd_ps(av, b0, s##i); h##i = _mm256_fmadd_ps(av, b1, h##i);
+#define NN__WIDE_ADD16(i)  NN__WIDE_ADD8(i) _mm256_storeu_ps(t + (i) * NN__WIDE_NR + 8, p0 ? _mm256_add_ps(h##i, _mm256_loadu_ps(t + (i) * NN__WIDE_NR + 8)) : h##i);
+
+/* NN__WIDE_BODY(rows, width, load the panel row): the loop over K blocks and p */
+#define NN__WIDE_BODY(ROWS, W, LOAD)                                                      \
+    int p, p0;                                                                           \
+    ROWS(NN__WIDE_PTR)                                                                   \
+    for (p0 = 0; p0 < k; p0 += kc) {                                                     \
+        int end = k - p0 < kc ? k : p0 + kc;                                             \
+        ROWS(NN__WIDE_ZERO##W)                                                           \
+        for (p = p0; p < end; p++, b += W) {                                             \
+            if (!(p & 15)) { ROWS(NN__WIDE_FETCH) }                                      \
+            LOAD                                                                         \
+            ROWS(NN__WIDE_FMA##W)                                                        \
+        }                                                                                \
+        ROWS(NN__WIDE_ADD##W)                                                            \
+    }
 
 __attribute__((target("avx2,fma")))
-static void nn__dot_tile_avx2(int k, const float *const *a, const float *const *b, float *c, size_t ldc,
-                              int rows, int cols)
+static void nn__wide_avx4(int k, int kc, const float *const *a, const float *b, float *t)
 {
-    static const int ones[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-    const float *a0 = a[0], *a1 = a[1], *b0 = b[0], *b1 = b[1], *b2 = b[2], *b3 = b[3];
-    __m256 s00 = _mm256_setzero_ps(), s01 = s00, s02 = s00, s03 = s00, s10 = s00, s11 = s00, s12 = s00, s13 = s00;
-    __m256 x0, x1, w;
-    float lanes[8][8];
-    int p, i, j;
-#define NN__DOT_LOAD(q) _mm256_loadu_ps(q)
-    for (p = 0; p + 8 <= k; p += 8) {
-        _mm_prefetch((const char *)(a0 + p + NN__DOT_AHEAD), _MM_HINT_T0);
-        _mm_prefetch((const char *)(a1 + p + NN__DOT_AHEAD), _MM_HINT_T0);
-        x0 = _mm256_loadu_ps(a0 + p);
-        x1 = _mm256_loadu_ps(a1 + p);
-        NN__DOT_AVX_STEP(x0, x1)
-    }
-#undef NN__DOT_LOAD
-    if (p < k) {
-        __m256i mask = _mm256_loadu_si256((const __m256i *)(ones + 8 - (k - p)));
-#define NN__DOT_LOAD(q) _mm256_maskload_ps(q, mask)
-        x0 = _mm256_maskload_ps(a0 + p, mask);
-        x1 = _mm256_maskload_ps(a1 + p, mask);
-        NN__DOT_AVX_STEP(x0, x1)
-#undef NN__DOT_LOAD
-    }
-    _mm256_storeu_ps(lanes[0], s00); _mm256_storeu_ps(lanes[1], s01);
-    _mm256_storeu_ps(lanes[2], s02); _mm256_storeu_ps(lanes[3], s03);
-    _mm256_storeu_ps(lanes[4], s10); _mm256_storeu_ps(lanes[5], s11);
-    _mm256_storeu_ps(lanes[6], s12); _mm256_storeu_ps(lanes[7], s13);
-    for (i = 0; i < rows; i++)
-        for (j = 0; j < cols; j++) c[(size_t)i * ldc + j] = nn__dot_lanes(lanes[4 * i + j]);
+    __m128 s0, s1, s2, s3, s4, s5, s6, s7, b0;
+    NN__WIDE_BODY(NN__WIDE_ROWS8, 4, b0 = _mm_loadu_ps(b);)
 }
-#undef NN__DOT_AVX_STEP
-#endif /* NN__X86 */
-
-/* The SIMD dot kernel, or NULL where there is none (then the products stay with the
-   GEMM); the scalar one when the tests force scalar kernels. */
-static nn__dot_fn nn__dot_pick(void)
-{
-    if (nn__gemm_force_scalar) return nn__dot_tile_scalar;
-#ifdef NN__X86
-    if (nn__gemm_pick() == &nn__kernel_avx2) return nn__dot_tile_avx2;
-#endif
-    return NULL;
-}
-
-typedef struct nn__dot_job {
-    nn__dot_fn tile;
-    int m, n, k, lda, ldb, ldc;
-    const float *a, *b;
-    float *c;
-    int split_n, parts, units;   /* split N in NR units (else M in MR units) into parts */
-} nn__dot_job;
-
-static void nn__dot_task(void *ctx, int task)
-{
-    const nn__dot_job *g = (const nn__dot_job *)ctx;
-    int unit = g->split_n ? NN__DOT_NR : NN__DOT_MR, total = g->split_n ? g->n : g->m;
-    int lo = (int)((long long)g->units * task / g->parts) * unit;
-    int hi = (int)((long long)g->units * (task + 1) / g->parts) * unit;
-    int i0 = 0, i1 = g->m, j0 = 0, j1 = g->n, i, j, r;
-    const float *ap[NN__DOT_MR], *bp[NN__DOT_NR];
-    if (hi > total) hi = total;
-    if (g->split_n) { j0 = lo; j1 = hi; } else { i0 = lo; i1 = hi; }
-    /* The larger operand is walked once: its rows stay in L1 while the other's pass. */
-    if (g->m >= g->n) {
-        for (i = i0; i < i1; i += NN__DOT_MR)
-            for (j = j0; j < j1; j += NN__DOT_NR) {
-                int rows = i1 - i < NN__DOT_MR ? i1 - i : NN__DOT_MR, cols = j1 - j < NN__DOT_NR ? j1 - j : NN__DOT_NR;
-                for (r = 0; r < NN__DOT_MR; r++) ap[r] = g->a + (size_t)(i + (r < rows ? r : rows - 1)) * g->lda;
-                for (r = 0; r < NN__DOT_NR; r++) bp[r] = g->b + (size_t)(j + (r < cols ? r : cols - 1)) * g->ldb;
-                g->tile(g->k, ap, bp, g->c + (size_t)i * g->ldc + j, (size_t)g->ldc, rows, cols);
-            }
-    } else {
-        for (j = j0; j < j1; j += NN__DOT_NR)
-            for (i = i0; i < i1; i += NN__DOT_MR) {
-                int rows = i1 - i < NN__DOT_MR ? i1 - i : NN__DOT_MR, cols = j1 - j < NN__DOT_NR ? j1 - j : NN__DOT_NR;
-                for (r = 0; r < NN__DOT_MR; r++) ap[r] = g->a + (size_t)(i + (r < rows ? r : rows - 1)) * g->lda;
-                for (r = 0; r < NN__DOT_NR; r++) bp[r] = g->b + (size_t)(j + (r < cols ? r : cols - 1)) * g->ldb;
-                g->tile(g->k, ap, bp, g->c + (size_t)i * g->ldc + j, (size_t)g->ldc, rows, cols);
-            }
-    }
-}
-
-/* C (m x n, ldc) = A Bt^T with the dot kernel (m, n, k > 0; nn__dot_pick() not NULL),
-   split over the threads along the larger of m and n. */
-static void nn__gemm_dot(int m, int n, int k, const float *a, int lda, const float *bt, int ldb,
-                         float *c, int ldc)
-{
-    nn__dot_job g;
-    g.tile = nn__dot_pick();
-    g.m = m; g.n = n; g.k = k; g.lda = lda; g.ldb = ldb; g.ldc = ldc;
-    g.a = a; g.b = bt; g.c = c;
-    g.split_n = n > m;
-    g.units = g.split_n ? (n + NN__DOT_NR - 1) / NN__DOT_NR : (m + NN__DOT_MR - 1) / NN__DOT_MR;
-    g.parts = (double)m * n * k < 262144.0 ? 1 : nn_get_threads();
-    if (g.parts > g.units) g.parts = g.units;
-    if (g.parts <= 1) nn__dot_task(&g, 0);
-    else nn__parallel(g.parts, nn__dot_task, &g);
-}
-
-/* The other form, for 9 to a few dozen columns: C (m x n) = A B with A's rows read where
-   they lie and B (k x n, small) copied into k x 16 panels, zero-padded. The tile is 6 rows
-   of A by one panel (12 accumulators, the GEMM's micro-kernel without the packed A):
-   C[i][j] = sum over p, in order, of A[i][p] B[p][j], one fused multiply-add at a time
-   (the scalar kernel: fmaf), whichever tile or thread computes it. */
-#define NN__ROWS_MR 6
-#define NN__ROWS_NR 16
-
-typedef void (*nn__rows_fn)(int k, const float *const *a, const float *b, float *c, size_t ldc, int rows,
-                            int cols);
-
-static void nn__rows_tile_scalar(int k, const float *const *a, const float *b, float *c, size_t ldc, int rows,
-                                 int cols)
-{
-    float acc[NN__ROWS_MR][NN__ROWS_NR];
-    int i, j, p;
-    memset(acc, 0, sizeof acc);
-    for (p = 0; p < k; p++, b += NN__ROWS_NR)
-        for (i = 0; i < rows; i++)
-            for (j = 0; j < cols; j++) acc[i][j] = fmaf(a[i][p], b[j], acc[i][j]);
-    for (i = 0; i < rows; i++) memcpy(c + (size_t)i * ldc, acc[i], (size_t)cols * sizeof(float));
-}
-
-#ifdef NN__X86
-#define NN__ROWS_AVX_ROW(i, lo, hi)                                                       \
-    av = _mm256_broadcast_ss(a##i + p);                                                   \
-    lo = _mm256_fmadd_ps(av, b0, lo);                                                     \
-    hi = _mm256_fmadd_ps(av, b1, hi);
 
 __attribute__((target("avx2,fma")))
-static void nn__rows_tile_avx2(int k, const float *const *a, const float *b, float *c, size_t ldc, int rows,
-                               int cols)
+static void nn__wide_avx8(int k, int kc, const float *const *a, const float *b, float *t)
 {
-    const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
-    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
-    __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, b0, b1, av;
-    float t[NN__ROWS_MR][NN__ROWS_NR];
-    int p, i;
-    for (p = 0; p < k; p++, b += NN__ROWS_NR) {
-        if (!(p & 15)) {   /* a line ahead on every row (the hardware's prefetch falls behind here) */
-            _mm_prefetch((const char *)(a0 + p + NN__DOT_AHEAD), _MM_HINT_T0);
-            _mm_prefetch((const char *)(a1 + p + NN__DOT_AHEAD), _MM_HINT_T0);
-            _mm_prefetch((const char *)(a2 + p + NN__DOT_AHEAD), _MM_HINT_T0);
-            _mm_prefetch((const char *)(a3 + p + NN__DOT_AHEAD), _MM_HINT_T0);
-            _mm_prefetch((const char *)(a4 + p + NN__DOT_AHEAD), _MM_HINT_T0);
-            _mm_prefetch((const char *)(a5 + p + NN__DOT_AHEAD), _MM_HINT_T0);
-        }
-        b0 = _mm256_loadu_ps(b);
-        b1 = _mm256_loadu_ps(b + 8);
-        NN__ROWS_AVX_ROW(0, c00, c01) NN__ROWS_AVX_ROW(1, c10, c11) NN__ROWS_AVX_ROW(2, c20, c21)
-        NN__ROWS_AVX_ROW(3, c30, c31) NN__ROWS_AVX_ROW(4, c40, c41) NN__ROWS_AVX_ROW(5, c50, c51)
-    }
-    _mm256_storeu_ps(t[0], c00); _mm256_storeu_ps(t[0] + 8, c01);
-    _mm256_storeu_ps(t[1], c10); _mm256_storeu_ps(t[1] + 8, c11);
-    _mm256_storeu_ps(t[2], c20); _mm256_storeu_ps(t[2] + 8, c21);
-    _mm256_storeu_ps(t[3], c30); _mm256_storeu_ps(t[3] + 8, c31);
-    _mm256_storeu_ps(t[4], c40); _mm256_storeu_ps(t[4] + 8, c41);
-    _mm256_storeu_ps(t[5], c50); _mm256_storeu_ps(t[5] + 8, c51);
-    for (i = 0; i < rows; i++) memcpy(c + (size_t)i * ldc, t[i], (size_t)cols * sizeof(float));
+    __m256 s0, s1, s2, s3, s4, s5, s6, s7, b0;
+    NN__WIDE_BODY(NN__WIDE_ROWS8, 8, b0 = _mm256_loadu_ps(b);)
 }
-#undef NN__ROWS_AVX_ROW
+
+__attribute__((target("avx2,fma")))
+static void nn__wide_avx16(int k, int kc, const float *const *a, const float *b, float *t)
+{
+    __m256 s0, s1, s2, s3, s4, s5, h0, h1, h2, h3, h4, h5, b0, b1, av;
+    NN__WIDE_BODY(NN__WIDE_ROWS6, 16, b0 = _mm256_loadu_ps(b); b1 = _mm256_loadu_ps(b + 8);)
+}
 #endif /* NN__X86 */
 
-typedef struct nn__rows_job {
-    nn__rows_fn tile;
-    int m, n, k, lda, ldc, parts, units;
+typedef struct nn__wide_job {
+    nn__wide_fn tile;
+    int mr, w, m, n, k, kc, lda, parts, units;
+    size_t rs, cs;
     const float *a, *panels;
     float *c;
-} nn__rows_job;
+} nn__wide_job;
 
-static void nn__rows_task(void *ctx, int task)
+static void nn__wide_task(void *ctx, int task)
 {
-    const nn__rows_job *g = (const nn__rows_job *)ctx;
-    int lo = (int)((long long)g->units * task / g->parts) * NN__ROWS_MR;
-    int hi = (int)((long long)g->units * (task + 1) / g->parts) * NN__ROWS_MR, i, j, r;
-    const float *ap[NN__ROWS_MR];
+    const nn__wide_job *g = (const nn__wide_job *)ctx;
+    int lo = (int)((long long)g->units * task / g->parts) * g->mr;
+    int hi = (int)((long long)g->units * (task + 1) / g->parts) * g->mr, i, j, r, q;
+    const float *ap[NN__WIDE_MR];
+    float t[NN__WIDE_MR * NN__WIDE_NR];
     if (hi > g->m) hi = g->m;
-    for (i = lo; i < hi; i += NN__ROWS_MR) {
-        int rows = hi - i < NN__ROWS_MR ? hi - i : NN__ROWS_MR;
-        for (r = 0; r < NN__ROWS_MR; r++) ap[r] = g->a + (size_t)(i + (r < rows ? r : rows - 1)) * g->lda;
-        for (j = 0; j < g->n; j += NN__ROWS_NR)
-            g->tile(g->k, ap, g->panels + (size_t)j * g->k, g->c + (size_t)i * g->ldc + j, (size_t)g->ldc, rows,
-                    g->n - j < NN__ROWS_NR ? g->n - j : NN__ROWS_NR);
-    }
-}
-
-/* C (m x n, ldc) = A B (A: m x k, lda; B: k x n, ldb) with B in panels on the calling
-   thread's workspace (m, n, k > 0; nn__dot_pick() not NULL), split over the threads
-   along m. 0 if the workspace cannot be had (nothing done). */
-static int nn__gemm_rows(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc)
-{
-    nn__rows_job g;
-    int panels = (n + NN__ROWS_NR - 1) / NN__ROWS_NR, j, p;
-    float *pack = nn__workspace_get((size_t)panels * NN__ROWS_NR * k);
-    if (!pack) return 0;
-    for (j = 0; j < n; j += NN__ROWS_NR) {
-        int w = n - j < NN__ROWS_NR ? n - j : NN__ROWS_NR;
-        float *dst = pack + (size_t)j * k;
-        for (p = 0; p < k; p++, dst += NN__ROWS_NR) {
-            memcpy(dst, b + (size_t)p * ldb + j, (size_t)w * sizeof(float));
-            memset(dst + w, 0, (size_t)(NN__ROWS_NR - w) * sizeof(float));
+    for (i = lo; i < hi; i += g->mr) {
+        int rows = hi - i < g->mr ? hi - i : g->mr;   /* a partial tile repeats its last row */
+        for (r = 0; r < g->mr; r++) ap[r] = g->a + (size_t)(i + (r < rows ? r : rows - 1)) * g->lda;
+        for (j = 0; j < g->n; j += g->w) {
+            int cols = g->n - j < g->w ? g->n - j : g->w;
+            g->tile(g->k, g->kc, ap, g->panels + (size_t)j * g->k, t);
+            for (r = 0; r < rows; r++)
+                for (q = 0; q < cols; q++) g->c[(size_t)(i + r) * g->rs + (size_t)(j + q) * g->cs] = t[r * NN__WIDE_NR + q];
         }
     }
-#ifdef NN__X86
-    g.tile = nn__gemm_force_scalar ? nn__rows_tile_scalar : nn__rows_tile_avx2;
-#else
-    g.tile = nn__rows_tile_scalar;
-#endif
-    g.m = m; g.n = n; g.k = k; g.lda = lda; g.ldc = ldc;
-    g.a = a; g.panels = pack; g.c = c;
-    g.units = (m + NN__ROWS_MR - 1) / NN__ROWS_MR;
-    g.parts = (double)m * n * k < 262144.0 ? 1 : nn_get_threads();
-    if (g.parts > g.units) g.parts = g.units;
-    if (g.parts <= 1) nn__rows_task(&g, 0);
-    else nn__parallel(g.parts, nn__rows_task, &g);
-    return 1;
 }
 
-/* dst (cols x rows) = src^T (src: rows x cols, row stride ld). */
-static void nn__transpose(const float *src, int ld, int rows, int cols, float *dst)
+/* Whether this machine has the kernels (else the products stay with the GEMM); the
+   tests' forced scalar kernels count. */
+static int nn__wide_ok(void)
 {
-    int i, j;
-    for (i = 0; i < rows; i++)
-        for (j = 0; j < cols; j++) dst[(size_t)j * rows + i] = src[(size_t)i * ld + j];
+    return nn__gemm_force_scalar || nn__gemm_pick() != &nn__kernel_scalar;
+}
+
+/* C[i][j] at c[i rs + j cs] = sum_p A[i][p] B[p][j] (A: m x k, row stride lda; B[p][j] at
+   b[p bp + j bj]: a matrix or its transpose), split over the threads along m; the
+   panels on the calling thread's workspace. m, n, k > 0 and nn__wide_ok(). 0 if the
+   workspace cannot be had (nothing done). */
+static int nn__gemm_wide(int m, int n, int k, const float *a, int lda, const float *b, size_t bp, size_t bj,
+                         float *c, size_t rs, size_t cs)
+{
+    nn__wide_job g;
+    int j, p, q;
+    float *pack;
+    g.w = n <= 4 ? 4 : n <= 8 ? 8 : 16;
+    g.mr = g.w == 16 ? 6 : 8;
+    pack = nn__workspace_get((size_t)((n + g.w - 1) / g.w) * g.w * k);
+    if (!pack) return 0;
+    for (j = 0; j < n; j += g.w) {
+        int cols = n - j < g.w ? n - j : g.w;
+        float *dst = pack + (size_t)j * k;
+        for (p = 0; p < k; p++, dst += g.w)
+            for (q = 0; q < g.w; q++) dst[q] = q < cols ? b[(size_t)p * bp + (size_t)(j + q) * bj] : 0.0f;
+    }
+#ifdef NN__X86
+    if (!nn__gemm_force_scalar)
+        g.tile = g.w == 4 ? nn__wide_avx4 : g.w == 8 ? nn__wide_avx8 : nn__wide_avx16;
+    else
+#endif
+        g.tile = g.w == 4 ? nn__wide_scalar4 : g.w == 8 ? nn__wide_scalar8 : nn__wide_scalar16;
+    g.m = m; g.n = n; g.k = k; g.lda = lda; g.rs = rs; g.cs = cs;
+#ifdef NN__X86
+    g.kc = nn__even_block(k, nn__kernel_avx2.kc, 1);   /* the AVX2 GEMM's blocks, forced scalar too */
+#else
+    g.kc = nn__even_block(k, nn__kernel_scalar.kc, 1);
+#endif
+    g.a = a; g.panels = pack; g.c = c;
+    g.units = (m + g.mr - 1) / g.mr;
+    g.parts = (double)m * n * k < 262144.0 ? 1 : nn_get_threads();
+    if (g.parts > g.units) g.parts = g.units;
+    if (g.parts <= 1) nn__wide_task(&g, 0);
+    else nn__parallel(g.parts, nn__wide_task, &g);
+    return 1;
 }
 
 /* ---- im2col / col2im --------------------------------------------------------------
@@ -3440,26 +3344,21 @@ NNDEF nn_layer_desc nn_named(nn_layer_desc layer, const char *name)
    x: n x in, W: out x in (PyTorch's layout), y: n x out.
    Backward (batch form):  dW = dy^T x,  db = sum_rows(dy),  dx = dy W. */
 
-/* Where an inference-only net's products leave the GEMM, by the number of columns on
-   the small side (a convolution's output positions times the batch, a Linear's batch):
-   up to NN__DOT_MAX_N the dot kernel, up to NN__ROWS_MAX_N (convolutions) the row-panel
-   kernel, both reading the weights where they lie. Measured one thread on the VGG
-   ConvNet's products (m = 512, k = 4608): at 4 columns dot 0.26 ms, GEMM 0.78 ms; at 16
-   rows 0.70 ms, GEMM 1.10, dot 1.67; at 64 (k = 2304) rows 0.73, GEMM 0.74; at 256 the
-   GEMM wins (0.35 against 0.40). docs/PERFORMANCE.md, "Batch-1 inference". */
-#ifndef NN__DOT_MAX_N
-#define NN__DOT_MAX_N 8
+/* An inference-only net's products leave the GEMM for nn__gemm_wide where the small
+   side has at most this many columns: a convolution's output positions times the
+   batch, or a Linear's batch (up to NN__WIDE_MAX_BATCH: beyond, W x^T's panels of x
+   cost what the GEMM's packing of W does). Measured on the VGG ConvNet at batch 1, one
+   thread: docs/PERFORMANCE.md, "Batch-1 inference". */
+#ifndef NN__WIDE_MAX_N
+#define NN__WIDE_MAX_N 64
 #endif
-#ifndef NN__ROWS_MAX_N
-#define NN__ROWS_MAX_N 64
+#ifndef NN__WIDE_MAX_BATCH
+#define NN__WIDE_MAX_BATCH 8
 #endif
 
-/* 1: the dot kernel, 2: the row-panel kernel, 0: the GEMM, for a product with `cols`
-   columns on the small side. */
-static int nn__small_product(const nn__run *r, int cols)
+static int nn__wide_pays(const nn__run *r, int cols, int most)
 {
-    if (!r->inference || nn__dot_pick() == NULL) return 0;
-    return cols <= NN__DOT_MAX_N ? 1 : cols <= NN__ROWS_MAX_N ? 2 : 0;
+    return r->inference && cols <= most && nn__wide_ok();
 }
 
 static nn_status nn__linear_setup(nn_net *net, nn_layer *L)
@@ -3481,8 +3380,10 @@ static void nn__linear_init(nn_layer *L, nn_rng *rng) { nn__init_fan_in(L, rng, 
 static void nn__linear_forward(const nn__run *r, nn_layer *L, const float *x, float *y, int n)
 {
     int in = L->in.c, out = L->out.c;
-    if (nn__small_product(r, n) == 1) nn__gemm_dot(n, out, in, x, in, L->weight->value, in, y, out);
-    else nn_gemm(0, 1, n, out, in, 1.0f, x, in, L->weight->value, in, 0.0f, y, out);
+    /* y^T = W x^T, W's rows in place */
+    if (!nn__wide_pays(r, n, NN__WIDE_MAX_BATCH)
+        || !nn__gemm_wide(out, n, in, L->weight->value, in, x, 1, (size_t)in, y, 1, (size_t)out))
+        nn_gemm(0, 1, n, out, in, 1.0f, x, in, L->weight->value, in, 0.0f, y, out);
     if (L->bias) nn__add_row_bias(y, L->bias->value, n, out);
 }
 
@@ -4145,27 +4046,18 @@ static void nn__dw_weight_grad_channel(void *ctx, int c)
     }
 }
 
-/* y = W col per group (Og x ld at g Og ld from the Kg x ld columns at g Kg ld): by the
-   dot kernel (the columns transposed first, on the calling thread's workspace) or the
-   row-panel kernel where they pay (nn__small_product), else the GEMM. */
+/* y = W col per group (Og x ld at g Og ld from the Kg x ld columns at g Kg ld): with
+   the weights in place (nn__gemm_wide) where that pays, else the GEMM; the same bits. */
 static void nn__conv_product(const nn__run *r, const nn_layer *L, int Og, int ld, int Kg, const float *col,
                              float *y)
 {
-    int G = L->desc.groups, g, how = nn__small_product(r, ld);
+    int G = L->desc.groups, g, wide = nn__wide_pays(r, ld, NN__WIDE_MAX_N);
     size_t wg = (size_t)Og * Kg;
-    float *colt;
-    if (how == 1 && (colt = nn__workspace_get((size_t)Kg * ld)) != NULL) {
-        for (g = 0; g < G; g++) {
-            nn__transpose(col + (size_t)g * Kg * ld, ld, Kg, ld, colt);
-            nn__gemm_dot(Og, ld, Kg, L->weight->value + wg * g, Kg, colt, Kg, y + (size_t)g * Og * ld, ld);
-        }
-        return;
-    }
-    for (g = 0; how == 2 && g < G; g++)
-        if (!nn__gemm_rows(Og, ld, Kg, L->weight->value + wg * g, Kg, col + (size_t)g * Kg * ld, ld,
-                           y + (size_t)g * Og * ld, ld))
-            how = 0;   /* out of memory: the GEMM redoes it all */
-    if (how == 2) return;
+    for (g = 0; wide && g < G; g++)
+        if (!nn__gemm_wide(Og, ld, Kg, L->weight->value + wg * g, Kg, col + (size_t)g * Kg * ld, (size_t)ld, 1,
+                           y + (size_t)g * Og * ld, (size_t)ld, 1))
+            wide = 0;   /* out of memory: the GEMM does it all */
+    if (wide) return;
     nn__conv_gemm(G, 0, 0, Og, ld, Kg, L->weight->value, Kg, wg, col, ld, (size_t)Kg * ld, 0.0f, y, ld,
                   (size_t)Og * ld);
 }
