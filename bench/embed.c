@@ -7,6 +7,7 @@
      build/bench_embed --model PATH --mode M --size
      build/bench_embed --model PATH --mode M --accuracy DIR
      build/bench_embed --bandwidth                     a streaming read, 1 thread
+     build/bench_embed --limit                         the batch-1 limit of the VGG ConvNet
 
    A mode turns the float32 net loaded from PATH into the net that runs (the table
    `modes` below; the calibration images are the first 500 of DIR/data_batch_1.bin,
@@ -19,7 +20,12 @@
    with nn_build's random weights whose preprocessing is the mean image of the 500
    calibration images (so that both sides feed it the same inputs). --bandwidth reads a
    1 GiB buffer (far beyond the L3) five times and prints the best
-     bandwidth read_gbs=<GB/s> */
+     bandwidth read_gbs=<GB/s>
+   --limit measures that and the GEMM's speed (nn_gemm of the VGG's 512 x 512 x 2304
+   product, 1 thread, best of 20) and gives each Conv2d / Linear of the VGG ConvNet at
+   batch 1 the time of the slower of its two bounds, FLOPs at the GEMM's speed and its
+   weights read once from memory; it prints one line a layer and then
+     limit vgg batch=1 gemm_gflops=<G> read_gbs=<B> compute_ms= memory_ms= limit_ms=<sum of the maxima> */
 #define _POSIX_C_SOURCE 200809L
 #define NN_IMPLEMENTATION
 #include "nn.h"
@@ -46,6 +52,23 @@ static nn_net *prepare_fp32(nn_net *net, const nn_dataset *calibration)
 static const embed_mode modes[] = {
     {"fp32", prepare_fp32, 0},
 };
+
+static double gemm_gflops(void)
+{
+    int m = 512, n = 512, k = 2304, r;
+    float *a = (float *)calloc((size_t)m * k, sizeof(float)), *b = (float *)calloc((size_t)k * n, sizeof(float));
+    float *c = (float *)malloc((size_t)m * n * sizeof(float));
+    double best = 0;
+    if (!a || !b || !c) return 0;
+    for (r = 0; r < 20; r++) {
+        double t = now_seconds();
+        nn_gemm(0, 0, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
+        t = now_seconds() - t;
+        if (2.0 * m * n * k / t / 1e9 > best) best = 2.0 * m * n * k / t / 1e9;
+    }
+    free(a); free(b); free(c);
+    return best;
+}
 
 static int compare_doubles(const void *a, const void *b)
 {
@@ -115,7 +138,7 @@ int main(int argc, char **argv)
 {
     const char *program = "bench_embed", *model = NULL, *mode_name = "fp32", *data = "data/cifar-10-batches-bin";
     const char *save = NULL, *accuracy = NULL;
-    int batch = 1, threads = 1, iters = 0, size = 0, bandwidth = 0, i, s;
+    int batch = 1, threads = 1, iters = 0, size = 0, bandwidth = 0, limit = 0, i, s;
     const embed_mode *mode = NULL;
     nn_dataset calibration = {0};
     nn_net *net;
@@ -127,6 +150,7 @@ int main(int argc, char **argv)
         const char *flag = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(flag, "--size")) { size = 1; continue; }
         if (!strcmp(flag, "--bandwidth")) { bandwidth = 1; continue; }
+        if (!strcmp(flag, "--limit")) { limit = 1; continue; }
         if (strncmp(flag, "--", 2)) usage_error(program, "unexpected argument '%s'", flag);
         if (!value) usage_error(program, "%s needs a value", flag);
         flag += 2; i++;
@@ -145,6 +169,27 @@ int main(int argc, char **argv)
         return 0;
     }
     nn_set_threads(threads);
+    if (limit) {
+        double g = gemm_gflops(), bw = bandwidth_gbs(), compute = 0, memory = 0, sum = 0;
+        net = vgg_convnet(nn_shape3(3, 32, 32));
+        if (!net || nn_build(net, 1, 7) != NN_OK) { fprintf(stderr, "%s: %s\n", program, nn_error()); return 1; }
+        for (i = 0; i < nn_num_layers(net); i++) {
+            nn_layer *L = nn_get_layer(net, i);
+            double flops, bytes, tc, tm;
+            if (!L->weight) continue;
+            if (L->desc.kind != NN_CONV2D && L->desc.kind != NN_LINEAR) continue;
+            bytes = 4.0 * L->weight->size;   /* every weight once, in float32 */
+            flops = 2.0 * L->weight->size * L->out.h * L->out.w;
+            tc = flops / g / 1e6; tm = bytes / bw / 1e6;
+            printf("  layer %2d %-7s %4dx%2dx%2d MFLOP=%6.1f weights_mb=%5.2f compute_ms=%.3f memory_ms=%.3f\n", i,
+                   nn_layer_name(L->desc.kind), L->out.c, L->out.h, L->out.w, flops / 1e6, bytes / 1e6, tc, tm);
+            compute += tc; memory += tm; sum += tc > tm ? tc : tm;
+        }
+        printf("limit vgg batch=1 gemm_gflops=%.1f read_gbs=%.1f compute_ms=%.3f memory_ms=%.3f limit_ms=%.3f\n", g, bw,
+               compute, memory, sum);
+        nn_net_free(net);
+        return 0;
+    }
     if (save) {
         float mean[3072] = {0};
         int j;

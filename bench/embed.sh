@@ -6,7 +6,10 @@
 #   embed vgg <fp32|int8> batch=<b> threads=<t> nn=<images/s> pytorch=<images/s> ratio=<nn/pytorch> nn_rss_mb= pytorch_rss_mb=
 # (nn=- ratio=- where build/bench_embed has no such mode), then
 #   size vgg fp32=<bytes> int8=<bytes>          (nn.h's model files; PyTorch's int8 state_dict where nn.h has none)
-#   bandwidth read_gbs=<GB/s>                   (a streaming read of 1 GiB, 1 thread)
+#   limit vgg batch=1 gemm_gflops= read_gbs= compute_ms= memory_ms= limit_ms=
+#   latency vgg fp32 batch=1 threads=1 nn_ms=<ms an image> limit_ms= nn/limit=
+#       (the limit: each Conv2d / Linear at the slower of its FLOPs at nn_gemm's measured
+#       speed and its weights at the measured read bandwidth, summed: bench/embed.c --limit)
 # and, with MODEL=path/convnet.safetensors (a trained E3 model, with its preprocessing),
 #   accuracy vgg fp32=<a> int8=<a> pytorch_int8=<a>     (the 10,000 test images)
 # Without MODEL the weights are random (nn_build's init), saved to build/embed_bench/.
@@ -49,6 +52,7 @@ run_case() {   # run_case MODE BATCH THREADS
     py=$(best_of "$py_all")
     if [ -n "$nn_all" ]; then
         nn=$(best_of "$nn_all")
+        [ "$mode $batch $threads" = "fp32 1 1" ] && nn_fp32_1=$nn
         printf 'embed vgg %s batch=%d threads=%d nn=%.1f pytorch=%.1f ratio=%.2f nn_rss_mb=%s pytorch_rss_mb=%s\n' \
             "$mode" "$batch" "$threads" "$nn" "$py" "$(echo "$nn $py" | awk '{ print $1 / $2 }')" "$nn_rss" "$py_rss"
     else
@@ -62,13 +66,19 @@ nn_or_torch() {   # nn_or_torch KIND MODE: nn.h's figure, or PyTorch's where nn.
     echo "$line" | sed -n "s/.* \(bytes\|top1\)=\([0-9.]*\).*/\2/p"
 }
 FILTER=${1:-}
-echo "nn.h $($NN --bandwidth), PyTorch $($PY -c 'import torch; print(torch.__version__)'), model $model, $ROUNDS rounds each"
+echo "nn.h, PyTorch $($PY -c 'import torch; print(torch.__version__)'), model $model, $ROUNDS rounds each"
 run_case fp32 1 1
 run_case int8 1 1
 run_case fp32 32 1
 run_case int8 32 1
 run_case fp32 1 2
 run_case int8 1 2
+if [ -n "$nn_fp32_1" ]; then
+    line=$($NN --limit | tail -n 1)
+    echo "$line"
+    echo "$nn_fp32_1 $(field "$line" limit_ms)" |
+        awk '{ printf "latency vgg fp32 batch=1 threads=1 nn_ms=%.3f limit_ms=%.3f nn/limit=%.2f\n", 1000 / $1, $2, 1000 / $1 / $2 }'
+fi
 [ -n "$FILTER" ] && exit 0
 echo "size vgg fp32=$(nn_or_torch size fp32) int8=$(nn_or_torch size int8)"
 if [ -n "$MODEL" ]; then
