@@ -23,7 +23,7 @@ TOOLS     = $(B)/pack_images $(B)/unpack_images $(B)/embed_model $(B)/nn
 MODEL   ?= $(B)/smoke/mlp.safetensors
 
 .PHONY: all test test-asan test-neon test-cxx check interop examples tools embed data fashion-data \
-        run bench bench-gemm bench-train install clean FORCE fuzz fuzz-build test-tsan test-valgrind
+        run bench bench-gemm bench-train bench-embed install clean FORCE fuzz fuzz-build test-tsan test-valgrind
 
 all: tools examples $(TESTS)
 
@@ -199,6 +199,15 @@ $(B)/bench_train: bench/train.c nn.h examples/common.h examples/models.h
 # Whole-network throughput, nn.h against PyTorch (Debian's python3-torch), alternately.
 bench-train: $(B)/bench_train
 	bench/train.sh
+
+$(B)/bench_embed: bench/embed.c nn.h examples/common.h examples/models.h
+	@mkdir -p $(B)
+	$(CC) $(CFLAGS) $(WARN) -I. $< -o $@ $(LDLIBS)
+
+# Batch-1 and batch-32 inference of the VGG ConvNet, float32 and int8, nn.h against
+# PyTorch, alternately; MODEL=path/convnet.safetensors adds the test accuracy.
+bench-embed: $(B)/bench_embed
+	bench/embed.sh
 
 # OpenBLAS is linked into the benchmark only, never into nn.h.
 $(B)/bench_gemm: bench/gemm.c nn.h

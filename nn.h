@@ -1920,6 +1920,186 @@ NNDEF nn_status nn_gemm(int trans_a, int trans_b, int m, int n, int k, float alp
     return NN_OK;
 }
 
+/* ---- Products with the weights in place: inference at small batches -----------------
+   C = A B with A (m x k) large and read where it lies, B (k x n) narrow: an
+   inference-only net's products with few columns (a convolution's output positions of
+   one image or a few, a Linear's batch of one). The GEMM above packs A, the weights, on
+   every call: 9 MB packed for 4 columns costs more than the product. Here only B is
+   copied, into panels of w = 4, 8 or 16 columns (zero-padded), and a tile is mr rows of
+   A (each a stream from memory, prefetched) by one panel. Every C[i][j] is formed as
+   the AVX2 GEMM forms it, so the results are the GEMM's bits: K is cut into the GEMM's
+   blocks (nn__even_block of its kc), each block a chain of fused multiply-adds over p in
+   order from 0, the blocks added in order (C = acc, then C = acc + C). The scalar
+   kernel does the same with fmaf (the tests' reference, bit for bit). C is stored with
+   a row and a column stride, so that a Linear's y = x W^T is computed as y^T = W x^T
+   with W as A. */
+#define NN__WIDE_MR 8   /* the most rows of a tile */
+#define NN__WIDE_NR 16  /* the widest panel */
+
+typedef void (*nn__wide_fn)(int k, int kc, const float *const *a, const float *b, float *t);
+
+/* The kernels write the tile t (mr x w, row stride NN__WIDE_NR). */
+static void nn__wide_scalar(int k, int kc, int mr, int w, const float *const *a, const float *b, float *t)
+{
+    float acc[NN__WIDE_MR][NN__WIDE_NR];
+    int i, j, p, p0;
+    for (p0 = 0; p0 < k; p0 += kc) {
+        int end = k - p0 < kc ? k : p0 + kc;
+        memset(acc, 0, sizeof acc);
+        for (p = p0; p < end; p++)
+            for (i = 0; i < mr; i++)
+                for (j = 0; j < w; j++) acc[i][j] = fmaf(a[i][p], b[(size_t)p * w + j], acc[i][j]);
+        for (i = 0; i < mr; i++)
+            for (j = 0; j < w; j++)
+                t[i * NN__WIDE_NR + j] = p0 ? acc[i][j] + t[i * NN__WIDE_NR + j] : acc[i][j];
+    }
+}
+
+static void nn__wide_scalar4(int k, int kc, const float *const *a, const float *b, float *t)
+{
+    nn__wide_scalar(k, kc, 8, 4, a, b, t);
+}
+static void nn__wide_scalar8(int k, int kc, const float *const *a, const float *b, float *t)
+{
+    nn__wide_scalar(k, kc, 8, 8, a, b, t);
+}
+static void nn__wide_scalar16(int k, int kc, const float *const *a, const float *b, float *t)
+{
+    nn__wide_scalar(k, kc, 6, 16, a, b, t);
+}
+
+#ifdef NN__X86
+#ifndef NN__WIDE_AHEAD
+#define NN__WIDE_AHEAD 1024   /* floats: 4 KB ahead on every row (measured: 2x2 layers 0.72 -> 0.45 ms) */
+#endif
+#define NN__WIDE_FETCH(i) _mm_prefetch((const char *)(a##i + p + NN__WIDE_AHEAD), _MM_HINT_T0);
+#define NN__WIDE_ROWS8(X)  X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#define NN__WIDE_ROWS6(X)  X(0) X(1) X(2) X(3) X(4) X(5)
+#define NN__WIDE_PTR(i)    const float *a##i = a[i];
+/* one block's chain into s (zero first), then the block's sum into the tile */
+#define NN__WIDE_ZERO4(i)  s##i = _mm_setzero_ps();
+#define NN__WIDE_FMA4(i)   s##i = _mm_fmadd_ps(_mm_broadcast_ss(a##i + p), b0, s##i);
+#define NN__WIDE_ADD4(i)   _mm_storeu_ps(t + (i) * NN__WIDE_NR, p0 ? _mm_add_ps(s##i, _mm_loadu_ps(t + (i) * NN__WIDE_NR)) : s##i);
+#define NN__WIDE_ZERO8(i)  s##i = _mm256_setzero_ps();
+#define NN__WIDE_FMA8(i)   s##i = _mm256_fmadd_ps(_mm256_broadcast_ss(a##i + p), b0, s##i);
+#define NN__WIDE_ADD8(i)   _mm256_storeu_ps(t + (i) * NN__WIDE_NR, p0 ? _mm256_add_ps(s##i, _mm256_loadu_ps(t + (i) * NN__WIDE_NR)) : s##i);
+#define NN__WIDE_ZERO16(i) s##i = _mm256_setzero_ps(); h##i = s##i;
+#define NN__WIDE_FMA16(i)  av = _mm256_broadcast_ss(a##i + p); s##i = _mm256_fmadd_ps(av, b0, s##i); h##i = _mm256_fmadd_ps(av, b1, h##i);
+#define NN__WIDE_ADD16(i)  NN__WIDE_ADD8(i) _mm256_storeu_ps(t + (i) * NN__WIDE_NR + 8, p0 ? _mm256_add_ps(h##i, _mm256_loadu_ps(t + (i) * NN__WIDE_NR + 8)) : h##i);
+
+/* NN__WIDE_BODY(rows, width, load the panel row): the loop over K blocks and p */
+#define NN__WIDE_BODY(ROWS, W, LOAD)                                                      \
+    int p, p0;                                                                           \
+    ROWS(NN__WIDE_PTR)                                                                   \
+    for (p0 = 0; p0 < k; p0 += kc) {                                                     \
+        int end = k - p0 < kc ? k : p0 + kc;                                             \
+        ROWS(NN__WIDE_ZERO##W)                                                           \
+        for (p = p0; p < end; p++, b += W) {                                             \
+            if (!(p & 15)) { ROWS(NN__WIDE_FETCH) }                                      \
+            LOAD                                                                         \
+            ROWS(NN__WIDE_FMA##W)                                                        \
+        }                                                                                \
+        ROWS(NN__WIDE_ADD##W)                                                            \
+    }
+
+__attribute__((target("avx2,fma")))
+static void nn__wide_avx4(int k, int kc, const float *const *a, const float *b, float *t)
+{
+    __m128 s0, s1, s2, s3, s4, s5, s6, s7, b0;
+    NN__WIDE_BODY(NN__WIDE_ROWS8, 4, b0 = _mm_loadu_ps(b);)
+}
+
+__attribute__((target("avx2,fma")))
+static void nn__wide_avx8(int k, int kc, const float *const *a, const float *b, float *t)
+{
+    __m256 s0, s1, s2, s3, s4, s5, s6, s7, b0;
+    NN__WIDE_BODY(NN__WIDE_ROWS8, 8, b0 = _mm256_loadu_ps(b);)
+}
+
+__attribute__((target("avx2,fma")))
+static void nn__wide_avx16(int k, int kc, const float *const *a, const float *b, float *t)
+{
+    __m256 s0, s1, s2, s3, s4, s5, h0, h1, h2, h3, h4, h5, b0, b1, av;
+    NN__WIDE_BODY(NN__WIDE_ROWS6, 16, b0 = _mm256_loadu_ps(b); b1 = _mm256_loadu_ps(b + 8);)
+}
+#endif /* NN__X86 */
+
+typedef struct nn__wide_job {
+    nn__wide_fn tile;
+    int mr, w, m, n, k, kc, lda, parts, units;
+    size_t rs, cs;
+    const float *a, *panels;
+    float *c;
+} nn__wide_job;
+
+static void nn__wide_task(void *ctx, int task)
+{
+    const nn__wide_job *g = (const nn__wide_job *)ctx;
+    int lo = (int)((long long)g->units * task / g->parts) * g->mr;
+    int hi = (int)((long long)g->units * (task + 1) / g->parts) * g->mr, i, j, r, q;
+    const float *ap[NN__WIDE_MR];
+    float t[NN__WIDE_MR * NN__WIDE_NR];
+    if (hi > g->m) hi = g->m;
+    for (i = lo; i < hi; i += g->mr) {
+        int rows = hi - i < g->mr ? hi - i : g->mr;   /* a partial tile repeats its last row */
+        for (r = 0; r < g->mr; r++) ap[r] = g->a + (size_t)(i + (r < rows ? r : rows - 1)) * g->lda;
+        for (j = 0; j < g->n; j += g->w) {
+            int cols = g->n - j < g->w ? g->n - j : g->w;
+            g->tile(g->k, g->kc, ap, g->panels + (size_t)j * g->k, t);
+            for (r = 0; r < rows; r++)
+                for (q = 0; q < cols; q++) g->c[(size_t)(i + r) * g->rs + (size_t)(j + q) * g->cs] = t[r * NN__WIDE_NR + q];
+        }
+    }
+}
+
+/* Whether this machine has the kernels (else the products stay with the GEMM); the
+   tests' forced scalar kernels count. */
+static int nn__wide_ok(void)
+{
+    return nn__gemm_force_scalar || nn__gemm_pick() != &nn__kernel_scalar;
+}
+
+/* C[i][j] at c[i rs + j cs] = sum_p A[i][p] B[p][j] (A: m x k, row stride lda; B[p][j] at
+   b[p bp + j bj]: a matrix or its transpose), split over the threads along m; the
+   panels on the calling thread's workspace. m, n, k > 0 and nn__wide_ok(). 0 if the
+   workspace cannot be had (nothing done). */
+static int nn__gemm_wide(int m, int n, int k, const float *a, int lda, const float *b, size_t bp, size_t bj,
+                         float *c, size_t rs, size_t cs)
+{
+    nn__wide_job g;
+    int j, p, q;
+    float *pack;
+    g.w = n <= 4 ? 4 : n <= 8 ? 8 : 16;
+    g.mr = g.w == 16 ? 6 : 8;
+    pack = nn__workspace_get((size_t)((n + g.w - 1) / g.w) * g.w * k);
+    if (!pack) return 0;
+    for (j = 0; j < n; j += g.w) {
+        int cols = n - j < g.w ? n - j : g.w;
+        float *dst = pack + (size_t)j * k;
+        for (p = 0; p < k; p++, dst += g.w)
+            for (q = 0; q < g.w; q++) dst[q] = q < cols ? b[(size_t)p * bp + (size_t)(j + q) * bj] : 0.0f;
+    }
+#ifdef NN__X86
+    if (!nn__gemm_force_scalar)
+        g.tile = g.w == 4 ? nn__wide_avx4 : g.w == 8 ? nn__wide_avx8 : nn__wide_avx16;
+    else
+#endif
+        g.tile = g.w == 4 ? nn__wide_scalar4 : g.w == 8 ? nn__wide_scalar8 : nn__wide_scalar16;
+    g.m = m; g.n = n; g.k = k; g.lda = lda; g.rs = rs; g.cs = cs;
+#ifdef NN__X86
+    g.kc = nn__even_block(k, nn__kernel_avx2.kc, 1);   /* the AVX2 GEMM's blocks, forced scalar too */
+#else
+    g.kc = nn__even_block(k, nn__kernel_scalar.kc, 1);
+#endif
+    g.a = a; g.panels = pack; g.c = c;
+    g.units = (m + g.mr - 1) / g.mr;
+    g.parts = (double)m * n * k < 262144.0 ? 1 : nn_get_threads();
+    if (g.parts > g.units) g.parts = g.units;
+    if (g.parts <= 1) nn__wide_task(&g, 0);
+    else nn__parallel(g.parts, nn__wide_task, &g);
+    return 1;
+}
+
 /* ---- im2col / col2im --------------------------------------------------------------
    Per kernel offset, the range of output positions whose input lies inside the image
    is computed once, so the inner loop is a plain (for stride 1, contiguous) copy. */
@@ -3080,6 +3260,7 @@ typedef struct nn__run {
     float    *scratch;       /* shared by all layers within one forward or backward */
     int       max_batch;     /* the batch the buffers are sized for */
     int       training;
+    int       inference;     /* nn_inference_only: no backward will read this forward */
     nn_rng   *rng;           /* dropout masks */
 } nn__run;
 
@@ -3298,6 +3479,23 @@ NNDEF nn_layer_desc nn_named(nn_layer_desc layer, const char *name)
    x: n x in, W: out x in (PyTorch's layout), y: n x out.
    Backward (batch form):  dW = dy^T x,  db = sum_rows(dy),  dx = dy W. */
 
+/* An inference-only net's products leave the GEMM for nn__gemm_wide where the small
+   side has at most this many columns: a convolution's output positions times the
+   batch, or a Linear's batch (up to NN__WIDE_MAX_BATCH: beyond, W x^T's panels of x
+   cost what the GEMM's packing of W does). Measured on the VGG ConvNet at batch 1, one
+   thread: docs/PERFORMANCE.md, "Batch-1 inference". */
+#ifndef NN__WIDE_MAX_N
+#define NN__WIDE_MAX_N 64
+#endif
+#ifndef NN__WIDE_MAX_BATCH
+#define NN__WIDE_MAX_BATCH 8
+#endif
+
+static int nn__wide_pays(const nn__run *r, int cols, int most)
+{
+    return r->inference && cols <= most && nn__wide_ok();
+}
+
 static nn_status nn__linear_setup(nn_net *net, nn_layer *L)
 {
     int in = (int)nn_shape_size(L->in);
@@ -3317,8 +3515,10 @@ static void nn__linear_init(nn_layer *L, nn_rng *rng) { nn__init_fan_in(L, rng, 
 static void nn__linear_forward(const nn__run *r, nn_layer *L, const float *x, float *y, int n)
 {
     int in = L->in.c, out = L->out.c;
-    (void)r;
-    nn_gemm(0, 1, n, out, in, 1.0f, x, in, L->weight->value, in, 0.0f, y, out);
+    /* y^T = W x^T, W's rows in place */
+    if (!nn__wide_pays(r, n, NN__WIDE_MAX_BATCH)
+        || !nn__gemm_wide(out, n, in, L->weight->value, in, x, 1, (size_t)in, y, 1, (size_t)out))
+        nn_gemm(0, 1, n, out, in, 1.0f, x, in, L->weight->value, in, 0.0f, y, out);
     if (L->bias) nn__add_row_bias(y, L->bias->value, n, out);
 }
 
@@ -3981,11 +4181,27 @@ static void nn__dw_weight_grad_channel(void *ctx, int c)
     }
 }
 
+/* y = W col per group (Og x ld at g Og ld from the Kg x ld columns at g Kg ld): with
+   the weights in place (nn__gemm_wide) where that pays, else the GEMM; the same bits. */
+static void nn__conv_product(const nn__run *r, const nn_layer *L, int Og, int ld, int Kg, const float *col,
+                             float *y)
+{
+    int G = L->desc.groups, g, wide = nn__wide_pays(r, ld, NN__WIDE_MAX_N);
+    size_t wg = (size_t)Og * Kg;
+    for (g = 0; wide && g < G; g++)
+        if (!nn__gemm_wide(Og, ld, Kg, L->weight->value + wg * g, Kg, col + (size_t)g * Kg * ld, (size_t)ld, 1,
+                           y + (size_t)g * Og * ld, (size_t)ld, 1))
+            wide = 0;   /* out of memory: the GEMM does it all */
+    if (wide) return;
+    nn__conv_gemm(G, 0, 0, Og, ld, Kg, L->weight->value, Kg, wg, col, ld, (size_t)Kg * ld, 0.0f, y, ld,
+                  (size_t)Og * ld);
+}
+
 static void nn__conv2d_forward(const nn__run *r, nn_layer *L, const float *x, float *y, int n)
 {
     int C = L->in.c, O = L->out.c, P = L->out.h * L->out.w, K = (int)nn__conv_rows(L), i, o, j;
     int G = L->desc.groups, Og = O / G, Kg = K / G;
-    size_t in_size = nn_shape_size(L->in), out_size = nn_shape_size(L->out), wg = (size_t)Og * Kg;
+    size_t in_size = nn_shape_size(L->in), out_size = nn_shape_size(L->out);
     int winograd = nn__wino_pays(r->p, L, n);
     r->p->wino_skip = winograd && !nn__vfinite(x, (size_t)n * in_size);
     if (winograd && !r->p->wino_skip) {
@@ -4004,8 +4220,7 @@ static void nn__conv2d_forward(const nn__run *r, nn_layer *L, const float *x, fl
         task.cols = cols;
         task.ld = ld;
         nn__parallel(n, nn__conv_im2col_task, &task);
-        nn__conv_gemm(G, 0, 0, Og, ld, Kg, L->weight->value, Kg, wg, cols, ld, (size_t)Kg * ld,
-                      0.0f, t, ld, (size_t)Og * ld);
+        nn__conv_product(r, L, Og, ld, Kg, cols, t);
         for (i = 0; i < n; i++)
             for (o = 0; o < O; o++) {
                 const float *src = t + (size_t)o * ld + (size_t)i * P;
@@ -4021,8 +4236,7 @@ static void nn__conv2d_forward(const nn__run *r, nn_layer *L, const float *x, fl
             nn__conv_im2col(L, col, r->work, P);
             col = r->work;
         }
-        nn__conv_gemm(G, 0, 0, Og, P, Kg, L->weight->value, Kg, wg, col, P, (size_t)Kg * P,
-                      0.0f, yi, P, (size_t)Og * P);
+        nn__conv_product(r, L, Og, P, Kg, col, yi);
         if (L->bias)
             for (o = 0; o < O; o++) {
                 float b = L->bias->value[o], *row = yi + (size_t)o * P;
@@ -5703,6 +5917,7 @@ static nn__run nn__run_of(nn_net *net, int i)
     r.scratch = net->scratch;
     r.max_batch = net->max_batch;
     r.training = net->training;
+    r.inference = net->inference;
     r.rng = &net->rng;
     return r;
 }
