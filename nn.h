@@ -586,9 +586,11 @@ typedef int (*nn_allreduce_fn)(float *buffer, size_t count, void *ctx);
    than 2^20 values (4 MB) packed into buckets of up to 2^20, a larger one by itself,
    in place. A hook that fails makes the step NN_ERR_IO naming the hook and the bucket,
    with the parameters as before; the processes are then out of step (stop them all).
-   sum NULL turns it off (world_size is then ignored). Training BatchNorm layers also
-   use it when nn_set_sync_batchnorm asks. NN_ERR_ARG for a NULL net or world_size < 1;
-   NN_ERR_NOMEM if the bucket (min(2^20, the net's learnable values) floats, allocated
+   sum NULL turns it off (world_size is then ignored). BatchNorm's running statistics
+   are averaged with the gradients (so they too stay equal everywhere; the running mean
+   is then exactly the global batch's), unless nn_set_sync_batchnorm makes BatchNorm
+   sum its statistics through the hook. NN_ERR_ARG for a NULL net or world_size < 1;
+   NN_ERR_NOMEM if the bucket (min(2^20, the net's parameter values) floats, allocated
    here) cannot be allocated. */
 NNDEF nn_status nn_set_allreduce(nn_net *net, nn_allreduce_fn sum, void *ctx, int world_size);
 /* Off by default (each process normalises by its own part of the batch, as PyTorch's
@@ -6127,7 +6129,17 @@ static nn_status nn__optim_apply(nn_optim *opt)
    Like DistributedDataParallel's buckets: the learnable tensors in reverse order (the
    order backward finishes them), packed into net->bucket until the next would not fit;
    a tensor of at least a bucket goes by itself, in place. Each bucket is summed by the
-   hook, then divided by the world size. */
+   hook, then divided by the world size. Without synchronised BatchNorm the buffers
+   (running statistics) travel with them, so every process keeps the same: the average
+   of the processes' running means is the running mean of the global batch (the update
+   is linear in the batch mean). */
+
+/* What of p is averaged across the processes: its gradient, its running statistic, or
+   nothing (NULL: a buffer that synchronised BatchNorm already keeps equal). */
+static float *nn__reduced(const nn_net *net, nn_param *p)
+{
+    return p->learnable ? p->grad : net->sync_bn ? NULL : p->value;
+}
 
 /* Hands one bucket, values [0, count) of buf, to the hook. */
 static nn_status nn__allreduce_bucket(nn_net *net, float *buf, size_t count, int bucket,
@@ -6152,27 +6164,28 @@ static nn_status nn__allreduce_grads(nn_net *net, const char *fn)
     if (!net->allreduce) return NN_OK;
     for (i = net->num_params - 1; i >= -1; i--) {
         nn_param *p = i >= 0 ? &net->params[i] : NULL;
-        if (p && !p->learnable) continue;
+        if (p && !nn__reduced(net, p)) continue;
         if (fill && (!p || fill + p->size > net->bucket_size)) {   /* send the bucket, unpack it */
             if ((st = nn__allreduce_bucket(net, net->bucket, fill, bucket++, &net->params[from],
                                            &net->params[to], fn)) != NN_OK)
                 return st;
             for (k = from, at = 0; at < fill; k--) {
                 nn_param *q = &net->params[k];
-                if (!q->learnable) continue;
-                memcpy(q->grad, net->bucket + at, q->size * sizeof(float));
+                if (!nn__reduced(net, q)) continue;
+                memcpy(nn__reduced(net, q), net->bucket + at, q->size * sizeof(float));
                 at += q->size;
             }
             fill = 0;
         }
         if (!p) break;
         if (p->size >= net->bucket_size) {
-            if ((st = nn__allreduce_bucket(net, p->grad, p->size, bucket++, p, p, fn)) != NN_OK) return st;
+            if ((st = nn__allreduce_bucket(net, nn__reduced(net, p), p->size, bucket++, p, p, fn)) != NN_OK)
+                return st;
             continue;
         }
         if (!fill) from = i;
         to = i;
-        memcpy(net->bucket + fill, p->grad, p->size * sizeof(float));
+        memcpy(net->bucket + fill, nn__reduced(net, p), p->size * sizeof(float));
         fill += p->size;
     }
     return NN_OK;
@@ -6192,8 +6205,7 @@ NNDEF nn_status nn_set_allreduce(nn_net *net, nn_allreduce_fn sum, void *ctx, in
     net->bucket_size = 0;
     net->allreduce = NULL;
     if (!sum) return NN_OK;
-    for (i = 0; net->built && i < net->num_params; i++)
-        if (net->params[i].learnable) learnable += net->params[i].size;
+    for (i = 0; net->built && i < net->num_params; i++) learnable += net->params[i].size;
     if (net->built && learnable < size) size = learnable ? learnable : 1;
     if (!(net->bucket = (float *)nn__alloc(size * sizeof(float))))
         return nn__fail(NN_ERR_NOMEM, "nn_set_allreduce: cannot allocate the %lu-value bucket", (unsigned long)size);
@@ -6292,9 +6304,9 @@ NNDEF float nn_train_step(nn_net *net, nn_optim *opt, const float *x, const int 
     rng = net->rng;
     batches = net->train_batches;
     nn__optim_buffers(opt, 0);
-    if (!(logits = nn_forward(net, x, n))) return NAN;
-    loss = nn_softmax_cross_entropy(logits, y, n, classes, net->loss_grad);
-    if (!isfinite(loss)) {   /* say which layer's output it first appeared in */
+    if (!(logits = nn_forward(net, x, n))) loss = NAN;   /* a synchronised BatchNorm's hook failed */
+    else if (!isfinite(loss = nn_softmax_cross_entropy(logits, y, n, classes, net->loss_grad))) {
+        /* say which layer's output it first appeared in */
         for (i = 0; i < net->num_layers; i++) {
             const nn_layer *L = &net->layers[i];
             if (nn__first_nonfinite(nn__t(net, net->plan[i].y), (size_t)n * nn_shape_size(L->out)) >= 0) break;
