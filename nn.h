@@ -135,7 +135,31 @@
    nn_set_check_input(net, 1) also refuses an input batch holding a NaN or infinity.
 
    ---------------------------------------------------------------------------------
-   7. VERSION HISTORY
+   7. TRAINING ACROSS PROCESSES (DATA PARALLEL, E.G. WITH MPI)
+   ---------------------------------------------------------------------------------
+
+   nn.h links no communication library. Every process builds the same net with the
+   same seed (the same parameters everywhere) and gives nn.h a function that sums a
+   buffer across the processes (with MPI, MPI_Allreduce with MPI_IN_PLACE); each
+   process's batcher is sharded, so it draws its own part of every global batch:
+
+       static int sum(float *buf, size_t count, void *ctx)
+       { return MPI_Allreduce(MPI_IN_PLACE, buf, (int)count, MPI_FLOAT, MPI_SUM,
+                              MPI_COMM_WORLD) != MPI_SUCCESS; }
+       nn_build(net, nn_shard(B, rank, P, NULL), seed);
+       nn_set_allreduce(net, sum, NULL, P);            (nn_set_sync_batchnorm: optional)
+       nn_batch_start(&train, seed);  nn_batch_shard(&train, rank, P);
+       nn_next_batch(&train, B, x, y);                 (B: the global batch)
+       nn_train_step(net, opt, x, y, nn_shard(B, rank, P, NULL));
+
+   The step sums the gradients in a few large buckets and divides them by P, so every
+   process applies the same update; with B a multiple of P (and without BatchNorm, or
+   with it synchronised) the result is one process's with the batch of B within float
+   rounding. Evaluate a share of the test set each (nn_shard) and sum the confusion
+   matrices. examples/mpi_train.c is the whole program; docs/API.md the details.
+
+   ---------------------------------------------------------------------------------
+   8. VERSION HISTORY
    ---------------------------------------------------------------------------------
 
        0.3.0  ResNets and MobileNets: residual blocks (nn_block, nn_shortcut,

@@ -30,6 +30,8 @@
 typedef struct {
     MPI_Comm comm;
     double seconds;   /* spent in the all-reduce (waiting for the others included) */
+    double waiting;   /* --time_allreduce 1: of which in a barrier before it */
+    int barrier;
     long calls;
 } mpi_hook;
 
@@ -38,6 +40,10 @@ static int mpi_sum(float *buffer, size_t count, void *ctx)
 {
     mpi_hook *h = (mpi_hook *)ctx;
     double t = MPI_Wtime();
+    if (h->barrier) {   /* the wait for the slowest process, apart from the transfer */
+        MPI_Barrier(h->comm);
+        h->waiting += MPI_Wtime() - t;
+    }
     while (count > 0) {
         int c = count > (size_t)INT_MAX ? INT_MAX : (int)count;
         int rc = MPI_Allreduce(MPI_IN_PLACE, buffer, c, MPI_FLOAT, MPI_SUM, h->comm);
@@ -66,10 +72,11 @@ static void help(void)
            "  --batch_size N      the global batch, split across the processes (mlp 200, vgg 32, resnet 128)\n"
            "  --max_steps N       (mlp 1500, vgg 5000, resnet 3910)\n"
            "  --learning_rate F   (mlp 0.002, vgg 1e-4, resnet 0.1)\n"
-           "  --eval_freq N       test evaluation every N steps (500)\n"
+           "  --eval_freq N       test evaluation every N steps (500; 0: none, for timing)\n"
            "  --seed N            (42)\n"
            "  --threads N         per process (1)\n"
            "  --sync_batchnorm 1  BatchNorm statistics over the global batch (0)\n"
+           "  --time_allreduce 1  a barrier before each all-reduce, to time the wait apart (0)\n"
            "  --data_dir DIR      CIFAR-10 binary batches (data/cifar-10-batches-bin)\n"
            "  --out DIR           where rank 0 writes the CSV, plot and model (results)\n");
 }
@@ -126,7 +133,7 @@ int main(int argc, char **argv)
     curves log;
     char path[1024];
     double t0, window[3] = {0, 0, 0}, step_seconds = 0;   /* loss sum, correct, samples */
-    mpi_hook hook;
+    mpi_hook hook = {0};
 
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -141,10 +148,11 @@ int main(int argc, char **argv)
         else if (!strcmp(flag, "learning_rate")) lr = flag_float(program, flag, value, 1e-12, 1e3);
         else if (!strcmp(flag, "max_steps")) max_steps = (int)flag_long(program, flag, value, 1, 100000000);
         else if (!strcmp(flag, "batch_size")) batch = (int)flag_long(program, flag, value, 1, 50000);
-        else if (!strcmp(flag, "eval_freq")) eval_freq = (int)flag_long(program, flag, value, 1, 100000000);
+        else if (!strcmp(flag, "eval_freq")) eval_freq = (int)flag_long(program, flag, value, 0, 100000000);
         else if (!strcmp(flag, "seed")) seed = (unsigned long)flag_long(program, flag, value, 0, 2147483647L);
         else if (!strcmp(flag, "threads")) threads = (int)flag_long(program, flag, value, 0, 256);
         else if (!strcmp(flag, "sync_batchnorm")) sync_bn = (int)flag_long(program, flag, value, 0, 1);
+        else if (!strcmp(flag, "time_allreduce")) hook.barrier = (int)flag_long(program, flag, value, 0, 1);
         else if (!strcmp(flag, "data_dir")) data_dir = value;
         else if (!strcmp(flag, "out")) out_dir = value;
         else usage_error(program, "unknown flag '--%s'", flag);
@@ -183,8 +191,6 @@ int main(int argc, char **argv)
     }
     nn_set_class_names(net, cifar10_classes, 10);
     hook.comm = MPI_COMM_WORLD;
-    hook.seconds = 0;
-    hook.calls = 0;
     if (nn_set_allreduce(net, mpi_sum, &hook, world) != NN_OK || nn_set_sync_batchnorm(net, sync_bn) != NN_OK)
         die(nn_error());
     {
@@ -204,7 +210,7 @@ int main(int argc, char **argv)
     if (rank == 0) {
         if (ensure_dir(out_dir)) die("cannot create the output directory");
         snprintf(path, sizeof path, "%s/mpi_train.csv", out_dir);
-        if (curves_open(&log, path, max_steps / eval_freq + 2)) die("cannot write the curves");
+        if (curves_open(&log, path, eval_freq ? max_steps / eval_freq + 2 : 1)) die("cannot write the curves");
         printf("%s, %zu parameters, %s lr %g, global batch %d over %d processes (%d here), %d steps, "
                "%s kernels, %d threads each%s\n", model, nn_param_count(net), vgg ? "adam" : "sgd", lr, batch,
                world, local, max_steps, nn_simd_name(), nn_get_threads(), sync_bn ? ", synchronised BatchNorm" : "");
@@ -231,13 +237,14 @@ int main(int argc, char **argv)
         logits = nn_layer_output(net, nn_num_layers(net) - 1);
         for (i = 0; i < local; i++) window[1] += nn_argmax(logits + i * 10, 10) == y[i];
         window[0] += (double)loss * local; window[2] += local;
-        if (step % 5 == 0 || step % eval_freq == 0 || step == max_steps) {
+        int evaluating = eval_freq > 0 && (step % eval_freq == 0 || step == max_steps);
+        if (step % 5 == 0 || evaluating || step == max_steps) {
             double sums[3], elapsed = now_seconds() - t0;
             MPI_Allreduce(window, sums, 3, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
             if (rank == 0)
                 progress(step, max_steps, (float)(sums[0] / sums[2]), (float)(sums[1] / sums[2]),
                          step * (double)batch / elapsed, elapsed);
-            if (step % eval_freq == 0 || step == max_steps) {
+            if (evaluating) {
                 evaluate(net, &test, &test_loss, &test_acc, confusion);
                 if (rank == 0) {
                     fprintf(stderr, "\r%*s\r", 75, "");
@@ -252,10 +259,10 @@ int main(int argc, char **argv)
     }
     {
         /* the slowest process's share of its steps spent in the gradient all-reduce */
-        double mine[2] = {hook.seconds, step_seconds}, most[2];
-        MPI_Allreduce(mine, most, 2, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-        evaluate(net, &test, &test_loss, &test_acc, confusion);
-        if (rank == 0) {
+        double mine[3] = {hook.seconds, step_seconds, hook.waiting}, most[3];
+        MPI_Allreduce(mine, most, 3, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+        if (eval_freq) evaluate(net, &test, &test_loss, &test_acc, confusion);
+        if (rank == 0 && eval_freq) {
             printf("\nconfusion matrix on the %d test images, evaluated in %d shards (rows: true class):\n",
                    test.n, world);
             nn_print_confusion(stdout, confusion, 10, cifar10_classes);
@@ -263,11 +270,17 @@ int main(int argc, char **argv)
             if (plot_training_curves(path, log.step, log.train_loss, log.train_acc, log.n, log.step,
                                      log.test_loss, log.test_acc, log.n, "data-parallel training on CIFAR-10") == 0)
                 printf("curves: %s/mpi_train.csv, plot: %s\n", out_dir, path);
+        }
+        if (rank == 0) {
             snprintf(path, sizeof path, "%s/model.safetensors", out_dir);
             if (nn_save(net, path) != NN_OK) fprintf(stderr, "%s: %s\n", program, nn_error());
             else printf("model: %s\n", path);
-            printf("all-reduce: %.1f s of %.1f s of steps (%.1f%%), %ld calls, %.3f ms per step\n", most[0],
-                   most[1], 100.0 * most[0] / most[1], hook.calls, 1e3 * most[0] / max_steps);
+            printf("all-reduce: %.2f s of %.2f s of steps (%.1f%%), %ld calls, %.3f ms per step; %.1f images/s "
+                   "over the steps\n", most[0], most[1], 100.0 * most[0] / most[1], hook.calls,
+                   1e3 * most[0] / max_steps, (double)max_steps * batch / most[1]);
+            if (hook.barrier)
+                printf("all-reduce: of which waiting for the slowest process (barrier) %.2f s at most; the "
+                       "transfer %.3f ms per step on rank 0\n", most[2], 1e3 * (hook.seconds - hook.waiting) / max_steps);
             printf("result: test_accuracy=%.4f mean_last5=%.4f steps=%d seconds=%.1f processes=%d\n", test_acc,
                    curves_mean_last(&log, 5), max_steps, now_seconds() - t0, world);
             curves_close(&log);
