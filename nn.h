@@ -608,7 +608,7 @@ typedef int (*nn_allreduce_fn)(float *buffer, size_t count, void *ctx);
    world_size before the update, so that every process applies the same update: the
    gradients go in reverse parameter order (the last layer's first), tensors of fewer
    than 2^20 values (4 MB) packed into buckets of up to 2^20, a larger one by itself,
-   in place. A hook that fails makes the step NN_ERR_IO naming the hook and the bucket,
+   in place, all after the whole backward (no overlap with it). A hook that fails makes the step NN_ERR_IO naming the hook and the bucket,
    with the parameters as before; the processes are then out of step (stop them all).
    sum NULL turns it off (world_size is then ignored). BatchNorm's running statistics
    are averaged with the gradients (so they too stay equal everywhere; the running mean
@@ -726,6 +726,9 @@ NNDEF nn_status nn_next_batch(nn_dataset *d, int n, float *x, int *y);
    same nn_batch_start seed on every process the shards are disjoint, their union is
    the single process's batch and every sample gets the single process's augmentation.
    n must then be >= world_size (NN_ERR_ARG). world_size 1 (rank 0) ends sharding.
+   With n not a multiple of world_size the shards differ by one sample, and the mean
+   of the processes' mean gradients weights a smaller shard's samples a little more
+   than one process would (as DDP); a multiple gives one process's update exactly.
    NN_ERR_ARG for a NULL set, world_size < 1 or a rank outside 0..world_size-1. */
 NNDEF nn_status nn_batch_shard(nn_dataset *d, int rank, int world_size);
 /* Turns augmentation on (or off, with a zeroed a) for the batches nn_next_batch copies
