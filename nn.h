@@ -6222,7 +6222,7 @@ static nn_status nn__allreduce_grads(nn_net *net, const char *fn)
 
 NNDEF nn_status nn_set_allreduce(nn_net *net, nn_allreduce_fn sum, void *ctx, int world_size)
 {
-    size_t size = NN__BUCKET_FLOATS, learnable = 0;
+    size_t size = NN__BUCKET_FLOATS, values = 0;
     int i;
     if (!net) return nn__fail(NN_ERR_ARG, "nn_set_allreduce: net is NULL");
     if (sum && world_size < 1)
@@ -6232,8 +6232,8 @@ NNDEF nn_status nn_set_allreduce(nn_net *net, nn_allreduce_fn sum, void *ctx, in
     net->bucket_size = 0;
     net->allreduce = NULL;
     if (!sum) return NN_OK;
-    for (i = 0; net->built && i < net->num_params; i++) learnable += net->params[i].size;
-    if (net->built && learnable < size) size = learnable ? learnable : 1;
+    for (i = 0; net->built && i < net->num_params; i++) values += net->params[i].size;
+    if (net->built && values < size) size = values ? values : 1;
     if (!(net->bucket = (float *)nn__alloc(size * sizeof(float))))
         return nn__fail(NN_ERR_NOMEM, "nn_set_allreduce: cannot allocate the %lu-value bucket", (unsigned long)size);
     net->bucket_size = size;
