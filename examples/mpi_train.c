@@ -281,8 +281,12 @@ int main(int argc, char **argv)
             if (hook.barrier)
                 printf("all-reduce: of which waiting for the slowest process (barrier) %.2f s at most; the "
                        "transfer %.3f ms per step on rank 0\n", most[2], 1e3 * (hook.seconds - hook.waiting) / max_steps);
-            printf("result: test_accuracy=%.4f mean_last5=%.4f steps=%d seconds=%.1f processes=%d\n", test_acc,
-                   curves_mean_last(&log, 5), max_steps, now_seconds() - t0, world);
+            if (eval_freq)
+                printf("result: test_accuracy=%.4f mean_last5=%.4f steps=%d seconds=%.1f processes=%d\n", test_acc,
+                       curves_mean_last(&log, 5), max_steps, now_seconds() - t0, world);
+            else
+                printf("result: no evaluation (--eval_freq 0) steps=%d seconds=%.1f processes=%d\n", max_steps,
+                       now_seconds() - t0, world);
             curves_close(&log);
         }
     }
