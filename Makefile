@@ -16,14 +16,15 @@ ASAN_TESTS = $(patsubst tests/%.c,$(B)/asan/%,$(TEST_SRC))
 # tests/test_options.c included.
 NEON_TESTS = $(patsubst tests/%.c,$(B)/neon/%,$(wildcard tests/test_kernels*.c tests/test_core.c tests/test_winograd.c tests/test_numerics.c tests/test_options.c))
 # embed.c compiles a model in, so it has its own rule (make embed) and is not built here.
-EXAMPLE_SRC = $(filter-out examples/embed.c,$(wildcard examples/*.c))
+# mpi_train.c needs MPI, so it has its own rule (make mpi) too.
+EXAMPLE_SRC = $(filter-out examples/embed.c examples/mpi_train.c,$(wildcard examples/*.c))
 EXAMPLES  = $(patsubst examples/%.c,$(B)/%,$(EXAMPLE_SRC))
 TOOLS     = $(B)/pack_images $(B)/unpack_images $(B)/embed_model $(B)/nn
 # The model `make embed` compiles into build/embed (tests/smoke.sh trains this one).
 MODEL   ?= $(B)/smoke/mlp.safetensors
 
 .PHONY: all test test-asan test-neon test-cxx check interop examples tools embed data fashion-data \
-        run bench bench-gemm bench-train bench-embed install clean FORCE fuzz fuzz-build test-tsan test-valgrind
+        run bench bench-gemm bench-train bench-embed install clean FORCE fuzz fuzz-build test-tsan test-valgrind mpi
 
 all: tools examples $(TESTS)
 
@@ -144,6 +145,23 @@ $(B)/%: examples/%.c nn.h examples/common.h examples/plot.h examples/models.h ex
 	$(CC) $(CFLAGS) $(WARN) -I. $(STB_CFLAGS) $< -o $@ $(LDLIBS)
 
 examples: $(EXAMPLES)
+
+# Data-parallel training across processes: examples/mpi_train.c and tests/mpi_test.c,
+# built with mpicc where MPI is installed (nn.h itself never includes or links MPI);
+# tests/mpi_check.sh (the mpi stage of make check) runs them under mpirun.
+MPICC ?= mpicc
+MPI_BINS = $(B)/mpi_train $(B)/mpi_test
+mpi:
+	@if command -v $(MPICC) >/dev/null 2>&1; then $(MAKE) --no-print-directory $(MPI_BINS); \
+	else echo "make mpi: $(MPICC) not found (install libopenmpi-dev and openmpi-bin)"; exit 1; fi
+
+$(B)/mpi_train: examples/mpi_train.c nn.h examples/common.h examples/plot.h examples/models.h
+	@mkdir -p $(B)
+	$(MPICC) $(CFLAGS) $(WARN) -I. $(STB_CFLAGS) $< -o $@ $(LDLIBS)
+
+$(B)/mpi_test: tests/mpi_test.c nn.h
+	@mkdir -p $(B)
+	$(MPICC) $(CFLAGS) $(WARN) -I. $< -o $@ $(LDLIBS)
 
 $(B)/pack_images: tools/pack_images.c
 	@mkdir -p $(B)

@@ -140,7 +140,31 @@
    nn_set_check_input(net, 1) also refuses an input batch holding a NaN or infinity.
 
    ---------------------------------------------------------------------------------
-   7. VERSION HISTORY
+   7. TRAINING ACROSS PROCESSES (DATA PARALLEL, E.G. WITH MPI)
+   ---------------------------------------------------------------------------------
+
+   nn.h links no communication library. Every process builds the same net with the
+   same seed (the same parameters everywhere) and gives nn.h a function that sums a
+   buffer across the processes (with MPI, MPI_Allreduce with MPI_IN_PLACE); each
+   process's batcher is sharded, so it draws its own part of every global batch:
+
+       static int sum(float *buf, size_t count, void *ctx)
+       { return MPI_Allreduce(MPI_IN_PLACE, buf, (int)count, MPI_FLOAT, MPI_SUM,
+                              MPI_COMM_WORLD) != MPI_SUCCESS; }
+       nn_build(net, nn_shard(B, rank, P, NULL), seed);
+       nn_set_allreduce(net, sum, NULL, P);            (nn_set_sync_batchnorm: optional)
+       nn_batch_start(&train, seed);  nn_batch_shard(&train, rank, P);
+       nn_next_batch(&train, B, x, y);                 (B: the global batch)
+       nn_train_step(net, opt, x, y, nn_shard(B, rank, P, NULL));
+
+   The step sums the gradients in a few large buckets and divides them by P, so every
+   process applies the same update; with B a multiple of P (and without BatchNorm, or
+   with it synchronised) the result is one process's with the batch of B within float
+   rounding. Evaluate a share of the test set each (nn_shard) and sum the confusion
+   matrices. examples/mpi_train.c is the whole program; docs/API.md the details.
+
+   ---------------------------------------------------------------------------------
+   8. VERSION HISTORY
    ---------------------------------------------------------------------------------
 
        0.3.0  ResNets and MobileNets: residual blocks (nn_block, nn_shortcut,
@@ -650,6 +674,41 @@ NNDEF nn_status nn_ema_apply(nn_ema *e);
 NNDEF nn_status nn_ema_swap(nn_ema *e);
 NNDEF void      nn_ema_free(nn_ema *e);                /* NULL: nothing */
 
+/* ---- Training across processes (data parallel) -----------------------------------
+   nn.h links no communication library: the program hands it a function that sums a
+   buffer in place across its processes (with MPI one MPI_Allreduce(MPI_IN_PLACE, buffer,
+   count, MPI_FLOAT, MPI_SUM, comm)) and returns 0, or anything else on failure. Every
+   process must make the same calls in the same order with the same counts. */
+typedef int (*nn_allreduce_fn)(float *buffer, size_t count, void *ctx);
+/* From now on nn_train_step and nn_optim_step sum the gradients across the world_size
+   processes through sum(buffer, count, ctx) after backward and divide them by
+   world_size before the update, so that every process applies the same update: the
+   gradients go in reverse parameter order (the last layer's first), tensors of fewer
+   than 2^20 values (4 MB) packed into buckets of up to 2^20, a larger one by itself,
+   in place, all after the whole backward (no overlap with it). A hook that fails makes the step NN_ERR_IO naming the hook and the bucket,
+   with the parameters as before; the processes are then out of step (stop them all).
+   sum NULL turns it off (world_size is then ignored). BatchNorm's running statistics
+   are averaged with the gradients (so they too stay equal everywhere; the running mean
+   is then exactly the global batch's), unless nn_set_sync_batchnorm makes BatchNorm
+   sum its statistics through the hook. NN_ERR_ARG for a NULL net or world_size < 1;
+   NN_ERR_NOMEM if the bucket (min(2^20, the net's parameter values) floats, allocated
+   here) cannot be allocated. */
+NNDEF nn_status nn_set_allreduce(nn_net *net, nn_allreduce_fn sum, void *ctx, int world_size);
+/* Off by default (each process normalises by its own part of the batch, as PyTorch's
+   DistributedDataParallel). On: every BatchNorm in training mode takes its statistics
+   over the whole global batch (PyTorch's SyncBatchNorm): the forward sums each
+   channel's values and count, then its squared deviations from the global mean, and the
+   backward sum(dy) and sum(dy xhat), each through the hook (three calls, of C + 1, C
+   and 2C values, per layer and step), which gives one process's result on the global batch
+   within float rounding. It needs nn_set_allreduce; a failing hook makes nn_forward
+   NULL and nn_train_step NaN, with NN_ERR_IO. NN_ERR_ARG for a NULL net. */
+NNDEF nn_status nn_set_sync_batchnorm(nn_net *net, int enable);
+/* The part of n items that process rank of world_size gets: returns its count and sets
+   *first (may be NULL) to its first index. Contiguous, in rank order, the first
+   n % world_size ranks one more; 0 for an invalid rank or world_size. Used by the
+   batcher's sharding and to split a test set for nn_evaluate. */
+NNDEF int       nn_shard(int n, int rank, int world_size, int *first);
+
 /* ---- Data ------------------------------------------------------------------------
    A labelled data set in memory, float pixels N x C x H x W, plus a batcher that walks
    it in a shuffled order and reshuffles at the end of every epoch.
@@ -699,6 +758,7 @@ typedef struct nn_dataset {
     nn_augment augment;   /* set by nn_set_augment; zero: none */
     nn_rng aug_rng;       /* augmentation draws; seeded by nn_batch_start */
     uint64_t aug_seed;    /* nn_batch_start's seed: alternating flip's coins */
+    int    shard_rank, shard_world;   /* nn_batch_shard; world 0 or 1: not sharded */
 } nn_dataset;
 
 #define NN_CIFAR10_RECORD 3073   /* 1 label byte + 3 x 32 x 32 pixel bytes */
@@ -746,6 +806,18 @@ NNDEF nn_status nn_batch_start(nn_dataset *d, uint64_t seed);
    nothing copied, for n <= 0, a cursor outside 0..d->n-1 or an augment that
    nn_set_augment would refuse (batcher fields not zeroed). */
 NNDEF nn_status nn_next_batch(nn_dataset *d, int n, float *x, int *y);
+/* Shards the batcher: from now on nn_next_batch(d, n, x, y) takes n as the GLOBAL
+   batch and walks the order (and the augmentation draws) exactly as one process would,
+   but copies into x and y only this rank's part, nn_shard(n, rank, world_size, NULL)
+   samples, those at positions [first, first + count) of the global batch. With the
+   same nn_batch_start seed on every process the shards are disjoint, their union is
+   the single process's batch and every sample gets the single process's augmentation.
+   n must then be >= world_size (NN_ERR_ARG). world_size 1 (rank 0) ends sharding.
+   With n not a multiple of world_size the shards differ by one sample, and the mean
+   of the processes' mean gradients weights a smaller shard's samples a little more
+   than one process would (as DDP); a multiple gives one process's update exactly.
+   NN_ERR_ARG for a NULL set, world_size < 1 or a rank outside 0..world_size-1. */
+NNDEF nn_status nn_batch_shard(nn_dataset *d, int rank, int world_size);
 /* Turns augmentation on (or off, with a zeroed a) for the batches nn_next_batch copies
    from now on. Its draws come from a generator of their own, seeded by nn_batch_start
    from the same seed (a set never started uses seed 0), so the same seed gives the same
@@ -3262,6 +3334,8 @@ typedef struct nn__run {
     int       training;
     int       inference;     /* nn_inference_only: no backward will read this forward */
     nn_rng   *rng;           /* dropout masks */
+    nn_net   *sync;          /* BatchNorm: the net whose hook sums its statistics
+                                (nn_set_sync_batchnorm), NULL: statistics of its own batch */
 } nn__run;
 
 /* A layer kind is a table of four functions. setup() checks the input shape, sets the
@@ -3307,6 +3381,12 @@ struct nn_net {
     float    *preprocess_mean, *preprocess_std;
     char     *class_names;         /* count names, each NUL-terminated, back to back */
     int       num_class_names;
+    nn_allreduce_fn allreduce;     /* nn_set_allreduce: sums across the processes */
+    void     *allreduce_ctx;
+    int       world_size, sync_bn; /* sync_bn: nn_set_sync_batchnorm */
+    float    *bucket;              /* the gradient buckets' staging buffer */
+    size_t    bucket_size;         /* its floats */
+    int       sync_failed;         /* a BatchNorm's hook failed in this forward / backward */
 };
 
 static nn__layer_ops const *nn__ops(nn_layer_kind kind);
@@ -4594,7 +4674,12 @@ static const nn__layer_ops nn__global_avgpool_ops = {
    dgamma = sum(dy xhat),  dbeta = sum(dy),
    dx = (gamma s / m) (m dy - sum(dy) - xhat sum(dy xhat))   (training)
    dx = gamma s dy                                           (evaluation: mu, s constant)
-   Workspace: the mean and s used by the last forward (2C floats).
+   Workspace: the mean and s used by the last forward (2C floats), then 3C + 1 for the
+   synchronised statistics (nn_set_sync_batchnorm, r->sync): the forward sums each
+   channel's values with the count m (C + 1) across the processes, then the squared
+   deviations from the global mean (C); the backward sum(dy) and sum(dy xhat) (2C), with
+   the m of the forward. dgamma and dbeta stay this process's part of the sums: the
+   gradient all-reduce adds the parts.
    Fused with a following ReLU (the plan's relu): the forward writes max(0, y), and the
    backward first masks dy with [y > 0], which is the ReLU's backward (NaN as the ReLU
    layer: y NaN stays NaN and passes dy); the arithmetic is
@@ -4617,7 +4702,7 @@ static nn_status nn__batchnorm_setup(nn_net *net, nn_layer *L)
     }
     L->running_mean = nn__declare(net, L, "running_mean", 0, 1, C, 0, 0, 0);
     L->running_var = nn__declare(net, L, "running_var", 0, 1, C, 0, 0, 0);
-    nn__plan_of(net, L)->work_size = 2 * (size_t)C;
+    nn__plan_of(net, L)->work_size = 5 * (size_t)C + 1;
     return NN_OK;
 }
 
@@ -4635,24 +4720,60 @@ static void nn__batchnorm_init(nn_layer *L, nn_rng *rng)
     }
 }
 
+/* The phases of a synchronised BatchNorm's channel loops; NN__BN_LOCAL is all of it
+   on this process's batch. */
+enum { NN__BN_LOCAL, NN__BN_SUMS, NN__BN_DEVS, NN__BN_FINISH };
+typedef struct { nn__layer_task t; int phase; } nn__bn_task;
+
+/* Sums count values of a synchronised BatchNorm through the net's hook; after the
+   first failure of a forward or backward it calls it no more, and that pass fails. */
+static void nn__sync_sum(nn_net *net, float *buf, size_t count, const nn_layer *L, const char *what)
+{
+    int rc;
+    if (net->sync_failed) return;
+    if ((rc = net->allreduce(buf, count, net->allreduce_ctx)) != 0) {
+        net->sync_failed = 1;
+        nn__fail(NN_ERR_IO, "synchronised BatchNorm (layer %d): the all-reduce hook returned %d on "
+                 "the %s (%lu values)", (int)(L - net->layers), rc, what, (unsigned long)count);
+    }
+}
+
 static void nn__batchnorm_channel(void *ctx, int c)
 {
     const nn__layer_task *t = (const nn__layer_task *)ctx;
+    int phase = ((const nn__bn_task *)ctx)->phase;
     nn_layer *L = t->L;
     int C = L->in.c, i, n = t->n;
     size_t hw = (size_t)L->in.h * L->in.w, stride = (size_t)C * hw;
     const float *x = t->x;
     float *y = t->out, *mean = t->r->work, *invstd = t->r->work + C, a, b, mu_f;
+    float *sums = t->r->work + 2 * C, *devs = t->r->work + 3 * C + 1;   /* synchronised */
     /* the defaults as doubles, so that they are PyTorch's 0.1 and 1e-5 exactly */
     double momentum = L->desc.momentum != 0.0f ? (double)L->desc.momentum : NN__BN_MOMENTUM;
     double eps = L->desc.eps != 0.0f ? (double)L->desc.eps : NN__BN_EPS;
     if (t->r->training) {
         /* Two passes: the mean, then the squared deviations; per image in float, across
-           images in double. */
+           images in double (across processes in float, through the hook). */
         double m = (double)n * (double)hw, sum = 0.0, sq = 0.0, mu, var;
-        for (i = 0; i < n; i++) sum += nn__vsum(x + stride * i + hw * c, hw);
+        if (phase == NN__BN_LOCAL || phase == NN__BN_SUMS)
+            for (i = 0; i < n; i++) sum += nn__vsum(x + stride * i + hw * c, hw);
+        if (phase == NN__BN_SUMS) {
+            sums[c] = (float)sum;
+            if (c == 0) sums[C] = (float)m;   /* exact below 2^24 values per process */
+            return;
+        }
+        if (phase != NN__BN_LOCAL) {   /* the sums and the count of every process */
+            m = (double)sums[C];
+            sum = (double)sums[c];
+        }
         mu = sum / m;
-        for (i = 0; i < n; i++) sq += nn__vsum_sq_dev(x + stride * i + hw * c, hw, (float)mu);
+        if (phase == NN__BN_LOCAL || phase == NN__BN_DEVS)
+            for (i = 0; i < n; i++) sq += nn__vsum_sq_dev(x + stride * i + hw * c, hw, (float)mu);
+        if (phase == NN__BN_DEVS) {
+            devs[c] = (float)sq;
+            return;
+        }
+        if (phase == NN__BN_FINISH) sq = (double)devs[c];
         var = sq / m;
         mean[c] = (float)mu;
         invstd[c] = (float)(1.0 / sqrt(var + eps));
@@ -4675,33 +4796,57 @@ static void nn__batchnorm_channel(void *ctx, int c)
 
 static void nn__batchnorm_forward(const nn__run *r, nn_layer *L, const float *x, float *y, int n)
 {
-    nn__layer_task t = nn__task(r, L, x, NULL, y, n);
-    nn__parallel(L->in.c, nn__batchnorm_channel, &t);
+    nn__bn_task t;
+    int C = L->in.c;
+    t.t = nn__task(r, L, x, NULL, y, n);
+    t.phase = r->sync && r->training ? NN__BN_SUMS : NN__BN_LOCAL;
+    nn__parallel(C, nn__batchnorm_channel, &t);
+    if (t.phase == NN__BN_LOCAL) return;
+    nn__sync_sum(r->sync, r->work + 2 * C, (size_t)C + 1, L, "sums and count of the forward");
+    t.phase = NN__BN_DEVS;
+    nn__parallel(C, nn__batchnorm_channel, &t);
+    nn__sync_sum(r->sync, r->work + 3 * C + 1, (size_t)C, L, "squared deviations of the forward");
+    t.phase = NN__BN_FINISH;
+    nn__parallel(C, nn__batchnorm_channel, &t);
 }
 
 static void nn__batchnorm_channel_backward(void *ctx, int c)
 {
     const nn__layer_task *t = (const nn__layer_task *)ctx;
+    int phase = ((const nn__bn_task *)ctx)->phase;
     nn_layer *L = t->L;
     int C = L->in.c, i, n = t->n;
     size_t hw = (size_t)L->in.h * L->in.w, stride = (size_t)C * hw;
     const float *x = t->x, *dy = t->dy, *y = t->y;
     double sum_dy = 0.0, sum_dy_xhat = 0.0, m = (double)n * (double)hw;
     float mu = t->r->work[c], s = t->r->work[C + c], gs = L->weight ? L->weight->value[c] * s : s, k1, k2;
+    float *sums = t->r->work + 3 * C + 1;   /* synchronised: sum(dy), then sum(dy xhat) */
     /* With a fused ReLU, g = dy [y > 0] is formed on the fly in both passes (a channel's
        values are still in the cache for the second). */
-    for (i = 0; i < n; i++) {
-        size_t at = stride * i + hw * c;
-        float sd, sdx;
-        nn__vsum_grad(dy + at, t->r->p->relu ? y + at : NULL, x + at, hw, mu, &sd, &sdx);
-        sum_dy += sd;
-        sum_dy_xhat += (double)sdx * s;
-    }
-    if (L->weight) {
-        L->weight->grad[c] = (float)sum_dy_xhat;
-        L->bias->grad[c] = (float)sum_dy;
+    if (phase != NN__BN_FINISH) {
+        for (i = 0; i < n; i++) {
+            size_t at = stride * i + hw * c;
+            float sd, sdx;
+            nn__vsum_grad(dy + at, t->r->p->relu ? y + at : NULL, x + at, hw, mu, &sd, &sdx);
+            sum_dy += sd;
+            sum_dy_xhat += (double)sdx * s;
+        }
+        if (L->weight) {
+            L->weight->grad[c] = (float)sum_dy_xhat;
+            L->bias->grad[c] = (float)sum_dy;
+        }
     }
     if (!t->out) return;
+    if (phase == NN__BN_SUMS) {
+        sums[c] = (float)sum_dy;
+        sums[C + c] = (float)sum_dy_xhat;
+        return;
+    }
+    if (phase == NN__BN_FINISH) {   /* every process's sums, over the global batch's m */
+        sum_dy = (double)sums[c];
+        sum_dy_xhat = (double)sums[C + c];
+        m = (double)t->r->work[3 * C];
+    }
     /* dx = gs dy - gs sum(dy)/m - gs s (x - mu) sum(dy xhat)/m
           = gs dy + k1 (x - mu) + k2;  in evaluation k1 = k2 = 0, and the k1 term is left
        out: a NaN x then has the gradient gs dy, as in PyTorch */
@@ -4717,9 +4862,16 @@ static void nn__batchnorm_channel_backward(void *ctx, int c)
 static void nn__batchnorm_backward(const nn__run *r, nn_layer *L, const float *x, const float *y,
                                    const float *dy, float *dx, int n)
 {
-    nn__layer_task t = nn__task(r, L, x, dy, dx, n);
-    t.y = y;   /* the ReLU's output when it is fused */
-    nn__parallel(L->in.c, nn__batchnorm_channel_backward, &t);
+    nn__bn_task t;
+    int C = L->in.c;
+    t.t = nn__task(r, L, x, dy, dx, n);
+    t.t.y = y;   /* the ReLU's output when it is fused */
+    t.phase = r->sync && r->training && dx ? NN__BN_SUMS : NN__BN_LOCAL;
+    nn__parallel(C, nn__batchnorm_channel_backward, &t);
+    if (t.phase == NN__BN_LOCAL) return;
+    nn__sync_sum(r->sync, r->work + 3 * C + 1, 2 * (size_t)C, L, "gradient sums of the backward");
+    t.phase = NN__BN_FINISH;
+    nn__parallel(C, nn__batchnorm_channel_backward, &t);
 }
 
 static const nn__layer_ops nn__batchnorm_ops = {
@@ -5253,6 +5405,7 @@ NNDEF void nn_net_free(nn_net *net)
     nn__free(net->preprocess_mean);
     nn__free(net->preprocess_std);
     nn__free(net->class_names);
+    nn__free(net->bucket);
     nn__free(net);
 }
 
@@ -5919,6 +6072,7 @@ static nn__run nn__run_of(nn_net *net, int i)
     r.training = net->training;
     r.inference = net->inference;
     r.rng = &net->rng;
+    r.sync = net->sync_bn && net->allreduce && net->training ? net : NULL;
     return r;
 }
 
@@ -5997,7 +6151,9 @@ NNDEF const float *nn_forward(nn_net *net, const float *x, int n)
     net->tp.ptr[NN__T_INPUT] = (float *)x;
     net->batch = n;
     net->train_batches += net->training;
+    net->sync_failed = 0;
     for (i = 0; i < net->num_layers; i++) nn__forward_layer(net, i);
+    if (net->sync_failed) return NULL;   /* a synchronised BatchNorm's hook failed */
     return nn__t(net, net->plan[net->num_layers - 1].y);
 }
 
@@ -6012,11 +6168,12 @@ NNDEF nn_status nn_backward(nn_net *net, const float *dy)
     if (net->batch <= 0)
         return nn__fail(NN_ERR_STATE, "nn_backward: no nn_forward since the net was built");
     net->tp.ptr[NN__T_DOUT] = (float *)dy;
+    net->sync_failed = 0;
     lowest = net->want_input_grad ? 0 : nn__lowest_trained(net);
     for (i = net->num_layers - 1; i >= lowest; i--)
         nn__backward_layer(net, i, i == lowest && !net->want_input_grad);
     net->backward_done = 1;
-    return NN_OK;
+    return net->sync_failed ? NN_ERR_IO : NN_OK;   /* the hook's error is set */
 }
 
 /* The layer accessors' checks; NULL when layer i of net may be read. */
@@ -6470,11 +6627,110 @@ static nn_status nn__optim_apply(nn_optim *opt)
     return NN_OK;
 }
 
+/* ---- Gradients across processes (nn_set_allreduce) -------------------------------
+   Like DistributedDataParallel's buckets: the learnable tensors in reverse order (the
+   order backward finishes them), packed into net->bucket until the next would not fit;
+   a tensor of at least a bucket goes by itself, in place. Each bucket is summed by the
+   hook, then divided by the world size. Without synchronised BatchNorm the buffers
+   (running statistics) travel with them, so every process keeps the same: the average
+   of the processes' running means is the running mean of the global batch (the update
+   is linear in the batch mean). */
+
+/* What of p is averaged across the processes: its gradient, its running statistic, or
+   nothing (NULL: a buffer that synchronised BatchNorm already keeps equal). */
+static float *nn__reduced(const nn_net *net, nn_param *p)
+{
+    return p->learnable ? p->grad : net->sync_bn ? NULL : p->value;
+}
+
+/* Hands one bucket, values [0, count) of buf, to the hook. */
+static nn_status nn__allreduce_bucket(nn_net *net, float *buf, size_t count, int bucket,
+                                      const nn_param *first, const nn_param *last, const char *fn)
+{
+    float world = (float)net->world_size;
+    size_t j;
+    int rc = net->allreduce(buf, count, net->allreduce_ctx);
+    if (rc != 0)
+        return nn__fail(NN_ERR_IO, "%s: the gradient all-reduce hook returned %d on bucket %d (%lu values, "
+                        "%s to %s); the parameters are as before this step, and the processes are out of "
+                        "step", fn, rc, bucket, (unsigned long)count, first->name, last->name);
+    for (j = 0; j < count; j++) buf[j] /= world;
+    return NN_OK;
+}
+
+static nn_status nn__allreduce_grads(nn_net *net, const char *fn)
+{
+    size_t fill = 0, at;
+    int i, k, from = -1, to = -1, bucket = 0;
+    nn_status st;
+    if (!net->allreduce) return NN_OK;
+    for (i = net->num_params - 1; i >= -1; i--) {
+        nn_param *p = i >= 0 ? &net->params[i] : NULL;
+        if (p && !nn__reduced(net, p)) continue;
+        if (fill && (!p || fill + p->size > net->bucket_size)) {   /* send the bucket, unpack it */
+            if ((st = nn__allreduce_bucket(net, net->bucket, fill, bucket++, &net->params[from],
+                                           &net->params[to], fn)) != NN_OK)
+                return st;
+            for (k = from, at = 0; at < fill; k--) {
+                nn_param *q = &net->params[k];
+                if (!nn__reduced(net, q)) continue;
+                memcpy(nn__reduced(net, q), net->bucket + at, q->size * sizeof(float));
+                at += q->size;
+            }
+            fill = 0;
+        }
+        if (!p) break;
+        if (p->size >= net->bucket_size) {
+            if ((st = nn__allreduce_bucket(net, nn__reduced(net, p), p->size, bucket++, p, p, fn)) != NN_OK)
+                return st;
+            continue;
+        }
+        if (!fill) from = i;
+        to = i;
+        memcpy(net->bucket + fill, nn__reduced(net, p), p->size * sizeof(float));
+        fill += p->size;
+    }
+    return NN_OK;
+}
+
+#define NN__BUCKET_FLOATS ((size_t)1 << 20)
+
+NNDEF nn_status nn_set_allreduce(nn_net *net, nn_allreduce_fn sum, void *ctx, int world_size)
+{
+    size_t size = NN__BUCKET_FLOATS, values = 0;
+    int i;
+    if (!net) return nn__fail(NN_ERR_ARG, "nn_set_allreduce: net is NULL");
+    if (sum && world_size < 1)
+        return nn__fail(NN_ERR_ARG, "nn_set_allreduce: world size %d, expected >= 1", world_size);
+    nn__free(net->bucket);
+    net->bucket = NULL;
+    net->bucket_size = 0;
+    net->allreduce = NULL;
+    if (!sum) return NN_OK;
+    for (i = 0; net->built && i < net->num_params; i++) values += net->params[i].size;
+    if (net->built && values < size) size = values ? values : 1;
+    if (!(net->bucket = (float *)nn__alloc(size * sizeof(float))))
+        return nn__fail(NN_ERR_NOMEM, "nn_set_allreduce: cannot allocate the %lu-value bucket", (unsigned long)size);
+    net->bucket_size = size;
+    net->allreduce = sum;
+    net->allreduce_ctx = ctx;
+    net->world_size = world_size;
+    return NN_OK;
+}
+
+NNDEF nn_status nn_set_sync_batchnorm(nn_net *net, int enable)
+{
+    if (!net) return nn__fail(NN_ERR_ARG, "nn_set_sync_batchnorm: net is NULL");
+    net->sync_bn = enable != 0;
+    return NN_OK;
+}
+
 NNDEF nn_status nn_optim_step(nn_optim *opt)
 {
     nn_status st;
     if (!opt) return nn__fail(NN_ERR_ARG, "nn_optim_step: opt is NULL");
     if ((st = nn__optim_usable(opt, "nn_optim_step")) != NN_OK) return st;
+    if ((st = nn__allreduce_grads(opt->net, "nn_optim_step")) != NN_OK) return st;
     return nn__optim_apply(opt);
 }
 
@@ -6559,11 +6815,12 @@ NNDEF float nn_train_step(nn_net *net, nn_optim *opt, const float *x, const int 
     rng = net->rng;
     batches = net->train_batches;
     nn__optim_buffers(opt, 0);
-    if (!(logits = nn_forward(net, x, n))) return NAN;
-    loss = net->label_smoothing != 0.0f
-               ? nn_softmax_cross_entropy_smooth(logits, y, n, classes, net->label_smoothing, net->loss_grad)
-               : nn_softmax_cross_entropy(logits, y, n, classes, net->loss_grad);
-    if (!isfinite(loss)) {   /* say which layer's output it first appeared in */
+    if (!(logits = nn_forward(net, x, n))) loss = NAN;   /* a synchronised BatchNorm's hook failed */
+    else if (!isfinite(loss = net->label_smoothing != 0.0f
+                                  ? nn_softmax_cross_entropy_smooth(logits, y, n, classes, net->label_smoothing,
+                                                                    net->loss_grad)
+                                  : nn_softmax_cross_entropy(logits, y, n, classes, net->loss_grad))) {
+        /* say which layer's output it first appeared in */
         for (i = 0; i < net->num_layers; i++) {
             const nn_layer *L = &net->layers[i];
             if (nn__first_nonfinite(nn__t(net, net->plan[i].y), (size_t)n * nn_shape_size(L->out)) >= 0) break;
@@ -6578,8 +6835,9 @@ NNDEF float nn_train_step(nn_net *net, nn_optim *opt, const float *x, const int 
             nn__fail(NN_ERR_NUMERIC, "training diverged at step %ld: the logits are finite but the loss "
                      "overflows to %g; the net and the optimiser are as before this step", opt->step + 1, loss);
     } else {
-        nn_backward(net, net->loss_grad);
-        if (nn__optim_apply(opt) == NN_OK) return loss;
+        if (nn_backward(net, net->loss_grad) == NN_OK && nn__allreduce_grads(net, "nn_train_step") == NN_OK &&
+            nn__optim_apply(opt) == NN_OK)
+            return loss;
     }
     nn__optim_buffers(opt, 1);
     net->rng = rng;
@@ -7171,10 +7429,31 @@ NNDEF nn_status nn_batch_start(nn_dataset *d, uint64_t seed)
     return NN_OK;
 }
 
+NNDEF int nn_shard(int n, int rank, int world_size, int *first)
+{
+    int count;
+    if (first) *first = 0;
+    if (n < 0 || world_size < 1 || rank < 0 || rank >= world_size) return 0;
+    count = n / world_size + (rank < n % world_size);
+    if (first) *first = rank * (n / world_size) + (rank < n % world_size ? rank : n % world_size);
+    return count;
+}
+
+NNDEF nn_status nn_batch_shard(nn_dataset *d, int rank, int world_size)
+{
+    if (!d) return nn__fail(NN_ERR_ARG, "nn_batch_shard: d is NULL");
+    if (world_size < 1 || rank < 0 || rank >= world_size)
+        return nn__fail(NN_ERR_ARG, "nn_batch_shard: rank %d of %d processes, expected world size >= 1 "
+                        "and 0 <= rank < world size", rank, world_size);
+    d->shard_rank = rank;
+    d->shard_world = world_size;
+    return NN_OK;
+}
+
 NNDEF nn_status nn_next_batch(nn_dataset *d, int n, float *x, int *y)
 {
     size_t size;
-    int i;
+    int i, first = 0, count = n;   /* this process's positions of the batch (sharded) */
     nn_status st = nn__dataset_check(d, y != NULL, "nn_next_batch");
     if (st != NN_OK) return st;
     if (n <= 0) return nn__fail(NN_ERR_ARG, "nn_next_batch: %d samples, expected > 0", n);
@@ -7182,9 +7461,17 @@ NNDEF nn_status nn_next_batch(nn_dataset *d, int n, float *x, int *y)
         return nn__fail(NN_ERR_ARG, "nn_next_batch: cursor %d outside 0..%d (zero the batcher "
                         "fields of a data set you fill yourself)", d->cursor, d->n - 1);
     if ((st = nn__augment_check(d, d->augment, "nn_next_batch")) != NN_OK) return st;
+    if (d->shard_world > 1) {
+        if (d->shard_rank < 0 || d->shard_rank >= d->shard_world || n < d->shard_world)
+            return nn__fail(NN_ERR_ARG, "nn_next_batch: a global batch of %d for rank %d of %d processes "
+                            "(nn_batch_shard), expected at least one sample per process", n,
+                            d->shard_rank, d->shard_world);
+        count = nn_shard(n, d->shard_rank, d->shard_world, &first);
+    }
     size = nn_shape_size(d->shape);
     for (i = 0; i < n; i++) {
-        int k = d->order ? d->order[d->cursor] : d->cursor;
+        int k = d->order ? d->order[d->cursor] : d->cursor, mine = i >= first && i < first + count;
+        float *xi = x && mine ? x + (size_t)(i - first) * size : NULL;
         if (d->augment.flip || d->augment.crop_pad) {
             /* Drawn whether or not x is wanted, so the stream follows the samples. */
             int pad = d->augment.crop_pad, oy = pad, ox = pad, flip = 0;
@@ -7194,10 +7481,9 @@ NNDEF nn_status nn_next_batch(nn_dataset *d, int n, float *x, int *y)
             }
             if (d->augment.flip == 1) flip = (int)(nn_rng_u32(&d->aug_rng) >> 31);
             if (d->augment.flip == 2) flip = (nn__flip_coin(d->aug_seed, k) + d->epoch) & 1;
-            if (x) nn__augment_copy(x + (size_t)i * size, d->x + (size_t)k * size, d->shape,
-                                    pad, oy, ox, flip, d->augment.reflect);
-        } else if (x) memcpy(x + (size_t)i * size, d->x + (size_t)k * size, size * sizeof(float));
-        if (y) y[i] = d->y[k];
+            if (xi) nn__augment_copy(xi, d->x + (size_t)k * size, d->shape, pad, oy, ox, flip, d->augment.reflect);
+        } else if (xi) memcpy(xi, d->x + (size_t)k * size, size * sizeof(float));
+        if (y && mine) y[i - first] = d->y[k];
         if (++d->cursor == d->n) {
             /* End of an epoch: count it and reshuffle at once, so that d->epoch is
                the number of completed epochs right after the batch that ended it. */

@@ -37,9 +37,12 @@ sed -e 's|/\*.*\*/||g' "$tmp/public.h" | awk '
 grep '^NNDEF' "$tmp/code.h" | sed 's/(.*//' | awk '{ print $NF }' | sed 's/^\*//' > "$tmp/functions"
 bad=$(grep -cvE '^nn_[a-z0-9_]+$' "$tmp/functions")
 [ "$bad" -eq 0 ] || fail "$bad NNDEF declarations of $header whose name could not be read: $(grep -vE '^nn_[a-z0-9_]+$' "$tmp/functions" | tr '\n' ' ')"
-# Types: the name before the ";" of a one-line typedef, or after the "}" that closes one.
-{ grep -E '^typedef .*;[[:space:]]*$' "$tmp/code.h"; grep -E '^}[[:space:]]*[A-Za-z_][A-Za-z0-9_]*;' "$tmp/code.h"; } \
+# Types: the name before the ";" of a one-line typedef, or after the "}" that closes one;
+# a function pointer's, the name in "(*name)".
+{ grep -E '^typedef .*;[[:space:]]*$' "$tmp/code.h" | grep -v '(\*'; grep -E '^}[[:space:]]*[A-Za-z_][A-Za-z0-9_]*;' "$tmp/code.h"; } \
     | sed -E 's/.*[[:space:]}*]([A-Za-z_][A-Za-z0-9_]*);[[:space:]]*$/\1/' > "$tmp/types"
+grep -E '^typedef [^(]*\(\*[A-Za-z_][A-Za-z0-9_]*\)' "$tmp/code.h" \
+    | sed -E 's/^[^(]*\(\*([A-Za-z_][A-Za-z0-9_]*)\).*/\1/' >> "$tmp/types"
 # Enumeration constants: the NN_ names between the braces of each typedef enum.
 awk '/^typedef enum/ { e = 1; text = "" } e { text = text " " $0 }
      e && /}/ { sub(/^[^{]*\{/, "", text); sub(/}.*/, "", text); print text; e = 0 }' "$tmp/code.h" \

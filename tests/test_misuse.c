@@ -279,6 +279,9 @@ static void test_null_optimisers(void)
     CASE("nn_ema_apply", "NULL e", is_arg(nn_ema_apply(NULL)));
     CASE("nn_ema_swap", "NULL e", is_arg(nn_ema_swap(NULL)));
     CASE("nn_ema_free", "NULL e (a no-op)", RUNS(nn_ema_free(NULL)));
+    CASE("nn_set_allreduce", "NULL net", is_arg(nn_set_allreduce(NULL, NULL, NULL, 1)));
+    CASE("nn_set_sync_batchnorm", "NULL net", is_arg(nn_set_sync_batchnorm(NULL, 1)));
+    CASE("nn_batch_shard", "NULL d", is_arg(nn_batch_shard(NULL, 0, 2)));
     CASE("nn_optim_get_lr", "NULL opt", RUNS_ERR(nn_optim_get_lr(NULL)));
     CASE("nn_optim_steps", "NULL opt", RUNS_ERR(nn_optim_steps(NULL)));
     CASE("nn_train_step", "NULL net", is_nan(nn_train_step(NULL, opt, x, y, 2)));
@@ -372,7 +375,8 @@ static const char *const no_pointer_args[] = {
     "nn_relu", "nn_leaky_relu", "nn_sigmoid", "nn_tanh", "nn_gelu", "nn_softplus", "nn_scale",
     "nn_dropout", "nn_flatten", "nn_relu6", "nn_hardtanh", "nn_block", "nn_shortcut", "nn_block_end",
     "nn_named" /* its name may be NULL: the default */, "nn_net_new", "nn_lr_step_decay", "nn_lr_cosine",
-    "nn_lr_triangular"
+    "nn_lr_triangular",
+    "nn_shard" /* its first may be NULL */
 };
 
 /* Every NNDEF of nn.h's public part is swept above or listed in no_pointer_args (so a
