@@ -19,6 +19,10 @@
          input shape, loads a state_dict PyTorch saved as safetensors (strictly: a
          missing, extra or misshapen tensor is an error naming it) and saves an nn.h
          model file that nn_load, classify and embed take.
+     nn quantize MODEL CIFAR_DIR OUT.safetensors [--count N]
+         an int8 model of MODEL (nn_quantize): calibrated on the first N (default 500,
+         at most 10000) images of CIFAR_DIR/data_batch_1.bin, preprocessed as MODEL
+         says; OUT runs wherever MODEL did (nn run, classify, embed).
    Bad input gets a sentence on stderr and exit status 1; bad usage status 2. */
 #define NN_IMPLEMENTATION
 #include "nn.h"
@@ -35,6 +39,7 @@ static void usage(FILE *out)
     fprintf(out, "usage: nn info MODEL.safetensors\n"
                  "       nn run MODEL.safetensors IN.npy OUT.npy [--batch N] [--threads T]\n"
                  "       nn convert --arch NAME [--classes K] WEIGHTS.safetensors OUT.safetensors\n"
+                 "       nn quantize MODEL.safetensors CIFAR_DIR OUT.safetensors [--count N]\n"
                  "       nn --help\n"
                  "  info      the layers with their shapes, the parameter count, the input shape,\n"
                  "            the preprocessing and the class names\n"
@@ -42,6 +47,7 @@ static void usage(FILE *out)
                  "            (evaluation mode); --batch: samples per forward (8), --threads (0: all cores)\n"
                  "  convert   a PyTorch state_dict saved as safetensors, for the architecture NAME,\n"
                  "            to an nn.h model file; --classes: outputs of the classifier (10)\n"
+                 "  quantize  an int8 model calibrated on the first N (500) images of data_batch_1.bin\n"
                  "architectures:\n");
     for (i = 0; i < sizeof model_archs / sizeof model_archs[0]; i++)
         fprintf(out, "  %-15s %d x %d x %d input%s; %s\n", model_archs[i].name, model_archs[i].input.c,
@@ -303,6 +309,56 @@ static int cmd_convert(int argc, char **argv)
     return 0;
 }
 
+/* ---- quantize ---- */
+
+static int cmd_quantize(int argc, char **argv)
+{
+    const char *paths[3];
+    char file[4096];
+    const char *files[1];
+    int npaths = 0, count = 500, i, status = 1;
+    nn_net *net = NULL, *qn = NULL;
+    nn_dataset raw, cal;
+    nn_quantize_desc qd = {0};
+    memset(&raw, 0, sizeof raw);
+    memset(&cal, 0, sizeof cal);
+    for (i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--count")) {
+            if (i + 1 >= argc || !parse_int(argv[i + 1], 1, 10000, &count))
+                return bad_usage("--count %s: expected 1 to 10000 images", i + 1 < argc ? argv[i + 1] : "");
+            i++;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return bad_usage("unknown flag %s", argv[i]);
+        } else if (npaths == 3) {
+            return bad_usage("quantize takes MODEL CIFAR_DIR OUT; %s is one too many", argv[i]);
+        } else {
+            paths[npaths++] = argv[i];
+        }
+    }
+    if (npaths != 3) return bad_usage("quantize takes MODEL CIFAR_DIR OUT.safetensors%s", "");
+    snprintf(file, sizeof file, "%s/data_batch_1.bin", paths[1]);
+    files[0] = file;
+    if (!(net = nn_load(paths[0], 64)) || nn_cifar10_load_files(files, 1, &raw) != NN_OK) { fail(nn_error()); goto done; }
+    if (nn_shape_size(raw.shape) != nn_shape_size(nn_get_layer(net, 0)->in)) {
+        fprintf(stderr, "nn: %s does not take 3 x 32 x 32 images\n", paths[0]);
+        goto done;
+    }
+    cal = raw;
+    cal.owns_data = 0;
+    cal.order = NULL;
+    cal.n = count < raw.n ? count : raw.n;
+    if (nn_get_preprocess(net) != NN_PREPROCESS_NONE &&
+        nn_preprocess(net, raw.x, raw.x, cal.n) != NN_OK) { fail(nn_error()); goto done; }
+    if (!(qn = nn_quantize(net, &cal, cal.n, qd)) || nn_save(qn, paths[2]) != NN_OK) { fail(nn_error()); goto done; }
+    printf("%s: int8, calibrated on %d images of %s -> %s\n", paths[0], cal.n, file, paths[2]);
+    status = 0;
+done:
+    nn_net_free(qn);
+    nn_net_free(net);
+    nn_dataset_free(&raw);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) { usage(stderr); return 2; }
@@ -313,5 +369,6 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "info")) return cmd_info(argc - 2, argv + 2);
     if (!strcmp(argv[1], "run")) return cmd_run(argc - 2, argv + 2);
     if (!strcmp(argv[1], "convert")) return cmd_convert(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "quantize")) return cmd_quantize(argc - 2, argv + 2);
     return bad_usage("unknown command '%s'", argv[1]);
 }
