@@ -128,10 +128,12 @@ test-valgrind: $(VALGRIND_TESTS)
 
 # nn.h <-> PyTorch model files (needs Debian's python3-torch; check runs it in tests/torch.sh),
 # torchvision's resnet18 / mobilenet_v2 through build/nn (tests/models_torch.sh), and
+# nn_quantize against torch.ao.quantization (tests/quantize_torch.sh), and
 # their training steps and examples/resnet.c's model (tests/train_torch.sh).
 interop:
 	@tests/interop.sh
 	@tests/models_torch.sh
+	@COUNT=200 TEST=500 tests/quantize_torch.sh
 	@tests/train_torch.sh
 
 # Everything CI runs; ends with the total "N passed, N failed".

@@ -724,8 +724,9 @@ NNDEF nn_status nn_load_checkpoint(nn_net *net, nn_optim *opt, const char *path)
 /* ---- Quantized inference (int8) ---------------------------------------------------
    nn_quantize makes an int8 inference net of a trained float net, with PyTorch's
    post-training static quantization (torch.ao.quantization): weights int8 per output
-   channel, symmetric; activations uint8 per tensor with 7 bits (0..127, reduce_range)
-   and a zero point, their ranges from the calibration images run through the float
+   channel, symmetric; activations uint8 per tensor, scaled to 7 bits (reduce_range:
+   the calibrated range is 0..127) with a zero point, their ranges from the calibration
+   images run through the float
    net in evaluation mode; every BatchNorm folded into the Conv2d or Linear before it,
    a ReLU after them fused; int32 sums requantized by fixed-point multipliers. Its
    nn_forward takes the same float input and returns float logits (the input is
@@ -2932,7 +2933,8 @@ static void nn__wino_input_grad_small(const float *dV, size_t ld_v, int images, 
    The products of the quantized layers (QUANTIZED INFERENCE): c[i][j] = sum over p of
    w[i][p] x[j][p], int8 weights in -127..127 (m rows) times uint8 activations in
    0..127 (n rows), both rows kp bytes long, kp a multiple of NN__QK, zero-padded.
-   With k <= NN__QMAX_K every sum is exact in int32, so every path gives the bits of
+   (The layers split larger activations, QUANTIZED INFERENCE.) With k <= NN__QMAX_K
+   every sum is exact in int32, so every path gives the bits of
    the scalar reference.
    AVX2: vpmaddubsw multiplies 32 unsigned by 32 signed bytes and adds adjacent pairs
    into int16 with saturation. Activations below 128 (7-bit, as PyTorch's x86 backends
@@ -2946,12 +2948,13 @@ static void nn__wino_input_grad_small(const float *dV, size_t ld_v, int images, 
 
 #define NN__QK 32            /* the padding of a row of the products */
 #define NN__QMAX 127         /* the largest activation level (7 bits) */
-#define NN__QMAX_K 32768     /* the longest row: |sum| <= 32768 * 127 * 127 < 2^29 */
+#define NN__QMAX_K 16384     /* the longest row: |sum| <= 16384 * 255 * 127 < 2^29 */
 
 typedef void (*nn__qgemm_fn)(int m, int n, int kp, const int8_t *w, const uint8_t *x,
                              int32_t *c, int ldc);
 
-/* Set by the tests: 1 forces the scalar kernel, 2 the NEON kernel without sdot. */
+/* Set by the tests: 1 forces the scalar kernel (which takes any uint8), 2 the NEON
+   kernel without sdot. */
 static int nn__qgemm_force;
 
 static void nn__qgemm_scalar(int m, int n, int kp, const int8_t *w, const uint8_t *x, int32_t *c,
@@ -8311,12 +8314,14 @@ NNDEF nn_status nn_load_checkpoint(nn_net *net, nn_optim *opt, const char *path)
    - activations: quint8 per tensor, affine, scale and zero point from the minimum and
      maximum seen on the calibration images (PyTorch's MinMaxObserver: the range made
      to include 0, scale = (max - min) / 127, at least FLT_EPSILON, zero point
-     = -round(min / scale) in 0..127) with reduce_range: 7 bits, 0..127, as PyTorch's
-     x86 backends, because the AVX2 kernel's vpmaddubsw would saturate on larger ones
-     (KERNELS, int8 kernels); values beyond the calibrated range clamp at 0 and 127;
+     = -round(min / scale) in 0..127) with reduce_range: the scale of 7 bits, 0..127, as
+     PyTorch's x86 backends; the values are uint8, 0..255, as there: the 128 levels
+     above the calibrated range take what the calibration images did not reach. The
+     kernels take levels below 128 (vpmaddubsw would saturate on larger ones: KERNELS,
+     int8 kernels), so a GEMM whose input holds larger ones splits it (nn__qsplit);
    - a Conv2d or Linear: acc = sum (qx - zx) qw + qb in int32, with the bias quantized
      as qb = round(b / (scale_x scale_w[c])) (held within +-2^30); the output
-     y = clamp(zy + round(acc * M), lo, 127), M = scale_x scale_w[c] / scale_y as a
+     y = clamp(zy + round(acc * M), lo, 255), M = scale_x scale_w[c] / scale_y as a
      32-bit multiplier and a shift, rounding half away from zero (nn__qround), lo = zy
      when a ReLU follows (fused: it clamps at the zero point), else 0. The last layer's
      acc is dequantized to float logits: acc * scale_x scale_w[c];
@@ -8324,9 +8329,9 @@ NNDEF nn_status nn_load_checkpoint(nn_net *net, nn_optim *opt, const char *path)
      average pooling: zy + round(sum (q - zx) / count) with the input's parameters
      (the count as AvgPool2d's); other activations (LeakyReLU, Tanh, Sigmoid, GELU,
      Softplus, Hardtanh, Scale, a ReLU that follows no Conv2d or Linear) map each of
-     the 128 input levels through a table to levels of their own calibrated range;
+     the 256 input levels through a table to levels of their own calibrated range;
      Flatten, Dropout and a 1x1 stride-1 AvgPool2d are nothing;
-   - the input: q = clamp(round(x / scale) + zero point, 0, 127) (round to nearest
+   - the input: q = clamp(round(x / scale) + zero point, 0, 255) (round to nearest
      even, as PyTorch's quantize_per_tensor; a NaN becomes 0).
    Residual blocks and a BatchNorm that follows no Conv2d or Linear are refused. */
 
@@ -8351,7 +8356,7 @@ typedef struct nn__qop {
     int32_t *mult;               /* out: requantization multipliers ... */
     int     *shift;              /* ... and shifts */
     float   *deq;                /* to_float: scale_x scale_w[c] */
-    uint8_t  lut[NN__QMAX + 1];  /* LUT */
+    uint8_t  lut[256];           /* LUT */
 } nn__qop;
 
 struct nn__qnet {
@@ -8360,8 +8365,8 @@ struct nn__qnet {
     float    in_scale;
     int      in_zp;
     uint8_t *act[2];             /* activations, ping-pong, max_batch x the largest */
-    uint8_t *col;                /* GEMM rows of the inputs (im2row), padded */
-    int32_t *acc;
+    uint8_t *col, *col_hi;       /* GEMM rows of the inputs (im2row), padded; the split */
+    int32_t *acc, *acc_hi;
     float   *out;                /* the net's output, max_batch x outputs */
     size_t   act_size, col_size, acc_size;
 };
@@ -8377,7 +8382,7 @@ static void nn__qnet_free(nn__qnet *q)
     }
     nn__free(q->ops);
     nn__free(q->act[0]); nn__free(q->act[1]);
-    nn__free(q->col); nn__free(q->acc); nn__free(q->out);
+    nn__free(q->col); nn__free(q->col_hi); nn__free(q->acc); nn__free(q->acc_hi); nn__free(q->out);
     nn__free(q);
 }
 
@@ -8397,7 +8402,7 @@ static uint8_t nn__qinput(float v, float inv_scale, int zp)
 {
     float q = rintf(v * inv_scale) + (float)zp;
     if (!(q >= 0.0f)) return 0;   /* a NaN too */
-    return (uint8_t)(q > (float)NN__QMAX ? NN__QMAX : (int)q);
+    return (uint8_t)(q > 255.0f ? 255 : (int)q);
 }
 
 static const char *nn__qprefix(const nn_net *net, int i, char buf[16])
@@ -8490,7 +8495,7 @@ static size_t nn__qbuffers(const nn_net *net, nn__qnet *q, int max_batch)
             return SIZE_MAX;
     }
     if (!nn__mul_ok(most, b, &q->act_size) || !nn__plan_add(&total, q->act_size, 2) ||
-        !nn__plan_add(&total, q->col_size, 1) || !nn__plan_add(&total, q->acc_size, 4) ||
+        !nn__plan_add(&total, q->col_size, 2) || !nn__plan_add(&total, q->acc_size, 8) ||
         !nn__plan_add(&total, nn_shape_size(nn__net_output(net)) * b, 4) ||
         !nn__plan_add(&total, (size_t)q->num_ops * sizeof(nn__qop), 1))
         return SIZE_MAX;
@@ -8502,9 +8507,11 @@ static nn_status nn__qalloc_buffers(const nn_net *net, nn__qnet *q, int max_batc
     q->act[0] = (uint8_t *)nn__calloc(q->act_size, 1);
     q->act[1] = (uint8_t *)nn__calloc(q->act_size, 1);
     q->col = (uint8_t *)nn__calloc(q->col_size ? q->col_size : 1, 1);
+    q->col_hi = (uint8_t *)nn__calloc(q->col_size ? q->col_size : 1, 1);
     q->acc = (int32_t *)nn__calloc(q->acc_size ? q->acc_size : 1, sizeof(int32_t));
+    q->acc_hi = (int32_t *)nn__calloc(q->acc_size ? q->acc_size : 1, sizeof(int32_t));
     q->out = (float *)nn__calloc(nn_shape_size(nn__net_output(net)) * (size_t)max_batch, sizeof(float));
-    if (!q->act[0] || !q->act[1] || !q->col || !q->acc || !q->out)
+    if (!q->act[0] || !q->act[1] || !q->col || !q->col_hi || !q->acc || !q->acc_hi || !q->out)
         return nn__fail(NN_ERR_NOMEM, "%s: out of memory", fn);
     return NN_OK;
 }
@@ -8529,15 +8536,15 @@ static nn_status nn__qop_alloc(nn__qop *op, const char *fn)
 /* The table of an activation op: every input level through the float layer. */
 static void nn__qop_lut(const nn_net *net, nn__qop *op)
 {
-    float x[NN__QMAX + 1], y[NN__QMAX + 1], inv = 1.0f / op->out_scale;
+    float x[256], y[256], inv = 1.0f / op->out_scale;
     nn_layer tmp = net->layers[op->layer];
     nn__run r;
     int v;
     memset(&r, 0, sizeof r);
-    tmp.in = tmp.out = nn_shape1(NN__QMAX + 1);
-    for (v = 0; v <= NN__QMAX; v++) x[v] = (float)(v - op->in_zp) * op->in_scale;
+    tmp.in = tmp.out = nn_shape1(256);
+    for (v = 0; v < 256; v++) x[v] = (float)(v - op->in_zp) * op->in_scale;
     nn__ops(tmp.desc.kind)->forward(&r, &tmp, x, y, 1);
-    for (v = 0; v <= NN__QMAX; v++) op->lut[v] = nn__qinput(y[v], inv, op->out_zp);
+    for (v = 0; v < 256; v++) op->lut[v] = nn__qinput(y[v], inv, op->out_zp);
 }
 
 /* Everything an op derives from its quantized weights and the scales: the effective
@@ -8594,8 +8601,8 @@ static void nn__qim2row(const uint8_t *x, const nn_layer *L, int c0, int C, uint
 typedef struct nn__qgemm_task {
     const nn__qop *op;
     nn__qgemm_fn gemm;
-    const uint8_t *col;
-    int32_t *acc;
+    const uint8_t *col, *col_hi;   /* col_hi: the split's high bits, or NULL */
+    int32_t *acc, *acc_hi;
     uint8_t *y;
     float *yf;
     int g, n, per;       /* group, input rows, rows per task (a multiple of 4) */
@@ -8610,6 +8617,11 @@ static void nn__qgemm_rows(void *ctx, int task)
     if (r0 >= r1) return;
     t->gemm(r1 - r0, n, op->kp, op->w + ((size_t)t->g * op->rows + r0) * op->kp, t->col,
             t->acc + (size_t)r0 * n, n);
+    if (t->col_hi) {   /* x = lo + 128 hi */
+        t->gemm(r1 - r0, n, op->kp, op->w + ((size_t)t->g * op->rows + r0) * op->kp, t->col_hi,
+                t->acc_hi + (size_t)r0 * n, n);
+        for (j = 0; j < (r1 - r0) * n; j++) t->acc[(size_t)r0 * n + j] += 128 * t->acc_hi[(size_t)r0 * n + j];
+    }
     for (r = r0; r < r1; r++) {
         int c = t->g * op->rows + r, shift = op->shift[c];
         const int32_t *a = t->acc + (size_t)r * n;
@@ -8619,10 +8631,29 @@ static void nn__qgemm_rows(void *ctx, int task)
             if (op->to_float) t->yf[at] = (float)(a[j] + be) * op->deq[c];
             else {
                 int32_t v = op->out_zp + nn__qround(a[j] + be, mult, shift);
-                t->y[at] = (uint8_t)(v < lo ? lo : v > NN__QMAX ? NN__QMAX : v);
+                t->y[at] = (uint8_t)(v < lo ? lo : v > 255 ? 255 : v);
             }
         }
     }
+}
+
+/* The kernels take activations below 128. An input with larger ones (beyond the
+   calibrated range: PyTorch's reduce_range narrows the scale, not the values) is split,
+   x = lo + 128 hi with lo = x & 127 and hi = x >> 7, into two products summed exactly;
+   returns whether it was. The scalar kernel takes any byte: when the tests force it,
+   nothing is split, so that they compare the split with the plain sums. */
+static int nn__qsplit(uint8_t *col, uint8_t *hi, size_t count)
+{
+    size_t i;
+    unsigned any = 0;
+    if (nn__qgemm_force == 1) return 0;
+    for (i = 0; i < count; i++) any |= col[i];
+    if (!(any & 0x80)) return 0;
+    for (i = 0; i < count; i++) {
+        hi[i] = (uint8_t)(col[i] >> 7);
+        col[i] &= 127;
+    }
+    return 1;
 }
 
 /* A Conv2d or Linear op on n samples: x -> y (uint8) or yf (float, the last op). */
@@ -8638,6 +8669,7 @@ static void nn__qgemm_op(const nn_net *net, const nn__qop *op, const uint8_t *x,
     t.gemm = nn__qgemm_pick(NULL);
     t.col = q->col;
     t.acc = q->acc;
+    t.acc_hi = q->acc_hi;
     t.per = (blocks + tasks - 1) / tasks * 4;
     if (!op->conv) {
         for (s = 0; s < n; s++) {
@@ -8647,6 +8679,7 @@ static void nn__qgemm_op(const nn_net *net, const nn__qop *op, const uint8_t *x,
         t.n = n;
         t.y = y;
         t.yf = yf;
+        t.col_hi = nn__qsplit(q->col, q->col_hi, (size_t)n * op->kp) ? q->col_hi : NULL;
         nn__parallel(tasks, nn__qgemm_rows, &t);
         return;
     }
@@ -8655,6 +8688,7 @@ static void nn__qgemm_op(const nn_net *net, const nn__qop *op, const uint8_t *x,
         for (g = 0; g < op->groups; g++) {
             nn__qim2row(x + s * in, &net->layers[op->layer], g * (op->in.c / op->groups),
                         op->in.c / op->groups, (uint8_t)op->in_zp, q->col, op->kp);
+            t.col_hi = nn__qsplit(q->col, q->col_hi, (size_t)t.n * op->kp) ? q->col_hi : NULL;
             t.g = g;
             t.y = y ? y + s * outs : NULL;
             t.yf = yf ? yf + s * outs : NULL;
@@ -8666,7 +8700,7 @@ static void nn__qgemm_op(const nn_net *net, const nn__qop *op, const uint8_t *x,
 static uint8_t nn__qavg(int64_t sum, int64_t count, int zp)
 {
     int64_t r = sum >= 0 ? (2 * sum + count) / (2 * count) : -((-2 * sum + count) / (2 * count)), v = zp + r;
-    return (uint8_t)(v < 0 ? 0 : v > NN__QMAX ? NN__QMAX : v);
+    return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
 /* MaxPool2d, AvgPool2d and global average pooling on n samples of uint8. */

@@ -152,8 +152,8 @@ static void test_observer(void)
     nn__qparams(0.0f, 0.0f, &s, &z);
     CHECK(s == FLT_EPSILON && z == 0, "an empty range: eps, 0 (%g %d)", s, z);
     CHECK(nn__qinput(0.5f, 1.0f, 0) == 0 && nn__qinput(1.5f, 1.0f, 0) == 2 && nn__qinput(2.5f, 1.0f, 3) == 5 &&
-          nn__qinput(1000.0f, 1.0f, 0) == 127 && nn__qinput(-5.0f, 1.0f, 2) == 0 && nn__qinput(NAN, 1.0f, 9) == 0,
-          "input rounding to even and clamping");
+          nn__qinput(1000.0f, 1.0f, 0) == 255 && nn__qinput(130.0f, 1.0f, 0) == 130 && nn__qinput(-5.0f, 1.0f, 2) == 0 && nn__qinput(NAN, 1.0f, 9) == 0,
+          "input rounding to even and clamping (to 255: values beyond the 7-bit calibrated range are kept)");
 }
 
 static void fill_set(nn_dataset *d, float *x, int *y, int n, nn_shape shape, uint64_t seed)
@@ -175,7 +175,7 @@ static void test_definitions_mlp(void)
     nn_net *net = nn_net_new(nn_shape3(3, 2, 2)), *qn;
     nn_dataset d;
     float x[N * IN], mn = INFINITY, mx = -INFINITY, sx, sh, sw1[H], sw2[O];
-    int y[N], zx, zh, i, j, p, s, bad = 0;
+    int y[N], zx, zh, i, j, p, s, bad = 0, above = 0;
     int8_t w1[H][IN], w2[O][H];
     int32_t b1[H], b2[O];
     const float *out;
@@ -218,17 +218,22 @@ static void test_definitions_mlp(void)
         for (p = 0; p < H; p++) w2[i][p] = (int8_t)rintf(L2->weight->value[i * H + p] * (1.0f / sw2[i]));
         b2[i] = (int32_t)nearbyint((double)L2->bias->value[i] / ((double)sh * sw2[i]));
     }
+    for (i = 0; i < N * IN; i++) x[i] *= 1.8f;   /* beyond the calibrated range: levels above 127 */
     out = nn_forward(qn, x, N);
     CHECK(out != NULL, "%s", nn_error());
     for (s = 0; out && s < N; s++) {
         int qx[IN], qh[H];
-        for (p = 0; p < IN; p++) qx[p] = nn__qinput(x[s * IN + p], 1.0f / sx, zx);
+        for (p = 0; p < IN; p++) {
+            qx[p] = nn__qinput(x[s * IN + p], 1.0f / sx, zx);
+            above += qx[p] > 127;
+        }
         for (j = 0; j < H; j++) {
             long long acc = b1[j];
             double v;
             for (p = 0; p < IN; p++) acc += (long long)(qx[p] - zx) * w1[j][p];
             v = zh + floor(fabs((double)acc * ((double)sx * sw1[j] / sh)) + 0.5) * (acc < 0 ? -1 : 1);
-            qh[j] = v < zh ? zh : v > 127 ? 127 : (int)v;
+            qh[j] = v < zh ? zh : v > 255 ? 255 : (int)v;
+            above += qh[j] > 127;
         }
         for (j = 0; j < O; j++) {
             long long acc = b2[j];
@@ -241,6 +246,7 @@ static void test_definitions_mlp(void)
         }
     }
     CHECK(bad == 0, "%d logits differ", bad);
+    CHECK(above > 0, "no level above 127 was tested");
     nn_net_free(qn);
     nn_net_free(net);
 }
@@ -288,7 +294,7 @@ static void test_conv_net(void)
     enum { N = 24 };
     nn_net *net = conv_net(21, 8), *qn, *back;
     nn_dataset d;
-    static float x[N * 432];
+    static float x[N * 432], x2[N * 432];
     int y[N], i, agree = 0;
     float *f32 = (float *)malloc(N * 3 * sizeof(float)), *i8 = (float *)malloc(N * 3 * sizeof(float));
     float worst = 0.0f, range = 0.0f;
@@ -320,7 +326,11 @@ static void test_conv_net(void)
     nn__qgemm_force = 1;
     out = nn_forward(qn, x, N);
     CHECK(!memcmp(out, i8, N * 3 * sizeof(float)), "scalar kernel: other logits");
+    for (i = 0; i < N * 432; i++) x2[i] = x[i] * 1.5f;   /* levels above 127: split, except on the scalar kernel */
+    memcpy(f32, nn_forward(qn, x2, N), N * 3 * sizeof(float));
     nn__qgemm_force = 0;
+    out = nn_forward(qn, x2, N);
+    CHECK(!memcmp(out, f32, N * 3 * sizeof(float)), "activations above 127: the split products differ from the plain ones");
     nn_set_threads(3);
     out = nn_forward(qn, x, N);
     CHECK(!memcmp(out, i8, N * 3 * sizeof(float)), "3 threads: other logits");
