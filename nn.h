@@ -8581,13 +8581,21 @@ static void nn__qim2row(const uint8_t *x, const nn_layer *L, int c0, int C, uint
         for (ox = 0; ox < ow; ox++) {
             uint8_t *row = col + ((size_t)oy * ow + ox) * kp;
             int at = 0;
+            int ix0 = ox * d->stride_w - d->pad_w, inside = ix0 >= 0 && ix0 + (d->kernel_w - 1) * d->dilation_w < W;
             for (c = c0; c < c0 + C; c++) {
                 const uint8_t *xc = x + (size_t)c * H * W;
                 for (ky = 0; ky < d->kernel_h; ky++) {
                     int iy = oy * d->stride_h - d->pad_h + ky * d->dilation_h;
-                    for (kx = 0; kx < d->kernel_w; kx++) {
-                        int ix = ox * d->stride_w - d->pad_w + kx * d->dilation_w;
-                        row[at++] = iy >= 0 && iy < H && ix >= 0 && ix < W ? xc[(size_t)iy * W + ix] : pad;
+                    const uint8_t *xr = xc + (size_t)(iy < 0 || iy >= H ? 0 : iy) * W;
+                    if (iy < 0 || iy >= H) {
+                        for (kx = 0; kx < d->kernel_w; kx++) row[at++] = pad;
+                    } else if (inside) {   /* the common case: no column test */
+                        for (kx = 0; kx < d->kernel_w; kx++) row[at++] = xr[ix0 + kx * d->dilation_w];
+                    } else {
+                        for (kx = 0; kx < d->kernel_w; kx++) {
+                            int ix = ix0 + kx * d->dilation_w;
+                            row[at++] = ix >= 0 && ix < W ? xr[ix] : pad;
+                        }
                     }
                 }
             }
