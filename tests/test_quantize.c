@@ -372,7 +372,11 @@ static void test_conv_net(void)
     CHECK(nn_build(qn, 4, 1) == NN_ERR_STATE, "nn_build: %s", nn_error());
     CHECK(nn_layer_output(qn, 0) == NULL, "nn_layer_output");
     CHECK(nn_backward(qn, f32) == NN_ERR_STATE, "nn_backward");
-    CHECK(nn_sgd(qn, (nn_sgd_desc){.lr = 0.1f}) == NULL, "an optimiser");
+    {
+        nn_sgd_desc sgd = {0};
+        sgd.lr = 0.1f;
+        CHECK(nn_sgd(qn, sgd) == NULL, "an optimiser");
+    }
     CHECK(nn_quantize(qn, &d, N, qd) == NULL, "quantized twice");
     CHECK(nn_forward(qn, x, N + 1) == NULL && nn_forward(qn, NULL, 1) == NULL, "nn_forward's checks");
     {
