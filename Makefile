@@ -12,9 +12,9 @@ TEST_SRC  = $(wildcard tests/test_*.c)
 TESTS     = $(patsubst tests/%.c,$(B)/%,$(TEST_SRC))
 ASAN_TESTS = $(patsubst tests/%.c,$(B)/asan/%,$(TEST_SRC))
 # The kernel tests that also run on aarch64 under qemu (the NEON path), Winograd's
-# transforms, the NaN tests of tests/test_numerics.c and the depthwise rows of
-# tests/test_options.c included.
-NEON_TESTS = $(patsubst tests/%.c,$(B)/neon/%,$(wildcard tests/test_kernels*.c tests/test_core.c tests/test_winograd.c tests/test_numerics.c tests/test_options.c))
+# transforms, the NaN tests of tests/test_numerics.c, the depthwise rows of
+# tests/test_options.c and the int8 kernels of tests/test_quantize.c included.
+NEON_TESTS = $(patsubst tests/%.c,$(B)/neon/%,$(wildcard tests/test_kernels*.c tests/test_core.c tests/test_winograd.c tests/test_numerics.c tests/test_options.c tests/test_quantize.c))
 # embed.c compiles a model in, so it has its own rule (make embed) and is not built here.
 # mpi_train.c needs MPI, so it has its own rule (make mpi) too.
 EXAMPLE_SRC = $(filter-out examples/embed.c examples/mpi_train.c,$(wildcard examples/*.c))
@@ -63,8 +63,16 @@ test: $(TESTS) $(B)/pack_images
 test-asan: $(ASAN_TESTS)
 	@ASAN_OPTIONS=detect_leaks=1 tests/run.sh $(ASAN_TESTS)
 
+# qemu's default CPU has the dot-product extension (the int8 kernels take sdot); the
+# Cortex-A53 has not (they take vmull/vmlal): test_quantize runs on both.
+# The last line is the total of both runs.
 test-neon: $(NEON_TESTS)
-	@tests/run.sh --prefix qemu-aarch64 $(NEON_TESTS)
+	@NN_EXPECT_QKERNEL=neon-sdot SUMMARY_FILE=$(B)/neon/summary.max tests/run.sh --prefix qemu-aarch64 \
+	    $(NEON_TESTS); a=$$?; \
+	NN_EXPECT_QKERNEL=neon SUMMARY_FILE=$(B)/neon/summary.a53 tests/run.sh \
+	    --prefix "qemu-aarch64 -cpu cortex-a53" $(B)/neon/test_quantize; b=$$?; \
+	cat $(B)/neon/summary.max $(B)/neon/summary.a53 | awk '{p += $$1; f += $$3} END {print p " passed, " f " failed"}'; \
+	[ $$a -eq 0 ] && [ $$b -eq 0 ]
 
 # The header must compile cleanly as C99 with gcc and clang and as C++.
 test-cxx:
@@ -124,7 +132,8 @@ test-valgrind: $(VALGRIND_TESTS)
 
 # nn.h <-> PyTorch model files (needs Debian's python3-torch; check runs it in tests/torch.sh),
 # torchvision's resnet18 / mobilenet_v2 through build/nn (tests/models_torch.sh), PyTorch's
-# ONNX exports of them through build/nn (tests/onnx_torch.sh), their training steps and
+# ONNX exports of them through build/nn (tests/onnx_torch.sh), nn_quantize against
+# torch.ao.quantization (tests/quantize_torch.sh), their training steps and
 # examples/resnet.c's model (tests/train_torch.sh), the airbench94 recipe's training
 # features (tests/recipe_torch.sh), and the ONNX export in onnx.checker and OpenCV
 # (tests/onnx_export.sh).
@@ -132,6 +141,7 @@ interop:
 	@tests/interop.sh
 	@tests/models_torch.sh
 	@tests/onnx_torch.sh
+	@COUNT=200 TEST=500 tests/quantize_torch.sh
 	@tests/train_torch.sh
 	@tests/recipe_torch.sh
 	@tests/onnx_export.sh

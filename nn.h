@@ -881,6 +881,39 @@ NNDEF nn_status nn_save_checkpoint(nn_net *net, const nn_optim *opt, const char 
 NNDEF nn_status nn_load_checkpoint(nn_net *net, nn_optim *opt, const char *path);
 #endif
 
+/* ---- Quantized inference (int8) ---------------------------------------------------
+   nn_quantize makes an int8 inference net of a trained float net, with PyTorch's
+   post-training static quantization (torch.ao.quantization): weights int8 per output
+   channel, symmetric; activations uint8 per tensor, scaled to 7 bits (reduce_range:
+   the calibrated range is 0..127) with a zero point, their ranges from the calibration
+   images run through the float
+   net in evaluation mode; every BatchNorm folded into the Conv2d or Linear before it,
+   a ReLU after them fused; int32 sums requantized by fixed-point multipliers. Its
+   nn_forward takes the same float input and returns float logits (the input is
+   quantized in the first layer, the last Conv2d or Linear dequantized). It is
+   inference-only (nn_build, nn_backward and the optimisers refuse it, nn_layer_output
+   has nothing to show) and nn_save / nn_load read and write it (docs/FORMAT.md, int8
+   tensors: about a quarter of the float file). The same bits on every CPU: the AVX2
+   and NEON kernels are exact against the scalar one. Layers: Conv2d (any stride,
+   padding, dilation, groups), Linear, BatchNorm after them, ReLU, LeakyReLU, Sigmoid,
+   Tanh, GELU, Softplus, Hardtanh, Scale, MaxPool2d, AvgPool2d, GlobalAvgPool, Flatten,
+   Dropout; anything else (residual blocks) is NN_ERR_ARG naming the layer. */
+
+typedef struct nn_quantize_desc {
+    int max_batch;        /* 0: the float net's max batch */
+} nn_quantize_desc;
+
+/* An int8 net of net (built: trained or loaded, left as it is) calibrated on the first
+   count samples of calibration (the net's input, preprocessed as for nn_forward),
+   with its preprocessing and class names; NULL with nn_error() set: NN_ERR_ARG for a
+   NULL net or set, count outside 1..calibration->n, a sample shape that is not the
+   net's, a negative max_batch, an unsupported layer; NN_ERR_STATE for a net that is not
+   built; NN_ERR_NUMERIC for a weight that is not finite. */
+NNDEF nn_net   *nn_quantize(nn_net *net, const nn_dataset *calibration, int count,
+                            nn_quantize_desc desc);
+/* 1 for an int8 net (nn_quantize, or a file of one loaded), else 0. */
+NNDEF int       nn_is_quantized(const nn_net *net);
+
 /* ---- ONNX: import and export (leave out with NN_NO_ONNX) ---------------------------- */
 
 #ifndef NN_NO_ONNX
@@ -3282,6 +3315,260 @@ static void nn__wino_input_grad_small(const float *dV, size_t ld_v, int images, 
         for (y = 0; y < H; y++) memcpy(dx + i * stride + (size_t)y * W, &pad[i][y + 1][1], (size_t)W * sizeof(float));
 }
 
+/* ---- int8 kernels ------------------------------------------------------------------
+   The products of the quantized layers (QUANTIZED INFERENCE): c[i][j] = sum over p of
+   w[i][p] x[j][p], int8 weights in -127..127 (m rows) times uint8 activations in
+   0..127 (n rows), both rows kp bytes long, kp a multiple of NN__QK, zero-padded.
+   (The layers split larger activations, QUANTIZED INFERENCE.) With k <= NN__QMAX_K
+   every sum is exact in int32, so every path gives the bits of
+   the scalar reference.
+   AVX2: vpmaddubsw multiplies 32 unsigned by 32 signed bytes and adds adjacent pairs
+   into int16 with saturation. Activations below 128 (7-bit, as PyTorch's x86 backends
+   reduce their range) and weights within +-127 bound a pair by 2 * 127 * 127 = 32258
+   < 32767: it never saturates. vpmaddwd by ones then adds pairs of those into int32.
+   NEON: activations below 128 are int8 as they are, so both operands are signed:
+   sdot (vdotq_s32, the ARMv8.2 dot product: four products into each int32 lane)
+   where the CPU has it (getauxval, HWCAP_ASIMDDP on Linux), else vmull_s8 + vmlal_s8
+   (a pair of products in int16, the same bound) and vpadalq_s16 into int32.
+   Blocks of 4 rows x 2 columns (8 accumulators), then 4 x 1, then 1 x 1. */
+
+#define NN__QK 32            /* the padding of a row of the products */
+#define NN__QMAX 127         /* the largest activation level (7 bits) */
+#define NN__QMAX_K 16384     /* the longest row: |sum| <= 16384 * 255 * 127 < 2^29 */
+
+typedef void (*nn__qgemm_fn)(int m, int n, int kp, const int8_t *w, const uint8_t *x,
+                             int32_t *c, int ldc);
+
+/* Set by the tests: 1 forces the scalar kernel (which takes any uint8), 2 the NEON
+   kernel without sdot. */
+static int nn__qgemm_force;
+
+static void nn__qgemm_scalar(int m, int n, int kp, const int8_t *w, const uint8_t *x, int32_t *c,
+                             int ldc)
+{
+    int i, j, p;
+    for (i = 0; i < m; i++)
+        for (j = 0; j < n; j++) {
+            const int8_t *wi = w + (size_t)i * kp;
+            const uint8_t *xj = x + (size_t)j * kp;
+            int32_t sum = 0;
+            for (p = 0; p < kp; p++) sum += (int32_t)wi[p] * (int32_t)xj[p];
+            c[(size_t)i * ldc + j] = sum;
+        }
+}
+
+#ifdef NN__X86
+/* The int32 product sums of 32 bytes: x unsigned (< 128), w signed. */
+#define NN__QMAC_AVX2(acc, xv, wv) \
+    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(xv, wv), ones))
+
+/* The totals of four accumulators: lane i = the sum of a_i's eight lanes. */
+__attribute__((target("avx2")))
+static __m128i nn__qsum4_avx2(__m256i a0, __m256i a1, __m256i a2, __m256i a3)
+{
+    __m256i t = _mm256_hadd_epi32(_mm256_hadd_epi32(a0, a1), _mm256_hadd_epi32(a2, a3));
+    return _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+}
+
+__attribute__((target("avx2")))
+static void nn__qgemm_avx2(int m, int n, int kp, const int8_t *w, const uint8_t *x, int32_t *c,
+                           int ldc)
+{
+    const __m256i ones = _mm256_set1_epi16(1);
+    int i = 0, j, p, r;
+    int32_t s[4];
+    for (; i + 4 <= m; i += 4) {
+        const int8_t *w0 = w + (size_t)i * kp, *w1 = w0 + kp, *w2 = w1 + kp, *w3 = w2 + kp;
+        for (j = 0; j + 2 <= n; j += 2) {
+            const uint8_t *x0 = x + (size_t)j * kp, *x1 = x0 + kp;
+            __m256i a00 = _mm256_setzero_si256(), a01 = a00, a10 = a00, a11 = a00;
+            __m256i a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+            for (p = 0; p < kp; p += 32) {
+                __m256i u0 = _mm256_loadu_si256((const __m256i *)(x0 + p));
+                __m256i u1 = _mm256_loadu_si256((const __m256i *)(x1 + p)), v;
+                v = _mm256_loadu_si256((const __m256i *)(w0 + p));
+                NN__QMAC_AVX2(a00, u0, v); NN__QMAC_AVX2(a01, u1, v);
+                v = _mm256_loadu_si256((const __m256i *)(w1 + p));
+                NN__QMAC_AVX2(a10, u0, v); NN__QMAC_AVX2(a11, u1, v);
+                v = _mm256_loadu_si256((const __m256i *)(w2 + p));
+                NN__QMAC_AVX2(a20, u0, v); NN__QMAC_AVX2(a21, u1, v);
+                v = _mm256_loadu_si256((const __m256i *)(w3 + p));
+                NN__QMAC_AVX2(a30, u0, v); NN__QMAC_AVX2(a31, u1, v);
+            }
+            _mm_storeu_si128((__m128i *)s, nn__qsum4_avx2(a00, a10, a20, a30));
+            for (r = 0; r < 4; r++) c[(size_t)(i + r) * ldc + j] = s[r];
+            _mm_storeu_si128((__m128i *)s, nn__qsum4_avx2(a01, a11, a21, a31));
+            for (r = 0; r < 4; r++) c[(size_t)(i + r) * ldc + j + 1] = s[r];
+        }
+        for (; j < n; j++) {
+            const uint8_t *x0 = x + (size_t)j * kp;
+            __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+            for (p = 0; p < kp; p += 32) {
+                __m256i u0 = _mm256_loadu_si256((const __m256i *)(x0 + p));
+                NN__QMAC_AVX2(a0, u0, _mm256_loadu_si256((const __m256i *)(w0 + p)));
+                NN__QMAC_AVX2(a1, u0, _mm256_loadu_si256((const __m256i *)(w1 + p)));
+                NN__QMAC_AVX2(a2, u0, _mm256_loadu_si256((const __m256i *)(w2 + p)));
+                NN__QMAC_AVX2(a3, u0, _mm256_loadu_si256((const __m256i *)(w3 + p)));
+            }
+            _mm_storeu_si128((__m128i *)s, nn__qsum4_avx2(a0, a1, a2, a3));
+            for (r = 0; r < 4; r++) c[(size_t)(i + r) * ldc + j] = s[r];
+        }
+    }
+    for (; i < m; i++)
+        for (j = 0; j < n; j++) {
+            const int8_t *w0 = w + (size_t)i * kp;
+            const uint8_t *x0 = x + (size_t)j * kp;
+            __m256i a0 = _mm256_setzero_si256(), z = a0;
+            for (p = 0; p < kp; p += 32)
+                NN__QMAC_AVX2(a0, _mm256_loadu_si256((const __m256i *)(x0 + p)),
+                              _mm256_loadu_si256((const __m256i *)(w0 + p)));
+            _mm_storeu_si128((__m128i *)s, nn__qsum4_avx2(a0, z, z, z));
+            c[(size_t)i * ldc + j] = s[0];
+        }
+}
+#endif /* NN__X86 */
+
+#ifdef NN__NEON
+#if defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+#endif
+/* sdot for one function, so that the header still builds for plain armv8-a: GCC's
+   intrinsic under its target attribute; clang before 16 declares the intrinsic only
+   when the whole file targets the extension, so there the instruction is written out. */
+#if defined(__clang__)
+#define NN__DOTPROD __attribute__((target("dotprod")))
+#if defined(__ARM_FEATURE_DOTPROD)
+#define nn__sdot vdotq_s32
+#else
+NN__DOTPROD static int32x4_t nn__sdot(int32x4_t acc, int8x16_t a, int8x16_t b)
+{
+    __asm__("sdot %0.4s, %1.16b, %2.16b" : "+w"(acc) : "w"(a), "w"(b));
+    return acc;
+}
+#endif
+#else
+#define NN__DOTPROD __attribute__((target("arch=armv8.2-a+dotprod")))
+#define nn__sdot vdotq_s32
+#endif
+
+/* The blocked loops of both NEON kernels around MAC(acc, w16, x16). */
+#define NN__QGEMM_NEON(MAC)                                                                   \
+    int i = 0, j, p, r;                                                                       \
+    for (; i + 4 <= m; i += 4) {                                                              \
+        const int8_t *w0 = w + (size_t)i * kp;                                                \
+        for (j = 0; j + 2 <= n; j += 2) {                                                     \
+            const int8_t *x0 = (const int8_t *)x + (size_t)j * kp, *x1 = x0 + kp;             \
+            int32x4_t a[4][2];                                                                \
+            for (r = 0; r < 4; r++) a[r][0] = a[r][1] = vdupq_n_s32(0);                       \
+            for (p = 0; p < kp; p += 16) {                                                    \
+                int8x16_t u0 = vld1q_s8(x0 + p), u1 = vld1q_s8(x1 + p);                       \
+                for (r = 0; r < 4; r++) {                                                     \
+                    int8x16_t v = vld1q_s8(w0 + (size_t)r * kp + p);                          \
+                    a[r][0] = MAC(a[r][0], v, u0);                                            \
+                    a[r][1] = MAC(a[r][1], v, u1);                                            \
+                }                                                                             \
+            }                                                                                 \
+            for (r = 0; r < 4; r++) {                                                         \
+                c[(size_t)(i + r) * ldc + j] = vaddvq_s32(a[r][0]);                           \
+                c[(size_t)(i + r) * ldc + j + 1] = vaddvq_s32(a[r][1]);                       \
+            }                                                                                 \
+        }                                                                                     \
+        for (; j < n; j++) {                                                                  \
+            const int8_t *x0 = (const int8_t *)x + (size_t)j * kp;                            \
+            int32x4_t a[4];                                                                   \
+            for (r = 0; r < 4; r++) a[r] = vdupq_n_s32(0);                                    \
+            for (p = 0; p < kp; p += 16) {                                                    \
+                int8x16_t u0 = vld1q_s8(x0 + p);                                              \
+                for (r = 0; r < 4; r++) a[r] = MAC(a[r], vld1q_s8(w0 + (size_t)r * kp + p), u0); \
+            }                                                                                 \
+            for (r = 0; r < 4; r++) c[(size_t)(i + r) * ldc + j] = vaddvq_s32(a[r]);          \
+        }                                                                                     \
+    }                                                                                         \
+    for (; i < m; i++)                                                                        \
+        for (j = 0; j < n; j++) {                                                             \
+            const int8_t *w0 = w + (size_t)i * kp, *x0 = (const int8_t *)x + (size_t)j * kp;  \
+            int32x4_t a0 = vdupq_n_s32(0);                                                    \
+            for (p = 0; p < kp; p += 16) a0 = MAC(a0, vld1q_s8(w0 + p), vld1q_s8(x0 + p));    \
+            c[(size_t)i * ldc + j] = vaddvq_s32(a0);                                          \
+        }
+
+static int32x4_t nn__qmac_neon(int32x4_t acc, int8x16_t w, int8x16_t x)
+{
+    int16x8_t prod = vmull_s8(vget_low_s8(w), vget_low_s8(x));
+    prod = vmlal_s8(prod, vget_high_s8(w), vget_high_s8(x));
+    return vpadalq_s16(acc, prod);
+}
+
+static void nn__qgemm_neon(int m, int n, int kp, const int8_t *w, const uint8_t *x, int32_t *c, int ldc)
+{
+    NN__QGEMM_NEON(nn__qmac_neon)
+}
+
+NN__DOTPROD
+static void nn__qgemm_sdot(int m, int n, int kp, const int8_t *w, const uint8_t *x, int32_t *c, int ldc)
+{
+    NN__QGEMM_NEON(nn__sdot)
+}
+
+static int nn__have_dotprod(void)
+{
+#if defined(__ARM_FEATURE_DOTPROD)
+    return 1;
+#elif defined(__linux__)
+    return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#else
+    return 0;
+#endif
+}
+#endif /* NN__NEON */
+
+/* The int8 product kernel for this CPU and its name. */
+static nn__qgemm_fn nn__qgemm_pick(const char **name)
+{
+    const char *dummy;
+    if (!name) name = &dummy;
+    *name = "scalar";
+    if (nn__qgemm_force == 1) return nn__qgemm_scalar;
+#if defined(NN__X86)
+    if (__builtin_cpu_supports("avx2")) { *name = "avx2"; return nn__qgemm_avx2; }
+#elif defined(NN__NEON)
+    if (nn__qgemm_force != 2 && nn__have_dotprod()) { *name = "neon-sdot"; return nn__qgemm_sdot; }
+    *name = "neon";
+    return nn__qgemm_neon;
+#endif
+    return nn__qgemm_scalar;
+}
+
+/* Requantization: round(acc * M) by a fixed-point multiplier, M = mult * 2^-shift with
+   mult in [2^30, 2^31) (or 0) and shift in 1..62, rounding half away from zero:
+   round(acc * mult / 2^shift) computed exactly in 64 bits (|acc * mult| < 2^62), then
+   saturated to +-2^30 (a zero point added to it stays in int32; the levels clamp it). */
+static int32_t nn__qround(int32_t acc, int32_t mult, int shift)
+{
+    int64_t prod = (int64_t)acc * mult, half = (int64_t)1 << (shift - 1);
+    int64_t r = prod >= 0 ? (prod + half) >> shift : -((-prod + half) >> shift);
+    return (int32_t)(r > (1 << 30) ? (1 << 30) : r < -(1 << 30) ? -(1 << 30) : r);
+}
+
+/* mult and shift of a real multiplier M > 0: M = f 2^e with f in [0.5, 1), mult =
+   round(f 2^31), shift = 31 - e. An M below 2^-32 rounds every int32 to 0 (mult 0);
+   M >= 2^30 has no shift (0 returned, else 1). */
+static int nn__qmultiplier(double M, int32_t *mult, int *shift)
+{
+    int e;
+    double f = frexp(M, &e);
+    int64_t q = (int64_t)floor(f * 2147483648.0 + 0.5);
+    if (!(M > 0.0) || M >= 1073741824.0) return 0;
+    if (q == (int64_t)1 << 31) { q >>= 1; e++; }
+    if (31 - e > 62) { *mult = 0; *shift = 1; return 1; }
+    *mult = (int32_t)q;
+    *shift = 31 - e;
+    return 1;
+}
+
 /* =================================================================================
    LAYERS
    ================================================================================= */
@@ -3352,6 +3639,10 @@ typedef struct nn__layer_ops {
                      const float *dy, float *dx, int n);
 } nn__layer_ops;
 
+typedef struct nn__qnet nn__qnet;   /* QUANTIZED INFERENCE */
+static void nn__qnet_free(nn__qnet *q);
+static const float *nn__qforward(nn_net *net, const float *x, int n);
+
 struct nn_net {
     nn_shape  input;
     nn_layer *layers;
@@ -3387,6 +3678,7 @@ struct nn_net {
     float    *bucket;              /* the gradient buckets' staging buffer */
     size_t    bucket_size;         /* its floats */
     int       sync_failed;         /* a BatchNorm's hook failed in this forward / backward */
+    nn__qnet *q;                   /* an int8 net (QUANTIZED INFERENCE), else NULL */
 };
 
 static nn__layer_ops const *nn__ops(nn_layer_kind kind);
@@ -5401,6 +5693,7 @@ NNDEF void nn_net_free(nn_net *net)
 {
     if (!net) return;
     nn__net_release_buffers(net);
+    nn__qnet_free(net->q);
     nn__free(net->layers);
     nn__free(net->preprocess_mean);
     nn__free(net->preprocess_std);
@@ -5863,6 +6156,7 @@ NNDEF nn_status nn_build(nn_net *net, int max_batch, uint64_t seed)
     if (!net) return nn__fail(NN_ERR_ARG, "nn_build: net is NULL");
     if (max_batch <= 0) return nn__fail(NN_ERR_ARG, "nn_build: batch size %d, expected > 0", max_batch);
     if (net->num_layers == 0) return nn__fail(NN_ERR_ARG, "nn_build: the net has no layers");
+    if (net->q) return nn__fail(NN_ERR_STATE, "nn_build: the net is quantized (int8): it cannot be rebuilt");
     if (net->built) nn__net_release_buffers(net);
     net->builds++;   /* an optimiser of an earlier build notices */
     net->rng = nn_rng_new(seed);
@@ -6147,6 +6441,7 @@ NNDEF const float *nn_forward(nn_net *net, const float *x, int n)
         nn__fail(NN_ERR_ARG, "nn_forward: %d samples, the net was built for 1 to %d", n, net->max_batch);
         return NULL;
     }
+    if (net->q) return nn__qforward(net, x, n);
     net->x = x;
     net->tp.ptr[NN__T_INPUT] = (float *)x;
     net->batch = n;
@@ -6191,6 +6486,7 @@ NNDEF const float *nn_layer_output(const nn_net *net, int i)
 {
     const char *why = nn__layer_unread(net, i, "nn_layer_output");
     if (!why && net->batch <= 0) why = "no nn_forward since the net was built";
+    if (!why && net->q) why = "the net is quantized (int8): it keeps no float layer outputs";
     if (!why && net->inference && i != net->num_layers - 1)
         why = "the net is inference-only: it keeps only the last layer's output";
     if (why) {
@@ -7798,6 +8094,8 @@ static void nn__ckpt_extras(nn__buf *h, const nn_net *net, const nn_optim *opt)
     if (net->label_smoothing != 0.0f) nn__buf_printf(h, ",\"label_smoothing\":\"%.9g\"", net->label_smoothing);
 }
 
+static void nn__qsave_tensors(const nn_net *net, nn__buf *h, nn__buf *body, size_t *offset);
+
 static nn_status nn__save(nn_net *net, const nn_optim *opt, unsigned char **out, size_t *out_size)
 {
     nn__buf h, body, file;
@@ -7837,7 +8135,9 @@ static nn_status nn__save(nn_net *net, const nn_optim *opt, unsigned char **out,
                        (unsigned long long)net->rng.inc);
         nn__ckpt_extras(&h, net, opt);
     }
+    if (net->q) nn__buf_printf(&h, ",\"quantized\":\"int8\",\"activation_max\":\"%d\"", NN__QMAX);
     nn__buf_put(&h, "}", 1);
+    if (net->q) nn__qsave_tensors(net, &h, &body, &offset);   /* QUANTIZED INFERENCE */
     for (i = 0; i < net->num_params; i++) {
         const nn_param *p = &net->params[i];
         nn__json_tensor(&h, p->name, "F32", p->ndim, p->shape, &offset, p->size * sizeof(float));
@@ -8621,6 +8921,8 @@ static nn_status nn__st_extras_apply(nn_net *net, const nn__st_extras *e)
    the memory the buffers will take, the preprocessing and class names) before the
    net is built, so that a file cannot make it allocate more than the data it holds
    plus NN_MAX_BUILD_BYTES, nor spend time initialising weights it does not have. */
+static nn_status nn__qload(nn_net *net, nn__st_file *f, int max_batch);   /* QUANTIZED INFERENCE */
+
 NNDEF nn_net *nn_load_memory(const void *data, size_t size, int max_batch)
 {
     nn__st_file f;
@@ -8662,6 +8964,14 @@ NNDEF nn_net *nn_load_memory(const void *data, size_t size, int max_batch)
         layers += len + (layers[len] == ';');
     }
     if (nn__prefix_error("model", nn__net_plan(net, max_batch, &bytes)) != NN_OK) goto fail;
+    if (nn__st_meta(&f, "quantized")) {   /* an int8 net: QUANTIZED INFERENCE reads it */
+        if (nn__qload(net, &f, max_batch) != NN_OK || nn__st_extras_parse(net, &f, &e) != NN_OK ||
+            nn__st_extras_apply(net, &e) != NN_OK)
+            goto fail;
+        nn__extras_free(&e);
+        nn__st_free(&f);
+        return net;
+    }
     if (bytes > (size_t)NN_MAX_BUILD_BYTES) {
         nn__fail(NN_ERR_NOMEM, "model: the buffers for batches of %d would take %zu bytes, more than "
                  "NN_MAX_BUILD_BYTES (%zu)", max_batch, bytes, (size_t)NN_MAX_BUILD_BYTES);
@@ -8965,6 +9275,865 @@ NNDEF nn_status nn_load_checkpoint(nn_net *net, nn_optim *opt, const char *path)
     return st;
 }
 #endif
+
+/* =================================================================================
+   QUANTIZED INFERENCE
+   ================================================================================= */
+
+/* Post-training int8 quantization with PyTorch's definitions (torch.ao.quantization,
+   eager mode, static), so that its results compare with PyTorch's:
+   - weights: qint8 per output channel, symmetric: scale_w[c] = max |w[c]| / 127 (at
+     least FLT_EPSILON), zero point 0, q = clamp(round(w / scale_w), -127, 127), after
+     a BatchNorm that follows the Conv2d or Linear is folded into it:
+     w' = w gamma / sqrt(var + eps), b' = (b - mean) gamma / sqrt(var + eps) + beta;
+   - activations: quint8 per tensor, affine, scale and zero point from the minimum and
+     maximum seen on the calibration images (PyTorch's MinMaxObserver: the range made
+     to include 0, scale = (max - min) / 127, at least FLT_EPSILON, zero point
+     = -round(min / scale) in 0..127) with reduce_range: the scale of 7 bits, 0..127, as
+     PyTorch's x86 backends; the values are uint8, 0..255, as there: the 128 levels
+     above the calibrated range take what the calibration images did not reach. The
+     kernels take levels below 128 (vpmaddubsw would saturate on larger ones: KERNELS,
+     int8 kernels), so a GEMM whose input holds larger ones splits it (nn__qsplit);
+   - a Conv2d or Linear: acc = sum (qx - zx) qw + qb in int32, with the bias quantized
+     as qb = round(b / (scale_x scale_w[c])) (held within +-2^30); the output
+     y = clamp(zy + round(acc * M), lo, 255), M = scale_x scale_w[c] / scale_y as a
+     32-bit multiplier and a shift, rounding half away from zero (nn__qround), lo = zy
+     when a ReLU follows (fused: it clamps at the zero point), else 0. The last layer's
+     acc is dequantized to float logits: acc * scale_x scale_w[c];
+   - MaxPool2d on uint8 (the input's scale and zero point); AvgPool2d and global
+     average pooling: zy + round(sum (q - zx) / count) with the input's parameters
+     (the count as AvgPool2d's); other activations (LeakyReLU, Tanh, Sigmoid, GELU,
+     Softplus, Hardtanh, Scale, a ReLU that follows no Conv2d or Linear) map each of
+     the 256 input levels through a table to levels of their own calibrated range;
+     Flatten, Dropout and a 1x1 stride-1 AvgPool2d are nothing;
+   - the input: q = clamp(round(x / scale) + zero point, 0, 255) (round to nearest
+     even, as PyTorch's quantize_per_tensor; a NaN becomes 0).
+   Residual blocks and a BatchNorm that follows no Conv2d or Linear are refused. */
+
+#define NN__QBIAS_MAX 1073741824.0   /* |qb| <= 2^30: acc + qb - zx sum w stays in int32 */
+
+enum { NN__QGEMM = 1, NN__QMAXPOOL, NN__QAVGPOOL, NN__QGAP, NN__QLUT };
+
+typedef struct nn__qop {
+    int      kind;
+    int      layer, last;        /* the layers it runs: layer .. last (a BatchNorm, a ReLU) */
+    int      relu;               /* GEMM: a ReLU fused */
+    int      to_float;           /* the net's last op: its output is float */
+    nn_shape in, out;
+    float    in_scale, out_scale;
+    int      in_zp, out_zp;
+    /* GEMM (Conv2d, Linear): rows = out channels of a group; k = its row length */
+    int      conv, groups, rows, k, kp;
+    int8_t  *w;                  /* out x kp, zero-padded rows */
+    float   *w_scale;            /* out */
+    int32_t *bias;               /* out: qb as in the file */
+    int32_t *bias_eff;           /* out: qb - zx sum_p qw */
+    int32_t *mult;               /* out: requantization multipliers ... */
+    int     *shift;              /* ... and shifts */
+    float   *deq;                /* to_float: scale_x scale_w[c] */
+    uint8_t  lut[256];           /* LUT */
+} nn__qop;
+
+struct nn__qnet {
+    nn__qop *ops;
+    int      num_ops;
+    float    in_scale;
+    int      in_zp;
+    uint8_t *act[2];             /* activations, ping-pong, max_batch x the largest */
+    uint8_t *col, *col_hi;       /* GEMM rows of the inputs (im2row), padded; the split */
+    int32_t *acc, *acc_hi;
+    float   *out;                /* the net's output, max_batch x outputs */
+    size_t   act_size, col_size, acc_size;
+};
+
+static void nn__qnet_free(nn__qnet *q)
+{
+    int i;
+    if (!q) return;
+    for (i = 0; i < q->num_ops; i++) {
+        nn__qop *op = &q->ops[i];
+        nn__free(op->w); nn__free(op->w_scale); nn__free(op->bias); nn__free(op->bias_eff);
+        nn__free(op->mult); nn__free(op->shift); nn__free(op->deq);
+    }
+    nn__free(q->ops);
+    nn__free(q->act[0]); nn__free(q->act[1]);
+    nn__free(q->col); nn__free(q->col_hi); nn__free(q->acc); nn__free(q->acc_hi); nn__free(q->out);
+    nn__free(q);
+}
+
+/* PyTorch's MinMaxObserver (quint8, per tensor affine, quant range 0..NN__QMAX). */
+static void nn__qparams(float lo, float hi, float *scale, int *zp)
+{
+    float mn = lo < 0.0f ? lo : 0.0f, mx = hi > 0.0f ? hi : 0.0f, s = (mx - mn) / (float)NN__QMAX;
+    float z;
+    if (!(s > FLT_EPSILON)) s = FLT_EPSILON;
+    z = 0.0f - rintf(mn / s);
+    *scale = s;
+    *zp = z < 0.0f ? 0 : z > (float)NN__QMAX ? NN__QMAX : (int)z;
+}
+
+/* quantize_per_tensor: round half to even of v / scale, plus the zero point, clamped. */
+static uint8_t nn__qinput(float v, float inv_scale, int zp)
+{
+    float q = rintf(v * inv_scale) + (float)zp;
+    if (!(q >= 0.0f)) return 0;   /* a NaN too */
+    return (uint8_t)(q > 255.0f ? 255 : (int)q);
+}
+
+static const char *nn__qprefix(const nn_net *net, int i, char buf[16])
+{
+    if (net->layers[i].name[0]) return net->layers[i].name;
+    snprintf(buf, 16, "%d", i);
+    return buf;
+}
+
+/* The ops of a planned net (shapes known): which layers each runs. Allocates q->ops
+   only (zeroed). */
+static nn_status nn__qcompile(const nn_net *net, nn__qnet *q, const char *fn)
+{
+    int i, n = 0;
+    if (!(q->ops = (nn__qop *)nn__calloc((size_t)net->num_layers, sizeof(nn__qop))))
+        return nn__fail(NN_ERR_NOMEM, "%s: out of memory", fn);
+    for (i = 0; i < net->num_layers; i++) {
+        const nn_layer *L = &net->layers[i];
+        const nn_layer_desc *d = &L->desc;
+        nn__qop *op = &q->ops[n];
+        switch (d->kind) {
+        case NN_FLATTEN: case NN_DROPOUT: continue;
+        case NN_AVGPOOL2D:
+            if (d->kernel_h == 1 && d->kernel_w == 1 && d->stride_h == 1 && d->stride_w == 1 &&
+                !d->pad_h && !d->pad_w) continue;
+            op->kind = NN__QAVGPOOL;
+            break;
+        case NN_MAXPOOL2D: op->kind = NN__QMAXPOOL; break;
+        case NN_GLOBAL_AVGPOOL: op->kind = NN__QGAP; break;
+        case NN_CONV2D: case NN_LINEAR:
+            op->kind = NN__QGEMM;
+            op->conv = d->kind == NN_CONV2D;
+            op->groups = op->conv ? d->groups : 1;
+            op->rows = d->out / op->groups;
+            op->k = op->conv ? L->in.c / op->groups * d->kernel_h * d->kernel_w : (int)nn_shape_size(L->in);
+            if (op->k > NN__QMAX_K)
+                return nn__fail(NN_ERR_ARG, "%s: layer %d (%s) has rows of %d weights, more than the %d "
+                                "of int8 products", fn, i, nn_layer_name(d->kind), op->k, NN__QMAX_K);
+            op->kp = (op->k + NN__QK - 1) / NN__QK * NN__QK;
+            op->last = i;
+            if (i + 1 < net->num_layers && net->layers[i + 1].desc.kind == NN_BATCHNORM) op->last = ++i;
+            if (i + 1 < net->num_layers && net->layers[i + 1].desc.kind == NN_RELU) {
+                op->relu = 1;
+                op->last = ++i;
+            }
+            break;
+        case NN_RELU: case NN_LEAKY_RELU: case NN_SIGMOID: case NN_TANH: case NN_GELU:
+        case NN_SOFTPLUS: case NN_HARDTANH: case NN_SCALE:
+            op->kind = NN__QLUT;
+            break;
+        case NN_BATCHNORM:
+            return nn__fail(NN_ERR_ARG, "%s: layer %d (BatchNorm) follows no Conv2d or Linear to fold it "
+                            "into", fn, i);
+        default:
+            return nn__fail(NN_ERR_ARG, "%s: layer %d (%s) has no int8 form (supported: Conv2d, Linear, "
+                            "BatchNorm after them, ReLU, LeakyReLU, Sigmoid, Tanh, GELU, Softplus, "
+                            "Hardtanh, Scale, MaxPool2d, AvgPool2d, GlobalAvgPool, Flatten, Dropout)",
+                            fn, i, nn_layer_name(d->kind));
+        }
+        op->layer = L - net->layers;
+        if (op->kind != NN__QGEMM) op->last = op->layer;
+        op->in = net->layers[op->layer].in;
+        op->out = net->layers[op->last].out;
+        n++;
+    }
+    if (!n) return nn__fail(NN_ERR_ARG, "%s: the net has no layer to quantize", fn);
+    q->num_ops = n;
+    q->ops[n - 1].to_float = q->ops[n - 1].kind == NN__QGEMM;
+    return NN_OK;
+}
+
+/* The buffers of a compiled net for max_batch samples and their bytes (weights and
+   tables included); *bytes is SIZE_MAX where a size overflows. */
+static size_t nn__qbuffers(const nn_net *net, nn__qnet *q, int max_batch)
+{
+    size_t most = nn_shape_size(net->input), total = 0, b = (size_t)max_batch, s;
+    int i;
+    q->col_size = q->acc_size = 0;
+    for (i = 0; i < q->num_ops; i++) {
+        const nn__qop *op = &q->ops[i];
+        size_t P = (size_t)op->out.h * op->out.w, rows_n;
+        if (nn_shape_size(op->out) > most) most = nn_shape_size(op->out);
+        if (op->kind != NN__QGEMM) continue;
+        rows_n = op->conv ? P : b;
+        if (!nn__mul_ok(rows_n, (size_t)op->kp, &s)) return SIZE_MAX;
+        if (s > q->col_size) q->col_size = s;
+        if (!nn__mul_ok(rows_n, (size_t)op->rows, &s)) return SIZE_MAX;
+        if (s > q->acc_size) q->acc_size = s;
+        if (!nn__mul_ok((size_t)op->rows * op->groups, (size_t)op->kp + 32, &s) || !nn__plan_add(&total, s, 1))
+            return SIZE_MAX;
+    }
+    if (!nn__mul_ok(most, b, &q->act_size) || !nn__plan_add(&total, q->act_size, 2) ||
+        !nn__plan_add(&total, q->col_size, 2) || !nn__plan_add(&total, q->acc_size, 8) ||
+        !nn__plan_add(&total, nn_shape_size(nn__net_output(net)) * b, 4) ||
+        !nn__plan_add(&total, (size_t)q->num_ops * sizeof(nn__qop), 1))
+        return SIZE_MAX;
+    return total;
+}
+
+static nn_status nn__qalloc_buffers(const nn_net *net, nn__qnet *q, int max_batch, const char *fn)
+{
+    q->act[0] = (uint8_t *)nn__calloc(q->act_size, 1);
+    q->act[1] = (uint8_t *)nn__calloc(q->act_size, 1);
+    q->col = (uint8_t *)nn__calloc(q->col_size ? q->col_size : 1, 1);
+    q->col_hi = (uint8_t *)nn__calloc(q->col_size ? q->col_size : 1, 1);
+    q->acc = (int32_t *)nn__calloc(q->acc_size ? q->acc_size : 1, sizeof(int32_t));
+    q->acc_hi = (int32_t *)nn__calloc(q->acc_size ? q->acc_size : 1, sizeof(int32_t));
+    q->out = (float *)nn__calloc(nn_shape_size(nn__net_output(net)) * (size_t)max_batch, sizeof(float));
+    if (!q->act[0] || !q->act[1] || !q->col || !q->col_hi || !q->acc || !q->acc_hi || !q->out)
+        return nn__fail(NN_ERR_NOMEM, "%s: out of memory", fn);
+    return NN_OK;
+}
+
+/* The op's arrays for its weights (GEMM), zeroed. */
+static nn_status nn__qop_alloc(nn__qop *op, const char *fn)
+{
+    size_t out = (size_t)op->rows * op->groups;
+    if (op->kind != NN__QGEMM) return NN_OK;
+    op->w = (int8_t *)nn__calloc(out, (size_t)op->kp);
+    op->w_scale = (float *)nn__calloc(out, sizeof(float));
+    op->bias = (int32_t *)nn__calloc(out, sizeof(int32_t));
+    op->bias_eff = (int32_t *)nn__calloc(out, sizeof(int32_t));
+    op->mult = (int32_t *)nn__calloc(out, sizeof(int32_t));
+    op->shift = (int *)nn__calloc(out, sizeof(int));
+    op->deq = (float *)nn__calloc(out, sizeof(float));
+    if (!op->w || !op->w_scale || !op->bias || !op->bias_eff || !op->mult || !op->shift || !op->deq)
+        return nn__fail(NN_ERR_NOMEM, "%s: out of memory", fn);
+    return NN_OK;
+}
+
+/* The table of an activation op: every input level through the float layer. */
+static void nn__qop_lut(const nn_net *net, nn__qop *op)
+{
+    float x[256], y[256], inv = 1.0f / op->out_scale;
+    nn_layer tmp = net->layers[op->layer];
+    nn__run r;
+    int v;
+    memset(&r, 0, sizeof r);
+    tmp.in = tmp.out = nn_shape1(256);
+    for (v = 0; v < 256; v++) x[v] = (float)(v - op->in_zp) * op->in_scale;
+    nn__ops(tmp.desc.kind)->forward(&r, &tmp, x, y, 1);
+    for (v = 0; v < 256; v++) op->lut[v] = nn__qinput(y[v], inv, op->out_zp);
+}
+
+/* Everything an op derives from its quantized weights and the scales: the effective
+   biases, the requantization multipliers, the dequantization scales, the table.
+   Also checks the scales of a file: NN_ERR_FORMAT (fn names the caller). */
+static nn_status nn__qop_prepare(const nn_net *net, nn__qop *op, const char *fn)
+{
+    int c, p, out = op->rows * op->groups;
+    if (op->kind == NN__QLUT) { nn__qop_lut(net, op); return NN_OK; }
+    if (op->kind != NN__QGEMM) return NN_OK;
+    for (c = 0; c < out; c++) {
+        int32_t sum = 0;
+        double M = (double)op->in_scale * op->w_scale[c] / (op->to_float ? 1.0 : (double)op->out_scale);
+        for (p = 0; p < op->k; p++) sum += op->w[(size_t)c * op->kp + p];
+        op->bias_eff[c] = op->bias[c] - op->in_zp * sum;
+        op->deq[c] = op->in_scale * op->w_scale[c];
+        if (!op->to_float && !nn__qmultiplier(M, &op->mult[c], &op->shift[c]))
+            return nn__fail(NN_ERR_FORMAT, "%s: layer %d (%s): the requantization scale %g of channel %d "
+                            "is out of range", fn, op->layer, nn_layer_name(net->layers[op->layer].desc.kind), M, c);
+    }
+    return NN_OK;
+}
+
+/* ---- Forward ---------------------------------------------------------------------- */
+
+/* im2row of one sample's channels c0 .. c0 + C - 1: row p (an output pixel) holds the
+   kernel's window over them, channel-major as the weights, the padding at the input's
+   zero point, then zeros up to kp. */
+static void nn__qim2row(const uint8_t *x, const nn_layer *L, int c0, int C, uint8_t pad, uint8_t *col, int kp)
+{
+    const nn_layer_desc *d = &L->desc;
+    int H = L->in.h, W = L->in.w, oh = L->out.h, ow = L->out.w, oy, ox, c, ky, kx;
+    for (oy = 0; oy < oh; oy++)
+        for (ox = 0; ox < ow; ox++) {
+            uint8_t *row = col + ((size_t)oy * ow + ox) * kp;
+            int at = 0;
+            int ix0 = ox * d->stride_w - d->pad_w, inside = ix0 >= 0 && ix0 + (d->kernel_w - 1) * d->dilation_w < W;
+            for (c = c0; c < c0 + C; c++) {
+                const uint8_t *xc = x + (size_t)c * H * W;
+                for (ky = 0; ky < d->kernel_h; ky++) {
+                    int iy = oy * d->stride_h - d->pad_h + ky * d->dilation_h;
+                    const uint8_t *xr = xc + (size_t)(iy < 0 || iy >= H ? 0 : iy) * W;
+                    if (iy < 0 || iy >= H) {
+                        for (kx = 0; kx < d->kernel_w; kx++) row[at++] = pad;
+                    } else if (inside) {   /* the common case: no column test */
+                        for (kx = 0; kx < d->kernel_w; kx++) row[at++] = xr[ix0 + kx * d->dilation_w];
+                    } else {
+                        for (kx = 0; kx < d->kernel_w; kx++) {
+                            int ix = ix0 + kx * d->dilation_w;
+                            row[at++] = ix >= 0 && ix < W ? xr[ix] : pad;
+                        }
+                    }
+                }
+            }
+            memset(row + at, 0, (size_t)(kp - at));
+        }
+}
+
+/* One GEMM of an op: rows r0..r1 of group g over n input rows (col), into acc, then
+   requantized (or dequantized) into the output; conv: one sample, NCHW; Linear: n
+   samples, sample-major. */
+typedef struct nn__qgemm_task {
+    const nn__qop *op;
+    nn__qgemm_fn gemm;
+    const uint8_t *col, *col_hi;   /* col_hi: the split's high bits, or NULL */
+    int32_t *acc, *acc_hi;
+    uint8_t *y;
+    float *yf;
+    int g, n, per;       /* group, input rows, rows per task (a multiple of 4) */
+} nn__qgemm_task;
+
+static void nn__qgemm_rows(void *ctx, int task)
+{
+    const nn__qgemm_task *t = (const nn__qgemm_task *)ctx;
+    const nn__qop *op = t->op;
+    int r0 = task * t->per, r1 = r0 + t->per > op->rows ? op->rows : r0 + t->per, r, j, n = t->n;
+    int lo = op->relu ? op->out_zp : 0, outs = op->rows * op->groups;
+    if (r0 >= r1) return;
+    t->gemm(r1 - r0, n, op->kp, op->w + ((size_t)t->g * op->rows + r0) * op->kp, t->col,
+            t->acc + (size_t)r0 * n, n);
+    if (t->col_hi) {   /* x = lo + 128 hi */
+        t->gemm(r1 - r0, n, op->kp, op->w + ((size_t)t->g * op->rows + r0) * op->kp, t->col_hi,
+                t->acc_hi + (size_t)r0 * n, n);
+        for (j = 0; j < (r1 - r0) * n; j++) t->acc[(size_t)r0 * n + j] += 128 * t->acc_hi[(size_t)r0 * n + j];
+    }
+    for (r = r0; r < r1; r++) {
+        int c = t->g * op->rows + r, shift = op->shift[c];
+        const int32_t *a = t->acc + (size_t)r * n;
+        int32_t be = op->bias_eff[c], mult = op->mult[c];
+        for (j = 0; j < n; j++) {
+            size_t at = op->conv ? (size_t)c * n + j : (size_t)j * outs + c;
+            if (op->to_float) t->yf[at] = (float)(a[j] + be) * op->deq[c];
+            else {
+                int32_t v = op->out_zp + nn__qround(a[j] + be, mult, shift);
+                t->y[at] = (uint8_t)(v < lo ? lo : v > 255 ? 255 : v);
+            }
+        }
+    }
+}
+
+/* The kernels take activations below 128. An input with larger ones (beyond the
+   calibrated range: PyTorch's reduce_range narrows the scale, not the values) is split,
+   x = lo + 128 hi with lo = x & 127 and hi = x >> 7, into two products summed exactly;
+   returns whether it was. The scalar kernel takes any byte: when the tests force it,
+   nothing is split, so that they compare the split with the plain sums. */
+static int nn__qsplit(uint8_t *col, uint8_t *hi, size_t count)
+{
+    size_t i;
+    unsigned any = 0;
+    if (nn__qgemm_force == 1) return 0;
+    for (i = 0; i < count; i++) any |= col[i];
+    if (!(any & 0x80)) return 0;
+    for (i = 0; i < count; i++) {
+        hi[i] = (uint8_t)(col[i] >> 7);
+        col[i] &= 127;
+    }
+    return 1;
+}
+
+/* A Conv2d or Linear op on n samples: x -> y (uint8) or yf (float, the last op). */
+static void nn__qgemm_op(const nn_net *net, const nn__qop *op, const uint8_t *x, uint8_t *y, float *yf, int n)
+{
+    nn__qnet *q = net->q;
+    nn__qgemm_task t;
+    int blocks = (op->rows + 3) / 4, threads = nn_get_threads(), tasks, s, g;
+    size_t in = nn_shape_size(op->in), outs = nn_shape_size(op->out);
+    memset(&t, 0, sizeof t);
+    tasks = blocks < threads ? blocks : threads;
+    t.op = op;
+    t.gemm = nn__qgemm_pick(NULL);
+    t.col = q->col;
+    t.acc = q->acc;
+    t.acc_hi = q->acc_hi;
+    t.per = (blocks + tasks - 1) / tasks * 4;
+    if (!op->conv) {
+        for (s = 0; s < n; s++) {
+            memcpy(q->col + (size_t)s * op->kp, x + (size_t)s * in, in);
+            memset(q->col + (size_t)s * op->kp + in, 0, (size_t)(op->kp - op->k));
+        }
+        t.n = n;
+        t.y = y;
+        t.yf = yf;
+        t.col_hi = nn__qsplit(q->col, q->col_hi, (size_t)n * op->kp) ? q->col_hi : NULL;
+        nn__parallel(tasks, nn__qgemm_rows, &t);
+        return;
+    }
+    t.n = op->out.h * op->out.w;
+    for (s = 0; s < n; s++)
+        for (g = 0; g < op->groups; g++) {
+            nn__qim2row(x + s * in, &net->layers[op->layer], g * (op->in.c / op->groups),
+                        op->in.c / op->groups, (uint8_t)op->in_zp, q->col, op->kp);
+            t.col_hi = nn__qsplit(q->col, q->col_hi, (size_t)t.n * op->kp) ? q->col_hi : NULL;
+            t.g = g;
+            t.y = y ? y + s * outs : NULL;
+            t.yf = yf ? yf + s * outs : NULL;
+            nn__parallel(tasks, nn__qgemm_rows, &t);
+        }
+}
+
+/* zp + round(sum / count), half away from zero, clamped to the levels. */
+static uint8_t nn__qavg(int64_t sum, int64_t count, int zp)
+{
+    int64_t r = sum >= 0 ? (2 * sum + count) / (2 * count) : -((-2 * sum + count) / (2 * count)), v = zp + r;
+    return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+}
+
+/* MaxPool2d, AvgPool2d and global average pooling on n samples of uint8. */
+static void nn__qpool_op(const nn_net *net, const nn__qop *op, const uint8_t *x, uint8_t *y, int n)
+{
+    const nn_layer *L = &net->layers[op->layer];
+    int planes = n * op->in.c, c, oy, ox, ky, kx, zp = op->in_zp;
+    nn__pool_geom g = nn__pool_geom_of(L);
+    if (op->kind == NN__QGAP) {
+        size_t hw = (size_t)op->in.h * op->in.w, j;
+        for (c = 0; c < planes; c++) {
+            int64_t sum = 0;
+            for (j = 0; j < hw; j++) sum += x[(size_t)c * hw + j] - zp;
+            y[c] = nn__qavg(sum, (int64_t)hw, zp);
+        }
+        return;
+    }
+    for (c = 0; c < planes; c++) {
+        const uint8_t *xc = x + (size_t)c * g.H * g.W;
+        for (oy = 0; oy < op->out.h; oy++)
+            for (ox = 0; ox < op->out.w; ox++) {
+                nn__pool_win w = nn__pool_window(g, oy, ox);
+                int best = 0, qh, qw;
+                int64_t sum = 0;
+                for (ky = w.ky0; ky < w.ky1; ky++)
+                    for (kx = w.kx0; kx < w.kx1; kx++) {
+                        int v = xc[(size_t)(w.y0 + ky) * g.W + w.x0 + kx];
+                        best = v > best ? v : best;
+                        sum += v - zp;
+                    }
+                if (op->kind == NN__QMAXPOOL) { *y++ = (uint8_t)best; continue; }
+                if (L->desc.exclude_pad) {
+                    qh = w.ky1 - w.ky0;
+                    qw = w.kx1 - w.kx0;
+                } else {   /* as nn__avgpool_scale: the window clipped to the padded input */
+                    int ye = g.H + g.ph - w.y0, xe = g.W + g.pw - w.x0;
+                    qh = g.kh < ye ? g.kh : ye;
+                    qw = g.kw < xe ? g.kw : xe;
+                }
+                *y++ = nn__qavg(sum, (int64_t)qh * qw, zp);
+            }
+    }
+}
+
+static const float *nn__qforward(nn_net *net, const float *x, int n)
+{
+    nn__qnet *q = net->q;
+    size_t count = (size_t)n * nn_shape_size(net->input), i;
+    float inv = 1.0f / q->in_scale;
+    uint8_t *cur = q->act[0], *next = q->act[1], *swap;
+    const nn__qop *last = &q->ops[q->num_ops - 1];
+    int k;
+    for (i = 0; i < count; i++) cur[i] = nn__qinput(x[i], inv, q->in_zp);
+    for (k = 0; k < q->num_ops; k++) {
+        const nn__qop *op = &q->ops[k];
+        if (op->kind == NN__QGEMM) nn__qgemm_op(net, op, cur, next, op->to_float ? q->out : NULL, n);
+        else if (op->kind == NN__QLUT)
+            for (i = 0, count = (size_t)n * nn_shape_size(op->in); i < count; i++) next[i] = op->lut[cur[i]];
+        else nn__qpool_op(net, op, cur, next, n);
+        swap = cur; cur = next; next = swap;
+    }
+    if (!last->to_float)
+        for (i = 0, count = (size_t)n * nn_shape_size(last->out); i < count; i++)
+            q->out[i] = (float)(cur[i] - last->out_zp) * last->out_scale;
+    net->batch = n;
+    return q->out;
+}
+
+/* ---- Building an int8 net ----------------------------------------------------------- */
+
+/* Plans net (its layers added, not built) for the layer shapes, keeps none of the float
+   tables, compiles its ops and sizes its buffers against NN_MAX_BUILD_BYTES. */
+static nn_status nn__qshell(nn_net *net, int max_batch, const char *fn)
+{
+    size_t ignored, bytes;
+    nn_status st = nn__net_plan(net, max_batch, &ignored);
+    nn__net_release_buffers(net);
+    if (st != NN_OK) return nn__prefix_error(fn, st);
+    if (!(net->q = (nn__qnet *)nn__calloc(1, sizeof(nn__qnet)))) return nn__fail(NN_ERR_NOMEM, "%s: out of memory", fn);
+    if ((st = nn__qcompile(net, net->q, fn)) != NN_OK) return st;
+    if ((bytes = nn__qbuffers(net, net->q, max_batch)) > (size_t)NN_MAX_BUILD_BYTES)
+        return nn__fail(NN_ERR_NOMEM, "%s: the int8 net for batches of %d would take %zu bytes, more than "
+                        "NN_MAX_BUILD_BYTES (%zu)", fn, max_batch, bytes, (size_t)NN_MAX_BUILD_BYTES);
+    net->max_batch = max_batch;
+    return NN_OK;
+}
+
+/* The last step of both ways to an int8 net: buffers, derived tables, state. */
+static nn_status nn__qfinish(nn_net *net, const char *fn)
+{
+    nn__qnet *q = net->q;
+    nn_status st;
+    int k;
+    for (k = 0; k < q->num_ops; k++)
+        if ((st = nn__qop_prepare(net, &q->ops[k], fn)) != NN_OK) return st;
+    if ((st = nn__qalloc_buffers(net, q, net->max_batch, fn)) != NN_OK) return st;
+    net->built = 1;
+    net->inference = 1;
+    net->training = 0;
+    return NN_OK;
+}
+
+/* Quantizes a GEMM op's weights from the float layer (and the BatchNorm folded in). */
+static nn_status nn__qop_weights(const nn_net *net, nn__qop *op)
+{
+    const nn_layer *L = &net->layers[op->layer];
+    const nn_layer *B = op->last > op->layer && net->layers[op->layer + 1].desc.kind == NN_BATCHNORM
+                      ? &net->layers[op->layer + 1] : NULL;
+    int c, p, outs = op->rows * op->groups;
+    float *w = (float *)nn__alloc((size_t)op->k * sizeof(float));
+    if (!w) return nn__fail(NN_ERR_NOMEM, "nn_quantize: out of memory");
+    for (c = 0; c < outs; c++) {
+        float a = 1.0f, b = L->bias ? L->bias->value[c] : 0.0f, mx = 0.0f, s, inv;
+        double qb;
+        if (B) {   /* PyTorch's fuse_conv_bn_weights */
+            float eps = B->desc.eps != 0.0f ? B->desc.eps : 1e-5f, rs = 1.0f / sqrtf(B->running_var->value[c] + eps);
+            float gamma = B->weight ? B->weight->value[c] : 1.0f, beta = B->bias ? B->bias->value[c] : 0.0f;
+            a = gamma * rs;
+            b = (b - B->running_mean->value[c]) * rs * gamma + beta;
+        }
+        for (p = 0; p < op->k; p++) {
+            w[p] = L->weight->value[(size_t)c * op->k + p] * a;
+            mx = fabsf(w[p]) > mx ? fabsf(w[p]) : mx;
+        }
+        if (!isfinite(mx) || !isfinite(b)) {
+            nn__free(w);
+            return nn__fail(NN_ERR_NUMERIC, "nn_quantize: layer %d (%s): channel %d holds a NaN or an "
+                            "infinity", op->layer, nn_layer_name(L->desc.kind), c);
+        }
+        s = mx / 127.0f;
+        if (!(s > FLT_EPSILON)) s = FLT_EPSILON;
+        inv = 1.0f / s;
+        for (p = 0; p < op->k; p++) {
+            float v = rintf(w[p] * inv);
+            op->w[(size_t)c * op->kp + p] = (int8_t)(v < -127.0f ? -127 : v > 127.0f ? 127 : (int)v);
+        }
+        op->w_scale[c] = s;
+        qb = nearbyint((double)b / ((double)op->in_scale * s));
+        op->bias[c] = (int32_t)(qb < -NN__QBIAS_MAX ? -NN__QBIAS_MAX : qb > NN__QBIAS_MAX ? NN__QBIAS_MAX : qb);
+    }
+    nn__free(w);
+    return NN_OK;
+}
+
+/* The float net's layer i's output range over the calibration images (lo, hi). */
+static void nn__qobserve(const float *v, size_t count, float *lo, float *hi)
+{
+    size_t i;
+    for (i = 0; i < count; i++) {
+        if (v[i] < *lo) *lo = v[i];
+        if (v[i] > *hi) *hi = v[i];
+    }
+}
+
+NNDEF nn_net *nn_quantize(nn_net *net, const nn_dataset *calibration, int count, nn_quantize_desc desc)
+{
+    nn_net *copy = NULL, *qn = NULL;
+    unsigned char *image = NULL;
+    size_t image_size, in;
+    float *lo = NULL, *hi = NULL, scale;
+    int chunk, start, i, k, max_batch, zp;
+    nn__qnet *q;
+    if (!net || !calibration) { nn__fail(NN_ERR_ARG, "nn_quantize: net or calibration is NULL"); return NULL; }
+    if (!net->built) { nn__fail(NN_ERR_STATE, "nn_quantize: the net is not built"); return NULL; }
+    if (net->q) { nn__fail(NN_ERR_ARG, "nn_quantize: the net is already quantized"); return NULL; }
+    in = nn_shape_size(net->input);
+    if (!calibration->x || nn_shape_size(calibration->shape) != in || count < 1 || count > calibration->n ||
+        desc.max_batch < 0) {
+        nn__fail(NN_ERR_ARG, "nn_quantize: %d calibration samples of %dx%dx%d (the set has %d) for a net that "
+                 "takes %dx%dx%d, max_batch %d: expected 1 to n samples of the net's input, max_batch >= 0",
+                 count, calibration->shape.c, calibration->shape.h, calibration->shape.w, calibration->n,
+                 net->input.c, net->input.h, net->input.w, desc.max_batch);
+        return NULL;
+    }
+    max_batch = desc.max_batch ? desc.max_batch : net->max_batch;
+    /* The int8 net's layers, shapes and ops first: an unsupported layer fails early. */
+    if (!(qn = nn_net_new(net->input))) return NULL;
+    for (i = 0; i < net->num_layers; i++)
+        if (nn_add(qn, net->layers[i].desc) != NN_OK) goto fail;
+    if (nn__qshell(qn, max_batch, "nn_quantize") != NN_OK) goto fail;
+    q = qn->q;
+    /* A private float copy in evaluation mode that keeps every layer's output. */
+    chunk = count < 64 ? count : 64;
+    if (nn_save_memory(net, &image, &image_size) != NN_OK) goto fail;
+    copy = nn_load_memory(image, image_size, chunk);
+    nn_free_buffer(image);
+    if (!copy) goto fail;
+    lo = (float *)nn__alloc((size_t)(net->num_layers + 1) * sizeof(float));
+    hi = (float *)nn__alloc((size_t)(net->num_layers + 1) * sizeof(float));
+    if (!lo || !hi) { nn__fail(NN_ERR_NOMEM, "nn_quantize: out of memory"); goto fail; }
+    for (i = 0; i <= net->num_layers; i++) { lo[i] = INFINITY; hi[i] = -INFINITY; }
+    for (start = 0; start < count; start += chunk) {
+        int m = count - start < chunk ? count - start : chunk;
+        const float *xb = calibration->x + (size_t)start * in;
+        if (!nn_forward(copy, xb, m)) goto fail;
+        nn__qobserve(xb, (size_t)m * in, &lo[net->num_layers], &hi[net->num_layers]);
+        for (k = 0; k < q->num_ops; k++) {
+            const nn__qop *op = &q->ops[k];
+            if (op->to_float || (op->kind != NN__QGEMM && op->kind != NN__QLUT)) continue;
+            nn__qobserve(nn_layer_output(copy, op->last), (size_t)m * nn_shape_size(op->out), &lo[op->last],
+                         &hi[op->last]);
+        }
+    }
+    nn__qparams(lo[net->num_layers], hi[net->num_layers], &scale, &zp);
+    q->in_scale = scale;
+    q->in_zp = zp;
+    for (k = 0; k < q->num_ops; k++) {
+        nn__qop *op = &q->ops[k];
+        op->in_scale = k ? q->ops[k - 1].out_scale : q->in_scale;
+        op->in_zp = k ? q->ops[k - 1].out_zp : q->in_zp;
+        op->out_scale = op->in_scale;
+        op->out_zp = op->in_zp;
+        if (!op->to_float && (op->kind == NN__QGEMM || op->kind == NN__QLUT))
+            nn__qparams(lo[op->last], hi[op->last], &op->out_scale, &op->out_zp);
+        if (nn__qop_alloc(op, "nn_quantize") != NN_OK) goto fail;
+        if (op->kind == NN__QGEMM && nn__qop_weights(net, op) != NN_OK) goto fail;
+    }
+    if (nn__qfinish(qn, "nn_quantize") != NN_OK) goto fail;
+    if (net->preprocess == NN_PREPROCESS_CHANNELS &&
+        nn_set_preprocess_channels(qn, net->preprocess_scale, net->preprocess_mean, net->preprocess_std) != NN_OK)
+        goto fail;
+    if (net->preprocess == NN_PREPROCESS_MEAN_IMAGE && nn_set_preprocess_mean_image(qn, net->preprocess_mean) != NN_OK)
+        goto fail;
+    if (net->num_class_names) {
+        const char **names = (const char **)nn__alloc((size_t)net->num_class_names * sizeof *names);
+        nn_status st;
+        if (!names) { nn__fail(NN_ERR_NOMEM, "nn_quantize: out of memory"); goto fail; }
+        for (i = 0; i < net->num_class_names; i++) names[i] = nn_class_name(net, i);
+        st = nn_set_class_names(qn, names, net->num_class_names);
+        nn__free((void *)names);
+        if (st != NN_OK) goto fail;
+    }
+    nn__free(lo);
+    nn__free(hi);
+    nn_net_free(copy);
+    return qn;
+fail:
+    nn__free(lo);
+    nn__free(hi);
+    nn_net_free(copy);
+    nn_net_free(qn);
+    return NULL;
+}
+
+NNDEF int nn_is_quantized(const nn_net *net)
+{
+    if (!net) return nn__null_net("nn_is_quantized");
+    return net->q != NULL;
+}
+
+/* ---- int8 model files ------------------------------------------------------------------
+   The float net's metadata (its layer text, preprocessing, class names) plus
+   "quantized": "int8" and "activation_max": "127"; the tensors, op by op (a GEMM op
+   and a table op are named by their first layer's prefix):
+       input.scale F32 [1], input.zero_point I32 [1]
+       <prefix>.weight I8 (the float layer's shape), <prefix>.weight_scale F32 [out],
+       <prefix>.bias I32 [out] (quantized at input scale x weight scale)
+       <prefix>.output_scale F32 [1], <prefix>.output_zero_point I32 [1]
+           (every GEMM op but the last, whose output is float, and every table op). */
+
+static void nn__buf_put_le(nn__buf *b, const void *v, size_t n, size_t elem)
+{
+    size_t i, k;
+    const unsigned char *p = (const unsigned char *)v;
+    if (nn__little_endian() || elem == 1) { nn__buf_put(b, v, n * elem); return; }
+    for (i = 0; i < n; i++)
+        for (k = 0; k < elem; k++) nn__buf_put(b, p + i * elem + (elem - 1 - k), 1);
+}
+
+static void nn__qsave_qparams(nn__buf *h, nn__buf *body, size_t *offset, const char *prefix, const char *what,
+                              float scale, int32_t zp)
+{
+    char name[NN_MAX_NAME + 32];
+    int one = 1;
+    snprintf(name, sizeof name, "%s.%sscale", prefix, what);
+    nn__json_tensor(h, name, "F32", 1, &one, offset, 4);
+    nn__buf_put_f32(body, &scale, 1);
+    snprintf(name, sizeof name, "%s.%szero_point", prefix, what);
+    nn__json_tensor(h, name, "I32", 1, &one, offset, 4);
+    nn__buf_put_le(body, &zp, 1, 4);
+}
+
+static void nn__qsave_tensors(const nn_net *net, nn__buf *h, nn__buf *body, size_t *offset)
+{
+    const nn__qnet *q = net->q;
+    int k, c;
+    nn__qsave_qparams(h, body, offset, "input", "", q->in_scale, q->in_zp);
+    for (k = 0; k < q->num_ops; k++) {
+        const nn__qop *op = &q->ops[k];
+        const nn_layer *L = &net->layers[op->layer];
+        char pre[16], name[NN_MAX_NAME + 32];
+        const char *prefix = nn__qprefix(net, op->layer, pre);
+        int outs = op->rows * op->groups, shape[4];
+        if (op->kind == NN__QGEMM) {
+            shape[0] = outs;
+            shape[1] = op->conv ? L->in.c / op->groups : op->k;
+            shape[2] = L->desc.kernel_h;
+            shape[3] = L->desc.kernel_w;
+            snprintf(name, sizeof name, "%s.weight", prefix);
+            nn__json_tensor(h, name, "I8", op->conv ? 4 : 2, shape, offset, (size_t)outs * op->k);
+            for (c = 0; c < outs; c++) nn__buf_put(body, op->w + (size_t)c * op->kp, (size_t)op->k);
+            snprintf(name, sizeof name, "%s.weight_scale", prefix);
+            nn__json_tensor(h, name, "F32", 1, shape, offset, (size_t)outs * 4);
+            nn__buf_put_f32(body, op->w_scale, (size_t)outs);
+            snprintf(name, sizeof name, "%s.bias", prefix);
+            nn__json_tensor(h, name, "I32", 1, shape, offset, (size_t)outs * 4);
+            nn__buf_put_le(body, op->bias, (size_t)outs, 4);
+        }
+        if ((op->kind == NN__QGEMM && !op->to_float) || op->kind == NN__QLUT)
+            nn__qsave_qparams(h, body, offset, prefix, "output_", op->out_scale, op->out_zp);
+    }
+}
+
+/* Tensor name of the file: present, of dtype and shape, marked used; its bytes. */
+static const unsigned char *nn__qst_get(nn__st_file *f, const char *name, const char *dtype, int ndim,
+                                        const int *shape, size_t count, size_t elem)
+{
+    nn__st_tensor *t = nn__st_find(f, name);
+    int d;
+    if (!t) { nn__fail(NN_ERR_FORMAT, "model: tensor '%s' is missing", name); return NULL; }
+    if (strcmp(t->dtype, dtype)) {
+        nn__fail(NN_ERR_FORMAT, "model: tensor '%s' has dtype %s, expected %s", name, t->dtype, dtype);
+        return NULL;
+    }
+    for (d = 0; d < ndim && t->ndim == ndim; d++) if (t->shape[d] != (uint64_t)shape[d]) break;
+    if (t->ndim != ndim || d < ndim || t->end - t->begin != (uint64_t)count * elem) {
+        nn__fail(NN_ERR_FORMAT, "model: tensor '%s' has %d dimensions and %llu bytes, expected %d dimensions "
+                 "[%d, ...] and %zu bytes", name, t->ndim, (unsigned long long)(t->end - t->begin), ndim,
+                 shape[0], count * elem);
+        return NULL;
+    }
+    t->used = 1;
+    return f->data + t->begin;
+}
+
+static int32_t nn__le_i32(const unsigned char *b)
+{
+    return (int32_t)((uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24);
+}
+
+/* A scale (finite, > 0) and a zero point (0..NN__QMAX) named prefix.<what>scale ... */
+static nn_status nn__qload_qparams(nn__st_file *f, const char *prefix, const char *what, float *scale, int *zp)
+{
+    char name[NN_MAX_NAME + 32];
+    const unsigned char *p;
+    int one = 1;
+    int32_t z;
+    snprintf(name, sizeof name, "%s.%sscale", prefix, what);
+    if (!(p = nn__qst_get(f, name, "F32", 1, &one, 1, 4))) return NN_ERR_FORMAT;
+    *scale = nn__le_f32(p);
+    if (!(*scale > 0.0f) || !isfinite(*scale))
+        return nn__fail(NN_ERR_FORMAT, "model: tensor '%s' holds %g, expected a finite scale > 0", name, *scale);
+    snprintf(name, sizeof name, "%s.%szero_point", prefix, what);
+    if (!(p = nn__qst_get(f, name, "I32", 1, &one, 1, 4))) return NN_ERR_FORMAT;
+    z = nn__le_i32(p);
+    if (z < 0 || z > NN__QMAX)
+        return nn__fail(NN_ERR_FORMAT, "model: tensor '%s' holds %ld, expected 0 to %d", name, (long)z, NN__QMAX);
+    *zp = (int)z;
+    return NN_OK;
+}
+
+/* Reads an int8 net into net, whose layers the loader added from the file's layer
+   text: every tensor checked (dtype, shape, each weight in -127..127, each scale finite
+   and > 0, each zero point in 0..127, each bias within +-2^30) before its arrays are
+   allocated, no tensor left over. */
+static nn_status nn__qload(nn_net *net, nn__st_file *f, int max_batch)
+{
+    const char *kind = nn__st_meta(f, "quantized"), *top = nn__st_meta(f, "activation_max");
+    const unsigned char **wp = NULL;
+    nn__qnet *q;
+    nn_status st;
+    int k, c;
+    size_t i;
+    if (strcmp(kind, "int8") || !top || strcmp(top, "127"))
+        return nn__fail(NN_ERR_FORMAT, "model: quantized '%s' with activation_max '%s'; this nn.h reads int8 "
+                        "with activation_max 127", kind, top ? top : "(none)");
+    if ((st = nn__qshell(net, max_batch, "model")) != NN_OK) return st;
+    q = net->q;
+    for (k = 0; k < f->num_tensors; k++) f->tensors[k].used = 0;
+    if ((st = nn__qload_qparams(f, "input", "", &q->in_scale, &q->in_zp)) != NN_OK) return st;
+    if (!(wp = (const unsigned char **)nn__calloc((size_t)q->num_ops * 3, sizeof *wp)))
+        return nn__fail(NN_ERR_NOMEM, "model: out of memory");
+    for (k = 0; k < q->num_ops; k++) {   /* every tensor checked, nothing allocated */
+        nn__qop *op = &q->ops[k];
+        const nn_layer *L = &net->layers[op->layer];
+        char pre[16], name[NN_MAX_NAME + 32];
+        const char *prefix = nn__qprefix(net, op->layer, pre);
+        int outs = op->rows * op->groups, shape[4];
+        op->in_scale = k ? q->ops[k - 1].out_scale : q->in_scale;
+        op->in_zp = k ? q->ops[k - 1].out_zp : q->in_zp;
+        op->out_scale = op->in_scale;
+        op->out_zp = op->in_zp;
+        if ((op->kind == NN__QGEMM && !op->to_float) || op->kind == NN__QLUT)
+            if ((st = nn__qload_qparams(f, prefix, "output_", &op->out_scale, &op->out_zp)) != NN_OK) goto done;
+        if (op->kind != NN__QGEMM) continue;
+        shape[0] = outs;
+        shape[1] = op->conv ? L->in.c / op->groups : op->k;
+        shape[2] = L->desc.kernel_h;
+        shape[3] = L->desc.kernel_w;
+        snprintf(name, sizeof name, "%s.weight", prefix);
+        st = NN_ERR_FORMAT;
+        if (!(wp[3 * k] = nn__qst_get(f, name, "I8", op->conv ? 4 : 2, shape, (size_t)outs * op->k, 1))) goto done;
+        for (i = 0; i < (size_t)outs * op->k; i++)
+            if (wp[3 * k][i] == 0x80) {
+                st = nn__fail(NN_ERR_FORMAT, "model: tensor '%s' holds -128 at index %zu, expected -127 to 127",
+                              name, i);
+                goto done;
+            }
+        snprintf(name, sizeof name, "%s.weight_scale", prefix);
+        if (!(wp[3 * k + 1] = nn__qst_get(f, name, "F32", 1, shape, (size_t)outs, 4))) goto done;
+        for (c = 0; c < outs; c++) {
+            float s = nn__le_f32(wp[3 * k + 1] + 4 * c);
+            if (!(s > 0.0f) || !isfinite(s)) {
+                st = nn__fail(NN_ERR_FORMAT, "model: tensor '%s' holds %g at index %d, expected a finite scale "
+                              "> 0", name, s, c);
+                goto done;
+            }
+        }
+        snprintf(name, sizeof name, "%s.bias", prefix);
+        if (!(wp[3 * k + 2] = nn__qst_get(f, name, "I32", 1, shape, (size_t)outs, 4))) goto done;
+        for (c = 0; c < outs; c++) {
+            int32_t b = nn__le_i32(wp[3 * k + 2] + 4 * c);
+            if (b < -(int32_t)NN__QBIAS_MAX || b > (int32_t)NN__QBIAS_MAX) {
+                st = nn__fail(NN_ERR_FORMAT, "model: tensor '%s' holds %ld at index %d, expected within +-2^30",
+                              name, (long)b, c);
+                goto done;
+            }
+        }
+    }
+    for (k = 0; k < f->num_tensors; k++)
+        if (!f->tensors[k].used) {
+            st = nn__fail(NN_ERR_FORMAT, "model: tensor '%s' does not belong to this int8 net", f->tensors[k].name);
+            goto done;
+        }
+    for (k = 0; k < q->num_ops; k++) {   /* then copied */
+        nn__qop *op = &q->ops[k];
+        int outs = op->rows * op->groups;
+        if ((st = nn__qop_alloc(op, "model")) != NN_OK) goto done;
+        if (op->kind != NN__QGEMM) continue;
+        for (c = 0; c < outs; c++) {
+            memcpy(op->w + (size_t)c * op->kp, wp[3 * k] + (size_t)c * op->k, (size_t)op->k);
+            op->w_scale[c] = nn__le_f32(wp[3 * k + 1] + 4 * c);
+            op->bias[c] = nn__le_i32(wp[3 * k + 2] + 4 * c);
+        }
+    }
+    st = nn__qfinish(net, "model");
+done:
+    nn__free((void *)wp);
+    return st;
+}
 
 /* =================================================================================
    ONNX

@@ -331,6 +331,12 @@ static void test_null_model_files(void)
     CASE("nn_load_checkpoint_memory", "NULL data", is_arg(nn_load_checkpoint_memory(net, opt, NULL, model_size)));
     CASE("nn_load_onnx_memory", "NULL data", is_null(nn_load_onnx_memory(NULL, model_size, 4)));
     CASE("nn_load_onnx", "NULL path", is_null(nn_load_onnx(NULL, 4)));
+    {
+        nn_quantize_desc qd = {0};
+        CASE("nn_quantize", "NULL net", is_null(nn_quantize(NULL, &ds, 1, qd)));
+        CASE("nn_quantize", "NULL calibration", is_null(nn_quantize(net, NULL, 1, qd)));
+        CASE("nn_is_quantized", "NULL net", RUNS_ERR(nn_is_quantized(NULL)));
+    }
 }
 
 static void test_null_metrics(void)

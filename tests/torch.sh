@@ -5,12 +5,12 @@
 # aarch64-linux-gnu-gcc and qemu-aarch64 are there; then the layer options
 # (tests/options_torch.c + .py, one test per case), the model-file
 # interoperability of tests/interop.sh and the torchvision models of
-# tests/models_torch.sh and the ONNX models of tests/onnx_torch.sh (one test each), then
-# two training steps of ResNet-18 and MobileNetV2 and examples/resnet.c's model
-# (tests/train_torch.sh, two tests), and the ONNX export in onnx.checker and OpenCV
-# (tests/onnx_export.sh, one test); the airbench94 recipe's features
-# (tests/recipe_torch.sh, one test per case) come before interop. Ends with
-# "torch: N passed, N failed".
+# tests/models_torch.sh, the ONNX models of tests/onnx_torch.sh and nn_quantize against
+# torch.ao.quantization (tests/quantize_torch.sh; one test each), then two training steps
+# of ResNet-18 and MobileNetV2 and examples/resnet.c's model (tests/train_torch.sh, two
+# tests), and the ONNX export in onnx.checker and OpenCV (tests/onnx_export.sh, one
+# test); the airbench94 recipe's features (tests/recipe_torch.sh, one test per case)
+# come before interop. Ends with "torch: N passed, N failed".
 cd "$(dirname "$0")/.." || exit 1
 passed=0; failed=0
 compare() {   # compare NAME RUNNER BINARY: runs the cases, counts PyTorch's verdicts
@@ -62,6 +62,8 @@ fi
 if tests/interop.sh; then passed=$((passed + 1)); else echo "FAIL interop"; failed=$((failed + 1)); fi
 if tests/models_torch.sh; then passed=$((passed + 1)); else echo "FAIL models_torch"; failed=$((failed + 1)); fi
 if tests/onnx_torch.sh; then passed=$((passed + 1)); else echo "FAIL onnx_torch"; failed=$((failed + 1)); fi
+# int8: nn_quantize against torch.ao.quantization (onednn) on the VGG ConvNet (tests/quantize_torch.sh).
+if COUNT=200 TEST=500 tests/quantize_torch.sh; then passed=$((passed + 1)); else echo "FAIL quantize_torch"; failed=$((failed + 1)); fi
 # Training PyTorch-exact, and examples/resnet.c's model in torchvision (tests/train_torch.sh).
 if tests/train_torch.sh steps; then passed=$((passed + 1)); else echo "FAIL train_torch steps"; failed=$((failed + 1)); fi
 if tests/train_torch.sh resnet; then passed=$((passed + 1)); else echo "FAIL train_torch resnet"; failed=$((failed + 1)); fi

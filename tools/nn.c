@@ -28,6 +28,10 @@
          nn.h model file, or the name of an architecture of examples/models.h, built
          for its input with PyTorch's default initialisation (seed 0) and --classes
          outputs (10).
+     nn quantize MODEL CIFAR_DIR OUT.safetensors [--count N]
+         an int8 model of MODEL (nn_quantize): calibrated on the first N (default 500,
+         at most 10000) images of CIFAR_DIR/data_batch_1.bin, preprocessed as MODEL
+         says; OUT runs wherever MODEL did (nn run, classify, embed).
    Bad input gets a sentence on stderr and exit status 1; bad usage status 2. */
 #define NN_IMPLEMENTATION
 #include "nn.h"
@@ -46,6 +50,7 @@ static void usage(FILE *out)
                  "       nn convert --arch NAME [--classes K] WEIGHTS.safetensors OUT.safetensors\n"
                  "       nn import IN.onnx OUT.safetensors\n"
                  "       nn export MODEL OUT.onnx [--classes K]\n"
+                 "       nn quantize MODEL.safetensors CIFAR_DIR OUT.safetensors [--count N]\n"
                  "       nn --help\n"
                  "  info      the layers with their shapes, the parameter count, the input shape,\n"
                  "            the preprocessing and the class names\n"
@@ -56,6 +61,7 @@ static void usage(FILE *out)
                  "  import    an ONNX model to an nn.h model file (info and run take .onnx too)\n"
                  "  export    an nn.h model file, or an architecture NAME (untrained), as an ONNX\n"
                  "            model (opset 13, dynamic batch)\n"
+                 "  quantize  an int8 model calibrated on the first N (500) images of data_batch_1.bin\n"
                  "architectures:\n");
     for (i = 0; i < sizeof model_archs / sizeof model_archs[0]; i++)
         fprintf(out, "  %-15s %d x %d x %d input%s; %s\n", model_archs[i].name, model_archs[i].input.c,
@@ -407,6 +413,56 @@ static int cmd_export(int argc, char **argv)
     return 0;
 }
 
+/* ---- quantize ---- */
+
+static int cmd_quantize(int argc, char **argv)
+{
+    const char *paths[3];
+    char file[4096];
+    const char *files[1];
+    int npaths = 0, count = 500, i, status = 1;
+    nn_net *net = NULL, *qn = NULL;
+    nn_dataset raw, cal;
+    nn_quantize_desc qd = {0};
+    memset(&raw, 0, sizeof raw);
+    memset(&cal, 0, sizeof cal);
+    for (i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--count")) {
+            if (i + 1 >= argc || !parse_int(argv[i + 1], 1, 10000, &count))
+                return bad_usage("--count %s: expected 1 to 10000 images", i + 1 < argc ? argv[i + 1] : "");
+            i++;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return bad_usage("unknown flag %s", argv[i]);
+        } else if (npaths == 3) {
+            return bad_usage("quantize takes MODEL CIFAR_DIR OUT; %s is one too many", argv[i]);
+        } else {
+            paths[npaths++] = argv[i];
+        }
+    }
+    if (npaths != 3) return bad_usage("quantize takes MODEL CIFAR_DIR OUT.safetensors%s", "");
+    snprintf(file, sizeof file, "%s/data_batch_1.bin", paths[1]);
+    files[0] = file;
+    if (!(net = nn_load(paths[0], 64)) || nn_cifar10_load_files(files, 1, &raw) != NN_OK) { fail(nn_error()); goto done; }
+    if (nn_shape_size(raw.shape) != nn_shape_size(nn_get_layer(net, 0)->in)) {
+        fprintf(stderr, "nn: %s does not take 3 x 32 x 32 images\n", paths[0]);
+        goto done;
+    }
+    cal = raw;
+    cal.owns_data = 0;
+    cal.order = NULL;
+    cal.n = count < raw.n ? count : raw.n;
+    if (nn_get_preprocess(net) != NN_PREPROCESS_NONE &&
+        nn_preprocess(net, raw.x, raw.x, cal.n) != NN_OK) { fail(nn_error()); goto done; }
+    if (!(qn = nn_quantize(net, &cal, cal.n, qd)) || nn_save(qn, paths[2]) != NN_OK) { fail(nn_error()); goto done; }
+    printf("%s: int8, calibrated on %d images of %s -> %s\n", paths[0], cal.n, file, paths[2]);
+    status = 0;
+done:
+    nn_net_free(qn);
+    nn_net_free(net);
+    nn_dataset_free(&raw);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) { usage(stderr); return 2; }
@@ -419,5 +475,6 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "convert")) return cmd_convert(argc - 2, argv + 2);
     if (!strcmp(argv[1], "import")) return cmd_import(argc - 2, argv + 2);
     if (!strcmp(argv[1], "export")) return cmd_export(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "quantize")) return cmd_quantize(argc - 2, argv + 2);
     return bad_usage("unknown command '%s'", argv[1]);
 }

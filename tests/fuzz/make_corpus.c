@@ -2,7 +2,7 @@
    that libFuzzer mutates them quickly.
      Usage: make_corpus DIR      (writes DIR/<target>/seed_*; DIR/<target> must exist)
    load_memory: saved models of several architectures, with preprocessing and class
-   names; load_weights: files for fuzz_net(), as nn.h and as PyTorch write them;
+   names, and int8 ones (nn_quantize); load_weights: files for fuzz_net(), as nn.h and as PyTorch write them;
    checkpoint: one per optimiser kind (first byte: which); cifar10 and idx: tiny sets
    in the layouts of their targets; npy: .npy files of 1 to 4 dimensions, versions 1.0
    and 2.0; onnx: small ONNX models (tests/onnx_model.h). Built with fuzz_common.c (see the Makefile). */
@@ -59,6 +59,40 @@ static nn_net *built(nn_net *net, const char *name)
 {
     FUZZ_CHECK(nn_build(net, 4, 3) == NN_OK, "building %s: %s", name, nn_error());
     return net;
+}
+
+/* int8 nets (nn_quantize): a conv net with every op kind and an MLP, with class names. */
+static void int8_seeds(void)
+{
+    static float x[6 * 2 * 6 * 6];
+    static const char *const classes[3] = { "cat", "dog", "bird" };
+    int y[6] = {0}, i;
+    nn_dataset d;
+    nn_quantize_desc qd = {0};
+    nn_net *net = nn_net_new(nn_shape3(2, 6, 6)), *q;
+    nn_rng r = nn_rng_new(5);
+    memset(&d, 0, sizeof d);
+    for (i = 0; i < 6 * 72; i++) x[i] = nn_rng_normal(&r, 0.0f, 1.0f);
+    d.n = 6; d.shape = nn_shape3(2, 6, 6); d.x = x; d.y = y;
+    nn_add(net, nn_conv2d(3, 3, 1, 1)); nn_add(net, nn_batchnorm()); nn_add(net, nn_relu());
+    nn_add(net, nn_maxpool2d(2, 2, 0));
+    nn_add(net, nn_conv2d(4, 2, 1, 1)); nn_add(net, nn_tanh()); nn_add(net, nn_avgpool2d(2, 2, 1));
+    nn_add(net, nn_global_avgpool()); nn_add(net, nn_flatten()); nn_add(net, nn_linear(3));
+    built(net, "int8 cnn");
+    nn_set_class_names(net, classes, 3);
+    q = nn_quantize(net, &d, 6, qd);
+    FUZZ_CHECK(q != NULL, "quantizing the cnn: %s", nn_error());
+    put_net("load_memory", "int8_cnn", q);
+    nn_net_free(q);
+    nn_net_free(net);
+    net = nn_net_new(nn_shape3(2, 6, 6));
+    nn_add(net, nn_flatten()); nn_add(net, nn_linear(5)); nn_add(net, nn_leaky_relu(0.1f));
+    nn_add(net, nn_linear(2));
+    q = nn_quantize(built(net, "int8 mlp"), &d, 6, qd);
+    FUZZ_CHECK(q != NULL, "quantizing the mlp: %s", nn_error());
+    put_net("load_memory", "int8_mlp", q);
+    nn_net_free(q);
+    nn_net_free(net);
 }
 
 static void models(void)
@@ -127,6 +161,7 @@ static void models(void)
     net = fuzz_net();
     put_net("load_memory", "fixed_net", net);
     nn_net_free(net);
+    int8_seeds();
 }
 
 /* A weights file as PyTorch writes one: no architecture in the metadata, the tensors
