@@ -49,8 +49,18 @@ static nn_net *prepare_fp32(nn_net *net, const nn_dataset *calibration)
     return nn_inference_only(net) == NN_OK ? net : NULL;
 }
 
+/* nn_quantize on the calibration images; the float32 net is freed. */
+static nn_net *prepare_int8(nn_net *net, const nn_dataset *calibration)
+{
+    nn_quantize_desc desc = {0};
+    nn_net *q = nn_quantize(net, calibration, calibration->n, desc);
+    nn_net_free(net);
+    return q;
+}
+
 static const embed_mode modes[] = {
     {"fp32", prepare_fp32, 0},
+    {"int8", prepare_int8, 1},
 };
 
 static double gemm_gflops(void)
