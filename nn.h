@@ -9624,9 +9624,11 @@ static nn_status nn__ox_infer(nn__ox_ctx *c, int k, nn_layer_desc *desc)
             else if (infer == 0 && prod % known == 0 && known == prod) r[0] = c->batch;
             same = (int)s->count == x->rank && r[0] == c->batch;
             for (j = 1; same && j < x->rank; j++) same = r[j] == x->d[j];
-            if (same) {              /* to its own shape: nothing to do */
+            if (!same && x->rank == 2 && s->count <= 4 && r[0] == c->batch && r[1] == x->d[1])
+                for (same = 1, j = 2; j < (int)s->count; j++) same &= r[j] == 1;   /* N x F x 1 x 1 */
+            if (same) {              /* to its own shape (nn.h's F features are F x 1 x 1): nothing to do */
                 y->kind = NN__OX_DYN;
-                y->rank = x->rank;
+                y->rank = (int)s->count;
                 memcpy(y->d, x->d, sizeof y->d);
                 return NN_OK;
             }
