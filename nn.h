@@ -9511,11 +9511,12 @@ static nn_status nn__ox_infer(nn__ox_ctx *c, int k, nn_layer_desc *desc)
         if (ndyn != 1) return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "reads the input twice");
         if (nn__ox_str_is(op, "BatchNormalization") && x->rank < 2)
             return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "on a value without channels");
-    } else if (nn__ox_str_is(op, "Add") || nn__ox_str_is(op, "Mul") || nn__ox_str_is(op, "Div")) {
+    } else if (nn__ox_str_is(op, "Add") || nn__ox_str_is(op, "Mul") || nn__ox_str_is(op, "Div") ||
+               nn__ox_str_is(op, "Greater")) {
         nn__ox_val *a = nn__ox_in(c, k, 0), *b = nn__ox_in(c, k, 1);
         if (nd->nin != 2 || !a || !b) return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "expects two inputs");
         if (ndyn == 2) {
-            if (a == b || a->rank != b->rank || memcmp(a->d + 1, b->d + 1, sizeof(int64_t) * 3))
+            if ((a == b && op.p[0] != 'M') || a->rank != b->rank || memcmp(a->d + 1, b->d + 1, sizeof(int64_t) * 3))
                 return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "adds or multiplies computed values of other shapes");
             if (nn__ox_str_is(op, "Div")) return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "divides by a computed value");
         } else {
@@ -9526,6 +9527,13 @@ static nn_status nn__ox_infer(nn__ox_ctx *c, int k, nn_layer_desc *desc)
                 return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "a float32 constant that does not broadcast onto "
                                         "the computed value without varying along its batch");
         }
+    } else if (nn__ox_str_is(op, "Where")) {
+        for (j = 1; j < nd->nin; j++)
+            if (!nn__ox_in(c, k, j) || nn__ox_in(c, k, j)->rank != x->rank ||
+                memcmp(nn__ox_in(c, k, j)->d + 1, x->d + 1, sizeof(int64_t) * 3))
+                break;
+        if (nd->nin != 3 || ndyn != 3 || j < 3)
+            return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "a Where other than of three computed values of one shape");
     } else if (nn__ox_str_is(op, "Conv")) {
         const nn__ox_tensor *b = nn__ox_const_in(c, k, 2);
         int64_t g = nn__ox_attr_int(nd, "group", 1), oh, ow;
@@ -9751,6 +9759,7 @@ static int nn__ox_gelu(nn__ox_ctx *c, int x)
 {
     int p, div = -1, b = -1, erf, add, e;
     double v;
+    if (c->vals[x].ncons != 2) return -1;
     for (p = 0; p < 2 && div < 0; p++) {
         int a = c->vals[x].cons[p];
         if ((nn__ox_op(c, a, "Div") && nn__ox_scalar(nn__ox_const_in(c, a, 1), &v) && fabs(v - 1.41421356) < 1e-5) ||
@@ -9776,6 +9785,120 @@ static int nn__ox_gelu(nn__ox_ctx *c, int x)
         nn__ox_other(c, e, c->out0[add]) != c->out0[b])
         return -1;
     return c->out0[e];                   /* (x * 0.5) * (erf + 1) */
+}
+
+/* A link of a chain: its op, and its operand besides the value before it: none ('-'),
+   the chain's input ('x') or a scalar constant k ('k'). */
+typedef struct nn__ox_link { const char *op; char with; double k; } nn__ox_link;
+
+static int nn__ox_link_fits(nn__ox_ctx *c, int k, const nn__ox_link *L, int v, int x, double *kv)
+{
+    int other;
+    if (!nn__ox_op(c, k, L->op)) return 0;
+    if (L->with == '-') return c->ox.nodes[k].nin == 1 && c->in[k][0] == v;
+    if (c->ox.nodes[k].nin != 2 || (c->in[k][0] != v && c->in[k][1] != v)) return 0;
+    other = nn__ox_other(c, k, v);
+    if (L->with == 'x') return other == x;
+    return other >= 0 && c->vals[other].kind == NN__OX_CONST && nn__ox_scalar(c->vals[other].t, kv);
+}
+
+/* The chain link[0..n) from value x: each node reads the value before it (x for the
+   first) and its operand, and is that value's only reader; the chain reads x as often
+   as all of x's readers do. *y its output, or -1 where the graph has another shape;
+   a constant more than 1e-6 (relative) off link's is an error naming its node. */
+static nn_status nn__ox_chain(nn__ox_ctx *c, int x, const nn__ox_link *link, int n, const char *what, int *y)
+{
+    int i = 0, p, k = -1, v = x, reads = 1, bad = -1, bad_i = 0;
+    double kv = 0, bad_k = 0;
+    *y = -1;
+    for (p = 0; p < c->vals[x].ncons && k < 0; p++)
+        if (nn__ox_link_fits(c, c->vals[x].cons[p], link, x, x, &kv)) k = c->vals[x].cons[p];
+    while (k >= 0) {
+        reads += link[i].with == 'x';
+        if (link[i].with == 'k' && bad < 0 && !(fabs(kv - link[i].k) <= 1e-6 * fabs(link[i].k))) {
+            bad = k; bad_i = i; bad_k = kv;
+        }
+        v = c->out0[k];
+        if (++i == n) break;
+        if (!nn__ox_link_fits(c, k = nn__ox_sole(c, v), &link[i], v, x, &kv)) return NN_OK;
+    }
+    if (k < 0 || reads != c->vals[x].ncons) return NN_OK;
+    if (bad >= 0)
+        return nn__ox_node_fail(c, bad, NN_ERR_FORMAT, "the constant %.9g where %s has %.9g", bad_k, what,
+                                link[bad_i].k);
+    *y = v;
+    return NN_OK;
+}
+
+/* The scalar constant operand of binary node k besides value v. */
+static int nn__ox_operand(nn__ox_ctx *c, int k, int v, double *kv)
+{
+    int other = c->ox.nodes[k].nin == 2 ? nn__ox_other(c, k, v) : -1;
+    return other >= 0 && other != v && c->vals[other].kind == NN__OX_CONST && nn__ox_scalar(c->vals[other].t, kv);
+}
+
+/* Softplus with nn.h's threshold as the export writes it, from value x read by two or
+   three nodes: Where(Greater(z, threshold), x, Softplus(z)) with z = x, or with
+   z = Mul(x, beta) and the Softplus divided by beta. *y the output, or -1. */
+static nn_status nn__ox_softplus(nn__ox_ctx *c, int x, nn_layer_desc *d, int *y)
+{
+    const nn__ox_val *xv = &c->vals[x];
+    int p, k, z = x, where = -1, sp = -1, gt = -1, q, div = -1;
+    double beta = 1, beta2 = 1, th = 0;
+    *y = -1;
+    for (p = 0; p < xv->ncons; p++) {
+        k = xv->cons[p];
+        if (nn__ox_op(c, k, "Where") && c->ox.nodes[k].nin == 3 && c->in[k][1] == x) where = k;
+        else if (xv->ncons == 2 && nn__ox_op(c, k, "Mul") && nn__ox_operand(c, k, x, &beta)) z = c->out0[k];
+    }
+    if (where < 0 || xv->ncons != (z == x ? 3 : 2) || c->vals[z].ncons != (z == x ? 3 : 2)) return NN_OK;
+    for (p = 0; p < c->vals[z].ncons; p++) {
+        k = c->vals[z].cons[p];
+        if (nn__ox_op(c, k, "Softplus") && c->ox.nodes[k].nin == 1) sp = k;
+        else if (nn__ox_op(c, k, "Greater") && c->in[k][0] == z && nn__ox_operand(c, k, z, &th)) gt = k;
+    }
+    if (sp < 0 || gt < 0) return NN_OK;
+    q = c->out0[sp];
+    if (z != x) {
+        div = nn__ox_sole(c, q);
+        if (!nn__ox_op(c, div, "Div") || c->in[div][0] != q || !nn__ox_operand(c, div, q, &beta2)) return NN_OK;
+        q = c->out0[div];
+    }
+    if (c->in[where][0] != c->out0[gt] || c->in[where][2] != q || nn__ox_sole(c, c->out0[gt]) != where ||
+        nn__ox_sole(c, q) != where)
+        return NN_OK;
+    if (!(fabs(beta) <= FLT_MAX) || beta == 0 || beta2 != beta)
+        return nn__ox_node_fail(c, div >= 0 ? div : where, NN_ERR_FORMAT, "a Softplus's beta %g (multiplying) "
+                                "and %g (dividing): nn.h's is one finite number, not 0", beta, beta2);
+    if (!(fabs(th) <= FLT_MAX) || th == 0)
+        return nn__ox_node_fail(c, gt, NN_ERR_FORMAT, "a Softplus's threshold %g (nn.h's is finite, and 0 "
+                                "stands for its default 20)", th);
+    *d = nn_softplus((float)beta, (float)th);
+    *y = c->out0[where];
+    return NN_OK;
+}
+
+/* The layers whose graph forks from value x and joins again: GELU (exact, or the tanh
+   one as nn_save_onnx and PyTorch 1.13 write it) and Softplus with its threshold.
+   *d the layer and *y the value after it, or *y -1. */
+static nn_status nn__ox_pattern(nn__ox_ctx *c, int x, nn_layer_desc *d, int *y)
+{
+    static const nn__ox_link ours[] = {   /* nn.h's order: x (1 + tanh(s (x + ((k x) x) x))) / 2 */
+        { "Mul", 'k', 0.044715 }, { "Mul", 'x', 0 }, { "Mul", 'x', 0 }, { "Add", 'x', 0 },
+        { "Mul", 'k', 0.7978845608028654 }, { "Tanh", '-', 0 }, { "Add", 'k', 1 }, { "Mul", 'x', 0 },
+        { "Mul", 'k', 0.5 } };
+    static const nn__ox_link torch[] = {  /* PyTorch's: k ((x x) x) */
+        { "Mul", 'x', 0 }, { "Mul", 'x', 0 }, { "Mul", 'k', 0.044715 }, { "Add", 'x', 0 },
+        { "Mul", 'k', 0.7978845608028654 }, { "Tanh", '-', 0 }, { "Add", 'k', 1 }, { "Mul", 'x', 0 },
+        { "Mul", 'k', 0.5 } };
+    nn_status st;
+    *d = nn_gelu(0);
+    if ((*y = nn__ox_gelu(c, x)) >= 0) return NN_OK;
+    *d = nn_gelu(1);
+    if ((st = nn__ox_chain(c, x, ours, 9, "a tanh GELU", y)) != NN_OK || *y >= 0 ||
+        (st = nn__ox_chain(c, x, torch, 9, "a tanh GELU", y)) != NN_OK || *y >= 0)
+        return st;
+    return nn__ox_softplus(c, x, d, y);
 }
 
 static nn_status nn__ox_walk(nn__ox_ctx *c, int v, int emit, int depth, int *end, int *join);
@@ -9892,6 +10015,9 @@ static nn_status nn__ox_node_layers(nn__ox_ctx *c, int k, int emit, int *next)
                                 "MatMul");
     } else if (nn__ox_str_is(op, "Erf")) {
         return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "Erf outside the pattern of an exact GELU");
+    } else if (nn__ox_str_is(op, "Greater") || nn__ox_str_is(op, "Where")) {
+        return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "%.*s outside the pattern of a Softplus with its threshold",
+                                NN__OX_STR(op));
     } else if (nn__ox_str_is(op, "Softmax") || nn__ox_str_is(op, "LogSoftmax")) {
         return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "nn.h nets output logits, without a softmax; export the "
                                 "model without it (the net's output would differ from the model's)");
@@ -9977,6 +10103,7 @@ static nn_status nn__ox_walk(nn__ox_ctx *c, int v, int emit, int depth, int *end
         return nn__fail(NN_ERR_FORMAT, "onnx: residual blocks nested more than %d deep", NN__OX_MAX_NEST);
     for (;;) {
         nn__ox_val *x = &c->vals[v];
+        nn_layer_desc d;
         int k, next, g;
         *end = v;
         *join = -1;
@@ -9988,9 +10115,6 @@ static nn_status nn__ox_walk(nn__ox_ctx *c, int v, int emit, int depth, int *end
         if (v == c->output)
             return nn__fail(NN_ERR_FORMAT, "onnx: the graph's output '%.*s' is also read by a node",
                             NN__OX_STR(x->name));
-        if (x->ncons > 2)
-            return nn__fail(NN_ERR_FORMAT, "onnx: the value '%.*s' is read by %d nodes (nn.h nets are chains of "
-                            "residual blocks: at most two)", NN__OX_STR(x->name), x->ncons);
         if (x->ncons == 1) {
             k = x->cons[0];
             if (nn__ox_binary(c, k)) {
@@ -10001,11 +10125,15 @@ static nn_status nn__ox_walk(nn__ox_ctx *c, int v, int emit, int depth, int *end
             v = next;
             continue;
         }
-        if ((g = nn__ox_gelu(c, v)) >= 0) {
-            if (emit && (st = nn__ox_emit(c, nn_gelu(0), NULL)) != NN_OK) return st;
+        if ((st = nn__ox_pattern(c, v, &d, &g)) != NN_OK) return st;
+        if (g >= 0) {
+            if (emit && (st = nn__ox_emit(c, d, NULL)) != NN_OK) return st;
             v = g;
             continue;
         }
+        if (x->ncons > 2)
+            return nn__fail(NN_ERR_FORMAT, "onnx: the value '%.*s' is read by %d nodes (nn.h nets are chains of "
+                            "residual blocks: at most two)", NN__OX_STR(x->name), x->ncons);
         {
             int e, j, main_p, relu, out, pe, pj;
             if ((st = nn__ox_join(c, v, depth)) != NN_OK) return st;
