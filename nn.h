@@ -9380,16 +9380,16 @@ static nn_status nn__ox_fold(nn__ox_ctx *c, int k)
 static int nn__ox_op(nn__ox_ctx *c, int k, const char *op) { return k >= 0 && nn__ox_str_is(c->ox.nodes[k].op, op); }
 
 /* One axis of a window (Conv, MaxPool, AveragePool): ONNX's pads (begin, end) as nn.h's
-   one pad on each side, where that gives the same output size (the windows then start
-   at the same places and read the same values); *out the size. */
+   one pad on each side (and nn.h's ceil_mode ours_ceil), where that gives the same output
+   size (the windows then start at the same places and read the same values); *out the size. */
 static int nn__ox_axis(int64_t size, int64_t k_eff, int64_t stride, int64_t pb, int64_t pe, int ceil_mode,
-                       int64_t *out)
+                       int ours_ceil, int64_t *out)
 {
     int64_t span = size + pb + pe - k_eff, sym = size + 2 * pb - k_eff, ours;
     if (span < 0 || sym < 0) return 0;
     *out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
-    ours = (ceil_mode ? (sym + stride - 1) / stride : sym / stride) + 1;
-    if (ceil_mode && (ours - 1) * stride >= size + pb) ours--;   /* PyTorch: the last window starts inside */
+    ours = (ours_ceil ? (sym + stride - 1) / stride : sym / stride) + 1;
+    if (ours_ceil && (ours - 1) * stride >= size + pb) ours--;   /* PyTorch: the last window starts inside */
     return ours == *out;
 }
 
@@ -9402,7 +9402,7 @@ static nn_status nn__ox_window(nn__ox_ctx *c, int k, const nn__ox_val *x, int64_
                       *dil = nn__ox_attr_get(nd, "dilations"), *ap = nn__ox_attr_get(nd, "auto_pad"),
                       *ks = nn__ox_attr_get(nd, "kernel_shape");
     int64_t s[2] = { 1, 1 }, p[4] = { 0, 0, 0, 0 }, dl[2] = { 1, 1 }, kk[2], in[2], o[2];
-    int ceil_mode = (int)nn__ox_attr_int(nd, "ceil_mode", 0), i;
+    int ceil_mode = (int)nn__ox_attr_int(nd, "ceil_mode", 0), ours, i;
     kk[0] = kh; kk[1] = kw; in[0] = x->d[2]; in[1] = x->d[3];
     if (ks && (ks->nints != 2 || ks->ints[0] != kh || ks->ints[1] != kw))
         return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "kernel_shape does not match the weight (or is not 2-D)");
@@ -9439,13 +9439,18 @@ static nn_status nn__ox_window(nn__ox_ctx *c, int k, const nn__ox_val *x, int64_
         }
         ceil_mode = 0;
     }
-    for (i = 0; i < 2; i++) {
-        int64_t k_eff = (kk[i] - 1) * dl[i] + 1;
-        if (!nn__ox_axis(in[i], k_eff, s[i], p[i], p[i + 2], ceil_mode, &o[i]) || o[i] < 1)
-            return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "pads (%lld, %lld) on an axis of %lld: nn.h pads both "
-                                    "sides alike and this gives another output size (or none)",
-                                    (long long)p[i], (long long)p[i + 2], (long long)in[i]);
+    /* a pool's end pads that add windows (nn_save_onnx's where ONNX's ceil_mode would
+       count otherwise) are nn.h's ceil_mode, if it gives the same sizes on both axes */
+    for (ours = ceil_mode;; ours = 1) {
+        for (i = 0; i < 2 && nn__ox_axis(in[i], (kk[i] - 1) * dl[i] + 1, s[i], p[i], p[i + 2], ceil_mode, ours, &o[i]) &&
+                    o[i] >= 1; i++) {}
+        if (i == 2 || ours || d->kind == NN_CONV2D) break;
     }
+    if (i < 2)
+        return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "pads (%lld, %lld) on an axis of %lld: nn.h pads both "
+                                "sides alike and this gives another output size (or none)",
+                                (long long)p[i], (long long)p[i + 2], (long long)in[i]);
+    ceil_mode = ours;
     d->kernel_h = (int)kk[0]; d->kernel_w = (int)kk[1];
     d->stride_h = (int)s[0]; d->stride_w = (int)s[1];
     d->pad_h = (int)p[0]; d->pad_w = (int)p[1];
