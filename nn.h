@@ -9027,8 +9027,9 @@ static nn_status nn__ox_parse(nn__ox *ox, const void *data, size_t size)
    Gather / Unsqueeze / Squeeze / Concat / Cast chains PyTorch builds on it) and infers
    the shape of every value computed from the input; a walk from the input along the
    computed values emits the layers, a value read by two nodes opening a residual block
-   that the Add joining its two paths closes (or the GELU that PyTorch writes as Div,
-   Erf, Add, Mul, Mul); then the net is built and the weights copied in. */
+   that the Add joining its two paths closes (or one layer whose nodes fork and join:
+   GELU exact or tanh, Softplus with its threshold); then the net is built and the
+   weights copied in. */
 
 #define NN__OX_BATCH (INT64_MIN / 2)   /* a symbolic batch size inside shape constants */
 #define NN__OX_MAX_FOLD 64             /* values of a constant computed by folding */
