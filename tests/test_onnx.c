@@ -516,6 +516,43 @@ static void test_fork_patterns(void)
     }
 }
 
+/* A MaxPool whose end pads add a window (3 x 3, stride 2, pads (0, 0, 1, 1) on 6 x 6: 3 x 3
+   out, where one pad of 0 on each side gives 2 x 3) is nn.h's ceil_mode, computing what
+   nn_maxpool2d(3, 2, 0) with ceil_mode computes. */
+static void test_end_pads_as_ceil_mode(void)
+{
+    static const int64_t xin[4] = { -1, 1, 6, 6 }, yout[4] = { -1, 1, 3, 3 }, pads[4] = { 0, 0, 1, 1 },
+                         k3[2] = { 3, 3 }, s2[2] = { 2, 2 };
+    om_buf g = { 0, 0, 0 }, m, n = om_node("MaxPool", "pool", (const char *const[]){ "x", NULL },
+                                          (const char *const[]){ "y", NULL });
+    nn_layer_desc d = nn_maxpool2d(3, 2, 0);
+    nn_net *net, *ref = nn_net_new(nn_shape3(1, 6, 6));
+    float x[36], y[9];
+    const float *r;
+    int i;
+    for (i = 0; i < 36; i++) x[i] = (float)((i * 37) % 23 - 11);
+    om_attr_ints(&n, "kernel_shape", k3, 2);
+    om_attr_ints(&n, "strides", s2, 2);
+    om_attr_ints(&n, "pads", pads, 4);
+    om_msg(&g, 1, &n);
+    om_value(&g, 11, "x", xin, 4);
+    om_value(&g, 12, "y", yout, 4);
+    m = om_model(&g, 13);
+    net = nn_load_onnx_memory(m.p, m.n, 1);
+    d.ceil_mode = 1;
+    nn_add(ref, d);
+    CHECK(net && nn_get_layer(net, 0)->desc.ceil_mode == 1 && nn_get_layer(net, 0)->desc.pad_h == 0 &&
+          nn_shape_size(nn_output_shape(net)) == 9, "%s", net ? "not a 3 x 3 ceil_mode pool" : nn_error());
+    if (net && nn_shape_size(nn_output_shape(net)) == 9 && nn_build(ref, 1, 0) == NN_OK) {
+        memcpy(y, nn_forward(net, x, 1), sizeof y);
+        r = nn_forward(ref, x, 1);
+        for (i = 0; i < 9; i++) CHECK(y[i] == r[i], "y[%d] = %g, not %g", i, y[i], r[i]);
+    }
+    nn_net_free(net);
+    nn_net_free(ref);
+    free(m.p);
+}
+
 #ifndef NN_NO_STDIO
 static void test_load_onnx_file(void)
 {
@@ -550,6 +587,7 @@ int main(void)
     RUN(test_nan_weights_load);
     RUN(test_clip_bounds);
     RUN(test_fork_patterns);
+    RUN(test_end_pads_as_ceil_mode);
 #ifndef NN_NO_STDIO
     RUN(test_load_onnx_file);
 #endif
