@@ -9411,16 +9411,18 @@ static nn_status nn__ox_window(nn__ox_ctx *c, int k, const nn__ox_val *x, int64_
         return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "strides, pads or dilations of another rank than 2-D");
     if (ceil_mode != 0 && ceil_mode != 1) return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "ceil_mode %d", ceil_mode);
     if (padded) {                      /* an AveragePool after a Pad (PyTorch's count_include_pad) */
-        for (i = 0; pads && i < 4; i++)
-            if (pads->ints[i]) return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "pads of its own after a Pad");
+        for (i = 0; pads && i < 4; i++)   /* and uncounted end pads (nn_save_onnx's ceil_mode) */
+            if (pads->ints[i] && (i < 2 || pads->ints[i] < 0 || pads->ints[i] > 65535 ||
+                                  nn__ox_attr_int(nd, "count_include_pad", 0)))
+                return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "pads of its own after a Pad, other than uncounted "
+                                        "ones at the end");
         if (ap && !nn__ox_str_is(ap->s, "NOTSET")) return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "auto_pad after a Pad");
-        pads = NULL;
     }
     for (i = 0; i < 2; i++) {
         if (st) s[i] = st->ints[i];
         if (dil) dl[i] = dil->ints[i];
         if (pads) { p[i] = pads->ints[i]; p[i + 2] = pads->ints[i + 2]; }
-        if (padded) { p[i] = padded[i]; p[i + 2] = padded[i + 2]; }
+        if (padded) { p[i] = padded[i]; p[i + 2] = padded[i + 2] + (pads ? pads->ints[i + 2] : 0); }
         if (kk[i] < 1 || kk[i] > 65535 || s[i] < 1 || s[i] > 65535 || dl[i] < 1 || dl[i] > 65535 ||
             p[i] < 0 || p[i] > 65535 || p[i + 2] < 0 || p[i + 2] > 65535)
             return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "a kernel, stride, dilation or pad out of range");
@@ -9459,8 +9461,9 @@ static nn_status nn__ox_window(nn__ox_ctx *c, int k, const nn__ox_val *x, int64_
     else if (dl[0] != 1 || dl[1] != 1) return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "pooling with dilations");
     if (d->kind != NN_CONV2D) d->ceil_mode = ceil_mode;
     if (d->kind == NN_AVGPOOL2D) {
+        const int64_t *counted = padded ? padded : p;
         int include = padded || nn__ox_attr_int(nd, "count_include_pad", 0);
-        if (include && (p[0] != p[2] || p[1] != p[3]))
+        if (include && (counted[0] != counted[2] || counted[1] != counted[3]))
             return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "count_include_pad with pads unlike on the two sides");
         d->exclude_pad = !include;
     }

@@ -195,6 +195,7 @@ static nn_layer_desc with(nn_layer_desc d, int field, int value)
     if (field == 3) d.no_affine = value;
     if (field == 4) d.no_bias = value;
     if (field == 5) d.groups = value;
+    if (field == 6) d.kernel_w = value;
     return d;
 }
 
@@ -213,6 +214,8 @@ static void test_every_kind_exports(void)
         {"AvgPool2d", NN_AVGPOOL2D, 2, 4, 4, {nn_avgpool2d(3, 1, 1)}, "AveragePool"},
         {"AvgPool2d ceil_mode, padding counted", NN_AVGPOOL2D, 2, 6, 6, {with(nn_avgpool2d(3, 2, 1), 1, 1)},
          "Pad AveragePool"},
+        {"AvgPool2d ceil_mode by end pads, padding counted", NN_AVGPOOL2D, 2, 4, 5,
+         {with(with(nn_avgpool2d(3, 2, 1), 1, 1), 6, 2)}, "Pad AveragePool"},
         {"AvgPool2d ceil_mode, exclude_pad", NN_AVGPOOL2D, 2, 6, 6,
          {with(with(nn_avgpool2d(3, 2, 1), 1, 1), 2, 1)}, "AveragePool"},
         {"GlobalAvgPool", NN_GLOBAL_AVGPOOL, 2, 3, 3, {nn_global_avgpool()}, "GlobalAveragePool Flatten"},
