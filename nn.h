@@ -10697,8 +10697,9 @@ static nn_status nn__ox_parse(nn__ox *ox, const void *data, size_t size)
    Gather / Unsqueeze / Squeeze / Concat / Cast chains PyTorch builds on it) and infers
    the shape of every value computed from the input; a walk from the input along the
    computed values emits the layers, a value read by two nodes opening a residual block
-   that the Add joining its two paths closes (or the GELU that PyTorch writes as Div,
-   Erf, Add, Mul, Mul); then the net is built and the weights copied in. */
+   that the Add joining its two paths closes (or one layer whose nodes fork and join:
+   GELU exact or tanh, Softplus with its threshold); then the net is built and the
+   weights copied in. */
 
 #define NN__OX_BATCH (INT64_MIN / 2)   /* a symbolic batch size inside shape constants */
 #define NN__OX_MAX_FOLD 64             /* values of a constant computed by folding */
@@ -11050,16 +11051,16 @@ static nn_status nn__ox_fold(nn__ox_ctx *c, int k)
 static int nn__ox_op(nn__ox_ctx *c, int k, const char *op) { return k >= 0 && nn__ox_str_is(c->ox.nodes[k].op, op); }
 
 /* One axis of a window (Conv, MaxPool, AveragePool): ONNX's pads (begin, end) as nn.h's
-   one pad on each side, where that gives the same output size (the windows then start
-   at the same places and read the same values); *out the size. */
+   one pad on each side (and nn.h's ceil_mode ours_ceil), where that gives the same output
+   size (the windows then start at the same places and read the same values); *out the size. */
 static int nn__ox_axis(int64_t size, int64_t k_eff, int64_t stride, int64_t pb, int64_t pe, int ceil_mode,
-                       int64_t *out)
+                       int ours_ceil, int64_t *out)
 {
     int64_t span = size + pb + pe - k_eff, sym = size + 2 * pb - k_eff, ours;
     if (span < 0 || sym < 0) return 0;
     *out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
-    ours = (ceil_mode ? (sym + stride - 1) / stride : sym / stride) + 1;
-    if (ceil_mode && (ours - 1) * stride >= size + pb) ours--;   /* PyTorch: the last window starts inside */
+    ours = (ours_ceil ? (sym + stride - 1) / stride : sym / stride) + 1;
+    if (ours_ceil && (ours - 1) * stride >= size + pb) ours--;   /* PyTorch: the last window starts inside */
     return ours == *out;
 }
 
@@ -11072,7 +11073,7 @@ static nn_status nn__ox_window(nn__ox_ctx *c, int k, const nn__ox_val *x, int64_
                       *dil = nn__ox_attr_get(nd, "dilations"), *ap = nn__ox_attr_get(nd, "auto_pad"),
                       *ks = nn__ox_attr_get(nd, "kernel_shape");
     int64_t s[2] = { 1, 1 }, p[4] = { 0, 0, 0, 0 }, dl[2] = { 1, 1 }, kk[2], in[2], o[2];
-    int ceil_mode = (int)nn__ox_attr_int(nd, "ceil_mode", 0), i;
+    int ceil_mode = (int)nn__ox_attr_int(nd, "ceil_mode", 0), ours, i;
     kk[0] = kh; kk[1] = kw; in[0] = x->d[2]; in[1] = x->d[3];
     if (ks && (ks->nints != 2 || ks->ints[0] != kh || ks->ints[1] != kw))
         return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "kernel_shape does not match the weight (or is not 2-D)");
@@ -11080,16 +11081,18 @@ static nn_status nn__ox_window(nn__ox_ctx *c, int k, const nn__ox_val *x, int64_
         return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "strides, pads or dilations of another rank than 2-D");
     if (ceil_mode != 0 && ceil_mode != 1) return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "ceil_mode %d", ceil_mode);
     if (padded) {                      /* an AveragePool after a Pad (PyTorch's count_include_pad) */
-        for (i = 0; pads && i < 4; i++)
-            if (pads->ints[i]) return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "pads of its own after a Pad");
+        for (i = 0; pads && i < 4; i++)   /* and uncounted end pads (nn_save_onnx's ceil_mode) */
+            if (pads->ints[i] && (i < 2 || pads->ints[i] < 0 || pads->ints[i] > 65535 ||
+                                  nn__ox_attr_int(nd, "count_include_pad", 0)))
+                return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "pads of its own after a Pad, other than uncounted "
+                                        "ones at the end");
         if (ap && !nn__ox_str_is(ap->s, "NOTSET")) return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "auto_pad after a Pad");
-        pads = NULL;
     }
     for (i = 0; i < 2; i++) {
         if (st) s[i] = st->ints[i];
         if (dil) dl[i] = dil->ints[i];
         if (pads) { p[i] = pads->ints[i]; p[i + 2] = pads->ints[i + 2]; }
-        if (padded) { p[i] = padded[i]; p[i + 2] = padded[i + 2]; }
+        if (padded) { p[i] = padded[i]; p[i + 2] = padded[i + 2] + (pads ? pads->ints[i + 2] : 0); }
         if (kk[i] < 1 || kk[i] > 65535 || s[i] < 1 || s[i] > 65535 || dl[i] < 1 || dl[i] > 65535 ||
             p[i] < 0 || p[i] > 65535 || p[i + 2] < 0 || p[i + 2] > 65535)
             return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "a kernel, stride, dilation or pad out of range");
@@ -11109,13 +11112,18 @@ static nn_status nn__ox_window(nn__ox_ctx *c, int k, const nn__ox_val *x, int64_
         }
         ceil_mode = 0;
     }
-    for (i = 0; i < 2; i++) {
-        int64_t k_eff = (kk[i] - 1) * dl[i] + 1;
-        if (!nn__ox_axis(in[i], k_eff, s[i], p[i], p[i + 2], ceil_mode, &o[i]) || o[i] < 1)
-            return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "pads (%lld, %lld) on an axis of %lld: nn.h pads both "
-                                    "sides alike and this gives another output size (or none)",
-                                    (long long)p[i], (long long)p[i + 2], (long long)in[i]);
+    /* a pool's end pads that add windows (nn_save_onnx's where ONNX's ceil_mode would
+       count otherwise) are nn.h's ceil_mode, if it gives the same sizes on both axes */
+    for (ours = ceil_mode;; ours = 1) {
+        for (i = 0; i < 2 && nn__ox_axis(in[i], (kk[i] - 1) * dl[i] + 1, s[i], p[i], p[i + 2], ceil_mode, ours, &o[i]) &&
+                    o[i] >= 1; i++) {}
+        if (i == 2 || ours || d->kind == NN_CONV2D) break;
     }
+    if (i < 2)
+        return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "pads (%lld, %lld) on an axis of %lld: nn.h pads both "
+                                "sides alike and this gives another output size (or none)",
+                                (long long)p[i], (long long)p[i + 2], (long long)in[i]);
+    ceil_mode = ours;
     d->kernel_h = (int)kk[0]; d->kernel_w = (int)kk[1];
     d->stride_h = (int)s[0]; d->stride_w = (int)s[1];
     d->pad_h = (int)p[0]; d->pad_w = (int)p[1];
@@ -11123,8 +11131,9 @@ static nn_status nn__ox_window(nn__ox_ctx *c, int k, const nn__ox_val *x, int64_
     else if (dl[0] != 1 || dl[1] != 1) return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "pooling with dilations");
     if (d->kind != NN_CONV2D) d->ceil_mode = ceil_mode;
     if (d->kind == NN_AVGPOOL2D) {
+        const int64_t *counted = padded ? padded : p;
         int include = padded || nn__ox_attr_int(nd, "count_include_pad", 0);
-        if (include && (p[0] != p[2] || p[1] != p[3]))
+        if (include && (counted[0] != counted[2] || counted[1] != counted[3]))
             return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "count_include_pad with pads unlike on the two sides");
         d->exclude_pad = !include;
     }
@@ -11181,11 +11190,12 @@ static nn_status nn__ox_infer(nn__ox_ctx *c, int k, nn_layer_desc *desc)
         if (ndyn != 1) return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "reads the input twice");
         if (nn__ox_str_is(op, "BatchNormalization") && x->rank < 2)
             return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "on a value without channels");
-    } else if (nn__ox_str_is(op, "Add") || nn__ox_str_is(op, "Mul") || nn__ox_str_is(op, "Div")) {
+    } else if (nn__ox_str_is(op, "Add") || nn__ox_str_is(op, "Mul") || nn__ox_str_is(op, "Div") ||
+               nn__ox_str_is(op, "Greater")) {
         nn__ox_val *a = nn__ox_in(c, k, 0), *b = nn__ox_in(c, k, 1);
         if (nd->nin != 2 || !a || !b) return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "expects two inputs");
         if (ndyn == 2) {
-            if (a == b || a->rank != b->rank || memcmp(a->d + 1, b->d + 1, sizeof(int64_t) * 3))
+            if ((a == b && op.p[0] != 'M') || a->rank != b->rank || memcmp(a->d + 1, b->d + 1, sizeof(int64_t) * 3))
                 return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "adds or multiplies computed values of other shapes");
             if (nn__ox_str_is(op, "Div")) return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "divides by a computed value");
         } else {
@@ -11196,6 +11206,13 @@ static nn_status nn__ox_infer(nn__ox_ctx *c, int k, nn_layer_desc *desc)
                 return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "a float32 constant that does not broadcast onto "
                                         "the computed value without varying along its batch");
         }
+    } else if (nn__ox_str_is(op, "Where")) {
+        for (j = 1; j < nd->nin; j++)
+            if (!nn__ox_in(c, k, j) || nn__ox_in(c, k, j)->rank != x->rank ||
+                memcmp(nn__ox_in(c, k, j)->d + 1, x->d + 1, sizeof(int64_t) * 3))
+                break;
+        if (nd->nin != 3 || ndyn != 3 || j < 3)
+            return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "a Where other than of three computed values of one shape");
     } else if (nn__ox_str_is(op, "Conv")) {
         const nn__ox_tensor *b = nn__ox_const_in(c, k, 2);
         int64_t g = nn__ox_attr_int(nd, "group", 1), oh, ow;
@@ -11294,9 +11311,11 @@ static nn_status nn__ox_infer(nn__ox_ctx *c, int k, nn_layer_desc *desc)
             else if (infer == 0 && prod % known == 0 && known == prod) r[0] = c->batch;
             same = (int)s->count == x->rank && r[0] == c->batch;
             for (j = 1; same && j < x->rank; j++) same = r[j] == x->d[j];
-            if (same) {              /* to its own shape: nothing to do */
+            if (!same && x->rank == 2 && s->count <= 4 && r[0] == c->batch && r[1] == x->d[1])
+                for (same = 1, j = 2; j < (int)s->count; j++) same &= r[j] == 1;   /* N x F x 1 x 1 */
+            if (same) {              /* to its own shape (nn.h's F features are F x 1 x 1): nothing to do */
                 y->kind = NN__OX_DYN;
-                y->rank = x->rank;
+                y->rank = (int)s->count;
                 memcpy(y->d, x->d, sizeof y->d);
                 return NN_OK;
             }
@@ -11419,6 +11438,7 @@ static int nn__ox_gelu(nn__ox_ctx *c, int x)
 {
     int p, div = -1, b = -1, erf, add, e;
     double v;
+    if (c->vals[x].ncons != 2) return -1;
     for (p = 0; p < 2 && div < 0; p++) {
         int a = c->vals[x].cons[p];
         if ((nn__ox_op(c, a, "Div") && nn__ox_scalar(nn__ox_const_in(c, a, 1), &v) && fabs(v - 1.41421356) < 1e-5) ||
@@ -11444,6 +11464,120 @@ static int nn__ox_gelu(nn__ox_ctx *c, int x)
         nn__ox_other(c, e, c->out0[add]) != c->out0[b])
         return -1;
     return c->out0[e];                   /* (x * 0.5) * (erf + 1) */
+}
+
+/* A link of a chain: its op, and its operand besides the value before it: none ('-'),
+   the chain's input ('x') or a scalar constant k ('k'). */
+typedef struct nn__ox_link { const char *op; char with; double k; } nn__ox_link;
+
+static int nn__ox_link_fits(nn__ox_ctx *c, int k, const nn__ox_link *L, int v, int x, double *kv)
+{
+    int other;
+    if (!nn__ox_op(c, k, L->op)) return 0;
+    if (L->with == '-') return c->ox.nodes[k].nin == 1 && c->in[k][0] == v;
+    if (c->ox.nodes[k].nin != 2 || (c->in[k][0] != v && c->in[k][1] != v)) return 0;
+    other = nn__ox_other(c, k, v);
+    if (L->with == 'x') return other == x;
+    return other >= 0 && c->vals[other].kind == NN__OX_CONST && nn__ox_scalar(c->vals[other].t, kv);
+}
+
+/* The chain link[0..n) from value x: each node reads the value before it (x for the
+   first) and its operand, and is that value's only reader; the chain reads x as often
+   as all of x's readers do. *y its output, or -1 where the graph has another shape;
+   a constant more than 1e-6 (relative) off link's is an error naming its node. */
+static nn_status nn__ox_chain(nn__ox_ctx *c, int x, const nn__ox_link *link, int n, const char *what, int *y)
+{
+    int i = 0, p, k = -1, v = x, reads = 1, bad = -1, bad_i = 0;
+    double kv = 0, bad_k = 0;
+    *y = -1;
+    for (p = 0; p < c->vals[x].ncons && k < 0; p++)
+        if (nn__ox_link_fits(c, c->vals[x].cons[p], link, x, x, &kv)) k = c->vals[x].cons[p];
+    while (k >= 0) {
+        reads += link[i].with == 'x';
+        if (link[i].with == 'k' && bad < 0 && !(fabs(kv - link[i].k) <= 1e-6 * fabs(link[i].k))) {
+            bad = k; bad_i = i; bad_k = kv;
+        }
+        v = c->out0[k];
+        if (++i == n) break;
+        if (!nn__ox_link_fits(c, k = nn__ox_sole(c, v), &link[i], v, x, &kv)) return NN_OK;
+    }
+    if (k < 0 || reads != c->vals[x].ncons) return NN_OK;
+    if (bad >= 0)
+        return nn__ox_node_fail(c, bad, NN_ERR_FORMAT, "the constant %.9g where %s has %.9g", bad_k, what,
+                                link[bad_i].k);
+    *y = v;
+    return NN_OK;
+}
+
+/* The scalar constant operand of binary node k besides value v. */
+static int nn__ox_operand(nn__ox_ctx *c, int k, int v, double *kv)
+{
+    int other = c->ox.nodes[k].nin == 2 ? nn__ox_other(c, k, v) : -1;
+    return other >= 0 && other != v && c->vals[other].kind == NN__OX_CONST && nn__ox_scalar(c->vals[other].t, kv);
+}
+
+/* Softplus with nn.h's threshold as the export writes it, from value x read by two or
+   three nodes: Where(Greater(z, threshold), x, Softplus(z)) with z = x, or with
+   z = Mul(x, beta) and the Softplus divided by beta. *y the output, or -1. */
+static nn_status nn__ox_softplus(nn__ox_ctx *c, int x, nn_layer_desc *d, int *y)
+{
+    const nn__ox_val *xv = &c->vals[x];
+    int p, k, z = x, where = -1, sp = -1, gt = -1, q, div = -1;
+    double beta = 1, beta2 = 1, th = 0;
+    *y = -1;
+    for (p = 0; p < xv->ncons; p++) {
+        k = xv->cons[p];
+        if (nn__ox_op(c, k, "Where") && c->ox.nodes[k].nin == 3 && c->in[k][1] == x) where = k;
+        else if (xv->ncons == 2 && nn__ox_op(c, k, "Mul") && nn__ox_operand(c, k, x, &beta)) z = c->out0[k];
+    }
+    if (where < 0 || xv->ncons != (z == x ? 3 : 2) || c->vals[z].ncons != (z == x ? 3 : 2)) return NN_OK;
+    for (p = 0; p < c->vals[z].ncons; p++) {
+        k = c->vals[z].cons[p];
+        if (nn__ox_op(c, k, "Softplus") && c->ox.nodes[k].nin == 1) sp = k;
+        else if (nn__ox_op(c, k, "Greater") && c->in[k][0] == z && nn__ox_operand(c, k, z, &th)) gt = k;
+    }
+    if (sp < 0 || gt < 0) return NN_OK;
+    q = c->out0[sp];
+    if (z != x) {
+        div = nn__ox_sole(c, q);
+        if (!nn__ox_op(c, div, "Div") || c->in[div][0] != q || !nn__ox_operand(c, div, q, &beta2)) return NN_OK;
+        q = c->out0[div];
+    }
+    if (c->in[where][0] != c->out0[gt] || c->in[where][2] != q || nn__ox_sole(c, c->out0[gt]) != where ||
+        nn__ox_sole(c, q) != where)
+        return NN_OK;
+    if (!(fabs(beta) <= FLT_MAX) || beta == 0 || beta2 != beta)
+        return nn__ox_node_fail(c, div >= 0 ? div : where, NN_ERR_FORMAT, "a Softplus's beta %g (multiplying) "
+                                "and %g (dividing): nn.h's is one finite number, not 0", beta, beta2);
+    if (!(fabs(th) <= FLT_MAX) || th == 0)
+        return nn__ox_node_fail(c, gt, NN_ERR_FORMAT, "a Softplus's threshold %g (nn.h's is finite, and 0 "
+                                "stands for its default 20)", th);
+    *d = nn_softplus((float)beta, (float)th);
+    *y = c->out0[where];
+    return NN_OK;
+}
+
+/* The layers whose graph forks from value x and joins again: GELU (exact, or the tanh
+   one as nn_save_onnx and PyTorch 1.13 write it) and Softplus with its threshold.
+   *d the layer and *y the value after it, or *y -1. */
+static nn_status nn__ox_pattern(nn__ox_ctx *c, int x, nn_layer_desc *d, int *y)
+{
+    static const nn__ox_link ours[] = {   /* nn.h's order: x (1 + tanh(s (x + ((k x) x) x))) / 2 */
+        { "Mul", 'k', 0.044715 }, { "Mul", 'x', 0 }, { "Mul", 'x', 0 }, { "Add", 'x', 0 },
+        { "Mul", 'k', 0.7978845608028654 }, { "Tanh", '-', 0 }, { "Add", 'k', 1 }, { "Mul", 'x', 0 },
+        { "Mul", 'k', 0.5 } };
+    static const nn__ox_link torch[] = {  /* PyTorch's: k ((x x) x) */
+        { "Mul", 'x', 0 }, { "Mul", 'x', 0 }, { "Mul", 'k', 0.044715 }, { "Add", 'x', 0 },
+        { "Mul", 'k', 0.7978845608028654 }, { "Tanh", '-', 0 }, { "Add", 'k', 1 }, { "Mul", 'x', 0 },
+        { "Mul", 'k', 0.5 } };
+    nn_status st;
+    *d = nn_gelu(0);
+    if ((*y = nn__ox_gelu(c, x)) >= 0) return NN_OK;
+    *d = nn_gelu(1);
+    if ((st = nn__ox_chain(c, x, ours, 9, "a tanh GELU", y)) != NN_OK || *y >= 0 ||
+        (st = nn__ox_chain(c, x, torch, 9, "a tanh GELU", y)) != NN_OK || *y >= 0)
+        return st;
+    return nn__ox_softplus(c, x, d, y);
 }
 
 static nn_status nn__ox_walk(nn__ox_ctx *c, int v, int emit, int depth, int *end, int *join);
@@ -11560,6 +11694,9 @@ static nn_status nn__ox_node_layers(nn__ox_ctx *c, int k, int emit, int *next)
                                 "MatMul");
     } else if (nn__ox_str_is(op, "Erf")) {
         return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "Erf outside the pattern of an exact GELU");
+    } else if (nn__ox_str_is(op, "Greater") || nn__ox_str_is(op, "Where")) {
+        return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "%.*s outside the pattern of a Softplus with its threshold",
+                                NN__OX_STR(op));
     } else if (nn__ox_str_is(op, "Softmax") || nn__ox_str_is(op, "LogSoftmax")) {
         return nn__ox_node_fail(c, k, NN_ERR_FORMAT, "nn.h nets output logits, without a softmax; export the "
                                 "model without it (the net's output would differ from the model's)");
@@ -11645,6 +11782,7 @@ static nn_status nn__ox_walk(nn__ox_ctx *c, int v, int emit, int depth, int *end
         return nn__fail(NN_ERR_FORMAT, "onnx: residual blocks nested more than %d deep", NN__OX_MAX_NEST);
     for (;;) {
         nn__ox_val *x = &c->vals[v];
+        nn_layer_desc d;
         int k, next, g;
         *end = v;
         *join = -1;
@@ -11656,9 +11794,6 @@ static nn_status nn__ox_walk(nn__ox_ctx *c, int v, int emit, int depth, int *end
         if (v == c->output)
             return nn__fail(NN_ERR_FORMAT, "onnx: the graph's output '%.*s' is also read by a node",
                             NN__OX_STR(x->name));
-        if (x->ncons > 2)
-            return nn__fail(NN_ERR_FORMAT, "onnx: the value '%.*s' is read by %d nodes (nn.h nets are chains of "
-                            "residual blocks: at most two)", NN__OX_STR(x->name), x->ncons);
         if (x->ncons == 1) {
             k = x->cons[0];
             if (nn__ox_binary(c, k)) {
@@ -11669,11 +11804,15 @@ static nn_status nn__ox_walk(nn__ox_ctx *c, int v, int emit, int depth, int *end
             v = next;
             continue;
         }
-        if ((g = nn__ox_gelu(c, v)) >= 0) {
-            if (emit && (st = nn__ox_emit(c, nn_gelu(0), NULL)) != NN_OK) return st;
+        if ((st = nn__ox_pattern(c, v, &d, &g)) != NN_OK) return st;
+        if (g >= 0) {
+            if (emit && (st = nn__ox_emit(c, d, NULL)) != NN_OK) return st;
             v = g;
             continue;
         }
+        if (x->ncons > 2)
+            return nn__fail(NN_ERR_FORMAT, "onnx: the value '%.*s' is read by %d nodes (nn.h nets are chains of "
+                            "residual blocks: at most two)", NN__OX_STR(x->name), x->ncons);
         {
             int e, j, main_p, relu, out, pe, pj;
             if ((st = nn__ox_join(c, v, depth)) != NN_OK) return st;

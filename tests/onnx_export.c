@@ -3,7 +3,8 @@
    and 1), and in evaluation mode writes DIR/NAME.onnx (nn_save_onnx), the model file
    DIR/NAME.safetensors (for `nn export`), a random batch DIR/NAME_x.npy and nn.h's
    output on it DIR/NAME_y.npy. It checks itself that the ONNX bytes are the same after
-   nn_inference_only. The nets: E1's MLP and E3's VGG ConvNet (examples/models.h), E4's
+   nn_inference_only, and reads the bytes back with nn_load_onnx_memory: the same
+   parameters bit for bit, the same outputs within 1e-5 (relative). The nets: E1's MLP and E3's VGG ConvNet (examples/models.h), E4's
    tutorial CNN and LeNet-5 (examples/small_cnns.c's make_net), resnet18_cifar (32 x 32)
    and mobilenet_v2 (224 x 224) of examples/models.h, and "layers", a net of every other
    layer kind and option the export maps differently (below), with "layers_cv" the same
@@ -112,6 +113,46 @@ static nn_net *make(const char *name, nn_shape *in)
     return NULL;
 }
 
+/* The export read back by nn_load_onnx_memory: every parameter and running statistic
+   under its name with the same bits, and nn.h's outputs on x within 1e-5 of the largest. */
+static int round_trip(nn_net *net, const unsigned char *bytes, size_t size, const float *x, int batch,
+                      const char *name)
+{
+    nn_net *back = nn_load_onnx_memory(bytes, size, batch);
+    size_t n = (size_t)batch * nn_shape_size(nn_output_shape(net)), j;
+    float *want = (float *)malloc(n * sizeof *want), largest = 0.0f, worst = 0.0f;
+    const float *y;
+    int i, k, ok = back && want;
+    if (!back) fprintf(stderr, "onnx_export: %s: the export does not import: %s\n", name, nn_error());
+    for (i = 0; ok && i < nn_num_params(net); i++) {
+        const nn_param *p = nn_get_param(net, i), *q = NULL;
+        for (k = 0; k < nn_num_params(back) && !q; k++)
+            if (!strcmp(nn_get_param(back, k)->name, p->name)) q = nn_get_param(back, k);
+        if (!q || q->size != p->size || memcmp(q->value, p->value, p->size * sizeof *p->value)) {
+            fprintf(stderr, "onnx_export: %s: the imported %s %s\n", name, p->name, q ? "differs" : "is missing");
+            ok = 0;
+        }
+    }
+    if (ok && (y = nn_forward(net, x, batch)) != NULL) memcpy(want, y, n * sizeof *y);
+    if (ok && (!y || !(y = nn_forward(back, x, batch)) || nn_shape_size(nn_output_shape(back)) * (size_t)batch != n)) {
+        fprintf(stderr, "onnx_export: %s: %s\n", name, nn_error());
+        ok = 0;
+    }
+    for (j = 0; ok && j < n; j++) {
+        largest = fmaxf(largest, fabsf(want[j]));
+        worst = fmaxf(worst, fabsf(y[j] - want[j]));
+    }
+    if (ok && !(worst <= 1e-5f * largest)) {
+        fprintf(stderr, "onnx_export: %s: the imported net's outputs differ by %g (largest %g)\n", name, worst, largest);
+        ok = 0;
+    }
+    if (ok) printf("%s: read back by nn_load_onnx_memory: %d parameters bit for bit, outputs within %.2g\n", name,
+                   nn_num_params(net), worst / fmaxf(largest, 1e-30f));
+    nn_net_free(back);
+    free(want);
+    return ok;
+}
+
 static int export_one(const char *dir, const char *name)
 {
     nn_shape in;
@@ -154,7 +195,7 @@ static int export_one(const char *dir, const char *name)
         goto done;
     }
     printf("%s: %zu bytes, %d x %d x %d in, %d out, batch %d\n", name, size1, in.c, in.h, in.w, classes, batch);
-    status = 0;
+    status = round_trip(net, bytes1, size1, x, batch, name) ? 0 : 2;
 done:
     if (status == 1) fprintf(stderr, "onnx_export: %s: %s\n", name, nn_error());
     nn_free_buffer(bytes1);

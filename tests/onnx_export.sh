@@ -4,7 +4,8 @@
 # and two nets of every other layer kind (random weights, three SGD steps so that the
 # BatchNorm statistics are not 0 and 1); tests/onnx_export.py checks each with
 # onnx.checker (full_check), runs it in OpenCV's DNN module on nn.h's batch (within 1e-4
-# relative) and evaluates the graph with its numpy interpreter. `nn export` of the saved
+# relative) and evaluates the graph with its numpy interpreter; onnx_export.c itself reads
+# each export back with nn_load_onnx_memory (parameters bit for bit, outputs within 1e-5). `nn export` of the saved
 # model files must give the same bytes as nn_save_onnx. Needs python3-onnx and
 # python3-opencv (/usr/bin/python3). Arguments: net names (default all).
 set -e

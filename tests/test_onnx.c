@@ -420,6 +420,139 @@ static void test_clip_bounds(void)
     }
 }
 
+static void om_scalar(om_buf *g, const char *name, float v)
+{
+    static const int64_t none[1] = { 0 };
+    om_tensor(g, 5, name, none, 0, &v, 1, 0);
+}
+
+/* A graph on N x 4 whose value x forks and joins again: 0 the tanh GELU as PyTorch 1.13
+   writes it (its node order and operand order, kappa k), 1 Softplus(2, threshold) as
+   nn_save_onnx writes it (the Div by k), 2 a plain Softplus, 3 a Greater alone. */
+static om_buf fork_model(int which, float k, float threshold)
+{
+    static const int64_t xin[2] = { -1, 4 };
+    om_buf g = { 0, 0, 0 };
+    if (which == 0) {
+        OM_NODE(&g, "Mul", "square", OM_L("x", "x"), OM_L("a"));
+        OM_NODE(&g, "Mul", "cube", OM_L("x", "a"), OM_L("b"));
+        OM_NODE(&g, "Mul", "kappa", OM_L("kappa", "b"), OM_L("c"));
+        OM_NODE(&g, "Add", "inner", OM_L("x", "c"), OM_L("d"));
+        OM_NODE(&g, "Mul", "beta", OM_L("beta", "d"), OM_L("e"));
+        OM_NODE(&g, "Tanh", "tanh", OM_L("e"), OM_L("f"));
+        OM_NODE(&g, "Add", "one", OM_L("one", "f"), OM_L("h"));
+        OM_NODE(&g, "Mul", "times_x", OM_L("x", "h"), OM_L("i"));
+        OM_NODE(&g, "Mul", "half", OM_L("half", "i"), OM_L("y"));
+        om_scalar(&g, "kappa", k);
+        om_scalar(&g, "beta", 0.7978845834732056f);
+        om_scalar(&g, "one", 1.0f);
+        om_scalar(&g, "half", 0.5f);
+    } else if (which == 1) {
+        OM_NODE(&g, "Mul", "scale", OM_L("x", "beta"), OM_L("z"));
+        OM_NODE(&g, "Softplus", "softplus", OM_L("z"), OM_L("s"));
+        OM_NODE(&g, "Div", "unscale", OM_L("s", "beta2"), OM_L("q"));
+        OM_NODE(&g, "Greater", "above", OM_L("z", "threshold"), OM_L("gt"));
+        OM_NODE(&g, "Where", "where", OM_L("gt", "x", "q"), OM_L("y"));
+        om_scalar(&g, "beta", 2.0f);
+        om_scalar(&g, "beta2", k);
+        om_scalar(&g, "threshold", threshold);
+    } else if (which == 2) {
+        OM_NODE(&g, "Softplus", "softplus", OM_L("x"), OM_L("y"));
+    } else {
+        OM_NODE(&g, "Greater", "above", OM_L("x", "threshold"), OM_L("y"));
+        om_scalar(&g, "threshold", threshold);
+    }
+    om_value(&g, 11, "x", xin, 2);
+    om_value(&g, 12, "y", xin, 2);
+    return om_model(&g, 13);
+}
+
+/* Those forks load as one layer each (nn_gelu(1), nn_softplus(2, 1.5), nn_softplus(1, 20))
+   computing what that layer computes; a constant off (kappa 0.045, the Div by 3,
+   threshold 0) is refused naming its node, and so is a Greater outside the pattern. */
+static void test_fork_patterns(void)
+{
+    static const float x[8] = { -3.0f, -0.5f, 0.6f, 2.5f, 0.7f, -1.25f, 30.0f, 0.0f };
+    static const struct { int which; float k, threshold; const char *what, *has; } cases[] = {
+        { 0, 0.044715f, 0, NULL, NULL }, { 1, 2.0f, 1.5f, NULL, NULL }, { 2, 0, 0, NULL, NULL },
+        { 0, 0.045f, 0, "a tanh GELU with kappa 0.045",
+          "node 2 'kappa' (Mul): the constant 0.0450000018 where a tanh GELU has 0.044715" },
+        { 1, 3.0f, 1.5f, "a Softplus multiplied by 2, divided by 3",
+          "node 2 'unscale' (Div): a Softplus's beta 2 (multiplying) and 3 (dividing)" },
+        { 1, 2.0f, 0.0f, "a Softplus with threshold 0", "node 3 'above' (Greater): a Softplus's threshold 0" },
+        { 3, 0, 1.5f, "a Greater alone",
+          "node 0 'above' (Greater): Greater outside the pattern of a Softplus with its threshold" } };
+    size_t i;
+    int j;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        om_buf m = fork_model(cases[i].which, cases[i].k, cases[i].threshold);
+        nn_layer_desc want = cases[i].which == 0 ? nn_gelu(1) : nn_softplus(cases[i].which == 1 ? 2.0f : 1.0f,
+                                                                            cases[i].which == 1 ? 1.5f : 20.0f);
+        nn_net *net, *ref = nn_net_new(nn_shape3(4, 1, 1));
+        const nn_layer_desc *got;
+        float y[8];
+        const float *r;
+        if (cases[i].has) {
+            refused(cases[i].what, m.p, m.n, 2, cases[i].has);
+            free(m.p);
+            nn_net_free(ref);
+            continue;
+        }
+        net = nn_load_onnx_memory(m.p, m.n, 2);
+        CHECK(net && nn_num_layers(net) == 1, "case %zu: %s", i, net ? "more than one layer" : nn_error());
+        nn_add(ref, want);
+        if (net && nn_num_layers(net) == 1 && nn_build(ref, 2, 0) == NN_OK) {
+            got = &nn_get_layer(net, 0)->desc;
+            CHECK(got->kind == want.kind && got->approximate == want.approximate && got->beta == want.beta &&
+                  got->threshold == want.threshold, "case %zu: kind %d approximate %d beta %g threshold %g", i,
+                  (int)got->kind, got->approximate, got->beta, got->threshold);
+            memcpy(y, nn_forward(net, x, 2), sizeof y);
+            r = nn_forward(ref, x, 2);
+            for (j = 0; j < 8; j++) CHECK(y[j] == r[j], "case %zu: y[%d] = %g, not %g", i, j, y[j], r[j]);
+        }
+        nn_net_free(net);
+        nn_net_free(ref);
+        free(m.p);
+    }
+}
+
+/* A MaxPool whose end pads add a window (3 x 3, stride 2, pads (0, 0, 1, 1) on 6 x 6: 3 x 3
+   out, where one pad of 0 on each side gives 2 x 3) is nn.h's ceil_mode, computing what
+   nn_maxpool2d(3, 2, 0) with ceil_mode computes. */
+static void test_end_pads_as_ceil_mode(void)
+{
+    static const int64_t xin[4] = { -1, 1, 6, 6 }, yout[4] = { -1, 1, 3, 3 }, pads[4] = { 0, 0, 1, 1 },
+                         k3[2] = { 3, 3 }, s2[2] = { 2, 2 };
+    om_buf g = { 0, 0, 0 }, m, n = om_node("MaxPool", "pool", (const char *const[]){ "x", NULL },
+                                          (const char *const[]){ "y", NULL });
+    nn_layer_desc d = nn_maxpool2d(3, 2, 0);
+    nn_net *net, *ref = nn_net_new(nn_shape3(1, 6, 6));
+    float x[36], y[9];
+    const float *r;
+    int i;
+    for (i = 0; i < 36; i++) x[i] = (float)((i * 37) % 23 - 11);
+    om_attr_ints(&n, "kernel_shape", k3, 2);
+    om_attr_ints(&n, "strides", s2, 2);
+    om_attr_ints(&n, "pads", pads, 4);
+    om_msg(&g, 1, &n);
+    om_value(&g, 11, "x", xin, 4);
+    om_value(&g, 12, "y", yout, 4);
+    m = om_model(&g, 13);
+    net = nn_load_onnx_memory(m.p, m.n, 1);
+    d.ceil_mode = 1;
+    nn_add(ref, d);
+    CHECK(net && nn_get_layer(net, 0)->desc.ceil_mode == 1 && nn_get_layer(net, 0)->desc.pad_h == 0 &&
+          nn_shape_size(nn_output_shape(net)) == 9, "%s", net ? "not a 3 x 3 ceil_mode pool" : nn_error());
+    if (net && nn_shape_size(nn_output_shape(net)) == 9 && nn_build(ref, 1, 0) == NN_OK) {
+        memcpy(y, nn_forward(net, x, 1), sizeof y);
+        r = nn_forward(ref, x, 1);
+        for (i = 0; i < 9; i++) CHECK(y[i] == r[i], "y[%d] = %g, not %g", i, y[i], r[i]);
+    }
+    nn_net_free(net);
+    nn_net_free(ref);
+    free(m.p);
+}
+
 #ifndef NN_NO_STDIO
 static void test_load_onnx_file(void)
 {
@@ -453,6 +586,8 @@ int main(void)
     RUN(test_hostile_inputs);
     RUN(test_nan_weights_load);
     RUN(test_clip_bounds);
+    RUN(test_fork_patterns);
+    RUN(test_end_pads_as_ceil_mode);
 #ifndef NN_NO_STDIO
     RUN(test_load_onnx_file);
 #endif

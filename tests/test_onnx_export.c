@@ -129,6 +129,55 @@ static int attr_ints(pb node, const char *name, int64_t *v, int cap)
     return -1;   /* no such attribute */
 }
 
+/* The parameters and running statistics of net random (variances in [0.5, 1.5)), so that
+   an export that mixed them up would show. */
+static void randomise(nn_net *net, uint64_t seed)
+{
+    nn_rng rng = nn_rng_new(seed);
+    int i;
+    size_t j;
+    for (i = 0; i < nn_num_params(net); i++) {
+        nn_param *p = nn_get_param(net, i);
+        int variance = strstr(p->name, "running_var") != NULL;
+        for (j = 0; j < p->size; j++)
+            p->value[j] = variance ? 0.5f + nn_rng_uniform(&rng) : nn_rng_uniform(&rng) - 0.5f;
+    }
+}
+
+/* The export read back by nn_load_onnx_memory: every parameter and running statistic under
+   its name with the same bits, and the same outputs on a random batch of 2 (within 1e-6
+   of the largest output). */
+static void check_round_trip(nn_net *net, const model *m, const char *what)
+{
+    nn_net *back = nn_load_onnx_memory(m->data, m->size, 2);
+    size_t in = nn_shape_size(nn_get_layer(net, 0)->in), out = nn_shape_size(nn_output_shape(net)), j;
+    float x[2 * 256], want[2 * 256], largest = 0.0f, worst = 0.0f;
+    const float *y;
+    nn_rng rng = nn_rng_new(5);
+    int i, k;
+    CHECK(back != NULL, "%s: the export does not import: %s", what, nn_error());
+    CHECK(in <= 256 && out <= 256, "%s: a case too large for the buffers", what);
+    if (!back || in > 256 || out > 256) { nn_net_free(back); return; }
+    for (i = 0; i < nn_num_params(net); i++) {
+        const nn_param *p = nn_get_param(net, i), *q = NULL;
+        for (k = 0; k < nn_num_params(back) && !q; k++)
+            if (!strcmp(nn_get_param(back, k)->name, p->name)) q = nn_get_param(back, k);
+        CHECK(q && q->size == p->size && !memcmp(q->value, p->value, p->size * sizeof *p->value),
+              "%s: %s %s", what, p->name, q ? "differs" : "is missing");
+    }
+    for (j = 0; j < 2 * in; j++) x[j] = nn_rng_normal(&rng, 0.0f, 1.0f);
+    y = nn_forward(net, x, 2);
+    memcpy(want, y, 2 * out * sizeof *y);
+    y = nn_forward(back, x, 2);
+    CHECK(y != NULL && nn_shape_size(nn_output_shape(back)) == out, "%s: %s", what, nn_error());
+    for (j = 0; y && j < 2 * out; j++) {
+        largest = fmaxf(largest, fabsf(want[j]));
+        worst = fmaxf(worst, fabsf(y[j] - want[j]));
+    }
+    CHECK(worst <= 1e-6f * fmaxf(largest, 1e-30f), "%s: outputs differ by %g (largest %g)", what, worst, largest);
+    nn_net_free(back);
+}
+
 /* ---- Every layer kind ---------------------------------------------------------------- */
 
 typedef struct {
@@ -146,6 +195,7 @@ static nn_layer_desc with(nn_layer_desc d, int field, int value)
     if (field == 3) d.no_affine = value;
     if (field == 4) d.no_bias = value;
     if (field == 5) d.groups = value;
+    if (field == 6) d.kernel_w = value;
     return d;
 }
 
@@ -164,6 +214,8 @@ static void test_every_kind_exports(void)
         {"AvgPool2d", NN_AVGPOOL2D, 2, 4, 4, {nn_avgpool2d(3, 1, 1)}, "AveragePool"},
         {"AvgPool2d ceil_mode, padding counted", NN_AVGPOOL2D, 2, 6, 6, {with(nn_avgpool2d(3, 2, 1), 1, 1)},
          "Pad AveragePool"},
+        {"AvgPool2d ceil_mode by end pads, padding counted", NN_AVGPOOL2D, 2, 4, 5,
+         {with(with(nn_avgpool2d(3, 2, 1), 1, 1), 6, 2)}, "Pad AveragePool"},
         {"AvgPool2d ceil_mode, exclude_pad", NN_AVGPOOL2D, 2, 6, 6,
          {with(with(nn_avgpool2d(3, 2, 1), 1, 1), 2, 1)}, "AveragePool"},
         {"GlobalAvgPool", NN_GLOBAL_AVGPOOL, 2, 3, 3, {nn_global_avgpool()}, "GlobalAveragePool Flatten"},
@@ -198,9 +250,12 @@ static void test_every_kind_exports(void)
         model m;
         for (k = 0; k < 6 && cases[i].layers[k].kind; k++) nn_add(net, cases[i].layers[k]);
         CHECK(nn_build(net, 2, 1) == NN_OK, "%s: %s", cases[i].what, nn_error());
+        randomise(net, (uint64_t)i);
+        CHECK(nn_set_training(net, 0) == NN_OK, "%s", nn_error());
         CHECK(export_net(net, &m), "%s: %s", cases[i].what, nn_error());
         op_list(&m, ops, sizeof ops);
         CHECK(!strcmp(ops, cases[i].ops), "%s: \"%s\", expected \"%s\"", cases[i].what, ops, cases[i].ops);
+        check_round_trip(net, &m, cases[i].what);
         covered[cases[i].kind] = 1;
         nn_free_buffer(m.data);
         nn_net_free(net);
