@@ -167,6 +167,19 @@
    8. VERSION HISTORY
    ---------------------------------------------------------------------------------
 
+       0.4.0  reach and small apps: ONNX import and export (nn_load_onnx, nn_save_onnx;
+              NN_NO_ONNX leaves them out); int8 post-training quantization with
+              PyTorch's definitions (nn_quantize, nn_is_quantized; int8 model files;
+              AVX2, NEON and sdot kernels); an inference-only net's small-batch
+              products read the weights in place (batch-1 latency); data-parallel
+              training hooks (nn_set_allreduce, nn_set_sync_batchnorm, nn_shard,
+              nn_batch_shard); the airbench94 recipe's features: parameter options
+              (nn_set_param_options: lr/wd multipliers, frozen), label smoothing
+              (nn_set_label_smoothing, nn_softmax_cross_entropy_smooth),
+              nn_lr_triangular, weight averaging (nn_ema_*), the alternating flip and
+              reflection padding in the batcher, test-time augmentation
+              (nn_forward_tta, nn_evaluate_tta). Incompatible: nn_augment has a third
+              field (reflect), nn_param one more (options), nn_dataset three more
        0.3.0  ResNets and MobileNets: residual blocks (nn_block, nn_shortcut,
               nn_block_end, nestable) on one build-time plan that lays every activation,
               gradient and workspace out in one arena (nn_inference_only replans by
@@ -196,7 +209,7 @@
 #define NN_H
 
 #define NN_VERSION_MAJOR 0
-#define NN_VERSION_MINOR 3
+#define NN_VERSION_MINOR 4
 #define NN_VERSION_PATCH 0
 
 #include <stddef.h>

@@ -354,7 +354,7 @@ static void test_initializers_and_header(void)
     }
     CHECK(pb_int(m.model, 1, &ir) && ir == 7, "ir_version %d", (int)ir);
     CHECK(pb_get(m.model, 2, 0, &name) && pb_is(name, "nn.h"), "producer_name");
-    CHECK(pb_get(m.model, 3, 0, &name) && pb_is(name, "0.3.0"), "producer_version");
+    CHECK(pb_get(m.model, 3, 0, &name) && pb_is(name, "0.4.0"), "producer_version");
     CHECK(pb_get(m.model, 8, 0, &t) && pb_int(t, 2, &opset) && opset == 13, "opset %d", (int)opset);
     /* input N x 2 x 4 x 4, output N x 3 */
     CHECK(pb_get(m.graph, 11, 0, &info) && pb_get(info, 1, 0, &name) && pb_is(name, "input"), "input name");
