@@ -5434,6 +5434,31 @@ static int nn__loss_args_bad(const char *fn, const void *input, const void *targ
     return 0;
 }
 
+/* 1 (with the error set) if a label lies outside [0, classes); checked for all samples
+   first, so that a refused call writes no gradient. */
+static int nn__labels_bad(const int *labels, int n, int classes)
+{
+    int i;
+    for (i = 0; i < n; i++)
+        if (labels[i] < 0 || labels[i] >= classes) {
+            nn__fail(NN_ERR_ARG, "cross-entropy: label %d of sample %d is outside [0, %d)",
+                     labels[i], i, classes);
+            return 1;
+        }
+    return 0;
+}
+
+/* log sum_j exp(z_j), shifted by the largest z_j, summed in double. */
+static double nn__log_sum_exp(const float *z, int classes)
+{
+    float zmax = z[0];
+    double sum = 0.0;
+    int j;
+    for (j = 1; j < classes; j++) if (z[j] > zmax) zmax = z[j];
+    for (j = 0; j < classes; j++) sum += exp((double)(z[j] - zmax));
+    return zmax + log(sum);
+}
+
 /* Softmax cross-entropy, fused and stable: with lse = log sum_j exp(z_j),
    loss_i = lse_i - z_i[label_i], and dLoss/dz = (softmax(z) - onehot) / n.
    A NaN or +inf logit makes its row's loss and gradient NaN; a -inf logit has
@@ -5444,19 +5469,11 @@ NNDEF float nn_softmax_cross_entropy(const float *logits, const int *labels, int
     double total = 0.0;
     int i, j;
     if (nn__loss_args_bad("cross-entropy", logits, labels, n > 0 ? (size_t)n : 0, classes)) return NAN;
-    for (i = 0; i < n; i++)   /* all first: a refused call writes no gradient */
-        if (labels[i] < 0 || labels[i] >= classes) {
-            nn__fail(NN_ERR_ARG, "cross-entropy: label %d of sample %d is outside [0, %d)",
-                     labels[i], i, classes);
-            return NAN;
-        }
+    if (nn__labels_bad(labels, n, classes)) return NAN;
     for (i = 0; i < n; i++) {
         const float *z = logits + (size_t)i * classes;
-        float zmax = z[0], *g = grad ? grad + (size_t)i * classes : NULL;
-        double sum = 0.0, lse;
-        for (j = 1; j < classes; j++) if (z[j] > zmax) zmax = z[j];
-        for (j = 0; j < classes; j++) sum += exp((double)(z[j] - zmax));
-        lse = zmax + log(sum);
+        float *g = grad ? grad + (size_t)i * classes : NULL;
+        double lse = nn__log_sum_exp(z, classes);
         total += lse - z[labels[i]];
         if (g) {
             for (j = 0; j < classes; j++)
@@ -5481,19 +5498,11 @@ NNDEF float nn_softmax_cross_entropy_smooth(const float *logits, const int *labe
         return NAN;
     }
     if (smoothing == 0.0f) return nn_softmax_cross_entropy(logits, labels, n, classes, grad);
-    for (i = 0; i < n; i++)
-        if (labels[i] < 0 || labels[i] >= classes) {
-            nn__fail(NN_ERR_ARG, "cross-entropy: label %d of sample %d is outside [0, %d)",
-                     labels[i], i, classes);
-            return NAN;
-        }
+    if (nn__labels_bad(labels, n, classes)) return NAN;
     for (i = 0; i < n; i++) {
         const float *z = logits + (size_t)i * classes;
-        float zmax = z[0], *g = grad ? grad + (size_t)i * classes : NULL;
-        double sum = 0.0, lse, all = 0.0;
-        for (j = 1; j < classes; j++) if (z[j] > zmax) zmax = z[j];
-        for (j = 0; j < classes; j++) sum += exp((double)(z[j] - zmax));
-        lse = zmax + log(sum);
+        float *g = grad ? grad + (size_t)i * classes : NULL;
+        double lse = nn__log_sum_exp(z, classes), all = 0.0;
         for (j = 0; j < classes; j++) all += lse - z[j];
         total += (1.0 - eps) * (lse - z[labels[i]]) + spread * all;
         if (g) {
