@@ -42,7 +42,7 @@ static void profile_step(nn_net *net, nn_optim *opt, const float *x, const int *
                          double *forward, double *backward, double *loss_time, double *update)
 {
     const float *out;
-    int i, classes = (int)nn_shape_size(nn_output_shape(net));
+    int i, lowest, classes = (int)nn_shape_size(nn_output_shape(net));
     double t;
     net->x = x;
     net->tp.ptr[NN__T_INPUT] = (float *)x;
@@ -58,9 +58,10 @@ static void profile_step(nn_net *net, nn_optim *opt, const float *x, const int *
     nn_softmax_cross_entropy(out, y, n, classes, net->loss_grad);
     *loss_time += now_seconds() - t;
     net->tp.ptr[NN__T_DOUT] = net->loss_grad;
-    for (i = net->num_layers - 1; i >= 0; i--) {   /* as nn_backward */
+    lowest = nn__lowest_trained(net);
+    for (i = net->num_layers - 1; i >= lowest; i--) {   /* as nn_backward */
         t = now_seconds();
-        nn__backward_layer(net, i);
+        nn__backward_layer(net, i, i == lowest);
         backward[i] += now_seconds() - t;
     }
     t = now_seconds();

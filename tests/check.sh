@@ -3,7 +3,7 @@
 #   unit tests (native), the same under ASan+UBSan, the kernel tests on aarch64 (NEON)
 #   under qemu, docs/API.md against nn.h (tests/api_check.sh, which `make test` also
 #   runs; the unit stage leaves it out so it counts once), compile checks (gcc, clang,
-#   C++, every configuration macro), nn.h against PyTorch (tests/torch.sh: NaN and infinity
+#   C++, every configuration macro), the benchmark programs build (tests/bench_build.sh), nn.h against PyTorch (tests/torch.sh: NaN and infinity
 #   in every layer and loss, and the model-file interop), the ONNX backend node tests
 #   (tests/onnx_check.sh), a short real-data smoke run of the
 #   MLP on CIFAR-10, tools/pack_images on hostile images, data-parallel training under
@@ -39,6 +39,7 @@ else
 fi
 stage api tests/api_check.sh
 stage compile tests/compile_check.sh
+stage bench_build tests/bench_build.sh
 stage torch tests/torch.sh
 stage onnx tests/onnx_check.sh
 stage smoke tests/smoke.sh
