@@ -528,9 +528,9 @@ NNDEF nn_status nn_set_training(nn_net *net, int training);
    after either. */
 NNDEF int       nn_num_layers(const nn_net *net);
 NNDEF nn_layer *nn_get_layer(nn_net *net, int i);
-NNDEF int       nn_num_params(const nn_net *net);   /* includes buffers */
+NNDEF int       nn_num_param_tensors(const nn_net *net);   /* includes buffers */
 NNDEF nn_param *nn_get_param(nn_net *net, int i);
-NNDEF size_t    nn_param_count(const nn_net *net);  /* learnable scalars */
+NNDEF size_t    nn_num_param_scalars(const nn_net *net);  /* learnable scalars */
 NNDEF nn_shape  nn_output_shape(const nn_net *net);
 NNDEF int       nn_max_batch(const nn_net *net);
 /* Sets the options (nn_param_options) of every learnable parameter of a built net
@@ -6316,9 +6316,9 @@ NNDEF nn_layer *nn_get_layer(nn_net *net, int i)
     }
     return &net->layers[i];
 }
-NNDEF int nn_num_params(const nn_net *net)
+NNDEF int nn_num_param_tensors(const nn_net *net)
 {
-    return net ? net->num_params : nn__null_net("nn_num_params");
+    return net ? net->num_params : nn__null_net("nn_num_param_tensors");
 }
 NNDEF nn_param *nn_get_param(nn_net *net, int i)
 {
@@ -6354,11 +6354,11 @@ NNDEF nn_status nn_set_param_options(nn_net *net, const char *name, nn_param_opt
     return NN_OK;
 }
 
-NNDEF size_t nn_param_count(const nn_net *net)
+NNDEF size_t nn_num_param_scalars(const nn_net *net)
 {
     size_t total = 0;
     int i;
-    if (!net) return (size_t)nn__null_net("nn_param_count");
+    if (!net) return (size_t)nn__null_net("nn_num_param_scalars");
     for (i = 0; i < net->num_params; i++)
         if (net->params[i].learnable) total += net->params[i].size;
     return total;

@@ -298,7 +298,7 @@ int main(int argc, char **argv)
     snprintf(path, sizeof path, "%s/airbench.csv", out_dir);
     if (curves_open(&log, path, (int)ceil(epochs) + 1)) return 1;
     printf("airbench94 net, %zu parameters, Nesterov SGD lr %.4g (x64 for BatchNorm biases), weight decay %.4g, "
-           "batch %d, %d steps (%d per epoch), %s kernels, %d threads\n", nn_param_count(net), lr, weight_decay,
+           "batch %d, %d steps (%d per epoch), %s kernels, %d threads\n", nn_num_param_scalars(net), lr, weight_decay,
            batch, total, steps_per_epoch, nn_simd_name(), nn_get_threads());
     x = (float *)malloc((size_t)batch * nn_shape_size(train.shape) * sizeof(float));
     y = (int *)malloc((size_t)batch * sizeof(int));

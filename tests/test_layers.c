@@ -50,7 +50,7 @@ static nn_net *make_net(nn_shape in, const nn_layer_desc *layers, int count, int
 static void randomise_params(nn_net *net, uint64_t seed)
 {
     int p;
-    for (p = 0; p < nn_num_params(net); p++) {
+    for (p = 0; p < nn_num_param_tensors(net); p++) {
         nn_param *par = nn_get_param(net, p);
         if (par->learnable) fill_uniform(par->value, par->size, -1.0f, 1.0f, seed + (uint64_t)p);
     }
@@ -566,7 +566,7 @@ static void compare_fused(nn_shape in, nn_layer_desc first, int n)
         nn_backward(a, dy);
         nn_backward(b, dy);
         CHECK(!memcmp(nn_input_grad(a), nn_input_grad(b), count * sizeof(float)), "input gradient differs (training %d)", mode);
-        for (i = 0; i < nn_num_params(a); i++) {
+        for (i = 0; i < nn_num_param_tensors(a); i++) {
             nn_param *pa = nn_get_param(a, i), *pb = nn_get_param(b, i);
             if (!pa->learnable) {
                 CHECK(!memcmp(pa->value, pb->value, pa->size * sizeof(float)), "%s differs", pa->name);

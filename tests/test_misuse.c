@@ -165,9 +165,9 @@ static void test_null_networks(void)
     CASE("nn_set_training", "NULL net", is_arg(nn_set_training(NULL, 0)));
     CASE("nn_num_layers", "NULL net", is_zero(nn_num_layers(NULL)));
     CASE("nn_get_layer", "NULL net", is_null(nn_get_layer(NULL, 0)));
-    CASE("nn_num_params", "NULL net", is_zero(nn_num_params(NULL)));
+    CASE("nn_num_param_tensors", "NULL net", is_zero(nn_num_param_tensors(NULL)));
     CASE("nn_get_param", "NULL net", is_null(nn_get_param(NULL, 0)));
-    CASE("nn_param_count", "NULL net", is_zero((double)nn_param_count(NULL)));
+    CASE("nn_num_param_scalars", "NULL net", is_zero((double)nn_num_param_scalars(NULL)));
     CASE("nn_output_shape", "NULL net", is_zero_shape(nn_output_shape(NULL)));
     CASE("nn_max_batch", "NULL net", is_zero(nn_max_batch(NULL)));
     CASE("nn_forward", "NULL net", is_null(nn_forward(NULL, x, 1)));

@@ -130,7 +130,7 @@ static void test_no_input_grad_below_parameters(void)
     CHECK(nn_layer_input_grad(a, 2) == NULL && nn_layer_input_grad(a, 3) != NULL, "the accessor's answers");
     CHECK(nn_input_grad(a) == NULL && nn_input_grad(b) != NULL &&
           nn_input_grad(b) == nn_layer_input_grad(b, 1), "the input gradient through the Flatten view");
-    for (i = 0; i < nn_num_params(a); i++)
+    for (i = 0; i < nn_num_param_tensors(a); i++)
         CHECK(!memcmp(nn_get_param(a, i)->grad, nn_get_param(b, i)->grad, nn_get_param(a, i)->size * sizeof(float)),
               "gradient of %s differs", nn_get_param(a, i)->name);
     nn_net_free(a);
@@ -430,7 +430,7 @@ static void test_inference_only(void)
     sgd.lr = 0.1f;
     opt = nn_sgd(lean, sgd);
     CHECK(nn_inference_only(lean) == NN_OK && nn_inference_only(lean) == NN_OK, "%s", nn_error());
-    for (i = 0; i < nn_num_params(lean); i++) CHECK(nn_get_param(lean, i)->grad == NULL, "a gradient kept");
+    for (i = 0; i < nn_num_param_tensors(lean); i++) CHECK(nn_get_param(lean, i)->grad == NULL, "a gradient kept");
     for (i = 0; i < nn_num_layers(lean); i++) {
         nn_layer *L = nn_get_layer(lean, i);
         CHECK(lean->plan[i].dx == NN__T_NONE, "layer %d keeps its input gradient", i);
@@ -454,7 +454,7 @@ static void test_inference_only(void)
             b = nn_forward(lean, x, n);
             CHECK(a && b && !memcmp(a, b, (size_t)n * 5 * sizeof(float)), "mode %d, n = %d: outputs differ", mode, n);
         }
-    for (i = 0; i < nn_num_params(full); i++)   /* running statistics too */
+    for (i = 0; i < nn_num_param_tensors(full); i++)   /* running statistics too */
         CHECK(!memcmp(nn_get_param(full, i)->value, nn_get_param(lean, i)->value,
                       nn_get_param(full, i)->size * sizeof(float)), "%s differs", nn_get_param(full, i)->name);
     nn_backward(lean, dy);

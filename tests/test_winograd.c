@@ -287,7 +287,7 @@ static void test_winograd_gradcheck(void)
 #ifndef NN_NO_WINOGRAD
     CHECK(net->plan[0].winograd && net->plan[3].winograd, "both convs Winograd");
 #endif
-    for (p = 0; p < nn_num_params(net); p++) {
+    for (p = 0; p < nn_num_param_tensors(net); p++) {
         nn_param *par = nn_get_param(net, p);
         if (par->learnable) fill_uniform(par->value, par->size, -1, 1, 40 + (uint64_t)p);
     }
@@ -332,9 +332,9 @@ static void test_winograd_threads(void)
         memcpy(out[run], nn_layer_output(net, 0), nout * sizeof(float));
         dx[run] = (float *)malloc(nx * sizeof(float));
         memcpy(dx[run], nn_input_grad(net), nx * sizeof(float));
-        nparams = nn_param_count(net);
+        nparams = nn_num_param_scalars(net);
         params[run] = (float *)malloc(nparams * sizeof(float));
-        for (p = 0; p < nn_num_params(net); p++) {
+        for (p = 0; p < nn_num_param_tensors(net); p++) {
             nn_param *par = nn_get_param(net, p);
             if (!par->learnable) continue;
             memcpy(params[run] + at, par->value, par->size * sizeof(float));
