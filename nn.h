@@ -216,6 +216,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#ifndef NNDEF
 #ifdef NN_STATIC
 #if defined(__GNUC__) || defined(__clang__)
 #define NNDEF static __attribute__((unused))   /* no warning for what a file leaves unused */
@@ -224,6 +225,7 @@
 #endif
 #else
 #define NNDEF extern
+#endif
 #endif
 
 #ifdef __cplusplus
@@ -1058,23 +1060,39 @@ NNDEF nn_status nn_print_confusion(FILE *out, const int *confusion, int classes,
 #endif
 #endif
 
-#if defined(__GNUC__) || defined(__clang__)
+/* Thread-local storage (the error message, the pool's per-thread state): the keyword of
+   the language, else the compiler's; NN_THREAD_LOCAL overrides the choice. */
+#if defined(NN_THREAD_LOCAL)
+#define NN__THREAD_LOCAL NN_THREAD_LOCAL
+#elif defined(__cplusplus) && __cplusplus >= 201103L
+#define NN__THREAD_LOCAL thread_local
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define NN__THREAD_LOCAL _Thread_local
+#elif defined(_MSC_VER)
+#define NN__THREAD_LOCAL __declspec(thread)
+#elif defined(__GNUC__) || defined(__clang__)
 #define NN__THREAD_LOCAL __thread
 #else
-#define NN__THREAD_LOCAL
+#error "nn.h: no thread-local storage known for this compiler; define NN_THREAD_LOCAL"
 #endif
 
-/* ---- Errors --------------------------------------------------------------------- */
+/* ---- Errors ---------------------------------------------------------------------
+   One message per thread. Every public function that can fail clears it first
+   (nn__error_clear), so that nn_error() describes the latest call: the failure it
+   reported, or "no error" after a call that succeeded. */
 
 static NN__THREAD_LOCAL char nn__error_text[512];
 
 NNDEF const char *nn_error(void) { return nn__error_text[0] ? nn__error_text : "no error"; }
+
+static void nn__error_clear(void) { nn__error_text[0] = 0; }
 
 /* Records a formatted message and returns the status, so that callers can write
    `return nn__fail(NN_ERR_IO, "%s: cannot open", path);`. */
 static nn_status nn__fail(nn_status status, const char *fmt, ...)
 {
     va_list ap;
+    NN_ASSERT(status != NN_OK && fmt);
     va_start(ap, fmt);
     vsnprintf(nn__error_text, sizeof nn__error_text, fmt, ap);
     va_end(ap);
@@ -1129,6 +1147,7 @@ static void *nn__alloc_raw(size_t size, int zeroed)
     if (!raw) return NULL;
     p = raw + sizeof(void *);
     p += (NN__ALIGN - (uintptr_t)p % NN__ALIGN) % NN__ALIGN;
+    NN_ASSERT((uintptr_t)p % NN__ALIGN == 0 && p + size <= raw + size + NN__ALIGN + sizeof(void *));
     memcpy(p - sizeof(void *), &raw, sizeof raw);
     return p;
 }
@@ -1163,6 +1182,7 @@ static int nn__mul_ok(size_t a, size_t b, size_t *out)
 
 NNDEF uint32_t nn_rng_u32(nn_rng *r)
 {
+    nn__error_clear();
     uint64_t old;
     uint32_t xorshifted, rot;
     if (!r) { nn__fail(NN_ERR_ARG, "nn_rng_u32: r is NULL"); return 0; }
@@ -1186,6 +1206,7 @@ NNDEF nn_rng nn_rng_new(uint64_t seed)
 
 NNDEF uint32_t nn_rng_below(nn_rng *r, uint32_t n)
 {
+    nn__error_clear();
     /* Reject the top partial range so that every residue is equally likely. */
     uint32_t limit, x;
     if (!r) { nn__fail(NN_ERR_ARG, "nn_rng_below: r is NULL"); return 0; }
@@ -1197,12 +1218,14 @@ NNDEF uint32_t nn_rng_below(nn_rng *r, uint32_t n)
 
 NNDEF float nn_rng_uniform(nn_rng *r)
 {
+    nn__error_clear();
     if (!r) { nn__fail(NN_ERR_ARG, "nn_rng_uniform: r is NULL"); return 0; }
     return (float)(nn_rng_u32(r) >> 8) * (1.0f / 16777216.0f);   /* 24 exact bits */
 }
 
 NNDEF float nn_rng_normal(nn_rng *r, float mean, float std)
 {
+    nn__error_clear();
     /* Box-Muller in double; u1 in (0, 1] so that log(u1) is finite. */
     double u1, u2, z;
     if (!r) { nn__fail(NN_ERR_ARG, "nn_rng_normal: r is NULL"); return 0; }
@@ -1214,6 +1237,7 @@ NNDEF float nn_rng_normal(nn_rng *r, float mean, float std)
 
 NNDEF nn_status nn_rng_shuffle(nn_rng *r, int *items, int n)
 {
+    nn__error_clear();
     int i;
     if (!r) return nn__fail(NN_ERR_ARG, "nn_rng_shuffle: r is NULL");
     if (n < 0) return nn__fail(NN_ERR_ARG, "nn_rng_shuffle: n is %d, expected >= 0", n);
@@ -1241,6 +1265,7 @@ NNDEF size_t nn_shape_size(nn_shape s)
 
 NNDEF nn_status nn_tensor_alloc(nn_tensor *t, int ndim, const int *shape)
 {
+    nn__error_clear();
     size_t size = 1;
     int i;
     if (!t) return nn__fail(NN_ERR_ARG, "tensor: t is NULL");
@@ -1368,6 +1393,7 @@ static int nn__default_threads(void)
 
 NNDEF nn_status nn_set_threads(int n)
 {
+    nn__error_clear();
     if (n < 0) return nn__fail(NN_ERR_ARG, "nn_set_threads: %d threads, expected >= 0", n);
 #ifdef NN_NO_THREADS
     nn__threads = 1;
@@ -1745,6 +1771,7 @@ NNDEF nn_status nn_gemm_reference(int trans_a, int trans_b, int m, int n, int k,
                                   const float *a, int lda, const float *b, int ldb,
                                   float beta, float *c, int ldc)
 {
+    nn__error_clear();
     int i, j, p;
     nn_status st = nn__gemm_check("nn_gemm_reference", trans_a, trans_b, m, n, k, k > 0,
                                   a, lda, b, ldb, c, ldc);
@@ -2013,6 +2040,7 @@ NNDEF nn_status nn_gemm(int trans_a, int trans_b, int m, int n, int k, float alp
                         const float *a, int lda, const float *b, int ldb,
                         float beta, float *c, int ldc)
 {
+    nn__error_clear();
     nn__gemm_job g;
     int i, j;
     nn_status st = nn__gemm_check("nn_gemm", trans_a, trans_b, m, n, k, k > 0 && alpha != 0.0f,
@@ -2331,6 +2359,7 @@ NNDEF nn_status nn_im2col(const float *img, int channels, int height, int width,
                           int kernel_h, int kernel_w, int stride_h, int stride_w,
                           int pad_h, int pad_w, float *col, int ld_col)
 {
+    nn__error_clear();
     int out_h, out_w;
     int c, ki, kj, oy, ox, y_lo, y_hi, x_lo, x_hi;
     float *dst = col;
@@ -2405,6 +2434,7 @@ NNDEF nn_status nn_col2im(const float *col, int ld_col, int channels, int height
                           int kernel_h, int kernel_w, int stride_h, int stride_w,
                           int pad_h, int pad_w, float *img)
 {
+    nn__error_clear();
     int out_h, out_w;
     int c, ki, kj, oy, ox, y_lo, y_hi, x_lo, x_hi;
     const float *row = col;
@@ -5466,6 +5496,7 @@ static double nn__log_sum_exp(const float *z, int classes)
 NNDEF float nn_softmax_cross_entropy(const float *logits, const int *labels, int n,
                                      int classes, float *grad)
 {
+    nn__error_clear();
     double total = 0.0;
     int i, j;
     if (nn__loss_args_bad("cross-entropy", logits, labels, n > 0 ? (size_t)n : 0, classes)) return NAN;
@@ -5490,6 +5521,7 @@ NNDEF float nn_softmax_cross_entropy(const float *logits, const int *labels, int
 NNDEF float nn_softmax_cross_entropy_smooth(const float *logits, const int *labels, int n,
                                             int classes, float smoothing, float *grad)
 {
+    nn__error_clear();
     double total = 0.0, eps = smoothing, spread = eps / (classes > 0 ? classes : 1);
     int i, j;
     if (nn__loss_args_bad("cross-entropy", logits, labels, n > 0 ? (size_t)n : 0, classes)) return NAN;
@@ -5521,6 +5553,7 @@ NNDEF float nn_softmax_cross_entropy_smooth(const float *logits, const int *labe
 NNDEF float nn_softmax_cross_entropy_soft(const float *logits, const float *targets,
                                           int n, int classes, float *grad)
 {
+    nn__error_clear();
     double total = 0.0;
     int i, j;
     if (nn__loss_args_bad("soft cross-entropy", logits, targets, n > 0 ? (size_t)n : 0, classes)) return NAN;
@@ -5546,6 +5579,7 @@ NNDEF float nn_softmax_cross_entropy_soft(const float *logits, const float *targ
    NaN, and inf - inf, give NaN there, as in PyTorch. */
 NNDEF float nn_mse(const float *pred, const float *target, size_t count, int sum, float *grad)
 {
+    nn__error_clear();
     double total = 0.0, scale = sum ? 1.0 : 1.0 / (double)count;
     size_t i;
     if (nn__loss_args_bad("MSE", pred, target, count, 1)) return NAN;
@@ -5565,6 +5599,7 @@ NNDEF float nn_mse(const float *pred, const float *target, size_t count, int sum
    and infinities as in PyTorch. */
 NNDEF float nn_bce(const float *prob, const float *target, size_t count, float *grad)
 {
+    nn__error_clear();
     double total = 0.0;
     size_t i;
     if (nn__loss_args_bad("BCE", prob, target, count, 1)) return NAN;
@@ -5595,6 +5630,7 @@ NNDEF float nn_bce(const float *prob, const float *target, size_t count, float *
 NNDEF float nn_bce_with_logits(const float *logits, const float *target, size_t count,
                                float *grad)
 {
+    nn__error_clear();
     double total = 0.0;
     size_t i;
     if (nn__loss_args_bad("BCE with logits", logits, target, count, 1)) return NAN;
@@ -5652,6 +5688,7 @@ static void nn__tplan_free(nn__tplan *t)
 
 NNDEF nn_net *nn_net_new(nn_shape input)
 {
+    nn__error_clear();
     nn_net *net;
     if (nn_shape_size(input) == 0) {
         nn__fail(NN_ERR_ARG, "nn_net_new: input shape %dx%dx%d, expected positive sizes",
@@ -5779,6 +5816,7 @@ static nn_status nn__options_fit(const nn_layer_desc *d)
 
 NNDEF nn_status nn_add(nn_net *net, nn_layer_desc layer)
 {
+    nn__error_clear();
     nn_layer *L;
     nn_status st;
     char name[NN_MAX_NAME];   /* the name may be in the layers array that grows below */
@@ -5835,6 +5873,7 @@ NNDEF nn_status nn_add(nn_net *net, nn_layer_desc layer)
 
 NNDEF nn_status nn_set_input_grad(nn_net *net, int enable)
 {
+    nn__error_clear();
     if (!net) return nn__fail(NN_ERR_ARG, "nn_set_input_grad: net is NULL");
     enable = enable != 0;
     if (net->built && enable != net->want_input_grad)
@@ -5846,6 +5885,7 @@ NNDEF nn_status nn_set_input_grad(nn_net *net, int enable)
 
 NNDEF const float *nn_input_grad(const nn_net *net)
 {
+    nn__error_clear();
     if (!net) { nn__fail(NN_ERR_ARG, "nn_input_grad: net is NULL"); return NULL; }
     if (!net->built || net->inference || !net->want_input_grad || !net->backward_done ||
         net->plan[0].dx == NN__T_NONE) {
@@ -6171,6 +6211,7 @@ done:
 
 NNDEF nn_status nn_build(nn_net *net, int max_batch, uint64_t seed)
 {
+    nn__error_clear();
     nn_status st;
     int i;
     size_t bytes;
@@ -6226,6 +6267,7 @@ fail:
 NNDEF nn_status nn_init_weights(nn_net *net, nn_init how, float mean_or_value, float std,
                                 float bias_value, nn_layer_kind only)
 {
+    nn__error_clear();
     nn_rng rng;
     int i;
     size_t j;
@@ -6261,6 +6303,7 @@ NNDEF nn_status nn_init_weights(nn_net *net, nn_init how, float mean_or_value, f
 
 NNDEF nn_status nn_inference_only(nn_net *net)
 {
+    nn__error_clear();
     nn__lplan *plan;
     nn__tplan t;
     float *arena;
@@ -6290,6 +6333,7 @@ NNDEF nn_status nn_inference_only(nn_net *net)
 
 NNDEF nn_status nn_set_training(nn_net *net, int training)
 {
+    nn__error_clear();
     if (!net) return nn__fail(NN_ERR_ARG, "nn_set_training: net is NULL");
     if (!net->built) return nn__fail(NN_ERR_STATE, "nn_set_training: the net is not built");
     net->training = training != 0;
@@ -6305,10 +6349,12 @@ static int nn__null_net(const char *fn)
 
 NNDEF int nn_num_layers(const nn_net *net)
 {
+    nn__error_clear();
     return net ? net->num_layers : nn__null_net("nn_num_layers");
 }
 NNDEF nn_layer *nn_get_layer(nn_net *net, int i)
 {
+    nn__error_clear();
     if (!net) { nn__null_net("nn_get_layer"); return NULL; }
     if (i < 0 || i >= net->num_layers) {
         nn__fail(NN_ERR_ARG, "nn_get_layer: layer %d of %d", i, net->num_layers);
@@ -6318,10 +6364,12 @@ NNDEF nn_layer *nn_get_layer(nn_net *net, int i)
 }
 NNDEF int nn_num_param_tensors(const nn_net *net)
 {
+    nn__error_clear();
     return net ? net->num_params : nn__null_net("nn_num_param_tensors");
 }
 NNDEF nn_param *nn_get_param(nn_net *net, int i)
 {
+    nn__error_clear();
     if (!net) { nn__null_net("nn_get_param"); return NULL; }
     if (i < 0 || i >= net->num_params) {
         nn__fail(NN_ERR_ARG, "nn_get_param: parameter %d of %d", i, net->num_params);
@@ -6333,6 +6381,7 @@ static int nn__nonneg(float v);
 
 NNDEF nn_status nn_set_param_options(nn_net *net, const char *name, nn_param_options o)
 {
+    nn__error_clear();
     size_t len;
     int i, matched = 0;
     if (!net || !name) return nn__fail(NN_ERR_ARG, "nn_set_param_options: %s is NULL", net ? "name" : "net");
@@ -6356,6 +6405,7 @@ NNDEF nn_status nn_set_param_options(nn_net *net, const char *name, nn_param_opt
 
 NNDEF size_t nn_num_param_scalars(const nn_net *net)
 {
+    nn__error_clear();
     size_t total = 0;
     int i;
     if (!net) return (size_t)nn__null_net("nn_num_param_scalars");
@@ -6365,6 +6415,7 @@ NNDEF size_t nn_num_param_scalars(const nn_net *net)
 }
 NNDEF nn_shape nn_output_shape(const nn_net *net)
 {
+    nn__error_clear();
     if (!net || !net->built) {
         if (!net) nn__null_net("nn_output_shape");
         return nn_shape3(0, 0, 0);
@@ -6373,6 +6424,7 @@ NNDEF nn_shape nn_output_shape(const nn_net *net)
 }
 NNDEF int nn_max_batch(const nn_net *net)
 {
+    nn__error_clear();
     if (!net) return nn__null_net("nn_max_batch");
     return net->built ? net->max_batch : 0;
 }
@@ -6455,6 +6507,7 @@ static int nn__lowest_trained(const nn_net *net)
 
 NNDEF const float *nn_forward(nn_net *net, const float *x, int n)
 {
+    nn__error_clear();
     int i;
     if (!net) { nn__fail(NN_ERR_ARG, "nn_forward: net is NULL"); return NULL; }
     if (!net->built) { nn__fail(NN_ERR_STATE, "nn_forward: the net is not built"); return NULL; }
@@ -6476,6 +6529,7 @@ NNDEF const float *nn_forward(nn_net *net, const float *x, int n)
 
 NNDEF nn_status nn_backward(nn_net *net, const float *dy)
 {
+    nn__error_clear();
     int i, lowest;
     if (!net) return nn__fail(NN_ERR_ARG, "nn_backward: net is NULL");
     if (!net->built) return nn__fail(NN_ERR_STATE, "nn_backward: the net is not built");
@@ -6506,6 +6560,7 @@ static const char *nn__layer_unread(const nn_net *net, int i, const char *fn)
 
 NNDEF const float *nn_layer_output(const nn_net *net, int i)
 {
+    nn__error_clear();
     const char *why = nn__layer_unread(net, i, "nn_layer_output");
     if (!why && net->batch <= 0) why = "no nn_forward since the net was built";
     if (!why && net->q) why = "the net is quantized (int8): it keeps no float layer outputs";
@@ -6520,6 +6575,7 @@ NNDEF const float *nn_layer_output(const nn_net *net, int i)
 
 NNDEF const float *nn_layer_input_grad(const nn_net *net, int i)
 {
+    nn__error_clear();
     const char *why = nn__layer_unread(net, i, "nn_layer_input_grad");
     if (!why && net->inference) why = "the net is inference-only (nn_inference_only)";
     if (!why && !net->backward_done) why = "no nn_backward since the net was built";
@@ -6537,6 +6593,7 @@ NNDEF const float *nn_layer_input_grad(const nn_net *net, int i)
 
 NNDEF nn_status nn_zero_grad(nn_net *net)
 {
+    nn__error_clear();
     int i;
     if (!net) return nn__fail(NN_ERR_ARG, "nn_zero_grad: net is NULL");
     if (!net->built || net->inference)
@@ -6623,6 +6680,7 @@ static int nn__nonneg(float v) { return v >= 0.0f && isfinite(v); }
 
 NNDEF nn_optim *nn_sgd(nn_net *net, nn_sgd_desc desc)
 {
+    nn__error_clear();
     nn_optim *opt;
     if (!nn__nonneg(desc.momentum) || !isfinite(desc.dampening) || !nn__nonneg(desc.weight_decay) ||
         (desc.nesterov && (desc.momentum <= 0.0f || desc.dampening != 0.0f))) {
@@ -6655,9 +6713,9 @@ static nn_optim *nn__adam_family(nn_net *net, nn_adam_desc d, nn__optim_kind kin
     return opt;
 }
 
-NNDEF nn_optim *nn_adam(nn_net *net, nn_adam_desc desc) { return nn__adam_family(net, desc, NN__ADAM); }
-NNDEF nn_optim *nn_adamw(nn_net *net, nn_adam_desc desc) { return nn__adam_family(net, desc, NN__ADAMW); }
-NNDEF nn_optim *nn_adamax(nn_net *net, nn_adam_desc desc) { return nn__adam_family(net, desc, NN__ADAMAX); }
+NNDEF nn_optim *nn_adam(nn_net *net, nn_adam_desc desc) { nn__error_clear(); return nn__adam_family(net, desc, NN__ADAM); }
+NNDEF nn_optim *nn_adamw(nn_net *net, nn_adam_desc desc) { nn__error_clear(); return nn__adam_family(net, desc, NN__ADAMW); }
+NNDEF nn_optim *nn_adamax(nn_net *net, nn_adam_desc desc) { nn__error_clear(); return nn__adam_family(net, desc, NN__ADAMAX); }
 
 NNDEF void nn_optim_free(nn_optim *opt)
 {
@@ -6677,6 +6735,7 @@ NNDEF void nn_optim_free(nn_optim *opt)
 
 NNDEF nn_status nn_optim_set_lr(nn_optim *opt, float lr)
 {
+    nn__error_clear();
     if (!opt) return nn__fail(NN_ERR_ARG, "nn_optim_set_lr: opt is NULL");
     if (!nn__nonneg(lr)) return nn__fail(NN_ERR_ARG, "nn_optim_set_lr: learning rate %g, expected a finite value >= 0", lr);
     opt->lr = lr;
@@ -6684,11 +6743,13 @@ NNDEF nn_status nn_optim_set_lr(nn_optim *opt, float lr)
 }
 NNDEF float nn_optim_get_lr(const nn_optim *opt)
 {
+    nn__error_clear();
     if (!opt) { nn__fail(NN_ERR_ARG, "nn_optim_get_lr: opt is NULL"); return NAN; }
     return opt->lr;
 }
 NNDEF long nn_optim_steps(const nn_optim *opt)
 {
+    nn__error_clear();
     if (!opt) { nn__fail(NN_ERR_ARG, "nn_optim_steps: opt is NULL"); return 0; }
     return opt->step;
 }
@@ -7015,6 +7076,7 @@ static nn_status nn__allreduce_grads(nn_net *net, const char *fn)
 
 NNDEF nn_status nn_set_allreduce(nn_net *net, nn_allreduce_fn sum, void *ctx, int world_size)
 {
+    nn__error_clear();
     size_t size = NN__BUCKET_FLOATS, values = 0;
     int i;
     if (!net) return nn__fail(NN_ERR_ARG, "nn_set_allreduce: net is NULL");
@@ -7038,6 +7100,7 @@ NNDEF nn_status nn_set_allreduce(nn_net *net, nn_allreduce_fn sum, void *ctx, in
 
 NNDEF nn_status nn_set_sync_batchnorm(nn_net *net, int enable)
 {
+    nn__error_clear();
     if (!net) return nn__fail(NN_ERR_ARG, "nn_set_sync_batchnorm: net is NULL");
     net->sync_bn = enable != 0;
     return NN_OK;
@@ -7045,6 +7108,7 @@ NNDEF nn_status nn_set_sync_batchnorm(nn_net *net, int enable)
 
 NNDEF nn_status nn_optim_step(nn_optim *opt)
 {
+    nn__error_clear();
     nn_status st;
     if (!opt) return nn__fail(NN_ERR_ARG, "nn_optim_step: opt is NULL");
     if ((st = nn__optim_usable(opt, "nn_optim_step")) != NN_OK) return st;
@@ -7054,6 +7118,7 @@ NNDEF nn_status nn_optim_step(nn_optim *opt)
 
 NNDEF nn_status nn_set_check_input(nn_net *net, int enable)
 {
+    nn__error_clear();
     if (!net) return nn__fail(NN_ERR_ARG, "nn_set_check_input: net is NULL");
     net->check_input = enable != 0;
     return NN_OK;
@@ -7061,6 +7126,7 @@ NNDEF nn_status nn_set_check_input(nn_net *net, int enable)
 
 NNDEF nn_status nn_set_label_smoothing(nn_net *net, float eps)
 {
+    nn__error_clear();
     if (!net) return nn__fail(NN_ERR_ARG, "nn_set_label_smoothing: net is NULL");
     if (!(eps >= 0.0f && eps <= 1.0f))
         return nn__fail(NN_ERR_ARG, "nn_set_label_smoothing: eps %g, expected 0..1", eps);
@@ -7103,6 +7169,7 @@ static void nn__optim_buffers(nn_optim *opt, int restore)
 
 NNDEF float nn_train_step(nn_net *net, nn_optim *opt, const float *x, const int *y, int n)
 {
+    nn__error_clear();
     const float *logits;
     float loss;
     int classes, i;
@@ -7174,6 +7241,7 @@ struct nn_ema {
 
 NNDEF nn_ema *nn_ema_new(nn_net *net)
 {
+    nn__error_clear();
     nn_ema *e;
     size_t total = 0, at = 0;
     int i;
@@ -7233,12 +7301,13 @@ static nn_status nn__ema_run(nn_ema *e, int mode, float w, const char *fn)
 
 NNDEF nn_status nn_ema_update(nn_ema *e, float decay)
 {
+    nn__error_clear();
     if (!(decay >= 0.0f && decay <= 1.0f))
         return nn__fail(NN_ERR_ARG, "nn_ema_update: decay %g, expected 0..1", decay);
     return nn__ema_run(e, 0, (float)(1.0 - (double)decay), "nn_ema_update");
 }
-NNDEF nn_status nn_ema_apply(nn_ema *e) { return nn__ema_run(e, 1, 0.0f, "nn_ema_apply"); }
-NNDEF nn_status nn_ema_swap(nn_ema *e) { return nn__ema_run(e, 2, 0.0f, "nn_ema_swap"); }
+NNDEF nn_status nn_ema_apply(nn_ema *e) { nn__error_clear(); return nn__ema_run(e, 1, 0.0f, "nn_ema_apply"); }
+NNDEF nn_status nn_ema_swap(nn_ema *e) { nn__error_clear(); return nn__ema_run(e, 2, 0.0f, "nn_ema_swap"); }
 
 /* =================================================================================
    DATA
@@ -7372,6 +7441,7 @@ static nn_status nn__cifar10_read(const char *path, int records, unsigned char *
 
 NNDEF nn_status nn_cifar10_load_files(const char *const *paths, int count, nn_dataset *out)
 {
+    nn__error_clear();
     int *records = NULL, total = 0, most = 0, i, at = 0;
     unsigned char *buf = NULL;
     nn_status s = NN_OK;
@@ -7414,6 +7484,7 @@ NNDEF nn_status nn_cifar10_load_files(const char *const *paths, int count, nn_da
 
 NNDEF nn_status nn_cifar10_load(const char *dir, nn_dataset *train, nn_dataset *test)
 {
+    nn__error_clear();
     static const char *const names[6] = {
         "data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
         "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"
@@ -7502,6 +7573,7 @@ fail:
 
 NNDEF nn_status nn_idx_load(const char *images_path, const char *labels_path, nn_dataset *out)
 {
+    nn__error_clear();
     FILE *fi = NULL, *fl = NULL;
     int idims[3], ldims[1], max_label = 0;
     size_t per_image, i, done, total;
@@ -7567,6 +7639,7 @@ static nn_status nn__dataset_check(const nn_dataset *d, int needs_y, const char 
 
 NNDEF nn_status nn_mean_image(const nn_dataset *d, float *mean)
 {
+    nn__error_clear();
     size_t size, j;
     double *sum;
     int i;
@@ -7587,6 +7660,7 @@ NNDEF nn_status nn_mean_image(const nn_dataset *d, float *mean)
 
 NNDEF nn_status nn_subtract_image(nn_dataset *d, const float *mean)
 {
+    nn__error_clear();
     size_t size, j;
     int i;
     nn_status st = nn__dataset_check(d, 0, "nn_subtract_image");
@@ -7605,6 +7679,7 @@ NNDEF nn_status nn_subtract_image(nn_dataset *d, const float *mean)
 /* Two passes (mean, then squared deviations from it), each summed per channel. */
 NNDEF nn_status nn_channel_stats(const nn_dataset *d, float *mean, float *std)
 {
+    nn__error_clear();
     size_t plane, j;
     int i, c;
     nn_status st = nn__dataset_check(d, 0, "nn_channel_stats");
@@ -7631,6 +7706,7 @@ NNDEF nn_status nn_channel_stats(const nn_dataset *d, float *mean, float *std)
 
 NNDEF nn_status nn_normalize_channels(nn_dataset *d, const float *mean, const float *std)
 {
+    nn__error_clear();
     size_t plane, j;
     int i, c;
     nn_status st = nn__dataset_check(d, 0, "nn_normalize_channels");
@@ -7654,6 +7730,7 @@ NNDEF nn_status nn_normalize_channels(nn_dataset *d, const float *mean, const fl
 
 NNDEF nn_status nn_scale_pixels(nn_dataset *d, float factor)
 {
+    nn__error_clear();
     size_t count, j;
     nn_status st = nn__dataset_check(d, 0, "nn_scale_pixels");
     if (st != NN_OK) return st;
@@ -7689,6 +7766,7 @@ static nn_status nn__augment_check(const nn_dataset *d, nn_augment a, const char
 
 NNDEF nn_status nn_set_augment(nn_dataset *d, nn_augment a)
 {
+    nn__error_clear();
     nn_status st = nn__dataset_check(d, 0, "nn_set_augment");
     if (st != NN_OK || (st = nn__augment_check(d, a, "nn_set_augment")) != NN_OK) return st;
     if (!d->aug_rng.inc) d->aug_rng = nn__augment_rng(0);   /* never seeded (inc is odd) */
@@ -7731,6 +7809,7 @@ static int nn__flip_coin(uint64_t seed, int k)
 
 NNDEF nn_status nn_batch_start(nn_dataset *d, uint64_t seed)
 {
+    nn__error_clear();
     int i;
     nn_status st = nn__dataset_check(d, 0, "batcher");
     if (st != NN_OK) return st;
@@ -7759,6 +7838,7 @@ NNDEF int nn_shard(int n, int rank, int world_size, int *first)
 
 NNDEF nn_status nn_batch_shard(nn_dataset *d, int rank, int world_size)
 {
+    nn__error_clear();
     if (!d) return nn__fail(NN_ERR_ARG, "nn_batch_shard: d is NULL");
     if (world_size < 1 || rank < 0 || rank >= world_size)
         return nn__fail(NN_ERR_ARG, "nn_batch_shard: rank %d of %d processes, expected world size >= 1 "
@@ -7770,6 +7850,7 @@ NNDEF nn_status nn_batch_shard(nn_dataset *d, int rank, int world_size)
 
 NNDEF nn_status nn_next_batch(nn_dataset *d, int n, float *x, int *y)
 {
+    nn__error_clear();
     size_t size;
     int i, first = 0, count = n;   /* this process's positions of the batch (sharded) */
     nn_status st = nn__dataset_check(d, y != NULL, "nn_next_batch");
@@ -7831,6 +7912,7 @@ static nn_status nn__copy_floats(float **dst, const float *src, size_t n)
 
 NNDEF nn_status nn_set_preprocess_mean_image(nn_net *net, const float *mean_image)
 {
+    nn__error_clear();
     nn_status st;
     if (!net || !mean_image) return nn__fail(NN_ERR_ARG, "nn_set_preprocess_mean_image: net or mean_image is NULL");
     if (!nn__vfinite(mean_image, nn_shape_size(net->input)))
@@ -7846,6 +7928,7 @@ NNDEF nn_status nn_set_preprocess_mean_image(nn_net *net, const float *mean_imag
 NNDEF nn_status nn_set_preprocess_channels(nn_net *net, float scale, const float *mean,
                                            const float *std)
 {
+    nn__error_clear();
     int c;
     float *m = NULL, *s = NULL;
     if (!net || !mean || !std) return nn__fail(NN_ERR_ARG, "nn_set_preprocess_channels: net, mean or std is NULL");
@@ -7871,12 +7954,14 @@ NNDEF nn_status nn_set_preprocess_channels(nn_net *net, float scale, const float
 
 NNDEF nn_preprocess_kind nn_get_preprocess(const nn_net *net)
 {
+    nn__error_clear();
     if (!net) { nn__null_net("nn_get_preprocess"); return NN_PREPROCESS_NONE; }
     return net->preprocess;
 }
 
 NNDEF nn_status nn_preprocess(const nn_net *net, const float *pixels, float *x, int n)
 {
+    nn__error_clear();
     size_t plane, size, i;
     int s;
     if (!net || n < 0 || (n > 0 && (!pixels || !x)))
@@ -7922,6 +8007,7 @@ static nn_status nn__class_name_check(const char *name, int i)
 
 NNDEF nn_status nn_set_class_names(nn_net *net, const char *const *names, int count)
 {
+    nn__error_clear();
     size_t total = 0, outputs;
     int i;
     char *all = NULL, *p;
@@ -7946,6 +8032,7 @@ NNDEF nn_status nn_set_class_names(nn_net *net, const char *const *names, int co
 
 NNDEF const char *nn_class_name(const nn_net *net, int i)
 {
+    nn__error_clear();
     const char *p;
     if (!net) { nn__fail(NN_ERR_ARG, "nn_class_name: net is NULL"); return NULL; }
     if (i < 0 || i >= net->num_class_names) return NULL;
@@ -8203,6 +8290,7 @@ static nn_status nn__save(nn_net *net, const nn_optim *opt, unsigned char **out,
 
 NNDEF nn_status nn_save_memory(nn_net *net, unsigned char **data, size_t *size)
 {
+    nn__error_clear();
     return nn__save(net, NULL, data, size);
 }
 
@@ -8947,6 +9035,7 @@ static nn_status nn__qload(nn_net *net, nn__st_file *f, int max_batch);   /* QUA
 
 NNDEF nn_net *nn_load_memory(const void *data, size_t size, int max_batch)
 {
+    nn__error_clear();
     nn__st_file f;
     nn__st_extras e;
     nn_net *net = NULL;
@@ -9018,6 +9107,7 @@ fail:
 /* All or nothing: every tensor is checked before the first is copied. */
 NNDEF nn_status nn_load_weights_memory(nn_net *net, const void *data, size_t size)
 {
+    nn__error_clear();
     nn__st_file f;
     nn_status st;
     long tracked;
@@ -9093,6 +9183,7 @@ static nn_status nn__checkpoint_pair(const nn_net *net, const nn_optim *opt, con
 
 NNDEF nn_status nn_load_checkpoint_memory(nn_net *net, nn_optim *opt, const void *data, size_t size)
 {
+    nn__error_clear();
     nn__st_file f;
     nn_status st;
     const char *kind, *step, *lr, *rng, *comma;
@@ -9238,6 +9329,7 @@ static nn_status nn__read_file(const char *path, unsigned char **data, size_t *s
 
 NNDEF nn_status nn_save(nn_net *net, const char *path)
 {
+    nn__error_clear();
     unsigned char *data;
     size_t size;
     nn_status st;
@@ -9250,6 +9342,7 @@ NNDEF nn_status nn_save(nn_net *net, const char *path)
 
 NNDEF nn_net *nn_load(const char *path, int max_batch)
 {
+    nn__error_clear();
     unsigned char *data;
     size_t size;
     nn_net *net;
@@ -9262,6 +9355,7 @@ NNDEF nn_net *nn_load(const char *path, int max_batch)
 
 NNDEF nn_status nn_load_weights(nn_net *net, const char *path)
 {
+    nn__error_clear();
     unsigned char *data;
     size_t size;
     nn_status st;
@@ -9274,6 +9368,7 @@ NNDEF nn_status nn_load_weights(nn_net *net, const char *path)
 
 NNDEF nn_status nn_save_checkpoint(nn_net *net, const nn_optim *opt, const char *path)
 {
+    nn__error_clear();
     unsigned char *data;
     size_t size;
     nn_status st;
@@ -9287,6 +9382,7 @@ NNDEF nn_status nn_save_checkpoint(nn_net *net, const nn_optim *opt, const char 
 
 NNDEF nn_status nn_load_checkpoint(nn_net *net, nn_optim *opt, const char *path)
 {
+    nn__error_clear();
     unsigned char *data;
     size_t size;
     nn_status st;
@@ -9862,6 +9958,7 @@ static void nn__qobserve(const float *v, size_t count, float *lo, float *hi)
 
 NNDEF nn_net *nn_quantize(nn_net *net, const nn_dataset *calibration, int count, nn_quantize_desc desc)
 {
+    nn__error_clear();
     nn_net *copy = NULL, *qn = NULL;
     unsigned char *image = NULL;
     size_t image_size, in;
@@ -9952,6 +10049,7 @@ fail:
 
 NNDEF int nn_is_quantized(const nn_net *net)
 {
+    nn__error_clear();
     if (!net) return nn__null_net("nn_is_quantized");
     return net->q != NULL;
 }
@@ -12018,12 +12116,14 @@ fail:
 
 NNDEF nn_net *nn_load_onnx_memory(const void *data, size_t size, int max_batch)
 {
+    nn__error_clear();
     return nn__ox_load(data, size, max_batch, NULL, NULL, 0);
 }
 
 #ifndef NN_NO_STDIO
 NNDEF nn_net *nn_load_onnx(const char *path, int max_batch)
 {
+    nn__error_clear();
     unsigned char *data;
     size_t size;
     nn_net *net;
@@ -12533,6 +12633,7 @@ static void nn__oxw_value_info(nn__buf *b, int field, const char *name, nn_shape
 
 NNDEF nn_status nn_save_onnx_memory(nn_net *net, unsigned char **data, size_t *size)
 {
+    nn__error_clear();
     nn__oxw ox;
     nn__buf m;
     char (*names)[NN__OX_NAME], version[32];
@@ -12591,6 +12692,7 @@ NNDEF nn_status nn_save_onnx_memory(nn_net *net, unsigned char **data, size_t *s
 #ifndef NN_NO_STDIO
 NNDEF nn_status nn_save_onnx(nn_net *net, const char *path)
 {
+    nn__error_clear();
     unsigned char *data;
     size_t size;
     nn_status st;
@@ -12610,6 +12712,7 @@ NNDEF nn_status nn_save_onnx(nn_net *net, const char *path)
 
 NNDEF int nn_argmax(const float *v, int n)
 {
+    nn__error_clear();
     int i, best = 0;
     if (!v) { nn__fail(NN_ERR_ARG, "nn_argmax: v is NULL"); return 0; }
     for (i = 1; i < n && v[best] == v[best]; i++) if (v[i] > v[best] || v[i] != v[i]) best = i;
@@ -12674,6 +12777,7 @@ static float *nn__tta_buffer(const nn_net *net, int n)
 
 NNDEF nn_status nn_forward_tta(nn_net *net, const float *x, int n, int level, float *out)
 {
+    nn__error_clear();
     nn_status st;
     float *buf;
     int was_training;
@@ -12698,12 +12802,14 @@ static nn_status nn__evaluate(nn_net *net, const nn_dataset *d, int level, float
 NNDEF nn_status nn_evaluate(nn_net *net, const nn_dataset *d, float *mean_loss,
                             float *accuracy, int *confusion)
 {
+    nn__error_clear();
     return nn__evaluate(net, d, -1, mean_loss, accuracy, confusion, "nn_evaluate");
 }
 
 NNDEF nn_status nn_evaluate_tta(nn_net *net, const nn_dataset *d, int level, float *mean_loss,
                                 float *accuracy, int *confusion)
 {
+    nn__error_clear();
     nn_status st;
     if (net && d && (st = nn__tta_check(net, level, "nn_evaluate_tta")) != NN_OK) return st;
     return nn__evaluate(net, d, level, mean_loss, accuracy, confusion, "nn_evaluate_tta");
@@ -12782,6 +12888,7 @@ static nn_status nn__evaluate(nn_net *net, const nn_dataset *d, int level, float
 NNDEF nn_status nn_print_confusion(FILE *out, const int *confusion, int classes,
                                    const char *const *names)
 {
+    nn__error_clear();
     int i, j;
     if (!out || !confusion)
         return nn__fail(NN_ERR_ARG, "nn_print_confusion: %s is NULL", out ? "confusion" : "out");
