@@ -112,7 +112,6 @@
        nn_ema_new                           nn_ema_free (before its net)
        nn_save_memory's *data               nn_free_buffer
        nn_save_onnx_memory's *data          nn_free_buffer
-       nn_tensor_alloc's t->data            nn_tensor_free
        a loader's nn_dataset (x, y)         nn_dataset_free
        nn_batch_start's order               nn_dataset_free (also on a set you
                                             filled yourself: owns_data = 0 leaves
@@ -265,17 +264,10 @@ NNDEF float    nn_rng_uniform(nn_rng *r);                /* uniform in [0, 1) */
 NNDEF float    nn_rng_normal(nn_rng *r, float mean, float std);
 NNDEF nn_status nn_rng_shuffle(nn_rng *r, int *items, int n);   /* Fisher-Yates */
 
-/* ---- Tensors ---------------------------------------------------------------------
-   A float32 array of up to 4 dimensions, row-major (NCHW for images). */
+/* ---- Shapes ----------------------------------------------------------------------
+   Arrays are float32, row-major: a batch of images is N x C x H x W (NCHW). */
 
-#define NN_MAX_DIMS 4
-
-typedef struct nn_tensor {
-    float *data;
-    int    ndim;
-    int    shape[NN_MAX_DIMS];
-    size_t size;                 /* number of elements */
-} nn_tensor;
+#define NN_MAX_DIMS 4         /* the most dimensions of a parameter (O x C x KH x KW) */
 
 /* The shape of one sample: (c, h, w); a feature vector is (features, 1, 1). */
 typedef struct nn_shape { int c, h, w; } nn_shape;
@@ -283,12 +275,6 @@ typedef struct nn_shape { int c, h, w; } nn_shape;
 NNDEF nn_shape  nn_shape3(int c, int h, int w);
 NNDEF nn_shape  nn_shape1(int features);
 NNDEF size_t    nn_shape_size(nn_shape s);
-/* A zeroed tensor; on failure (NULL t or shape, ndim outside 1..NN_MAX_DIMS, a
-   dimension <= 0, no memory) *t is left zeroed. The data comes from nn.h's aligned
-   allocator: release it with nn_tensor_free, never free(). */
-NNDEF nn_status nn_tensor_alloc(nn_tensor *t, int ndim, const int *shape);
-/* Frees the data and zeroes *t; NULL, a zeroed tensor or a freed one is a no-op. */
-NNDEF void      nn_tensor_free(nn_tensor *t);
 
 /* ---- Kernels ---------------------------------------------------------------------
    Row-major C = alpha * op(A) * op(B) + beta * C, op(X) = X or X^T.
@@ -875,7 +861,9 @@ NNDEF nn_status nn_save_memory(nn_net *net, unsigned char **data, size_t *size);
 NNDEF void      nn_free_buffer(void *data);
 /* Rebuilds a net saved by nn_save, for batches of up to max_batch; NULL on error. The
    file may be untrusted: its tensors, shapes, numbers and the memory its buffers need
-   (at most NN_MAX_BUILD_BYTES) are checked before anything is allocated. */
+   (at most NN_MAX_BUILD_BYTES) are checked before anything is allocated. The net comes
+   back in evaluation mode, ready for inference (nn_set_training(net, 1) to train it on);
+   so does nn_load's. */
 NNDEF nn_net   *nn_load_memory(const void *data, size_t size, int max_batch);
 /* Loads weights into a net built by the program (names and shapes must match; the
    file's metadata is not needed: for files written by PyTorch). All or nothing: on
@@ -1261,37 +1249,6 @@ NNDEF size_t nn_shape_size(nn_shape s)
     if (s.c <= 0 || s.h <= 0 || s.w <= 0) return 0;
     if (!nn__mul_ok((size_t)s.c, (size_t)s.h, &n) || !nn__mul_ok(n, (size_t)s.w, &n)) return 0;
     return n;
-}
-
-NNDEF nn_status nn_tensor_alloc(nn_tensor *t, int ndim, const int *shape)
-{
-    nn__error_clear();
-    size_t size = 1;
-    int i;
-    if (!t) return nn__fail(NN_ERR_ARG, "tensor: t is NULL");
-    memset(t, 0, sizeof *t);
-    if (!shape) return nn__fail(NN_ERR_ARG, "tensor: shape is NULL");
-    if (ndim < 1 || ndim > NN_MAX_DIMS)
-        return nn__fail(NN_ERR_ARG, "tensor: %d dimensions, expected 1 to %d", ndim, NN_MAX_DIMS);
-    for (i = 0; i < ndim; i++) {
-        if (shape[i] <= 0)
-            return nn__fail(NN_ERR_ARG, "tensor: dimension %d is %d, expected > 0", i, shape[i]);
-        if (!nn__mul_ok(size, (size_t)shape[i], &size))
-            return nn__fail(NN_ERR_NOMEM, "tensor: size overflows");
-    }
-    t->data = (float *)nn__calloc(size, sizeof(float));
-    if (!t->data) return nn__fail(NN_ERR_NOMEM, "tensor: cannot allocate %zu floats", size);
-    for (i = 0; i < ndim; i++) t->shape[i] = shape[i];
-    t->ndim = ndim;
-    t->size = size;
-    return NN_OK;
-}
-
-NNDEF void nn_tensor_free(nn_tensor *t)
-{
-    if (!t) return;
-    nn__free(t->data);
-    memset(t, 0, sizeof *t);
 }
 
 /* =================================================================================

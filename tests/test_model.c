@@ -229,6 +229,34 @@ static void test_training_is_deterministic(void)
     nn_net_free(a); nn_net_free(b);
 }
 
+/* nn_load_memory gives the net back in evaluation mode: its Dropout passes everything,
+   the same on every forward, until nn_set_training(net, 1). */
+static void test_load_returns_evaluation_mode(void)
+{
+    nn_net *net = nn_net_new(nn_shape1(64)), *back = NULL;
+    unsigned char *image = NULL;
+    size_t size = 0;
+    float x[64], eval[64];
+    const float *y;
+    int i, zeros = 0;
+    for (i = 0; i < 64; i++) x[i] = 1.0f + (float)i;
+    nn_add(net, nn_dropout(0.5f));
+    CHECK(nn_build(net, 1, 3) == NN_OK && nn_save_memory(net, &image, &size) == NN_OK, "%s", nn_error());
+    CHECK(image && (back = nn_load_memory(image, size, 1)) != NULL, "%s", nn_error());
+    if (back) {
+        y = nn_forward(back, x, 1);
+        CHECK(y && !memcmp(y, x, sizeof x), "a loaded net's Dropout changed its input: not evaluation mode");
+        if (y) memcpy(eval, y, sizeof eval);
+        CHECK(nn_set_training(back, 1) == NN_OK && (y = nn_forward(back, x, 1)) != NULL, "%s", nn_error());
+        for (i = 0; y && i < 64; i++) zeros += y[i] == 0.0f;
+        CHECK(zeros > 8 && zeros < 56, "in training mode %d of 64 were dropped", zeros);
+        CHECK(!memcmp(eval, x, sizeof x), "evaluation output");
+    }
+    nn_free_buffer(image);
+    nn_net_free(back);
+    nn_net_free(net);
+}
+
 int main(void)
 {
     RUN(test_round_trip_bit_identical);
@@ -237,5 +265,6 @@ int main(void)
     RUN(test_malformed_headers);
     RUN(test_checkpoint_resume);
     RUN(test_training_is_deterministic);
+    RUN(test_load_returns_evaluation_mode);
     return test_end("test_model");
 }
