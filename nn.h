@@ -434,8 +434,9 @@ typedef struct nn_param {
     nn_param_options options;   /* zero (the default) after nn_build; for buffers always zero */
 } nn_param;
 
-/* A layer of a net, for reading (nn_get_layer); its activations are read with
-   nn_layer_output and nn_layer_input_grad. */
+/* A layer of a net, read-only (nn_get_layer returns a const pointer; the parameters'
+   values and gradients may be written through weight and bias); its activations are
+   read with nn_layer_output and nn_layer_input_grad. */
 typedef struct nn_layer {
     nn_layer_desc desc;              /* as added; desc.name points to name (or is NULL) */
     char      name[NN_MAX_NAME];     /* the parameter-name prefix; "" for the index */
@@ -515,7 +516,7 @@ NNDEF nn_status nn_set_training(nn_net *net, int training);
    nn_inference_only drops the gradients and the layers' buffers), so fetch them again
    after either. */
 NNDEF int       nn_num_layers(const nn_net *net);
-NNDEF nn_layer *nn_get_layer(nn_net *net, int i);
+NNDEF const nn_layer *nn_get_layer(const nn_net *net, int i);
 NNDEF int       nn_num_param_tensors(const nn_net *net);   /* includes buffers */
 NNDEF nn_param *nn_get_param(nn_net *net, int i);
 NNDEF size_t    nn_num_param_scalars(const nn_net *net);  /* learnable scalars */
@@ -6309,7 +6310,7 @@ NNDEF int nn_num_layers(const nn_net *net)
     nn__error_clear();
     return net ? net->num_layers : nn__null_net("nn_num_layers");
 }
-NNDEF nn_layer *nn_get_layer(nn_net *net, int i)
+NNDEF const nn_layer *nn_get_layer(const nn_net *net, int i)
 {
     nn__error_clear();
     if (!net) { nn__null_net("nn_get_layer"); return NULL; }
@@ -12055,7 +12056,7 @@ static nn_net *nn__ox_load(const void *data, size_t size, int max_batch, const v
     if (nn__prefix_error("onnx", nn_build(net, max_batch, 0)) != NN_OK) goto fail;
     for (i = 0; i < c.nlayers; i++) {
         const nn__ox_layer *L = &c.layers[i];
-        nn_layer *nl = nn_get_layer(net, i);
+        const nn_layer *nl = nn_get_layer(net, i);
         if (!L->w) continue;
         if ((st = nn__ox_copy(nl->weight, L->w, L->nw, i)) != NN_OK || (st = nn__ox_copy(nl->bias, L->b, L->nb, i)) != NN_OK ||
             (st = nn__ox_copy(nl->running_mean, L->rm, L->nr, i)) != NN_OK ||

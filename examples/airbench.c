@@ -188,7 +188,7 @@ static nn_status airbench_init(nn_net *net, const float *whiten_x, int whiten_co
     memset(nn_get_layer(net, 0)->bias->value, 0, 24 * sizeof(float));
     if ((st = nn_set_param_options(net, "0.weight", frozen)) != NN_OK) return st;
     for (i = 0; i < nn_num_layers(net); i++) {
-        nn_layer *L = nn_get_layer(net, i);
+        const nn_layer *L = nn_get_layer(net, i);
         if (L->desc.kind == NN_CONV2D && L->desc.kernel_h == 3) {
             int in = L->in.c, o;
             float *w = L->weight->value;

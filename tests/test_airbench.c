@@ -83,7 +83,7 @@ static void test_net_init_and_options(void)
     nn_net *net = airbench_net();
     float *x = (float *)calloc(3 * 1024 * 2, sizeof(float)), lr, wd;
     int i, dirac = 1, frozen = 0, scaled = 0;
-    nn_layer *g1;
+    const nn_layer *g1;
     CHECK(nn_build(net, 2, 1) == NN_OK, "%s", nn_error());
     for (i = 0; i < 3 * 1024 * 2; i++) x[i] = (float)(i % 17) / 17.0f;
     CHECK(airbench_init(net, x, 2) == NN_OK, "%s", nn_error());

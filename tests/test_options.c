@@ -128,7 +128,7 @@ static void test_conv_gradcheck(void)
                 check_layers(nn_shape3(t->c, t->h, t->w), &d, 1, 3, mb ? 1000 : 3, 0.25, 0, 1, what);
                 {
                     nn_net *net = make_net(nn_shape3(t->c, t->h, t->w), &d, 1, mb ? 1000 : 3);
-                    nn_layer *L = net ? nn_get_layer(net, 0) : NULL;
+                    const nn_layer *L = net ? nn_get_layer(net, 0) : NULL;
                     if (L) {
                         CHECK(nn__conv_depthwise(nn__plan_of(net, L), L) == (depthwise && !mode), "%s: depthwise path", what);
                         CHECK(L->weight->shape[1] == t->c / t->groups && L->weight->shape[2] == t->kh &&
@@ -196,7 +196,7 @@ static void test_conv_values(void)
         float *x = (float *)malloc(in * sizeof(float));
         double *ref = (double *)malloc(out * sizeof(double)), worst = 0.0;
         const float *y;
-        nn_layer *L;
+        const nn_layer *L;
         if (!net) { free(x); free(ref); continue; }
         L = nn_get_layer(net, 0);
         CHECK(L->out.h == oh && L->out.w == ow, "case %d: output %dx%d, expected %dx%d", i, L->out.h, L->out.w, oh, ow);
@@ -230,7 +230,7 @@ static void depthwise_run(const conv_opt *t, int mode, int n, int threads, float
 {
     nn_layer_desc d = conv_desc(t);
     nn_net *net;
-    nn_layer *L;
+    const nn_layer *L;
     float *x, *dy;
     const float *y;
     size_t in = (size_t)n * t->c * t->h * t->w, k;
@@ -392,7 +392,7 @@ static void test_batchnorm_options(void)
         nn_net *net;
         float x[4] = {1, 2, 3, 6};   /* mean 3, biased var 3.5, unbiased 14/3 */
         const float *y;
-        nn_layer *L;
+        const nn_layer *L;
         d.momentum = 0.25f; d.eps = 0.5f; d.no_affine = 1;
         net = make_net(nn_shape1(1), &d, 1, 4);
         if (!net) return;

@@ -154,7 +154,7 @@ static void check_case(const wino_case *t, uint64_t seed, int mode)
     nn_net *ref = conv_net(C, H, W, O, t->no_bias, t->max_batch, -1);
     float *x = (float *)malloc(nx * sizeof(float)), *dy = (float *)malloc(ny * sizeof(float));
     reference r;
-    nn_layer *L, *R;
+    const nn_layer *L, *R;
     const float *y;
     double worst, sharpness = 0.0;
     char what[96];
@@ -359,7 +359,7 @@ static void test_winograd_small_batch(void)
     static const wino_case cases[] = {{16, 4, 4, 8, 16, 16, 0}, {16, 4, 4, 8, 3, 16, 0}};
     nn_net *net = conv_net(16, 4, 4, 8, 0, 16, 0);
     if (net) {
-        nn_layer *L = nn_get_layer(net, 0);
+        const nn_layer *L = nn_get_layer(net, 0);
 #ifndef NN_NO_WINOGRAD
         CHECK(net->plan[0].winograd && nn__wino_pays(&net->plan[0], L, 16), "16 images: Winograd");
 #endif
