@@ -2073,10 +2073,10 @@ static void nn__wide_scalar16(int k, int kc, const float *const *a, const float 
 }
 
 #ifdef NN__X86
-#ifndef NN__WIDE_AHEAD
-#define NN__WIDE_AHEAD 1024   /* floats: 4 KB ahead on every row (measured: 2x2 layers 0.72 -> 0.45 ms) */
+#ifndef NN_WIDE_AHEAD
+#define NN_WIDE_AHEAD 1024   /* floats: 4 KB ahead on every row (measured: 2x2 layers 0.72 -> 0.45 ms) */
 #endif
-#define NN__WIDE_FETCH(i) _mm_prefetch((const char *)(a##i + p + NN__WIDE_AHEAD), _MM_HINT_T0);
+#define NN__WIDE_FETCH(i) _mm_prefetch((const char *)(a##i + p + NN_WIDE_AHEAD), _MM_HINT_T0);
 #define NN__WIDE_ROWS8(X)  X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 #define NN__WIDE_ROWS6(X)  X(0) X(1) X(2) X(3) X(4) X(5)
 #define NN__WIDE_PTR(i)    const float *a##i = a[i];
@@ -3854,14 +3854,14 @@ NNDEF nn_layer_desc nn_named(nn_layer_desc layer, const char *name)
 
 /* An inference-only net's products leave the GEMM for nn__gemm_wide where the small
    side has at most this many columns: a convolution's output positions times the
-   batch, or a Linear's batch (up to NN__WIDE_MAX_BATCH: beyond, W x^T's panels of x
+   batch, or a Linear's batch (up to NN_WIDE_MAX_BATCH: beyond, W x^T's panels of x
    cost what the GEMM's packing of W does). Measured on the VGG ConvNet at batch 1, one
    thread: docs/PERFORMANCE.md, "Batch-1 inference". */
-#ifndef NN__WIDE_MAX_N
-#define NN__WIDE_MAX_N 64
+#ifndef NN_WIDE_MAX_N
+#define NN_WIDE_MAX_N 64
 #endif
-#ifndef NN__WIDE_MAX_BATCH
-#define NN__WIDE_MAX_BATCH 8
+#ifndef NN_WIDE_MAX_BATCH
+#define NN_WIDE_MAX_BATCH 8
 #endif
 
 static int nn__wide_pays(const nn__run *r, int cols, int most)
@@ -3889,7 +3889,7 @@ static void nn__linear_forward(const nn__run *r, nn_layer *L, const float *x, fl
 {
     int in = L->in.c, out = L->out.c;
     /* y^T = W x^T, W's rows in place */
-    if (!nn__wide_pays(r, n, NN__WIDE_MAX_BATCH)
+    if (!nn__wide_pays(r, n, NN_WIDE_MAX_BATCH)
         || !nn__gemm_wide(out, n, in, L->weight->value, in, x, 1, (size_t)in, y, 1, (size_t)out))
         nn_gemm(0, 1, n, out, in, 1.0f, x, in, L->weight->value, in, 0.0f, y, out);
     if (L->bias) nn__add_row_bias(y, L->bias->value, n, out);
@@ -4058,7 +4058,7 @@ static nn__layer_task nn__task(const nn__run *r, nn_layer *L, const float *x, co
    group g: output channels g O/G.., column rows g K/G.. (its input channels' rows).
    Backward (batch form): dW = sum_i dy_i col_i^T,  db[o] = sum_{i,p} dy_i[o,p],
    dx_i = col2im(W^T dy_i) (col2im adds the overlapping windows back).
-   Batched path (when (K + O) * max_batch * P floats fit in NN__CONV_KEEP_COLS): the
+   Batched path (when (K + O) * max_batch * P floats fit in NN_CONV_KEEP_COLS): the
    columns of all images sit side by side in one K x nP matrix, so each of the three
    products is ONE GEMM with nP columns (deep layers have P = 4 or 16: per-image GEMMs
    would be very skinny); an O x nP scratch holds W col before it is scattered to NCHW
@@ -4068,8 +4068,8 @@ static nn__layer_task nn__task(const nn__run *r, nn_layer *L, const float *x, co
    convolution with stride 1 and no padding uses x_i as col_i, image by image.
    3x3 layers with stride 1 and padding 1 take the Winograd path below where it pays. */
 
-#ifndef NN__CONV_KEEP_COLS
-#define NN__CONV_KEEP_COLS ((size_t)1 << 26)   /* floats (256 MB) per layer */
+#ifndef NN_CONV_KEEP_COLS
+#define NN_CONV_KEEP_COLS ((size_t)1 << 26)   /* floats (256 MB) per layer */
 #endif
 
 /* ---- Conv2d, Winograd path: 3x3, stride 1, padding 1 --------------------------------
@@ -4088,11 +4088,11 @@ static nn__layer_task nn__task(const nn__run *r, nn_layer *L, const float *x, co
    but 0.8-0.9x inside the VGG step, where the 16 MB filter transforms no longer sit in
    the cache; with 64 at 1.2-1.4x, with 128 or more at 1.6-2.2x. A batch with fewer tiles,
    e.g. one image in inference, goes the im2col way image by image. */
-#ifndef NN__WINO_MIN_CHANNELS
-#define NN__WINO_MIN_CHANNELS 16
+#ifndef NN_WINO_MIN_CHANNELS
+#define NN_WINO_MIN_CHANNELS 16
 #endif
-#ifndef NN__WINO_MIN_TILES
-#define NN__WINO_MIN_TILES 64
+#ifndef NN_WINO_MIN_TILES
+#define NN_WINO_MIN_TILES 64
 #endif
 
 #ifdef NN_NO_WINOGRAD
@@ -4114,12 +4114,12 @@ static size_t nn__wino_stride(int rows, int ld) { return (size_t)rows * ld + NN_
 /* A batch of n goes the Winograd way (else image by image through im2col). */
 static int nn__wino_pays(const nn__lplan *p, const nn_layer *L, int n)
 {
-    return p->winograd && (nn__wino_mode == 1 || (long)n * nn__wino_tiles(L) >= NN__WINO_MIN_TILES);
+    return p->winograd && (nn__wino_mode == 1 || (long)n * nn__wino_tiles(L) >= NN_WINO_MIN_TILES);
 }
 
 /* Chooses the Winograd path and sizes its buffers: kernel 3, stride 1, padding 1,
    where it pays (above), planes at most 2 NN__WINO_MAX_TW wide and buffers within
-   NN__CONV_KEEP_COLS. The workspace also holds one image's im2col columns. */
+   NN_CONV_KEEP_COLS. The workspace also holds one image's im2col columns. */
 static int nn__conv_winograd_setup(nn_net *net, nn_layer *L)
 {
     size_t C = (size_t)L->in.c, O = (size_t)L->out.c, ld, v, u, m;   /* in floats */
@@ -4127,12 +4127,12 @@ static int nn__conv_winograd_setup(nn_net *net, nn_layer *L)
     if (!NN__WINO_BUILT || nn__wino_mode < 0 || L->desc.kernel_h != 3 || L->desc.stride_h != 1 || L->desc.pad_h != 1 ||
         L->desc.kernel_w != 3 || L->desc.stride_w != 1 || L->desc.pad_w != 1 || L->desc.groups != 1 ||
         L->desc.dilation_h != 1 || L->desc.dilation_w != 1 ||
-        L->in.w > 2 * NN__WINO_MAX_TW || (size_t)L->in.h * L->in.w > NN__CONV_KEEP_COLS ||
-        (nn__wino_mode == 0 && (L->in.c < NN__WINO_MIN_CHANNELS ||
-                                (long)net->max_batch * nn__wino_tiles(L) < NN__WINO_MIN_TILES)) ||
+        L->in.w > 2 * NN__WINO_MAX_TW || (size_t)L->in.h * L->in.w > NN_CONV_KEEP_COLS ||
+        (nn__wino_mode == 0 && (L->in.c < NN_WINO_MIN_CHANNELS ||
+                                (long)net->max_batch * nn__wino_tiles(L) < NN_WINO_MIN_TILES)) ||
         !nn__mul_ok((size_t)nn__wino_tiles(L), (size_t)net->max_batch, &ld) ||
         !nn__mul_ok(16 * C, ld, &v) || !nn__mul_ok(16 * O, C, &u) ||
-        !nn__mul_ok(16 * O, ld, &m) || v + u > NN__CONV_KEEP_COLS || m + u > NN__CONV_KEEP_COLS)
+        !nn__mul_ok(16 * O, ld, &m) || v + u > NN_CONV_KEEP_COLS || m + u > NN_CONV_KEEP_COLS)
         return 0;
     v += 16 * NN__WINO_SKEW;
     u += 16 * NN__WINO_SKEW;
@@ -4386,7 +4386,7 @@ static nn_status nn__conv2d_setup(nn_net *net, nn_layer *L)
     if (lp->winograd) return NN_OK;
     if (nn__conv_direct(L) || nn__conv_depthwise(lp, L)) lp->work_size = 0;
     else if (nn__mul_ok(rows + (size_t)d->out, (size_t)oh * ow * net->max_batch, &all) &&
-             all <= NN__CONV_KEEP_COLS)
+             all <= NN_CONV_KEEP_COLS)
         lp->work_size = all;
     else lp->work_size = col_size;
     return NN_OK;
@@ -4559,7 +4559,7 @@ static void nn__dw_weight_grad_channel(void *ctx, int c)
 static void nn__conv_product(const nn__run *r, const nn_layer *L, int Og, int ld, int Kg, const float *col,
                              float *y)
 {
-    int G = L->desc.groups, g, wide = nn__wide_pays(r, ld, NN__WIDE_MAX_N);
+    int G = L->desc.groups, g, wide = nn__wide_pays(r, ld, NN_WIDE_MAX_N);
     size_t wg = (size_t)Og * Kg;
     for (g = 0; wide && g < G; g++)
         if (!nn__gemm_wide(Og, ld, Kg, L->weight->value + wg * g, Kg, col + (size_t)g * Kg * ld, (size_t)ld, 1,

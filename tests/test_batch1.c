@@ -218,8 +218,8 @@ static void test_inference_only_matches_gemm_path(void)
     }
     for (i2 = 0; i2 < nn_num_layers(net); i2++) {
         nn__run a = nn__run_of(net, i2), b = nn__run_of(ref, i2);
-        CHECK(nn__wide_pays(&a, 4, NN__WIDE_MAX_N) == nn__wide_ok(), "layer %d", i2);
-        CHECK(!nn__wide_pays(&b, 4, NN__WIDE_MAX_N), "layer %d of a trainable net", i2);
+        CHECK(nn__wide_pays(&a, 4, NN_WIDE_MAX_N) == nn__wide_ok(), "layer %d", i2);
+        CHECK(!nn__wide_pays(&b, 4, NN_WIDE_MAX_N), "layer %d of a trainable net", i2);
     }
     nn_set_threads(1);
     nn_net_free(ref);

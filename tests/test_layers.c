@@ -5,7 +5,7 @@
 /* Take the batched convolution path only when its workspace fits 16384 floats, so
    that the test cases built for max_batch 3 take it and those built for 1000 go image
    by image; test_conv2d_gradcheck checks that both paths are exercised. */
-#define NN__CONV_KEEP_COLS ((size_t)16384)
+#define NN_CONV_KEEP_COLS ((size_t)16384)
 #define NN_IMPLEMENTATION
 #include "nn.h"
 #include "harness.h"

@@ -8,7 +8,7 @@
 
 /* The batched convolution path only for workspaces up to 16384 floats, so that the
    cases built for max_batch 3 take it and those built for 1000 go image by image. */
-#define NN__CONV_KEEP_COLS ((size_t)16384)
+#define NN_CONV_KEEP_COLS ((size_t)16384)
 #ifndef OPTIONS_NAME
 #define OPTIONS_NAME "test_options"
 #endif

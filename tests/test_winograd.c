@@ -292,7 +292,7 @@ static void test_winograd_gradcheck(void)
         if (par->learnable) fill_uniform(par->value, par->size, -1, 1, 40 + (uint64_t)p);
     }
     fill_uniform(x, sizeof x / sizeof x[0], -1, 1, 41);
-    nn__wino_mode = 1;   /* 2 x 9 tiles: below NN__WINO_MIN_TILES */
+    nn__wino_mode = 1;   /* 2 x 9 tiles: below NN_WINO_MIN_TILES */
     CHECK(gradcheck_net(net, x, 2, 1e-3, 2e-3, 200, 9) == 0, "gradcheck");
     nn__wino_mode = 0;
     nn_net_free(net);
