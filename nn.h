@@ -6,62 +6,156 @@
    before you include this file in *one* C or C++ file to create the implementation.
    Every other file includes "nn.h" without the define and sees only the declarations.
 
+   Contents: 1 quick start, 2 building, 3 configuration macros, 4 errors, 5 threads
+   and determinism, 6 limitations, 7 limits and untrusted input, 8 memory, 9 NaN and
+   divergence, 10 file formats, 11 training across processes, 12 more documentation,
+   13 version history. The examples between ```c and ``` lines are whole programs:
+   tests/api_check.sh compiles and runs each of them, as it does docs/API.md's.
+
    ---------------------------------------------------------------------------------
    1. QUICK START
    ---------------------------------------------------------------------------------
 
-       #define NN_IMPLEMENTATION
-       #include "nn.h"
+   A two-layer net learns which points of the plane lie inside a circle; for CIFAR-10
+   fill the set with nn_cifar10_load(dir, &train, &test) instead (examples/mlp.c).
 
-       nn_net *net = nn_net_new(nn_shape3(3, 32, 32));
-       nn_add(net, nn_flatten());
-       nn_add(net, nn_linear(100));  nn_add(net, nn_leaky_relu(0.02f));
-       nn_add(net, nn_linear(10));
-       if (nn_build(net, 200, 42) != NN_OK) { fprintf(stderr, "%s\n", nn_error()); return 1; }
-       nn_optim *opt = nn_sgd(net, (nn_sgd_desc){ .lr = 0.002f });
-       nn_dataset train, test;
-       if (nn_cifar10_load("data/cifar-10-batches-bin", &train, &test) != NN_OK) ...
-       nn_batch_start(&train, 42);
-       for (int step = 0; step < 1500; step++) {
-           nn_next_batch(&train, 200, x, y);
-           float loss = nn_train_step(net, opt, x, y, 200);
+   ```c
+   #define NN_IMPLEMENTATION
+   #include "nn.h"
+   #include <math.h>
+
+   int main(void)
+   {
+       enum { N = 2000, B = 50 };
+       static float points[N * 2];
+       static int inside[N];
+       nn_rng r = nn_rng_new(1);
+       for (int i = 0; i < N; i++) {
+           float a = 2 * nn_rng_uniform(&r) - 1, b = 2 * nn_rng_uniform(&r) - 1;
+           points[2 * i] = a;
+           points[2 * i + 1] = b;
+           inside[i] = a * a + b * b < 0.5f;
        }
+       nn_dataset train = { .n = N, .shape = nn_shape1(2), .num_classes = 2,
+                            .x = points, .y = inside };   // the program's own arrays
 
-   Build with one command: `cc -O2 my_program.c -lm -lpthread`.
-   No -march flag is needed: the AVX2+FMA kernels are chosen at run time.
+       nn_net *net = nn_net_new(nn_shape1(2));
+       nn_add(net, nn_linear(32));
+       nn_add(net, nn_relu());
+       nn_add(net, nn_linear(2));
+       if (nn_build(net, B, 42) != NN_OK) { fprintf(stderr, "%s\n", nn_error()); return 1; }
+       nn_optim *opt = nn_adam(net, (nn_adam_desc){ .lr = 0.01f });
+
+       float x[B * 2], accuracy;
+       int y[B];
+       nn_batch_start(&train, 42);
+       for (int step = 0; step < 2000; step++) {
+           nn_next_batch(&train, B, x, y);
+           float loss = nn_train_step(net, opt, x, y, B);
+           if (isnan(loss)) { fprintf(stderr, "%s\n", nn_error()); return 1; }
+       }
+       if (nn_evaluate(net, &train, NULL, &accuracy, NULL) != NN_OK ||
+           nn_save(net, "circle.safetensors") != NN_OK) {
+           fprintf(stderr, "%s\n", nn_error());
+           return 1;
+       }
+       printf("accuracy %.3f\n", accuracy);
+       nn_optim_free(opt);
+       nn_dataset_free(&train);   // the batcher's order; x and y stay the program's
+       nn_net_free(net);
+       return accuracy > 0.9f ? 0 : 1;
+   }
+   ```
 
    ---------------------------------------------------------------------------------
-   2. CONFIGURATION MACROS (define before including)
+   2. BUILDING
+   ---------------------------------------------------------------------------------
+
+   nn.h needs the C library, libm and, unless NN_NO_THREADS, POSIX threads:
+       cc -O2 my_program.c -lm -lpthread            gcc or clang, C99 or later
+       c++ -O2 my_program.cpp -lpthread             g++ or clang++, C++11 or later
+       aarch64-linux-gnu-gcc -O2 my_program.c -lm -lpthread     NEON kernels
+   No -march flag is needed: on x86-64 the AVX2+FMA kernels are compiled with target
+   attributes and chosen at run time (cpuid), so a plain -O2 binary runs on any x86-64
+   and uses AVX2 where the CPU has it; aarch64 uses NEON (and sdot for int8 where the
+   CPU has it); every other target runs the portable scalar kernels. nn_simd_name()
+   says which. The header is also correct without fast-math; do not use -Ofast.
+   In a program of several files, define NN_IMPLEMENTATION in one of them; with
+   NN_STATIC instead every function is static, private to the one file that includes
+   the implementation (two files may then each have their own copy).
+   C++: the declarations sit in extern "C" and the implementation compiles as C++11
+   to C++17 (the examples' (nn_adam_desc){ .lr = ... } need C++20 or a named struct).
+   MSVC has not been tested: it has no pthreads, so define NN_NO_THREADS; it gets the
+   scalar kernels (the SIMD ones are built with GCC/Clang attributes) and
+   __declspec(thread) for the thread-local error message. tests/compile_check.sh
+   builds the header warning-free with gcc, clang, g++ and clang++ (-Wall -Wextra
+   -Wpedantic, C99, C11, C++11, C++17) under every configuration macro.
+
+   ---------------------------------------------------------------------------------
+   3. CONFIGURATION MACROS (define before including)
    ---------------------------------------------------------------------------------
 
        NN_IMPLEMENTATION   compile the implementation in this translation unit
        NN_STATIC           make every function static (private to one file)
+       NNDEF               the linkage of every public function (default extern, or
+                           static under NN_STATIC); define it to add an attribute, e.g.
+                           __attribute__((visibility("default"))) for a shared library
        NN_MALLOC(size)     allocator (default malloc); define NN_FREE(p) with it
        NN_FREE(p)          deallocator (default free)
-       NN_ASSERT(cond)     checks of the library's own invariants (default assert);
+       NN_ASSERT(cond)     checks of the library's own invariants (default assert: the
+                           error status is never NN_OK, buffers are 64-byte aligned);
                            never used on anything a user or a file can get wrong
+       NN_THREAD_LOCAL     the storage class of per-thread state (the error message,
+                           the pool's per-thread flag and GEMM workspace); by default
+                           thread_local (C++11), _Thread_local (C11), __declspec(thread)
+                           (MSVC) or __thread (GCC, Clang), the first the compiler has
        NN_NO_SIMD          use only the portable scalar kernels (the test reference)
        NN_NO_THREADS       no thread pool; everything runs on the calling thread
        NN_NO_STDIO         no file I/O (for embedded inference from memory)
-       NN_MAX_BUILD_BYTES  the most memory nn_build and the loaders may allocate for
-                           one net's buffers (default 8 GiB; 1 GiB on 32-bit systems)
        NN_NO_FUSION        run a BatchNorm and the ReLU after it as two passes (for
                            benchmarks and tests; the fused pass gives the same bits)
        NN_NO_WINOGRAD      compute every Conv2d through im2col + GEMM; by default the
-                           3x3 / stride 1 / padding 1 layers with 16 or more input
-                           channels use Winograd F(2x2, 3x3) for batches of 64 or more
-                           2x2 output blocks (2.25x fewer multiply-adds; results within
-                           a few float eps of the direct sums, not the same bits)
+                           3x3 / stride 1 / padding 1 layers with NN_WINO_MIN_CHANNELS
+                           or more input channels use Winograd F(2x2, 3x3) for batches
+                           of NN_WINO_MIN_TILES or more 2x2 output blocks (2.25x fewer
+                           multiply-adds; results within a few float eps of the direct
+                           sums, not the same bits)
        NN_NO_ONNX          leave out the ONNX reader and writer (nn_load_onnx,
                            nn_save_onnx)
+       NN_MAX_BUILD_BYTES  the most memory nn_build and the loaders may allocate for
+                           one net's buffers (default 8 GiB; 1 GiB on 32-bit systems)
+     Tuning (the defaults are measured; docs/PERFORMANCE.md):
+       NN_WINO_MIN_CHANNELS  Winograd's least input channels (default 16)
+       NN_WINO_MIN_TILES     Winograd's least 2x2 output tiles in a batch (default 64)
+       NN_CONV_KEEP_COLS   floats (default 2^26, 256 MB) up to which a Conv2d keeps the
+                           im2col columns of a whole batch from forward to backward
+                           (one GEMM per product); above, one image at a time
+       NN_WIDE_MAX_N       an inference-only net reads the weights in place (batch-1
+                           path) for products of at most this many columns (default
+                           64: output positions x batch)
+       NN_WIDE_MAX_BATCH   ... and for a Linear of at most this batch (default 8)
+       NN_WIDE_AHEAD       x86: how many floats that path prefetches ahead (1024)
+     Environment:
+       NN_THREADS          the default thread count (a positive integer; unset, 0 or
+                           not a number: the online cores), read when nn_get_threads
+                           is first needed and by nn_set_threads(0)
 
    ---------------------------------------------------------------------------------
-   3. ERRORS
+   4. ERRORS
    ---------------------------------------------------------------------------------
 
-   Functions that can fail return an nn_status (NN_OK is 0) or NULL. nn_error() then
-   returns a sentence that names the problem, e.g.
+   Functions that can fail return an nn_status (NN_OK is 0), or NULL, NaN or 0 where
+   they return a pointer or a value. nn_error() then returns a sentence that names
+   the problem, e.g.
        "data/test_batch.bin: size 30000 is not a multiple of the 3073-byte record".
+   The message describes the latest call: every function that can fail clears it
+   when it starts, so after a call that succeeded nn_error() is "no error", and a
+   message is never left over from an earlier failure. Only the functions that cannot
+   fail leave it as it is (the free functions, the layer descriptions nn_linear ...,
+   nn_shape3, nn_shape_size, nn_status_name, nn_simd_name, nn_layer_name, nn_lr_*,
+   nn_shard, nn_rng_new, nn_get_threads, nn_error itself). The message is per thread
+   (NN_THREAD_LOCAL): a thread sees only its own calls' errors; the text is valid
+   until that thread's next call into nn.h.
    The library never calls exit() or abort() on bad input. Pointer arguments are
    checked: a NULL where an object is needed is NN_ERR_ARG (NULL, or 0, from a function
    that returns a pointer or a value); the functions that free take NULL as a no-op.
@@ -69,8 +163,100 @@
    since the build) is NN_ERR_STATE. The low-level kernels (nn_gemm, nn_im2col, ...)
    check sizes and NULL pointers but cannot check that arrays are as large as said.
 
+   ```c
+   #define NN_IMPLEMENTATION
+   #include "nn.h"
+   #include <string.h>
+
+   int main(void)
+   {
+       nn_dataset d;
+       nn_status s = nn_idx_load("no-such-images", "no-such-labels", &d);
+       printf("%s: %s\n", nn_status_name(s), nn_error());
+       nn_net *net = nn_net_new(nn_shape1(4));   // succeeds: the message is cleared
+       if (s != NN_ERR_IO || !net || strcmp(nn_error(), "no error")) return 1;
+       nn_net_free(net);
+       return 0;
+   }
+   ```
+
    ---------------------------------------------------------------------------------
-   4. LIMITS AND UNTRUSTED INPUT
+   5. THREADS AND DETERMINISM
+   ---------------------------------------------------------------------------------
+
+   GEMM and the layers split their work over a pool of nn_get_threads() - 1 worker
+   threads plus the calling one; the count is NN_THREADS, else the online cores, at
+   most 64, and nn_set_threads(n) changes it (call it while no other thread is inside
+   nn.h). Workers are started on first use and stopped by an atexit hook.
+   The same seed gives the same bits whatever the thread count: work is split so that
+   no floating-point sum changes order with it (tests/test_determinism.c). Results
+   are bit-identical from run to run on one machine; between kernel paths (AVX2+FMA,
+   NEON, scalar) they differ by float rounding, and Winograd differs from im2col by a
+   few eps; int8 nets give the same bits on every CPU. Randomness comes from seeded
+   PCG32 streams only: nn_build's seed (initialisation, Dropout), nn_batch_start's
+   (the order, the augmentation), never the time.
+   Objects are not locked: one net (with its optimiser, average and data sets) must
+   be used by one thread at a time, but different nets may run on different threads
+   at once (a call that finds the pool busy runs on its own thread). A thread of the
+   program that ran a GEMM frees its workspace when it exits.
+
+   ```c
+   #define NN_IMPLEMENTATION
+   #include "nn.h"
+   #include <string.h>
+
+   static float run(int threads)   // one training step of a small ConvNet, seeded
+   {
+       float x[8 * 3 * 8 * 8], loss;
+       int y[8];
+       nn_set_threads(threads);
+       nn_rng r = nn_rng_new(5);
+       for (int i = 0; i < 8 * 3 * 8 * 8; i++) x[i] = nn_rng_normal(&r, 0, 1);
+       for (int i = 0; i < 8; i++) y[i] = i % 4;
+       nn_net *net = nn_net_new(nn_shape3(3, 8, 8));
+       nn_add(net, nn_conv2d(16, 3, 1, 1));
+       nn_add(net, nn_batchnorm());
+       nn_add(net, nn_relu());
+       nn_add(net, nn_flatten());
+       nn_add(net, nn_linear(4));
+       nn_build(net, 8, 7);
+       nn_optim *opt = nn_sgd(net, (nn_sgd_desc){ .lr = 0.1f, .momentum = 0.9f });
+       nn_train_step(net, opt, x, y, 8);
+       loss = nn_train_step(net, opt, x, y, 8);
+       nn_optim_free(opt);
+       nn_net_free(net);
+       return loss;
+   }
+
+   int main(void)
+   {
+       float one = run(1), two = run(2);
+       printf("loss %.9g on 1 thread, %.9g on 2\n", one, two);
+       return memcmp(&one, &two, sizeof one) == 0 ? 0 : 1;
+   }
+   ```
+
+   ---------------------------------------------------------------------------------
+   6. LIMITATIONS
+   ---------------------------------------------------------------------------------
+
+   - float32 throughout (inputs, parameters, gradients; sums of statistics in
+     double); int8 only for inference, after nn_quantize. No float16 or bfloat16.
+   - Layout NCHW: a batch is N x C x H x W, a sample's shape (c, h, w); a feature
+     vector is (features, 1, 1). Parameters have at most NN_MAX_DIMS (4) dimensions.
+   - CPU only: AVX2+FMA on x86-64, NEON on aarch64, scalar C elsewhere.
+   - A net is a chain of layers with (nestable) residual blocks: one input, one
+     output; nn_train_step's loss is softmax cross-entropy (for others: nn_forward, a
+     loss of the Losses section, nn_backward, nn_optim_step).
+   - Sizes: a sample's shape and every buffer hold at most INT_MAX values; a net's
+     buffers at its max batch at most NN_MAX_BUILD_BYTES (8 GiB by default) in all;
+     a parameter name has at most NN_MAX_NAME - 1 bytes; at most 64 threads. A model
+     file may ask for no more than that: its net is built only if its buffers at the
+     max_batch the program asked for fit in NN_MAX_BUILD_BYTES, and an ONNX file gets
+     at most 64 bytes of memory per byte of the file plus 16 MiB to be read (7).
+
+   ---------------------------------------------------------------------------------
+   7. LIMITS AND UNTRUSTED INPUT
    ---------------------------------------------------------------------------------
 
    Model files, weights, checkpoints, CIFAR-10 and IDX files may come from anyone: a
@@ -100,7 +286,7 @@
      and is not a regular file, such as /dev/full, is written in place).
 
    ---------------------------------------------------------------------------------
-   5. MEMORY: WHO FREES WHAT
+   8. MEMORY: WHO FREES WHAT
    ---------------------------------------------------------------------------------
 
    Buffers come from nn.h's 64-byte-aligned allocator on top of NN_MALLOC: never pass
@@ -121,11 +307,11 @@
    nn_forward, nn_build, nn_inference_only or nn_net_free), nn_input_grad (until the
    next nn_backward or build), the nn_layer and nn_param pointers and their arrays (until
    the next nn_build; nn_inference_only drops gradients and layer buffers), nn_class_name
-   (until the next nn_set_class_names). nn_error()'s text is per thread, valid until the
-   next error on that thread. Values given to the setters are copied.
+   (until the next nn_set_class_names). nn_error()'s text is per thread, valid until
+   that thread's next call into nn.h. Values given to the setters are copied.
 
    ---------------------------------------------------------------------------------
-   6. NaN, INFINITY AND DIVERGENCE
+   9. NaN, INFINITY AND DIVERGENCE
    ---------------------------------------------------------------------------------
 
    Every layer, loss and pooling passes NaN and infinity on as PyTorch 1.13 does, on
@@ -139,22 +325,89 @@
    nn_set_check_input(net, 1) also refuses an input batch holding a NaN or infinity.
 
    ---------------------------------------------------------------------------------
-   7. TRAINING ACROSS PROCESSES (DATA PARALLEL, E.G. WITH MPI)
+   10. FILE FORMATS
+   ---------------------------------------------------------------------------------
+
+   Model files are safetensors (nn_save, nn_load, nn_save_memory, nn_load_memory): an
+   8-byte little-endian header length, a JSON header naming each tensor (dtype,
+   shape, byte offsets) with a "__metadata__" object of strings that describes the
+   architecture, the preprocessing and the class names, then the raw little-endian
+   float32 data. Tensor names are PyTorch's state_dict keys, so PyTorch reads the
+   weights as they are and nn_load_weights reads PyTorch's into a net built by the
+   program; nn_load rebuilds the net from the metadata alone. docs/FORMAT.md.
+   Checkpoints (nn_save_checkpoint, nn_load_checkpoint(_memory)) are model files that
+   also hold the optimiser's moments and step, the parameter options, the label
+   smoothing and the net's random state, so that training resumes bit for bit; they
+   load into the same net and optimiser kind. docs/FORMAT.md, "Tensors".
+   int8 models (nn_quantize, then nn_save) keep I8 weights with per-channel scales
+   and the activations' scales and zero points in the same container, about a
+   quarter of the float file; nn_load gives back the int8 net. docs/FORMAT.md,
+   "int8 models".
+   ONNX: nn_load_onnx reads what torch.onnx.export writes (a chain of the operators
+   nn.h has layers for, residual Adds; opsets 1 to 20) and nn_save_onnx writes opset
+   13 (OpenCV and a numpy interpreter check it). docs/ONNX.md lists the operators, the
+   mapping and what differs.
+   Data: CIFAR-10's binary batches (records of 1 label byte and 3 x 32 x 32 pixel
+   bytes, nn_cifar10_load) and MNIST's IDX files (u8 images and labels, uncompressed,
+   nn_idx_load), both read into float pixels 0..255; tools/pack_images packs a folder
+   of images into CIFAR-10's format. docs/DATA.md.
+
+   ---------------------------------------------------------------------------------
+   11. TRAINING ACROSS PROCESSES (DATA PARALLEL, E.G. WITH MPI)
    ---------------------------------------------------------------------------------
 
    nn.h links no communication library. Every process builds the same net with the
    same seed (the same parameters everywhere) and gives nn.h a function that sums a
    buffer across the processes (with MPI, MPI_Allreduce with MPI_IN_PLACE); each
-   process's batcher is sharded, so it draws its own part of every global batch:
+   process's batcher is sharded, so it draws its own part of every global batch.
+   The program below is one process of P = 1; with MPI, rank and P come from
+   MPI_Comm_rank and MPI_Comm_size and sum calls
+       MPI_Allreduce(MPI_IN_PLACE, buf, (int)count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD)
+   (nn_set_sync_batchnorm: optional).
 
-       static int sum(float *buf, size_t count, void *ctx)
-       { return MPI_Allreduce(MPI_IN_PLACE, buf, (int)count, MPI_FLOAT, MPI_SUM,
-                              MPI_COMM_WORLD) != MPI_SUCCESS; }
-       nn_build(net, nn_shard(B, rank, P, NULL), seed);
-       nn_set_allreduce(net, sum, NULL, P);            (nn_set_sync_batchnorm: optional)
-       nn_batch_start(&train, seed);  nn_batch_shard(&train, rank, P);
-       nn_next_batch(&train, B, x, y);                 (B: the global batch)
-       nn_train_step(net, opt, x, y, nn_shard(B, rank, P, NULL));
+   ```c
+   #define NN_IMPLEMENTATION
+   #include "nn.h"
+   #include <math.h>
+
+   static int sum(float *buf, size_t count, void *ctx)   // 0: done
+   {
+       (void)buf; (void)count; (void)ctx;   // one process: its buffer is the sum
+       return 0;
+   }
+
+   int main(void)
+   {
+       enum { N = 64, B = 16, SAMPLE = 3 * 4 * 4 };
+       int rank = 0, P = 1;
+       static float pixels[N * SAMPLE], x[B * SAMPLE];
+       static int labels[N], y[B];
+       for (int i = 0; i < N * SAMPLE; i++) pixels[i] = (float)(i % 7);
+       for (int i = 0; i < N; i++) labels[i] = i % 2;
+       nn_dataset train = { .n = N, .shape = nn_shape3(3, 4, 4), .num_classes = 2,
+                            .x = pixels, .y = labels };
+       int local = nn_shard(B, rank, P, NULL);   // this process's part of a batch
+       nn_net *net = nn_net_new(train.shape);
+       nn_add(net, nn_flatten());
+       nn_add(net, nn_linear(2));
+       if (nn_build(net, local, 1) != NN_OK || nn_set_allreduce(net, sum, NULL, P) != NN_OK ||
+           nn_batch_start(&train, 1) != NN_OK || nn_batch_shard(&train, rank, P) != NN_OK)
+           return 1;
+       nn_optim *opt = nn_sgd(net, (nn_sgd_desc){ .lr = 0.001f });
+       for (int step = 0; step < 8; step++) {
+           nn_next_batch(&train, B, x, y);   // B: the global batch
+           if (isnan(nn_train_step(net, opt, x, y, local))) {
+               fprintf(stderr, "%s\n", nn_error());
+               return 1;
+           }
+       }
+       printf("%ld steps of %d samples each on %d process(es)\n", nn_optim_steps(opt), local, P);
+       nn_optim_free(opt);
+       nn_dataset_free(&train);
+       nn_net_free(net);
+       return 0;
+   }
+   ```
 
    The step sums the gradients in a few large buckets and divides them by P, so every
    process applies the same update; with B a multiple of P (and without BatchNorm, or
@@ -163,9 +416,33 @@
    matrices. examples/mpi_train.c is the whole program; docs/API.md the details.
 
    ---------------------------------------------------------------------------------
-   8. VERSION HISTORY
+   12. MORE DOCUMENTATION
    ---------------------------------------------------------------------------------
 
+   docs/API.md lists every public type, macro and function, one line each, grouped as
+   the declarations below, each group with an example (compiled and run, as these).
+   The comment above each declaration says the rest. Beside it: docs/FORMAT.md (model
+   files), docs/ONNX.md, docs/DATA.md (data sets, batcher, augmentation),
+   docs/BACKPROP.md (the math of every backward pass), docs/PERFORMANCE.md (kernels and
+   measurements), docs/FUZZING.md, and README.md with the examples/ that reproduce
+   PyTorch training runs.
+
+   ---------------------------------------------------------------------------------
+   13. VERSION HISTORY
+   ---------------------------------------------------------------------------------
+
+       0.5.0  (in progress) an API with no traps: nn_error() describes the latest call
+              (every function that can fail clears it first; per thread with the
+              language's thread-local keyword: C11 _Thread_local, C++11 thread_local,
+              MSVC __declspec(thread), else __thread; NN_THREAD_LOCAL overrides);
+              NNDEF overridable; the tuning macros public (NN_WINO_MIN_CHANNELS,
+              NN_WINO_MIN_TILES, NN_CONV_KEEP_COLS, NN_WIDE_MAX_N, NN_WIDE_MAX_BATCH,
+              NN_WIDE_AHEAD); NN_ASSERT guards the library's invariants; nn_load's
+              evaluation mode documented; the manual's building, threads and
+              determinism, limitations and file-format sections, its examples
+              compiled and run. Incompatible: nn_num_params is nn_num_param_tensors
+              and nn_param_count nn_num_param_scalars; nn_get_layer returns a
+              const nn_layer *; nn_tensor, nn_tensor_alloc and nn_tensor_free are gone
        0.4.0  reach and small apps: ONNX import and export (nn_load_onnx, nn_save_onnx;
               NN_NO_ONNX leaves them out); int8 post-training quantization with
               PyTorch's definitions (nn_quantize, nn_is_quantized; int8 model files;
