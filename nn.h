@@ -1042,6 +1042,7 @@ typedef struct nn_dataset {
 
 #define NN_CIFAR10_RECORD 3073   /* 1 label byte + 3 x 32 x 32 pixel bytes */
 
+#ifndef NN_NO_STDIO   /* the file readers */
 /* CIFAR-10 binary batch files, concatenated in the given order. Each file must be a
    non-zero multiple of 3073 bytes with every label byte < 10. Pixels become floats
    0..255, layout N x 3 x 32 x 32 (R, G, B planes); num_classes is 10. */
@@ -1053,6 +1054,7 @@ NNDEF nn_status nn_cifar10_load(const char *dir, nn_dataset *train, nn_dataset *
    labels u8 [n] (magic 0x00000801). Sizes must match the headers exactly. Pixels
    become floats 0..255, shape (1, rows, cols); num_classes is the largest label + 1. */
 NNDEF nn_status nn_idx_load(const char *images_path, const char *labels_path, nn_dataset *out);
+#endif
 /* Frees the batcher order, and the pixels and labels if the set owns them (a loaded
    set: owns_data), then zeroes *d; NULL is a no-op. Never free() a loaded set's x or
    y yourself: they come from nn.h's aligned allocator. */

@@ -26,6 +26,14 @@ static void leave_an_error(void)
         CHECK(no_error(), "%s succeeded but nn_error() says \"%s\"", #call, nn_error()); \
     } while (0)
 
+static nn_sgd_desc sgd(float lr)   /* (no designated initialiser: compiles as C++11 too) */
+{
+    nn_sgd_desc d;
+    memset(&d, 0, sizeof d);
+    d.lr = lr;
+    return d;
+}
+
 static nn_net *small_net(int batch)
 {
     nn_net *net = nn_net_new(nn_shape3(1, 4, 4));
@@ -50,12 +58,13 @@ static void test_success_clears(void)
     unsigned char *image = NULL;
     size_t size = 0;
     nn_rng r = nn_rng_new(3);
-    nn_dataset d = { 0 };
+    nn_dataset d;
     float loss, acc;
     CHECK(net != NULL, "%s", nn_error());
     if (!net) return;
     for (i = 0; i < 32; i++) x[i] = (float)(i % 7) - 3.0f;
     for (i = 0; i < 6; i++) dy[i] = 0.1f * (float)i;
+    memset(&d, 0, sizeof d);
     d.n = 2; d.shape = nn_shape3(1, 4, 4); d.num_classes = 3; d.x = x; d.y = y;
 
     FRESH_AFTER(nn_net_new(nn_shape1(3)) ? 0 : 0);
@@ -69,7 +78,7 @@ static void test_success_clears(void)
     FRESH_AFTER(nn_layer_output(net, 0));
     FRESH_AFTER(nn_backward(net, dy));
     FRESH_AFTER(nn_zero_grad(net));
-    FRESH_AFTER(opt = nn_sgd(net, (nn_sgd_desc){ .lr = 0.01f }));
+    FRESH_AFTER(opt = nn_sgd(net, sgd(0.01f)));
     FRESH_AFTER(nn_train_step(net, opt, x, y, 2));
     FRESH_AFTER(nn_optim_step(opt));
     FRESH_AFTER(nn_optim_get_lr(opt));
@@ -105,10 +114,10 @@ static void test_failure_keeps_its_message(void)
     float x[2 * 16], dy[3] = { 0 };
     int y[2] = { 0, 1 }, i;
     nn_net *net = small_net(2);
-    nn_optim *opt = net ? nn_sgd(net, (nn_sgd_desc){ .lr = 0.01f }) : NULL;
+    nn_optim *opt = net ? nn_sgd(net, sgd(0.01f)) : NULL;
     unsigned char *image = NULL;
     size_t size = 0;
-    nn_dataset d = { 0 };
+    nn_dataset d;
     CHECK(net && opt, "%s", nn_error());
     if (!net || !opt) { nn_net_free(net); return; }
     for (i = 0; i < 32; i++) x[i] = 1.0f;
@@ -117,6 +126,7 @@ static void test_failure_keeps_its_message(void)
     CHECK(isnan(nn_train_step(net, opt, x, y, 2)) && strstr(nn_error(), "diverged"),
           "nn_train_step on a NaN: \"%s\"", nn_error());
     /* nn_evaluate runs nn_forward, the loss and nn_argmax on every batch first */
+    memset(&d, 0, sizeof d);
     d.n = 2; d.shape = nn_shape3(1, 4, 4); d.num_classes = 3; d.x = x; d.y = y;
     CHECK(nn_evaluate(net, &d, NULL, NULL, NULL) == NN_ERR_NUMERIC && strstr(nn_error(), "not all finite"),
           "nn_evaluate on a NaN: \"%s\"", nn_error());
@@ -235,7 +245,7 @@ static void test_every_fallible_function_clears(void)
             start = strrchr(copy, ' ');
             start = start ? start + 1 : copy;
             while (*start == '*') start++;
-            snprintf(name, sizeof name, "%s", start);
+            snprintf(name, sizeof name, "%.127s", start);
             defs++;
             brace = strstr(line, ") {");
             if (listed_pure(name)) {
