@@ -1347,13 +1347,18 @@ NNDEF nn_status nn_print_confusion(FILE *out, const int *confusion, int classes,
 /* ---- Errors ---------------------------------------------------------------------
    One message per thread. Every public function that can fail clears it first
    (nn__error_clear), so that nn_error() describes the latest call: the failure it
-   reported, or "no error" after a call that succeeded. */
+   reported, or "no error" after a call that succeeded. Clearing only marks the text
+   as old: a pass that records a failure and goes on through public functions (the
+   layers after a synchronised BatchNorm whose hook failed run nn_gemm) makes it the
+   latest again with nn__error_again before it returns the failure. */
 
 static NN__THREAD_LOCAL char nn__error_text[512];
+static NN__THREAD_LOCAL int nn__error_fresh;   /* the text is the latest call's failure */
 
-NNDEF const char *nn_error(void) { return nn__error_text[0] ? nn__error_text : "no error"; }
+NNDEF const char *nn_error(void) { return nn__error_fresh && nn__error_text[0] ? nn__error_text : "no error"; }
 
-static void nn__error_clear(void) { nn__error_text[0] = 0; }
+static void nn__error_clear(void) { nn__error_fresh = 0; }
+static void nn__error_again(void) { nn__error_fresh = 1; }
 
 /* Records a formatted message and returns the status, so that callers can write
    `return nn__fail(NN_ERR_IO, "%s: cannot open", path);`. */
@@ -1364,6 +1369,7 @@ static nn_status nn__fail(nn_status status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(nn__error_text, sizeof nn__error_text, fmt, ap);
     va_end(ap);
+    nn__error_fresh = 1;
     return status;
 }
 
@@ -6760,7 +6766,10 @@ NNDEF const float *nn_forward(nn_net *net, const float *x, int n)
     net->train_batches += net->training;
     net->sync_failed = 0;
     for (i = 0; i < net->num_layers; i++) nn__forward_layer(net, i);
-    if (net->sync_failed) return NULL;   /* a synchronised BatchNorm's hook failed */
+    if (net->sync_failed) {   /* a synchronised BatchNorm's hook failed: its message stands */
+        nn__error_again();
+        return NULL;
+    }
     return nn__t(net, net->plan[net->num_layers - 1].y);
 }
 
@@ -6781,7 +6790,11 @@ NNDEF nn_status nn_backward(nn_net *net, const float *dy)
     for (i = net->num_layers - 1; i >= lowest; i--)
         nn__backward_layer(net, i, i == lowest && !net->want_input_grad);
     net->backward_done = 1;
-    return net->sync_failed ? NN_ERR_IO : NN_OK;   /* the hook's error is set */
+    if (net->sync_failed) {   /* the hook's message stands */
+        nn__error_again();
+        return NN_ERR_IO;
+    }
+    return NN_OK;
 }
 
 /* The layer accessors' checks; NULL when layer i of net may be read. */
