@@ -84,7 +84,8 @@
    NN_STATIC instead every function is static, private to the one file that includes
    the implementation (two files may then each have their own copy).
    C++: the declarations sit in extern "C" and the implementation compiles as C++11
-   to C++17 (the examples' (nn_adam_desc){ .lr = ... } need C++20 or a named struct).
+   to C++17 (the examples' compound literals, (nn_adam_desc){ .lr = ... }, are C only:
+   in C++ fill a nn_adam_desc d = {} field by field).
    MSVC has not been tested: it has no pthreads, so define NN_NO_THREADS; it gets the
    scalar kernels (the SIMD ones are built with GCC/Clang attributes) and
    __declspec(thread) for the thread-local error message. tests/compile_check.sh
