@@ -6,62 +6,157 @@
    before you include this file in *one* C or C++ file to create the implementation.
    Every other file includes "nn.h" without the define and sees only the declarations.
 
+   Contents: 1 quick start, 2 building, 3 configuration macros, 4 errors, 5 threads
+   and determinism, 6 limitations, 7 limits and untrusted input, 8 memory, 9 NaN and
+   divergence, 10 file formats, 11 training across processes, 12 more documentation,
+   13 version history. The examples between ```c and ``` lines are whole programs:
+   tests/api_check.sh compiles and runs each of them, as it does docs/API.md's.
+
    ---------------------------------------------------------------------------------
    1. QUICK START
    ---------------------------------------------------------------------------------
 
-       #define NN_IMPLEMENTATION
-       #include "nn.h"
+   A two-layer net learns which points of the plane lie inside a circle; for CIFAR-10
+   fill the set with nn_cifar10_load(dir, &train, &test) instead (examples/mlp.c).
 
-       nn_net *net = nn_net_new(nn_shape3(3, 32, 32));
-       nn_add(net, nn_flatten());
-       nn_add(net, nn_linear(100));  nn_add(net, nn_leaky_relu(0.02f));
-       nn_add(net, nn_linear(10));
-       if (nn_build(net, 200, 42) != NN_OK) { fprintf(stderr, "%s\n", nn_error()); return 1; }
-       nn_optim *opt = nn_sgd(net, (nn_sgd_desc){ .lr = 0.002f });
-       nn_dataset train, test;
-       if (nn_cifar10_load("data/cifar-10-batches-bin", &train, &test) != NN_OK) ...
-       nn_batch_start(&train, 42);
-       for (int step = 0; step < 1500; step++) {
-           nn_next_batch(&train, 200, x, y);
-           float loss = nn_train_step(net, opt, x, y, 200);
+   ```c
+   #define NN_IMPLEMENTATION
+   #include "nn.h"
+   #include <math.h>
+
+   int main(void)
+   {
+       enum { N = 2000, B = 50 };
+       static float points[N * 2];
+       static int inside[N];
+       nn_rng r = nn_rng_new(1);
+       for (int i = 0; i < N; i++) {
+           float a = 2 * nn_rng_uniform(&r) - 1, b = 2 * nn_rng_uniform(&r) - 1;
+           points[2 * i] = a;
+           points[2 * i + 1] = b;
+           inside[i] = a * a + b * b < 0.5f;
        }
+       nn_dataset train = { .n = N, .shape = nn_shape1(2), .num_classes = 2,
+                            .x = points, .y = inside };   // the program's own arrays
 
-   Build with one command: `cc -O2 my_program.c -lm -lpthread`.
-   No -march flag is needed: the AVX2+FMA kernels are chosen at run time.
+       nn_net *net = nn_net_new(nn_shape1(2));
+       nn_add(net, nn_linear(32));
+       nn_add(net, nn_relu());
+       nn_add(net, nn_linear(2));
+       if (nn_build(net, B, 42) != NN_OK) { fprintf(stderr, "%s\n", nn_error()); return 1; }
+       nn_optim *opt = nn_adam(net, (nn_adam_desc){ .lr = 0.01f });
+
+       float x[B * 2], accuracy;
+       int y[B];
+       nn_batch_start(&train, 42);
+       for (int step = 0; step < 2000; step++) {
+           nn_next_batch(&train, B, x, y);
+           float loss = nn_train_step(net, opt, x, y, B);
+           if (isnan(loss)) { fprintf(stderr, "%s\n", nn_error()); return 1; }
+       }
+       if (nn_evaluate(net, &train, NULL, &accuracy, NULL) != NN_OK ||
+           nn_save(net, "circle.safetensors") != NN_OK) {
+           fprintf(stderr, "%s\n", nn_error());
+           return 1;
+       }
+       printf("accuracy %.3f\n", accuracy);
+       nn_optim_free(opt);
+       nn_dataset_free(&train);   // the batcher's order; x and y stay the program's
+       nn_net_free(net);
+       return accuracy > 0.9f ? 0 : 1;
+   }
+   ```
 
    ---------------------------------------------------------------------------------
-   2. CONFIGURATION MACROS (define before including)
+   2. BUILDING
+   ---------------------------------------------------------------------------------
+
+   nn.h needs the C library, libm and, unless NN_NO_THREADS, POSIX threads:
+       cc -O2 my_program.c -lm -lpthread            gcc or clang, C99 or later
+       c++ -O2 my_program.cpp -lpthread             g++ or clang++, C++11 or later
+       aarch64-linux-gnu-gcc -O2 my_program.c -lm -lpthread     NEON kernels
+   No -march flag is needed: on x86-64 the AVX2+FMA kernels are compiled with target
+   attributes and chosen at run time (cpuid), so a plain -O2 binary runs on any x86-64
+   and uses AVX2 where the CPU has it; aarch64 uses NEON (and sdot for int8 where the
+   CPU has it); every other target runs the portable scalar kernels. nn_simd_name()
+   says which. The header is also correct without fast-math; do not use -Ofast.
+   In a program of several files, define NN_IMPLEMENTATION in one of them; with
+   NN_STATIC instead every function is static, private to the one file that includes
+   the implementation (two files may then each have their own copy).
+   C++: the declarations sit in extern "C" and the implementation compiles as C++11
+   to C++17 (the examples' compound literals, (nn_adam_desc){ .lr = ... }, are C only:
+   in C++ fill a nn_adam_desc d = {} field by field).
+   MSVC has not been tested: it has no pthreads, so define NN_NO_THREADS; it gets the
+   scalar kernels (the SIMD ones are built with GCC/Clang attributes) and
+   __declspec(thread) for the thread-local error message. tests/compile_check.sh
+   builds the header warning-free with gcc, clang, g++ and clang++ (-Wall -Wextra
+   -Wpedantic, C99, C11, C++11, C++17) under every configuration macro.
+
+   ---------------------------------------------------------------------------------
+   3. CONFIGURATION MACROS (define before including)
    ---------------------------------------------------------------------------------
 
        NN_IMPLEMENTATION   compile the implementation in this translation unit
        NN_STATIC           make every function static (private to one file)
+       NNDEF               the linkage of every public function (default extern, or
+                           static under NN_STATIC); define it to add an attribute, e.g.
+                           __attribute__((visibility("default"))) for a shared library
        NN_MALLOC(size)     allocator (default malloc); define NN_FREE(p) with it
        NN_FREE(p)          deallocator (default free)
-       NN_ASSERT(cond)     checks of the library's own invariants (default assert);
+       NN_ASSERT(cond)     checks of the library's own invariants (default assert: the
+                           error status is never NN_OK, buffers are 64-byte aligned);
                            never used on anything a user or a file can get wrong
+       NN_THREAD_LOCAL     the storage class of per-thread state (the error message,
+                           the pool's per-thread flag and GEMM workspace); by default
+                           thread_local (C++11), _Thread_local (C11), __declspec(thread)
+                           (MSVC) or __thread (GCC, Clang), the first the compiler has
        NN_NO_SIMD          use only the portable scalar kernels (the test reference)
        NN_NO_THREADS       no thread pool; everything runs on the calling thread
        NN_NO_STDIO         no file I/O (for embedded inference from memory)
-       NN_MAX_BUILD_BYTES  the most memory nn_build and the loaders may allocate for
-                           one net's buffers (default 8 GiB; 1 GiB on 32-bit systems)
        NN_NO_FUSION        run a BatchNorm and the ReLU after it as two passes (for
                            benchmarks and tests; the fused pass gives the same bits)
        NN_NO_WINOGRAD      compute every Conv2d through im2col + GEMM; by default the
-                           3x3 / stride 1 / padding 1 layers with 16 or more input
-                           channels use Winograd F(2x2, 3x3) for batches of 64 or more
-                           2x2 output blocks (2.25x fewer multiply-adds; results within
-                           a few float eps of the direct sums, not the same bits)
+                           3x3 / stride 1 / padding 1 layers with NN_WINO_MIN_CHANNELS
+                           or more input channels use Winograd F(2x2, 3x3) for batches
+                           of NN_WINO_MIN_TILES or more 2x2 output blocks (2.25x fewer
+                           multiply-adds; results within a few float eps of the direct
+                           sums, not the same bits)
        NN_NO_ONNX          leave out the ONNX reader and writer (nn_load_onnx,
                            nn_save_onnx)
+       NN_MAX_BUILD_BYTES  the most memory nn_build and the loaders may allocate for
+                           one net's buffers (default 8 GiB; 1 GiB on 32-bit systems)
+     Tuning (the defaults are measured; docs/PERFORMANCE.md):
+       NN_WINO_MIN_CHANNELS  Winograd's least input channels (default 16)
+       NN_WINO_MIN_TILES     Winograd's least 2x2 output tiles in a batch (default 64)
+       NN_CONV_KEEP_COLS   floats (default 2^26, 256 MB) up to which a Conv2d keeps the
+                           im2col columns of a whole batch from forward to backward
+                           (one GEMM per product); above, one image at a time
+       NN_WIDE_MAX_N       an inference-only net reads the weights in place (batch-1
+                           path) for products of at most this many columns (default
+                           64: output positions x batch)
+       NN_WIDE_MAX_BATCH   ... and for a Linear of at most this batch (default 8)
+       NN_WIDE_AHEAD       x86: how many floats that path prefetches ahead (1024)
+     Environment:
+       NN_THREADS          the default thread count (a positive integer; unset, 0 or
+                           not a number: the online cores), read when nn_get_threads
+                           is first needed and by nn_set_threads(0)
 
    ---------------------------------------------------------------------------------
-   3. ERRORS
+   4. ERRORS
    ---------------------------------------------------------------------------------
 
-   Functions that can fail return an nn_status (NN_OK is 0) or NULL. nn_error() then
-   returns a sentence that names the problem, e.g.
+   Functions that can fail return an nn_status (NN_OK is 0), or NULL, NaN or 0 where
+   they return a pointer or a value. nn_error() then returns a sentence that names
+   the problem, e.g.
        "data/test_batch.bin: size 30000 is not a multiple of the 3073-byte record".
+   The message describes the latest call: every function that can fail clears it
+   when it starts, so after a call that succeeded nn_error() is "no error", and a
+   message is never left over from an earlier failure. Only the functions that cannot
+   fail leave it as it is (the free functions, the layer descriptions nn_linear ...,
+   nn_shape3, nn_shape_size, nn_status_name, nn_simd_name, nn_layer_name, nn_lr_*,
+   nn_shard, nn_rng_new, nn_get_threads, nn_error itself). The message is per thread
+   (NN_THREAD_LOCAL): a thread sees only its own calls' errors; the text is valid
+   until that thread's next call into nn.h.
    The library never calls exit() or abort() on bad input. Pointer arguments are
    checked: a NULL where an object is needed is NN_ERR_ARG (NULL, or 0, from a function
    that returns a pointer or a value); the functions that free take NULL as a no-op.
@@ -69,8 +164,100 @@
    since the build) is NN_ERR_STATE. The low-level kernels (nn_gemm, nn_im2col, ...)
    check sizes and NULL pointers but cannot check that arrays are as large as said.
 
+   ```c
+   #define NN_IMPLEMENTATION
+   #include "nn.h"
+   #include <string.h>
+
+   int main(void)
+   {
+       nn_dataset d;
+       nn_status s = nn_idx_load("no-such-images", "no-such-labels", &d);
+       printf("%s: %s\n", nn_status_name(s), nn_error());
+       nn_net *net = nn_net_new(nn_shape1(4));   // succeeds: the message is cleared
+       if (s != NN_ERR_IO || !net || strcmp(nn_error(), "no error")) return 1;
+       nn_net_free(net);
+       return 0;
+   }
+   ```
+
    ---------------------------------------------------------------------------------
-   4. LIMITS AND UNTRUSTED INPUT
+   5. THREADS AND DETERMINISM
+   ---------------------------------------------------------------------------------
+
+   GEMM and the layers split their work over a pool of nn_get_threads() - 1 worker
+   threads plus the calling one; the count is NN_THREADS, else the online cores, at
+   most 64, and nn_set_threads(n) changes it (call it while no other thread is inside
+   nn.h). Workers are started on first use and stopped by an atexit hook.
+   The same seed gives the same bits whatever the thread count: work is split so that
+   no floating-point sum changes order with it (tests/test_determinism.c). Results
+   are bit-identical from run to run on one machine; between kernel paths (AVX2+FMA,
+   NEON, scalar) they differ by float rounding, and Winograd differs from im2col by a
+   few eps; int8 nets give the same bits on every CPU. Randomness comes from seeded
+   PCG32 streams only: nn_build's seed (initialisation, Dropout), nn_batch_start's
+   (the order, the augmentation), never the time.
+   Objects are not locked: one net (with its optimiser, average and data sets) must
+   be used by one thread at a time, but different nets may run on different threads
+   at once (a call that finds the pool busy runs on its own thread). A thread of the
+   program that ran a GEMM frees its workspace when it exits.
+
+   ```c
+   #define NN_IMPLEMENTATION
+   #include "nn.h"
+   #include <string.h>
+
+   static float run(int threads)   // one training step of a small ConvNet, seeded
+   {
+       float x[8 * 3 * 8 * 8], loss;
+       int y[8];
+       nn_set_threads(threads);
+       nn_rng r = nn_rng_new(5);
+       for (int i = 0; i < 8 * 3 * 8 * 8; i++) x[i] = nn_rng_normal(&r, 0, 1);
+       for (int i = 0; i < 8; i++) y[i] = i % 4;
+       nn_net *net = nn_net_new(nn_shape3(3, 8, 8));
+       nn_add(net, nn_conv2d(16, 3, 1, 1));
+       nn_add(net, nn_batchnorm());
+       nn_add(net, nn_relu());
+       nn_add(net, nn_flatten());
+       nn_add(net, nn_linear(4));
+       nn_build(net, 8, 7);
+       nn_optim *opt = nn_sgd(net, (nn_sgd_desc){ .lr = 0.1f, .momentum = 0.9f });
+       nn_train_step(net, opt, x, y, 8);
+       loss = nn_train_step(net, opt, x, y, 8);
+       nn_optim_free(opt);
+       nn_net_free(net);
+       return loss;
+   }
+
+   int main(void)
+   {
+       float one = run(1), two = run(2);
+       printf("loss %.9g on 1 thread, %.9g on 2\n", one, two);
+       return memcmp(&one, &two, sizeof one) == 0 ? 0 : 1;
+   }
+   ```
+
+   ---------------------------------------------------------------------------------
+   6. LIMITATIONS
+   ---------------------------------------------------------------------------------
+
+   - float32 throughout (inputs, parameters, gradients; sums of statistics in
+     double); int8 only for inference, after nn_quantize. No float16 or bfloat16.
+   - Layout NCHW: a batch is N x C x H x W, a sample's shape (c, h, w); a feature
+     vector is (features, 1, 1). Parameters have at most NN_MAX_DIMS (4) dimensions.
+   - CPU only: AVX2+FMA on x86-64, NEON on aarch64, scalar C elsewhere.
+   - A net is a chain of layers with (nestable) residual blocks: one input, one
+     output; nn_train_step's loss is softmax cross-entropy (for others: nn_forward, a
+     loss of the Losses section, nn_backward, nn_optim_step).
+   - Sizes: a sample's shape and every buffer hold at most INT_MAX values; a net's
+     buffers at its max batch at most NN_MAX_BUILD_BYTES (8 GiB by default) in all;
+     a parameter name has at most NN_MAX_NAME - 1 bytes; at most 64 threads. A model
+     file may ask for no more than that: its net is built only if its buffers at the
+     max_batch the program asked for fit in NN_MAX_BUILD_BYTES, and an ONNX file gets
+     at most 64 bytes of memory per byte of the file plus 16 MiB to be read (7).
+
+   ---------------------------------------------------------------------------------
+   7. LIMITS AND UNTRUSTED INPUT
    ---------------------------------------------------------------------------------
 
    Model files, weights, checkpoints, CIFAR-10 and IDX files may come from anyone: a
@@ -100,7 +287,7 @@
      and is not a regular file, such as /dev/full, is written in place).
 
    ---------------------------------------------------------------------------------
-   5. MEMORY: WHO FREES WHAT
+   8. MEMORY: WHO FREES WHAT
    ---------------------------------------------------------------------------------
 
    Buffers come from nn.h's 64-byte-aligned allocator on top of NN_MALLOC: never pass
@@ -112,7 +299,6 @@
        nn_ema_new                           nn_ema_free (before its net)
        nn_save_memory's *data               nn_free_buffer
        nn_save_onnx_memory's *data          nn_free_buffer
-       nn_tensor_alloc's t->data            nn_tensor_free
        a loader's nn_dataset (x, y)         nn_dataset_free
        nn_batch_start's order               nn_dataset_free (also on a set you
                                             filled yourself: owns_data = 0 leaves
@@ -122,11 +308,11 @@
    nn_forward, nn_build, nn_inference_only or nn_net_free), nn_input_grad (until the
    next nn_backward or build), the nn_layer and nn_param pointers and their arrays (until
    the next nn_build; nn_inference_only drops gradients and layer buffers), nn_class_name
-   (until the next nn_set_class_names). nn_error()'s text is per thread, valid until the
-   next error on that thread. Values given to the setters are copied.
+   (until the next nn_set_class_names). nn_error()'s text is per thread, valid until
+   that thread's next call into nn.h. Values given to the setters are copied.
 
    ---------------------------------------------------------------------------------
-   6. NaN, INFINITY AND DIVERGENCE
+   9. NaN, INFINITY AND DIVERGENCE
    ---------------------------------------------------------------------------------
 
    Every layer, loss and pooling passes NaN and infinity on as PyTorch 1.13 does, on
@@ -140,22 +326,89 @@
    nn_set_check_input(net, 1) also refuses an input batch holding a NaN or infinity.
 
    ---------------------------------------------------------------------------------
-   7. TRAINING ACROSS PROCESSES (DATA PARALLEL, E.G. WITH MPI)
+   10. FILE FORMATS
+   ---------------------------------------------------------------------------------
+
+   Model files are safetensors (nn_save, nn_load, nn_save_memory, nn_load_memory): an
+   8-byte little-endian header length, a JSON header naming each tensor (dtype,
+   shape, byte offsets) with a "__metadata__" object of strings that describes the
+   architecture, the preprocessing and the class names, then the raw little-endian
+   float32 data. Tensor names are PyTorch's state_dict keys, so PyTorch reads the
+   weights as they are and nn_load_weights reads PyTorch's into a net built by the
+   program; nn_load rebuilds the net from the metadata alone. docs/FORMAT.md.
+   Checkpoints (nn_save_checkpoint, nn_load_checkpoint(_memory)) are model files that
+   also hold the optimiser's moments and step, the parameter options, the label
+   smoothing and the net's random state, so that training resumes bit for bit; they
+   load into the same net and optimiser kind. docs/FORMAT.md, "Tensors".
+   int8 models (nn_quantize, then nn_save) keep I8 weights with per-channel scales
+   and the activations' scales and zero points in the same container, about a
+   quarter of the float file; nn_load gives back the int8 net. docs/FORMAT.md,
+   "int8 models".
+   ONNX: nn_load_onnx reads what torch.onnx.export writes (a chain of the operators
+   nn.h has layers for, residual Adds; opsets 1 to 20) and nn_save_onnx writes opset
+   13 (OpenCV and a numpy interpreter check it). docs/ONNX.md lists the operators, the
+   mapping and what differs.
+   Data: CIFAR-10's binary batches (records of 1 label byte and 3 x 32 x 32 pixel
+   bytes, nn_cifar10_load) and MNIST's IDX files (u8 images and labels, uncompressed,
+   nn_idx_load), both read into float pixels 0..255; tools/pack_images packs a folder
+   of images into CIFAR-10's format. docs/DATA.md.
+
+   ---------------------------------------------------------------------------------
+   11. TRAINING ACROSS PROCESSES (DATA PARALLEL, E.G. WITH MPI)
    ---------------------------------------------------------------------------------
 
    nn.h links no communication library. Every process builds the same net with the
    same seed (the same parameters everywhere) and gives nn.h a function that sums a
    buffer across the processes (with MPI, MPI_Allreduce with MPI_IN_PLACE); each
-   process's batcher is sharded, so it draws its own part of every global batch:
+   process's batcher is sharded, so it draws its own part of every global batch.
+   The program below is one process of P = 1; with MPI, rank and P come from
+   MPI_Comm_rank and MPI_Comm_size and sum calls
+       MPI_Allreduce(MPI_IN_PLACE, buf, (int)count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD)
+   (nn_set_sync_batchnorm: optional).
 
-       static int sum(float *buf, size_t count, void *ctx)
-       { return MPI_Allreduce(MPI_IN_PLACE, buf, (int)count, MPI_FLOAT, MPI_SUM,
-                              MPI_COMM_WORLD) != MPI_SUCCESS; }
-       nn_build(net, nn_shard(B, rank, P, NULL), seed);
-       nn_set_allreduce(net, sum, NULL, P);            (nn_set_sync_batchnorm: optional)
-       nn_batch_start(&train, seed);  nn_batch_shard(&train, rank, P);
-       nn_next_batch(&train, B, x, y);                 (B: the global batch)
-       nn_train_step(net, opt, x, y, nn_shard(B, rank, P, NULL));
+   ```c
+   #define NN_IMPLEMENTATION
+   #include "nn.h"
+   #include <math.h>
+
+   static int sum(float *buf, size_t count, void *ctx)   // 0: done
+   {
+       (void)buf; (void)count; (void)ctx;   // one process: its buffer is the sum
+       return 0;
+   }
+
+   int main(void)
+   {
+       enum { N = 64, B = 16, SAMPLE = 3 * 4 * 4 };
+       int rank = 0, P = 1;
+       static float pixels[N * SAMPLE], x[B * SAMPLE];
+       static int labels[N], y[B];
+       for (int i = 0; i < N * SAMPLE; i++) pixels[i] = (float)(i % 7);
+       for (int i = 0; i < N; i++) labels[i] = i % 2;
+       nn_dataset train = { .n = N, .shape = nn_shape3(3, 4, 4), .num_classes = 2,
+                            .x = pixels, .y = labels };
+       int local = nn_shard(B, rank, P, NULL);   // this process's part of a batch
+       nn_net *net = nn_net_new(train.shape);
+       nn_add(net, nn_flatten());
+       nn_add(net, nn_linear(2));
+       if (nn_build(net, local, 1) != NN_OK || nn_set_allreduce(net, sum, NULL, P) != NN_OK ||
+           nn_batch_start(&train, 1) != NN_OK || nn_batch_shard(&train, rank, P) != NN_OK)
+           return 1;
+       nn_optim *opt = nn_sgd(net, (nn_sgd_desc){ .lr = 0.001f });
+       for (int step = 0; step < 8; step++) {
+           nn_next_batch(&train, B, x, y);   // B: the global batch
+           if (isnan(nn_train_step(net, opt, x, y, local))) {
+               fprintf(stderr, "%s\n", nn_error());
+               return 1;
+           }
+       }
+       printf("%ld steps of %d samples each on %d process(es)\n", nn_optim_steps(opt), local, P);
+       nn_optim_free(opt);
+       nn_dataset_free(&train);
+       nn_net_free(net);
+       return 0;
+   }
+   ```
 
    The step sums the gradients in a few large buckets and divides them by P, so every
    process applies the same update; with B a multiple of P (and without BatchNorm, or
@@ -164,9 +417,33 @@
    matrices. examples/mpi_train.c is the whole program; docs/API.md the details.
 
    ---------------------------------------------------------------------------------
-   8. VERSION HISTORY
+   12. MORE DOCUMENTATION
    ---------------------------------------------------------------------------------
 
+   docs/API.md lists every public type, macro and function, one line each, grouped as
+   the declarations below, each group with an example (compiled and run, as these).
+   The comment above each declaration says the rest. Beside it: docs/FORMAT.md (model
+   files), docs/ONNX.md, docs/DATA.md (data sets, batcher, augmentation),
+   docs/BACKPROP.md (the math of every backward pass), docs/PERFORMANCE.md (kernels and
+   measurements), docs/FUZZING.md, and README.md with the examples/ that reproduce
+   PyTorch training runs.
+
+   ---------------------------------------------------------------------------------
+   13. VERSION HISTORY
+   ---------------------------------------------------------------------------------
+
+       0.5.0  (in progress) an API with no traps: nn_error() describes the latest call
+              (every function that can fail clears it first; per thread with the
+              language's thread-local keyword: C11 _Thread_local, C++11 thread_local,
+              MSVC __declspec(thread), else __thread; NN_THREAD_LOCAL overrides);
+              NNDEF overridable; the tuning macros public (NN_WINO_MIN_CHANNELS,
+              NN_WINO_MIN_TILES, NN_CONV_KEEP_COLS, NN_WIDE_MAX_N, NN_WIDE_MAX_BATCH,
+              NN_WIDE_AHEAD); NN_ASSERT guards the library's invariants; nn_load's
+              evaluation mode documented; the manual's building, threads and
+              determinism, limitations and file-format sections, its examples
+              compiled and run. Incompatible: nn_num_params is nn_num_param_tensors
+              and nn_param_count nn_num_param_scalars; nn_get_layer returns a
+              const nn_layer *; nn_tensor, nn_tensor_alloc and nn_tensor_free are gone
        0.4.0  reach and small apps: ONNX import and export (nn_load_onnx, nn_save_onnx;
               NN_NO_ONNX leaves them out); int8 post-training quantization with
               PyTorch's definitions (nn_quantize, nn_is_quantized; int8 model files;
@@ -216,6 +493,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#ifndef NNDEF
 #ifdef NN_STATIC
 #if defined(__GNUC__) || defined(__clang__)
 #define NNDEF static __attribute__((unused))   /* no warning for what a file leaves unused */
@@ -224,6 +502,7 @@
 #endif
 #else
 #define NNDEF extern
+#endif
 #endif
 
 #ifdef __cplusplus
@@ -263,17 +542,10 @@ NNDEF float    nn_rng_uniform(nn_rng *r);                /* uniform in [0, 1) */
 NNDEF float    nn_rng_normal(nn_rng *r, float mean, float std);
 NNDEF nn_status nn_rng_shuffle(nn_rng *r, int *items, int n);   /* Fisher-Yates */
 
-/* ---- Tensors ---------------------------------------------------------------------
-   A float32 array of up to 4 dimensions, row-major (NCHW for images). */
+/* ---- Shapes ----------------------------------------------------------------------
+   Arrays are float32, row-major: a batch of images is N x C x H x W (NCHW). */
 
-#define NN_MAX_DIMS 4
-
-typedef struct nn_tensor {
-    float *data;
-    int    ndim;
-    int    shape[NN_MAX_DIMS];
-    size_t size;                 /* number of elements */
-} nn_tensor;
+#define NN_MAX_DIMS 4         /* the most dimensions of a parameter (O x C x KH x KW) */
 
 /* The shape of one sample: (c, h, w); a feature vector is (features, 1, 1). */
 typedef struct nn_shape { int c, h, w; } nn_shape;
@@ -281,12 +553,6 @@ typedef struct nn_shape { int c, h, w; } nn_shape;
 NNDEF nn_shape  nn_shape3(int c, int h, int w);
 NNDEF nn_shape  nn_shape1(int features);
 NNDEF size_t    nn_shape_size(nn_shape s);
-/* A zeroed tensor; on failure (NULL t or shape, ndim outside 1..NN_MAX_DIMS, a
-   dimension <= 0, no memory) *t is left zeroed. The data comes from nn.h's aligned
-   allocator: release it with nn_tensor_free, never free(). */
-NNDEF nn_status nn_tensor_alloc(nn_tensor *t, int ndim, const int *shape);
-/* Frees the data and zeroes *t; NULL, a zeroed tensor or a freed one is a no-op. */
-NNDEF void      nn_tensor_free(nn_tensor *t);
 
 /* ---- Kernels ---------------------------------------------------------------------
    Row-major C = alpha * op(A) * op(B) + beta * C, op(X) = X or X^T.
@@ -446,8 +712,9 @@ typedef struct nn_param {
     nn_param_options options;   /* zero (the default) after nn_build; for buffers always zero */
 } nn_param;
 
-/* A layer of a net, for reading (nn_get_layer); its activations are read with
-   nn_layer_output and nn_layer_input_grad. */
+/* A layer of a net, read-only (nn_get_layer returns a const pointer; the parameters'
+   values and gradients may be written through weight and bias); its activations are
+   read with nn_layer_output and nn_layer_input_grad. */
 typedef struct nn_layer {
     nn_layer_desc desc;              /* as added; desc.name points to name (or is NULL) */
     char      name[NN_MAX_NAME];     /* the parameter-name prefix; "" for the index */
@@ -527,10 +794,10 @@ NNDEF nn_status nn_set_training(nn_net *net, int training);
    nn_inference_only drops the gradients and the layers' buffers), so fetch them again
    after either. */
 NNDEF int       nn_num_layers(const nn_net *net);
-NNDEF nn_layer *nn_get_layer(nn_net *net, int i);
-NNDEF int       nn_num_params(const nn_net *net);   /* includes buffers */
+NNDEF const nn_layer *nn_get_layer(const nn_net *net, int i);
+NNDEF int       nn_num_param_tensors(const nn_net *net);   /* includes buffers */
 NNDEF nn_param *nn_get_param(nn_net *net, int i);
-NNDEF size_t    nn_param_count(const nn_net *net);  /* learnable scalars */
+NNDEF size_t    nn_num_param_scalars(const nn_net *net);  /* learnable scalars */
 NNDEF nn_shape  nn_output_shape(const nn_net *net);
 NNDEF int       nn_max_batch(const nn_net *net);
 /* Sets the options (nn_param_options) of every learnable parameter of a built net
@@ -776,6 +1043,7 @@ typedef struct nn_dataset {
 
 #define NN_CIFAR10_RECORD 3073   /* 1 label byte + 3 x 32 x 32 pixel bytes */
 
+#ifndef NN_NO_STDIO   /* the file readers */
 /* CIFAR-10 binary batch files, concatenated in the given order. Each file must be a
    non-zero multiple of 3073 bytes with every label byte < 10. Pixels become floats
    0..255, layout N x 3 x 32 x 32 (R, G, B planes); num_classes is 10. */
@@ -787,6 +1055,7 @@ NNDEF nn_status nn_cifar10_load(const char *dir, nn_dataset *train, nn_dataset *
    labels u8 [n] (magic 0x00000801). Sizes must match the headers exactly. Pixels
    become floats 0..255, shape (1, rows, cols); num_classes is the largest label + 1. */
 NNDEF nn_status nn_idx_load(const char *images_path, const char *labels_path, nn_dataset *out);
+#endif
 /* Frees the batcher order, and the pixels and labels if the set owns them (a loaded
    set: owns_data), then zeroes *d; NULL is a no-op. Never free() a loaded set's x or
    y yourself: they come from nn.h's aligned allocator. */
@@ -873,7 +1142,9 @@ NNDEF nn_status nn_save_memory(nn_net *net, unsigned char **data, size_t *size);
 NNDEF void      nn_free_buffer(void *data);
 /* Rebuilds a net saved by nn_save, for batches of up to max_batch; NULL on error. The
    file may be untrusted: its tensors, shapes, numbers and the memory its buffers need
-   (at most NN_MAX_BUILD_BYTES) are checked before anything is allocated. */
+   (at most NN_MAX_BUILD_BYTES) are checked before anything is allocated. The net comes
+   back in evaluation mode, ready for inference (nn_set_training(net, 1) to train it on);
+   so does nn_load's. */
 NNDEF nn_net   *nn_load_memory(const void *data, size_t size, int max_batch);
 /* Loads weights into a net built by the program (names and shapes must match; the
    file's metadata is not needed: for files written by PyTorch). All or nothing: on
@@ -1058,26 +1329,48 @@ NNDEF nn_status nn_print_confusion(FILE *out, const int *confusion, int classes,
 #endif
 #endif
 
-#if defined(__GNUC__) || defined(__clang__)
+/* Thread-local storage (the error message, the pool's per-thread state): the keyword of
+   the language, else the compiler's; NN_THREAD_LOCAL overrides the choice. */
+#if defined(NN_THREAD_LOCAL)
+#define NN__THREAD_LOCAL NN_THREAD_LOCAL
+#elif defined(__cplusplus) && __cplusplus >= 201103L
+#define NN__THREAD_LOCAL thread_local
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define NN__THREAD_LOCAL _Thread_local
+#elif defined(_MSC_VER)
+#define NN__THREAD_LOCAL __declspec(thread)
+#elif defined(__GNUC__) || defined(__clang__)
 #define NN__THREAD_LOCAL __thread
 #else
-#define NN__THREAD_LOCAL
+#error "nn.h: no thread-local storage known for this compiler; define NN_THREAD_LOCAL"
 #endif
 
-/* ---- Errors --------------------------------------------------------------------- */
+/* ---- Errors ---------------------------------------------------------------------
+   One message per thread. Every public function that can fail clears it first
+   (nn__error_clear), so that nn_error() describes the latest call: the failure it
+   reported, or "no error" after a call that succeeded. Clearing only marks the text
+   as old: a pass that records a failure and goes on through public functions (the
+   layers after a synchronised BatchNorm whose hook failed run nn_gemm) makes it the
+   latest again with nn__error_again before it returns the failure. */
 
 static NN__THREAD_LOCAL char nn__error_text[512];
+static NN__THREAD_LOCAL int nn__error_fresh;   /* the text is the latest call's failure */
 
-NNDEF const char *nn_error(void) { return nn__error_text[0] ? nn__error_text : "no error"; }
+NNDEF const char *nn_error(void) { return nn__error_fresh && nn__error_text[0] ? nn__error_text : "no error"; }
+
+static void nn__error_clear(void) { nn__error_fresh = 0; }
+static void nn__error_again(void) { nn__error_fresh = 1; }
 
 /* Records a formatted message and returns the status, so that callers can write
    `return nn__fail(NN_ERR_IO, "%s: cannot open", path);`. */
 static nn_status nn__fail(nn_status status, const char *fmt, ...)
 {
     va_list ap;
+    NN_ASSERT(status != NN_OK && fmt);
     va_start(ap, fmt);
     vsnprintf(nn__error_text, sizeof nn__error_text, fmt, ap);
     va_end(ap);
+    nn__error_fresh = 1;
     return status;
 }
 
@@ -1129,6 +1422,7 @@ static void *nn__alloc_raw(size_t size, int zeroed)
     if (!raw) return NULL;
     p = raw + sizeof(void *);
     p += (NN__ALIGN - (uintptr_t)p % NN__ALIGN) % NN__ALIGN;
+    NN_ASSERT((uintptr_t)p % NN__ALIGN == 0 && p + size <= raw + size + NN__ALIGN + sizeof(void *));
     memcpy(p - sizeof(void *), &raw, sizeof raw);
     return p;
 }
@@ -1163,6 +1457,7 @@ static int nn__mul_ok(size_t a, size_t b, size_t *out)
 
 NNDEF uint32_t nn_rng_u32(nn_rng *r)
 {
+    nn__error_clear();
     uint64_t old;
     uint32_t xorshifted, rot;
     if (!r) { nn__fail(NN_ERR_ARG, "nn_rng_u32: r is NULL"); return 0; }
@@ -1186,6 +1481,7 @@ NNDEF nn_rng nn_rng_new(uint64_t seed)
 
 NNDEF uint32_t nn_rng_below(nn_rng *r, uint32_t n)
 {
+    nn__error_clear();
     /* Reject the top partial range so that every residue is equally likely. */
     uint32_t limit, x;
     if (!r) { nn__fail(NN_ERR_ARG, "nn_rng_below: r is NULL"); return 0; }
@@ -1197,12 +1493,14 @@ NNDEF uint32_t nn_rng_below(nn_rng *r, uint32_t n)
 
 NNDEF float nn_rng_uniform(nn_rng *r)
 {
+    nn__error_clear();
     if (!r) { nn__fail(NN_ERR_ARG, "nn_rng_uniform: r is NULL"); return 0; }
     return (float)(nn_rng_u32(r) >> 8) * (1.0f / 16777216.0f);   /* 24 exact bits */
 }
 
 NNDEF float nn_rng_normal(nn_rng *r, float mean, float std)
 {
+    nn__error_clear();
     /* Box-Muller in double; u1 in (0, 1] so that log(u1) is finite. */
     double u1, u2, z;
     if (!r) { nn__fail(NN_ERR_ARG, "nn_rng_normal: r is NULL"); return 0; }
@@ -1214,6 +1512,7 @@ NNDEF float nn_rng_normal(nn_rng *r, float mean, float std)
 
 NNDEF nn_status nn_rng_shuffle(nn_rng *r, int *items, int n)
 {
+    nn__error_clear();
     int i;
     if (!r) return nn__fail(NN_ERR_ARG, "nn_rng_shuffle: r is NULL");
     if (n < 0) return nn__fail(NN_ERR_ARG, "nn_rng_shuffle: n is %d, expected >= 0", n);
@@ -1237,36 +1536,6 @@ NNDEF size_t nn_shape_size(nn_shape s)
     if (s.c <= 0 || s.h <= 0 || s.w <= 0) return 0;
     if (!nn__mul_ok((size_t)s.c, (size_t)s.h, &n) || !nn__mul_ok(n, (size_t)s.w, &n)) return 0;
     return n;
-}
-
-NNDEF nn_status nn_tensor_alloc(nn_tensor *t, int ndim, const int *shape)
-{
-    size_t size = 1;
-    int i;
-    if (!t) return nn__fail(NN_ERR_ARG, "tensor: t is NULL");
-    memset(t, 0, sizeof *t);
-    if (!shape) return nn__fail(NN_ERR_ARG, "tensor: shape is NULL");
-    if (ndim < 1 || ndim > NN_MAX_DIMS)
-        return nn__fail(NN_ERR_ARG, "tensor: %d dimensions, expected 1 to %d", ndim, NN_MAX_DIMS);
-    for (i = 0; i < ndim; i++) {
-        if (shape[i] <= 0)
-            return nn__fail(NN_ERR_ARG, "tensor: dimension %d is %d, expected > 0", i, shape[i]);
-        if (!nn__mul_ok(size, (size_t)shape[i], &size))
-            return nn__fail(NN_ERR_NOMEM, "tensor: size overflows");
-    }
-    t->data = (float *)nn__calloc(size, sizeof(float));
-    if (!t->data) return nn__fail(NN_ERR_NOMEM, "tensor: cannot allocate %zu floats", size);
-    for (i = 0; i < ndim; i++) t->shape[i] = shape[i];
-    t->ndim = ndim;
-    t->size = size;
-    return NN_OK;
-}
-
-NNDEF void nn_tensor_free(nn_tensor *t)
-{
-    if (!t) return;
-    nn__free(t->data);
-    memset(t, 0, sizeof *t);
 }
 
 /* =================================================================================
@@ -1368,6 +1637,7 @@ static int nn__default_threads(void)
 
 NNDEF nn_status nn_set_threads(int n)
 {
+    nn__error_clear();
     if (n < 0) return nn__fail(NN_ERR_ARG, "nn_set_threads: %d threads, expected >= 0", n);
 #ifdef NN_NO_THREADS
     nn__threads = 1;
@@ -1745,6 +2015,7 @@ NNDEF nn_status nn_gemm_reference(int trans_a, int trans_b, int m, int n, int k,
                                   const float *a, int lda, const float *b, int ldb,
                                   float beta, float *c, int ldc)
 {
+    nn__error_clear();
     int i, j, p;
     nn_status st = nn__gemm_check("nn_gemm_reference", trans_a, trans_b, m, n, k, k > 0,
                                   a, lda, b, ldb, c, ldc);
@@ -2013,6 +2284,7 @@ NNDEF nn_status nn_gemm(int trans_a, int trans_b, int m, int n, int k, float alp
                         const float *a, int lda, const float *b, int ldb,
                         float beta, float *c, int ldc)
 {
+    nn__error_clear();
     nn__gemm_job g;
     int i, j;
     nn_status st = nn__gemm_check("nn_gemm", trans_a, trans_b, m, n, k, k > 0 && alpha != 0.0f,
@@ -2087,10 +2359,10 @@ static void nn__wide_scalar16(int k, int kc, const float *const *a, const float 
 }
 
 #ifdef NN__X86
-#ifndef NN__WIDE_AHEAD
-#define NN__WIDE_AHEAD 1024   /* floats: 4 KB ahead on every row (measured: 2x2 layers 0.72 -> 0.45 ms) */
+#ifndef NN_WIDE_AHEAD
+#define NN_WIDE_AHEAD 1024   /* floats: 4 KB ahead on every row (measured: 2x2 layers 0.72 -> 0.45 ms) */
 #endif
-#define NN__WIDE_FETCH(i) _mm_prefetch((const char *)(a##i + p + NN__WIDE_AHEAD), _MM_HINT_T0);
+#define NN__WIDE_FETCH(i) _mm_prefetch((const char *)(a##i + p + NN_WIDE_AHEAD), _MM_HINT_T0);
 #define NN__WIDE_ROWS8(X)  X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 #define NN__WIDE_ROWS6(X)  X(0) X(1) X(2) X(3) X(4) X(5)
 #define NN__WIDE_PTR(i)    const float *a##i = a[i];
@@ -2331,6 +2603,7 @@ NNDEF nn_status nn_im2col(const float *img, int channels, int height, int width,
                           int kernel_h, int kernel_w, int stride_h, int stride_w,
                           int pad_h, int pad_w, float *col, int ld_col)
 {
+    nn__error_clear();
     int out_h, out_w;
     int c, ki, kj, oy, ox, y_lo, y_hi, x_lo, x_hi;
     float *dst = col;
@@ -2405,6 +2678,7 @@ NNDEF nn_status nn_col2im(const float *col, int ld_col, int channels, int height
                           int kernel_h, int kernel_w, int stride_h, int stride_w,
                           int pad_h, int pad_w, float *img)
 {
+    nn__error_clear();
     int out_h, out_w;
     int c, ki, kj, oy, ox, y_lo, y_hi, x_lo, x_hi;
     const float *row = col;
@@ -3866,14 +4140,14 @@ NNDEF nn_layer_desc nn_named(nn_layer_desc layer, const char *name)
 
 /* An inference-only net's products leave the GEMM for nn__gemm_wide where the small
    side has at most this many columns: a convolution's output positions times the
-   batch, or a Linear's batch (up to NN__WIDE_MAX_BATCH: beyond, W x^T's panels of x
+   batch, or a Linear's batch (up to NN_WIDE_MAX_BATCH: beyond, W x^T's panels of x
    cost what the GEMM's packing of W does). Measured on the VGG ConvNet at batch 1, one
    thread: docs/PERFORMANCE.md, "Batch-1 inference". */
-#ifndef NN__WIDE_MAX_N
-#define NN__WIDE_MAX_N 64
+#ifndef NN_WIDE_MAX_N
+#define NN_WIDE_MAX_N 64
 #endif
-#ifndef NN__WIDE_MAX_BATCH
-#define NN__WIDE_MAX_BATCH 8
+#ifndef NN_WIDE_MAX_BATCH
+#define NN_WIDE_MAX_BATCH 8
 #endif
 
 static int nn__wide_pays(const nn__run *r, int cols, int most)
@@ -3901,7 +4175,7 @@ static void nn__linear_forward(const nn__run *r, nn_layer *L, const float *x, fl
 {
     int in = L->in.c, out = L->out.c;
     /* y^T = W x^T, W's rows in place */
-    if (!nn__wide_pays(r, n, NN__WIDE_MAX_BATCH)
+    if (!nn__wide_pays(r, n, NN_WIDE_MAX_BATCH)
         || !nn__gemm_wide(out, n, in, L->weight->value, in, x, 1, (size_t)in, y, 1, (size_t)out))
         nn_gemm(0, 1, n, out, in, 1.0f, x, in, L->weight->value, in, 0.0f, y, out);
     if (L->bias) nn__add_row_bias(y, L->bias->value, n, out);
@@ -4070,7 +4344,7 @@ static nn__layer_task nn__task(const nn__run *r, nn_layer *L, const float *x, co
    group g: output channels g O/G.., column rows g K/G.. (its input channels' rows).
    Backward (batch form): dW = sum_i dy_i col_i^T,  db[o] = sum_{i,p} dy_i[o,p],
    dx_i = col2im(W^T dy_i) (col2im adds the overlapping windows back).
-   Batched path (when (K + O) * max_batch * P floats fit in NN__CONV_KEEP_COLS): the
+   Batched path (when (K + O) * max_batch * P floats fit in NN_CONV_KEEP_COLS): the
    columns of all images sit side by side in one K x nP matrix, so each of the three
    products is ONE GEMM with nP columns (deep layers have P = 4 or 16: per-image GEMMs
    would be very skinny); an O x nP scratch holds W col before it is scattered to NCHW
@@ -4080,8 +4354,8 @@ static nn__layer_task nn__task(const nn__run *r, nn_layer *L, const float *x, co
    convolution with stride 1 and no padding uses x_i as col_i, image by image.
    3x3 layers with stride 1 and padding 1 take the Winograd path below where it pays. */
 
-#ifndef NN__CONV_KEEP_COLS
-#define NN__CONV_KEEP_COLS ((size_t)1 << 26)   /* floats (256 MB) per layer */
+#ifndef NN_CONV_KEEP_COLS
+#define NN_CONV_KEEP_COLS ((size_t)1 << 26)   /* floats (256 MB) per layer */
 #endif
 
 /* ---- Conv2d, Winograd path: 3x3, stride 1, padding 1 --------------------------------
@@ -4100,11 +4374,11 @@ static nn__layer_task nn__task(const nn__run *r, nn_layer *L, const float *x, co
    but 0.8-0.9x inside the VGG step, where the 16 MB filter transforms no longer sit in
    the cache; with 64 at 1.2-1.4x, with 128 or more at 1.6-2.2x. A batch with fewer tiles,
    e.g. one image in inference, goes the im2col way image by image. */
-#ifndef NN__WINO_MIN_CHANNELS
-#define NN__WINO_MIN_CHANNELS 16
+#ifndef NN_WINO_MIN_CHANNELS
+#define NN_WINO_MIN_CHANNELS 16
 #endif
-#ifndef NN__WINO_MIN_TILES
-#define NN__WINO_MIN_TILES 64
+#ifndef NN_WINO_MIN_TILES
+#define NN_WINO_MIN_TILES 64
 #endif
 
 #ifdef NN_NO_WINOGRAD
@@ -4126,12 +4400,12 @@ static size_t nn__wino_stride(int rows, int ld) { return (size_t)rows * ld + NN_
 /* A batch of n goes the Winograd way (else image by image through im2col). */
 static int nn__wino_pays(const nn__lplan *p, const nn_layer *L, int n)
 {
-    return p->winograd && (nn__wino_mode == 1 || (long)n * nn__wino_tiles(L) >= NN__WINO_MIN_TILES);
+    return p->winograd && (nn__wino_mode == 1 || (long)n * nn__wino_tiles(L) >= NN_WINO_MIN_TILES);
 }
 
 /* Chooses the Winograd path and sizes its buffers: kernel 3, stride 1, padding 1,
    where it pays (above), planes at most 2 NN__WINO_MAX_TW wide and buffers within
-   NN__CONV_KEEP_COLS. The workspace also holds one image's im2col columns. */
+   NN_CONV_KEEP_COLS. The workspace also holds one image's im2col columns. */
 static int nn__conv_winograd_setup(nn_net *net, nn_layer *L)
 {
     size_t C = (size_t)L->in.c, O = (size_t)L->out.c, ld, v, u, m;   /* in floats */
@@ -4139,12 +4413,12 @@ static int nn__conv_winograd_setup(nn_net *net, nn_layer *L)
     if (!NN__WINO_BUILT || nn__wino_mode < 0 || L->desc.kernel_h != 3 || L->desc.stride_h != 1 || L->desc.pad_h != 1 ||
         L->desc.kernel_w != 3 || L->desc.stride_w != 1 || L->desc.pad_w != 1 || L->desc.groups != 1 ||
         L->desc.dilation_h != 1 || L->desc.dilation_w != 1 ||
-        L->in.w > 2 * NN__WINO_MAX_TW || (size_t)L->in.h * L->in.w > NN__CONV_KEEP_COLS ||
-        (nn__wino_mode == 0 && (L->in.c < NN__WINO_MIN_CHANNELS ||
-                                (long)net->max_batch * nn__wino_tiles(L) < NN__WINO_MIN_TILES)) ||
+        L->in.w > 2 * NN__WINO_MAX_TW || (size_t)L->in.h * L->in.w > NN_CONV_KEEP_COLS ||
+        (nn__wino_mode == 0 && (L->in.c < NN_WINO_MIN_CHANNELS ||
+                                (long)net->max_batch * nn__wino_tiles(L) < NN_WINO_MIN_TILES)) ||
         !nn__mul_ok((size_t)nn__wino_tiles(L), (size_t)net->max_batch, &ld) ||
         !nn__mul_ok(16 * C, ld, &v) || !nn__mul_ok(16 * O, C, &u) ||
-        !nn__mul_ok(16 * O, ld, &m) || v + u > NN__CONV_KEEP_COLS || m + u > NN__CONV_KEEP_COLS)
+        !nn__mul_ok(16 * O, ld, &m) || v + u > NN_CONV_KEEP_COLS || m + u > NN_CONV_KEEP_COLS)
         return 0;
     v += 16 * NN__WINO_SKEW;
     u += 16 * NN__WINO_SKEW;
@@ -4398,7 +4672,7 @@ static nn_status nn__conv2d_setup(nn_net *net, nn_layer *L)
     if (lp->winograd) return NN_OK;
     if (nn__conv_direct(L) || nn__conv_depthwise(lp, L)) lp->work_size = 0;
     else if (nn__mul_ok(rows + (size_t)d->out, (size_t)oh * ow * net->max_batch, &all) &&
-             all <= NN__CONV_KEEP_COLS)
+             all <= NN_CONV_KEEP_COLS)
         lp->work_size = all;
     else lp->work_size = col_size;
     return NN_OK;
@@ -4571,7 +4845,7 @@ static void nn__dw_weight_grad_channel(void *ctx, int c)
 static void nn__conv_product(const nn__run *r, const nn_layer *L, int Og, int ld, int Kg, const float *col,
                              float *y)
 {
-    int G = L->desc.groups, g, wide = nn__wide_pays(r, ld, NN__WIDE_MAX_N);
+    int G = L->desc.groups, g, wide = nn__wide_pays(r, ld, NN_WIDE_MAX_N);
     size_t wg = (size_t)Og * Kg;
     for (g = 0; wide && g < G; g++)
         if (!nn__gemm_wide(Og, ld, Kg, L->weight->value + wg * g, Kg, col + (size_t)g * Kg * ld, (size_t)ld, 1,
@@ -5466,6 +5740,7 @@ static double nn__log_sum_exp(const float *z, int classes)
 NNDEF float nn_softmax_cross_entropy(const float *logits, const int *labels, int n,
                                      int classes, float *grad)
 {
+    nn__error_clear();
     double total = 0.0;
     int i, j;
     if (nn__loss_args_bad("cross-entropy", logits, labels, n > 0 ? (size_t)n : 0, classes)) return NAN;
@@ -5490,6 +5765,7 @@ NNDEF float nn_softmax_cross_entropy(const float *logits, const int *labels, int
 NNDEF float nn_softmax_cross_entropy_smooth(const float *logits, const int *labels, int n,
                                             int classes, float smoothing, float *grad)
 {
+    nn__error_clear();
     double total = 0.0, eps = smoothing, spread = eps / (classes > 0 ? classes : 1);
     int i, j;
     if (nn__loss_args_bad("cross-entropy", logits, labels, n > 0 ? (size_t)n : 0, classes)) return NAN;
@@ -5521,6 +5797,7 @@ NNDEF float nn_softmax_cross_entropy_smooth(const float *logits, const int *labe
 NNDEF float nn_softmax_cross_entropy_soft(const float *logits, const float *targets,
                                           int n, int classes, float *grad)
 {
+    nn__error_clear();
     double total = 0.0;
     int i, j;
     if (nn__loss_args_bad("soft cross-entropy", logits, targets, n > 0 ? (size_t)n : 0, classes)) return NAN;
@@ -5546,6 +5823,7 @@ NNDEF float nn_softmax_cross_entropy_soft(const float *logits, const float *targ
    NaN, and inf - inf, give NaN there, as in PyTorch. */
 NNDEF float nn_mse(const float *pred, const float *target, size_t count, int sum, float *grad)
 {
+    nn__error_clear();
     double total = 0.0, scale = sum ? 1.0 : 1.0 / (double)count;
     size_t i;
     if (nn__loss_args_bad("MSE", pred, target, count, 1)) return NAN;
@@ -5565,6 +5843,7 @@ NNDEF float nn_mse(const float *pred, const float *target, size_t count, int sum
    and infinities as in PyTorch. */
 NNDEF float nn_bce(const float *prob, const float *target, size_t count, float *grad)
 {
+    nn__error_clear();
     double total = 0.0;
     size_t i;
     if (nn__loss_args_bad("BCE", prob, target, count, 1)) return NAN;
@@ -5595,6 +5874,7 @@ NNDEF float nn_bce(const float *prob, const float *target, size_t count, float *
 NNDEF float nn_bce_with_logits(const float *logits, const float *target, size_t count,
                                float *grad)
 {
+    nn__error_clear();
     double total = 0.0;
     size_t i;
     if (nn__loss_args_bad("BCE with logits", logits, target, count, 1)) return NAN;
@@ -5652,6 +5932,7 @@ static void nn__tplan_free(nn__tplan *t)
 
 NNDEF nn_net *nn_net_new(nn_shape input)
 {
+    nn__error_clear();
     nn_net *net;
     if (nn_shape_size(input) == 0) {
         nn__fail(NN_ERR_ARG, "nn_net_new: input shape %dx%dx%d, expected positive sizes",
@@ -5779,6 +6060,7 @@ static nn_status nn__options_fit(const nn_layer_desc *d)
 
 NNDEF nn_status nn_add(nn_net *net, nn_layer_desc layer)
 {
+    nn__error_clear();
     nn_layer *L;
     nn_status st;
     char name[NN_MAX_NAME];   /* the name may be in the layers array that grows below */
@@ -5835,6 +6117,7 @@ NNDEF nn_status nn_add(nn_net *net, nn_layer_desc layer)
 
 NNDEF nn_status nn_set_input_grad(nn_net *net, int enable)
 {
+    nn__error_clear();
     if (!net) return nn__fail(NN_ERR_ARG, "nn_set_input_grad: net is NULL");
     enable = enable != 0;
     if (net->built && enable != net->want_input_grad)
@@ -5846,6 +6129,7 @@ NNDEF nn_status nn_set_input_grad(nn_net *net, int enable)
 
 NNDEF const float *nn_input_grad(const nn_net *net)
 {
+    nn__error_clear();
     if (!net) { nn__fail(NN_ERR_ARG, "nn_input_grad: net is NULL"); return NULL; }
     if (!net->built || net->inference || !net->want_input_grad || !net->backward_done ||
         net->plan[0].dx == NN__T_NONE) {
@@ -6171,6 +6455,7 @@ done:
 
 NNDEF nn_status nn_build(nn_net *net, int max_batch, uint64_t seed)
 {
+    nn__error_clear();
     nn_status st;
     int i;
     size_t bytes;
@@ -6226,6 +6511,7 @@ fail:
 NNDEF nn_status nn_init_weights(nn_net *net, nn_init how, float mean_or_value, float std,
                                 float bias_value, nn_layer_kind only)
 {
+    nn__error_clear();
     nn_rng rng;
     int i;
     size_t j;
@@ -6261,6 +6547,7 @@ NNDEF nn_status nn_init_weights(nn_net *net, nn_init how, float mean_or_value, f
 
 NNDEF nn_status nn_inference_only(nn_net *net)
 {
+    nn__error_clear();
     nn__lplan *plan;
     nn__tplan t;
     float *arena;
@@ -6290,6 +6577,7 @@ NNDEF nn_status nn_inference_only(nn_net *net)
 
 NNDEF nn_status nn_set_training(nn_net *net, int training)
 {
+    nn__error_clear();
     if (!net) return nn__fail(NN_ERR_ARG, "nn_set_training: net is NULL");
     if (!net->built) return nn__fail(NN_ERR_STATE, "nn_set_training: the net is not built");
     net->training = training != 0;
@@ -6305,10 +6593,12 @@ static int nn__null_net(const char *fn)
 
 NNDEF int nn_num_layers(const nn_net *net)
 {
+    nn__error_clear();
     return net ? net->num_layers : nn__null_net("nn_num_layers");
 }
-NNDEF nn_layer *nn_get_layer(nn_net *net, int i)
+NNDEF const nn_layer *nn_get_layer(const nn_net *net, int i)
 {
+    nn__error_clear();
     if (!net) { nn__null_net("nn_get_layer"); return NULL; }
     if (i < 0 || i >= net->num_layers) {
         nn__fail(NN_ERR_ARG, "nn_get_layer: layer %d of %d", i, net->num_layers);
@@ -6316,12 +6606,14 @@ NNDEF nn_layer *nn_get_layer(nn_net *net, int i)
     }
     return &net->layers[i];
 }
-NNDEF int nn_num_params(const nn_net *net)
+NNDEF int nn_num_param_tensors(const nn_net *net)
 {
-    return net ? net->num_params : nn__null_net("nn_num_params");
+    nn__error_clear();
+    return net ? net->num_params : nn__null_net("nn_num_param_tensors");
 }
 NNDEF nn_param *nn_get_param(nn_net *net, int i)
 {
+    nn__error_clear();
     if (!net) { nn__null_net("nn_get_param"); return NULL; }
     if (i < 0 || i >= net->num_params) {
         nn__fail(NN_ERR_ARG, "nn_get_param: parameter %d of %d", i, net->num_params);
@@ -6333,6 +6625,7 @@ static int nn__nonneg(float v);
 
 NNDEF nn_status nn_set_param_options(nn_net *net, const char *name, nn_param_options o)
 {
+    nn__error_clear();
     size_t len;
     int i, matched = 0;
     if (!net || !name) return nn__fail(NN_ERR_ARG, "nn_set_param_options: %s is NULL", net ? "name" : "net");
@@ -6354,17 +6647,19 @@ NNDEF nn_status nn_set_param_options(nn_net *net, const char *name, nn_param_opt
     return NN_OK;
 }
 
-NNDEF size_t nn_param_count(const nn_net *net)
+NNDEF size_t nn_num_param_scalars(const nn_net *net)
 {
+    nn__error_clear();
     size_t total = 0;
     int i;
-    if (!net) return (size_t)nn__null_net("nn_param_count");
+    if (!net) return (size_t)nn__null_net("nn_num_param_scalars");
     for (i = 0; i < net->num_params; i++)
         if (net->params[i].learnable) total += net->params[i].size;
     return total;
 }
 NNDEF nn_shape nn_output_shape(const nn_net *net)
 {
+    nn__error_clear();
     if (!net || !net->built) {
         if (!net) nn__null_net("nn_output_shape");
         return nn_shape3(0, 0, 0);
@@ -6373,6 +6668,7 @@ NNDEF nn_shape nn_output_shape(const nn_net *net)
 }
 NNDEF int nn_max_batch(const nn_net *net)
 {
+    nn__error_clear();
     if (!net) return nn__null_net("nn_max_batch");
     return net->built ? net->max_batch : 0;
 }
@@ -6455,6 +6751,7 @@ static int nn__lowest_trained(const nn_net *net)
 
 NNDEF const float *nn_forward(nn_net *net, const float *x, int n)
 {
+    nn__error_clear();
     int i;
     if (!net) { nn__fail(NN_ERR_ARG, "nn_forward: net is NULL"); return NULL; }
     if (!net->built) { nn__fail(NN_ERR_STATE, "nn_forward: the net is not built"); return NULL; }
@@ -6470,12 +6767,16 @@ NNDEF const float *nn_forward(nn_net *net, const float *x, int n)
     net->train_batches += net->training;
     net->sync_failed = 0;
     for (i = 0; i < net->num_layers; i++) nn__forward_layer(net, i);
-    if (net->sync_failed) return NULL;   /* a synchronised BatchNorm's hook failed */
+    if (net->sync_failed) {   /* a synchronised BatchNorm's hook failed: its message stands */
+        nn__error_again();
+        return NULL;
+    }
     return nn__t(net, net->plan[net->num_layers - 1].y);
 }
 
 NNDEF nn_status nn_backward(nn_net *net, const float *dy)
 {
+    nn__error_clear();
     int i, lowest;
     if (!net) return nn__fail(NN_ERR_ARG, "nn_backward: net is NULL");
     if (!net->built) return nn__fail(NN_ERR_STATE, "nn_backward: the net is not built");
@@ -6490,7 +6791,11 @@ NNDEF nn_status nn_backward(nn_net *net, const float *dy)
     for (i = net->num_layers - 1; i >= lowest; i--)
         nn__backward_layer(net, i, i == lowest && !net->want_input_grad);
     net->backward_done = 1;
-    return net->sync_failed ? NN_ERR_IO : NN_OK;   /* the hook's error is set */
+    if (net->sync_failed) {   /* the hook's message stands */
+        nn__error_again();
+        return NN_ERR_IO;
+    }
+    return NN_OK;
 }
 
 /* The layer accessors' checks; NULL when layer i of net may be read. */
@@ -6506,6 +6811,7 @@ static const char *nn__layer_unread(const nn_net *net, int i, const char *fn)
 
 NNDEF const float *nn_layer_output(const nn_net *net, int i)
 {
+    nn__error_clear();
     const char *why = nn__layer_unread(net, i, "nn_layer_output");
     if (!why && net->batch <= 0) why = "no nn_forward since the net was built";
     if (!why && net->q) why = "the net is quantized (int8): it keeps no float layer outputs";
@@ -6520,6 +6826,7 @@ NNDEF const float *nn_layer_output(const nn_net *net, int i)
 
 NNDEF const float *nn_layer_input_grad(const nn_net *net, int i)
 {
+    nn__error_clear();
     const char *why = nn__layer_unread(net, i, "nn_layer_input_grad");
     if (!why && net->inference) why = "the net is inference-only (nn_inference_only)";
     if (!why && !net->backward_done) why = "no nn_backward since the net was built";
@@ -6537,6 +6844,7 @@ NNDEF const float *nn_layer_input_grad(const nn_net *net, int i)
 
 NNDEF nn_status nn_zero_grad(nn_net *net)
 {
+    nn__error_clear();
     int i;
     if (!net) return nn__fail(NN_ERR_ARG, "nn_zero_grad: net is NULL");
     if (!net->built || net->inference)
@@ -6623,6 +6931,7 @@ static int nn__nonneg(float v) { return v >= 0.0f && isfinite(v); }
 
 NNDEF nn_optim *nn_sgd(nn_net *net, nn_sgd_desc desc)
 {
+    nn__error_clear();
     nn_optim *opt;
     if (!nn__nonneg(desc.momentum) || !isfinite(desc.dampening) || !nn__nonneg(desc.weight_decay) ||
         (desc.nesterov && (desc.momentum <= 0.0f || desc.dampening != 0.0f))) {
@@ -6655,9 +6964,9 @@ static nn_optim *nn__adam_family(nn_net *net, nn_adam_desc d, nn__optim_kind kin
     return opt;
 }
 
-NNDEF nn_optim *nn_adam(nn_net *net, nn_adam_desc desc) { return nn__adam_family(net, desc, NN__ADAM); }
-NNDEF nn_optim *nn_adamw(nn_net *net, nn_adam_desc desc) { return nn__adam_family(net, desc, NN__ADAMW); }
-NNDEF nn_optim *nn_adamax(nn_net *net, nn_adam_desc desc) { return nn__adam_family(net, desc, NN__ADAMAX); }
+NNDEF nn_optim *nn_adam(nn_net *net, nn_adam_desc desc) { nn__error_clear(); return nn__adam_family(net, desc, NN__ADAM); }
+NNDEF nn_optim *nn_adamw(nn_net *net, nn_adam_desc desc) { nn__error_clear(); return nn__adam_family(net, desc, NN__ADAMW); }
+NNDEF nn_optim *nn_adamax(nn_net *net, nn_adam_desc desc) { nn__error_clear(); return nn__adam_family(net, desc, NN__ADAMAX); }
 
 NNDEF void nn_optim_free(nn_optim *opt)
 {
@@ -6677,6 +6986,7 @@ NNDEF void nn_optim_free(nn_optim *opt)
 
 NNDEF nn_status nn_optim_set_lr(nn_optim *opt, float lr)
 {
+    nn__error_clear();
     if (!opt) return nn__fail(NN_ERR_ARG, "nn_optim_set_lr: opt is NULL");
     if (!nn__nonneg(lr)) return nn__fail(NN_ERR_ARG, "nn_optim_set_lr: learning rate %g, expected a finite value >= 0", lr);
     opt->lr = lr;
@@ -6684,11 +6994,13 @@ NNDEF nn_status nn_optim_set_lr(nn_optim *opt, float lr)
 }
 NNDEF float nn_optim_get_lr(const nn_optim *opt)
 {
+    nn__error_clear();
     if (!opt) { nn__fail(NN_ERR_ARG, "nn_optim_get_lr: opt is NULL"); return NAN; }
     return opt->lr;
 }
 NNDEF long nn_optim_steps(const nn_optim *opt)
 {
+    nn__error_clear();
     if (!opt) { nn__fail(NN_ERR_ARG, "nn_optim_steps: opt is NULL"); return 0; }
     return opt->step;
 }
@@ -7015,6 +7327,7 @@ static nn_status nn__allreduce_grads(nn_net *net, const char *fn)
 
 NNDEF nn_status nn_set_allreduce(nn_net *net, nn_allreduce_fn sum, void *ctx, int world_size)
 {
+    nn__error_clear();
     size_t size = NN__BUCKET_FLOATS, values = 0;
     int i;
     if (!net) return nn__fail(NN_ERR_ARG, "nn_set_allreduce: net is NULL");
@@ -7038,6 +7351,7 @@ NNDEF nn_status nn_set_allreduce(nn_net *net, nn_allreduce_fn sum, void *ctx, in
 
 NNDEF nn_status nn_set_sync_batchnorm(nn_net *net, int enable)
 {
+    nn__error_clear();
     if (!net) return nn__fail(NN_ERR_ARG, "nn_set_sync_batchnorm: net is NULL");
     net->sync_bn = enable != 0;
     return NN_OK;
@@ -7045,6 +7359,7 @@ NNDEF nn_status nn_set_sync_batchnorm(nn_net *net, int enable)
 
 NNDEF nn_status nn_optim_step(nn_optim *opt)
 {
+    nn__error_clear();
     nn_status st;
     if (!opt) return nn__fail(NN_ERR_ARG, "nn_optim_step: opt is NULL");
     if ((st = nn__optim_usable(opt, "nn_optim_step")) != NN_OK) return st;
@@ -7054,6 +7369,7 @@ NNDEF nn_status nn_optim_step(nn_optim *opt)
 
 NNDEF nn_status nn_set_check_input(nn_net *net, int enable)
 {
+    nn__error_clear();
     if (!net) return nn__fail(NN_ERR_ARG, "nn_set_check_input: net is NULL");
     net->check_input = enable != 0;
     return NN_OK;
@@ -7061,6 +7377,7 @@ NNDEF nn_status nn_set_check_input(nn_net *net, int enable)
 
 NNDEF nn_status nn_set_label_smoothing(nn_net *net, float eps)
 {
+    nn__error_clear();
     if (!net) return nn__fail(NN_ERR_ARG, "nn_set_label_smoothing: net is NULL");
     if (!(eps >= 0.0f && eps <= 1.0f))
         return nn__fail(NN_ERR_ARG, "nn_set_label_smoothing: eps %g, expected 0..1", eps);
@@ -7103,6 +7420,7 @@ static void nn__optim_buffers(nn_optim *opt, int restore)
 
 NNDEF float nn_train_step(nn_net *net, nn_optim *opt, const float *x, const int *y, int n)
 {
+    nn__error_clear();
     const float *logits;
     float loss;
     int classes, i;
@@ -7174,6 +7492,7 @@ struct nn_ema {
 
 NNDEF nn_ema *nn_ema_new(nn_net *net)
 {
+    nn__error_clear();
     nn_ema *e;
     size_t total = 0, at = 0;
     int i;
@@ -7233,12 +7552,13 @@ static nn_status nn__ema_run(nn_ema *e, int mode, float w, const char *fn)
 
 NNDEF nn_status nn_ema_update(nn_ema *e, float decay)
 {
+    nn__error_clear();
     if (!(decay >= 0.0f && decay <= 1.0f))
         return nn__fail(NN_ERR_ARG, "nn_ema_update: decay %g, expected 0..1", decay);
     return nn__ema_run(e, 0, (float)(1.0 - (double)decay), "nn_ema_update");
 }
-NNDEF nn_status nn_ema_apply(nn_ema *e) { return nn__ema_run(e, 1, 0.0f, "nn_ema_apply"); }
-NNDEF nn_status nn_ema_swap(nn_ema *e) { return nn__ema_run(e, 2, 0.0f, "nn_ema_swap"); }
+NNDEF nn_status nn_ema_apply(nn_ema *e) { nn__error_clear(); return nn__ema_run(e, 1, 0.0f, "nn_ema_apply"); }
+NNDEF nn_status nn_ema_swap(nn_ema *e) { nn__error_clear(); return nn__ema_run(e, 2, 0.0f, "nn_ema_swap"); }
 
 /* =================================================================================
    DATA
@@ -7372,6 +7692,7 @@ static nn_status nn__cifar10_read(const char *path, int records, unsigned char *
 
 NNDEF nn_status nn_cifar10_load_files(const char *const *paths, int count, nn_dataset *out)
 {
+    nn__error_clear();
     int *records = NULL, total = 0, most = 0, i, at = 0;
     unsigned char *buf = NULL;
     nn_status s = NN_OK;
@@ -7414,6 +7735,7 @@ NNDEF nn_status nn_cifar10_load_files(const char *const *paths, int count, nn_da
 
 NNDEF nn_status nn_cifar10_load(const char *dir, nn_dataset *train, nn_dataset *test)
 {
+    nn__error_clear();
     static const char *const names[6] = {
         "data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
         "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"
@@ -7502,6 +7824,7 @@ fail:
 
 NNDEF nn_status nn_idx_load(const char *images_path, const char *labels_path, nn_dataset *out)
 {
+    nn__error_clear();
     FILE *fi = NULL, *fl = NULL;
     int idims[3], ldims[1], max_label = 0;
     size_t per_image, i, done, total;
@@ -7567,6 +7890,7 @@ static nn_status nn__dataset_check(const nn_dataset *d, int needs_y, const char 
 
 NNDEF nn_status nn_mean_image(const nn_dataset *d, float *mean)
 {
+    nn__error_clear();
     size_t size, j;
     double *sum;
     int i;
@@ -7587,6 +7911,7 @@ NNDEF nn_status nn_mean_image(const nn_dataset *d, float *mean)
 
 NNDEF nn_status nn_subtract_image(nn_dataset *d, const float *mean)
 {
+    nn__error_clear();
     size_t size, j;
     int i;
     nn_status st = nn__dataset_check(d, 0, "nn_subtract_image");
@@ -7605,6 +7930,7 @@ NNDEF nn_status nn_subtract_image(nn_dataset *d, const float *mean)
 /* Two passes (mean, then squared deviations from it), each summed per channel. */
 NNDEF nn_status nn_channel_stats(const nn_dataset *d, float *mean, float *std)
 {
+    nn__error_clear();
     size_t plane, j;
     int i, c;
     nn_status st = nn__dataset_check(d, 0, "nn_channel_stats");
@@ -7631,6 +7957,7 @@ NNDEF nn_status nn_channel_stats(const nn_dataset *d, float *mean, float *std)
 
 NNDEF nn_status nn_normalize_channels(nn_dataset *d, const float *mean, const float *std)
 {
+    nn__error_clear();
     size_t plane, j;
     int i, c;
     nn_status st = nn__dataset_check(d, 0, "nn_normalize_channels");
@@ -7654,6 +7981,7 @@ NNDEF nn_status nn_normalize_channels(nn_dataset *d, const float *mean, const fl
 
 NNDEF nn_status nn_scale_pixels(nn_dataset *d, float factor)
 {
+    nn__error_clear();
     size_t count, j;
     nn_status st = nn__dataset_check(d, 0, "nn_scale_pixels");
     if (st != NN_OK) return st;
@@ -7689,6 +8017,7 @@ static nn_status nn__augment_check(const nn_dataset *d, nn_augment a, const char
 
 NNDEF nn_status nn_set_augment(nn_dataset *d, nn_augment a)
 {
+    nn__error_clear();
     nn_status st = nn__dataset_check(d, 0, "nn_set_augment");
     if (st != NN_OK || (st = nn__augment_check(d, a, "nn_set_augment")) != NN_OK) return st;
     if (!d->aug_rng.inc) d->aug_rng = nn__augment_rng(0);   /* never seeded (inc is odd) */
@@ -7731,6 +8060,7 @@ static int nn__flip_coin(uint64_t seed, int k)
 
 NNDEF nn_status nn_batch_start(nn_dataset *d, uint64_t seed)
 {
+    nn__error_clear();
     int i;
     nn_status st = nn__dataset_check(d, 0, "batcher");
     if (st != NN_OK) return st;
@@ -7759,6 +8089,7 @@ NNDEF int nn_shard(int n, int rank, int world_size, int *first)
 
 NNDEF nn_status nn_batch_shard(nn_dataset *d, int rank, int world_size)
 {
+    nn__error_clear();
     if (!d) return nn__fail(NN_ERR_ARG, "nn_batch_shard: d is NULL");
     if (world_size < 1 || rank < 0 || rank >= world_size)
         return nn__fail(NN_ERR_ARG, "nn_batch_shard: rank %d of %d processes, expected world size >= 1 "
@@ -7770,6 +8101,7 @@ NNDEF nn_status nn_batch_shard(nn_dataset *d, int rank, int world_size)
 
 NNDEF nn_status nn_next_batch(nn_dataset *d, int n, float *x, int *y)
 {
+    nn__error_clear();
     size_t size;
     int i, first = 0, count = n;   /* this process's positions of the batch (sharded) */
     nn_status st = nn__dataset_check(d, y != NULL, "nn_next_batch");
@@ -7831,6 +8163,7 @@ static nn_status nn__copy_floats(float **dst, const float *src, size_t n)
 
 NNDEF nn_status nn_set_preprocess_mean_image(nn_net *net, const float *mean_image)
 {
+    nn__error_clear();
     nn_status st;
     if (!net || !mean_image) return nn__fail(NN_ERR_ARG, "nn_set_preprocess_mean_image: net or mean_image is NULL");
     if (!nn__vfinite(mean_image, nn_shape_size(net->input)))
@@ -7846,6 +8179,7 @@ NNDEF nn_status nn_set_preprocess_mean_image(nn_net *net, const float *mean_imag
 NNDEF nn_status nn_set_preprocess_channels(nn_net *net, float scale, const float *mean,
                                            const float *std)
 {
+    nn__error_clear();
     int c;
     float *m = NULL, *s = NULL;
     if (!net || !mean || !std) return nn__fail(NN_ERR_ARG, "nn_set_preprocess_channels: net, mean or std is NULL");
@@ -7871,12 +8205,14 @@ NNDEF nn_status nn_set_preprocess_channels(nn_net *net, float scale, const float
 
 NNDEF nn_preprocess_kind nn_get_preprocess(const nn_net *net)
 {
+    nn__error_clear();
     if (!net) { nn__null_net("nn_get_preprocess"); return NN_PREPROCESS_NONE; }
     return net->preprocess;
 }
 
 NNDEF nn_status nn_preprocess(const nn_net *net, const float *pixels, float *x, int n)
 {
+    nn__error_clear();
     size_t plane, size, i;
     int s;
     if (!net || n < 0 || (n > 0 && (!pixels || !x)))
@@ -7922,6 +8258,7 @@ static nn_status nn__class_name_check(const char *name, int i)
 
 NNDEF nn_status nn_set_class_names(nn_net *net, const char *const *names, int count)
 {
+    nn__error_clear();
     size_t total = 0, outputs;
     int i;
     char *all = NULL, *p;
@@ -7946,6 +8283,7 @@ NNDEF nn_status nn_set_class_names(nn_net *net, const char *const *names, int co
 
 NNDEF const char *nn_class_name(const nn_net *net, int i)
 {
+    nn__error_clear();
     const char *p;
     if (!net) { nn__fail(NN_ERR_ARG, "nn_class_name: net is NULL"); return NULL; }
     if (i < 0 || i >= net->num_class_names) return NULL;
@@ -8203,6 +8541,7 @@ static nn_status nn__save(nn_net *net, const nn_optim *opt, unsigned char **out,
 
 NNDEF nn_status nn_save_memory(nn_net *net, unsigned char **data, size_t *size)
 {
+    nn__error_clear();
     return nn__save(net, NULL, data, size);
 }
 
@@ -8947,6 +9286,7 @@ static nn_status nn__qload(nn_net *net, nn__st_file *f, int max_batch);   /* QUA
 
 NNDEF nn_net *nn_load_memory(const void *data, size_t size, int max_batch)
 {
+    nn__error_clear();
     nn__st_file f;
     nn__st_extras e;
     nn_net *net = NULL;
@@ -9018,6 +9358,7 @@ fail:
 /* All or nothing: every tensor is checked before the first is copied. */
 NNDEF nn_status nn_load_weights_memory(nn_net *net, const void *data, size_t size)
 {
+    nn__error_clear();
     nn__st_file f;
     nn_status st;
     long tracked;
@@ -9093,6 +9434,7 @@ static nn_status nn__checkpoint_pair(const nn_net *net, const nn_optim *opt, con
 
 NNDEF nn_status nn_load_checkpoint_memory(nn_net *net, nn_optim *opt, const void *data, size_t size)
 {
+    nn__error_clear();
     nn__st_file f;
     nn_status st;
     const char *kind, *step, *lr, *rng, *comma;
@@ -9238,6 +9580,7 @@ static nn_status nn__read_file(const char *path, unsigned char **data, size_t *s
 
 NNDEF nn_status nn_save(nn_net *net, const char *path)
 {
+    nn__error_clear();
     unsigned char *data;
     size_t size;
     nn_status st;
@@ -9250,6 +9593,7 @@ NNDEF nn_status nn_save(nn_net *net, const char *path)
 
 NNDEF nn_net *nn_load(const char *path, int max_batch)
 {
+    nn__error_clear();
     unsigned char *data;
     size_t size;
     nn_net *net;
@@ -9262,6 +9606,7 @@ NNDEF nn_net *nn_load(const char *path, int max_batch)
 
 NNDEF nn_status nn_load_weights(nn_net *net, const char *path)
 {
+    nn__error_clear();
     unsigned char *data;
     size_t size;
     nn_status st;
@@ -9274,6 +9619,7 @@ NNDEF nn_status nn_load_weights(nn_net *net, const char *path)
 
 NNDEF nn_status nn_save_checkpoint(nn_net *net, const nn_optim *opt, const char *path)
 {
+    nn__error_clear();
     unsigned char *data;
     size_t size;
     nn_status st;
@@ -9287,6 +9633,7 @@ NNDEF nn_status nn_save_checkpoint(nn_net *net, const nn_optim *opt, const char 
 
 NNDEF nn_status nn_load_checkpoint(nn_net *net, nn_optim *opt, const char *path)
 {
+    nn__error_clear();
     unsigned char *data;
     size_t size;
     nn_status st;
@@ -9862,6 +10209,7 @@ static void nn__qobserve(const float *v, size_t count, float *lo, float *hi)
 
 NNDEF nn_net *nn_quantize(nn_net *net, const nn_dataset *calibration, int count, nn_quantize_desc desc)
 {
+    nn__error_clear();
     nn_net *copy = NULL, *qn = NULL;
     unsigned char *image = NULL;
     size_t image_size, in;
@@ -9952,6 +10300,7 @@ fail:
 
 NNDEF int nn_is_quantized(const nn_net *net)
 {
+    nn__error_clear();
     if (!net) return nn__null_net("nn_is_quantized");
     return net->q != NULL;
 }
@@ -12000,7 +12349,7 @@ static nn_net *nn__ox_load(const void *data, size_t size, int max_batch, const v
     if (nn__prefix_error("onnx", nn_build(net, max_batch, 0)) != NN_OK) goto fail;
     for (i = 0; i < c.nlayers; i++) {
         const nn__ox_layer *L = &c.layers[i];
-        nn_layer *nl = nn_get_layer(net, i);
+        const nn_layer *nl = nn_get_layer(net, i);
         if (!L->w) continue;
         if ((st = nn__ox_copy(nl->weight, L->w, L->nw, i)) != NN_OK || (st = nn__ox_copy(nl->bias, L->b, L->nb, i)) != NN_OK ||
             (st = nn__ox_copy(nl->running_mean, L->rm, L->nr, i)) != NN_OK ||
@@ -12018,12 +12367,14 @@ fail:
 
 NNDEF nn_net *nn_load_onnx_memory(const void *data, size_t size, int max_batch)
 {
+    nn__error_clear();
     return nn__ox_load(data, size, max_batch, NULL, NULL, 0);
 }
 
 #ifndef NN_NO_STDIO
 NNDEF nn_net *nn_load_onnx(const char *path, int max_batch)
 {
+    nn__error_clear();
     unsigned char *data;
     size_t size;
     nn_net *net;
@@ -12533,6 +12884,7 @@ static void nn__oxw_value_info(nn__buf *b, int field, const char *name, nn_shape
 
 NNDEF nn_status nn_save_onnx_memory(nn_net *net, unsigned char **data, size_t *size)
 {
+    nn__error_clear();
     nn__oxw ox;
     nn__buf m;
     char (*names)[NN__OX_NAME], version[32];
@@ -12591,6 +12943,7 @@ NNDEF nn_status nn_save_onnx_memory(nn_net *net, unsigned char **data, size_t *s
 #ifndef NN_NO_STDIO
 NNDEF nn_status nn_save_onnx(nn_net *net, const char *path)
 {
+    nn__error_clear();
     unsigned char *data;
     size_t size;
     nn_status st;
@@ -12610,6 +12963,7 @@ NNDEF nn_status nn_save_onnx(nn_net *net, const char *path)
 
 NNDEF int nn_argmax(const float *v, int n)
 {
+    nn__error_clear();
     int i, best = 0;
     if (!v) { nn__fail(NN_ERR_ARG, "nn_argmax: v is NULL"); return 0; }
     for (i = 1; i < n && v[best] == v[best]; i++) if (v[i] > v[best] || v[i] != v[i]) best = i;
@@ -12674,6 +13028,7 @@ static float *nn__tta_buffer(const nn_net *net, int n)
 
 NNDEF nn_status nn_forward_tta(nn_net *net, const float *x, int n, int level, float *out)
 {
+    nn__error_clear();
     nn_status st;
     float *buf;
     int was_training;
@@ -12698,12 +13053,14 @@ static nn_status nn__evaluate(nn_net *net, const nn_dataset *d, int level, float
 NNDEF nn_status nn_evaluate(nn_net *net, const nn_dataset *d, float *mean_loss,
                             float *accuracy, int *confusion)
 {
+    nn__error_clear();
     return nn__evaluate(net, d, -1, mean_loss, accuracy, confusion, "nn_evaluate");
 }
 
 NNDEF nn_status nn_evaluate_tta(nn_net *net, const nn_dataset *d, int level, float *mean_loss,
                                 float *accuracy, int *confusion)
 {
+    nn__error_clear();
     nn_status st;
     if (net && d && (st = nn__tta_check(net, level, "nn_evaluate_tta")) != NN_OK) return st;
     return nn__evaluate(net, d, level, mean_loss, accuracy, confusion, "nn_evaluate_tta");
@@ -12782,6 +13139,7 @@ static nn_status nn__evaluate(nn_net *net, const nn_dataset *d, int level, float
 NNDEF nn_status nn_print_confusion(FILE *out, const int *confusion, int classes,
                                    const char *const *names)
 {
+    nn__error_clear();
     int i, j;
     if (!out || !confusion)
         return nn__fail(NN_ERR_ARG, "nn_print_confusion: %s is NULL", out ? "confusion" : "out");

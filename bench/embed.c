@@ -184,7 +184,7 @@ int main(int argc, char **argv)
         net = vgg_convnet(nn_shape3(3, 32, 32));
         if (!net || nn_build(net, 1, 7) != NN_OK) { fprintf(stderr, "%s: %s\n", program, nn_error()); return 1; }
         for (i = 0; i < nn_num_layers(net); i++) {
-            nn_layer *L = nn_get_layer(net, i);
+            const nn_layer *L = nn_get_layer(net, i);
             double flops, bytes, tc, tm;
             if (!L->weight) continue;
             if (L->desc.kind != NN_CONV2D && L->desc.kind != NN_LINEAR) continue;

@@ -82,7 +82,7 @@ static void print_profile(nn_net *net, nn_optim *opt, const float *x, const int 
            "(%.1f images/s)\n", n, nn_get_threads(), nn_simd_name(), 1e3 * total / steps, n * steps / total);
     printf("  %-3s %-12s %-14s %9s %9s %7s\n", "#", "layer", "output", "fwd ms", "bwd ms", "share");
     for (i = 0; i < net->num_layers; i++) {
-        nn_layer *L = &net->layers[i];
+        const nn_layer *L = &net->layers[i];
         char shape[32];
         snprintf(shape, sizeof shape, "%dx%dx%d", L->out.c, L->out.h, L->out.w);
         printf("  %-3d %-12s %-14s %9.2f %9.2f %6.1f%%\n", i, nn_layer_name(L->desc.kind), shape,

@@ -188,7 +188,7 @@ static nn_status airbench_init(nn_net *net, const float *whiten_x, int whiten_co
     memset(nn_get_layer(net, 0)->bias->value, 0, 24 * sizeof(float));
     if ((st = nn_set_param_options(net, "0.weight", frozen)) != NN_OK) return st;
     for (i = 0; i < nn_num_layers(net); i++) {
-        nn_layer *L = nn_get_layer(net, i);
+        const nn_layer *L = nn_get_layer(net, i);
         if (L->desc.kind == NN_CONV2D && L->desc.kernel_h == 3) {
             int in = L->in.c, o;
             float *w = L->weight->value;
@@ -298,7 +298,7 @@ int main(int argc, char **argv)
     snprintf(path, sizeof path, "%s/airbench.csv", out_dir);
     if (curves_open(&log, path, (int)ceil(epochs) + 1)) return 1;
     printf("airbench94 net, %zu parameters, Nesterov SGD lr %.4g (x64 for BatchNorm biases), weight decay %.4g, "
-           "batch %d, %d steps (%d per epoch), %s kernels, %d threads\n", nn_param_count(net), lr, weight_decay,
+           "batch %d, %d steps (%d per epoch), %s kernels, %d threads\n", nn_num_param_scalars(net), lr, weight_decay,
            batch, total, steps_per_epoch, nn_simd_name(), nn_get_threads());
     x = (float *)malloc((size_t)batch * nn_shape_size(train.shape) * sizeof(float));
     y = (int *)malloc((size_t)batch * sizeof(int));

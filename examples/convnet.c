@@ -100,7 +100,7 @@ int main(int argc, char **argv)
     if (curves_open(&log, path, max_steps / eval_freq + 2)) return 1;
 
     printf("VGG ConvNet, %zu parameters, %s lr %g, batch %d, %d steps, %s kernels, %d threads\n",
-           nn_param_count(net), optimizer, lr, batch, max_steps, nn_simd_name(), nn_get_threads());
+           nn_num_param_scalars(net), optimizer, lr, batch, max_steps, nn_simd_name(), nn_get_threads());
     x = (float *)malloc((size_t)batch * nn_shape_size(train.shape) * sizeof(float));
     y = (int *)malloc((size_t)batch * sizeof(int));
     if (!x || !y) { fprintf(stderr, "%s: out of memory\n", program); return 1; }

@@ -121,7 +121,7 @@ static int run(const config *cfg, int act, nn_dataset *train, const nn_dataset *
     if (!x || !y) { fprintf(stderr, "%s: out of memory\n", cfg->program); goto done; }
 
     printf("\n== MLP 784-%d-10 with %s: %zu parameters, %s lr %g, batch %d, %d epochs of %d steps, %d threads\n",
-           cfg->hidden, act_names[act], nn_param_count(net), cfg->optimizer, cfg->lr, cfg->batch, cfg->epochs,
+           cfg->hidden, act_names[act], nn_num_param_scalars(net), cfg->optimizer, cfg->lr, cfg->batch, cfg->epochs,
            steps_per_epoch, nn_get_threads());
     fflush(stdout);
     nn_batch_start(train, cfg->seed);

@@ -139,7 +139,7 @@ int main(int argc, char **argv)
     printf("MLP 3072-");
     for (i = 0; i < num_hidden; i++) printf("%d-", hidden[i]);
     printf("10, %zu parameters, %s lr %g, batch %d, %d steps, %s kernels, %d threads\n",
-           nn_param_count(net), optimizer, lr, batch, max_steps, nn_simd_name(), nn_get_threads());
+           nn_num_param_scalars(net), optimizer, lr, batch, max_steps, nn_simd_name(), nn_get_threads());
     if (!strcmp(schedule, "step"))
         printf("learning rate x %g every %ld steps\n", lr_gamma, lr_step_size);
     else if (!strcmp(schedule, "cosine"))

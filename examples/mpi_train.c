@@ -87,7 +87,7 @@ static unsigned long long param_hash(nn_net *net)
     unsigned long long h = 1469598103934665603ULL;
     int i;
     size_t j;
-    for (i = 0; i < nn_num_params(net); i++) {
+    for (i = 0; i < nn_num_param_tensors(net); i++) {
         const nn_param *p = nn_get_param(net, i);
         const unsigned char *b = (const unsigned char *)p->value;
         for (j = 0; j < p->size * sizeof(float); j++) h = (h ^ b[j]) * 1099511628211ULL;
@@ -212,7 +212,7 @@ int main(int argc, char **argv)
         snprintf(path, sizeof path, "%s/mpi_train.csv", out_dir);
         if (curves_open(&log, path, eval_freq ? max_steps / eval_freq + 2 : 1)) die("cannot write the curves");
         printf("%s, %zu parameters, %s lr %g, global batch %d over %d processes (%d here), %d steps, "
-               "%s kernels, %d threads each%s\n", model, nn_param_count(net), vgg ? "adam" : "sgd", lr, batch,
+               "%s kernels, %d threads each%s\n", model, nn_num_param_scalars(net), vgg ? "adam" : "sgd", lr, batch,
                world, local, max_steps, nn_simd_name(), nn_get_threads(), sync_bn ? ", synchronised BatchNorm" : "");
         fflush(stdout);
     }

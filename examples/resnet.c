@@ -103,7 +103,7 @@ int main(int argc, char **argv)
     snprintf(path, sizeof path, "%s/resnet.csv", out_dir);
     if (curves_open(&log, path, total / steps_per_epoch + 2)) return 1;
     printf("ResNet-18 (CIFAR), %zu parameters, SGD lr %g cosine, momentum %g, weight decay %g, batch %d, "
-           "%d steps (%d per epoch), %s kernels, %d threads\n", nn_param_count(net), lr, momentum,
+           "%d steps (%d per epoch), %s kernels, %d threads\n", nn_num_param_scalars(net), lr, momentum,
            weight_decay, batch, total, steps_per_epoch, nn_simd_name(), nn_get_threads());
     pixels = (float *)malloc((size_t)batch * nn_shape_size(train.shape) * sizeof(float));
     x = (float *)malloc((size_t)batch * nn_shape_size(train.shape) * sizeof(float));

@@ -295,7 +295,7 @@ static int run(const config *cfg, int which, int opt_kind, nn_dataset *train, co
     if (!x || !y) { fprintf(stderr, "%s: out of memory\n", cfg->program); goto done; }
 
     printf("\n== %s + %s: %zu parameters, lr %g%s, batch %d, %d epochs of %d steps, %s kernels, %d threads\n",
-           net_titles[which], opt_names[opt_kind], nn_param_count(net), lr,
+           net_titles[which], opt_names[opt_kind], nn_num_param_scalars(net), lr,
            opt_kind == OPT_SGD ? " momentum 0.9" : "", cfg->batch, cfg->epochs, steps_per_epoch,
            nn_simd_name(), nn_get_threads());
     fflush(stdout);

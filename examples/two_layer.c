@@ -272,13 +272,13 @@ static void to_double(const float *src, double *dst, int n)
 }
 
 /* The two Linear layers of a net built by build_net. */
-static nn_layer *linear1(nn_net *net) { return nn_get_layer(net, 0); }
-static nn_layer *linear2(const spec *s, nn_net *net) { return nn_get_layer(net, s->f == F_RELU3 ? 3 : 2); }
+static const nn_layer *linear1(nn_net *net) { return nn_get_layer(net, 0); }
+static const nn_layer *linear2(const spec *s, nn_net *net) { return nn_get_layer(net, s->f == F_RELU3 ? 3 : 2); }
 
 /* theta (or its gradient) gathered from the net's parameters. */
 static void gather(const spec *s, nn_net *net, double *theta, int grads)
 {
-    nn_layer *l1 = linear1(net), *l2 = linear2(s, net);
+    const nn_layer *l1 = linear1(net), *l2 = linear2(s, net);
     to_double(grads ? l1->weight->grad : l1->weight->value, theta, s->hidden * s->n_in);
     to_double(grads ? l1->bias->grad : l1->bias->value, theta + off_b1(s), s->hidden);
     to_double(grads ? l2->weight->grad : l2->weight->value, theta + off_w2(s), s->k * s->hidden);

@@ -7,7 +7,9 @@
 #      API. Missing names are listed.
 #   2. Every ```c block of API.md is a complete program: it must compile warning-free
 #      (-std=c99 -Wall -Wextra -Wpedantic -Werror) and exit 0 when run in a scratch directory.
-#   3. Every "## " group of API.md has at least one such example.
+#      So must every example of the header's own manual (its doc block): the lines between
+#      "   ```c" and "   ```", less the comment's three-space margin.
+#   3. Every "## " group of API.md has at least one such example, and the manual has some.
 # Usage: tests/api_check.sh [header [doc]]   (defaults nn.h and docs/API.md)
 # Prints "api: N passed, N failed" (one test per name, example and group).
 cd "$(dirname "$0")/.." || exit 1
@@ -50,9 +52,10 @@ awk '/^typedef enum/ { e = 1; text = "" } e { text = text " " $0 }
 # Macros defined in the public part (not private NN__ ones, not the include guard).
 grep -oE '^#[[:space:]]*define[[:space:]]+NN[A-Z0-9_]*' "$tmp/code.h" | awk '{ print $NF }' \
     | grep -v '^NN__' | grep -vx 'NN_H' > "$tmp/macros"
-# Configuration macros: the table in the doc block, section 2.
-sed -n '/CONFIGURATION MACROS/,/3\. ERRORS/p' "$tmp/public.h" | grep -oE '^[[:space:]]+NN_[A-Z_]+' \
-    | tr -d ' \t' > "$tmp/config"
+# Configuration macros: the table in the doc block's section "CONFIGURATION MACROS", up
+# to the next numbered section (NNDEF and the NN_THREADS variable included).
+awk '/CONFIGURATION MACROS/ { p = 1; next } p && /^   [0-9]+\. / { exit } p' "$tmp/public.h" \
+    | grep -oE '^[[:space:]]+NN(_[A-Z0-9_]+|DEF)' | tr -d ' \t' > "$tmp/config"
 for kind in functions types constants macros config; do
     [ -s "$tmp/$kind" ] || fail "found no $kind in $header (has its layout changed?)"
 done
@@ -74,23 +77,37 @@ check_names macro "$tmp/macros"
 check_names "configuration macro" "$tmp/config"
 
 # ---- 2. Examples ------------------------------------------------------------------------
-# Each ```c block to ex_<line>.c, named by the line of its opening fence; the lines
-# go to the list "examples".
-awk -v dir="$tmp" '
-    /^```c[[:space:]]*$/ && !block { block = 1; file = sprintf("%s/ex_%d.c", dir, NR); print NR; next }
-    /^```/ && block { block = 0; close(file); next }
-    block { print > file }' "$doc" > "$tmp/examples"
-for line in $(cat "$tmp/examples"); do
-    src="$tmp/ex_$line.c"
-    prog="$tmp/ex_$line"
-    if ! $cc -std=c99 -O0 -Wall -Wextra -Wpedantic -Werror -I"$root" "$src" -o "$prog" -lm -lpthread \
-            > "$tmp/out" 2>&1; then
-        fail "the example at $doc:$line does not compile:"; head -n 15 "$tmp/out"; continue
-    fi
-    mkdir "$prog.run"
-    if (cd "$prog.run" && timeout 120 "$prog") > "$tmp/out" 2>&1; then pass
-    else fail "the example at $doc:$line exits with status $? when run:"; tail -n 15 "$tmp/out"; fi
-done
+# Each ```c block to <prefix>_<line>.c, named by the line of its opening fence; the
+# lines go to the list <prefix>. extract FILE PREFIX MARGIN: MARGIN spaces start every
+# line of a block and its fences (0 in API.md, 3 in the header's doc block, which ends
+# at its first "*/").
+extract() {
+    awk -v dir="$tmp" -v prefix="$2" -v margin="$3" '
+        function strip(line) { return substr(line, 1, margin) ~ /^ *$/ ? substr(line, margin + 1) : line }
+        margin > 0 && /\*\// { exit }
+        { line = strip($0) }
+        line ~ /^```c[[:space:]]*$/ && !block { block = 1; file = sprintf("%s/%s_%d.c", dir, prefix, NR); print NR; next }
+        line ~ /^```/ && block { block = 0; close(file); next }
+        block { print line > file }' "$1" > "$tmp/$2"
+}
+run_examples() {   # run_examples FILE PREFIX
+    for line in $(cat "$tmp/$2"); do
+        src="$tmp/$2_$line.c"
+        prog="$tmp/$2_$line"
+        if ! $cc -std=c99 -O0 -Wall -Wextra -Wpedantic -Werror -I"$root" "$src" -o "$prog" -lm -lpthread \
+                > "$tmp/out" 2>&1; then
+            fail "the example at $1:$line does not compile:"; head -n 15 "$tmp/out"; continue
+        fi
+        mkdir "$prog.run"
+        if (cd "$prog.run" && timeout 120 "$prog") > "$tmp/out" 2>&1; then pass
+        else fail "the example at $1:$line exits with status $? when run:"; tail -n 15 "$tmp/out"; fi
+    done
+}
+extract "$doc" ex 0
+run_examples "$doc" ex
+extract "$header" manual 3
+if [ -s "$tmp/manual" ]; then pass; else fail "the manual at the top of $header has no \`\`\`c example"; fi
+run_examples "$header" manual
 
 # ---- 3. An example in every group --------------------------------------------------------
 awk '/^```/ { block = !block }

@@ -52,7 +52,7 @@ static int gradcheck_net(nn_net *net, float *x, int n, double h, double tol, int
     size_t in_count = (size_t)n * nn_shape_size(net->input);
     float *r = (float *)malloc(out_count * sizeof(float));
     float *dx = (float *)malloc(in_count * sizeof(float));
-    float **pgrad = (float **)calloc((size_t)nn_num_params(net), sizeof(float *));
+    float **pgrad = (float **)calloc((size_t)nn_num_param_tensors(net), sizeof(float *));
     int bad = 0, p, checked_nonzero = 0, probes = 0, skipped = 0;
     double l0;
     size_t i, stride;
@@ -61,7 +61,7 @@ static int gradcheck_net(nn_net *net, float *x, int n, double h, double tol, int
     nn_backward(net, r);
     memcpy(dx, nn_input_grad(net), in_count * sizeof(float));
     l0 = gc_loss(net, x, n, r);
-    for (p = 0; p < nn_num_params(net); p++) {
+    for (p = 0; p < nn_num_param_tensors(net); p++) {
         nn_param *par = nn_get_param(net, p);
         if (!par->learnable) continue;
         pgrad[p] = (float *)malloc(par->size * sizeof(float));
@@ -83,7 +83,7 @@ static int gradcheck_net(nn_net *net, float *x, int n, double h, double tol, int
             CHECK(0, "dL/dx[%zu]: finite difference %.6g, backward %.6g", i, fd, dx[i]);
         }
     }
-    for (p = 0; p < nn_num_params(net); p++) {
+    for (p = 0; p < nn_num_param_tensors(net); p++) {
         nn_param *par = nn_get_param(net, p);
         if (!par->learnable) continue;
         stride = par->size / (size_t)max_checks + 1;

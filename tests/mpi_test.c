@@ -82,7 +82,7 @@ static size_t params_copy(nn_net *net, float *out)
 {
     size_t at = 0;
     int i;
-    for (i = 0; i < nn_num_params(net); i++) {
+    for (i = 0; i < nn_num_param_tensors(net); i++) {
         nn_param *p = nn_get_param(net, i);
         if (out) memcpy(out + at, p->value, p->size * sizeof(float));
         at += p->size;
@@ -108,7 +108,7 @@ static double rel_diff(nn_net *layout, const float *a, const float *b)
     double worst = 0;
     size_t at = 0, k;
     int i;
-    for (i = 0; i < nn_num_params(layout); i++) {
+    for (i = 0; i < nn_num_param_tensors(layout); i++) {
         size_t n = nn_get_param(layout, i)->size;
         double d = 0, m = 0;
         for (k = 0; k < n; k++) {

@@ -49,7 +49,7 @@ static void net_case(const char *name, nn_net *net, int n, int training, const f
     put(name, "y", nn_forward(net, x, n), out);
     nn_backward(net, dy);
     put(name, "dx", nn_input_grad(net), in);
-    for (i = 0; i < nn_num_params(net); i++) {
+    for (i = 0; i < nn_num_param_tensors(net); i++) {
         nn_param *p = nn_get_param(net, i);
         char array[80];
         snprintf(array, sizeof array, "%s.%s", p->learnable ? "grad" : "buf", p->name);

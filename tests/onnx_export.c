@@ -124,9 +124,9 @@ static int round_trip(nn_net *net, const unsigned char *bytes, size_t size, cons
     const float *y;
     int i, k, ok = back && want;
     if (!back) fprintf(stderr, "onnx_export: %s: the export does not import: %s\n", name, nn_error());
-    for (i = 0; ok && i < nn_num_params(net); i++) {
+    for (i = 0; ok && i < nn_num_param_tensors(net); i++) {
         const nn_param *p = nn_get_param(net, i), *q = NULL;
-        for (k = 0; k < nn_num_params(back) && !q; k++)
+        for (k = 0; k < nn_num_param_tensors(back) && !q; k++)
             if (!strcmp(nn_get_param(back, k)->name, p->name)) q = nn_get_param(back, k);
         if (!q || q->size != p->size || memcmp(q->value, p->value, p->size * sizeof *p->value)) {
             fprintf(stderr, "onnx_export: %s: the imported %s %s\n", name, p->name, q ? "differs" : "is missing");
@@ -147,7 +147,7 @@ static int round_trip(nn_net *net, const unsigned char *bytes, size_t size, cons
         ok = 0;
     }
     if (ok) printf("%s: read back by nn_load_onnx_memory: %d parameters bit for bit, outputs within %.2g\n", name,
-                   nn_num_params(net), worst / fmaxf(largest, 1e-30f));
+                   nn_num_param_tensors(net), worst / fmaxf(largest, 1e-30f));
     nn_net_free(back);
     free(want);
     return ok;

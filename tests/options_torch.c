@@ -41,7 +41,7 @@ static void run_case(const char *name, nn_net *net, int n, int training, int nan
     int i;
     nn_set_input_grad(net, 1);
     if (nn_build(net, n, 11) != NN_OK) { fprintf(stderr, "%s: %s\n", name, nn_error()); exit(1); }
-    for (i = 0; i < nn_num_params(net); i++) {
+    for (i = 0; i < nn_num_param_tensors(net); i++) {
         nn_param *p = nn_get_param(net, i);
         int var = strstr(p->name, "running_var") != NULL;
         fill(p->value, p->size, var ? 0.5f : -1.0f, var ? 2.0f : 1.0f, 100 + (uint64_t)i);
@@ -61,7 +61,7 @@ static void run_case(const char *name, nn_net *net, int n, int training, int nan
     put(name, "y", nn_forward(net, x, n), out);
     if (nn_backward(net, dy) != NN_OK) { fprintf(stderr, "%s: %s\n", name, nn_error()); exit(1); }
     put(name, "dx", nn_input_grad(net), in);
-    for (i = 0; i < nn_num_params(net); i++) {
+    for (i = 0; i < nn_num_param_tensors(net); i++) {
         nn_param *p = nn_get_param(net, i);
         char array[96];
         snprintf(array, sizeof array, "%s.%s", p->learnable ? "grad" : "buf", p->name);

@@ -118,7 +118,7 @@ static void train_case(const char *name, int kind)
         loss = nn_train_step(net, opt, x + (size_t)k * N * IN, y + k * N, N);
         if (!isfinite(loss)) ok(NN_ERR_NUMERIC, "nn_train_step");
         fprintf(js, "%s{\"lr\": %.9g, \"loss\": %.9g, \"options\": {", k ? ", " : "", lr, loss);
-        for (i = 0; i < nn_num_params(net); i++) {
+        for (i = 0; i < nn_num_param_tensors(net); i++) {
             nn_param *p = nn_get_param(net, i);
             if (!p->learnable) continue;
             fprintf(js, "%s\"%s\": [%.9g, %.9g, %d, %d]", i ? ", " : "", p->name, p->options.lr_scale,
@@ -184,7 +184,7 @@ static void tta_case(void)
     nn_add(net, fc);
     nn_add(net, nn_scale(1.0f / 9.0f));
     ok(nn_build(net, N, 7), "build");
-    for (i = 0; i < nn_num_params(net); i++) {
+    for (i = 0; i < nn_num_param_tensors(net); i++) {
         nn_param *p = nn_get_param(net, i);
         int var = strstr(p->name, "running_var") != NULL;
         fill(p->value, p->size, var ? 0.5f : -1.0f, var ? 2.0f : 1.0f, 30 + (uint64_t)i);
@@ -202,7 +202,7 @@ static size_t gather(nn_net *net, float *to)
 {
     size_t at = 0;
     int i;
-    for (i = 0; i < nn_num_params(net); i++) {
+    for (i = 0; i < nn_num_param_tensors(net); i++) {
         nn_param *p = nn_get_param(net, i);
         if (to) memcpy(to + at, p->value, p->size * sizeof(float));
         at += p->size;
@@ -223,7 +223,7 @@ static void ema_case(void)
     gather(net, rec);                                  /* the start */
     if (!(e = nn_ema_new(net))) ok(NN_ERR_NOMEM, "nn_ema_new");
     for (k = 0; k < 3; k++) {
-        for (i = 0; i < nn_num_params(net); i++) {
+        for (i = 0; i < nn_num_param_tensors(net); i++) {
             nn_param *p = nn_get_param(net, i);
             fill(p->value, p->size, -1, 1, 50 + (uint64_t)(10 * k + i));
         }

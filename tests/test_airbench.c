@@ -83,16 +83,16 @@ static void test_net_init_and_options(void)
     nn_net *net = airbench_net();
     float *x = (float *)calloc(3 * 1024 * 2, sizeof(float)), lr, wd;
     int i, dirac = 1, frozen = 0, scaled = 0;
-    nn_layer *g1;
+    const nn_layer *g1;
     CHECK(nn_build(net, 2, 1) == NN_OK, "%s", nn_error());
     for (i = 0; i < 3 * 1024 * 2; i++) x[i] = (float)(i % 17) / 17.0f;
     CHECK(airbench_init(net, x, 2) == NN_OK, "%s", nn_error());
-    CHECK(nn_output_shape(net).c == 10 && nn_param_count(net) == 1972792, "%d outputs, %zu parameters",
-          nn_output_shape(net).c, nn_param_count(net));
+    CHECK(nn_output_shape(net).c == 10 && nn_num_param_scalars(net) == 1972792, "%d outputs, %zu parameters",
+          nn_output_shape(net).c, nn_num_param_scalars(net));
     g1 = nn_get_layer(net, 2);   /* conv 24 -> 64: filters 0..23 the identity */
     for (i = 0; i < 24 * 24 * 9; i++) dirac &= g1->weight->value[i] == ((i % 9 == 4 && i / 9 / 24 == i / 9 % 24) ? 1.0f : 0.0f);
     CHECK(dirac, "the first 24 filters of the first 3x3 conv are not the identity");
-    for (i = 0; i < nn_num_params(net); i++) {
+    for (i = 0; i < nn_num_param_tensors(net); i++) {
         nn_param *p = nn_get_param(net, i);
         frozen += p->options.frozen;
         scaled += p->options.lr_scale == 64.0f && p->options.wd_scale == 1.0f / 64.0f;

@@ -186,7 +186,7 @@ static void test_inference_only_matches_gemm_path(void)
     int n, i2;
     nn_set_threads(1);
     CHECK(nn_build(ref, 5, 3) == NN_OK, "%s", nn_error());
-    for (i = 0; i < (size_t)nn_num_params(ref); i++) {   /* BatchNorm statistics not 0 and 1 */
+    for (i = 0; i < (size_t)nn_num_param_tensors(ref); i++) {   /* BatchNorm statistics not 0 and 1 */
         nn_param *p = nn_get_param(ref, (int)i);
         size_t j;
         for (j = 0; j < p->size; j++) p->value[j] += 0.1f * (2.0f * nn_rng_uniform(&r) - 1.0f);
@@ -218,8 +218,8 @@ static void test_inference_only_matches_gemm_path(void)
     }
     for (i2 = 0; i2 < nn_num_layers(net); i2++) {
         nn__run a = nn__run_of(net, i2), b = nn__run_of(ref, i2);
-        CHECK(nn__wide_pays(&a, 4, NN__WIDE_MAX_N) == nn__wide_ok(), "layer %d", i2);
-        CHECK(!nn__wide_pays(&b, 4, NN__WIDE_MAX_N), "layer %d of a trainable net", i2);
+        CHECK(nn__wide_pays(&a, 4, NN_WIDE_MAX_N) == nn__wide_ok(), "layer %d", i2);
+        CHECK(!nn__wide_pays(&b, 4, NN_WIDE_MAX_N), "layer %d of a trainable net", i2);
     }
     nn_set_threads(1);
     nn_net_free(ref);

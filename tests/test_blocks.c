@@ -52,7 +52,7 @@ static nn_net *build(nn_net *net, int max_batch)
 static void randomise(nn_net *net, uint64_t seed)
 {
     int p;
-    for (p = 0; p < nn_num_params(net); p++) {
+    for (p = 0; p < nn_num_param_tensors(net); p++) {
         nn_param *par = nn_get_param(net, p);
         if (par->learnable) fill_uniform(par->value, par->size, -1.0f, 1.0f, seed + (uint64_t)p);
     }

@@ -1,4 +1,4 @@
-/* Core: errors, memory, RNG, tensors, shapes. */
+/* Core: errors, memory, RNG, shapes. */
 #define NN_IMPLEMENTATION
 #include "nn.h"
 #include "harness.h"
@@ -69,25 +69,6 @@ static void test_rng_below_and_shuffle(void)
     CHECK(moved > 80, "only %d of 100 moved", moved);
 }
 
-static void test_tensor_alloc(void)
-{
-    nn_tensor t;
-    int shape[4] = {2, 3, 4, 5}, bad[2] = {3, 0}, huge[4] = {INT_MAX, INT_MAX, INT_MAX, INT_MAX};
-    size_t i, nonzero = 0;
-    CHECK(nn_tensor_alloc(&t, 4, shape) == NN_OK, "%s", nn_error());
-    CHECK(t.size == 120 && t.ndim == 4 && t.shape[3] == 5, "size %zu", t.size);
-    for (i = 0; i < t.size; i++) nonzero += t.data[i] != 0.0f;
-    CHECK(nonzero == 0, "not zeroed");
-    CHECK((uintptr_t)t.data % 64 == 0, "not 64-byte aligned");
-    nn_tensor_free(&t);
-    CHECK(t.data == NULL, "free did not clear");
-    CHECK(nn_tensor_alloc(&t, 2, bad) == NN_ERR_ARG, "zero dimension accepted");
-    CHECK(strstr(nn_error(), "dimension 1 is 0") != NULL, "message: %s", nn_error());
-    CHECK(nn_tensor_alloc(&t, 5, shape) == NN_ERR_ARG, "5 dims accepted");
-    CHECK(nn_tensor_alloc(&t, 4, huge) == NN_ERR_NOMEM, "overflow not caught");
-    CHECK(strstr(nn_error(), "overflow") != NULL, "message: %s", nn_error());
-}
-
 static void test_shapes(void)
 {
     CHECK(nn_shape_size(nn_shape3(3, 32, 32)) == 3072, "3x32x32");
@@ -107,7 +88,6 @@ int main(void)
     RUN(test_rng_known_sequence);
     RUN(test_rng_uniform_and_normal_moments);
     RUN(test_rng_below_and_shuffle);
-    RUN(test_tensor_alloc);
     RUN(test_shapes);
     RUN(test_status_names);
     return test_end("test_core");

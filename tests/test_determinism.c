@@ -70,8 +70,8 @@ typedef struct snapshot {
 static void take(nn_net *net, snapshot *s)
 {
     int i;
-    CHECK(nn_num_params(net) <= MAX_PARAMS, "%d parameters, room for %d", nn_num_params(net), MAX_PARAMS);
-    s->params = nn_num_params(net) < MAX_PARAMS ? nn_num_params(net) : MAX_PARAMS;
+    CHECK(nn_num_param_tensors(net) <= MAX_PARAMS, "%d parameters, room for %d", nn_num_param_tensors(net), MAX_PARAMS);
+    s->params = nn_num_param_tensors(net) < MAX_PARAMS ? nn_num_param_tensors(net) : MAX_PARAMS;
     s->offset[0] = 0;
     for (i = 0; i < s->params; i++) {
         s->offset[i + 1] = s->offset[i] + nn_get_param(net, i)->size;

@@ -480,9 +480,9 @@ static float *snapshot(nn_net *net)
     size_t total = 0, at = 0;
     int i;
     float *s;
-    for (i = 0; i < nn_num_params(net); i++) total += nn_get_param(net, i)->size;
+    for (i = 0; i < nn_num_param_tensors(net); i++) total += nn_get_param(net, i)->size;
     s = (float *)malloc(total * sizeof(float));
-    for (i = 0; i < nn_num_params(net); i++) {
+    for (i = 0; i < nn_num_param_tensors(net); i++) {
         memcpy(s + at, nn_get_param(net, i)->value, nn_get_param(net, i)->size * sizeof(float));
         at += nn_get_param(net, i)->size;
     }
@@ -493,7 +493,7 @@ static int same_as(nn_net *net, const float *s)
 {
     size_t at = 0;
     int i;
-    for (i = 0; i < nn_num_params(net); i++) {
+    for (i = 0; i < nn_num_param_tensors(net); i++) {
         if (memcmp(s + at, nn_get_param(net, i)->value, nn_get_param(net, i)->size * sizeof(float))) return 0;
         at += nn_get_param(net, i)->size;
     }

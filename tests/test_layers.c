@@ -5,7 +5,7 @@
 /* Take the batched convolution path only when its workspace fits 16384 floats, so
    that the test cases built for max_batch 3 take it and those built for 1000 go image
    by image; test_conv2d_gradcheck checks that both paths are exercised. */
-#define NN__CONV_KEEP_COLS ((size_t)16384)
+#define NN_CONV_KEEP_COLS ((size_t)16384)
 #define NN_IMPLEMENTATION
 #include "nn.h"
 #include "harness.h"
@@ -50,7 +50,7 @@ static nn_net *make_net(nn_shape in, const nn_layer_desc *layers, int count, int
 static void randomise_params(nn_net *net, uint64_t seed)
 {
     int p;
-    for (p = 0; p < nn_num_params(net); p++) {
+    for (p = 0; p < nn_num_param_tensors(net); p++) {
         nn_param *par = nn_get_param(net, p);
         if (par->learnable) fill_uniform(par->value, par->size, -1.0f, 1.0f, seed + (uint64_t)p);
     }
@@ -109,7 +109,7 @@ static void test_conv2d_gradcheck(void)
             check_layer(nn_shape3(t->c, t->h, t->w), d, 3, mb ? 1000 : 3, 0.25, 0, what);
             {   /* which path did it take? */
                 nn_net *net = make_net(nn_shape3(t->c, t->h, t->w), &d, 1, mb ? 1000 : 3);
-                nn_layer *L = net ? nn_get_layer(net, 0) : NULL;
+                const nn_layer *L = net ? nn_get_layer(net, 0) : NULL;
                 if (L) CHECK(nn__conv_batched(&net->plan[0], L) == (!mb && !nn__conv_direct(L)), "%s: path", what);
                 nn_net_free(net);
             }
@@ -158,7 +158,7 @@ static void test_conv2d_vs_naive(void)
         const conv_case *t = &conv_cases[i];
         nn_layer_desc d = nn_conv2d(t->out, t->k, t->s, t->p);
         nn_net *net;
-        nn_layer *L;
+        const nn_layer *L;
         int n = 2, oh = (t->h + 2 * t->p - t->k) / t->s + 1, ow = (t->w + 2 * t->p - t->k) / t->s + 1;
         size_t nx = (size_t)n * t->c * t->h * t->w, ny = (size_t)n * t->out * oh * ow;
         size_t nw = (size_t)t->out * t->c * t->k * t->k, j;
@@ -217,7 +217,7 @@ static void test_conv2d_known_values(void)
     const float x[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, dy[4] = {1, 1, 1, 1};
     const float want_dx[9] = {1, 2, 1, 2, 4, 2, 1, 2, 1}, want_dw[4] = {12, 16, 24, 28};
     const float *y, *dx;
-    nn_layer *L;
+    const nn_layer *L;
     int i, ok = 1;
     if (!net) return;
     L = nn_get_layer(net, 0);
@@ -240,7 +240,7 @@ static void test_conv2d_default_init(void)
     /* U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in*k*k = 4*9 = 36: bound 1/6. */
     nn_layer_desc d = nn_conv2d(8, 3, 1, 1);
     nn_net *net = make_net(nn_shape3(4, 5, 5), &d, 1, 1);
-    nn_layer *L;
+    const nn_layer *L;
     float lo = 1, hi = -1;
     size_t i;
     if (!net) return;
@@ -412,7 +412,7 @@ static void test_batchnorm_gradcheck(void)
         nn_layer_desc d = nn_batchnorm();
         nn_net *net = make_net(nn_shape3(3, 3, 5), &d, 1, 2);
         float x[2 * 45];
-        nn_layer *L;
+        const nn_layer *L;
         if (!net) return;
         L = nn_get_layer(net, 0);
         randomise_params(net, 8);
@@ -433,7 +433,7 @@ static void test_batchnorm_known_values(void)
         const float x[2] = {1, 3}, dy[2] = {1, 0};
         const double s = 1.0 / sqrt(1.0 + 1e-5);
         const float *y;
-        nn_layer *L;
+        const nn_layer *L;
         if (!net) return;
         L = nn_get_layer(net, 0);
         CHECK(L->weight->value[0] == 1 && L->bias->value[0] == 0 && L->running_mean->value[0] == 0 &&
@@ -481,7 +481,7 @@ static void test_batchnorm_known_values(void)
         /* sample 0: ch0 [1 2], ch1 [10 10]; sample 1: ch0 [3 4], ch1 [10 14] */
         const float x[8] = {1, 2, 10, 10, 3, 4, 10, 14};
         const float *y;
-        nn_layer *L;
+        const nn_layer *L;
         if (!net) return;
         L = nn_get_layer(net, 0);
         y = nn_forward(net, x, 2);
@@ -566,7 +566,7 @@ static void compare_fused(nn_shape in, nn_layer_desc first, int n)
         nn_backward(a, dy);
         nn_backward(b, dy);
         CHECK(!memcmp(nn_input_grad(a), nn_input_grad(b), count * sizeof(float)), "input gradient differs (training %d)", mode);
-        for (i = 0; i < nn_num_params(a); i++) {
+        for (i = 0; i < nn_num_param_tensors(a); i++) {
             nn_param *pa = nn_get_param(a, i), *pb = nn_get_param(b, i);
             if (!pa->learnable) {
                 CHECK(!memcmp(pa->value, pb->value, pa->size * sizeof(float)), "%s differs", pa->name);

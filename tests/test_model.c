@@ -197,7 +197,7 @@ static void test_checkpoint_resume(void)
     CHECK(nn_load_checkpoint(b, ob, path) == NN_OK, "%s", nn_error());
     CHECK(nn_optim_steps(ob) == 20, "step %ld", nn_optim_steps(ob));
     train_steps(b, ob, 20, 40);
-    for (i = 0; i < nn_num_params(a); i++)
+    for (i = 0; i < nn_num_param_tensors(a); i++)
         CHECK(memcmp(nn_get_param(a, i)->value, nn_get_param(b, i)->value, nn_get_param(a, i)->size * 4) == 0,
               "%s differs after resuming", nn_get_param(a, i)->name);
     {   /* A plain model file is not a checkpoint; another optimiser kind is refused. */
@@ -222,11 +222,39 @@ static void test_training_is_deterministic(void)
     int i;
     train_steps(a, oa, 0, 50);
     train_steps(b, ob, 0, 50);
-    for (i = 0; i < nn_num_params(a); i++)
+    for (i = 0; i < nn_num_param_tensors(a); i++)
         CHECK(memcmp(nn_get_param(a, i)->value, nn_get_param(b, i)->value, nn_get_param(a, i)->size * 4) == 0,
               "%s differs between two identical runs", nn_get_param(a, i)->name);
     nn_optim_free(oa); nn_optim_free(ob);
     nn_net_free(a); nn_net_free(b);
+}
+
+/* nn_load_memory gives the net back in evaluation mode: its Dropout passes everything,
+   the same on every forward, until nn_set_training(net, 1). */
+static void test_load_returns_evaluation_mode(void)
+{
+    nn_net *net = nn_net_new(nn_shape1(64)), *back = NULL;
+    unsigned char *image = NULL;
+    size_t size = 0;
+    float x[64], eval[64];
+    const float *y;
+    int i, zeros = 0;
+    for (i = 0; i < 64; i++) x[i] = 1.0f + (float)i;
+    nn_add(net, nn_dropout(0.5f));
+    CHECK(nn_build(net, 1, 3) == NN_OK && nn_save_memory(net, &image, &size) == NN_OK, "%s", nn_error());
+    CHECK(image && (back = nn_load_memory(image, size, 1)) != NULL, "%s", nn_error());
+    if (back) {
+        y = nn_forward(back, x, 1);
+        CHECK(y && !memcmp(y, x, sizeof x), "a loaded net's Dropout changed its input: not evaluation mode");
+        if (y) memcpy(eval, y, sizeof eval);
+        CHECK(nn_set_training(back, 1) == NN_OK && (y = nn_forward(back, x, 1)) != NULL, "%s", nn_error());
+        for (i = 0; y && i < 64; i++) zeros += y[i] == 0.0f;
+        CHECK(zeros > 8 && zeros < 56, "in training mode %d of 64 were dropped", zeros);
+        CHECK(!memcmp(eval, x, sizeof x), "evaluation output");
+    }
+    nn_free_buffer(image);
+    nn_net_free(back);
+    nn_net_free(net);
 }
 
 int main(void)
@@ -237,5 +265,6 @@ int main(void)
     RUN(test_malformed_headers);
     RUN(test_checkpoint_resume);
     RUN(test_training_is_deterministic);
+    RUN(test_load_returns_evaluation_mode);
     return test_end("test_model");
 }

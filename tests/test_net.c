@@ -35,7 +35,7 @@ static void test_linear_known_values(void)
     nn_net *net = nn_net_new(nn_shape1(2));
     const float x[2] = {1.0f, -2.0f}, dy[3] = {1.0f, 0.5f, -1.0f};
     const float *y;
-    nn_layer *L;
+    const nn_layer *L;
     nn_add(net, nn_linear(3));
     nn_set_input_grad(net, 1);
     CHECK(nn_build(net, 1, 1) == NN_OK, "%s", nn_error());
@@ -76,7 +76,7 @@ static void test_leaky_relu_at_zero(void)
 static void test_default_init_bounds(void)
 {
     nn_net *net = nn_net_new(nn_shape1(400));
-    nn_layer *L;
+    const nn_layer *L;
     size_t i;
     float bound = 1.0f / 20.0f, lo = 1, hi = -1;
     nn_add(net, nn_linear(50));
@@ -130,7 +130,7 @@ static void test_no_input_grad_below_parameters(void)
     CHECK(nn_layer_input_grad(a, 2) == NULL && nn_layer_input_grad(a, 3) != NULL, "the accessor's answers");
     CHECK(nn_input_grad(a) == NULL && nn_input_grad(b) != NULL &&
           nn_input_grad(b) == nn_layer_input_grad(b, 1), "the input gradient through the Flatten view");
-    for (i = 0; i < nn_num_params(a); i++)
+    for (i = 0; i < nn_num_param_tensors(a); i++)
         CHECK(!memcmp(nn_get_param(a, i)->grad, nn_get_param(b, i)->grad, nn_get_param(a, i)->size * sizeof(float)),
               "gradient of %s differs", nn_get_param(a, i)->name);
     nn_net_free(a);
@@ -430,9 +430,9 @@ static void test_inference_only(void)
     sgd.lr = 0.1f;
     opt = nn_sgd(lean, sgd);
     CHECK(nn_inference_only(lean) == NN_OK && nn_inference_only(lean) == NN_OK, "%s", nn_error());
-    for (i = 0; i < nn_num_params(lean); i++) CHECK(nn_get_param(lean, i)->grad == NULL, "a gradient kept");
+    for (i = 0; i < nn_num_param_tensors(lean); i++) CHECK(nn_get_param(lean, i)->grad == NULL, "a gradient kept");
     for (i = 0; i < nn_num_layers(lean); i++) {
-        nn_layer *L = nn_get_layer(lean, i);
+        const nn_layer *L = nn_get_layer(lean, i);
         CHECK(lean->plan[i].dx == NN__T_NONE, "layer %d keeps its input gradient", i);
         if (L->desc.kind == NN_FLATTEN) continue;   /* a view: its output is its input */
         y = nn__t(lean, lean->plan[i].y);
@@ -454,7 +454,7 @@ static void test_inference_only(void)
             b = nn_forward(lean, x, n);
             CHECK(a && b && !memcmp(a, b, (size_t)n * 5 * sizeof(float)), "mode %d, n = %d: outputs differ", mode, n);
         }
-    for (i = 0; i < nn_num_params(full); i++)   /* running statistics too */
+    for (i = 0; i < nn_num_param_tensors(full); i++)   /* running statistics too */
         CHECK(!memcmp(nn_get_param(full, i)->value, nn_get_param(lean, i)->value,
                       nn_get_param(full, i)->size * sizeof(float)), "%s differs", nn_get_param(full, i)->name);
     nn_backward(lean, dy);

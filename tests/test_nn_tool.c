@@ -103,7 +103,7 @@ static void test_info(void)
     HAS(out_text, "BatchNorm 1.weight(4) 1.bias(4) 1.running_mean(4) 1.running_var(4)");
     HAS(out_text, "MaxPool2d kernel=2x2 stride=2x2 pad=0x0  4x8x8 -> 4x4x4");
     HAS(out_text, "Linear out=3 5.weight(3x64) 5.bias(3)  64 -> 3");
-    snprintf(count, sizeof count, "parameters: %zu", nn_param_count(net));
+    snprintf(count, sizeof count, "parameters: %zu", nn_num_param_scalars(net));
     HAS(out_text, count);
     HAS(out_text, "input: 3 x 8 x 8");
     HAS(out_text, "per channel x = a * pixel + b");
@@ -176,8 +176,8 @@ static void test_convert(void)
     CHECK(tool("convert", "--arch", "mlp", DIR "/mlp.safetensors", DIR "/mlp_nn.safetensors", NULL) == 0, "status: %s",
           err_text);
     back = nn_load(DIR "/mlp_nn.safetensors", 1);
-    CHECK(back && nn_num_params(back) == nn_num_params(net), "%s", nn_error());
-    for (i = 0; back && i < nn_num_params(net); i++) {
+    CHECK(back && nn_num_param_tensors(back) == nn_num_param_tensors(net), "%s", nn_error());
+    for (i = 0; back && i < nn_num_param_tensors(net); i++) {
         nn_param *a = nn_get_param(net, i), *b = nn_get_param(back, i);
         same &= !strcmp(a->name, b->name) && a->size == b->size && !memcmp(a->value, b->value, a->size * 4);
     }

@@ -236,9 +236,9 @@ static snapshot take(nn_net *net, nn_optim *opt)
     snapshot s;
     size_t at = 0, size = 0;
     int i, k;
-    for (i = 0; i < nn_num_params(net); i++) size += 3 * nn_get_param(net, i)->size;
+    for (i = 0; i < nn_num_param_tensors(net); i++) size += 3 * nn_get_param(net, i)->size;
     s.v = (float *)malloc(size * sizeof(float));
-    for (i = 0; i < nn_num_params(net); i++) {
+    for (i = 0; i < nn_num_param_tensors(net); i++) {
         nn_param *p = nn_get_param(net, i);
         memcpy(s.v + at, p->value, p->size * sizeof(float));
         at += p->size;
@@ -286,7 +286,7 @@ static void test_optim_step_bad_gradient(void)
         nn_param *w = nn_get_param(net, 2);
         snapshot s;
         nn_status st;
-        for (i = 0; i < nn_num_params(net); i++) {
+        for (i = 0; i < nn_num_param_tensors(net); i++) {
             nn_param *p = nn_get_param(net, i);
             size_t j;
             for (j = 0; j < p->size; j++) p->grad[j] = 0.01f * (float)((j % 13) - 6);

@@ -43,7 +43,7 @@ static nn_net *reference(int batch)
     nn_add(net, nn_linear(2));
     if (nn_build(net, batch, 1) != NN_OK) return NULL;
     for (t = 0; t < 9; t++) {
-        nn_layer *L = nn_get_layer(net, layers[t]);
+        const nn_layer *L = nn_get_layer(net, layers[t]);
         nn_param *p = t == 0 || t == 2 || t == 6 || t == 7 ? L->weight : t == 1 || t == 3 || t == 8 ? L->bias :
                       t == 4 ? L->running_mean : L->running_var;
         size_t i;

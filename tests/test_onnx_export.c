@@ -136,7 +136,7 @@ static void randomise(nn_net *net, uint64_t seed)
     nn_rng rng = nn_rng_new(seed);
     int i;
     size_t j;
-    for (i = 0; i < nn_num_params(net); i++) {
+    for (i = 0; i < nn_num_param_tensors(net); i++) {
         nn_param *p = nn_get_param(net, i);
         int variance = strstr(p->name, "running_var") != NULL;
         for (j = 0; j < p->size; j++)
@@ -158,9 +158,9 @@ static void check_round_trip(nn_net *net, const model *m, const char *what)
     CHECK(back != NULL, "%s: the export does not import: %s", what, nn_error());
     CHECK(in <= 256 && out <= 256, "%s: a case too large for the buffers", what);
     if (!back || in > 256 || out > 256) { nn_net_free(back); return; }
-    for (i = 0; i < nn_num_params(net); i++) {
+    for (i = 0; i < nn_num_param_tensors(net); i++) {
         const nn_param *p = nn_get_param(net, i), *q = NULL;
-        for (k = 0; k < nn_num_params(back) && !q; k++)
+        for (k = 0; k < nn_num_param_tensors(back) && !q; k++)
             if (!strcmp(nn_get_param(back, k)->name, p->name)) q = nn_get_param(back, k);
         CHECK(q && q->size == p->size && !memcmp(q->value, p->value, p->size * sizeof *p->value),
               "%s: %s %s", what, p->name, q ? "differs" : "is missing");
@@ -335,7 +335,7 @@ static void test_initializers_and_header(void)
     const char *outs[16];
     size_t lens[16];
     CHECK(export_net(net, &m), "%s", nn_error());
-    for (i = 0; i < nn_num_params(net); i++) {
+    for (i = 0; i < nn_num_param_tensors(net); i++) {
         const nn_param *p = nn_get_param(net, i);
         found = 0;
         for (k = 0; pb_get(m.graph, 5, k, &t); k++) {

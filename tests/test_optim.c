@@ -148,7 +148,7 @@ static void test_updates_match_scalar_rules(void)
         for (i = 0; i < SIZE; i++) m[i] = v[i] = 0.0f;
         for (step = 1; step <= 3; step++) {
             int j, at = 0;
-            for (j = 0; j < nn_num_params(net); j++) {
+            for (j = 0; j < nn_num_param_tensors(net); j++) {
                 nn_param *q = nn_get_param(net, j);
                 for (i = 0; i < q->size; i++, at++) {
                     float g, w;
@@ -179,7 +179,7 @@ static void test_updates_match_scalar_rules(void)
                 }
             }
             nn_optim_step(opt);
-            for (j = 0, at = 0; j < nn_num_params(net); j++) {
+            for (j = 0, at = 0; j < nn_num_param_tensors(net); j++) {
                 nn_param *q = nn_get_param(net, j);
                 for (i = 0; i < q->size; i++, at++) bad += q->value[i] != p[at];
             }

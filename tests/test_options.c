@@ -8,7 +8,7 @@
 
 /* The batched convolution path only for workspaces up to 16384 floats, so that the
    cases built for max_batch 3 take it and those built for 1000 go image by image. */
-#define NN__CONV_KEEP_COLS ((size_t)16384)
+#define NN_CONV_KEEP_COLS ((size_t)16384)
 #ifndef OPTIONS_NAME
 #define OPTIONS_NAME "test_options"
 #endif
@@ -57,7 +57,7 @@ static nn_net *make_net(nn_shape in, const nn_layer_desc *layers, int count, int
 static void randomise_params(nn_net *net, uint64_t seed)
 {
     int p;
-    for (p = 0; p < nn_num_params(net); p++) {
+    for (p = 0; p < nn_num_param_tensors(net); p++) {
         nn_param *par = nn_get_param(net, p);
         if (par->learnable) fill_uniform(par->value, par->size, -1.0f, 1.0f, seed + (uint64_t)p);
     }
@@ -128,7 +128,7 @@ static void test_conv_gradcheck(void)
                 check_layers(nn_shape3(t->c, t->h, t->w), &d, 1, 3, mb ? 1000 : 3, 0.25, 0, 1, what);
                 {
                     nn_net *net = make_net(nn_shape3(t->c, t->h, t->w), &d, 1, mb ? 1000 : 3);
-                    nn_layer *L = net ? nn_get_layer(net, 0) : NULL;
+                    const nn_layer *L = net ? nn_get_layer(net, 0) : NULL;
                     if (L) {
                         CHECK(nn__conv_depthwise(nn__plan_of(net, L), L) == (depthwise && !mode), "%s: depthwise path", what);
                         CHECK(L->weight->shape[1] == t->c / t->groups && L->weight->shape[2] == t->kh &&
@@ -196,7 +196,7 @@ static void test_conv_values(void)
         float *x = (float *)malloc(in * sizeof(float));
         double *ref = (double *)malloc(out * sizeof(double)), worst = 0.0;
         const float *y;
-        nn_layer *L;
+        const nn_layer *L;
         if (!net) { free(x); free(ref); continue; }
         L = nn_get_layer(net, 0);
         CHECK(L->out.h == oh && L->out.w == ow, "case %d: output %dx%d, expected %dx%d", i, L->out.h, L->out.w, oh, ow);
@@ -230,7 +230,7 @@ static void depthwise_run(const conv_opt *t, int mode, int n, int threads, float
 {
     nn_layer_desc d = conv_desc(t);
     nn_net *net;
-    nn_layer *L;
+    const nn_layer *L;
     float *x, *dy;
     const float *y;
     size_t in = (size_t)n * t->c * t->h * t->w, k;
@@ -392,13 +392,13 @@ static void test_batchnorm_options(void)
         nn_net *net;
         float x[4] = {1, 2, 3, 6};   /* mean 3, biased var 3.5, unbiased 14/3 */
         const float *y;
-        nn_layer *L;
+        const nn_layer *L;
         d.momentum = 0.25f; d.eps = 0.5f; d.no_affine = 1;
         net = make_net(nn_shape1(1), &d, 1, 4);
         if (!net) return;
         L = nn_get_layer(net, 0);
-        CHECK(nn_num_params(net) == 2 && !L->weight && !L->bias && L->running_mean && L->running_var,
-              "no_affine: %d parameters", nn_num_params(net));
+        CHECK(nn_num_param_tensors(net) == 2 && !L->weight && !L->bias && L->running_mean && L->running_var,
+              "no_affine: %d parameters", nn_num_param_tensors(net));
         y = nn_forward(net, x, 4);
         CHECK_NEAR(y[3], 3.0 / sqrt(3.5 + 0.5), 1e-6);
         CHECK_NEAR(L->running_mean->value[0], 0.25 * 3.0, 1e-7);
@@ -511,8 +511,8 @@ static void test_options_threads(void)
         got[t][1] = (float *)malloc(sizeof x);
         memcpy(got[t][1], nn_input_grad(net), sizeof x);
         sizes[0] = 6; sizes[1] = sizeof x / sizeof x[0];
-        count = 2 + nn_num_params(net);
-        for (p = 0; p < nn_num_params(net) && p < 14; p++) {
+        count = 2 + nn_num_param_tensors(net);
+        for (p = 0; p < nn_num_param_tensors(net) && p < 14; p++) {
             nn_param *par = nn_get_param(net, p);
             sizes[2 + p] = par->size;
             got[t][2 + p] = (float *)malloc(par->size * sizeof(float));
@@ -590,7 +590,7 @@ static void test_model_options(void)
         CHECK(!memcmp(yb, y0, sizeof y0), "the loaded net gives other outputs");
         CHECK(nn_save_memory(back, &b, &nb) == NN_OK && nb == na && !memcmp(a, b, na),
               "the re-saved file is not byte-identical");
-        CHECK(nn_num_params(back) == 12 && !strcmp(nn_get_param(back, 7)->name, "3.bias") &&
+        CHECK(nn_num_param_tensors(back) == 12 && !strcmp(nn_get_param(back, 7)->name, "3.bias") &&
               !strcmp(nn_get_param(back, 8)->name, "4.running_mean") &&
               !strcmp(nn_get_param(back, 10)->name, "10.weight"),
               "the no_affine BatchNorm holds only its running statistics");

@@ -180,7 +180,7 @@ static void test_definitions_mlp(void)
     int32_t b1[H], b2[O];
     const float *out;
     nn_quantize_desc qd = {0};
-    nn_layer *L1, *L2;
+    const nn_layer *L1, *L2;
     nn_add(net, nn_flatten());
     nn_add(net, nn_linear(H));
     nn_add(net, nn_relu());
@@ -275,7 +275,7 @@ static nn_net *conv_net(uint64_t seed, int batch)
     nn_add(net, nn_linear(3));
     if (nn_build(net, batch, seed) != NN_OK) { fprintf(stderr, "%s\n", nn_error()); exit(1); }
     for (i = 0; i < nn_num_layers(net); i++) {
-        nn_layer *L = nn_get_layer(net, i);
+        const nn_layer *L = nn_get_layer(net, i);
         nn_rng r = nn_rng_new(seed + (uint64_t)i);
         if (L->desc.kind != NN_BATCHNORM) continue;
         for (j = 0; j < L->running_var->size; j++) {

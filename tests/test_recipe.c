@@ -30,7 +30,7 @@ static nn_net *mlp(int batch, uint64_t seed)
 static nn_param *param(nn_net *net, const char *name)
 {
     int i;
-    for (i = 0; i < nn_num_params(net); i++)
+    for (i = 0; i < nn_num_param_tensors(net); i++)
         if (!strcmp(nn_get_param(net, i)->name, name)) return nn_get_param(net, i);
     return NULL;
 }
@@ -113,7 +113,7 @@ static void test_param_options_names(void)
     CHECK(nn_set_param_options(net, "a.b", frozen) == NN_ERR_ARG, "a prefix inside a name matched");
     CHECK(nn_set_param_options(net, "a.n.running_mean", frozen) == NN_ERR_ARG, "a buffer matched");
     CHECK(nn_set_param_options(net, "", (nn_param_options){2.0f, 0, 0, 0}) == NN_OK, "%s", nn_error());
-    for (i = 0; i < nn_num_params(net); i++)
+    for (i = 0; i < nn_num_param_tensors(net); i++)
         count += nn_get_param(net, i)->options.lr_scale == 2.0f && !nn_get_param(net, i)->options.frozen;
     CHECK(count == 6, "'' set %d parameters, expected the 6 learnable ones", count);
     CHECK(nn_set_param_options(net, "a", (nn_param_options){-1.0f, 0, 0, 0}) == NN_ERR_ARG &&

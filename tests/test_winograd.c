@@ -154,7 +154,7 @@ static void check_case(const wino_case *t, uint64_t seed, int mode)
     nn_net *ref = conv_net(C, H, W, O, t->no_bias, t->max_batch, -1);
     float *x = (float *)malloc(nx * sizeof(float)), *dy = (float *)malloc(ny * sizeof(float));
     reference r;
-    nn_layer *L, *R;
+    const nn_layer *L, *R;
     const float *y;
     double worst, sharpness = 0.0;
     char what[96];
@@ -287,12 +287,12 @@ static void test_winograd_gradcheck(void)
 #ifndef NN_NO_WINOGRAD
     CHECK(net->plan[0].winograd && net->plan[3].winograd, "both convs Winograd");
 #endif
-    for (p = 0; p < nn_num_params(net); p++) {
+    for (p = 0; p < nn_num_param_tensors(net); p++) {
         nn_param *par = nn_get_param(net, p);
         if (par->learnable) fill_uniform(par->value, par->size, -1, 1, 40 + (uint64_t)p);
     }
     fill_uniform(x, sizeof x / sizeof x[0], -1, 1, 41);
-    nn__wino_mode = 1;   /* 2 x 9 tiles: below NN__WINO_MIN_TILES */
+    nn__wino_mode = 1;   /* 2 x 9 tiles: below NN_WINO_MIN_TILES */
     CHECK(gradcheck_net(net, x, 2, 1e-3, 2e-3, 200, 9) == 0, "gradcheck");
     nn__wino_mode = 0;
     nn_net_free(net);
@@ -332,9 +332,9 @@ static void test_winograd_threads(void)
         memcpy(out[run], nn_layer_output(net, 0), nout * sizeof(float));
         dx[run] = (float *)malloc(nx * sizeof(float));
         memcpy(dx[run], nn_input_grad(net), nx * sizeof(float));
-        nparams = nn_param_count(net);
+        nparams = nn_num_param_scalars(net);
         params[run] = (float *)malloc(nparams * sizeof(float));
-        for (p = 0; p < nn_num_params(net); p++) {
+        for (p = 0; p < nn_num_param_tensors(net); p++) {
             nn_param *par = nn_get_param(net, p);
             if (!par->learnable) continue;
             memcpy(params[run] + at, par->value, par->size * sizeof(float));
@@ -359,7 +359,7 @@ static void test_winograd_small_batch(void)
     static const wino_case cases[] = {{16, 4, 4, 8, 16, 16, 0}, {16, 4, 4, 8, 3, 16, 0}};
     nn_net *net = conv_net(16, 4, 4, 8, 0, 16, 0);
     if (net) {
-        nn_layer *L = nn_get_layer(net, 0);
+        const nn_layer *L = nn_get_layer(net, 0);
 #ifndef NN_NO_WINOGRAD
         CHECK(net->plan[0].winograd && nn__wino_pays(&net->plan[0], L, 16), "16 images: Winograd");
 #endif

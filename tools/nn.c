@@ -201,7 +201,7 @@ static int cmd_info(int argc, char **argv)
         print_shape(l->out);
         printf("\n");
     }
-    printf("parameters: %zu (%d tensors with the buffers)\n", nn_param_count(net), nn_num_params(net));
+    printf("parameters: %zu (%d tensors with the buffers)\n", nn_num_param_scalars(net), nn_num_param_tensors(net));
     printf("input: %d x %d x %d (float32, N x C x H x W)\n", in.c, in.h, in.w);
     printf("output: %d\n", outputs);
     switch (nn_get_preprocess(net)) {
@@ -339,7 +339,7 @@ static int cmd_convert(int argc, char **argv)
         nn_net_free(net);
         return 1;
     }
-    printf("%s: %s with %zu parameters -> %s\n", paths[0], arch->name, nn_param_count(net), paths[1]);
+    printf("%s: %s with %zu parameters -> %s\n", paths[0], arch->name, nn_num_param_scalars(net), paths[1]);
     nn_net_free(net);
     return 0;
 }
@@ -356,7 +356,7 @@ static int cmd_import(int argc, char **argv)
         nn_net_free(net);
         return 1;
     }
-    printf("%s: %d layers, %zu parameters -> %s\n", argv[0], nn_num_layers(net), nn_param_count(net), argv[1]);
+    printf("%s: %d layers, %zu parameters -> %s\n", argv[0], nn_num_layers(net), nn_num_param_scalars(net), argv[1]);
     nn_net_free(net);
     return 0;
 }
@@ -408,7 +408,7 @@ static int cmd_export(int argc, char **argv)
         nn_net_free(net);
         return 1;
     }
-    printf("%s: %d layers, %zu parameters -> %s\n", paths[0], nn_num_layers(net), nn_param_count(net), paths[1]);
+    printf("%s: %d layers, %zu parameters -> %s\n", paths[0], nn_num_layers(net), nn_num_param_scalars(net), paths[1]);
     nn_net_free(net);
     return 0;
 }

@@ -108,7 +108,7 @@ void fuzz_expect_no_nan(nn_net *net, const char *what)
     int i;
     size_t k;
     if (fuzz_skip("nan")) return;
-    for (i = 0; i < nn_num_params(net); i++) {
+    for (i = 0; i < nn_num_param_tensors(net); i++) {
         const nn_param *p = nn_get_param(net, i);
         for (k = 0; k < p->size; k++)
             FUZZ_CHECK(p->value[k] == p->value[k], "%s accepted a NaN in '%s'", what, p->name);

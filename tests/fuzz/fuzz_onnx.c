@@ -22,7 +22,7 @@ static int finite_weights(nn_net *net)
 {
     int i;
     size_t k;
-    for (i = 0; i < nn_num_params(net); i++) {
+    for (i = 0; i < nn_num_param_tensors(net); i++) {
         const nn_param *p = nn_get_param(net, i);
         for (k = 0; k < p->size; k++)
             if (!(p->value[k] - p->value[k] == 0.0f)) return 0;

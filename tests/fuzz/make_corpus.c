@@ -173,7 +173,7 @@ static void torch_style(nn_net *net)
     size_t hlen, blen = 0, offset = 0;
     int i, k, d;
     strcpy(header, "{\"__metadata__\":{\"format\":\"pt\"}");
-    for (i = nn_num_params(net) - 1; i >= 0; i--) {
+    for (i = nn_num_param_tensors(net) - 1; i >= 0; i--) {
         nn_param *p = nn_get_param(net, i);
         size_t bytes = p->size * sizeof(float), len = strlen(p->name);
         hlen = strlen(header);
