@@ -150,7 +150,7 @@ interop:
 check:
 	@tests/check.sh
 
-$(B)/%: examples/%.c nn.h examples/common.h examples/plot.h examples/models.h examples/image.h examples/report.h
+$(B)/%: examples/%.c nn.h examples/common.h examples/plot.h examples/models.h examples/image.h examples/report.h examples/train.h
 	@mkdir -p $(B)
 	$(CC) $(CFLAGS) $(WARN) -I. $(STB_CFLAGS) $< -o $@ $(LDLIBS)
 
