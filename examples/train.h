@@ -213,6 +213,16 @@ static inline void trainer_result(const trainer *t)
            curves_mean_last(&t->log, 5), t->step, now_seconds() - t->t0);
 }
 
+/* Hands the curves over to *keep (closing the CSV), for a plot of several runs; free
+   them with curves_close. */
+static inline void trainer_keep_curves(trainer *t, curves *keep)
+{
+    if (t->log.csv) fclose(t->log.csv);
+    t->log.csv = NULL;
+    *keep = t->log;
+    memset(&t->log, 0, sizeof t->log);
+}
+
 static inline void trainer_close(trainer *t)
 {
     curves_close(&t->log);
