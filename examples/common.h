@@ -100,7 +100,8 @@ typedef struct flag {
     void       *value;
     double      lo, hi;  /* a number's range */
     const char *arg;     /* the value in --help ("N", "DIR"); FLAG_CHOICE: the choices, "a|b|c" */
-    const char *help;    /* the rest of the --help line, the default in brackets; '\n' breaks it */
+    const char *help;    /* the rest of the --help line ('\n' breaks it), to which the default
+                            is added in brackets unless it ends in a bracket itself */
 } flag;
 
 /* FLAG_LIST: comma-separated positive integers, "100,100". */
@@ -122,7 +123,7 @@ static inline void flags_help(const char *usage, const flag *flags, int n)
     int width = 0;
     for (int i = 0; i < n; i++) {
         int w = (int)strlen(flags[i].name) + (flags[i].kind == FLAG_SWITCH ? 0 : 1 + (int)strlen(flags[i].arg));
-        if (w > width) width = w;
+        if (w > width && w <= 24) width = w;   /* a longer one gets a line of its own */
     }
     printf("usage: %s\n", usage);
     for (int i = 0; i < n; i++) {
@@ -130,10 +131,21 @@ static inline void flags_help(const char *usage, const flag *flags, int n)
         const char *help = flags[i].help;
         snprintf(left, sizeof left, "%s%s%s", flags[i].name, flags[i].kind == FLAG_SWITCH ? "" : " ",
                  flags[i].kind == FLAG_SWITCH ? "" : flags[i].arg);
-        printf("  --%-*s  ", width, left);
+        if ((int)strlen(left) > width) printf("  --%s\n  %*s  ", left, width + 2, "");
+        else printf("  --%-*s  ", width, left);
         for (size_t len; (len = strcspn(help, "\n")), help[len]; help += len + 1)
             printf("%.*s\n  %*s  ", (int)len, help, width + 2, "");
-        printf("%s\n", help);
+        printf("%s", help);
+        /* the default, unless the text gives it (in brackets at its end) */
+        size_t len = strlen(help);
+        const char *space = len ? " " : "";
+        if (len && help[len - 1] == ')') printf("\n");
+        else if (flags[i].kind == FLAG_INT) printf("%s(%d)\n", space, *(const int *)flags[i].value);
+        else if (flags[i].kind == FLAG_LONG) printf("%s(%ld)\n", space, *(const long *)flags[i].value);
+        else if (flags[i].kind == FLAG_FLOAT) printf("%s(%g)\n", space, *(const float *)flags[i].value);
+        else if (flags[i].kind == FLAG_TEXT || flags[i].kind == FLAG_CHOICE)
+            printf("%s(%s)\n", space, *(const char *const *)flags[i].value);
+        else printf("\n");
     }
 }
 

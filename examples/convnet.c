@@ -17,31 +17,21 @@
 
 int main(int argc, char **argv)
 {
-    const char *program = "convnet", *data_dir = "data/cifar-10-batches-bin", *out_dir = "results";
-    const char *optimizer = "adam";
-    int max_steps = 5000, batch = 32, eval_freq = 500, threads = 0;
-    long seed = 42;
-    float lr = 1e-4f, momentum = 0.9f, weight_decay = 0;
+    const char *program = "convnet", *optimizer = "adam";
+    train_options o = {.data_dir = "data/cifar-10-batches-bin", .out_dir = "results", .lr = 1e-4f, .momentum = 0.9f,
+                       .batch = 32, .seed = 42};
+    int max_steps = 5000, eval_freq = 500;
     const flag flags[] = {
-        {"learning_rate", FLAG_FLOAT, &lr, 1e-12, 1e3, "F", "(1e-4)"},
-        {"max_steps", FLAG_INT, &max_steps, 1, 1e8, "N", "(5000)"},
-        {"batch_size", FLAG_INT, &batch, 1, 4096, "N", "(32)"},
-        {"eval_freq", FLAG_INT, &eval_freq, 1, 1e8, "N", "test evaluation every N steps (500)"},
-        {"data_dir", FLAG_TEXT, &data_dir, 0, 0, "DIR", "CIFAR-10 binary batches (data/cifar-10-batches-bin)"},
-        {"optimizer", FLAG_CHOICE, &optimizer, 0, 0, "adam|adamw|adamax|sgd", "(adam)"},
-        {"momentum", FLAG_FLOAT, &momentum, 0, 1, "F", "SGD momentum (0.9)"},
-        {"weight_decay", FLAG_FLOAT, &weight_decay, 0, 10, "F", "(0)"},
-        {"seed", FLAG_LONG, &seed, 0, 2147483647L, "N", "(42)"},
-        {"threads", FLAG_INT, &threads, 0, 256, "N", "(0: all cores)"},
-        {"out", FLAG_TEXT, &out_dir, 0, 0, "DIR", "where the CSV, plot and model go (results)"},
+        TRAIN_FLAGS(o),
+        {"max_steps", FLAG_INT, &max_steps, 1, 1e8, "N", ""},
+        {"eval_freq", FLAG_INT, &eval_freq, 1, 1e8, "N", "test evaluation every N steps"},
+        {"optimizer", FLAG_CHOICE, &optimizer, 0, 0, "adam|adamw|adamax|sgd", ""},
     };
     if (parse_flags(program, "convnet [flags]", flags, sizeof flags / sizeof *flags, argc, argv)) return 0;
-    nn_set_threads(threads);
+    nn_set_threads(o.threads);
 
     nn_dataset train, test;
-    if (train_load_cifar10(program, data_dir, &train, &test)) return 1;
-    float *mean = train_center(program, &train, &test);
-    if (!mean) return 1;
+    if (train_load_cifar10(program, o.data_dir, &train, &test)) return 1;
 
     /* conv1, pool, conv2, pool, conv3a, conv3b, pool, conv4a, conv4b, pool, conv5a, conv5b, pool */
     static const int widths[] = {64, 0, 128, 0, 256, 256, 0, 512, 512, 0, 512, 512, 0};   /* 0: max pool */
@@ -55,32 +45,24 @@ int main(int argc, char **argv)
     nn_add(net, nn_avgpool2d(1, 1, 0));   /* an identity at 1x1, kept so the layer indices match PyTorch's */
     nn_add(net, nn_flatten());
     nn_add(net, nn_linear(10));
-    if (nn_build(net, batch, (uint64_t)seed) != NN_OK || nn_set_preprocess_mean_image(net, mean) != NN_OK ||
+    if (nn_build(net, o.batch, (uint64_t)o.seed) != NN_OK || train_center(program, net, &train, &test) ||
         nn_set_class_names(net, cifar10_classes, 10) != NN_OK) {
         fprintf(stderr, "%s: %s\n", program, nn_error());
         return 1;
     }
-    nn_optim *opt = train_optimizer(program, net, optimizer, lr, momentum, weight_decay);
+    nn_optim *opt = train_optimizer(program, net, optimizer, o.lr, o.momentum, o.weight_decay);
     trainer t;
-    train_setup setup = {.program = program, .out_dir = out_dir, .name = "convnet",
-                         .title = "VGG ConvNet on CIFAR-10", .steps = max_steps, .batch = batch};
-    if (!opt || trainer_open(&t, &setup, net, opt)) return 1;
+    train_setup setup = {.program = program, .out_dir = o.out_dir, .name = "convnet",
+                         .title = "VGG ConvNet on CIFAR-10", .steps = max_steps, .batch = o.batch};
+    if (trainer_open(&t, &setup, net, opt)) return 1;
+    nn_batch_start(&train, (uint64_t)o.seed);
 
     printf("VGG ConvNet, %zu parameters, %s lr %g, batch %d, %d steps, %s kernels, %d threads\n",
-           nn_param_count(net), optimizer, lr, batch, max_steps, nn_simd_name(), nn_get_threads());
-    nn_batch_start(&train, (uint64_t)seed);
+           nn_param_count(net), optimizer, o.lr, o.batch, max_steps, nn_simd_name(), nn_get_threads());
     for (int step = 1; step <= max_steps; step++) {
-        nn_next_batch(&train, batch, t.x, t.y);
-        if (trainer_step(&t, batch)) return 1;
+        nn_next_batch(&train, o.batch, t.x, t.y);
+        if (trainer_step(&t, o.batch)) return 1;
         if ((step % eval_freq == 0 || step == max_steps) && trainer_evaluate(&t, NULL, &test)) return 1;
     }
-    if (trainer_report(&t, &test)) return 1;
-    trainer_result(&t);
-    trainer_close(&t);
-    free(mean);
-    nn_optim_free(opt);
-    nn_net_free(net);
-    nn_dataset_free(&train);
-    nn_dataset_free(&test);
-    return 0;
+    return trainer_finish(&t, &train, &test);
 }

@@ -68,7 +68,7 @@ static int run(const config *cfg, int act, nn_dataset *train, const nn_dataset *
                          .steps = steps_per_epoch * cfg->epochs, .batch = cfg->batch, .per_epoch = 1};
     trainer t = {0};
     int status = 1;
-    if (!opt || trainer_open(&t, &setup, net, opt)) goto done;
+    if (trainer_open(&t, &setup, net, opt)) goto done;
 
     printf("\n== MLP 784-%d-10 with %s: %zu parameters, %s lr %g, batch %d, %d epochs of %d steps, %d threads\n",
            cfg->hidden, act_names[act], nn_param_count(net), cfg->optimizer, cfg->lr, cfg->batch, cfg->epochs,
@@ -88,9 +88,7 @@ static int run(const config *cfg, int act, nn_dataset *train, const nn_dataset *
     status = trainer_report(&t, test);
     trainer_keep_curves(&t, &h->log);
 done:
-    trainer_close(&t);
-    nn_optim_free(opt);
-    nn_net_free(net);
+    trainer_close(&t);   /* and the net and the optimiser */
     return status;
 }
 

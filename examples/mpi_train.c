@@ -111,7 +111,7 @@ int main(int argc, char **argv)
     nn_dataset train, test;
     nn_net *net;
     nn_optim *opt;
-    float *mean = NULL, *x, *pixels = NULL;
+    float *x, *pixels = NULL;
     int *y, confusion[100];
     curves log;
     char path[1024];
@@ -165,8 +165,7 @@ int main(int argc, char **argv)
         if (!(pixels = (float *)malloc((size_t)local * nn_shape_size(train.shape) * sizeof(float))))
             die("out of memory");
     } else {
-        if (!(mean = train_center(program, &train, &test))) die("cannot subtract the mean image");
-        nn_set_preprocess_mean_image(net, mean);
+        if (train_center(program, net, &train, &test)) die("cannot subtract the mean image");
     }
     nn_set_class_names(net, cifar10_classes, 10);
     hook.comm = MPI_COMM_WORLD;
@@ -260,7 +259,7 @@ int main(int argc, char **argv)
             curves_close(&log);
         }
     }
-    free(x); free(y); free(mean); free(pixels);
+    free(x); free(y); free(pixels);
     nn_optim_free(opt);
     nn_net_free(net);
     nn_dataset_free(&train);

@@ -26,67 +26,53 @@ static int fail(const char *program)
 
 int main(int argc, char **argv)
 {
-    const char *program = "resnet", *data_dir = "data/cifar-10-batches-bin", *out_dir = "results";
-    int epochs = 30, max_steps = 0, batch = 128, threads = 0;
-    long seed = 42;
-    float lr = 0.1f, momentum = 0.9f, weight_decay = 5e-4f;
+    const char *program = "resnet";
+    train_options o = {.data_dir = "data/cifar-10-batches-bin", .out_dir = "results", .lr = 0.1f, .momentum = 0.9f,
+                       .weight_decay = 5e-4f, .batch = 128, .seed = 42};
+    int epochs = 30, max_steps = 0;
     const flag flags[] = {
-        {"epochs", FLAG_INT, &epochs, 1, 10000, "N", "(30)"},
+        {"epochs", FLAG_INT, &epochs, 1, 10000, "N", ""},
         {"max_steps", FLAG_INT, &max_steps, 0, 1e8, "N", "stop after N steps, the schedule spanning them (0: all epochs)"},
-        {"learning_rate", FLAG_FLOAT, &lr, 1e-12, 1e3, "F", "peak of the cosine schedule (0.1)"},
-        {"batch_size", FLAG_INT, &batch, 1, 4096, "N", "(128)"},
-        {"momentum", FLAG_FLOAT, &momentum, 0, 1, "F", "(0.9)"},
-        {"weight_decay", FLAG_FLOAT, &weight_decay, 0, 10, "F", "(5e-4)"},
-        {"data_dir", FLAG_TEXT, &data_dir, 0, 0, "DIR", "CIFAR-10 binary batches (data/cifar-10-batches-bin)"},
-        {"data", FLAG_TEXT, &data_dir, 0, 0, "DIR", "the same as --data_dir"},
-        {"seed", FLAG_LONG, &seed, 0, 2147483647L, "N", "(42)"},
-        {"threads", FLAG_INT, &threads, 0, 256, "N", "(0: all cores)"},
-        {"out", FLAG_TEXT, &out_dir, 0, 0, "DIR", "where the CSV, plot and model go (results)"},
+        TRAIN_FLAGS(o),
+        {"data", FLAG_TEXT, &o.data_dir, 0, 0, "DIR", "the same as --data_dir"},
     };
     if (parse_flags(program, "resnet [flags]", flags, sizeof flags / sizeof *flags, argc, argv)) return 0;
-    nn_set_threads(threads);
+    nn_set_threads(o.threads);
 
     nn_dataset train, test;
-    if (train_load_cifar10(program, data_dir, &train, &test)) return 1;
+    if (train_load_cifar10(program, o.data_dir, &train, &test)) return 1;
     /* torchvision's units: mean and std of pixel / 255 */
     float mean[3], std[3];
     if (nn_channel_stats(&train, mean, std) != NN_OK) return fail(program);
     for (int i = 0; i < 3; i++) { mean[i] /= 255.0f; std[i] /= 255.0f; }
 
     nn_net *net = resnet18_cifar(train.shape, 10);
-    if (!net || nn_build(net, batch, (uint64_t)seed) != NN_OK) return fail(program);
+    if (!net || nn_build(net, o.batch, (uint64_t)o.seed) != NN_OK) return fail(program);
     if (nn_set_preprocess_channels(net, 1.0f / 255.0f, mean, std) != NN_OK
         || nn_set_class_names(net, cifar10_classes, 10) != NN_OK) return fail(program);
     /* The training set stays in raw pixels, so that the crop pads with black; each batch
        is normalised after augmentation. The test set is normalised once, in place. */
     nn_augment augment = {.flip = 1, .crop_pad = 4};   /* flip, 4-pixel padded crop */
     if (nn_preprocess(net, test.x, test.x, test.n) != NN_OK) return fail(program);
-    if (nn_batch_start(&train, (uint64_t)seed) != NN_OK || nn_set_augment(&train, augment) != NN_OK) return fail(program);
-    nn_optim *opt = train_optimizer(program, net, "sgd", lr, momentum, weight_decay);
-    int steps_per_epoch = (train.n + batch - 1) / batch, total = max_steps ? max_steps : epochs * steps_per_epoch;
+    if (nn_batch_start(&train, (uint64_t)o.seed) != NN_OK || nn_set_augment(&train, augment) != NN_OK) return fail(program);
+    nn_optim *opt = train_optimizer(program, net, "sgd", o.lr, o.momentum, o.weight_decay);
+    int steps_per_epoch = (train.n + o.batch - 1) / o.batch, total = max_steps ? max_steps : epochs * steps_per_epoch;
     trainer t;
-    train_setup setup = {.program = program, .out_dir = out_dir, .name = "resnet", .title = "ResNet-18 (CIFAR) on CIFAR-10",
-                         .steps = total, .batch = batch, .steps_per_epoch = steps_per_epoch, .schedule = "cosine", .lr = lr};
-    if (!opt || trainer_open(&t, &setup, net, opt)) return 1;
-    float *pixels = (float *)malloc((size_t)batch * nn_shape_size(train.shape) * sizeof(float));
+    train_setup setup = {.program = program, .out_dir = o.out_dir, .name = "resnet", .title = "ResNet-18 (CIFAR) on CIFAR-10",
+                         .steps = total, .batch = o.batch, .steps_per_epoch = steps_per_epoch, .schedule = "cosine", .lr = o.lr};
+    if (trainer_open(&t, &setup, net, opt)) return 1;
+    float *pixels = (float *)malloc((size_t)o.batch * nn_shape_size(train.shape) * sizeof(float));
     if (!pixels) { fprintf(stderr, "%s: out of memory\n", program); return 1; }
 
     printf("ResNet-18 (CIFAR), %zu parameters, SGD lr %g cosine, momentum %g, weight decay %g, batch %d, "
-           "%d steps (%d per epoch), %s kernels, %d threads\n", nn_param_count(net), lr, momentum,
-           weight_decay, batch, total, steps_per_epoch, nn_simd_name(), nn_get_threads());
+           "%d steps (%d per epoch), %s kernels, %d threads\n", nn_param_count(net), o.lr, o.momentum,
+           o.weight_decay, o.batch, total, steps_per_epoch, nn_simd_name(), nn_get_threads());
     for (int step = 1; step <= total; step++) {
-        nn_next_batch(&train, batch, pixels, t.y);
-        nn_preprocess(net, pixels, t.x, batch);
-        if (trainer_step(&t, batch)) return 1;
+        nn_next_batch(&train, o.batch, pixels, t.y);
+        nn_preprocess(net, pixels, t.x, o.batch);
+        if (trainer_step(&t, o.batch)) return 1;
         if ((step % steps_per_epoch == 0 || step == total) && trainer_evaluate(&t, NULL, &test)) return 1;
     }
-    if (trainer_report(&t, &test)) return 1;
-    trainer_result(&t);
-    trainer_close(&t);
     free(pixels);
-    nn_optim_free(opt);
-    nn_net_free(net);
-    nn_dataset_free(&train);
-    nn_dataset_free(&test);
-    return 0;
+    return trainer_finish(&t, &train, &test);
 }

@@ -167,7 +167,7 @@ static int run(const config *cfg, int which, int opt_kind, nn_dataset *train, co
                          .validation = 1};
     trainer t = {0};
     int status = 1;
-    if (!opt || trainer_open(&t, &setup, net, opt)) goto done;
+    if (trainer_open(&t, &setup, net, opt)) goto done;
 
     printf("\n== %s + %s: %zu parameters, lr %g%s, batch %d, %d epochs of %d steps, %s kernels, %d threads\n",
            net_titles[which], opt_names[opt_kind], nn_param_count(net), lr,
@@ -195,9 +195,7 @@ static int run(const config *cfg, int which, int opt_kind, nn_dataset *train, co
     status = trainer_report(&t, test);
     trainer_keep_curves(&t, h);
 done:
-    trainer_close(&t);
-    nn_optim_free(opt);
-    nn_net_free(net);
+    trainer_close(&t);   /* and the net and the optimiser */
     return status;
 }
 

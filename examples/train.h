@@ -13,15 +13,36 @@
            if (trainer_step(&t, batch)) return 1;
            if (step % eval_freq == 0 || step == steps) trainer_evaluate(&t, NULL, &test);
        }
-       trainer_report(&t, &test);      OUT/mlp.png, OUT/mlp.safetensors, the confusion matrix
-       trainer_result(&t);             "result: test_accuracy=... mean_last5=... steps=..."
-       trainer_close(&t);
+       return trainer_finish(&t, &train, &test);
+
+   trainer_finish is trainer_report (the confusion matrix, OUT/mlp.png,
+   OUT/mlp.safetensors), trainer_result ("result: test_accuracy=... mean_last5=...
+   steps=...") and trainer_close (which frees the net and the optimiser, which the
+   trainer owns), then frees the data sets.
 
    Include after nn.h (it includes common.h and report.h). */
 #ifndef NN_EXAMPLES_TRAIN_H
 #define NN_EXAMPLES_TRAIN_H
 #include "common.h"
 #include "report.h"
+
+/* The flags every CIFAR-10 training example has, in a flag table: TRAIN_FLAGS(o). */
+typedef struct train_options {
+    const char *data_dir, *out_dir;
+    float lr, momentum, weight_decay;
+    int batch, threads;
+    long seed;
+} train_options;
+
+#define TRAIN_FLAGS(o)                                                                                \
+    {"learning_rate", FLAG_FLOAT, &(o).lr, 1e-12, 1e3, "F", ""},                                      \
+    {"batch_size", FLAG_INT, &(o).batch, 1, 50000, "N", ""},                                          \
+    {"momentum", FLAG_FLOAT, &(o).momentum, 0, 1, "F", "SGD momentum"},                               \
+    {"weight_decay", FLAG_FLOAT, &(o).weight_decay, 0, 10, "F", ""},                                  \
+    {"data_dir", FLAG_TEXT, &(o).data_dir, 0, 0, "DIR", "CIFAR-10 binary batches"},                   \
+    {"seed", FLAG_LONG, &(o).seed, 0, 2147483647L, "N", ""},                                          \
+    {"threads", FLAG_INT, &(o).threads, 0, 256, "N", "(0: all cores)"},                               \
+    {"out", FLAG_TEXT, &(o).out_dir, 0, 0, "DIR", "where the CSV, plot and model go"}
 
 typedef struct train_setup {
     const char *program;          /* for messages */
@@ -82,19 +103,19 @@ static inline int train_load_cifar10(const char *program, const char *dir, nn_da
     return 1;
 }
 
-/* Subtracts the training set's mean image from both sets; the mean (to record in the
-   model with nn_set_preprocess_mean_image; free() it), or NULL after a message. */
-static inline float *train_center(const char *program, nn_dataset *train, nn_dataset *test)
+/* Subtracts the training set's mean image from both sets and records it in the net
+   (nn_set_preprocess_mean_image); 0, or 1 after a message on stderr. */
+static inline int train_center(const char *program, nn_net *net, nn_dataset *train, nn_dataset *test)
 {
     float *mean = (float *)malloc(nn_shape_size(train->shape) * sizeof(float));
-    if (!mean || nn_mean_image(train, mean) != NN_OK) {
-        fprintf(stderr, "%s: %s\n", program, mean ? nn_error() : "out of memory");
-        free(mean);
-        return NULL;
+    int status = !mean || nn_mean_image(train, mean) != NN_OK || nn_set_preprocess_mean_image(net, mean) != NN_OK;
+    if (status) fprintf(stderr, "%s: %s\n", program, mean ? nn_error() : "out of memory");
+    else {
+        nn_subtract_image(train, mean);
+        nn_subtract_image(test, mean);
     }
-    nn_subtract_image(train, mean);
-    nn_subtract_image(test, mean);
-    return mean;
+    free(mean);
+    return status;
 }
 
 /* The schedule's learning rate after step updates. */
@@ -106,8 +127,9 @@ static inline float trainer_lr(const trainer *t, long step)
     return nn_optim_get_lr(t->opt);
 }
 
-/* Opens OUT_DIR/NAME.csv and the batch buffers for a built net and its optimiser;
-   0, or 1 after a message on stderr (trainer_close frees what was made). */
+/* Opens OUT_DIR/NAME.csv and the batch buffers for a built net and its optimiser,
+   which the trainer then owns: trainer_close frees them, also when this fails (with opt
+   NULL, after train_optimizer's message). 0, or 1 after a message on stderr. */
 static inline int trainer_open(trainer *t, const train_setup *s, nn_net *net, nn_optim *opt)
 {
     char path[1024];
@@ -115,7 +137,7 @@ static inline int trainer_open(trainer *t, const train_setup *s, nn_net *net, nn
     t->s = *s;
     t->net = net;
     t->opt = opt;
-    if (ensure_dir(s->out_dir)) return 1;
+    if (!opt || ensure_dir(s->out_dir)) return 1;
     snprintf(path, sizeof path, "%s/%s.csv", s->out_dir, s->name);
     if (curves_open_columns(&t->log, path, 16, (s->per_epoch ? CURVES_EPOCH : 0) | (s->validation ? CURVES_VAL : 0)))
         return 1;
@@ -223,11 +245,26 @@ static inline void trainer_keep_curves(trainer *t, curves *keep)
     memset(&t->log, 0, sizeof t->log);
 }
 
+/* Frees the curves, the buffers, the net and the optimiser. */
 static inline void trainer_close(trainer *t)
 {
     curves_close(&t->log);
     free(t->x);
     free(t->y);
+    nn_optim_free(t->opt);
+    nn_net_free(t->net);
     memset(t, 0, sizeof *t);
+}
+
+/* The end of a single run: trainer_report, trainer_result, trainer_close, and frees
+   the data sets (train may be NULL). Returns the exit status. */
+static inline int trainer_finish(trainer *t, nn_dataset *train, nn_dataset *test)
+{
+    int status = trainer_report(t, test);
+    if (!status) trainer_result(t);
+    trainer_close(t);
+    nn_dataset_free(train);
+    nn_dataset_free(test);
+    return status;
 }
 #endif
