@@ -24,19 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* stb_image 2.27 sets a variable it never reads; silence that for the stb code only. */
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
-#endif
-#define STB_IMAGE_IMPLEMENTATION
-#define STBI_FAILURE_USERMSG
-#include <stb_image.h>
-#define STB_IMAGE_RESIZE_IMPLEMENTATION
-#include <stb_image_resize.h>
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
+#include "stb_impl.h"
 
 /* NULL if the net takes images: C x H x W inputs with C of 1 (grey), 2 (grey, alpha),
    3 (RGB) or 4 (RGBA), what stb_image gives; else a sentence saying why not. */
