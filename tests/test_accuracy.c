@@ -56,7 +56,7 @@ static void test_after_a_train_step(void)
     nn_rng rng = nn_rng_new(9);
     nn_sgd_desc sgd = {0.5f, 0, 0, 0, 0};
     nn_net *net = nn_net_new(nn_shape3(1, 2, 3));
-    nn_optim *opt;
+    nn_optim *opt = NULL;
     const float *logits;
     for (i = 0; i < N * 6; i++) x[i] = nn_rng_normal(&rng, 0.0f, 1.0f);
     for (i = 0; i < N; i++) y[i] = (int)nn_rng_below(&rng, 5);
