@@ -83,7 +83,7 @@ static int run(const config *cfg, int act, nn_dataset *train, const nn_dataset *
         }
         if (trainer_evaluate(&t, NULL, test)) goto done;
     }
-    h->seconds = now_seconds() - t.t0;
+    h->seconds = t.seconds;
     h->steps = t.step;
     status = trainer_report(&t, test);
     trainer_keep_curves(&t, &h->log);

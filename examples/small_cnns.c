@@ -184,7 +184,7 @@ static int run(const config *cfg, int which, int opt_kind, nn_dataset *train, co
         }
         if (trainer_evaluate(&t, val, test)) goto done;
     }
-    res->seconds = now_seconds() - t.t0;
+    res->seconds = t.seconds;
     res->net = which;
     res->opt = opt_kind;
     res->lr = lr;

@@ -76,6 +76,7 @@ typedef struct trainer {
     int window_steps;
     float test_loss, test_acc;    /* of the last evaluation */
     double t0, last_progress;
+    double seconds;               /* from trainer_open to the end of the last evaluation */
 } trainer;
 
 /* The optimiser called name (sgd, adam, adamw, adamax; the momentum is SGD's); NULL
@@ -196,6 +197,7 @@ static inline int trainer_evaluate(trainer *t, const nn_dataset *val, const nn_d
     curves_add_row(&t->log, t->epoch, t->step, train_loss, train_acc, val_loss, val_acc, t->test_loss, t->test_acc);
     t->loss = t->correct = t->seen = 0;
     t->window_steps = 0;
+    t->seconds = now_seconds() - t->t0;
     return 0;
 }
 
@@ -232,7 +234,7 @@ static inline int trainer_report(trainer *t, const nn_dataset *test)
 static inline void trainer_result(const trainer *t)
 {
     printf("result: test_accuracy=%.4f mean_last5=%.4f steps=%d seconds=%.1f\n", t->test_acc,
-           curves_mean_last(&t->log, 5), t->step, now_seconds() - t->t0);
+           curves_mean_last(&t->log, 5), t->step, t->seconds);
 }
 
 /* Hands the curves over to *keep (closing the CSV), for a plot of several runs; free
