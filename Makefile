@@ -150,7 +150,7 @@ interop:
 check:
 	@tests/check.sh
 
-$(B)/%: examples/%.c nn.h examples/common.h examples/plot.h examples/models.h examples/image.h examples/report.h
+$(B)/%: examples/%.c nn.h examples/common.h examples/plot.h examples/models.h examples/image.h examples/report.h examples/train.h examples/stb_impl.h
 	@mkdir -p $(B)
 	$(CC) $(CFLAGS) $(WARN) -I. $(STB_CFLAGS) $< -o $@ $(LDLIBS)
 
@@ -173,7 +173,7 @@ $(B)/mpi_test: tests/mpi_test.c nn.h
 	@mkdir -p $(B)
 	$(MPICC) $(CFLAGS) $(WARN) -I. $< -o $@ $(LDLIBS)
 
-$(B)/pack_images: tools/pack_images.c
+$(B)/pack_images: tools/pack_images.c examples/stb_impl.h
 	@mkdir -p $(B)
 	$(CC) $(CFLAGS) $(WARN) $(STB_CFLAGS) $< -o $@ -lm
 
@@ -201,7 +201,7 @@ $(B)/model_data.c: $(B)/embed_model FORCE
 	@$(B)/embed_model --name nn_model "$(MODEL)" $@.new > /dev/null
 	@if cmp -s $@.new $@; then rm -f $@.new; else mv $@.new $@; echo "$(MODEL) -> $@"; fi
 
-$(B)/embed: examples/embed.c $(B)/model_data.c nn.h examples/image.h
+$(B)/embed: examples/embed.c $(B)/model_data.c nn.h examples/image.h examples/stb_impl.h
 	$(CC) $(CFLAGS) $(WARN) -I. -I$(B) $(STB_CFLAGS) $< -o $@ $(LDLIBS)
 
 embed: $(B)/embed

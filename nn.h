@@ -441,8 +441,8 @@
               NN_WIDE_AHEAD); NN_ASSERT guards the library's invariants; nn_load's
               evaluation mode documented; the manual's building, threads and
               determinism, limitations and file-format sections, its examples
-              compiled and run. Incompatible: nn_num_params is nn_num_param_tensors
-              and nn_param_count nn_num_param_scalars; nn_get_layer returns a
+              compiled and run. Incompatible: nn_num_param_tensors is nn_num_param_tensors
+              and nn_num_param_scalars nn_num_param_scalars; nn_get_layer returns a
               const nn_layer *; nn_tensor, nn_tensor_alloc and nn_tensor_free are gone
        0.4.0  reach and small apps: ONNX import and export (nn_load_onnx, nn_save_onnx;
               NN_NO_ONNX leaves them out); int8 post-training quantization with
@@ -798,6 +798,7 @@ NNDEF const nn_layer *nn_get_layer(const nn_net *net, int i);
 NNDEF int       nn_num_param_tensors(const nn_net *net);   /* includes buffers */
 NNDEF nn_param *nn_get_param(nn_net *net, int i);
 NNDEF size_t    nn_num_param_scalars(const nn_net *net);  /* learnable scalars */
+NNDEF nn_shape  nn_input_shape(const nn_net *net);   /* per sample, as given to nn_net_new */
 NNDEF nn_shape  nn_output_shape(const nn_net *net);
 NNDEF int       nn_max_batch(const nn_net *net);
 /* Sets the options (nn_param_options) of every learnable parameter of a built net
@@ -922,6 +923,16 @@ NNDEF float     nn_lr_triangular(float base_lr, long step, long total_steps, flo
    parameters, running statistics, optimiser and dropout RNG are as before the call. */
 NNDEF float     nn_train_step(nn_net *net, nn_optim *opt, const float *x, const int *y,
                               int n);
+/* How many of the n samples of the last forward (nn_forward, nn_train_step or the
+   last batch of nn_evaluate) the net got right: those whose largest output (the first
+   on ties, as nn_argmax) is their label; the logits are nn_layer_output(net, last).
+   Training accuracy without knowing the class count:
+       float loss = nn_train_step(net, opt, x, y, n);
+       correct += nn_batch_correct(net, y, n);
+   -1 with nn_error() set: NN_ERR_ARG for a NULL net or labels, or an n other than that
+   forward's; NN_ERR_STATE for a net that is not built, has had no forward since it was
+   built, or is quantized. A label outside the classes counts as wrong. */
+NNDEF int       nn_batch_correct(const nn_net *net, const int *labels, int n);
 /* Off by default: when on, nn_train_step and nn_evaluate first check their input
    batch and fail with NN_ERR_NUMERIC at a NaN or infinity (one pass over the batch). */
 NNDEF nn_status nn_set_check_input(nn_net *net, int enable);
@@ -6657,6 +6668,15 @@ NNDEF size_t nn_num_param_scalars(const nn_net *net)
         if (net->params[i].learnable) total += net->params[i].size;
     return total;
 }
+NNDEF nn_shape nn_input_shape(const nn_net *net)
+{
+    nn__error_clear();
+    if (!net) {
+        nn__null_net("nn_input_shape");
+        return nn_shape3(0, 0, 0);
+    }
+    return net->input;
+}
 NNDEF nn_shape nn_output_shape(const nn_net *net)
 {
     nn__error_clear();
@@ -7479,6 +7499,33 @@ NNDEF float nn_train_step(nn_net *net, nn_optim *opt, const float *x, const int 
     net->rng = rng;
     net->train_batches = batches;
     return NAN;
+}
+
+NNDEF int nn_batch_correct(const nn_net *net, const int *labels, int n)
+{
+    nn__error_clear();
+    const char *why = NULL;
+    const float *logits;
+    int classes, correct = 0, i;
+    if (!net || !labels) {
+        nn__fail(NN_ERR_ARG, "nn_batch_correct: %s is NULL", !net ? "net" : "labels");
+        return -1;
+    }
+    if (!net->built) why = "the net is not built";
+    else if (net->q) why = "the net is quantized (int8): it keeps no float outputs";
+    else if (net->batch <= 0) why = "no forward since the net was built";
+    if (why) {
+        nn__fail(NN_ERR_STATE, "nn_batch_correct: %s", why);
+        return -1;
+    }
+    if (n != net->batch) {
+        nn__fail(NN_ERR_ARG, "nn_batch_correct: %d labels for the %d samples of the last forward", n, net->batch);
+        return -1;
+    }
+    classes = (int)nn_shape_size(nn_output_shape(net));
+    logits = nn__t(net, net->plan[net->num_layers - 1].y);
+    for (i = 0; i < n; i++) correct += nn_argmax(logits + (size_t)i * (size_t)classes, classes) == labels[i];
+    return correct;
 }
 
 /* ---- Weight averaging (EMA, Lookahead) ----------------------------------------------

@@ -1,9 +1,11 @@
 /* image.h - image files in, class lines out: what classify.c and embed.c share.
 
    image_load() reads a PNG, JPEG, BMP, GIF, TGA, PSD, HDR, PIC or PNM file of any size
-   with stb_image (grey and RGBA become RGB), resizes it to the net's input size with
-   stbir_resize_uint8 (the same call tools/pack_images uses to build a data set) and
-   lays it out as the CIFAR-10 records are: planar R, G, B floats 0..255, row-major.
+   with stb_image, converted to the channels the net takes (1 grey, 2 grey + alpha,
+   3 RGB, 4 RGBA: a colour image becomes grey for a Fashion-MNIST model, a grey one RGB
+   for a CIFAR-10 model), resizes it to the net's input size with stbir_resize_uint8
+   (the same call tools/pack_images uses to build a data set) and lays it out as the
+   CIFAR-10 and IDX records are: planar channels of floats 0..255, row-major.
    An image that already has the input size is copied as it is, not resampled: stb's
    filter at scale 1 is not the identity (it changes most bytes of a 32x32 image).
 
@@ -22,70 +24,53 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* stb_image 2.27 sets a variable it never reads; silence that for the stb code only. */
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
-#endif
-#define STB_IMAGE_IMPLEMENTATION
-#define STBI_FAILURE_USERMSG
-#include <stb_image.h>
-#define STB_IMAGE_RESIZE_IMPLEMENTATION
-#include <stb_image_resize.h>
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
+#include "stb_impl.h"
 
-/* The input shape of a loaded net (the first layer's input). */
-static inline nn_shape image_net_input(nn_net *net)
+/* NULL if the net takes images: C x H x W inputs with C of 1 (grey), 2 (grey, alpha),
+   3 (RGB) or 4 (RGBA), what stb_image gives; else a sentence saying why not. */
+static inline const char *image_check_net(const nn_net *net)
 {
-    return nn_get_layer(net, 0)->in;
-}
-
-/* NULL if the net takes colour images (3 x h x w), else a sentence saying why not. */
-static inline const char *image_check_net(nn_net *net)
-{
-    static char why[128];
-    nn_shape in = image_net_input(net);
-    if (in.c == 3) return NULL;
-    snprintf(why, sizeof why, "the model takes %d x %d x %d inputs; classifying images needs 3 channels (RGB)",
-             in.c, in.h, in.w);
+    static char why[160];
+    nn_shape in = nn_input_shape(net);
+    if (in.c >= 1 && in.c <= 4 && in.h >= 1 && in.w >= 1) return NULL;
+    snprintf(why, sizeof why, "the model takes %d x %d x %d inputs; image files give 1 to 4 channels "
+             "(grey, grey + alpha, RGB, RGBA)", in.c, in.h, in.w);
     return why;
 }
 
-/* Reads path into out (3 x h x w floats). Returns NULL, or a sentence saying why not
-   (valid until the next call). */
-static inline const char *image_load(const char *path, int h, int w, float *out)
+/* Reads path into out (c x h x w floats, c of 1 to 4). Returns NULL, or a sentence
+   saying why not (valid until the next call). */
+static inline const char *image_load(const char *path, int c, int h, int w, float *out)
 {
     static char why[256];
-    int iw, ih, channels, c, i;
+    int iw, ih, channels;
     size_t plane = (size_t)h * (size_t)w;
     unsigned char *pixels, *resized = NULL;
-    const unsigned char *rgb;
+    const unsigned char *px;
     FILE *fp = fopen(path, "rb");
     if (!fp) {   /* stb_image only says "can't fopen"; name the reason */
         snprintf(why, sizeof why, "%s: cannot open (%s)", path, strerror(errno));
         return why;
     }
-    pixels = stbi_load_from_file(fp, &iw, &ih, &channels, 3);
+    pixels = stbi_load_from_file(fp, &iw, &ih, &channels, c);   /* converted to c channels */
     fclose(fp);
     if (!pixels) {
         snprintf(why, sizeof why, "%s: not an image stb_image can read (%s)", path, stbi_failure_reason());
         return why;
     }
-    rgb = pixels;
+    px = pixels;
     if (iw != w || ih != h) {
-        resized = (unsigned char *)malloc(plane * 3);
-        if (!resized || !stbir_resize_uint8(pixels, iw, ih, 0, resized, w, h, 0, 3)) {
+        resized = (unsigned char *)malloc(plane * (size_t)c);
+        if (!resized || !stbir_resize_uint8(pixels, iw, ih, 0, resized, w, h, 0, c)) {
             snprintf(why, sizeof why, "%s: cannot resize %dx%d to %dx%d", path, iw, ih, w, h);
             free(resized);
             stbi_image_free(pixels);
             return why;
         }
-        rgb = resized;
+        px = resized;
     }
-    for (c = 0; c < 3; c++)
-        for (i = 0; i < (int)plane; i++) out[c * plane + (size_t)i] = (float)rgb[3 * (size_t)i + (size_t)c];
+    for (int k = 0; k < c; k++)
+        for (size_t i = 0; i < plane; i++) out[(size_t)k * plane + i] = (float)px[(size_t)c * i + (size_t)k];
     free(resized);
     stbi_image_free(pixels);
     return NULL;
@@ -120,10 +105,10 @@ static inline void image_print_top(const nn_net *net, const char *name, const fl
    prints its top k classes; returns 0, or 1 after a message on stderr. */
 static inline int image_classify(nn_net *net, const char *program, const char *path, int k)
 {
-    nn_shape in = image_net_input(net);
+    nn_shape in = nn_input_shape(net);
     size_t size = nn_shape_size(in);
     float *pixels = (float *)malloc(size * sizeof(float)), *x = (float *)malloc(size * sizeof(float));
-    const char *why = pixels && x ? image_load(path, in.h, in.w, pixels) : "out of memory";
+    const char *why = pixels && x ? image_load(path, in.c, in.h, in.w, pixels) : "out of memory";
     if (!why) {
         nn_preprocess(net, pixels, x, 1);
         image_print_top(net, path, nn_forward(net, x, 1), (int)nn_shape_size(nn_output_shape(net)), k);

@@ -23,8 +23,7 @@
 #include <mpi.h>
 #define NN_IMPLEMENTATION
 #include "nn.h"
-#include "common.h"
-#include "plot.h"
+#include "train.h"
 #include "models.h"
 
 typedef struct {
@@ -63,22 +62,6 @@ static void die(const char *what)
     fprintf(stderr, "mpi_train (rank %d of %d): %s\n", rank, world, what);
     MPI_Abort(MPI_COMM_WORLD, 1);
     exit(1);
-}
-
-static void help(void)
-{
-    printf("usage: mpirun -np P mpi_train [flags]\n"
-           "  --model NAME        mlp, vgg or resnet18_cifar (vgg)\n"
-           "  --batch_size N      the global batch, split across the processes (mlp 200, vgg 32, resnet 128)\n"
-           "  --max_steps N       (mlp 1500, vgg 5000, resnet 3910)\n"
-           "  --learning_rate F   (mlp 0.002, vgg 1e-4, resnet 0.1)\n"
-           "  --eval_freq N       test evaluation every N steps (500; 0: none, for timing)\n"
-           "  --seed N            (42)\n"
-           "  --threads N         per process (1)\n"
-           "  --sync_batchnorm 1  BatchNorm statistics over the global batch (0)\n"
-           "  --time_allreduce 1  a barrier before each all-reduce, to time the wait apart (0)\n"
-           "  --data_dir DIR      CIFAR-10 binary batches (data/cifar-10-batches-bin)\n"
-           "  --out DIR           where rank 0 writes the CSV, plot and model (results)\n");
 }
 
 /* FNV-1a over the bytes of every parameter and buffer. */
@@ -123,12 +106,12 @@ int main(int argc, char **argv)
     const char *model = "vgg";
     int max_steps = 0, batch = 0, eval_freq = 500, threads = 1, sync_bn = 0, i, step, local, resnet, vgg;
     float lr = 0, test_loss = 0, test_acc = 0, mean_c[3], std_c[3];
-    unsigned long seed = 42;
+    long seed = 42;
     unsigned long long hash, lo, hi;
     nn_dataset train, test;
     nn_net *net;
     nn_optim *opt;
-    float *mean = NULL, *x, *pixels = NULL;
+    float *x, *pixels = NULL;
     int *y, confusion[100];
     curves log;
     char path[1024];
@@ -138,24 +121,23 @@ int main(int argc, char **argv)
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &world);
-    for (i = 1; i < argc; i++) {
-        const char *flag = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(flag, "--help") || !strcmp(flag, "-h")) { if (rank == 0) help(); MPI_Finalize(); return 0; }
-        if (strncmp(flag, "--", 2)) usage_error(program, "unexpected argument '%s'", flag);
-        if (!value) usage_error(program, "%s needs a value", flag);
-        flag += 2; i++;
-        if (!strcmp(flag, "model")) model = value;
-        else if (!strcmp(flag, "learning_rate")) lr = flag_float(program, flag, value, 1e-12, 1e3);
-        else if (!strcmp(flag, "max_steps")) max_steps = (int)flag_long(program, flag, value, 1, 100000000);
-        else if (!strcmp(flag, "batch_size")) batch = (int)flag_long(program, flag, value, 1, 50000);
-        else if (!strcmp(flag, "eval_freq")) eval_freq = (int)flag_long(program, flag, value, 0, 100000000);
-        else if (!strcmp(flag, "seed")) seed = (unsigned long)flag_long(program, flag, value, 0, 2147483647L);
-        else if (!strcmp(flag, "threads")) threads = (int)flag_long(program, flag, value, 0, 256);
-        else if (!strcmp(flag, "sync_batchnorm")) sync_bn = (int)flag_long(program, flag, value, 0, 1);
-        else if (!strcmp(flag, "time_allreduce")) hook.barrier = (int)flag_long(program, flag, value, 0, 1);
-        else if (!strcmp(flag, "data_dir")) data_dir = value;
-        else if (!strcmp(flag, "out")) out_dir = value;
-        else usage_error(program, "unknown flag '--%s'", flag);
+    const flag flags[] = {
+        {"model", FLAG_CHOICE, &model, 0, 0, "mlp|vgg|vgg_convnet|resnet18_cifar", "(vgg)"},
+        {"batch_size", FLAG_INT, &batch, 1, 50000, "N", "the global batch, split across the processes (mlp 200, vgg 32, resnet 128)"},
+        {"max_steps", FLAG_INT, &max_steps, 1, 1e8, "N", "(mlp 1500, vgg 5000, resnet 3910)"},
+        {"learning_rate", FLAG_FLOAT, &lr, 1e-12, 1e3, "F", "(mlp 0.002, vgg 1e-4, resnet 0.1)"},
+        {"eval_freq", FLAG_INT, &eval_freq, 0, 1e8, "N", "test evaluation every N steps (500; 0: none, for timing)"},
+        {"seed", FLAG_LONG, &seed, 0, 2147483647L, "N", "(42)"},
+        {"threads", FLAG_INT, &threads, 0, 256, "N", "per process (1)"},
+        {"sync_batchnorm", FLAG_INT, &sync_bn, 0, 1, "1", "BatchNorm statistics over the global batch (0)"},
+        {"time_allreduce", FLAG_INT, &hook.barrier, 0, 1, "1", "a barrier before each all-reduce, to time the wait apart (0)"},
+        {"data_dir", FLAG_TEXT, &data_dir, 0, 0, "DIR", "CIFAR-10 binary batches (data/cifar-10-batches-bin)"},
+        {"out", FLAG_TEXT, &out_dir, 0, 0, "DIR", "where rank 0 writes the CSV, plot and model (results)"},
+    };
+    if (parse_flags(program, rank == 0 ? "mpirun -np P mpi_train [flags]" : NULL, flags, sizeof flags / sizeof *flags,
+                    argc, argv)) {
+        MPI_Finalize();
+        return 0;
     }
     if (!strcmp(model, "vgg_convnet")) model = "vgg";
     resnet = !strcmp(model, "resnet18_cifar");
@@ -171,10 +153,10 @@ int main(int argc, char **argv)
 
     if (nn_cifar10_load(data_dir, &train, &test) != NN_OK) die(nn_error());
     net = vgg ? vgg_convnet(train.shape) : model_find(model)->make(train.shape, 10);
-    if (!net || nn_build(net, local, seed) != NN_OK) die(nn_error());
+    if (!net || nn_build(net, local, (uint64_t)seed) != NN_OK) die(nn_error());
     if (!strcmp(model, "mlp")) nn_init_weights(net, NN_INIT_NORMAL, 0.0f, 1e-4f, 0.0f, NN_LINEAR);
     if (resnet) {   /* raw pixels in the set (black padding), normalised per batch */
-        nn_augment augment = {1, 4};
+        nn_augment augment = {.flip = 1, .crop_pad = 4};
         if (nn_channel_stats(&train, mean_c, std_c) != NN_OK) die(nn_error());
         for (i = 0; i < 3; i++) { mean_c[i] /= 255.0f; std_c[i] /= 255.0f; }
         if (nn_set_preprocess_channels(net, 1.0f / 255.0f, mean_c, std_c) != NN_OK ||
@@ -183,25 +165,14 @@ int main(int argc, char **argv)
         if (!(pixels = (float *)malloc((size_t)local * nn_shape_size(train.shape) * sizeof(float))))
             die("out of memory");
     } else {
-        mean = (float *)malloc(nn_shape_size(train.shape) * sizeof(float));
-        if (!mean || nn_mean_image(&train, mean) != NN_OK) die(nn_error());
-        nn_subtract_image(&train, mean);
-        nn_subtract_image(&test, mean);
-        nn_set_preprocess_mean_image(net, mean);
+        if (train_center(program, net, &train, &test)) die("cannot subtract the mean image");
     }
     nn_set_class_names(net, cifar10_classes, 10);
     hook.comm = MPI_COMM_WORLD;
     if (nn_set_allreduce(net, mpi_sum, &hook, world) != NN_OK || nn_set_sync_batchnorm(net, sync_bn) != NN_OK)
         die(nn_error());
-    {
-        nn_adam_desc adam = {0};
-        nn_sgd_desc sgd = {0};
-        adam.lr = sgd.lr = lr;
-        sgd.momentum = resnet ? 0.9f : 0.0f;
-        sgd.weight_decay = resnet ? 5e-4f : 0.0f;
-        opt = vgg ? nn_adam(net, adam) : nn_sgd(net, sgd);
-        if (!opt) die(nn_error());
-    }
+    opt = train_optimizer(program, net, vgg ? "adam" : "sgd", lr, resnet ? 0.9f : 0.0f, resnet ? 5e-4f : 0.0f);
+    if (!opt) die(nn_error());
     /* The same seed gives the same parameters on every process: checked. */
     hash = param_hash(net);
     MPI_Allreduce(&hash, &lo, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, MPI_COMM_WORLD);
@@ -219,11 +190,10 @@ int main(int argc, char **argv)
     x = (float *)malloc((size_t)local * nn_shape_size(train.shape) * sizeof(float));
     y = (int *)malloc((size_t)local * sizeof(int));
     if (!x || !y) die("out of memory");
-    if (nn_batch_start(&train, seed) != NN_OK || nn_batch_shard(&train, rank, world) != NN_OK) die(nn_error());
+    if (nn_batch_start(&train, (uint64_t)seed) != NN_OK || nn_batch_shard(&train, rank, world) != NN_OK) die(nn_error());
     MPI_Barrier(MPI_COMM_WORLD);
     t0 = now_seconds();
     for (step = 1; step <= max_steps; step++) {
-        const float *logits;
         float loss;
         double ts = now_seconds();
         if (nn_next_batch(&train, batch, resnet ? pixels : x, y) != NN_OK) die(nn_error());
@@ -234,8 +204,7 @@ int main(int argc, char **argv)
         loss = nn_train_step(net, opt, x, y, local);
         if (!isfinite(loss)) die(nn_error());
         step_seconds += now_seconds() - ts;
-        logits = nn_layer_output(net, nn_num_layers(net) - 1);
-        for (i = 0; i < local; i++) window[1] += nn_argmax(logits + i * 10, 10) == y[i];
+        window[1] += nn_batch_correct(net, y, local);
         window[0] += (double)loss * local; window[2] += local;
         int evaluating = eval_freq > 0 && (step % eval_freq == 0 || step == max_steps);
         if (step % 5 == 0 || evaluating || step == max_steps) {
@@ -290,7 +259,7 @@ int main(int argc, char **argv)
             curves_close(&log);
         }
     }
-    free(x); free(y); free(mean); free(pixels);
+    free(x); free(y); free(pixels);
     nn_optim_free(opt);
     nn_net_free(net);
     nn_dataset_free(&train);

@@ -628,23 +628,42 @@ static inline int plot_panel(plot_canvas *c, int x0, int y0, int w, int h, const
 /* One PNG of 1000 x 420 with two charts side by side, "loss" and "accuracy", each with a
    train and a test curve against the step. Either set may be empty (n 0 or NULL
    values); title may be NULL. 0 on success, -1 with a message on failure. */
-static inline int plot_training_curves(const char *path, const float *steps_train,
-                                       const float *train_loss, const float *train_acc,
-                                       int n_train, const float *steps_test,
-                                       const float *test_loss, const float *test_acc,
-                                       int n_test, const char *title)
+/* Loss (left) and accuracy (right) side by side, count series each, against xlabel,
+   under a title (NULL: none); written to path as a PNG. */
+static inline int plot_loss_and_accuracy(const char *path, const char *title, const char *xlabel,
+                                         const plot_series *loss, const plot_series *accuracy, int count)
 {
     const int width = 1000, height = 420, title_scale = 3;
     const plot_color ink = {40, 40, 40};
-    plot_series loss[2] = {{NULL, NULL, 0, 31, 119, 180, "train"},
-                           {NULL, NULL, 0, 255, 127, 14, "test"}};
-    plot_series accuracy[2];
     plot_canvas *c = plot_canvas_new(width, height);
     int top = 0, status;
     if (!c) {
         fprintf(stderr, "plot: out of memory for %s\n", path);
         return -1;
     }
+    if (title) {
+        top = 10 + PLOT_CAP_ROWS * title_scale;
+        plot_text(c, (width - plot_text_width(title, title_scale)) / 2, 10, title, title_scale,
+                  ink);
+    }
+    status = plot_panel(c, 0, top, width / 2, height - top, "loss", xlabel, loss, count);
+    if (status == 0)
+        status = plot_panel(c, width / 2, top, width - width / 2, height - top, "accuracy",
+                            xlabel, accuracy, count);
+    if (status == 0) status = plot_save_png(c, path);
+    plot_canvas_free(c);
+    return status;
+}
+
+static inline int plot_training_curves(const char *path, const float *steps_train,
+                                       const float *train_loss, const float *train_acc,
+                                       int n_train, const float *steps_test,
+                                       const float *test_loss, const float *test_acc,
+                                       int n_test, const char *title)
+{
+    plot_series loss[2] = {{NULL, NULL, 0, 31, 119, 180, "train"},
+                           {NULL, NULL, 0, 255, 127, 14, "test"}};
+    plot_series accuracy[2];
     loss[0].x = steps_train;
     loss[0].y = train_loss;
     loss[0].n = n_train;
@@ -655,18 +674,7 @@ static inline int plot_training_curves(const char *path, const float *steps_trai
     accuracy[0].y = train_acc;
     accuracy[1] = loss[1];
     accuracy[1].y = test_acc;
-    if (title) {
-        top = 10 + PLOT_CAP_ROWS * title_scale;
-        plot_text(c, (width - plot_text_width(title, title_scale)) / 2, 10, title, title_scale,
-                  ink);
-    }
-    status = plot_panel(c, 0, top, width / 2, height - top, "loss", "step", loss, 2);
-    if (status == 0)
-        status = plot_panel(c, width / 2, top, width - width / 2, height - top, "accuracy",
-                            "step", accuracy, 2);
-    if (status == 0) status = plot_save_png(c, path);
-    plot_canvas_free(c);
-    return status;
+    return plot_loss_and_accuracy(path, title, "step", loss, accuracy, 2);
 }
 
 #endif

@@ -2,7 +2,7 @@
 # classify, embed, embed_model and unpack_images on real files, and on bad ones.
 #   Usage: tests/classify_check.sh [MODEL [ACCURACY]]
 # MODEL (build/smoke/mlp.safetensors, which tests/smoke.sh trains) must take 3x32x32
-# CIFAR-10 images. ACCURACY is what nn_evaluate reported for MODEL on the whole test
+# CIFAR-10 images. A 1-channel Fashion-MNIST model (E5) is trained here in a second. ACCURACY is what nn_evaluate reported for MODEL on the whole test
 # batch (smoke passes the MLP's); classify's batch evaluation must reproduce it.
 # The agreement test: 200 test images (every 50th record, all classes) are written as
 # PNG files, classified one by one, and must get the top-1 class of the batch
@@ -82,6 +82,58 @@ if [ "$(sed 's/^[^:]*: //' "$out/solid.txt" | head -n 3 | sort -u | wc -l)" -eq 
    [ "$(sed 's/^[^:]*: //' "$out/solid.txt" | sort -u | wc -l)" -eq 2 ]; then ok
 else bad "a grey image resized or converted from grey does not classify as the 32x32 RGB one:"; cat "$out/solid.txt"; fi
 
+# ---- a 1-channel model: E5's Fashion-MNIST MLP (examples/fashion_mlp.c), 1 x 28 x 28 ----
+# One epoch of a small MLP; classify --idx on the IDX test files must give the accuracy
+# fashion_mlp reported, and 100 test images written as PGM files (every 100th) must
+# give, one by one, the lines of the same records read from the IDX file (batch 1).
+# A colour PNG becomes grey (and 28 x 28) for it; embed with it compiled in agrees.
+fashion=data/fashion-mnist
+[ -s "$fashion/t10k-images-idx3-ubyte" ] || fashion=build/fashion-mnist
+if [ ! -s "$fashion/t10k-images-idx3-ubyte" ] && ! tools/get_fashion_mnist.sh "$fashion" > "$out/fashion_get.log" 2>&1; then
+    echo "classify: no Fashion-MNIST (apt-get install dataset-fashion-mnist, make fashion-data): 1-channel part skipped"
+elif ! make -s build/fashion_mlp > "$out/fashion_build.log" 2>&1; then
+    bad "building examples/fashion_mlp.c"; tail -n 20 "$out/fashion_build.log"
+else
+    fm="$out/fashion"; images="$fashion/t10k-images-idx3-ubyte"; labels="$fashion/t10k-labels-idx1-ubyte"
+    build/fashion_mlp --data_dir "$fashion" --activation relu --epochs 1 --hidden 32 --batch_size 500 \
+        --threads 1 --out "$fm" > "$out/fashion_train.txt" 2>&1
+    fmodel="$fm/fashion_mlp_relu.safetensors"
+    facc=$(sed -n 's/^result: test_accuracy=\([0-9.]*\) .*/\1/p' "$out/fashion_train.txt")
+    if [ -s "$fmodel" ] && [ -n "$facc" ]; then ok; else bad "fashion_mlp did not train a model"; tail -n 5 "$out/fashion_train.txt"; fi
+    build/classify --threads 1 --batch 200 --idx "$images" --labels "$labels" "$fmodel" > "$out/fbatch.txt" 2>&1
+    status=$?
+    gacc=$(sed -n 's/^accuracy \([0-9.]*\) .*/\1/p' "$out/fbatch.txt")
+    echo "Fashion-MNIST MLP: classify --idx accuracy $gacc, fashion_mlp's test accuracy $facc"
+    if [ "$status" -eq 0 ] && [ -n "$gacc" ] && [ "$gacc" = "$facc" ]; then ok
+    else bad "classify --idx: status $status, accuracy '$gacc', fashion_mlp's '$facc'"; fi
+    mkdir -p "$out/pgm"
+    i=0
+    while [ $i -lt 10000 ]; do
+        name=$(printf '%05d' $i)
+        { printf 'P5\n28 28\n255\n'; tail -c +$((16 + i * 784 + 1)) "$images" | head -c 784; } > "$out/pgm/$name.pgm"
+        i=$((i + 100))
+    done
+    build/classify --threads 1 --batch 1 "$fmodel" "$out"/pgm/*.pgm > "$out/fsingle.txt" 2> "$out/fsingle.err"
+    status=$?
+    sed -n 's|^.*/0*\([0-9][0-9]*\)\.pgm:|\1:|p' "$out/fsingle.txt" > "$out/fsingle.lines"
+    build/classify --threads 1 --batch 1 --idx "$images" --labels "$labels" "$fmodel" 2>&1 |
+        sed -n 's|^.*\[\([0-9]*\)\]:|\1:|p' | awk -F: '$1 % 100 == 0' > "$out/fbatch1.lines"
+    if [ "$status" -eq 0 ] && [ "$(wc -l < "$out/fsingle.lines")" -eq 100 ] && cmp -s "$out/fsingle.lines" "$out/fbatch1.lines"
+    then ok; else bad "100 Fashion-MNIST PGM files (status $status) do not give the lines of their IDX records"; fi
+    classes=$(awk '{ print $2 }' "$out/fsingle.lines" | sort -u | wc -l)
+    if [ "$classes" -ge 5 ]; then ok; else bad "the 100 Fashion-MNIST images got only $classes different classes"; fi
+    colour=$(ls "$out"/png/00000_*.png)
+    if build/classify "$fmodel" "$colour" > "$out/fcolour.txt" 2>&1 && grep -q "^$colour: [A-Z]" "$out/fcolour.txt"
+    then ok; else bad "a colour PNG with the 1-channel model:"; cat "$out/fcolour.txt"; fi
+    if build/embed_model --name nn_model "$fmodel" "$fm/model_data.c" > /dev/null &&
+       ${CC:-cc} -O2 -std=c99 -I. -I"$fm" $(pkg-config --cflags stb 2>/dev/null || echo -I/usr/include/stb) \
+           examples/embed.c -o "$fm/embed" -lm -lpthread > "$out/fembed_build.log" 2>&1 &&
+       "$fm/embed" "$out"/pgm/00000.pgm "$out"/pgm/05000.pgm > "$out/fembed.txt" 2>&1 &&
+       build/classify --batch 1 "$fmodel" "$out"/pgm/00000.pgm "$out"/pgm/05000.pgm > "$out/fclassify2.txt" 2>&1 &&
+       cmp -s "$out/fembed.txt" "$out/fclassify2.txt"; then ok
+    else bad "embed with the Fashion-MNIST model compiled in disagrees with classify"; cat "$out/fembed_build.log" "$out/fembed.txt"; fi
+fi
+
 # ---- embed: the model compiled in gives classify's lines ----
 set -- "$out"/png/00000_*.png "$out"/png/02000_*.png "$out"/png/04000_*.png "$out"/png/06000_*.png \
        "$out"/png/09950_*.png
@@ -96,8 +148,8 @@ printf 'not an image\n' > "$out/text.png"
 head -c 20000 "$model" > "$out/cut_header.safetensors"
 head -c 100000 "$model" > "$out/cut_data.safetensors"
 head -c 5000 "$test_batch" > "$out/cut.bin"
-LC_ALL=C sed 's/"input":"3,32,32"/"input":"1,96,32"/' "$model" > "$out/grey.safetensors"
-if cmp -s "$model" "$out/grey.safetensors"; then bad "could not make a 1-channel model from $model"; fi
+LC_ALL=C sed 's/"input":"3,32,32"/"input":"6,16,32"/' "$model" > "$out/six.safetensors"
+if cmp -s "$model" "$out/six.safetensors"; then bad "could not make a 6-channel model from $model"; fi
 expect 2 "give a model" "classify without arguments" build/classify
 expect 2 "expects an integer" "classify --top zero" build/classify --top zero "$model" "$good"
 expect 2 "at least one image" "classify without images" build/classify "$model"
@@ -105,7 +157,10 @@ expect 1 "cannot open" "classify, missing model" build/classify "$out/none.safet
 expect 1 "header length" "classify, a program as the model" build/classify build/classify "$good"
 expect 1 "does not fit" "classify, model cut in its header" build/classify "$out/cut_header.safetensors" "$good"
 expect 1 "spans bytes" "classify, model cut in its data" build/classify "$out/cut_data.safetensors" "$good"
-expect 1 "3 channels" "classify, 1-channel model" build/classify "$out/grey.safetensors" "$good"
+expect 1 "1 to 4 channels" "classify, 6-channel model" build/classify "$out/six.safetensors" "$good"
+LC_ALL=C sed 's/"input":"3,32,32"/"input":"1,96,32"/' "$model" > "$out/grey.safetensors"
+if build/classify "$out/grey.safetensors" "$good" > "$out/grey.txt" 2>&1 && [ "$(wc -l < "$out/grey.txt")" -eq 1 ]; then ok
+else bad "a 1 x 96 x 32 model does not classify a 32 x 32 colour PNG:"; cat "$out/grey.txt"; fi
 expect 1 "not an image" "classify, a text file among images" build/classify "$model" "$good" "$out/text.png" "$good"
 if [ "$(wc -l < "$out/stdout")" -eq 2 ]; then ok; else bad "classify did not go on with the images after a bad one"; fi
 expect 1 "cannot open" "classify, missing image" build/classify "$model" "$out/none.png"

@@ -36,6 +36,7 @@ static int is_null(const void *p) { return p == NULL && error_set(); }
 static int is_zero(double v) { return v == 0.0 && error_set(); }
 static int is_nan(double v) { return isnan(v) && error_set(); }
 static int is_zero_shape(nn_shape s) { return s.c == 0 && s.h == 0 && s.w == 0 && error_set(); }
+static int is_minus_one(int v) { return v == -1 && error_set(); }
 /* A void (or not yet checked) call: it must not crash; ERR: and must set the error. */
 #define RUNS(call) ((void)(call), 1)
 #define RUNS_ERR(call) ((void)(call), error_set())
@@ -163,6 +164,7 @@ static void test_null_networks(void)
     CASE("nn_num_param_tensors", "NULL net", is_zero(nn_num_param_tensors(NULL)));
     CASE("nn_get_param", "NULL net", is_null(nn_get_param(NULL, 0)));
     CASE("nn_num_param_scalars", "NULL net", is_zero((double)nn_num_param_scalars(NULL)));
+    CASE("nn_input_shape", "NULL net", is_zero_shape(nn_input_shape(NULL)));
     CASE("nn_output_shape", "NULL net", is_zero_shape(nn_output_shape(NULL)));
     CASE("nn_max_batch", "NULL net", is_zero(nn_max_batch(NULL)));
     CASE("nn_forward", "NULL net", is_null(nn_forward(NULL, x, 1)));
@@ -283,6 +285,8 @@ static void test_null_optimisers(void)
     CASE("nn_train_step", "NULL opt", is_nan(nn_train_step(net, NULL, x, y, 2)));
     CASE("nn_train_step", "NULL x", is_nan(nn_train_step(net, opt, NULL, y, 2)));
     CASE("nn_train_step", "NULL y", is_nan(nn_train_step(net, opt, x, NULL, 2)));
+    CASE("nn_batch_correct", "NULL net", is_minus_one(nn_batch_correct(NULL, y, 2)));
+    CASE("nn_batch_correct", "NULL labels", is_minus_one(nn_batch_correct(net, NULL, 2)));
 }
 
 static void test_null_model_files(void)
@@ -453,6 +457,9 @@ static void test_other_calls_out_of_order(void)
     CASE("nn_init_weights", "before nn_build", is_state(nn_init_weights(fresh, NN_INIT_DEFAULT, 0, 0, 0, 0)));
     CASE("nn_inference_only", "before nn_build", is_state(nn_inference_only(fresh)));
     CASE("nn_output_shape", "before nn_build", nn_output_shape(fresh).c == 0);
+    CASE("nn_input_shape", "before nn_build", nn_input_shape(fresh).c == 1 && nn_input_shape(fresh).h == 2);
+    CASE("nn_batch_correct", "before nn_build", is_minus_one(nn_batch_correct(fresh, y, 1)) &&
+         strstr(nn_error(), "not built"));
     CASE("nn_max_batch", "before nn_build", nn_max_batch(fresh) == 0);
     CASE("nn_set_param_options", "before nn_build", is_state(nn_set_param_options(fresh, "1", (nn_param_options){0})));
     CASE("nn_ema_new", "before nn_build", is_null(nn_ema_new(fresh)) && strstr(nn_error(), "build"));
@@ -466,6 +473,10 @@ static void test_other_calls_out_of_order(void)
          nn_set_input_grad(plain, 0) == NN_OK);
     CASE("nn_input_grad", "built, no backward yet", is_null(nn_input_grad(fresh)));
     CASE("nn_layer_output", "built, no forward yet", is_null(nn_layer_output(fresh, 3)) && strstr(nn_error(), "no nn_forward"));
+    CASE("nn_batch_correct", "built, no forward yet", is_minus_one(nn_batch_correct(fresh, y, 1)) &&
+         strstr(nn_error(), "no forward"));
+    CASE("nn_batch_correct", "n is not the forward's", nn_forward(fresh, x, 2) &&
+         is_minus_one(nn_batch_correct(fresh, y, 3)) && nn_batch_correct(fresh, y, 2) >= 0);
     CASE("nn_layer_input_grad", "built, no backward yet", is_null(nn_layer_input_grad(fresh, 3)));
     CASE("nn_layer_output", "index out of range", nn_forward(fresh, x, 1) && is_null(nn_layer_output(fresh, 4)) &&
          is_null(nn_layer_output(fresh, -1)));

@@ -45,19 +45,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* stb_image 2.27 sets a variable it never reads; silence that for the stb code only. */
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
-#endif
-#define STB_IMAGE_IMPLEMENTATION
-#define STBI_FAILURE_USERMSG
-#include <stb_image.h>
-#define STB_IMAGE_RESIZE_IMPLEMENTATION
-#include <stb_image_resize.h>
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
+#include "../examples/stb_impl.h"   /* stb_image and stb_image_resize */
 
 #define NN_IMPLEMENTATION   /* for its random numbers; no threads needed */
 #define NN_STATIC
