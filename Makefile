@@ -45,8 +45,8 @@ $(B)/neon/test_%: tests/test_%.c nn.h tests/harness.h tests/gradcheck.h
 $(B)/test_npy $(B)/asan/test_npy: tools/npy.h
 $(B)/test_nn_tool $(B)/asan/test_nn_tool: tools/nn.c tools/npy.h examples/models.h
 
-# test_airbench compiles examples/airbench.c in (its whitening and net).
-$(B)/test_airbench $(B)/asan/test_airbench: examples/airbench.c examples/common.h
+# test_speedrun compiles examples/speedrun.c in (its whitening and net).
+$(B)/test_speedrun $(B)/asan/test_speedrun: examples/speedrun.c examples/common.h
 
 # test_numerics_scalar is test_numerics.c under NN_NO_SIMD.
 $(B)/test_numerics_scalar $(B)/asan/test_numerics_scalar: tests/test_numerics.c
