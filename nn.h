@@ -4297,17 +4297,25 @@ static void nn__wino_forward(const nn__run *r, nn_layer *L, const float *x, floa
 
 /* A convolution's bias gradient: db[o] = the sum of dy[i][o] over images i, then
    positions, in that order (one chain, so every conv path gives the same bits). */
+typedef struct nn__bias_grad_job { const float *dy; int n, O, P; float *db; } nn__bias_grad_job;
+
+static void nn__conv_bias_grad_channel(void *ctx, int o)
+{
+    const nn__bias_grad_job *b = (const nn__bias_grad_job *)ctx;
+    float sum = 0.0f;
+    int i, j;
+    for (i = 0; i < b->n; i++) {
+        const float *row = b->dy + ((size_t)i * b->O + o) * b->P;
+        for (j = 0; j < b->P; j++) sum += row[j];
+    }
+    b->db[o] = sum;
+}
+
 static void nn__conv_bias_grad(const float *dy, int n, int O, int P, float *db)
 {
-    int i, o, j;
-    for (o = 0; o < O; o++) {
-        float sum = 0.0f;
-        for (i = 0; i < n; i++) {
-            const float *row = dy + ((size_t)i * O + o) * P;
-            for (j = 0; j < P; j++) sum += row[j];
-        }
-        db[o] = sum;
-    }
+    nn__bias_grad_job b;
+    b.dy = dy; b.n = n; b.O = O; b.P = P; b.db = db;
+    nn__parallel_items(O, nn__conv_bias_grad_channel, &b);
 }
 
 static void nn__wino_backward(const nn__run *r, nn_layer *L, const float *dy, float *dx, int n)
@@ -4448,6 +4456,30 @@ static void nn__conv_col2im_task(void *ctx, int i)
     float *dxi = t->out + nn_shape_size(L->in) * i;
     memset(dxi, 0, nn_shape_size(L->in) * sizeof(float));
     nn__conv_col2im(L, t->cols + (size_t)i * L->out.h * L->out.w, t->ld, dxi);
+}
+
+/* Image i's rows of the O x nP product t->cols into y_i, plus the bias (task scatter),
+   and of dy_i into the O x nP t->out (task gather). */
+static void nn__conv_scatter_task(void *ctx, int i)
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    const nn_layer *L = t->L;
+    int O = L->out.c, P = L->out.h * L->out.w, o, j;
+    for (o = 0; o < O; o++) {
+        const float *src = t->cols + (size_t)o * t->ld + (size_t)i * P;
+        float b = L->bias ? L->bias->value[o] : 0.0f, *dst = t->out + nn_shape_size(L->out) * i + (size_t)o * P;
+        for (j = 0; j < P; j++) dst[j] = src[j] + b;
+    }
+}
+
+static void nn__conv_gather_task(void *ctx, int i)
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    const nn_layer *L = t->L;
+    int O = L->out.c, P = L->out.h * L->out.w, o;
+    for (o = 0; o < O; o++)
+        memcpy(t->out + (size_t)o * t->ld + (size_t)i * P, t->dy + nn_shape_size(L->out) * i + (size_t)o * P,
+               (size_t)P * sizeof(float));
 }
 
 /* The batched path is on when the workspace holds more than one image's columns
@@ -4604,14 +4636,10 @@ static void nn__conv2d_forward(const nn__run *r, nn_layer *L, const float *x, fl
         nn__layer_task task = nn__task(r, L, x, NULL, y, n);
         task.cols = cols;
         task.ld = ld;
-        nn__parallel(n, nn__conv_im2col_task, &task);
+        nn__parallel_items(n, nn__conv_im2col_task, &task);
         nn__conv_product(r, L, Og, ld, Kg, cols, t);
-        for (i = 0; i < n; i++)
-            for (o = 0; o < O; o++) {
-                const float *src = t + (size_t)o * ld + (size_t)i * P;
-                float b = L->bias ? L->bias->value[o] : 0.0f, *dst = y + out_size * i + (size_t)o * P;
-                for (j = 0; j < P; j++) dst[j] = src[j] + b;
-            }
+        task.cols = t;
+        nn__parallel_items(n, nn__conv_scatter_task, &task);
         return;
     }
     for (i = 0; i < n; i++) {
@@ -4633,7 +4661,7 @@ static void nn__conv2d_forward(const nn__run *r, nn_layer *L, const float *x, fl
 static void nn__conv2d_backward(const nn__run *r, nn_layer *L, const float *x, const float *y,
                                 const float *dy, float *dx, int n)
 {
-    int C = L->in.c, O = L->out.c, P = L->out.h * L->out.w, K = (int)nn__conv_rows(L), i, o;
+    int C = L->in.c, O = L->out.c, P = L->out.h * L->out.w, K = (int)nn__conv_rows(L), i;
     int G = L->desc.groups, Og = O / G, Kg = K / G;
     size_t in_size = nn_shape_size(L->in), out_size = nn_shape_size(L->out), wg = (size_t)Og * Kg;
     /* a frozen weight or bias gets no gradient (its grad keeps its old values) */
@@ -4655,10 +4683,9 @@ static void nn__conv2d_backward(const nn__run *r, nn_layer *L, const float *x, c
         int ld = n * P;
         float *cols = r->work, *t = r->work + (size_t)K * r->max_batch * P;
         nn__layer_task task;
-        for (i = 0; i < n; i++)               /* t = dy as O x nP */
-            for (o = 0; o < O; o++)
-                memcpy(t + (size_t)o * ld + (size_t)i * P, dy + out_size * i + (size_t)o * P,
-                       (size_t)P * sizeof(float));
+        task = nn__task(r, L, x, dy, t, n);   /* t = dy as O x nP */
+        task.ld = ld;
+        nn__parallel_items(n, nn__conv_gather_task, &task);
         if (db) nn__conv_bias_grad(dy, n, O, P, db);
         if (dw)
             nn__conv_gemm(G, 0, 1, Og, Kg, ld, t, ld, (size_t)Og * ld, cols, ld, (size_t)Kg * ld,
@@ -4670,7 +4697,7 @@ static void nn__conv2d_backward(const nn__run *r, nn_layer *L, const float *x, c
         task = nn__task(r, L, x, dy, dx, n);
         task.cols = cols;
         task.ld = ld;
-        nn__parallel(n, nn__conv_col2im_task, &task);
+        nn__parallel_items(n, nn__conv_col2im_task, &task);
         return;
     }
     if (db) nn__conv_bias_grad(dy, n, O, P, db);
@@ -4785,6 +4812,35 @@ static nn_status nn__maxpool2d_setup(nn_net *net, nn_layer *L)
     return NN_OK;
 }
 
+/* nn__maxpool2d_plane where no window is padded or clipped (the common case): the
+   same scan, the same argmax, without the per-window bounds. */
+static void nn__maxpool2d_inside(nn__pool_geom g, const float *xc, int oh, int ow, float *y, float *arg)
+{
+    int W = g.W, oy, ox, ky, kx;
+    for (oy = 0; oy < oh; oy++)
+        for (ox = 0; ox < ow; ox++) {
+            int base = oy * g.sh * W + ox * g.sw, best_i = base;
+            float best = xc[base], any_nan = 0.0f;
+            for (ky = 0; ky < g.kh; ky++)
+                for (kx = 0; kx < g.kw; kx++) {
+                    int idx = base + ky * W + kx, better;
+                    float v = xc[idx];
+                    better = v > best;
+                    best = better ? v : best;
+                    best_i = better ? idx : best_i;
+                    any_nan += 0.0f * v;
+                }
+            if (any_nan != any_nan)   /* the last NaN wins (see below) */
+                for (ky = 0; ky < g.kh; ky++)
+                    for (kx = 0; kx < g.kw; kx++) {
+                        int idx = base + ky * W + kx;
+                        if (xc[idx] != xc[idx]) { best = xc[idx]; best_i = idx; }
+                    }
+            *y++ = best;
+            *arg++ = (float)best_i;
+        }
+}
+
 static void nn__maxpool2d_plane(void *ctx, int c)
 {
     const nn__layer_task *t = (const nn__layer_task *)ctx;
@@ -4793,6 +4849,10 @@ static void nn__maxpool2d_plane(void *ctx, int c)
     int H = g.H, W = g.W, oh = L->out.h, ow = L->out.w, oy, ox, ky, kx;
     const float *xc = t->x + (size_t)c * H * W;
     float *y = t->out + (size_t)c * oh * ow, *arg = t->r->work + (size_t)c * oh * ow;
+    if (!g.ph && !g.pw && (oh - 1) * g.sh + g.kh <= H && (ow - 1) * g.sw + g.kw <= W) {
+        nn__maxpool2d_inside(g, xc, oh, ow, y, arg);
+        return;
+    }
     for (oy = 0; oy < oh; oy++)
         for (ox = 0; ox < ow; ox++) {
             nn__pool_win w = nn__pool_window(g, oy, ox);
@@ -4827,7 +4887,7 @@ static void nn__maxpool2d_plane(void *ctx, int c)
 static void nn__maxpool2d_forward(const nn__run *r, nn_layer *L, const float *x, float *y, int n)
 {
     nn__layer_task t = nn__task(r, L, x, NULL, y, n);
-    nn__parallel(n * L->in.c, nn__maxpool2d_plane, &t);
+    nn__parallel_items(n * L->in.c, nn__maxpool2d_plane, &t);
 }
 
 static void nn__maxpool2d_plane_backward(void *ctx, int c)
@@ -4845,7 +4905,7 @@ static void nn__maxpool2d_backward(const nn__run *r, nn_layer *L, const float *x
 {
     nn__layer_task t = nn__task(r, L, x, dy, dx, n);
     (void)y;
-    if (dx) nn__parallel(n * L->in.c, nn__maxpool2d_plane_backward, &t);
+    if (dx) nn__parallel_items(n * L->in.c, nn__maxpool2d_plane_backward, &t);
 }
 
 static const nn__layer_ops nn__maxpool2d_ops = {
@@ -5241,39 +5301,71 @@ static const nn__layer_ops nn__tanh_ops = {
 #define NN__INV_SQRT_2 0.7071067811865476f
 #define NN__INV_SQRT_2PI 0.3989422804014327f /* 1/sqrt(2 pi) */
 
-static void nn__gelu_forward(const nn__run *r, nn_layer *L, const float *x, float *y, int n)
+/* Element-wise layers run in chunks of this many floats, spread over the threads
+   (each element's value does not depend on the split). */
+#define NN__LAYER_CHUNK 16384
+
+static size_t nn__chunk_range(const nn__layer_task *t, int item, size_t *end)
 {
-    size_t i, count = (size_t)n * nn_shape_size(L->in);
-    (void)r;
-    if (L->desc.approximate) {
-        for (i = 0; i < count; i++) {
-            float v = x[i], t = tanhf(NN__SQRT_2_PI * (v + 0.044715f * v * v * v));
-            y[i] = 0.5f * v * (1.0f + t);
+    size_t count = (size_t)t->n * nn_shape_size(t->L->in), at = (size_t)item * NN__LAYER_CHUNK;
+    *end = count - at < NN__LAYER_CHUNK ? count : at + NN__LAYER_CHUNK;
+    return at;
+}
+
+static int nn__chunks(const nn_layer *L, int n)
+{
+    return (int)(((size_t)n * nn_shape_size(L->in) + NN__LAYER_CHUNK - 1) / NN__LAYER_CHUNK);
+}
+
+static void nn__gelu_forward_chunk(void *ctx, int item)
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    const float *x = t->x;
+    float *y = t->out;
+    size_t end, i = nn__chunk_range(t, item, &end);
+    if (t->L->desc.approximate) {
+        for (; i < end; i++) {
+            float v = x[i], u = tanhf(NN__SQRT_2_PI * (v + 0.044715f * v * v * v));
+            y[i] = 0.5f * v * (1.0f + u);
         }
     } else {
-        for (i = 0; i < count; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * NN__INV_SQRT_2));
+        for (; i < end; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * NN__INV_SQRT_2));
     }
 }
 
-static void nn__gelu_backward(const nn__run *r, nn_layer *L, const float *x, const float *y,
-                              const float *dy, float *dx, int n)
+static void nn__gelu_backward_chunk(void *ctx, int item)
 {
-    size_t i, count = (size_t)n * nn_shape_size(L->in);
-    (void)r; (void)y;
-    if (!dx) return;
-    if (L->desc.approximate) {
-        for (i = 0; i < count; i++) {
-            float v = x[i], t = tanhf(NN__SQRT_2_PI * (v + 0.044715f * v * v * v));
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    const float *x = t->x, *dy = t->dy;
+    float *dx = t->out;
+    size_t end, i = nn__chunk_range(t, item, &end);
+    if (t->L->desc.approximate) {
+        for (; i < end; i++) {
+            float v = x[i], u = tanhf(NN__SQRT_2_PI * (v + 0.044715f * v * v * v));
             float du = NN__SQRT_2_PI * (1.0f + 3.0f * 0.044715f * v * v);
-            dx[i] = dy[i] * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du);
+            dx[i] = dy[i] * (0.5f * (1.0f + u) + 0.5f * v * (1.0f - u * u) * du);
         }
     } else {
-        for (i = 0; i < count; i++) {
+        for (; i < end; i++) {
             float v = x[i];
             float cdf = 0.5f * (1.0f + erff(v * NN__INV_SQRT_2));
             dx[i] = dy[i] * (cdf + v * NN__INV_SQRT_2PI * expf(-0.5f * v * v));
         }
     }
+}
+
+static void nn__gelu_forward(const nn__run *r, nn_layer *L, const float *x, float *y, int n)
+{
+    nn__layer_task t = nn__task(r, L, x, NULL, y, n);
+    nn__parallel_items(nn__chunks(L, n), nn__gelu_forward_chunk, &t);
+}
+
+static void nn__gelu_backward(const nn__run *r, nn_layer *L, const float *x, const float *y,
+                              const float *dy, float *dx, int n)
+{
+    nn__layer_task t = nn__task(r, L, x, dy, dx, n);
+    (void)y;
+    if (dx) nn__parallel_items(nn__chunks(L, n), nn__gelu_backward_chunk, &t);
 }
 
 static const nn__layer_ops nn__gelu_ops = {

@@ -215,6 +215,17 @@ static void lr_and_wd(int batch, float momentum, float *lr, float *weight_decay)
     *weight_decay = (float)(wd / lr_sum / batch);
 }
 
+/* The progress line on stderr: epoch, step, loss and accuracy since the epoch began,
+   images/s, time left at that rate. */
+static void progress_line(int epoch, int step, int total, float loss, float acc, double images_per_s,
+                          double elapsed)
+{
+    double left = step ? elapsed / step * (total - step) : 0.0;
+    fprintf(stderr, "\repoch %2d  step %4d/%d  loss %.4f  acc %.3f  %6.0f img/s  %5.0fs left ", epoch, step,
+            total, loss, acc, images_per_s, left);
+    fflush(stderr);
+}
+
 /* Accuracy of the last batch's logits. */
 static int correct_of(const float *logits, const int *y, int n)
 {
@@ -327,15 +338,15 @@ int main(int argc, char **argv)
             if (step == total) { nn_ema_update(lookahead, 1.0f); nn_ema_apply(lookahead); }
             if (step % 2 == 0 || step == total) {
                 double elapsed = t_train + now_seconds() - te;
-                progress(step, total, (float)(window_loss / window_steps), (float)window_correct / window_n,
-                         window_n / (now_seconds() - te), elapsed);
+                progress_line(epoch + 1, step, total, (float)(window_loss / window_steps),
+                              (float)window_correct / window_n, window_n / (now_seconds() - te), elapsed);
             }
         }
         /* drop the rest of the epoch, as airbench94's loader (drop_last) */
         if (train.cursor) nn_next_batch(&train, train.n - train.cursor, NULL, NULL);
         t_train += now_seconds() - te;
         if (nn_evaluate(net, &test, &test_loss, &test_acc, NULL) != NN_OK) return fail(program);
-        fprintf(stderr, "\r%*s\r", 75, "");
+        fprintf(stderr, "\r%*s\r", 90, "");
         printf("epoch %2d  step %4d  train loss %.4f acc %.4f  test loss %.4f acc %.4f  (%.0fs training)\n",
                epoch + 1, step, window_loss / window_steps, (double)window_correct / window_n, test_loss, test_acc,
                t_train);
@@ -355,7 +366,7 @@ int main(int argc, char **argv)
     snprintf(path, sizeof path, "%s/speedrun.safetensors", out_dir);
     if (nn_save(net, path) != NN_OK) fprintf(stderr, "%s: %s\n", program, nn_error());
     else printf("model: %s\n", path);
-    printf("result: test_accuracy=%.4f tta_accuracy=%.4f steps=%d seconds=%.1f\n", test_acc, tta_acc, step, t_train);
+    printf("result: test_accuracy=%.4f tta_accuracy=%.4f seconds=%.1f steps=%d\n", test_acc, tta_acc, t_train, step);
     curves_close(&log);
     free(x); free(y);
     nn_ema_free(lookahead);
