@@ -2509,7 +2509,8 @@ static void nn__col2im_dilated(const float *col, int ld_col, int channels, int h
    the vector loops below and the Winograd transforms are written once on these.
    even(a, b) = (a0 a2 b0 b2), odd(a, b) = (a1 a3 b1 b3), zip_lo(a, b) = (a0 b0 a1 b1),
    zip_hi(a, b) = (a2 b2 a3 b3), low(a, b) = (a0 a1 b0 b1), high(a, b) = (a2 a3 b2 b3),
-   or(a, b) = the bitwise or of the lanes' bits (one cycle, unlike an add),
+   or(a, b) = the bitwise or of the lanes' bits (one cycle, unlike an add), pow2i(e) =
+   2^e for lanes holding whole numbers -126 <= e <= 127 (the exponent field written),
    select_gt(p, q, a, b) = p > q ? a : b and select_le(p, q, a, b) = p <= q ? a : b lane
    by lane (both comparisons are false for NaN, so a NaN p picks b). Every lane is
    the IEEE result of the scalar operation, so the three paths agree bit for bit. */
@@ -2532,6 +2533,10 @@ static nn__v4 nn__v4_div(nn__v4 a, nn__v4 b) { return _mm_div_ps(a, b); }
 static nn__v4 nn__v4_sqrt(nn__v4 a) { return _mm_sqrt_ps(a); }
 static nn__v4 nn__v4_abs(nn__v4 a) { return _mm_andnot_ps(_mm_set1_ps(-0.0f), a); }
 static nn__v4 nn__v4_or(nn__v4 a, nn__v4 b) { return _mm_or_ps(a, b); }
+static nn__v4 nn__v4_pow2i(nn__v4 e)
+{
+    return _mm_castsi128_ps(_mm_slli_epi32(_mm_add_epi32(_mm_cvtps_epi32(e), _mm_set1_epi32(127)), 23));
+}
 static nn__v4 nn__v4_select_gt(nn__v4 p, nn__v4 q, nn__v4 a, nn__v4 b)
 {
     __m128 k = _mm_cmpgt_ps(p, q);
@@ -2562,6 +2567,10 @@ static nn__v4 nn__v4_abs(nn__v4 a) { return vabsq_f32(a); }
 static nn__v4 nn__v4_or(nn__v4 a, nn__v4 b)
 {
     return vreinterpretq_f32_u32(vorrq_u32(vreinterpretq_u32_f32(a), vreinterpretq_u32_f32(b)));
+}
+static nn__v4 nn__v4_pow2i(nn__v4 e)
+{
+    return vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtnq_s32_f32(e), vdupq_n_s32(127)), 23));
 }
 static nn__v4 nn__v4_select_gt(nn__v4 p, nn__v4 q, nn__v4 a, nn__v4 b) { return vbslq_f32(vcgtq_f32(p, q), a, b); }
 static nn__v4 nn__v4_select_le(nn__v4 p, nn__v4 q, nn__v4 a, nn__v4 b) { return vbslq_f32(vcleq_f32(p, q), a, b); }
@@ -2615,6 +2624,16 @@ static nn__v4 nn__v4_or(nn__v4 a, nn__v4 b)
     for (i = 0; i < 4; i++) u[i] |= w[i];
     memcpy(a.f, u, sizeof u);
     return a;
+}
+static nn__v4 nn__v4_pow2i(nn__v4 e)
+{
+    uint32_t u;
+    int i;
+    for (i = 0; i < 4; i++) {
+        u = (uint32_t)((int)e.f[i] + 127) << 23;
+        memcpy(&e.f[i], &u, sizeof u);
+    }
+    return e;
 }
 static nn__v4 nn__v4_select_gt(nn__v4 p, nn__v4 q, nn__v4 a, nn__v4 b)
 {
@@ -2836,6 +2855,73 @@ static float nn__vdot_strided(const float *g, const float *s, size_t stride, int
     sum = nn__v4_hsum(acc);
     for (; i < n; i++) sum += g[i] * s[(size_t)i * stride];
     return sum;
+}
+
+/* GELU's pieces on four lanes, written once for every path (so the bits agree):
+   erf(z) = z P(z^2) / Q(z^2) for |z| <= 3.92, sign(z) above (erf(3.92) rounds to 1 in
+   float); P, Q: a least-squares fit (ours) of erf on [0, 4] with 6 and 5 coefficients
+   past Q's leading 1, absolute error below 4e-7 in float. A NaN z stays NaN.
+   exp(t) for t <= 0: t = n ln2 + r with n = round(t / ln2) (the 1.5 2^23 trick) and
+   |r| <= ln2 / 2 (ln2 in two parts, the first exact times n), e^r by its Taylor series
+   to r^7 (relative error below 1e-8 before rounding), times 2^n; 0 below -87.3, where
+   e^t is no longer a normal float. */
+static nn__v4 nn__v4_erf(nn__v4 z)
+{
+    static const float p[6] = {1.12837905e+00f, 1.92324204e-01f, 5.29835791e-02f, 3.84531522e-03f,
+                               2.86187989e-04f, 2.02697933e-06f};
+    static const float q[5] = {5.03774785e-01f, 1.14885881e-01f, 1.51256530e-02f, 1.18117996e-03f,
+                               3.79253838e-05f};
+    nn__v4 s = nn__v4_mul(z, z), num = nn__v4_set1(p[5]), den = nn__v4_set1(q[4]), one = nn__v4_set1(1.0f);
+    int k;
+    for (k = 4; k >= 0; k--) num = nn__v4_add(nn__v4_mul(num, s), nn__v4_set1(p[k]));
+    for (k = 3; k >= 0; k--) den = nn__v4_add(nn__v4_mul(den, s), nn__v4_set1(q[k]));
+    den = nn__v4_add(nn__v4_mul(den, s), one);
+    return nn__v4_select_gt(nn__v4_abs(z), nn__v4_set1(3.92f),
+                            nn__v4_select_gt(z, nn__v4_set1(0.0f), one, nn__v4_set1(-1.0f)),
+                            nn__v4_div(nn__v4_mul(z, num), den));
+}
+
+static nn__v4 nn__v4_exp_neg(nn__v4 t)
+{
+    const nn__v4 magic = nn__v4_set1(12582912.0f), low = nn__v4_set1(-87.3f), zero = nn__v4_set1(0.0f);
+    nn__v4 c = nn__v4_select_gt(low, t, low, t), n, r, e;   /* clamped: no 2^n below 2^-126 */
+    int k;
+    n = nn__v4_sub(nn__v4_add(nn__v4_mul(c, nn__v4_set1(1.44269504f)), magic), magic);
+    r = nn__v4_sub(nn__v4_sub(c, nn__v4_mul(n, nn__v4_set1(0.693359375f))), nn__v4_mul(n, nn__v4_set1(-2.12194440e-4f)));
+    e = nn__v4_set1(1.0f / 5040.0f);
+    for (k = 6; k >= 0; k--) {
+        static const float inv_fact[7] = {1.0f, 1.0f, 0.5f, 1.0f / 6.0f, 1.0f / 24.0f, 1.0f / 120.0f, 1.0f / 720.0f};
+        e = nn__v4_add(nn__v4_mul(e, r), nn__v4_set1(inv_fact[k]));
+    }
+    return nn__v4_select_gt(low, t, zero, nn__v4_mul(e, nn__v4_pow2i(n)));
+}
+
+/* GELU: y = (0.5 x) (1 + erf(x / sqrt 2));  dx = dy (Phi + (x / sqrt(2 pi)) e^(-x^2 / 2))
+   with Phi = 0.5 (1 + erf(x / sqrt 2)). */
+static void nn__vgelu(float *y, const float *x, size_t n)
+{
+    nn__v4 half = nn__v4_set1(0.5f), one = nn__v4_set1(1.0f), v;
+    size_t i;
+    for (i = 0; i < n; i += 4) {
+        int left = NN__V4_LEFT(n, i);
+        v = nn__v4_load_n(x + i, left);
+        v = nn__v4_mul(nn__v4_mul(half, v), nn__v4_add(one, nn__v4_erf(nn__v4_mul(v, nn__v4_set1(0.7071067811865476f)))));
+        nn__v4_store_n(y + i, v, left);
+    }
+}
+
+static void nn__vgelu_grad(float *dx, const float *x, const float *dy, size_t n)
+{
+    nn__v4 half = nn__v4_set1(0.5f), one = nn__v4_set1(1.0f), v, cdf, pdf;
+    size_t i;
+    for (i = 0; i < n; i += 4) {
+        int left = NN__V4_LEFT(n, i);
+        v = nn__v4_load_n(x + i, left);
+        cdf = nn__v4_mul(half, nn__v4_add(one, nn__v4_erf(nn__v4_mul(v, nn__v4_set1(0.7071067811865476f)))));
+        pdf = nn__v4_exp_neg(nn__v4_mul(nn__v4_mul(nn__v4_set1(-0.5f), v), v));
+        pdf = nn__v4_mul(nn__v4_mul(v, nn__v4_set1(0.3989422804014327f)), pdf);
+        nn__v4_store_n(dx + i, nn__v4_mul(nn__v4_load_n(dy + i, left), nn__v4_add(cdf, pdf)), left);
+    }
 }
 
 /* y = m > 0 ? v : a v  (LeakyReLU as PyTorch: a NaN m picks a v; ReLU with a = 0 is
@@ -5299,7 +5385,6 @@ static const nn__layer_ops nn__tanh_ops = {
 
 #define NN__SQRT_2_PI 0.7978845608028654f    /* sqrt(2/pi) */
 #define NN__INV_SQRT_2 0.7071067811865476f
-#define NN__INV_SQRT_2PI 0.3989422804014327f /* 1/sqrt(2 pi) */
 
 /* Element-wise layers run in chunks of this many floats, spread over the threads
    (each element's value does not depend on the split). */
@@ -5329,7 +5414,7 @@ static void nn__gelu_forward_chunk(void *ctx, int item)
             y[i] = 0.5f * v * (1.0f + u);
         }
     } else {
-        for (; i < end; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * NN__INV_SQRT_2));
+        nn__vgelu(y + i, x + i, end - i);
     }
 }
 
@@ -5346,11 +5431,7 @@ static void nn__gelu_backward_chunk(void *ctx, int item)
             dx[i] = dy[i] * (0.5f * (1.0f + u) + 0.5f * v * (1.0f - u * u) * du);
         }
     } else {
-        for (; i < end; i++) {
-            float v = x[i];
-            float cdf = 0.5f * (1.0f + erff(v * NN__INV_SQRT_2));
-            dx[i] = dy[i] * (cdf + v * NN__INV_SQRT_2PI * expf(-0.5f * v * v));
-        }
+        nn__vgelu_grad(dx + i, x + i, dy + i, end - i);
     }
 }
 
