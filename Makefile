@@ -24,7 +24,7 @@ TOOLS     = $(B)/pack_images $(B)/unpack_images $(B)/embed_model $(B)/nn
 MODEL   ?= $(B)/smoke/mlp.safetensors
 
 .PHONY: all test test-asan test-neon test-cxx check interop examples tools embed data fashion-data \
-        run bench bench-gemm bench-train bench-embed install clean FORCE fuzz fuzz-build test-tsan test-valgrind mpi
+        run bench bench-gemm bench-train bench-embed bench-speedrun install clean FORCE fuzz fuzz-build test-tsan test-valgrind mpi
 
 all: tools examples $(TESTS)
 
@@ -45,8 +45,8 @@ $(B)/neon/test_%: tests/test_%.c nn.h tests/harness.h tests/gradcheck.h
 $(B)/test_npy $(B)/asan/test_npy: tools/npy.h
 $(B)/test_nn_tool $(B)/asan/test_nn_tool: tools/nn.c tools/npy.h examples/models.h
 
-# test_airbench compiles examples/airbench.c in (its whitening and net).
-$(B)/test_airbench $(B)/asan/test_airbench: examples/airbench.c examples/common.h
+# test_speedrun compiles examples/speedrun.c in (its whitening and net).
+$(B)/test_speedrun $(B)/asan/test_speedrun: examples/speedrun.c examples/common.h
 
 # test_numerics_scalar is test_numerics.c under NN_NO_SIMD.
 $(B)/test_numerics_scalar $(B)/asan/test_numerics_scalar: tests/test_numerics.c
@@ -236,6 +236,16 @@ $(B)/bench_embed: bench/embed.c nn.h examples/common.h examples/models.h
 # PyTorch, alternately; MODEL=path/convnet.safetensors adds the test accuracy.
 bench-embed: $(B)/bench_embed
 	bench/embed.sh
+
+$(B)/bench_speedrun: bench/speedrun.c examples/speedrun.c nn.h examples/common.h examples/plot.h
+	@mkdir -p $(B)
+	$(CC) $(CFLAGS) $(WARN) -I. $(STB_CFLAGS) $< -o $@ $(LDLIBS)
+
+# One epoch of the airbench94 recipe (examples/speedrun.c), nn.h against PyTorch
+# (bench/speedrun_torch.py), alternately: STEPS= steps timed after a warm-up step and
+# scaled to the epoch's 48 (3), THREADS= (2), ROUNDS= (1).
+bench-speedrun: $(B)/bench_speedrun
+	bench/speedrun.sh
 
 # OpenBLAS is linked into the benchmark only, never into nn.h.
 $(B)/bench_gemm: bench/gemm.c nn.h

@@ -2794,7 +2794,8 @@ static void nn__col2im_dilated(const float *col, int ld_col, int channels, int h
    the vector loops below and the Winograd transforms are written once on these.
    even(a, b) = (a0 a2 b0 b2), odd(a, b) = (a1 a3 b1 b3), zip_lo(a, b) = (a0 b0 a1 b1),
    zip_hi(a, b) = (a2 b2 a3 b3), low(a, b) = (a0 a1 b0 b1), high(a, b) = (a2 a3 b2 b3),
-   or(a, b) = the bitwise or of the lanes' bits (one cycle, unlike an add),
+   or(a, b) = the bitwise or of the lanes' bits (one cycle, unlike an add), pow2i(e) =
+   2^e for lanes holding whole numbers -126 <= e <= 127 (the exponent field written),
    select_gt(p, q, a, b) = p > q ? a : b and select_le(p, q, a, b) = p <= q ? a : b lane
    by lane (both comparisons are false for NaN, so a NaN p picks b). Every lane is
    the IEEE result of the scalar operation, so the three paths agree bit for bit. */
@@ -2817,6 +2818,10 @@ static nn__v4 nn__v4_div(nn__v4 a, nn__v4 b) { return _mm_div_ps(a, b); }
 static nn__v4 nn__v4_sqrt(nn__v4 a) { return _mm_sqrt_ps(a); }
 static nn__v4 nn__v4_abs(nn__v4 a) { return _mm_andnot_ps(_mm_set1_ps(-0.0f), a); }
 static nn__v4 nn__v4_or(nn__v4 a, nn__v4 b) { return _mm_or_ps(a, b); }
+static nn__v4 nn__v4_pow2i(nn__v4 e)
+{
+    return _mm_castsi128_ps(_mm_slli_epi32(_mm_add_epi32(_mm_cvtps_epi32(e), _mm_set1_epi32(127)), 23));
+}
 static nn__v4 nn__v4_select_gt(nn__v4 p, nn__v4 q, nn__v4 a, nn__v4 b)
 {
     __m128 k = _mm_cmpgt_ps(p, q);
@@ -2847,6 +2852,10 @@ static nn__v4 nn__v4_abs(nn__v4 a) { return vabsq_f32(a); }
 static nn__v4 nn__v4_or(nn__v4 a, nn__v4 b)
 {
     return vreinterpretq_f32_u32(vorrq_u32(vreinterpretq_u32_f32(a), vreinterpretq_u32_f32(b)));
+}
+static nn__v4 nn__v4_pow2i(nn__v4 e)
+{
+    return vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtnq_s32_f32(e), vdupq_n_s32(127)), 23));
 }
 static nn__v4 nn__v4_select_gt(nn__v4 p, nn__v4 q, nn__v4 a, nn__v4 b) { return vbslq_f32(vcgtq_f32(p, q), a, b); }
 static nn__v4 nn__v4_select_le(nn__v4 p, nn__v4 q, nn__v4 a, nn__v4 b) { return vbslq_f32(vcleq_f32(p, q), a, b); }
@@ -2900,6 +2909,16 @@ static nn__v4 nn__v4_or(nn__v4 a, nn__v4 b)
     for (i = 0; i < 4; i++) u[i] |= w[i];
     memcpy(a.f, u, sizeof u);
     return a;
+}
+static nn__v4 nn__v4_pow2i(nn__v4 e)
+{
+    uint32_t u;
+    int i;
+    for (i = 0; i < 4; i++) {
+        u = (uint32_t)((int)e.f[i] + 127) << 23;
+        memcpy(&e.f[i], &u, sizeof u);
+    }
+    return e;
 }
 static nn__v4 nn__v4_select_gt(nn__v4 p, nn__v4 q, nn__v4 a, nn__v4 b)
 {
@@ -3121,6 +3140,73 @@ static float nn__vdot_strided(const float *g, const float *s, size_t stride, int
     sum = nn__v4_hsum(acc);
     for (; i < n; i++) sum += g[i] * s[(size_t)i * stride];
     return sum;
+}
+
+/* GELU's pieces on four lanes, written once for every path (so the bits agree):
+   erf(z) = z P(z^2) / Q(z^2) for |z| <= 3.92, sign(z) above (erf(3.92) rounds to 1 in
+   float); P, Q: a least-squares fit (ours) of erf on [0, 4] with 6 and 5 coefficients
+   past Q's leading 1, absolute error below 4e-7 in float. A NaN z stays NaN.
+   exp(t) for t <= 0: t = n ln2 + r with n = round(t / ln2) (the 1.5 2^23 trick) and
+   |r| <= ln2 / 2 (ln2 in two parts, the first exact times n), e^r by its Taylor series
+   to r^7 (relative error below 1e-8 before rounding), times 2^n; 0 below -87.3, where
+   e^t is no longer a normal float. */
+static nn__v4 nn__v4_erf(nn__v4 z)
+{
+    static const float p[6] = {1.12837905e+00f, 1.92324204e-01f, 5.29835791e-02f, 3.84531522e-03f,
+                               2.86187989e-04f, 2.02697933e-06f};
+    static const float q[5] = {5.03774785e-01f, 1.14885881e-01f, 1.51256530e-02f, 1.18117996e-03f,
+                               3.79253838e-05f};
+    nn__v4 s = nn__v4_mul(z, z), num = nn__v4_set1(p[5]), den = nn__v4_set1(q[4]), one = nn__v4_set1(1.0f);
+    int k;
+    for (k = 4; k >= 0; k--) num = nn__v4_add(nn__v4_mul(num, s), nn__v4_set1(p[k]));
+    for (k = 3; k >= 0; k--) den = nn__v4_add(nn__v4_mul(den, s), nn__v4_set1(q[k]));
+    den = nn__v4_add(nn__v4_mul(den, s), one);
+    return nn__v4_select_gt(nn__v4_abs(z), nn__v4_set1(3.92f),
+                            nn__v4_select_gt(z, nn__v4_set1(0.0f), one, nn__v4_set1(-1.0f)),
+                            nn__v4_div(nn__v4_mul(z, num), den));
+}
+
+static nn__v4 nn__v4_exp_neg(nn__v4 t)
+{
+    const nn__v4 magic = nn__v4_set1(12582912.0f), low = nn__v4_set1(-87.3f), zero = nn__v4_set1(0.0f);
+    nn__v4 c = nn__v4_select_gt(low, t, low, t), n, r, e;   /* clamped: no 2^n below 2^-126 */
+    int k;
+    n = nn__v4_sub(nn__v4_add(nn__v4_mul(c, nn__v4_set1(1.44269504f)), magic), magic);
+    r = nn__v4_sub(nn__v4_sub(c, nn__v4_mul(n, nn__v4_set1(0.693359375f))), nn__v4_mul(n, nn__v4_set1(-2.12194440e-4f)));
+    e = nn__v4_set1(1.0f / 5040.0f);
+    for (k = 6; k >= 0; k--) {
+        static const float inv_fact[7] = {1.0f, 1.0f, 0.5f, 1.0f / 6.0f, 1.0f / 24.0f, 1.0f / 120.0f, 1.0f / 720.0f};
+        e = nn__v4_add(nn__v4_mul(e, r), nn__v4_set1(inv_fact[k]));
+    }
+    return nn__v4_select_gt(low, t, zero, nn__v4_mul(e, nn__v4_pow2i(n)));
+}
+
+/* GELU: y = (0.5 x) (1 + erf(x / sqrt 2));  dx = dy (Phi + (x / sqrt(2 pi)) e^(-x^2 / 2))
+   with Phi = 0.5 (1 + erf(x / sqrt 2)). */
+static void nn__vgelu(float *y, const float *x, size_t n)
+{
+    nn__v4 half = nn__v4_set1(0.5f), one = nn__v4_set1(1.0f), v;
+    size_t i;
+    for (i = 0; i < n; i += 4) {
+        int left = NN__V4_LEFT(n, i);
+        v = nn__v4_load_n(x + i, left);
+        v = nn__v4_mul(nn__v4_mul(half, v), nn__v4_add(one, nn__v4_erf(nn__v4_mul(v, nn__v4_set1(0.7071067811865476f)))));
+        nn__v4_store_n(y + i, v, left);
+    }
+}
+
+static void nn__vgelu_grad(float *dx, const float *x, const float *dy, size_t n)
+{
+    nn__v4 half = nn__v4_set1(0.5f), one = nn__v4_set1(1.0f), v, cdf, pdf;
+    size_t i;
+    for (i = 0; i < n; i += 4) {
+        int left = NN__V4_LEFT(n, i);
+        v = nn__v4_load_n(x + i, left);
+        cdf = nn__v4_mul(half, nn__v4_add(one, nn__v4_erf(nn__v4_mul(v, nn__v4_set1(0.7071067811865476f)))));
+        pdf = nn__v4_exp_neg(nn__v4_mul(nn__v4_mul(nn__v4_set1(-0.5f), v), v));
+        pdf = nn__v4_mul(nn__v4_mul(v, nn__v4_set1(0.3989422804014327f)), pdf);
+        nn__v4_store_n(dx + i, nn__v4_mul(nn__v4_load_n(dy + i, left), nn__v4_add(cdf, pdf)), left);
+    }
 }
 
 /* y = m > 0 ? v : a v  (LeakyReLU as PyTorch: a NaN m picks a v; ReLU with a = 0 is
@@ -4582,17 +4668,25 @@ static void nn__wino_forward(const nn__run *r, nn_layer *L, const float *x, floa
 
 /* A convolution's bias gradient: db[o] = the sum of dy[i][o] over images i, then
    positions, in that order (one chain, so every conv path gives the same bits). */
+typedef struct nn__bias_grad_job { const float *dy; int n, O, P; float *db; } nn__bias_grad_job;
+
+static void nn__conv_bias_grad_channel(void *ctx, int o)
+{
+    const nn__bias_grad_job *b = (const nn__bias_grad_job *)ctx;
+    float sum = 0.0f;
+    int i, j;
+    for (i = 0; i < b->n; i++) {
+        const float *row = b->dy + ((size_t)i * b->O + o) * b->P;
+        for (j = 0; j < b->P; j++) sum += row[j];
+    }
+    b->db[o] = sum;
+}
+
 static void nn__conv_bias_grad(const float *dy, int n, int O, int P, float *db)
 {
-    int i, o, j;
-    for (o = 0; o < O; o++) {
-        float sum = 0.0f;
-        for (i = 0; i < n; i++) {
-            const float *row = dy + ((size_t)i * O + o) * P;
-            for (j = 0; j < P; j++) sum += row[j];
-        }
-        db[o] = sum;
-    }
+    nn__bias_grad_job b;
+    b.dy = dy; b.n = n; b.O = O; b.P = P; b.db = db;
+    nn__parallel_items(O, nn__conv_bias_grad_channel, &b);
 }
 
 static void nn__wino_backward(const nn__run *r, nn_layer *L, const float *dy, float *dx, int n)
@@ -4733,6 +4827,30 @@ static void nn__conv_col2im_task(void *ctx, int i)
     float *dxi = t->out + nn_shape_size(L->in) * i;
     memset(dxi, 0, nn_shape_size(L->in) * sizeof(float));
     nn__conv_col2im(L, t->cols + (size_t)i * L->out.h * L->out.w, t->ld, dxi);
+}
+
+/* Image i's rows of the O x nP product t->cols into y_i, plus the bias (task scatter),
+   and of dy_i into the O x nP t->out (task gather). */
+static void nn__conv_scatter_task(void *ctx, int i)
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    const nn_layer *L = t->L;
+    int O = L->out.c, P = L->out.h * L->out.w, o, j;
+    for (o = 0; o < O; o++) {
+        const float *src = t->cols + (size_t)o * t->ld + (size_t)i * P;
+        float b = L->bias ? L->bias->value[o] : 0.0f, *dst = t->out + nn_shape_size(L->out) * i + (size_t)o * P;
+        for (j = 0; j < P; j++) dst[j] = src[j] + b;
+    }
+}
+
+static void nn__conv_gather_task(void *ctx, int i)
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    const nn_layer *L = t->L;
+    int O = L->out.c, P = L->out.h * L->out.w, o;
+    for (o = 0; o < O; o++)
+        memcpy(t->out + (size_t)o * t->ld + (size_t)i * P, t->dy + nn_shape_size(L->out) * i + (size_t)o * P,
+               (size_t)P * sizeof(float));
 }
 
 /* The batched path is on when the workspace holds more than one image's columns
@@ -4889,14 +5007,10 @@ static void nn__conv2d_forward(const nn__run *r, nn_layer *L, const float *x, fl
         nn__layer_task task = nn__task(r, L, x, NULL, y, n);
         task.cols = cols;
         task.ld = ld;
-        nn__parallel(n, nn__conv_im2col_task, &task);
+        nn__parallel_items(n, nn__conv_im2col_task, &task);
         nn__conv_product(r, L, Og, ld, Kg, cols, t);
-        for (i = 0; i < n; i++)
-            for (o = 0; o < O; o++) {
-                const float *src = t + (size_t)o * ld + (size_t)i * P;
-                float b = L->bias ? L->bias->value[o] : 0.0f, *dst = y + out_size * i + (size_t)o * P;
-                for (j = 0; j < P; j++) dst[j] = src[j] + b;
-            }
+        task.cols = t;
+        nn__parallel_items(n, nn__conv_scatter_task, &task);
         return;
     }
     for (i = 0; i < n; i++) {
@@ -4918,7 +5032,7 @@ static void nn__conv2d_forward(const nn__run *r, nn_layer *L, const float *x, fl
 static void nn__conv2d_backward(const nn__run *r, nn_layer *L, const float *x, const float *y,
                                 const float *dy, float *dx, int n)
 {
-    int C = L->in.c, O = L->out.c, P = L->out.h * L->out.w, K = (int)nn__conv_rows(L), i, o;
+    int C = L->in.c, O = L->out.c, P = L->out.h * L->out.w, K = (int)nn__conv_rows(L), i;
     int G = L->desc.groups, Og = O / G, Kg = K / G;
     size_t in_size = nn_shape_size(L->in), out_size = nn_shape_size(L->out), wg = (size_t)Og * Kg;
     /* a frozen weight or bias gets no gradient (its grad keeps its old values) */
@@ -4940,10 +5054,9 @@ static void nn__conv2d_backward(const nn__run *r, nn_layer *L, const float *x, c
         int ld = n * P;
         float *cols = r->work, *t = r->work + (size_t)K * r->max_batch * P;
         nn__layer_task task;
-        for (i = 0; i < n; i++)               /* t = dy as O x nP */
-            for (o = 0; o < O; o++)
-                memcpy(t + (size_t)o * ld + (size_t)i * P, dy + out_size * i + (size_t)o * P,
-                       (size_t)P * sizeof(float));
+        task = nn__task(r, L, x, dy, t, n);   /* t = dy as O x nP */
+        task.ld = ld;
+        nn__parallel_items(n, nn__conv_gather_task, &task);
         if (db) nn__conv_bias_grad(dy, n, O, P, db);
         if (dw)
             nn__conv_gemm(G, 0, 1, Og, Kg, ld, t, ld, (size_t)Og * ld, cols, ld, (size_t)Kg * ld,
@@ -4955,7 +5068,7 @@ static void nn__conv2d_backward(const nn__run *r, nn_layer *L, const float *x, c
         task = nn__task(r, L, x, dy, dx, n);
         task.cols = cols;
         task.ld = ld;
-        nn__parallel(n, nn__conv_col2im_task, &task);
+        nn__parallel_items(n, nn__conv_col2im_task, &task);
         return;
     }
     if (db) nn__conv_bias_grad(dy, n, O, P, db);
@@ -5070,6 +5183,35 @@ static nn_status nn__maxpool2d_setup(nn_net *net, nn_layer *L)
     return NN_OK;
 }
 
+/* nn__maxpool2d_plane where no window is padded or clipped (the common case): the
+   same scan, the same argmax, without the per-window bounds. */
+static void nn__maxpool2d_inside(nn__pool_geom g, const float *xc, int oh, int ow, float *y, float *arg)
+{
+    int W = g.W, oy, ox, ky, kx;
+    for (oy = 0; oy < oh; oy++)
+        for (ox = 0; ox < ow; ox++) {
+            int base = oy * g.sh * W + ox * g.sw, best_i = base;
+            float best = xc[base], any_nan = 0.0f;
+            for (ky = 0; ky < g.kh; ky++)
+                for (kx = 0; kx < g.kw; kx++) {
+                    int idx = base + ky * W + kx, better;
+                    float v = xc[idx];
+                    better = v > best;
+                    best = better ? v : best;
+                    best_i = better ? idx : best_i;
+                    any_nan += 0.0f * v;
+                }
+            if (any_nan != any_nan)   /* the last NaN wins (see below) */
+                for (ky = 0; ky < g.kh; ky++)
+                    for (kx = 0; kx < g.kw; kx++) {
+                        int idx = base + ky * W + kx;
+                        if (xc[idx] != xc[idx]) { best = xc[idx]; best_i = idx; }
+                    }
+            *y++ = best;
+            *arg++ = (float)best_i;
+        }
+}
+
 static void nn__maxpool2d_plane(void *ctx, int c)
 {
     const nn__layer_task *t = (const nn__layer_task *)ctx;
@@ -5078,6 +5220,10 @@ static void nn__maxpool2d_plane(void *ctx, int c)
     int H = g.H, W = g.W, oh = L->out.h, ow = L->out.w, oy, ox, ky, kx;
     const float *xc = t->x + (size_t)c * H * W;
     float *y = t->out + (size_t)c * oh * ow, *arg = t->r->work + (size_t)c * oh * ow;
+    if (!g.ph && !g.pw && (oh - 1) * g.sh + g.kh <= H && (ow - 1) * g.sw + g.kw <= W) {
+        nn__maxpool2d_inside(g, xc, oh, ow, y, arg);
+        return;
+    }
     for (oy = 0; oy < oh; oy++)
         for (ox = 0; ox < ow; ox++) {
             nn__pool_win w = nn__pool_window(g, oy, ox);
@@ -5112,7 +5258,7 @@ static void nn__maxpool2d_plane(void *ctx, int c)
 static void nn__maxpool2d_forward(const nn__run *r, nn_layer *L, const float *x, float *y, int n)
 {
     nn__layer_task t = nn__task(r, L, x, NULL, y, n);
-    nn__parallel(n * L->in.c, nn__maxpool2d_plane, &t);
+    nn__parallel_items(n * L->in.c, nn__maxpool2d_plane, &t);
 }
 
 static void nn__maxpool2d_plane_backward(void *ctx, int c)
@@ -5130,7 +5276,7 @@ static void nn__maxpool2d_backward(const nn__run *r, nn_layer *L, const float *x
 {
     nn__layer_task t = nn__task(r, L, x, dy, dx, n);
     (void)y;
-    if (dx) nn__parallel(n * L->in.c, nn__maxpool2d_plane_backward, &t);
+    if (dx) nn__parallel_items(n * L->in.c, nn__maxpool2d_plane_backward, &t);
 }
 
 static const nn__layer_ops nn__maxpool2d_ops = {
@@ -5524,41 +5670,68 @@ static const nn__layer_ops nn__tanh_ops = {
 
 #define NN__SQRT_2_PI 0.7978845608028654f    /* sqrt(2/pi) */
 #define NN__INV_SQRT_2 0.7071067811865476f
-#define NN__INV_SQRT_2PI 0.3989422804014327f /* 1/sqrt(2 pi) */
+
+/* Element-wise layers run in chunks of this many floats, spread over the threads
+   (each element's value does not depend on the split). */
+#define NN__LAYER_CHUNK 16384
+
+static size_t nn__chunk_range(const nn__layer_task *t, int item, size_t *end)
+{
+    size_t count = (size_t)t->n * nn_shape_size(t->L->in), at = (size_t)item * NN__LAYER_CHUNK;
+    *end = count - at < NN__LAYER_CHUNK ? count : at + NN__LAYER_CHUNK;
+    return at;
+}
+
+static int nn__chunks(const nn_layer *L, int n)
+{
+    return (int)(((size_t)n * nn_shape_size(L->in) + NN__LAYER_CHUNK - 1) / NN__LAYER_CHUNK);
+}
+
+static void nn__gelu_forward_chunk(void *ctx, int item)
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    const float *x = t->x;
+    float *y = t->out;
+    size_t end, i = nn__chunk_range(t, item, &end);
+    if (t->L->desc.approximate) {
+        for (; i < end; i++) {
+            float v = x[i], u = tanhf(NN__SQRT_2_PI * (v + 0.044715f * v * v * v));
+            y[i] = 0.5f * v * (1.0f + u);
+        }
+    } else {
+        nn__vgelu(y + i, x + i, end - i);
+    }
+}
+
+static void nn__gelu_backward_chunk(void *ctx, int item)
+{
+    const nn__layer_task *t = (const nn__layer_task *)ctx;
+    const float *x = t->x, *dy = t->dy;
+    float *dx = t->out;
+    size_t end, i = nn__chunk_range(t, item, &end);
+    if (t->L->desc.approximate) {
+        for (; i < end; i++) {
+            float v = x[i], u = tanhf(NN__SQRT_2_PI * (v + 0.044715f * v * v * v));
+            float du = NN__SQRT_2_PI * (1.0f + 3.0f * 0.044715f * v * v);
+            dx[i] = dy[i] * (0.5f * (1.0f + u) + 0.5f * v * (1.0f - u * u) * du);
+        }
+    } else {
+        nn__vgelu_grad(dx + i, x + i, dy + i, end - i);
+    }
+}
 
 static void nn__gelu_forward(const nn__run *r, nn_layer *L, const float *x, float *y, int n)
 {
-    size_t i, count = (size_t)n * nn_shape_size(L->in);
-    (void)r;
-    if (L->desc.approximate) {
-        for (i = 0; i < count; i++) {
-            float v = x[i], t = tanhf(NN__SQRT_2_PI * (v + 0.044715f * v * v * v));
-            y[i] = 0.5f * v * (1.0f + t);
-        }
-    } else {
-        for (i = 0; i < count; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * NN__INV_SQRT_2));
-    }
+    nn__layer_task t = nn__task(r, L, x, NULL, y, n);
+    nn__parallel_items(nn__chunks(L, n), nn__gelu_forward_chunk, &t);
 }
 
 static void nn__gelu_backward(const nn__run *r, nn_layer *L, const float *x, const float *y,
                               const float *dy, float *dx, int n)
 {
-    size_t i, count = (size_t)n * nn_shape_size(L->in);
-    (void)r; (void)y;
-    if (!dx) return;
-    if (L->desc.approximate) {
-        for (i = 0; i < count; i++) {
-            float v = x[i], t = tanhf(NN__SQRT_2_PI * (v + 0.044715f * v * v * v));
-            float du = NN__SQRT_2_PI * (1.0f + 3.0f * 0.044715f * v * v);
-            dx[i] = dy[i] * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du);
-        }
-    } else {
-        for (i = 0; i < count; i++) {
-            float v = x[i];
-            float cdf = 0.5f * (1.0f + erff(v * NN__INV_SQRT_2));
-            dx[i] = dy[i] * (cdf + v * NN__INV_SQRT_2PI * expf(-0.5f * v * v));
-        }
-    }
+    nn__layer_task t = nn__task(r, L, x, dy, dx, n);
+    (void)y;
+    if (dx) nn__parallel_items(nn__chunks(L, n), nn__gelu_backward_chunk, &t);
 }
 
 static const nn__layer_ops nn__gelu_ops = {

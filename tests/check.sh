@@ -6,7 +6,8 @@
 #   C++, every configuration macro), the benchmark programs build (tests/bench_build.sh), nn.h against PyTorch (tests/torch.sh: NaN and infinity
 #   in every layer and loss, and the model-file interop), the ONNX backend node tests
 #   (tests/onnx_check.sh), a short real-data smoke run of the
-#   MLP on CIFAR-10, tools/pack_images on hostile images, data-parallel training under
+#   MLP on CIFAR-10 and one of the airbench94 recipe (tests/speedrun_check.sh),
+#   tools/pack_images on hostile images, data-parallel training under
 #   mpirun (tests/mpi_check.sh), each libFuzzer target for
 #   FUZZ_CHECK_SECONDS (default 15), the threaded tests under ThreadSanitizer and quick
 #   ones under valgrind.
@@ -43,6 +44,7 @@ stage bench_build tests/bench_build.sh
 stage torch tests/torch.sh
 stage onnx tests/onnx_check.sh
 stage smoke tests/smoke.sh
+stage speedrun tests/speedrun_check.sh
 stage pack tests/pack_check.sh
 # Data-parallel training under real MPI (.ci/run installs Open MPI); missing MPI is a failure.
 stage mpi tests/mpi_check.sh

@@ -537,6 +537,71 @@ static void test_evaluate(void)
     nn_net_free(unbuilt);
 }
 
+/* GELU's kernels (nn__vgelu, nn__vgelu_grad: a fitted erf and exp on four lanes)
+   against double precision on a sweep of [-14, 14]: y within 1e-6 (1 + |x|), dy/dx
+   within 2e-6 (1 + |x|); the special values as the erff / expf formula gives them
+   (NaN stays NaN, GELU(inf) = inf, GELU(-inf) and the gradients at +-inf are NaN,
+   huge values saturate); every length and offset the same bits as one element at a
+   time, nothing written past the end; and a hash of the sweep's bits, the same on
+   the SSE, NEON and plain-struct paths (they compute the same operations). */
+static void test_gelu_kernel(void)
+{
+    enum { SWEEP = 28001, MAX = 23, PAD = 6 };
+    static float x[SWEEP], y[SWEEP], d[SWEEP], one[SWEEP];
+    const float special[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1e30f, -1e30f, 1e-40f, -1e-40f,
+                             3.92f, -3.92f, 5.5f, -5.5f, 13.2f, -13.2f, 13.3f, -13.3f, 20.0f, -20.0f};
+    const int ns = (int)(sizeof special / sizeof special[0]);
+    float sy[32], sd[32], ones[32], buf[MAX + 4 + PAD], want[MAX + 4];
+    int i, n, off, bad_y = 0, bad_d = 0, bad_special = 0, bad_bits = 0, bad_end = 0;
+    uint32_t hash = 2166136261u;
+    for (i = 0; i < SWEEP; i++) {
+        x[i] = -14.0f + 28.0f * (float)i / (SWEEP - 1);
+        one[i] = 1.0f;
+    }
+    nn__vgelu(y, x, SWEEP);
+    nn__vgelu_grad(d, x, one, SWEEP);
+    for (i = 0; i < SWEEP; i++) {
+        double v = x[i], cdf = 0.5 * (1.0 + erf(v / sqrt(2.0)));
+        double grad = cdf + v * exp(-0.5 * v * v) / sqrt(2.0 * 3.14159265358979323846);
+        uint32_t u[2];
+        bad_y += fabs(y[i] - v * cdf) > 1e-6 * (1.0 + fabs(v));
+        bad_d += fabs(d[i] - grad) > 2e-6 * (1.0 + fabs(v));
+        memcpy(&u[0], &y[i], 4);
+        memcpy(&u[1], &d[i], 4);
+        hash = (hash ^ u[0]) * 16777619u;
+        hash = (hash ^ u[1]) * 16777619u;
+    }
+    CHECK(bad_y == 0 && bad_d == 0, "%d values and %d gradients off the double reference", bad_y, bad_d);
+    CHECK(hash == 0x44b0e5deu, "the sweep's bits hash to 0x%08x", (unsigned)hash);
+    for (i = 0; i < ns; i++) ones[i] = 1.0f;
+    nn__vgelu(sy, special, (size_t)ns);
+    nn__vgelu_grad(sd, special, ones, (size_t)ns);
+    for (i = 0; i < ns; i++) {
+        float v = special[i], cdf = 0.5f * (1.0f + erff(v * 0.7071067811865476f));
+        float wy = 0.5f * v * (1.0f + erff(v * 0.7071067811865476f));
+        float wd = cdf + v * 0.3989422804014327f * expf(-0.5f * v * v);
+        if (!same(sy[i], wy) && !(fabsf(sy[i] - wy) <= 1e-6f * (1.0f + fabsf(v)))) bad_special++;
+        if (!same(sd[i], wd) && !(fabsf(sd[i] - wd) <= 2e-6f * (1.0f + fabsf(v)))) bad_special++;
+    }
+    CHECK(bad_special == 0, "%d special values differ from the erff / expf formula", bad_special);
+    for (n = 0; n <= MAX; n++)
+        for (off = 0; off < 4; off++) {
+            const float *xs = x + 13000 + off * 7;
+            for (i = 0; i < n + PAD; i++) buf[off + i] = 12345.0f;
+            nn__vgelu(buf + off, xs, (size_t)n);
+            for (i = 0; i < n; i++) nn__vgelu(want + i, xs + i, 1);
+            bad_bits += memcmp(buf + off, want, (size_t)n * sizeof(float)) != 0;
+            for (i = n; i < n + PAD; i++) bad_end += buf[off + i] != 12345.0f;
+            for (i = 0; i < n + PAD; i++) buf[off + i] = 12345.0f;
+            nn__vgelu_grad(buf + off, xs, one, (size_t)n);
+            for (i = 0; i < n; i++) nn__vgelu_grad(want + i, xs + i, one, 1);
+            bad_bits += memcmp(buf + off, want, (size_t)n * sizeof(float)) != 0;
+            for (i = n; i < n + PAD; i++) bad_end += buf[off + i] != 12345.0f;
+        }
+    CHECK(bad_bits == 0, "%d lengths give other bits than one element at a time", bad_bits);
+    CHECK(bad_end == 0, "%d writes past the end", bad_end);
+}
+
 int main(void)
 {
     nn_set_threads(2);
@@ -557,5 +622,6 @@ int main(void)
     RUN(test_optim_null);
     RUN(test_train_step_checks_n_first);
     RUN(test_evaluate);
+    RUN(test_gelu_kernel);
     return test_end(NUMERICS_NAME);
 }

@@ -1,9 +1,9 @@
-/* examples/airbench.c's numerical pieces: the Jacobi eigensolver against a matrix with
+/* examples/speedrun.c's numerical pieces: the Jacobi eigensolver against a matrix with
    known eigenvalues, the whitening layer (its filters make the patch covariance the
    identity), the dirac init and parameter options of its net, and the rate and decay
    it derives from airbench94's. The example is compiled in with its main renamed. */
-#define main airbench_main
-#include "../examples/airbench.c"
+#define main speedrun_main
+#include "../examples/speedrun.c"
 #undef main
 #include "harness.h"
 
@@ -110,5 +110,5 @@ int main(void)
     RUN(test_jacobi_tridiagonal);
     RUN(test_whitening_makes_the_identity);
     RUN(test_net_init_and_options);
-    return test_end("test_airbench");
+    return test_end("test_speedrun");
 }

@@ -1,10 +1,10 @@
-/* airbench.c - Keller Jordan's airbench94 recipe for CIFAR-10 (94% in 9.9 epochs on a GPU),
-   written with nn.h's training features. docs/AIRBENCH.md maps each part of the recipe
+/* speedrun.c - Keller Jordan's airbench94 recipe for CIFAR-10 (94% in 9.9 epochs on a GPU),
+   written with nn.h's training features. docs/SPEEDRUN.md maps each part of the recipe
    to nn.h and says what has been measured (the full 94% run has not been done yet).
 
-   Build:  make build/airbench
-   Run:    build/airbench --threads 2 --data_dir data/cifar-10-batches-bin --out results
-   Smoke:  build/airbench --epochs 0.2 --test_images 2000 --out /tmp/airbench
+   Build:  make build/speedrun
+   Run:    build/speedrun --threads 2 --data_dir data/cifar-10-batches-bin --out results
+   Smoke:  build/speedrun --epochs 0.2 --test_images 2000 --out /tmp/speedrun
 
    The net (airbench94's): a 2x2 convolution 3 -> 24 with bias whose weights whiten 2x2
    patches (the eigenvectors of the patch covariance of 5,000 training images over the
@@ -20,7 +20,7 @@
    same decay, the triangular schedule (0.2 -> 1 over 23% of the steps, -> 0.07),
    Lookahead every 5 steps; alternating flip and 2-pixel translation with reflection
    padding; test-time augmentation level 2 (mirror and 1-pixel translations).
-   Writes OUT/airbench.csv, OUT/airbench.png, OUT/airbench.safetensors. */
+   Writes OUT/speedrun.csv, OUT/speedrun.png, OUT/speedrun.safetensors. */
 #define _POSIX_C_SOURCE 200809L   /* clock_gettime, mkdir */
 #define NN_IMPLEMENTATION
 #include "nn.h"
@@ -32,7 +32,7 @@ static const float cifar_mean[3] = {0.4914f, 0.4822f, 0.4465f}, cifar_std[3] = {
 
 static void help(void)
 {
-    printf("usage: airbench [flags]\n"
+    printf("usage: speedrun [flags]\n"
            "  --epochs F          (9.9, airbench94's)\n"
            "  --batch_size N      (1024; the rate and decay are scaled as airbench94 does)\n"
            "  --test_images N     evaluate on every (10000/N)-th test image only (0: all 10000)\n"
@@ -215,6 +215,17 @@ static void lr_and_wd(int batch, float momentum, float *lr, float *weight_decay)
     *weight_decay = (float)(wd / lr_sum / batch);
 }
 
+/* The progress line on stderr: epoch, step, loss and accuracy since the epoch began,
+   images/s, time left at that rate. */
+static void progress_line(int epoch, int step, int total, float loss, float acc, double images_per_s,
+                          double elapsed)
+{
+    double left = step ? elapsed / step * (total - step) : 0.0;
+    fprintf(stderr, "\repoch %2d  step %4d/%d  loss %.4f  acc %.3f  %6.0f img/s  %5.0fs left ", epoch, step,
+            total, loss, acc, images_per_s, left);
+    fflush(stderr);
+}
+
 /* Accuracy of the last batch's logits. */
 static int correct_of(const float *logits, const int *y, int n)
 {
@@ -225,7 +236,7 @@ static int correct_of(const float *logits, const int *y, int n)
 
 int main(int argc, char **argv)
 {
-    const char *program = "airbench", *data_dir = "data/cifar-10-batches-bin", *out_dir = "results";
+    const char *program = "speedrun", *data_dir = "data/cifar-10-batches-bin", *out_dir = "results";
     int batch = 1024, threads = 0, test_images = 0, steps_per_epoch, total, step = 0, epoch, i;
     int confusion[100];
     double epochs = 9.9, t0, t_train = 0.0;
@@ -295,7 +306,7 @@ int main(int argc, char **argv)
     steps_per_epoch = train.n / batch;    /* the last partial batch is dropped */
     total = (int)ceil(steps_per_epoch * epochs);
     if (ensure_dir(out_dir)) return 1;
-    snprintf(path, sizeof path, "%s/airbench.csv", out_dir);
+    snprintf(path, sizeof path, "%s/speedrun.csv", out_dir);
     if (curves_open(&log, path, (int)ceil(epochs) + 1)) return 1;
     printf("airbench94 net, %zu parameters, Nesterov SGD lr %.4g (x64 for BatchNorm biases), weight decay %.4g, "
            "batch %d, %d steps (%d per epoch), %s kernels, %d threads\n", nn_num_param_scalars(net), lr, weight_decay,
@@ -327,15 +338,15 @@ int main(int argc, char **argv)
             if (step == total) { nn_ema_update(lookahead, 1.0f); nn_ema_apply(lookahead); }
             if (step % 2 == 0 || step == total) {
                 double elapsed = t_train + now_seconds() - te;
-                progress(step, total, (float)(window_loss / window_steps), (float)window_correct / window_n,
-                         window_n / (now_seconds() - te), elapsed);
+                progress_line(epoch + 1, step, total, (float)(window_loss / window_steps),
+                              (float)window_correct / window_n, window_n / (now_seconds() - te), elapsed);
             }
         }
         /* drop the rest of the epoch, as airbench94's loader (drop_last) */
         if (train.cursor) nn_next_batch(&train, train.n - train.cursor, NULL, NULL);
         t_train += now_seconds() - te;
         if (nn_evaluate(net, &test, &test_loss, &test_acc, NULL) != NN_OK) return fail(program);
-        fprintf(stderr, "\r%*s\r", 75, "");
+        fprintf(stderr, "\r%*s\r", 90, "");
         printf("epoch %2d  step %4d  train loss %.4f acc %.4f  test loss %.4f acc %.4f  (%.0fs training)\n",
                epoch + 1, step, window_loss / window_steps, (double)window_correct / window_n, test_loss, test_acc,
                t_train);
@@ -348,14 +359,14 @@ int main(int argc, char **argv)
     t_train += now_seconds() - t0;
     printf("\nconfusion matrix with TTA on the %d test images (rows: true class):\n", test.n);
     nn_print_confusion(stdout, confusion, 10, cifar10_classes);
-    snprintf(path, sizeof path, "%s/airbench.png", out_dir);
+    snprintf(path, sizeof path, "%s/speedrun.png", out_dir);
     if (plot_training_curves(path, log.step, log.train_loss, log.train_acc, log.n, log.step, log.test_loss,
                              log.test_acc, log.n, "airbench94 recipe on CIFAR-10") == 0)
-        printf("curves: %s/airbench.csv, plot: %s\n", out_dir, path);
-    snprintf(path, sizeof path, "%s/airbench.safetensors", out_dir);
+        printf("curves: %s/speedrun.csv, plot: %s\n", out_dir, path);
+    snprintf(path, sizeof path, "%s/speedrun.safetensors", out_dir);
     if (nn_save(net, path) != NN_OK) fprintf(stderr, "%s: %s\n", program, nn_error());
     else printf("model: %s\n", path);
-    printf("result: test_accuracy=%.4f tta_accuracy=%.4f steps=%d seconds=%.1f\n", test_acc, tta_acc, step, t_train);
+    printf("result: test_accuracy=%.4f tta_accuracy=%.4f seconds=%.1f steps=%d\n", test_acc, tta_acc, t_train, step);
     curves_close(&log);
     free(x); free(y);
     nn_ema_free(lookahead);
