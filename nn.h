@@ -3400,6 +3400,8 @@ typedef struct nn__qblock {
 
 typedef void (*nn__qkern_fn)(const nn__qblock *b);
 
+#define NN__QPAD_COLS 8   /* the columns a kernel may read past the last one */
+
 static int32_t nn__ld32(const uint8_t *p)
 {
     int32_t v;
@@ -3484,44 +3486,58 @@ static inline __m256i nn__qmac_avxvnni(__m256i acc, __m256i x, __m256i w)
     return _mm256_dpbusd_avx_epi32(acc, x, w);
 }
 
-/* A ymm kernel: panel by panel, NC columns at a time (the last columns repeat the last
-   one, not stored), 2 x NC accumulators. */
-#define NN__QKERN_YMM(NAME, TARGET, NC, MAC)                                                  \
+/* The accumulators of a kernel, one pair a column, named (arrays of vectors left to
+   the compiler came out as register copies and spills). */
+#define NN__QREP4(X, A) X(0, A) X(1, A) X(2, A) X(3, A)
+#define NN__QREP6(X, A) NN__QREP4(X, A) X(4, A) X(5, A)
+#define NN__QREP8(X, A) NN__QREP6(X, A) X(6, A) X(7, A)
+#define NN__QY_ZERO(j, A) __m256i c0##j = _mm256_setzero_si256(), c1##j = c0##j;
+#define NN__QY_MAC(j, MAC)                                                                    \
+    { __m256i xb = _mm256_set1_epi32(nn__ld32(xa + (size_t)(j) * b->kp));                    \
+      c0##j = MAC(c0##j, xb, w0); c1##j = MAC(c1##j, xb, w1); }
+#define NN__QY_OUT(j, A)                                                                      \
+    if (j < nv) nn__qout16(b, c0##j, c1##j, b->par + (size_t)panel * 64, t8 + j * 32, tf + j * 32);
+#define NN__QZ_ZERO(j, A) __m512i c0##j = _mm512_setzero_si512(), c1##j = c0##j;
+#define NN__QZ_MAC(j, A)                                                                      \
+    { __m512i xb = _mm512_set1_epi32(nn__ld32(xa + (size_t)(j) * b->kp));                    \
+      c0##j = _mm512_dpbusd_epi32(c0##j, xb, v0); c1##j = _mm512_dpbusd_epi32(c1##j, xb, v1); }
+#define NN__QZ_OUT(j, A)                                                                      \
+    if (j < nv) {                                                                             \
+        nn__qout16(b, _mm512_castsi512_si256(c0##j), _mm512_extracti64x4_epi64(c0##j, 1), par, \
+                   t8 + j * 32, tf + j * 32);                                                 \
+        if (two) nn__qout16(b, _mm512_castsi512_si256(c1##j), _mm512_extracti64x4_epi64(c1##j, 1), \
+                            par + 64, t8 + j * 32 + 16, tf + j * 32 + 16);                    \
+    }
+
+/* A ymm kernel: panel by panel, NC columns at a time (past n the columns are whatever
+   the buffer holds there, not stored: it has NN__QPAD_COLS columns more). */
+#define NN__QKERN_YMM(NAME, TARGET, NC, REP, MAC)                                             \
     TARGET static void NAME(const nn__qblock *b)                                              \
     {                                                                                         \
-        int kg = b->kp / 4, panel, j0, j, p;                                                  \
+        int kg = b->kp / 4, panel, j0, p;                                                     \
         uint8_t t8[NC * 32];                                                                  \
         float tf[NC * 32];                                                                    \
         for (panel = 0; panel * 16 < b->rows; panel++) {                                      \
             const int8_t *w = b->w + (size_t)panel * kg * 64;                                 \
             for (j0 = 0; j0 < b->n; j0 += NC) {                                               \
-                const uint8_t *xr[NC];                                                        \
-                __m256i a0[NC], a1[NC];                                                       \
+                const uint8_t *x0 = b->x + (size_t)j0 * b->kp;                                \
                 int nv = b->n - j0 < NC ? b->n - j0 : NC;                                     \
-                for (j = 0; j < NC; j++) {                                                    \
-                    xr[j] = b->x + (size_t)(j0 + (j < nv ? j : nv - 1)) * b->kp;              \
-                    a0[j] = a1[j] = _mm256_setzero_si256();                                   \
-                }                                                                             \
+                REP(NN__QY_ZERO, 0)                                                           \
                 for (p = 0; p < kg; p++) {                                                    \
+                    const uint8_t *xa = x0 + 4 * p;                                           \
                     __m256i w0 = _mm256_loadu_si256((const __m256i *)(w + (size_t)p * 64));   \
                     __m256i w1 = _mm256_loadu_si256((const __m256i *)(w + (size_t)p * 64 + 32)); \
-                    _Pragma("GCC unroll 8")                                                   \
-                    for (j = 0; j < NC; j++) {                                                \
-                        __m256i xb = _mm256_set1_epi32(nn__ld32(xr[j] + 4 * p));              \
-                        a0[j] = MAC(a0[j], xb, w0);                                           \
-                        a1[j] = MAC(a1[j], xb, w1);                                           \
-                    }                                                                         \
+                    REP(NN__QY_MAC, MAC)                                                      \
                 }                                                                             \
-                for (j = 0; j < nv; j++)                                                      \
-                    nn__qout16(b, a0[j], a1[j], b->par + (size_t)panel * 64, t8 + j * 32, tf + j * 32); \
+                REP(NN__QY_OUT, 0)                                                            \
                 nn__qscatter(b, j0, nv, panel * 16, t8, tf);                                  \
             }                                                                                 \
         }                                                                                     \
     }
 
-NN__QKERN_YMM(nn__qk_avx2_plain, __attribute__((target("avx2"))), 4, nn__qmac_avx2)
-NN__QKERN_YMM(nn__qk_avx2_split, __attribute__((target("avx2"))), 4, nn__qmac_avx2_split)
-NN__QKERN_YMM(nn__qk_avxvnni, __attribute__((target("avx2,avxvnni"))), 6, nn__qmac_avxvnni)
+NN__QKERN_YMM(nn__qk_avx2_plain, __attribute__((target("avx2"))), 4, NN__QREP4, nn__qmac_avx2)
+NN__QKERN_YMM(nn__qk_avx2_split, __attribute__((target("avx2"))), 4, NN__QREP4, nn__qmac_avx2_split)
+NN__QKERN_YMM(nn__qk_avxvnni, __attribute__((target("avx2,avxvnni"))), 6, NN__QREP6, nn__qmac_avxvnni)
 
 static void nn__qk_avx2(const nn__qblock *b)
 {
@@ -3533,37 +3549,24 @@ static void nn__qk_avx2(const nn__qblock *b)
 __attribute__((target("avx2,avx512f,avx512vnni")))
 static void nn__qk_avx512(const nn__qblock *b)
 {
-    int kg = b->kp / 4, pair, j0, j, p;
+    int kg = b->kp / 4, pair, j0, p;
     uint8_t t8[8 * 32];
     float tf[8 * 32];
     for (pair = 0; pair * 32 < b->rows; pair++) {
         const int8_t *w = b->w + (size_t)pair * 2 * kg * 64, *w1 = w + (size_t)kg * 64;
         const int32_t *par = b->par + (size_t)pair * 128;
+        int two = b->rows > pair * 32 + 16;
         for (j0 = 0; j0 < b->n; j0 += 8) {
-            const uint8_t *xr[8];
-            __m512i a0[8], a1[8];
+            const uint8_t *x0 = b->x + (size_t)j0 * b->kp;
             int nv = b->n - j0 < 8 ? b->n - j0 : 8;
-            for (j = 0; j < 8; j++) {
-                xr[j] = b->x + (size_t)(j0 + (j < nv ? j : nv - 1)) * b->kp;
-                a0[j] = a1[j] = _mm512_setzero_si512();
-            }
+            NN__QREP8(NN__QZ_ZERO, 0)
             for (p = 0; p < kg; p++) {
+                const uint8_t *xa = x0 + 4 * p;
                 __m512i v0 = _mm512_loadu_si512((const void *)(w + (size_t)p * 64));
                 __m512i v1 = _mm512_loadu_si512((const void *)(w1 + (size_t)p * 64));
-                _Pragma("GCC unroll 8")
-                for (j = 0; j < 8; j++) {
-                    __m512i xb = _mm512_set1_epi32(nn__ld32(xr[j] + 4 * p));
-                    a0[j] = _mm512_dpbusd_epi32(a0[j], xb, v0);
-                    a1[j] = _mm512_dpbusd_epi32(a1[j], xb, v1);
-                }
+                NN__QREP8(NN__QZ_MAC, 0)
             }
-            for (j = 0; j < nv; j++) {
-                nn__qout16(b, _mm512_castsi512_si256(a0[j]), _mm512_extracti64x4_epi64(a0[j], 1), par, t8 + j * 32,
-                           tf + j * 32);
-                if (b->rows > pair * 32 + 16)
-                    nn__qout16(b, _mm512_castsi512_si256(a1[j]), _mm512_extracti64x4_epi64(a1[j], 1), par + 64,
-                               t8 + j * 32 + 16, tf + j * 32 + 16);
-            }
+            NN__QREP8(NN__QZ_OUT, 0)
             nn__qscatter(b, j0, nv, pair * 32, t8, tf);
         }
     }
@@ -9646,6 +9649,7 @@ static nn_status nn__qcompile(const nn_net *net, nn__qnet *q, const char *fn)
    pixels) or more, one sample at least; the packed kernels then stream the weights once
    for all of them. */
 #define NN__QCOLS 256
+#define NN__QPAD_BYTES 4   /* im2row reads up to 3 bytes past an input (nn__qim2row) */
 
 static int nn__qchunk(const nn__qop *op, int n)
 {
@@ -9667,7 +9671,7 @@ static size_t nn__qbuffers(const nn_net *net, nn__qnet *q, int max_batch)
         if (op->kind != NN__QGEMM) continue;
         rows_n = op->conv ? P * (size_t)nn__qchunk(op, max_batch) : b;
         if (rows_n > q->cols) q->cols = rows_n;
-        if (!nn__mul_ok(rows_n, (size_t)op->kp, &s)) return SIZE_MAX;
+        if (!nn__mul_ok(rows_n + NN__QPAD_COLS, (size_t)op->kp, &s)) return SIZE_MAX;
         if (s > q->col_size) q->col_size = s;
         if (!nn__mul_ok(rows_n, (size_t)op->rows, &s)) return SIZE_MAX;
         if (s > q->acc_size) q->acc_size = s;
@@ -9678,7 +9682,7 @@ static size_t nn__qbuffers(const nn_net *net, nn__qnet *q, int max_batch)
             !nn__plan_add(&total, s, 1))
             return SIZE_MAX;
     }
-    if (!nn__mul_ok(most, b, &q->act_size) || !nn__plan_add(&total, q->act_size, 2) ||
+    if (!nn__mul_ok(most, b, &q->act_size) || !nn__plan_add(&total, q->act_size + NN__QPAD_BYTES, 2) ||
         !nn__plan_add(&total, q->col_size, 2) || !nn__plan_add(&total, q->acc_size, 8) ||
         !nn__plan_add(&total, q->cols, sizeof(size_t)) ||
         !nn__plan_add(&total, nn_shape_size(nn__net_output(net)) * b, 4) ||
@@ -9689,8 +9693,8 @@ static size_t nn__qbuffers(const nn_net *net, nn__qnet *q, int max_batch)
 
 static nn_status nn__qalloc_buffers(const nn_net *net, nn__qnet *q, int max_batch, const char *fn)
 {
-    q->act[0] = (uint8_t *)nn__calloc(q->act_size, 1);
-    q->act[1] = (uint8_t *)nn__calloc(q->act_size, 1);
+    q->act[0] = (uint8_t *)nn__calloc(q->act_size + NN__QPAD_BYTES, 1);
+    q->act[1] = (uint8_t *)nn__calloc(q->act_size + NN__QPAD_BYTES, 1);
     q->col = (uint8_t *)nn__calloc(q->col_size ? q->col_size : 1, 1);
     q->col_hi = (uint8_t *)nn__calloc(q->col_size ? q->col_size : 1, 1);
     q->acc = (int32_t *)nn__calloc(q->acc_size ? q->acc_size : 1, sizeof(int32_t));
@@ -9788,35 +9792,40 @@ static nn_status nn__qop_prepare(const nn_net *net, nn__qop *op, const char *fn)
 
 /* im2row of one sample's channels c0 .. c0 + C - 1: row p (an output pixel) holds the
    kernel's window over them, channel-major as the weights, the padding at the input's
-   zero point, then zeros up to kp. */
+   zero point, then zeros up to kp. A window row of up to 4 bytes is moved as 4 where
+   the extra bytes fall in the same row: a later window row overwrites them, or the
+   zeros do (the activations have NN__QPAD_BYTES more to read). */
 static void nn__qim2row(const uint8_t *x, const nn_layer *L, int c0, int C, uint8_t pad, uint8_t *col, int kp)
 {
     const nn_layer_desc *d = &L->desc;
-    int H = L->in.h, W = L->in.w, oh = L->out.h, ow = L->out.w, oy, ox, c, ky, kx;
-    for (oy = 0; oy < oh; oy++)
-        for (ox = 0; ox < ow; ox++) {
-            uint8_t *row = col + ((size_t)oy * ow + ox) * kp;
-            int at = 0;
-            int ix0 = ox * d->stride_w - d->pad_w, inside = ix0 >= 0 && ix0 + (d->kernel_w - 1) * d->dilation_w < W;
-            for (c = c0; c < c0 + C; c++) {
-                const uint8_t *xc = x + (size_t)c * H * W;
-                for (ky = 0; ky < d->kernel_h; ky++) {
-                    int iy = oy * d->stride_h - d->pad_h + ky * d->dilation_h;
-                    const uint8_t *xr = xc + (size_t)(iy < 0 || iy >= H ? 0 : iy) * W;
-                    if (iy < 0 || iy >= H) {
-                        for (kx = 0; kx < d->kernel_w; kx++) row[at++] = pad;
-                    } else if (inside) {   /* the common case: no column test */
-                        for (kx = 0; kx < d->kernel_w; kx++) row[at++] = xr[ix0 + kx * d->dilation_w];
-                    } else {
-                        for (kx = 0; kx < d->kernel_w; kx++) {
+    int H = L->in.h, W = L->in.w, oh = L->out.h, ow = L->out.w, kh = d->kernel_h, kw = d->kernel_w;
+    int oy, ox, c, ky, kx, k = C * kh * kw;
+    size_t P = (size_t)oh * ow, p;
+    for (c = 0; c < C; c++)   /* a window row of every output pixel at a time */
+        for (ky = 0; ky < kh; ky++) {
+            const uint8_t *xc = x + (size_t)(c0 + c) * H * W;
+            size_t off = (size_t)(c * kh + ky) * kw;
+            int fast = kw <= 4 && d->dilation_w == 1 && off + 4 <= (size_t)kp;
+            for (oy = 0; oy < oh; oy++) {
+                int iy = oy * d->stride_h - d->pad_h + ky * d->dilation_h;
+                const uint8_t *xr = xc + (size_t)(iy < 0 || iy >= H ? 0 : iy) * W;
+                uint8_t *dst = col + (size_t)oy * ow * kp + off;
+                for (ox = 0; ox < ow; ox++, dst += kp) {
+                    int ix0 = ox * d->stride_w - d->pad_w;
+                    if (iy < 0 || iy >= H) memset(dst, pad, (size_t)kw);
+                    else if (ix0 >= 0 && ix0 + (kw - 1) * d->dilation_w < W) {
+                        if (fast) memcpy(dst, xr + ix0, 4);   /* 4 bytes moved, kw kept */
+                        else
+                            for (kx = 0; kx < kw; kx++) dst[kx] = xr[ix0 + kx * d->dilation_w];
+                    } else
+                        for (kx = 0; kx < kw; kx++) {
                             int ix = ix0 + kx * d->dilation_w;
-                            row[at++] = ix >= 0 && ix < W ? xr[ix] : pad;
+                            dst[kx] = ix >= 0 && ix < W ? xr[ix] : pad;
                         }
-                    }
                 }
             }
-            memset(row + at, 0, (size_t)(kp - at));
         }
+    for (p = 0; p < P; p++) memset(col + p * kp + k, 0, (size_t)(kp - k));
 }
 
 /* One GEMM of an op: rows r0..r1 of group g over n columns (col: im2row rows of one
@@ -9969,6 +9978,32 @@ static void nn__qpool_op(const nn_net *net, const nn__qop *op, const uint8_t *x,
     const nn_layer *L = &net->layers[op->layer];
     int planes = n * op->in.c, c, oy, ox, ky, kx, zp = op->in_zp;
     nn__pool_geom g = nn__pool_geom_of(L);
+    if (op->kind == NN__QMAXPOOL && g.W <= 1024) {   /* separable: the rows' maximum, then the window's */
+        uint8_t v[1024];
+        for (c = 0; c < planes; c++) {
+            const uint8_t *xc = x + (size_t)c * g.H * g.W;
+            for (oy = 0; oy < op->out.h; oy++) {
+                int y0 = oy * g.sh - g.ph, y1 = y0 + g.kh, x0, x1;
+                y0 = y0 < 0 ? 0 : y0;
+                y1 = y1 > g.H ? g.H : y1;
+                memcpy(v, xc + (size_t)y0 * g.W, (size_t)g.W);
+                for (ky = y0 + 1; ky < y1; ky++)
+                    for (kx = 0; kx < g.W; kx++) {
+                        uint8_t e = xc[(size_t)ky * g.W + kx];
+                        v[kx] = e > v[kx] ? e : v[kx];
+                    }
+                for (ox = 0; ox < op->out.w; ox++) {
+                    uint8_t best;
+                    x0 = ox * g.sw - g.pw;
+                    x1 = x0 + g.kw > g.W ? g.W : x0 + g.kw;
+                    x0 = x0 < 0 ? 0 : x0;
+                    for (best = v[x0], kx = x0 + 1; kx < x1; kx++) best = v[kx] > best ? v[kx] : best;
+                    *y++ = best;
+                }
+            }
+        }
+        return;
+    }
     if (op->kind == NN__QGAP) {
         size_t hw = (size_t)op->in.h * op->in.w, j;
         for (c = 0; c < planes; c++) {

@@ -168,7 +168,8 @@ static void test_packed_kernels(void)
                         int p;
                         if (k > 600 && (rows > 33 || n > 9)) continue;
                         random_op(&r, &op, rows, groups, k, mode == 3 ? 0 : mode);
-                        x = (uint8_t *)calloc((size_t)n * op.kp, 1);
+                        x = (uint8_t *)calloc((size_t)(n + NN__QPAD_COLS) * op.kp, 1);
+                        memset(x + (size_t)n * op.kp, 0xff, (size_t)NN__QPAD_COLS * op.kp);   /* read, unused */
                         y1 = (uint8_t *)malloc(cells); y2 = (uint8_t *)malloc(cells);
                         f1 = (float *)malloc(cells * 4); f2 = (float *)malloc(cells * 4);
                         at = (size_t *)malloc((size_t)n * sizeof(size_t));
