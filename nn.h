@@ -3400,7 +3400,7 @@ typedef struct nn__qblock {
 
 typedef void (*nn__qkern_fn)(const nn__qblock *b);
 
-#define NN__QPAD_COLS 8   /* the columns a kernel may read past the last one */
+#define NN__QPAD_COLS 12   /* the columns a kernel may read past the last one */
 
 static int32_t nn__ld32(const uint8_t *p)
 {
@@ -3491,6 +3491,7 @@ static inline __m256i nn__qmac_avxvnni(__m256i acc, __m256i x, __m256i w)
 #define NN__QREP4(X, A) X(0, A) X(1, A) X(2, A) X(3, A)
 #define NN__QREP6(X, A) NN__QREP4(X, A) X(4, A) X(5, A)
 #define NN__QREP8(X, A) NN__QREP6(X, A) X(6, A) X(7, A)
+#define NN__QREP12(X, A) NN__QREP8(X, A) X(8, A) X(9, A) X(10, A) X(11, A)
 #define NN__QY_ZERO(j, A) __m256i c0##j = _mm256_setzero_si256(), c1##j = c0##j;
 #define NN__QY_MAC(j, MAC)                                                                    \
     { __m256i xb = _mm256_set1_epi32(nn__ld32(xa + (size_t)(j) * b->kp));                    \
@@ -3545,31 +3546,42 @@ static void nn__qk_avx2(const nn__qblock *b)
     else nn__qk_avx2_plain(b);
 }
 
-/* AVX-512 VNNI: two panels (32 channels) x 8 columns, 16 zmm accumulators. */
-__attribute__((target("avx2,avx512f,avx512vnni")))
+/* AVX-512 VNNI: two panels (32 channels) x NC columns, 2 NC zmm accumulators. */
+#define NN__QKERN_ZMM(NAME, NC, REP)                                                          \
+    __attribute__((target("avx2,avx512f,avx512vnni")))                                        \
+    static void NAME(const nn__qblock *b)                                                     \
+    {                                                                                         \
+        int kg = b->kp / 4, pair, j0, p;                                                      \
+        uint8_t t8[NC * 32];                                                                  \
+        float tf[NC * 32];                                                                    \
+        for (pair = 0; pair * 32 < b->rows; pair++) {                                         \
+            const int8_t *w = b->w + (size_t)pair * 2 * kg * 64, *w1 = w + (size_t)kg * 64;   \
+            const int32_t *par = b->par + (size_t)pair * 128;                                 \
+            int two = b->rows > pair * 32 + 16;                                               \
+            for (j0 = 0; j0 < b->n; j0 += NC) {                                               \
+                const uint8_t *x0 = b->x + (size_t)j0 * b->kp;                                \
+                int nv = b->n - j0 < NC ? b->n - j0 : NC;                                     \
+                REP(NN__QZ_ZERO, 0)                                                           \
+                for (p = 0; p < kg; p++) {                                                    \
+                    const uint8_t *xa = x0 + 4 * p;                                           \
+                    __m512i v0 = _mm512_loadu_si512((const void *)(w + (size_t)p * 64));      \
+                    __m512i v1 = _mm512_loadu_si512((const void *)(w1 + (size_t)p * 64));     \
+                    REP(NN__QZ_MAC, 0)                                                        \
+                }                                                                             \
+                REP(NN__QZ_OUT, 0)                                                            \
+                nn__qscatter(b, j0, nv, pair * 32, t8, tf);                                   \
+            }                                                                                 \
+        }                                                                                     \
+    }
+
+NN__QKERN_ZMM(nn__qk_avx512_8, 8, NN__QREP8)
+NN__QKERN_ZMM(nn__qk_avx512_12, 12, NN__QREP12)
+
+/* 12 columns (24 accumulators) where there are more than 8, else 8. */
 static void nn__qk_avx512(const nn__qblock *b)
 {
-    int kg = b->kp / 4, pair, j0, p;
-    uint8_t t8[8 * 32];
-    float tf[8 * 32];
-    for (pair = 0; pair * 32 < b->rows; pair++) {
-        const int8_t *w = b->w + (size_t)pair * 2 * kg * 64, *w1 = w + (size_t)kg * 64;
-        const int32_t *par = b->par + (size_t)pair * 128;
-        int two = b->rows > pair * 32 + 16;
-        for (j0 = 0; j0 < b->n; j0 += 8) {
-            const uint8_t *x0 = b->x + (size_t)j0 * b->kp;
-            int nv = b->n - j0 < 8 ? b->n - j0 : 8;
-            NN__QREP8(NN__QZ_ZERO, 0)
-            for (p = 0; p < kg; p++) {
-                const uint8_t *xa = x0 + 4 * p;
-                __m512i v0 = _mm512_loadu_si512((const void *)(w + (size_t)p * 64));
-                __m512i v1 = _mm512_loadu_si512((const void *)(w1 + (size_t)p * 64));
-                NN__QREP8(NN__QZ_MAC, 0)
-            }
-            NN__QREP8(NN__QZ_OUT, 0)
-            nn__qscatter(b, j0, nv, pair * 32, t8, tf);
-        }
-    }
+    if (b->n > 8) nn__qk_avx512_12(b);
+    else nn__qk_avx512_8(b);
 }
 
 /* 1 AVX2, 2 AVX-VNNI, 3 AVX-512 VNNI (CPUID, and the OS saving the zmm state), or 0. */
@@ -9798,34 +9810,44 @@ static nn_status nn__qop_prepare(const nn_net *net, nn__qop *op, const char *fn)
 static void nn__qim2row(const uint8_t *x, const nn_layer *L, int c0, int C, uint8_t pad, uint8_t *col, int kp)
 {
     const nn_layer_desc *d = &L->desc;
-    int H = L->in.h, W = L->in.w, oh = L->out.h, ow = L->out.w, kh = d->kernel_h, kw = d->kernel_w;
-    int oy, ox, c, ky, kx, k = C * kh * kw;
-    size_t P = (size_t)oh * ow, p;
+    const int H = L->in.h, W = L->in.w, oh = L->out.h, ow = L->out.w, kh = d->kernel_h, kw = d->kernel_w;
+    const int sh = d->stride_h, sw = d->stride_w, ph = d->pad_h, pw = d->pad_w, dh = d->dilation_h;
+    const int dw = d->dilation_w, k = C * kh * kw, span = W - 1 - (kw - 1) * dw + pw;
+    /* the output columns whose window lies inside the input: lo .. hi - 1 */
+    const int lo = (pw + sw - 1) / sw, hi0 = span < 0 ? 0 : span / sw + 1, hi = hi0 > ow ? ow : hi0 < lo ? lo : hi0;
+    const size_t P = (size_t)oh * ow, skp = (size_t)kp;
+    int oy, ox, c, ky, kx;
+    size_t p;
     for (c = 0; c < C; c++)   /* a window row of every output pixel at a time */
         for (ky = 0; ky < kh; ky++) {
             const uint8_t *xc = x + (size_t)(c0 + c) * H * W;
             size_t off = (size_t)(c * kh + ky) * kw;
-            int fast = kw <= 4 && d->dilation_w == 1 && off + 4 <= (size_t)kp;
+            int fast = kw <= 4 && dw == 1 && off + 4 <= skp;
             for (oy = 0; oy < oh; oy++) {
-                int iy = oy * d->stride_h - d->pad_h + ky * d->dilation_h;
+                int iy = oy * sh - ph + ky * dh;
                 const uint8_t *xr = xc + (size_t)(iy < 0 || iy >= H ? 0 : iy) * W;
-                uint8_t *dst = col + (size_t)oy * ow * kp + off;
-                for (ox = 0; ox < ow; ox++, dst += kp) {
-                    int ix0 = ox * d->stride_w - d->pad_w;
-                    if (iy < 0 || iy >= H) memset(dst, pad, (size_t)kw);
-                    else if (ix0 >= 0 && ix0 + (kw - 1) * d->dilation_w < W) {
-                        if (fast) memcpy(dst, xr + ix0, 4);   /* 4 bytes moved, kw kept */
-                        else
-                            for (kx = 0; kx < kw; kx++) dst[kx] = xr[ix0 + kx * d->dilation_w];
-                    } else
+                uint8_t *dst = col + (size_t)oy * ow * skp + off;
+                if (iy < 0 || iy >= H) {
+                    for (ox = 0; ox < ow; ox++) memset(dst + ox * skp, pad, (size_t)kw);
+                    continue;
+                }
+                for (ox = 0; ox < ow; ox++) {
+                    int ix0 = ox * sw - pw;
+                    uint8_t *o = dst + ox * skp;
+                    if (ox == lo && lo < hi && fast) {   /* the inside: 4 bytes moved, kw kept */
+                        for (; ox < hi; ox++) memcpy(dst + ox * skp, xr + ox * sw - pw, 4);
+                        ox--;
+                    } else if (ox >= lo && ox < hi)
+                        for (kx = 0; kx < kw; kx++) o[kx] = xr[ix0 + kx * dw];
+                    else
                         for (kx = 0; kx < kw; kx++) {
-                            int ix = ix0 + kx * d->dilation_w;
-                            dst[kx] = ix >= 0 && ix < W ? xr[ix] : pad;
+                            int ix = ix0 + kx * dw;
+                            o[kx] = ix >= 0 && ix < W ? xr[ix] : pad;
                         }
                 }
             }
         }
-    for (p = 0; p < P; p++) memset(col + p * kp + k, 0, (size_t)(kp - k));
+    for (p = 0; p < P; p++) memset(col + p * skp + k, 0, skp - (size_t)k);
 }
 
 /* One GEMM of an op: rows r0..r1 of group g over n columns (col: im2row rows of one

@@ -215,6 +215,51 @@ static void test_packed_kernels(void)
     CHECK(bad == 0, "%d of %d blocks differ", bad, runs);
 }
 
+/* nn__qim2row against the definition, on kernel, stride, padding and dilation
+   geometries (windows inside, across both edges, outputs of one column; groups by c0). */
+static void test_im2row(void)
+{
+    static const int geo[][7] = {   /* H, W, k, stride, pad, dilation, channels */
+        {5, 7, 3, 1, 1, 1, 3}, {2, 2, 3, 1, 1, 1, 4}, {1, 1, 3, 1, 1, 1, 2}, {6, 9, 3, 2, 1, 1, 2},
+        {8, 8, 1, 1, 0, 1, 5}, {7, 5, 5, 1, 2, 1, 2}, {9, 9, 3, 1, 2, 2, 2}, {4, 6, 2, 2, 0, 1, 3},
+        {3, 10, 4, 3, 1, 1, 2}, {12, 12, 7, 2, 3, 1, 1}, {5, 5, 3, 1, 0, 1, 12}};
+    int gi, bad = 0;
+    nn_rng r = nn_rng_new(5);
+    for (gi = 0; gi < (int)(sizeof geo / sizeof geo[0]); gi++) {
+        int H = geo[gi][0], W = geo[gi][1], k = geo[gi][2], st = geo[gi][3], pad = geo[gi][4], dil = geo[gi][5];
+        int C = geo[gi][6], oh = (H + 2 * pad - dil * (k - 1) - 1) / st + 1, ow = (W + 2 * pad - dil * (k - 1) - 1) / st + 1;
+        int c0 = C > 2 ? 1 : 0, Cg = C - c0, K = Cg * k * k, kp = (K + NN__QK - 1) / NN__QK * NN__QK, oy, ox, c, ky, kx;
+        nn_layer L;
+        uint8_t *x = (uint8_t *)malloc((size_t)C * H * W + NN__QPAD_BYTES);
+        uint8_t *col = (uint8_t *)malloc((size_t)oh * ow * kp + (size_t)NN__QPAD_COLS * kp);
+        size_t i;
+        memset(&L, 0, sizeof L);
+        L.desc = nn_conv2d(4, k, st, pad);
+        L.desc.dilation_h = L.desc.dilation_w = dil;
+        L.in = nn_shape3(C, H, W);
+        L.out = nn_shape3(4, oh, ow);
+        for (i = 0; i < (size_t)C * H * W + NN__QPAD_BYTES; i++) x[i] = (uint8_t)rnd(&r, 256);
+        memset(col, 0xee, (size_t)oh * ow * kp + (size_t)NN__QPAD_COLS * kp);
+        nn__qim2row(x, &L, c0, Cg, 9, col, kp);
+        for (oy = 0; oy < oh; oy++)
+            for (ox = 0; ox < ow; ox++) {
+                const uint8_t *row = col + ((size_t)oy * ow + ox) * kp;
+                int at = 0;
+                for (c = c0; c < C; c++)
+                    for (ky = 0; ky < k; ky++)
+                        for (kx = 0; kx < k; kx++, at++) {
+                            int iy = oy * st - pad + ky * dil, ix = ox * st - pad + kx * dil;
+                            int want = iy < 0 || iy >= H || ix < 0 || ix >= W ? 9 : x[((size_t)c * H + iy) * W + ix];
+                            bad += row[at] != want;
+                        }
+                for (; at < kp; at++) bad += row[at] != 0;
+            }
+        CHECK(bad == 0, "geometry %d (%dx%d k%d s%d p%d d%d): %d bytes differ", gi, H, W, k, st, pad, dil, bad);
+        free(x);
+        free(col);
+    }
+}
+
 /* round(acc * mult / 2^shift), half away from zero, by another route. */
 static int32_t ref_round(int32_t acc, int32_t mult, int shift)
 {
@@ -620,6 +665,7 @@ int main(void)
 {
     RUN(test_kernels_bit_exact);
     RUN(test_packed_kernels);
+    RUN(test_im2row);
     RUN(test_requantization);
     RUN(test_observer);
     RUN(test_definitions_mlp);
