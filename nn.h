@@ -3502,12 +3502,16 @@ static inline __m256i nn__qmac_avxvnni(__m256i acc, __m256i x, __m256i w)
 #define NN__QZ_MAC(j, A)                                                                      \
     { __m512i xb = _mm512_set1_epi32(nn__ld32(xa + (size_t)(j) * b->kp));                    \
       c0##j = _mm512_dpbusd_epi32(c0##j, xb, v0); c1##j = _mm512_dpbusd_epi32(c1##j, xb, v1); }
+/* (through memory: g++ warns on the undefined operand of _mm512_extracti64x4_epi64) */
 #define NN__QZ_OUT(j, A)                                                                      \
     if (j < nv) {                                                                             \
-        nn__qout16(b, _mm512_castsi512_si256(c0##j), _mm512_extracti64x4_epi64(c0##j, 1), par, \
-                   t8 + j * 32, tf + j * 32);                                                 \
-        if (two) nn__qout16(b, _mm512_castsi512_si256(c1##j), _mm512_extracti64x4_epi64(c1##j, 1), \
-                            par + 64, t8 + j * 32 + 16, tf + j * 32 + 16);                    \
+        _mm512_storeu_si512((void *)acc, c0##j);                                              \
+        _mm512_storeu_si512((void *)(acc + 16), c1##j);                                       \
+        nn__qout16(b, _mm256_loadu_si256((const __m256i *)acc), _mm256_loadu_si256((const __m256i *)(acc + 8)), \
+                   par, t8 + j * 32, tf + j * 32);                                            \
+        if (two) nn__qout16(b, _mm256_loadu_si256((const __m256i *)(acc + 16)),               \
+                            _mm256_loadu_si256((const __m256i *)(acc + 24)), par + 64, t8 + j * 32 + 16, \
+                            tf + j * 32 + 16);                                                \
     }
 
 /* A ymm kernel: panel by panel, NC columns at a time (past n the columns are whatever
@@ -3554,6 +3558,7 @@ static void nn__qk_avx2(const nn__qblock *b)
         int kg = b->kp / 4, pair, j0, p;                                                      \
         uint8_t t8[NC * 32];                                                                  \
         float tf[NC * 32];                                                                    \
+        int32_t acc[32];                                                                      \
         for (pair = 0; pair * 32 < b->rows; pair++) {                                         \
             const int8_t *w = b->w + (size_t)pair * 2 * kg * 64, *w1 = w + (size_t)kg * 64;   \
             const int32_t *par = b->par + (size_t)pair * 128;                                 \
