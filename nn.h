@@ -3371,8 +3371,6 @@ static void nn__qgemm_scalar(int m, int n, int kp, const int8_t *w, const uint8_
         }
 }
 
-#ifdef NN__X86
-#include <cpuid.h>
 
 /* The packed kernels: a block of output channels (the lanes) against n columns (an
    output pixel of a sample, or a Linear's sample), requantized in registers and stored.
@@ -3401,6 +3399,9 @@ typedef struct nn__qblock {
 typedef void (*nn__qkern_fn)(const nn__qblock *b);
 
 #define NN__QPAD_COLS 12   /* the columns a kernel may read past the last one */
+
+#ifdef NN__X86
+#include <cpuid.h>
 
 static int32_t nn__ld32(const uint8_t *p)
 {
@@ -3550,43 +3551,46 @@ static void nn__qk_avx2(const nn__qblock *b)
     else nn__qk_avx2_plain(b);
 }
 
-/* AVX-512 VNNI: two panels (32 channels) x NC columns, 2 NC zmm accumulators. */
-#define NN__QKERN_ZMM(NAME, NC, REP)                                                          \
+/* AVX-512 VNNI: a tile of two panels (32 channels, from panel 2 pair) x NC columns from
+   j0, 2 NC zmm accumulators. */
+#define NN__QTILE_ZMM(NAME, NC, REP)                                                          \
     __attribute__((target("avx2,avx512f,avx512vnni")))                                        \
-    static void NAME(const nn__qblock *b)                                                     \
+    static void NAME(const nn__qblock *b, int pair, int j0)                                   \
     {                                                                                         \
-        int kg = b->kp / 4, pair, j0, p;                                                      \
+        int kg = b->kp / 4, p, nv = b->n - j0 < NC ? b->n - j0 : NC;                          \
+        int two = b->rows > pair * 32 + 16;                                                   \
         uint8_t t8[NC * 32];                                                                  \
         float tf[NC * 32];                                                                    \
         int32_t acc[32];                                                                      \
-        for (pair = 0; pair * 32 < b->rows; pair++) {                                         \
-            const int8_t *w = b->w + (size_t)pair * 2 * kg * 64, *w1 = w + (size_t)kg * 64;   \
-            const int32_t *par = b->par + (size_t)pair * 128;                                 \
-            int two = b->rows > pair * 32 + 16;                                               \
-            for (j0 = 0; j0 < b->n; j0 += NC) {                                               \
-                const uint8_t *x0 = b->x + (size_t)j0 * b->kp;                                \
-                int nv = b->n - j0 < NC ? b->n - j0 : NC;                                     \
-                REP(NN__QZ_ZERO, 0)                                                           \
-                for (p = 0; p < kg; p++) {                                                    \
-                    const uint8_t *xa = x0 + 4 * p;                                           \
-                    __m512i v0 = _mm512_loadu_si512((const void *)(w + (size_t)p * 64));      \
-                    __m512i v1 = _mm512_loadu_si512((const void *)(w1 + (size_t)p * 64));     \
-                    REP(NN__QZ_MAC, 0)                                                        \
-                }                                                                             \
-                REP(NN__QZ_OUT, 0)                                                            \
-                nn__qscatter(b, j0, nv, pair * 32, t8, tf);                                   \
-            }                                                                                 \
+        const int8_t *w = b->w + (size_t)pair * 2 * kg * 64, *w1 = w + (size_t)kg * 64;       \
+        const int32_t *par = b->par + (size_t)pair * 128;                                     \
+        const uint8_t *x0 = b->x + (size_t)j0 * b->kp;                                        \
+        REP(NN__QZ_ZERO, 0)                                                                   \
+        for (p = 0; p < kg; p++) {                                                            \
+            const uint8_t *xa = x0 + 4 * p;                                                   \
+            __m512i v0 = _mm512_loadu_si512((const void *)(w + (size_t)p * 64));              \
+            __m512i v1 = _mm512_loadu_si512((const void *)(w1 + (size_t)p * 64));             \
+            REP(NN__QZ_MAC, 0)                                                                \
         }                                                                                     \
+        REP(NN__QZ_OUT, 0)                                                                    \
+        nn__qscatter(b, j0, nv, pair * 32, t8, tf);                                           \
     }
 
-NN__QKERN_ZMM(nn__qk_avx512_8, 8, NN__QREP8)
-NN__QKERN_ZMM(nn__qk_avx512_12, 12, NN__QREP12)
+NN__QTILE_ZMM(nn__qtile_avx512_4, 4, NN__QREP4)
+NN__QTILE_ZMM(nn__qtile_avx512_8, 8, NN__QREP8)
+NN__QTILE_ZMM(nn__qtile_avx512_12, 12, NN__QREP12)
 
-/* 12 columns (24 accumulators) where there are more than 8, else 8. */
+/* Pair by pair (its weights stay in the cache), tiles of 12 columns, the last one of 4,
+   8 or 12. */
 static void nn__qk_avx512(const nn__qblock *b)
 {
-    if (b->n > 8) nn__qk_avx512_12(b);
-    else nn__qk_avx512_8(b);
+    int pair, j0;
+    for (pair = 0; pair * 32 < b->rows; pair++) {
+        for (j0 = 0; j0 + 12 <= b->n; j0 += 12) nn__qtile_avx512_12(b, pair, j0);
+        if (b->n - j0 > 8) nn__qtile_avx512_12(b, pair, j0);
+        else if (b->n - j0 > 4) nn__qtile_avx512_8(b, pair, j0);
+        else if (b->n - j0 > 0) nn__qtile_avx512_4(b, pair, j0);
+    }
 }
 
 /* 1 AVX2, 2 AVX-VNNI, 3 AVX-512 VNNI (CPUID, and the OS saving the zmm state), or 0. */
