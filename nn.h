@@ -9504,8 +9504,9 @@ NNDEF nn_status nn_load_checkpoint(nn_net *net, nn_optim *opt, const char *path)
      = -round(min / scale) in 0..127) with reduce_range: the scale of 7 bits, 0..127, as
      PyTorch's x86 backends; the values are uint8, 0..255, as there: the 128 levels
      above the calibrated range take what the calibration images did not reach. The
-     kernels take levels below 128 (vpmaddubsw would saturate on larger ones: KERNELS,
-     int8 kernels), so a GEMM whose input holds larger ones splits it (nn__qsplit);
+     AVX2 and NEON kernels take levels below 128 (vpmaddubsw would saturate on larger
+     ones: KERNELS, int8 kernels), so a GEMM whose input holds larger ones splits it
+     (nn__qsplit); the VNNI ones take any;
    - a Conv2d or Linear: acc = sum (qx - zx) qw + qb in int32, with the bias quantized
      as qb = round(b / (scale_x scale_w[c])) (held within +-2^30); the output
      y = clamp(zy + round(acc * M), lo, 255), M = scale_x scale_w[c] / scale_y as a
