@@ -3706,15 +3706,16 @@ static void nn__wino_input_grad_small(const float *dV, size_t ld_v, int images, 
    (The layers split larger activations, QUANTIZED INFERENCE.) With k <= NN__QMAX_K
    every sum is exact in int32, so every path gives the bits of
    the scalar reference.
-   AVX2: vpmaddubsw multiplies 32 unsigned by 32 signed bytes and adds adjacent pairs
-   into int16 with saturation. Activations below 128 (7-bit, as PyTorch's x86 backends
-   reduce their range) and weights within +-127 bound a pair by 2 * 127 * 127 = 32258
-   < 32767: it never saturates. vpmaddwd by ones then adds pairs of those into int32.
+   x86 (the packed kernels below): vpmaddubsw multiplies 32 unsigned by 32 signed bytes
+   and adds adjacent pairs into int16 with saturation. Activations below 128 (7-bit, as
+   PyTorch's x86 backends reduce their range) and weights within +-127 bound a pair by
+   2 * 127 * 127 = 32258 < 32767: it never saturates. vpmaddwd by ones then adds pairs of
+   those into int32.
    NEON: activations below 128 are int8 as they are, so both operands are signed:
    sdot (vdotq_s32, the ARMv8.2 dot product: four products into each int32 lane)
    where the CPU has it (getauxval, HWCAP_ASIMDDP on Linux), else vmull_s8 + vmlal_s8
    (a pair of products in int16, the same bound) and vpadalq_s16 into int32.
-   Blocks of 4 rows x 2 columns (8 accumulators), then 4 x 1, then 1 x 1. */
+   NEON: blocks of 4 rows x 2 columns (8 accumulators), then 4 x 1, then 1 x 1. */
 
 #define NN__QK 32            /* the padding of a row of the products */
 #define NN__QMAX 127         /* the largest activation level (7 bits) */
@@ -3741,75 +3742,244 @@ static void nn__qgemm_scalar(int m, int n, int kp, const int8_t *w, const uint8_
         }
 }
 
+
+/* The packed kernels: a block of output channels (the lanes) against n columns (an
+   output pixel of a sample, or a Linear's sample), requantized in registers and stored.
+   The weights, packed once (nn__qop_prepare), are panels of 16 channels, 4-byte groups
+   along k: panel[k / 4][16 channels][4 bytes], the panels of a group an even count
+   (zero-padded); a column is an im2row row of kp bytes, as for the kernels above. Per
+   4-byte group a column's 4 bytes are broadcast to every lane and multiplied with the
+   panel's: vpdpbusd (AVX-512 VNNI on zmm: 2 panels x 8 columns, 16 accumulators; AVX-VNNI
+   on ymm: 1 panel x 6 columns) adds the 4 products of unsigned by signed bytes into each
+   int32 lane exactly, so those take any byte. AVX2 (1 panel x 4 columns) forms them with
+   vpmaddubsw + vpmaddwd, exact for bytes below 128 (the bound above); a block whose
+   columns hold larger ones (split) takes each as lo + 128 hi, lo = x & 127, hi = x >> 7,
+   two exact products. Each lane's sum is the scalar kernel's, every path the same bits. */
+typedef struct nn__qblock {
+    int kp, n, rows, c0;         /* column bytes, columns, channels (lanes), the first one's index */
+    int split, to_float, zp, lo; /* split: AVX2's levels above 127; requantization: zero point, floor */
+    const int8_t *w;             /* ceil(rows / 16) panels (an even count) of kp / 4 x 64 bytes */
+    const int32_t *par;          /* a panel's 64 words: bias_eff, mult, shift, deq (float) x 16 */
+    const uint8_t *x;            /* column j at x + j kp */
+    uint8_t *y;                  /* channel c0 + l of column j: y[at[j] + (c0 + l) cs] */
+    float *yf;                   /* the same for a float output */
+    const size_t *at;
+    size_t cs;
+} nn__qblock;
+
+typedef void (*nn__qkern_fn)(const nn__qblock *b);
+
+#define NN__QPAD_COLS 12   /* the columns a kernel may read past the last one */
+
 #ifdef NN__X86
-/* The int32 product sums of 32 bytes: x unsigned (< 128), w signed. */
-#define NN__QMAC_AVX2(acc, xv, wv) \
-    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(xv, wv), ones))
+#include <cpuid.h>
 
-/* The totals of four accumulators: lane i = the sum of a_i's eight lanes. */
-__attribute__((target("avx2")))
-static __m128i nn__qsum4_avx2(__m256i a0, __m256i a1, __m256i a2, __m256i a3)
+static int32_t nn__ld32(const uint8_t *p)
 {
-    __m256i t = _mm256_hadd_epi32(_mm256_hadd_epi32(a0, a1), _mm256_hadd_epi32(a2, a3));
-    return _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
 }
 
-__attribute__((target("avx2")))
-static void nn__qgemm_avx2(int m, int n, int kp, const int8_t *w, const uint8_t *x, int32_t *c,
-                           int ldc)
+/* Columns j0 .. j0 + nv - 1 of a tile (t8 or tf, 32 lanes a column, lanes from lane0 of
+   the block) into the output. */
+static void nn__qscatter(const nn__qblock *b, int j0, int nv, int lane0, const uint8_t *t8, const float *tf)
 {
-    const __m256i ones = _mm256_set1_epi16(1);
-    int i = 0, j, p, r;
-    int32_t s[4];
-    for (; i + 4 <= m; i += 4) {
-        const int8_t *w0 = w + (size_t)i * kp, *w1 = w0 + kp, *w2 = w1 + kp, *w3 = w2 + kp;
-        for (j = 0; j + 2 <= n; j += 2) {
-            const uint8_t *x0 = x + (size_t)j * kp, *x1 = x0 + kp;
-            __m256i a00 = _mm256_setzero_si256(), a01 = a00, a10 = a00, a11 = a00;
-            __m256i a20 = a00, a21 = a00, a30 = a00, a31 = a00;
-            for (p = 0; p < kp; p += 32) {
-                __m256i u0 = _mm256_loadu_si256((const __m256i *)(x0 + p));
-                __m256i u1 = _mm256_loadu_si256((const __m256i *)(x1 + p)), v;
-                v = _mm256_loadu_si256((const __m256i *)(w0 + p));
-                NN__QMAC_AVX2(a00, u0, v); NN__QMAC_AVX2(a01, u1, v);
-                v = _mm256_loadu_si256((const __m256i *)(w1 + p));
-                NN__QMAC_AVX2(a10, u0, v); NN__QMAC_AVX2(a11, u1, v);
-                v = _mm256_loadu_si256((const __m256i *)(w2 + p));
-                NN__QMAC_AVX2(a20, u0, v); NN__QMAC_AVX2(a21, u1, v);
-                v = _mm256_loadu_si256((const __m256i *)(w3 + p));
-                NN__QMAC_AVX2(a30, u0, v); NN__QMAC_AVX2(a31, u1, v);
-            }
-            _mm_storeu_si128((__m128i *)s, nn__qsum4_avx2(a00, a10, a20, a30));
-            for (r = 0; r < 4; r++) c[(size_t)(i + r) * ldc + j] = s[r];
-            _mm_storeu_si128((__m128i *)s, nn__qsum4_avx2(a01, a11, a21, a31));
-            for (r = 0; r < 4; r++) c[(size_t)(i + r) * ldc + j + 1] = s[r];
-        }
-        for (; j < n; j++) {
-            const uint8_t *x0 = x + (size_t)j * kp;
-            __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-            for (p = 0; p < kp; p += 32) {
-                __m256i u0 = _mm256_loadu_si256((const __m256i *)(x0 + p));
-                NN__QMAC_AVX2(a0, u0, _mm256_loadu_si256((const __m256i *)(w0 + p)));
-                NN__QMAC_AVX2(a1, u0, _mm256_loadu_si256((const __m256i *)(w1 + p)));
-                NN__QMAC_AVX2(a2, u0, _mm256_loadu_si256((const __m256i *)(w2 + p)));
-                NN__QMAC_AVX2(a3, u0, _mm256_loadu_si256((const __m256i *)(w3 + p)));
-            }
-            _mm_storeu_si128((__m128i *)s, nn__qsum4_avx2(a0, a1, a2, a3));
-            for (r = 0; r < 4; r++) c[(size_t)(i + r) * ldc + j] = s[r];
-        }
+    int j, l, lanes = b->rows - lane0 < 32 ? b->rows - lane0 : 32;
+    for (j = 0; j < nv; j++) {
+        size_t at = b->at[j0 + j] + (size_t)(b->c0 + lane0) * b->cs;
+        if (b->to_float)
+            for (l = 0; l < lanes; l++) b->yf[at + (size_t)l * b->cs] = tf[j * 32 + l];
+        else if (b->cs == 1) memcpy(b->y + at, t8 + j * 32, (size_t)lanes);
+        else
+            for (l = 0; l < lanes; l++) b->y[at + (size_t)l * b->cs] = t8[j * 32 + l];
     }
-    for (; i < m; i++)
-        for (j = 0; j < n; j++) {
-            const int8_t *w0 = w + (size_t)i * kp;
-            const uint8_t *x0 = x + (size_t)j * kp;
-            __m256i a0 = _mm256_setzero_si256(), z = a0;
-            for (p = 0; p < kp; p += 32)
-                NN__QMAC_AVX2(a0, _mm256_loadu_si256((const __m256i *)(x0 + p)),
-                              _mm256_loadu_si256((const __m256i *)(w0 + p)));
-            _mm_storeu_si128((__m128i *)s, nn__qsum4_avx2(a0, z, z, z));
-            c[(size_t)i * ldc + j] = s[0];
-        }
 }
+
+/* nn__qround on 8 lanes, then the zero point added and clamped to lo..255: |v| times the
+   multiplier in 64 bits (even and odd lanes), plus half, shifted, capped at 2^30, the
+   sign of v put back. */
+__attribute__((target("avx2")))
+static inline __m256i nn__qreq8(__m256i acc, const int32_t *par, __m256i zp, __m256i lo)
+{
+    const __m256i one = _mm256_set1_epi64x(1), cap = _mm256_set1_epi64x(1 << 30);
+    __m256i v = _mm256_add_epi32(acc, _mm256_loadu_si256((const __m256i *)par));
+    __m256i m = _mm256_loadu_si256((const __m256i *)(par + 16)), s = _mm256_loadu_si256((const __m256i *)(par + 32));
+    __m256i a = _mm256_abs_epi32(v), se = _mm256_and_si256(s, _mm256_set1_epi64x(0xffffffff));
+    __m256i so = _mm256_srli_epi64(s, 32), r;
+    __m256i pe = _mm256_mul_epu32(a, m), po = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), _mm256_srli_epi64(m, 32));
+    pe = _mm256_srlv_epi64(_mm256_add_epi64(pe, _mm256_sllv_epi64(one, _mm256_sub_epi64(se, one))), se);
+    po = _mm256_srlv_epi64(_mm256_add_epi64(po, _mm256_sllv_epi64(one, _mm256_sub_epi64(so, one))), so);
+    pe = _mm256_blendv_epi8(pe, cap, _mm256_cmpgt_epi64(pe, cap));
+    po = _mm256_blendv_epi8(po, cap, _mm256_cmpgt_epi64(po, cap));
+    r = _mm256_sign_epi32(_mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xAA), v);
+    return _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(r, zp), lo), _mm256_set1_epi32(255));
+}
+
+/* One column of 16 lanes (a0: lanes 0-7, a1: 8-15) of panel par into t8 or tf. */
+__attribute__((target("avx2")))
+static inline void nn__qout16(const nn__qblock *b, __m256i a0, __m256i a1, const int32_t *par, uint8_t *t8,
+                              float *tf)
+{
+    if (b->to_float) {
+        __m256 d0 = _mm256_loadu_ps((const float *)(par + 48)), d1 = _mm256_loadu_ps((const float *)(par + 56));
+        a0 = _mm256_add_epi32(a0, _mm256_loadu_si256((const __m256i *)par));
+        a1 = _mm256_add_epi32(a1, _mm256_loadu_si256((const __m256i *)(par + 8)));
+        _mm256_storeu_ps(tf, _mm256_mul_ps(_mm256_cvtepi32_ps(a0), d0));
+        _mm256_storeu_ps(tf + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(a1), d1));
+    } else {
+        __m256i zp = _mm256_set1_epi32(b->zp), lo = _mm256_set1_epi32(b->lo);
+        __m256i p = _mm256_packus_epi32(nn__qreq8(a0, par, zp, lo), nn__qreq8(a1, par + 8, zp, lo));
+        p = _mm256_permute4x64_epi64(p, 0xD8);
+        _mm_storeu_si128((__m128i *)t8, _mm_packus_epi16(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1)));
+    }
+}
+
+/* The int32 sums of 4 products of x's unsigned bytes (< 128) by w's signed ones. */
+__attribute__((target("avx2")))
+static inline __m256i nn__qmac_avx2(__m256i acc, __m256i x, __m256i w)
+{
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(x, w), _mm256_set1_epi16(1)));
+}
+
+/* The same for any unsigned bytes: x = lo + 128 hi. */
+__attribute__((target("avx2")))
+static inline __m256i nn__qmac_avx2_split(__m256i acc, __m256i x, __m256i w)
+{
+    __m256i lo = _mm256_and_si256(x, _mm256_set1_epi8(127));
+    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(x, 7), _mm256_set1_epi8(1));
+    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, w), _mm256_set1_epi16(1)));
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, w), _mm256_set1_epi16(128)));
+}
+
+__attribute__((target("avxvnni")))
+static inline __m256i nn__qmac_avxvnni(__m256i acc, __m256i x, __m256i w)
+{
+    return _mm256_dpbusd_avx_epi32(acc, x, w);
+}
+
+/* The accumulators of a kernel, one pair a column, named (arrays of vectors left to
+   the compiler came out as register copies and spills). */
+#define NN__QREP4(X, A) X(0, A) X(1, A) X(2, A) X(3, A)
+#define NN__QREP6(X, A) NN__QREP4(X, A) X(4, A) X(5, A)
+#define NN__QREP8(X, A) NN__QREP6(X, A) X(6, A) X(7, A)
+#define NN__QREP12(X, A) NN__QREP8(X, A) X(8, A) X(9, A) X(10, A) X(11, A)
+#define NN__QY_ZERO(j, A) __m256i c0##j = _mm256_setzero_si256(), c1##j = c0##j;
+#define NN__QY_MAC(j, MAC)                                                                    \
+    { __m256i xb = _mm256_set1_epi32(nn__ld32(xa + (size_t)(j) * b->kp));                    \
+      c0##j = MAC(c0##j, xb, w0); c1##j = MAC(c1##j, xb, w1); }
+#define NN__QY_OUT(j, A)                                                                      \
+    if (j < nv) nn__qout16(b, c0##j, c1##j, b->par + (size_t)panel * 64, t8 + j * 32, tf + j * 32);
+#define NN__QZ_ZERO(j, A) __m512i c0##j = _mm512_setzero_si512(), c1##j = c0##j;
+#define NN__QZ_MAC(j, A)                                                                      \
+    { __m512i xb = _mm512_set1_epi32(nn__ld32(xa + (size_t)(j) * b->kp));                    \
+      c0##j = _mm512_dpbusd_epi32(c0##j, xb, v0); c1##j = _mm512_dpbusd_epi32(c1##j, xb, v1); }
+/* (through memory: g++ warns on the undefined operand of _mm512_extracti64x4_epi64) */
+#define NN__QZ_OUT(j, A)                                                                      \
+    if (j < nv) {                                                                             \
+        _mm512_storeu_si512((void *)acc, c0##j);                                              \
+        _mm512_storeu_si512((void *)(acc + 16), c1##j);                                       \
+        nn__qout16(b, _mm256_loadu_si256((const __m256i *)acc), _mm256_loadu_si256((const __m256i *)(acc + 8)), \
+                   par, t8 + j * 32, tf + j * 32);                                            \
+        if (two) nn__qout16(b, _mm256_loadu_si256((const __m256i *)(acc + 16)),               \
+                            _mm256_loadu_si256((const __m256i *)(acc + 24)), par + 64, t8 + j * 32 + 16, \
+                            tf + j * 32 + 16);                                                \
+    }
+
+/* A ymm kernel: panel by panel, NC columns at a time (past n the columns are whatever
+   the buffer holds there, not stored: it has NN__QPAD_COLS columns more). */
+#define NN__QKERN_YMM(NAME, TARGET, NC, REP, MAC)                                             \
+    TARGET static void NAME(const nn__qblock *b)                                              \
+    {                                                                                         \
+        int kg = b->kp / 4, panel, j0, p;                                                     \
+        uint8_t t8[NC * 32];                                                                  \
+        float tf[NC * 32];                                                                    \
+        for (panel = 0; panel * 16 < b->rows; panel++) {                                      \
+            const int8_t *w = b->w + (size_t)panel * kg * 64;                                 \
+            for (j0 = 0; j0 < b->n; j0 += NC) {                                               \
+                const uint8_t *x0 = b->x + (size_t)j0 * b->kp;                                \
+                int nv = b->n - j0 < NC ? b->n - j0 : NC;                                     \
+                REP(NN__QY_ZERO, 0)                                                           \
+                for (p = 0; p < kg; p++) {                                                    \
+                    const uint8_t *xa = x0 + 4 * p;                                           \
+                    __m256i w0 = _mm256_loadu_si256((const __m256i *)(w + (size_t)p * 64));   \
+                    __m256i w1 = _mm256_loadu_si256((const __m256i *)(w + (size_t)p * 64 + 32)); \
+                    REP(NN__QY_MAC, MAC)                                                      \
+                }                                                                             \
+                REP(NN__QY_OUT, 0)                                                            \
+                nn__qscatter(b, j0, nv, panel * 16, t8, tf);                                  \
+            }                                                                                 \
+        }                                                                                     \
+    }
+
+NN__QKERN_YMM(nn__qk_avx2_plain, __attribute__((target("avx2"))), 4, NN__QREP4, nn__qmac_avx2)
+NN__QKERN_YMM(nn__qk_avx2_split, __attribute__((target("avx2"))), 4, NN__QREP4, nn__qmac_avx2_split)
+NN__QKERN_YMM(nn__qk_avxvnni, __attribute__((target("avx2,avxvnni"))), 6, NN__QREP6, nn__qmac_avxvnni)
+
+static void nn__qk_avx2(const nn__qblock *b)
+{
+    if (b->split) nn__qk_avx2_split(b);
+    else nn__qk_avx2_plain(b);
+}
+
+/* AVX-512 VNNI: a tile of two panels (32 channels, from panel 2 pair) x NC columns from
+   j0, 2 NC zmm accumulators. */
+#define NN__QTILE_ZMM(NAME, NC, REP)                                                          \
+    __attribute__((target("avx2,avx512f,avx512vnni")))                                        \
+    static void NAME(const nn__qblock *b, int pair, int j0)                                   \
+    {                                                                                         \
+        int kg = b->kp / 4, p, nv = b->n - j0 < NC ? b->n - j0 : NC;                          \
+        int two = b->rows > pair * 32 + 16;                                                   \
+        uint8_t t8[NC * 32];                                                                  \
+        float tf[NC * 32];                                                                    \
+        int32_t acc[32];                                                                      \
+        const int8_t *w = b->w + (size_t)pair * 2 * kg * 64, *w1 = w + (size_t)kg * 64;       \
+        const int32_t *par = b->par + (size_t)pair * 128;                                     \
+        const uint8_t *x0 = b->x + (size_t)j0 * b->kp;                                        \
+        REP(NN__QZ_ZERO, 0)                                                                   \
+        for (p = 0; p < kg; p++) {                                                            \
+            const uint8_t *xa = x0 + 4 * p;                                                   \
+            __m512i v0 = _mm512_loadu_si512((const void *)(w + (size_t)p * 64));              \
+            __m512i v1 = _mm512_loadu_si512((const void *)(w1 + (size_t)p * 64));             \
+            REP(NN__QZ_MAC, 0)                                                                \
+        }                                                                                     \
+        REP(NN__QZ_OUT, 0)                                                                    \
+        nn__qscatter(b, j0, nv, pair * 32, t8, tf);                                           \
+    }
+
+NN__QTILE_ZMM(nn__qtile_avx512_4, 4, NN__QREP4)
+NN__QTILE_ZMM(nn__qtile_avx512_8, 8, NN__QREP8)
+NN__QTILE_ZMM(nn__qtile_avx512_12, 12, NN__QREP12)
+
+/* Pair by pair (its weights stay in the cache), tiles of 12 columns, the last one of 4,
+   8 or 12. */
+static void nn__qk_avx512(const nn__qblock *b)
+{
+    int pair, j0;
+    for (pair = 0; pair * 32 < b->rows; pair++) {
+        for (j0 = 0; j0 + 12 <= b->n; j0 += 12) nn__qtile_avx512_12(b, pair, j0);
+        if (b->n - j0 > 8) nn__qtile_avx512_12(b, pair, j0);
+        else if (b->n - j0 > 4) nn__qtile_avx512_8(b, pair, j0);
+        else if (b->n - j0 > 0) nn__qtile_avx512_4(b, pair, j0);
+    }
+}
+
+/* 1 AVX2, 2 AVX-VNNI, 3 AVX-512 VNNI (CPUID, and the OS saving the zmm state), or 0. */
+static int nn__qisa(void)
+{
+    unsigned a, b, c, d, xlo, xhi, isa = 0;
+    if (!__builtin_cpu_supports("avx2")) return 0;
+    isa = 1;
+    if (__get_cpuid_count(7, 1, &a, &b, &c, &d) && (a >> 4 & 1)) isa = 2;
+    if (__get_cpuid_count(7, 0, &a, &b, &c, &d) && (b >> 16 & 1) && (c >> 11 & 1)) {
+        __asm__("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+        (void)xhi;
+        if ((xlo & 0xe6) == 0xe6) isa = 3;
+    }
+    return (int)isa;
+}
+#else
+static int nn__qisa(void) { return 0; }
 #endif /* NN__X86 */
 
 #ifdef NN__NEON
@@ -3909,21 +4079,41 @@ static int nn__have_dotprod(void)
 }
 #endif /* NN__NEON */
 
-/* The int8 product kernel for this CPU and its name. */
+/* The int8 product kernel for this CPU and its name (on x86 the packed kernels below
+   take the products; this one is the scalar reference). */
 static nn__qgemm_fn nn__qgemm_pick(const char **name)
 {
     const char *dummy;
     if (!name) name = &dummy;
     *name = "scalar";
     if (nn__qgemm_force == 1) return nn__qgemm_scalar;
-#if defined(NN__X86)
-    if (__builtin_cpu_supports("avx2")) { *name = "avx2"; return nn__qgemm_avx2; }
-#elif defined(NN__NEON)
+#if defined(NN__NEON)
     if (nn__qgemm_force != 2 && nn__have_dotprod()) { *name = "neon-sdot"; return nn__qgemm_sdot; }
     *name = "neon";
     return nn__qgemm_neon;
 #endif
     return nn__qgemm_scalar;
+}
+
+/* The packed kernel for isa (nn__qisa) and its name, or NULL where there is none: then
+   the kernel above takes the products. The tests' nn__qgemm_force: 1 none (scalar),
+   3 AVX2, 4 AVX-VNNI at most. */
+static nn__qkern_fn nn__qkern_pick(int isa, const char **name)
+{
+    const char *dummy;
+    if (!name) name = &dummy;
+    *name = "none";
+#ifdef NN__X86
+    if (nn__qgemm_force == 1) return NULL;
+    if (nn__qgemm_force == 3 && isa > 1) isa = 1;
+    if (nn__qgemm_force == 4 && isa > 2) isa = 2;
+    if (isa == 3) { *name = "avx512-vnni"; return nn__qk_avx512; }
+    if (isa == 2) { *name = "avx-vnni"; return nn__qk_avxvnni; }
+    if (isa == 1) { *name = "avx2"; return nn__qk_avx2; }
+#else
+    (void)isa;
+#endif
+    return NULL;
 }
 
 /* Requantization: round(acc * M) by a fixed-point multiplier, M = mult * 2^-shift with
@@ -9881,8 +10071,9 @@ NNDEF nn_status nn_load_checkpoint(nn_net *net, nn_optim *opt, const char *path)
      = -round(min / scale) in 0..127) with reduce_range: the scale of 7 bits, 0..127, as
      PyTorch's x86 backends; the values are uint8, 0..255, as there: the 128 levels
      above the calibrated range take what the calibration images did not reach. The
-     kernels take levels below 128 (vpmaddubsw would saturate on larger ones: KERNELS,
-     int8 kernels), so a GEMM whose input holds larger ones splits it (nn__qsplit);
+     AVX2 and NEON kernels take levels below 128 (vpmaddubsw would saturate on larger
+     ones: KERNELS, int8 kernels), so a GEMM whose input holds larger ones splits it
+     (nn__qsplit); the VNNI ones take any;
    - a Conv2d or Linear: acc = sum (qx - zx) qw + qb in int32, with the bias quantized
      as qb = round(b / (scale_x scale_w[c])) (held within +-2^30); the output
      y = clamp(zy + round(acc * M), lo, 255), M = scale_x scale_w[c] / scale_y as a
@@ -9920,6 +10111,9 @@ typedef struct nn__qop {
     int32_t *mult;               /* out: requantization multipliers ... */
     int     *shift;              /* ... and shifts */
     float   *deq;                /* to_float: scale_x scale_w[c] */
+    int8_t  *wp;                 /* x86: w packed for the kernels (KERNELS, packed int8 ...) */
+    int32_t *par;                /* x86: their bias_eff, mult, shift, deq, 64 words a panel */
+    int      panels;             /* x86: panels of 16 channels a group (even) */
     uint8_t  lut[256];           /* LUT */
 } nn__qop;
 
@@ -9931,8 +10125,10 @@ struct nn__qnet {
     uint8_t *act[2];             /* activations, ping-pong, max_batch x the largest */
     uint8_t *col, *col_hi;       /* GEMM rows of the inputs (im2row), padded; the split */
     int32_t *acc, *acc_hi;
+    size_t  *at;                 /* a GEMM column's output offset */
     float   *out;                /* the net's output, max_batch x outputs */
-    size_t   act_size, col_size, acc_size;
+    size_t   act_size, col_size, acc_size, cols;
+    int      isa;                /* nn__qisa */
 };
 
 static void nn__qnet_free(nn__qnet *q)
@@ -9942,11 +10138,11 @@ static void nn__qnet_free(nn__qnet *q)
     for (i = 0; i < q->num_ops; i++) {
         nn__qop *op = &q->ops[i];
         nn__free(op->w); nn__free(op->w_scale); nn__free(op->bias); nn__free(op->bias_eff);
-        nn__free(op->mult); nn__free(op->shift); nn__free(op->deq);
+        nn__free(op->mult); nn__free(op->shift); nn__free(op->deq); nn__free(op->wp); nn__free(op->par);
     }
     nn__free(q->ops);
     nn__free(q->act[0]); nn__free(q->act[1]);
-    nn__free(q->col); nn__free(q->col_hi); nn__free(q->acc); nn__free(q->acc_hi); nn__free(q->out);
+    nn__free(q->col); nn__free(q->col_hi); nn__free(q->acc); nn__free(q->acc_hi); nn__free(q->at); nn__free(q->out);
     nn__free(q);
 }
 
@@ -10038,6 +10234,18 @@ static nn_status nn__qcompile(const nn_net *net, nn__qnet *q, const char *fn)
     return NN_OK;
 }
 
+/* The samples of n that a Conv2d op's GEMM takes at once: NN__QCOLS columns (output
+   pixels) or more, one sample at least; the packed kernels then stream the weights once
+   for all of them. */
+#define NN__QCOLS 256
+#define NN__QPAD_BYTES 4   /* im2row reads up to 3 bytes past an input (nn__qim2row) */
+
+static int nn__qchunk(const nn__qop *op, int n)
+{
+    int P = op->out.h * op->out.w, s = P >= NN__QCOLS ? 1 : (NN__QCOLS + P - 1) / P;
+    return s < n ? s : n;
+}
+
 /* The buffers of a compiled net for max_batch samples and their bytes (weights and
    tables included); *bytes is SIZE_MAX where a size overflows. */
 static size_t nn__qbuffers(const nn_net *net, nn__qnet *q, int max_batch)
@@ -10050,16 +10258,22 @@ static size_t nn__qbuffers(const nn_net *net, nn__qnet *q, int max_batch)
         size_t P = (size_t)op->out.h * op->out.w, rows_n;
         if (nn_shape_size(op->out) > most) most = nn_shape_size(op->out);
         if (op->kind != NN__QGEMM) continue;
-        rows_n = op->conv ? P : b;
-        if (!nn__mul_ok(rows_n, (size_t)op->kp, &s)) return SIZE_MAX;
+        rows_n = op->conv ? P * (size_t)nn__qchunk(op, max_batch) : b;
+        if (rows_n > q->cols) q->cols = rows_n;
+        if (!nn__mul_ok(rows_n + NN__QPAD_COLS, (size_t)op->kp, &s)) return SIZE_MAX;
         if (s > q->col_size) q->col_size = s;
         if (!nn__mul_ok(rows_n, (size_t)op->rows, &s)) return SIZE_MAX;
         if (s > q->acc_size) q->acc_size = s;
         if (!nn__mul_ok((size_t)op->rows * op->groups, (size_t)op->kp + 32, &s) || !nn__plan_add(&total, s, 1))
             return SIZE_MAX;
+        /* the packed copy: panels of 16 channels, an even count a group */
+        if (!nn__mul_ok((size_t)((op->rows + 31) / 32 * 32) * op->groups, (size_t)op->kp + 16, &s) ||
+            !nn__plan_add(&total, s, 1))
+            return SIZE_MAX;
     }
-    if (!nn__mul_ok(most, b, &q->act_size) || !nn__plan_add(&total, q->act_size, 2) ||
+    if (!nn__mul_ok(most, b, &q->act_size) || !nn__plan_add(&total, q->act_size + NN__QPAD_BYTES, 2) ||
         !nn__plan_add(&total, q->col_size, 2) || !nn__plan_add(&total, q->acc_size, 8) ||
+        !nn__plan_add(&total, q->cols, sizeof(size_t)) ||
         !nn__plan_add(&total, nn_shape_size(nn__net_output(net)) * b, 4) ||
         !nn__plan_add(&total, (size_t)q->num_ops * sizeof(nn__qop), 1))
         return SIZE_MAX;
@@ -10068,14 +10282,15 @@ static size_t nn__qbuffers(const nn_net *net, nn__qnet *q, int max_batch)
 
 static nn_status nn__qalloc_buffers(const nn_net *net, nn__qnet *q, int max_batch, const char *fn)
 {
-    q->act[0] = (uint8_t *)nn__calloc(q->act_size, 1);
-    q->act[1] = (uint8_t *)nn__calloc(q->act_size, 1);
+    q->act[0] = (uint8_t *)nn__calloc(q->act_size + NN__QPAD_BYTES, 1);
+    q->act[1] = (uint8_t *)nn__calloc(q->act_size + NN__QPAD_BYTES, 1);
     q->col = (uint8_t *)nn__calloc(q->col_size ? q->col_size : 1, 1);
     q->col_hi = (uint8_t *)nn__calloc(q->col_size ? q->col_size : 1, 1);
     q->acc = (int32_t *)nn__calloc(q->acc_size ? q->acc_size : 1, sizeof(int32_t));
     q->acc_hi = (int32_t *)nn__calloc(q->acc_size ? q->acc_size : 1, sizeof(int32_t));
+    q->at = (size_t *)nn__calloc(q->cols ? q->cols : 1, sizeof(size_t));
     q->out = (float *)nn__calloc(nn_shape_size(nn__net_output(net)) * (size_t)max_batch, sizeof(float));
-    if (!q->act[0] || !q->act[1] || !q->col || !q->col_hi || !q->acc || !q->acc_hi || !q->out)
+    if (!q->act[0] || !q->act[1] || !q->col || !q->col_hi || !q->acc || !q->acc_hi || !q->at || !q->out)
         return nn__fail(NN_ERR_NOMEM, "%s: out of memory", fn);
     return NN_OK;
 }
@@ -10111,6 +10326,36 @@ static void nn__qop_lut(const nn_net *net, nn__qop *op)
     for (v = 0; v < 256; v++) op->lut[v] = nn__qinput(y[v], inv, op->out_zp);
 }
 
+/* The packed weights and parameters of a GEMM op (KERNELS, packed int8 kernels): per
+   group, panels of 16 channels (an even count), each [k / 4][16][4] bytes and 64 words
+   of parameters; the channels past the group's rows zero, multiplier 0, shift 1. */
+static nn_status nn__qop_pack(nn__qop *op, const char *fn)
+{
+#ifdef NN__X86
+    int g, c, p, t, kg = op->kp / 4, panels = (op->rows + 31) / 32 * 2;
+    op->panels = panels;
+    op->wp = (int8_t *)nn__calloc((size_t)op->groups * panels * kg, 64);
+    op->par = (int32_t *)nn__calloc((size_t)op->groups * panels, 64 * sizeof(int32_t));
+    if (!op->wp || !op->par) return nn__fail(NN_ERR_NOMEM, "%s: out of memory", fn);
+    for (g = 0; g < op->groups; g++)
+        for (c = 0; c < panels * 16; c++) {
+            int8_t *wp = op->wp + ((size_t)g * panels + c / 16) * kg * 64 + (c % 16) * 4;
+            int32_t *par = op->par + ((size_t)g * panels + c / 16) * 64 + c % 16;
+            int ch = g * op->rows + c;
+            if (c >= op->rows) { par[32] = 1; continue; }
+            for (p = 0; p < kg; p++)
+                for (t = 0; t < 4; t++) wp[(size_t)p * 64 + t] = op->w[(size_t)ch * op->kp + 4 * p + t];
+            par[0] = op->bias_eff[ch];
+            par[16] = op->mult[ch];
+            par[32] = op->to_float ? 1 : op->shift[ch];
+            memcpy(&par[48], &op->deq[ch], 4);
+        }
+#else
+    (void)op; (void)fn;
+#endif
+    return NN_OK;
+}
+
 /* Everything an op derives from its quantized weights and the scales: the effective
    biases, the requantization multipliers, the dequantization scales, the table.
    Also checks the scales of a file: NN_ERR_FORMAT (fn names the caller). */
@@ -10129,55 +10374,74 @@ static nn_status nn__qop_prepare(const nn_net *net, nn__qop *op, const char *fn)
             return nn__fail(NN_ERR_FORMAT, "%s: layer %d (%s): the requantization scale %g of channel %d "
                             "is out of range", fn, op->layer, nn_layer_name(net->layers[op->layer].desc.kind), M, c);
     }
-    return NN_OK;
+    return nn__qop_pack(op, fn);
 }
 
 /* ---- Forward ---------------------------------------------------------------------- */
 
 /* im2row of one sample's channels c0 .. c0 + C - 1: row p (an output pixel) holds the
    kernel's window over them, channel-major as the weights, the padding at the input's
-   zero point, then zeros up to kp. */
+   zero point, then zeros up to kp. A window row of up to 4 bytes is moved as 4 where
+   the extra bytes fall in the same row: a later window row overwrites them, or the
+   zeros do (the activations have NN__QPAD_BYTES more to read). */
 static void nn__qim2row(const uint8_t *x, const nn_layer *L, int c0, int C, uint8_t pad, uint8_t *col, int kp)
 {
     const nn_layer_desc *d = &L->desc;
-    int H = L->in.h, W = L->in.w, oh = L->out.h, ow = L->out.w, oy, ox, c, ky, kx;
-    for (oy = 0; oy < oh; oy++)
-        for (ox = 0; ox < ow; ox++) {
-            uint8_t *row = col + ((size_t)oy * ow + ox) * kp;
-            int at = 0;
-            int ix0 = ox * d->stride_w - d->pad_w, inside = ix0 >= 0 && ix0 + (d->kernel_w - 1) * d->dilation_w < W;
-            for (c = c0; c < c0 + C; c++) {
-                const uint8_t *xc = x + (size_t)c * H * W;
-                for (ky = 0; ky < d->kernel_h; ky++) {
-                    int iy = oy * d->stride_h - d->pad_h + ky * d->dilation_h;
-                    const uint8_t *xr = xc + (size_t)(iy < 0 || iy >= H ? 0 : iy) * W;
-                    if (iy < 0 || iy >= H) {
-                        for (kx = 0; kx < d->kernel_w; kx++) row[at++] = pad;
-                    } else if (inside) {   /* the common case: no column test */
-                        for (kx = 0; kx < d->kernel_w; kx++) row[at++] = xr[ix0 + kx * d->dilation_w];
-                    } else {
-                        for (kx = 0; kx < d->kernel_w; kx++) {
-                            int ix = ix0 + kx * d->dilation_w;
-                            row[at++] = ix >= 0 && ix < W ? xr[ix] : pad;
+    const int H = L->in.h, W = L->in.w, oh = L->out.h, ow = L->out.w, kh = d->kernel_h, kw = d->kernel_w;
+    const int sh = d->stride_h, sw = d->stride_w, ph = d->pad_h, pw = d->pad_w, dh = d->dilation_h;
+    const int dw = d->dilation_w, k = C * kh * kw, span = W - 1 - (kw - 1) * dw + pw;
+    /* the output columns whose window lies inside the input: lo .. hi - 1 */
+    const int lo = (pw + sw - 1) / sw, hi0 = span < 0 ? 0 : span / sw + 1, hi = hi0 > ow ? ow : hi0 < lo ? lo : hi0;
+    const size_t P = (size_t)oh * ow, skp = (size_t)kp;
+    int oy, ox, c, ky, kx;
+    size_t p;
+    for (c = 0; c < C; c++)   /* a window row of every output pixel at a time */
+        for (ky = 0; ky < kh; ky++) {
+            const uint8_t *xc = x + (size_t)(c0 + c) * H * W;
+            size_t off = (size_t)(c * kh + ky) * kw;
+            int fast = kw <= 4 && dw == 1 && off + 4 <= skp;
+            for (oy = 0; oy < oh; oy++) {
+                int iy = oy * sh - ph + ky * dh;
+                const uint8_t *xr = xc + (size_t)(iy < 0 || iy >= H ? 0 : iy) * W;
+                uint8_t *dst = col + (size_t)oy * ow * skp + off;
+                if (iy < 0 || iy >= H) {
+                    for (ox = 0; ox < ow; ox++) memset(dst + ox * skp, pad, (size_t)kw);
+                    continue;
+                }
+                for (ox = 0; ox < ow; ox++) {
+                    int ix0 = ox * sw - pw;
+                    uint8_t *o = dst + ox * skp;
+                    if (ox == lo && lo < hi && fast) {   /* the inside: 4 bytes moved, kw kept */
+                        for (; ox < hi; ox++) memcpy(dst + ox * skp, xr + ox * sw - pw, 4);
+                        ox--;
+                    } else if (ox >= lo && ox < hi)
+                        for (kx = 0; kx < kw; kx++) o[kx] = xr[ix0 + kx * dw];
+                    else
+                        for (kx = 0; kx < kw; kx++) {
+                            int ix = ix0 + kx * dw;
+                            o[kx] = ix >= 0 && ix < W ? xr[ix] : pad;
                         }
-                    }
                 }
             }
-            memset(row + at, 0, (size_t)(kp - at));
         }
+    for (p = 0; p < P; p++) memset(col + p * skp + k, 0, skp - (size_t)k);
 }
 
-/* One GEMM of an op: rows r0..r1 of group g over n input rows (col), into acc, then
-   requantized (or dequantized) into the output; conv: one sample, NCHW; Linear: n
-   samples, sample-major. */
+/* One GEMM of an op: rows r0..r1 of group g over n columns (col: im2row rows of one
+   or more samples, or a Linear's samples), requantized (or dequantized) into the
+   output: column j's channel c at at[j] + c cs. The packed kernel where there is one,
+   else the kernel of nn__qgemm_pick into acc and the requantization here. */
 typedef struct nn__qgemm_task {
     const nn__qop *op;
+    nn__qkern_fn kern;
     nn__qgemm_fn gemm;
     const uint8_t *col, *col_hi;   /* col_hi: the split's high bits, or NULL */
     int32_t *acc, *acc_hi;
     uint8_t *y;
     float *yf;
-    int g, n, per;       /* group, input rows, rows per task (a multiple of 4) */
+    const size_t *at;
+    size_t cs;
+    int g, n, per, split;  /* group, columns, rows per task (a multiple of 32), AVX2's split */
 } nn__qgemm_task;
 
 static void nn__qgemm_rows(void *ctx, int task)
@@ -10185,8 +10449,19 @@ static void nn__qgemm_rows(void *ctx, int task)
     const nn__qgemm_task *t = (const nn__qgemm_task *)ctx;
     const nn__qop *op = t->op;
     int r0 = task * t->per, r1 = r0 + t->per > op->rows ? op->rows : r0 + t->per, r, j, n = t->n;
-    int lo = op->relu ? op->out_zp : 0, outs = op->rows * op->groups;
+    int lo = op->relu ? op->out_zp : 0;
     if (r0 >= r1) return;
+    if (t->kern) {
+        nn__qblock b;
+        size_t panel = (size_t)t->g * op->panels + (size_t)r0 / 16;
+        b.kp = op->kp; b.n = n; b.rows = r1 - r0; b.c0 = t->g * op->rows + r0;
+        b.split = t->split; b.to_float = op->to_float; b.zp = op->out_zp; b.lo = lo;
+        b.w = op->wp + panel * (size_t)(op->kp / 4) * 64;
+        b.par = op->par + panel * 64;
+        b.x = t->col; b.y = t->y; b.yf = t->yf; b.at = t->at; b.cs = t->cs;
+        t->kern(&b);
+        return;
+    }
     t->gemm(r1 - r0, n, op->kp, op->w + ((size_t)t->g * op->rows + r0) * op->kp, t->col,
             t->acc + (size_t)r0 * n, n);
     if (t->col_hi) {   /* x = lo + 128 hi */
@@ -10199,7 +10474,7 @@ static void nn__qgemm_rows(void *ctx, int task)
         const int32_t *a = t->acc + (size_t)r * n;
         int32_t be = op->bias_eff[c], mult = op->mult[c];
         for (j = 0; j < n; j++) {
-            size_t at = op->conv ? (size_t)c * n + j : (size_t)j * outs + c;
+            size_t at = t->at[j] + (size_t)c * t->cs;
             if (op->to_float) t->yf[at] = (float)(a[j] + be) * op->deq[c];
             else {
                 int32_t v = op->out_zp + nn__qround(a[j] + be, mult, shift);
@@ -10209,23 +10484,34 @@ static void nn__qgemm_rows(void *ctx, int task)
     }
 }
 
-/* The kernels take activations below 128. An input with larger ones (beyond the
-   calibrated range: PyTorch's reduce_range narrows the scale, not the values) is split,
-   x = lo + 128 hi with lo = x & 127 and hi = x >> 7, into two products summed exactly;
-   returns whether it was. The scalar kernel takes any byte: when the tests force it,
-   nothing is split, so that they compare the split with the plain sums. */
-static int nn__qsplit(uint8_t *col, uint8_t *hi, size_t count)
+/* Whether the columns hold levels above 127. */
+static int nn__qhigh(const uint8_t *col, size_t count)
 {
     size_t i;
     unsigned any = 0;
-    if (nn__qgemm_force == 1) return 0;
     for (i = 0; i < count; i++) any |= col[i];
-    if (!(any & 0x80)) return 0;
+    return (any & 0x80) != 0;
+}
+
+/* The NEON kernels take activations below 128, the AVX2 one too unless told (split).
+   An input with larger ones (beyond the calibrated range: PyTorch's reduce_range narrows
+   the scale, not the values) is split, x = lo + 128 hi with lo = x & 127 and hi = x >> 7,
+   into two products summed exactly (the VNNI kernels and the scalar one take any byte).
+   For the kernels of nn__qgemm_pick: col split into col and hi, NULL or hi returned. */
+static const uint8_t *nn__qsplit(const nn__qgemm_task *t, uint8_t *col, uint8_t *hi, size_t count, int *split)
+{
+    size_t i;
+    *split = 0;
+    if (t->kern) {
+        *split = t->kern == nn__qkern_pick(1, NULL) && nn__qhigh(col, count);
+        return NULL;
+    }
+    if (t->gemm == nn__qgemm_scalar || !nn__qhigh(col, count)) return NULL;
     for (i = 0; i < count; i++) {
         hi[i] = (uint8_t)(col[i] >> 7);
         col[i] &= 127;
     }
-    return 1;
+    return hi;
 }
 
 /* A Conv2d or Linear op on n samples: x -> y (uint8) or yf (float, the last op). */
@@ -10233,39 +10519,49 @@ static void nn__qgemm_op(const nn_net *net, const nn__qop *op, const uint8_t *x,
 {
     nn__qnet *q = net->q;
     nn__qgemm_task t;
-    int blocks = (op->rows + 3) / 4, threads = nn_get_threads(), tasks, s, g;
+    int blocks = (op->rows + 31) / 32, threads = nn_get_threads(), tasks, s, g, i, j, P, spp;
+    int cg = op->in.c / op->groups;
     size_t in = nn_shape_size(op->in), outs = nn_shape_size(op->out);
     memset(&t, 0, sizeof t);
     tasks = blocks < threads ? blocks : threads;
     t.op = op;
+    t.kern = nn__qkern_pick(q->isa, NULL);
     t.gemm = nn__qgemm_pick(NULL);
     t.col = q->col;
     t.acc = q->acc;
     t.acc_hi = q->acc_hi;
-    t.per = (blocks + tasks - 1) / tasks * 4;
+    t.at = q->at;
+    t.y = y;
+    t.yf = yf;
+    t.per = (blocks + tasks - 1) / tasks * 32;
     if (!op->conv) {
         for (s = 0; s < n; s++) {
             memcpy(q->col + (size_t)s * op->kp, x + (size_t)s * in, in);
             memset(q->col + (size_t)s * op->kp + in, 0, (size_t)(op->kp - op->k));
+            q->at[s] = (size_t)s * outs;
         }
         t.n = n;
-        t.y = y;
-        t.yf = yf;
-        t.col_hi = nn__qsplit(q->col, q->col_hi, (size_t)n * op->kp) ? q->col_hi : NULL;
+        t.cs = 1;
+        t.col_hi = nn__qsplit(&t, q->col, q->col_hi, (size_t)n * op->kp, &t.split);
         nn__parallel(tasks, nn__qgemm_rows, &t);
         return;
     }
-    t.n = op->out.h * op->out.w;
-    for (s = 0; s < n; s++)
+    P = op->out.h * op->out.w;
+    spp = nn__qchunk(op, n);
+    t.cs = (size_t)P;
+    for (s = 0; s < n; s += spp) {
+        int m = n - s < spp ? n - s : spp;
+        t.n = m * P;
+        for (j = 0; j < t.n; j++) q->at[j] = (size_t)(s + j / P) * outs + (size_t)(j % P);
         for (g = 0; g < op->groups; g++) {
-            nn__qim2row(x + s * in, &net->layers[op->layer], g * (op->in.c / op->groups),
-                        op->in.c / op->groups, (uint8_t)op->in_zp, q->col, op->kp);
-            t.col_hi = nn__qsplit(q->col, q->col_hi, (size_t)t.n * op->kp) ? q->col_hi : NULL;
+            for (i = 0; i < m; i++)
+                nn__qim2row(x + (size_t)(s + i) * in, &net->layers[op->layer], g * cg, cg, (uint8_t)op->in_zp,
+                            q->col + (size_t)i * P * op->kp, op->kp);
+            t.col_hi = nn__qsplit(&t, q->col, q->col_hi, (size_t)t.n * op->kp, &t.split);
             t.g = g;
-            t.y = y ? y + s * outs : NULL;
-            t.yf = yf ? yf + s * outs : NULL;
             nn__parallel(tasks, nn__qgemm_rows, &t);
         }
+    }
 }
 
 /* zp + round(sum / count), half away from zero, clamped to the levels. */
@@ -10281,6 +10577,32 @@ static void nn__qpool_op(const nn_net *net, const nn__qop *op, const uint8_t *x,
     const nn_layer *L = &net->layers[op->layer];
     int planes = n * op->in.c, c, oy, ox, ky, kx, zp = op->in_zp;
     nn__pool_geom g = nn__pool_geom_of(L);
+    if (op->kind == NN__QMAXPOOL && g.W <= 1024) {   /* separable: the rows' maximum, then the window's */
+        uint8_t v[1024];
+        for (c = 0; c < planes; c++) {
+            const uint8_t *xc = x + (size_t)c * g.H * g.W;
+            for (oy = 0; oy < op->out.h; oy++) {
+                int y0 = oy * g.sh - g.ph, y1 = y0 + g.kh, x0, x1;
+                y0 = y0 < 0 ? 0 : y0;
+                y1 = y1 > g.H ? g.H : y1;
+                memcpy(v, xc + (size_t)y0 * g.W, (size_t)g.W);
+                for (ky = y0 + 1; ky < y1; ky++)
+                    for (kx = 0; kx < g.W; kx++) {
+                        uint8_t e = xc[(size_t)ky * g.W + kx];
+                        v[kx] = e > v[kx] ? e : v[kx];
+                    }
+                for (ox = 0; ox < op->out.w; ox++) {
+                    uint8_t best;
+                    x0 = ox * g.sw - g.pw;
+                    x1 = x0 + g.kw > g.W ? g.W : x0 + g.kw;
+                    x0 = x0 < 0 ? 0 : x0;
+                    for (best = v[x0], kx = x0 + 1; kx < x1; kx++) best = v[kx] > best ? v[kx] : best;
+                    *y++ = best;
+                }
+            }
+        }
+        return;
+    }
     if (op->kind == NN__QGAP) {
         size_t hw = (size_t)op->in.h * op->in.w, j;
         for (c = 0; c < planes; c++) {
@@ -10369,6 +10691,7 @@ static nn_status nn__qfinish(nn_net *net, const char *fn)
     for (k = 0; k < q->num_ops; k++)
         if ((st = nn__qop_prepare(net, &q->ops[k], fn)) != NN_OK) return st;
     if ((st = nn__qalloc_buffers(net, q, net->max_batch, fn)) != NN_OK) return st;
+    q->isa = nn__qisa();
     net->built = 1;
     net->inference = 1;
     net->training = 0;

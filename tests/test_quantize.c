@@ -103,6 +103,163 @@ static void test_kernels_bit_exact(void)
     }
 }
 
+/* One GEMM op of rows x k (groups of them) with random weights and requantization
+   parameters, packed as nn_quantize packs them. */
+static void random_op(nn_rng *r, nn__qop *op, int rows, int groups, int k, int mode)
+{
+    int c, p, outs = rows * groups;
+    memset(op, 0, sizeof *op);
+    op->kind = NN__QGEMM;
+    op->rows = rows;
+    op->groups = groups;
+    op->k = k;
+    op->kp = (k + NN__QK - 1) / NN__QK * NN__QK;
+    op->to_float = mode == 2;
+    op->relu = mode == 1;
+    op->out_zp = (int)rnd(r, 128);
+    if (nn__qop_alloc(op, "test") != NN_OK) { fprintf(stderr, "%s\n", nn_error()); exit(1); }
+    for (c = 0; c < outs; c++) {
+        for (p = 0; p < k; p++) op->w[(size_t)c * op->kp + p] = (int8_t)((int)rnd(r, 255) - 127);
+        op->bias_eff[c] = (int32_t)rnd(r, 1u << 30) - (1 << 29);
+        op->mult[c] = rnd(r, 8) ? (int32_t)((1u << 30) + rnd(r, 1u << 30)) : 0;
+        op->shift[c] = rnd(r, 4) ? 20 + (int)rnd(r, 20) : 1 + (int)rnd(r, 62);
+        op->deq[c] = nn_rng_uniform(r) * 1e-3f;
+    }
+    if (nn__qop_pack(op, "test") != NN_OK) { fprintf(stderr, "%s\n", nn_error()); exit(1); }
+}
+
+static void free_op(nn__qop *op)
+{
+    nn__free(op->w); nn__free(op->w_scale); nn__free(op->bias); nn__free(op->bias_eff); nn__free(op->mult);
+    nn__free(op->shift); nn__free(op->deq); nn__free(op->wp); nn__free(op->par);
+}
+
+/* The packed kernels (every one this CPU has, nn__qgemm_force stepping down from the
+   widest) through nn__qgemm_rows against the scalar kernel and requantization, bit for
+   bit: channels, columns and k off the blocks, 1 or 2 groups, a task per 32 channels,
+   uint8 outputs (with the ReLU floor, bytes below 128 and any: AVX2's split) and float
+   ones, channel strides of a convolution and of a Linear. */
+static void test_packed_kernels(void)
+{
+    static const int rows_[] = {1, 5, 16, 17, 31, 32, 33, 64, 70};
+    static const int cols_[] = {1, 2, 3, 5, 7, 8, 9, 13, 17, 40};
+    static const int ks[] = {1, 3, 4, 27, 33, 100, 577, 4608};
+    const int nr = (int)(sizeof rows_ / sizeof rows_[0]), nc = (int)(sizeof cols_ / sizeof cols_[0]);
+    const int nk = (int)(sizeof ks / sizeof ks[0]);
+    int isa = nn__qisa(), level, a, b, kk, mode, bad = 0, runs = 0;
+    nn_rng r = nn_rng_new(11);
+    printf("int8 packed kernels: this CPU has %d of 3 (AVX2, AVX-VNNI, AVX-512 VNNI)\n", isa);
+    for (level = isa; level >= 1; level--) {
+        const char *name;
+        nn__qgemm_force = level == 3 ? 0 : level == 2 ? 4 : 3;
+        CHECK(nn__qkern_pick(isa, &name) != NULL, "level %d: no kernel", level);
+        printf("int8 packed kernel: %s\n", name);
+        for (a = 0; a < nr; a++)
+            for (b = 0; b < nc; b++)
+                for (kk = 0; kk < nk; kk++)
+                    for (mode = 0; mode < 4; mode++) {
+                        int rows = rows_[a], n = cols_[b], k = ks[kk], groups = 1 + (a + b + mode) % 2, g, task;
+                        int any = mode == 1 || mode == 3, linear = (a + kk) % 2, outs = rows * groups;
+                        nn__qop op;
+                        nn__qgemm_task t1, t2;
+                        uint8_t *x, *y1, *y2;
+                        float *f1, *f2;
+                        size_t *at, j, cells = (size_t)outs * n;
+                        int p;
+                        if (k > 600 && (rows > 33 || n > 9)) continue;
+                        random_op(&r, &op, rows, groups, k, mode == 3 ? 0 : mode);
+                        x = (uint8_t *)calloc((size_t)(n + NN__QPAD_COLS) * op.kp, 1);
+                        memset(x + (size_t)n * op.kp, 0xff, (size_t)NN__QPAD_COLS * op.kp);   /* read, unused */
+                        y1 = (uint8_t *)malloc(cells); y2 = (uint8_t *)malloc(cells);
+                        f1 = (float *)malloc(cells * 4); f2 = (float *)malloc(cells * 4);
+                        at = (size_t *)malloc((size_t)n * sizeof(size_t));
+                        memset(y1, 0x55, cells); memset(y2, 0x55, cells);
+                        memset(f1, 0, cells * 4); memset(f2, 0, cells * 4);
+                        for (j = 0; j < (size_t)n; j++) {
+                            for (p = 0; p < k; p++) x[j * op.kp + p] = (uint8_t)rnd(&r, any ? 256 : 128);
+                            at[j] = linear ? j * outs : j;
+                        }
+                        memset(&t1, 0, sizeof t1);
+                        t1.op = &op;
+                        t1.col = x;
+                        t1.y = y1;
+                        t1.yf = f1;
+                        t1.at = at;
+                        t1.cs = linear ? 1 : (size_t)n;
+                        t1.n = n;
+                        t1.per = 32;
+                        t2 = t1;
+                        t2.y = y2;
+                        t2.yf = f2;
+                        t1.kern = nn__qkern_pick(isa, NULL);
+                        t2.gemm = nn__qgemm_scalar;
+                        t2.acc = (int32_t *)malloc((size_t)rows * n * 4);
+                        CHECK(nn__qsplit(&t1, x, NULL, (size_t)n * op.kp, &t1.split) == NULL, "split");
+                        for (g = 0; g < groups; g++)
+                            for (task = 0; task * 32 < rows; task++) {
+                                t1.g = t2.g = g;
+                                nn__qgemm_rows(&t1, task);
+                                nn__qgemm_rows(&t2, task);
+                            }
+                        runs++;
+                        if (memcmp(y1, y2, cells) || memcmp(f1, f2, cells * 4)) {
+                            if (bad++ < 3)
+                                CHECK(0, "%s rows=%d groups=%d n=%d k=%d mode %d linear %d: %d %g (kernel) %d %g "
+                                      "(scalar)", name, rows, groups, n, k, mode, linear, y1[0], f1[0], y2[0], f2[0]);
+                        }
+                        free(x); free(y1); free(y2); free(f1); free(f2); free(at); free(t2.acc);
+                        free_op(&op);
+                    }
+    }
+    nn__qgemm_force = 0;
+    CHECK(bad == 0, "%d of %d blocks differ", bad, runs);
+}
+
+/* nn__qim2row against the definition, on kernel, stride, padding and dilation
+   geometries (windows inside, across both edges, outputs of one column; groups by c0). */
+static void test_im2row(void)
+{
+    static const int geo[][7] = {   /* H, W, k, stride, pad, dilation, channels */
+        {5, 7, 3, 1, 1, 1, 3}, {2, 2, 3, 1, 1, 1, 4}, {1, 1, 3, 1, 1, 1, 2}, {6, 9, 3, 2, 1, 1, 2},
+        {8, 8, 1, 1, 0, 1, 5}, {7, 5, 5, 1, 2, 1, 2}, {9, 9, 3, 1, 2, 2, 2}, {4, 6, 2, 2, 0, 1, 3},
+        {3, 10, 4, 3, 1, 1, 2}, {12, 12, 7, 2, 3, 1, 1}, {5, 5, 3, 1, 0, 1, 12}};
+    int gi, bad = 0;
+    nn_rng r = nn_rng_new(5);
+    for (gi = 0; gi < (int)(sizeof geo / sizeof geo[0]); gi++) {
+        int H = geo[gi][0], W = geo[gi][1], k = geo[gi][2], st = geo[gi][3], pad = geo[gi][4], dil = geo[gi][5];
+        int C = geo[gi][6], oh = (H + 2 * pad - dil * (k - 1) - 1) / st + 1, ow = (W + 2 * pad - dil * (k - 1) - 1) / st + 1;
+        int c0 = C > 2 ? 1 : 0, Cg = C - c0, K = Cg * k * k, kp = (K + NN__QK - 1) / NN__QK * NN__QK, oy, ox, c, ky, kx;
+        nn_layer L;
+        uint8_t *x = (uint8_t *)malloc((size_t)C * H * W + NN__QPAD_BYTES);
+        uint8_t *col = (uint8_t *)malloc((size_t)oh * ow * kp + (size_t)NN__QPAD_COLS * kp);
+        size_t i;
+        memset(&L, 0, sizeof L);
+        L.desc = nn_conv2d(4, k, st, pad);
+        L.desc.dilation_h = L.desc.dilation_w = dil;
+        L.in = nn_shape3(C, H, W);
+        L.out = nn_shape3(4, oh, ow);
+        for (i = 0; i < (size_t)C * H * W + NN__QPAD_BYTES; i++) x[i] = (uint8_t)rnd(&r, 256);
+        memset(col, 0xee, (size_t)oh * ow * kp + (size_t)NN__QPAD_COLS * kp);
+        nn__qim2row(x, &L, c0, Cg, 9, col, kp);
+        for (oy = 0; oy < oh; oy++)
+            for (ox = 0; ox < ow; ox++) {
+                const uint8_t *row = col + ((size_t)oy * ow + ox) * kp;
+                int at = 0;
+                for (c = c0; c < C; c++)
+                    for (ky = 0; ky < k; ky++)
+                        for (kx = 0; kx < k; kx++, at++) {
+                            int iy = oy * st - pad + ky * dil, ix = ox * st - pad + kx * dil;
+                            int want = iy < 0 || iy >= H || ix < 0 || ix >= W ? 9 : x[((size_t)c * H + iy) * W + ix];
+                            bad += row[at] != want;
+                        }
+                for (; at < kp; at++) bad += row[at] != 0;
+            }
+        CHECK(bad == 0, "geometry %d (%dx%d k%d s%d p%d d%d): %d bytes differ", gi, H, W, k, st, pad, dil, bad);
+        free(x);
+        free(col);
+    }
+}
+
 /* round(acc * mult / 2^shift), half away from zero, by another route. */
 static int32_t ref_round(int32_t acc, int32_t mult, int shift)
 {
@@ -507,6 +664,8 @@ static void test_refusals(void)
 int main(void)
 {
     RUN(test_kernels_bit_exact);
+    RUN(test_packed_kernels);
+    RUN(test_im2row);
     RUN(test_requantization);
     RUN(test_observer);
     RUN(test_definitions_mlp);
