@@ -99,13 +99,10 @@ int main(int argc, char **argv)
     const char *program = "bench_speedrun", *data_dir = "data/cifar-10-batches-bin";
     int batch = 1024, threads = 1, steps = 3, prof = 0, i, s, total = 476, step;
     unsigned long seed = 42;
-    float lr, weight_decay, momentum = 0.85f, mean[3], std[3];
+    float mean[3], std[3];
     double t0, seconds;
     nn_dataset train, test;
-    nn_augment augment = {.flip = 2, .crop_pad = 2, .reflect = 1};
-    nn_net *net;
-    nn_optim *opt;
-    nn_ema *lookahead;
+    recipe r;
     float *x;
     int *y;
     for (i = 1; i < argc; i++) {
@@ -126,33 +123,18 @@ int main(int argc, char **argv)
     if (nn_cifar10_load(data_dir, &train, &test) != NN_OK) return fail(program);
     for (i = 0; i < 3; i++) { mean[i] = cifar_mean[i] * 255.0f; std[i] = cifar_std[i] * 255.0f; }
     if (nn_normalize_channels(&train, mean, std) != NN_OK) return fail(program);
-    net = airbench_net();
-    if (!net || nn_build(net, batch, seed) != NN_OK || airbench_init(net, train.x, 5000) != NN_OK ||
-        nn_set_label_smoothing(net, 0.2f) != NN_OK)
-        return fail(program);
-    lr_and_wd(batch, momentum, &lr, &weight_decay);
-    if (!(opt = nn_sgd(net, (nn_sgd_desc){.lr = lr, .momentum = momentum, .weight_decay = weight_decay,
-                                          .nesterov = 1})) ||
-        !(lookahead = nn_ema_new(net)))
-        return fail(program);
-    if (nn_batch_start(&train, seed) != NN_OK || nn_set_augment(&train, augment) != NN_OK) return fail(program);
+    if (recipe_open(&r, &train, batch, seed, total) != NN_OK) return fail(program);
     x = (float *)malloc((size_t)batch * nn_shape_size(train.shape) * sizeof(float));
     y = (int *)malloc((size_t)batch * sizeof(int));
     if (!x || !y) { fprintf(stderr, "%s: out of memory\n", program); return 1; }
     if (prof) {
-        profile(net, opt, &train, x, y, batch, steps);
+        profile(r.net, r.opt, &train, x, y, batch, steps);
     } else {
         t0 = 0.0;
         for (step = 0; step <= steps; step++) {   /* step 0 warms up */
             if (step == 1) t0 = now_seconds();
             nn_next_batch(&train, batch, x, y);
-            nn_optim_set_lr(opt, nn_lr_triangular(lr, step, total, 0.23f, 0.2f, 0.07f));
-            if (!isfinite(nn_train_step(net, opt, x, y, batch))) return fail(program);
-            if ((step + 1) % 5 == 0) {
-                double t = (double)(step + 1) / total;
-                nn_ema_update(lookahead, (float)(pow(0.95, 5.0) * t * t * t));
-                nn_ema_apply(lookahead);
-            }
+            if (!isfinite(recipe_step(&r, step, x, y, batch))) return fail(program);
         }
         seconds = now_seconds() - t0;
         s = train.n / batch;
@@ -160,9 +142,7 @@ int main(int argc, char **argv)
                seconds * s / steps, (double)steps * batch / seconds, nn_get_threads());
     }
     free(x); free(y);
-    nn_ema_free(lookahead);
-    nn_optim_free(opt);
-    nn_net_free(net);
+    recipe_close(&r);
     nn_dataset_free(&train);
     nn_dataset_free(&test);
     return 0;

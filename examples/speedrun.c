@@ -217,6 +217,58 @@ static void lr_and_wd(int batch, float momentum, float *lr, float *weight_decay)
 
 /* The progress line on stderr: epoch, step, loss and accuracy since the epoch began,
    images/s, time left at that rate. */
+/* The recipe's training state: the net built and initialised (whitening, dirac, options),
+   label smoothing 0.2, Nesterov SGD at airbench94's rate and decay, the Lookahead copy, and
+   the batcher with the alternating flip and the reflected 2-pixel translation. */
+typedef struct recipe {
+    nn_net *net;
+    nn_optim *opt;
+    nn_ema *lookahead;
+    float lr, weight_decay;
+    int total;   /* steps of the whole run, for the schedule and the Lookahead decay */
+} recipe;
+
+static nn_status recipe_open(recipe *r, nn_dataset *train, int batch, unsigned long seed, int total)
+{
+    const float momentum = 0.85f;
+    nn_augment augment = {.flip = 2, .crop_pad = 2, .reflect = 1};
+    memset(r, 0, sizeof *r);
+    r->total = total;
+    lr_and_wd(batch, momentum, &r->lr, &r->weight_decay);
+    if (!(r->net = airbench_net())) return NN_ERR_NOMEM;
+    if (nn_build(r->net, batch, seed) != NN_OK || airbench_init(r->net, train->x, 5000) != NN_OK ||
+        nn_set_label_smoothing(r->net, 0.2f) != NN_OK)
+        return NN_ERR_ARG;
+    if (!(r->opt = nn_sgd(r->net, (nn_sgd_desc){.lr = r->lr, .momentum = momentum,
+                                               .weight_decay = r->weight_decay, .nesterov = 1})) ||
+        !(r->lookahead = nn_ema_new(r->net)))
+        return NN_ERR_NOMEM;
+    if (nn_batch_start(train, seed) != NN_OK || nn_set_augment(train, augment) != NN_OK) return NN_ERR_ARG;
+    return NN_OK;
+}
+
+/* Step `step` (from 0) of the recipe: the triangular rate, one training step, and every
+   5 steps the Lookahead: decay 0.95^5 (steps done / total)^3. Returns the loss. */
+static float recipe_step(recipe *r, int step, const float *x, const int *y, int batch)
+{
+    float loss;
+    nn_optim_set_lr(r->opt, nn_lr_triangular(r->lr, step, r->total, 0.23f, 0.2f, 0.07f));
+    loss = nn_train_step(r->net, r->opt, x, y, batch);
+    if ((step + 1) % 5 == 0) {
+        double t = (double)(step + 1) / r->total;
+        nn_ema_update(r->lookahead, (float)(pow(0.95, 5.0) * t * t * t));
+        nn_ema_apply(r->lookahead);
+    }
+    return loss;
+}
+
+static void recipe_close(recipe *r)
+{
+    nn_ema_free(r->lookahead);
+    nn_optim_free(r->opt);
+    nn_net_free(r->net);
+}
+
 static void progress_line(int epoch, int step, int total, float loss, float acc, double images_per_s,
                           double elapsed)
 {
@@ -240,13 +292,11 @@ int main(int argc, char **argv)
     int batch = 1024, threads = 0, test_images = 0, steps_per_epoch, total, step = 0, epoch, i;
     int confusion[100];
     double epochs = 9.9, t0, t_train = 0.0;
-    float lr, weight_decay, momentum = 0.85f, mean[3], std[3], test_loss = 0, test_acc = 0, tta_acc = 0;
+    float mean[3], std[3], test_loss = 0, test_acc = 0, tta_acc = 0;
     unsigned long seed = 42;
     nn_dataset train, test;
-    nn_augment augment = {.flip = 2, .crop_pad = 2, .reflect = 1};
+    recipe r;
     nn_net *net;
-    nn_optim *opt;
-    nn_ema *lookahead;
     float *x;
     int *y;
     curves log;
@@ -288,28 +338,20 @@ int main(int argc, char **argv)
     if (nn_normalize_channels(&train, mean, std) != NN_OK || nn_normalize_channels(&test, mean, std) != NN_OK)
         return fail(program);
 
-    net = airbench_net();
-    t0 = now_seconds();
-    if (!net || nn_build(net, batch, seed) != NN_OK || airbench_init(net, train.x, 5000) != NN_OK)
-        return fail(program);
-    t_train += now_seconds() - t0;
-    if (nn_set_preprocess_channels(net, 1.0f / 255.0f, cifar_mean, cifar_std) != NN_OK ||
-        nn_set_class_names(net, cifar10_classes, 10) != NN_OK || nn_set_label_smoothing(net, 0.2f) != NN_OK)
-        return fail(program);
-    lr_and_wd(batch, momentum, &lr, &weight_decay);
-    if (!(opt = nn_sgd(net, (nn_sgd_desc){.lr = lr, .momentum = momentum, .weight_decay = weight_decay,
-                                          .nesterov = 1})) ||
-        !(lookahead = nn_ema_new(net)))
-        return fail(program);
-    if (nn_batch_start(&train, seed) != NN_OK || nn_set_augment(&train, augment) != NN_OK) return fail(program);
-
     steps_per_epoch = train.n / batch;    /* the last partial batch is dropped */
     total = (int)ceil(steps_per_epoch * epochs);
+    t0 = now_seconds();
+    if (recipe_open(&r, &train, batch, seed, total) != NN_OK) return fail(program);
+    t_train += now_seconds() - t0;
+    net = r.net;
+    if (nn_set_preprocess_channels(net, 1.0f / 255.0f, cifar_mean, cifar_std) != NN_OK ||
+        nn_set_class_names(net, cifar10_classes, 10) != NN_OK)
+        return fail(program);
     if (ensure_dir(out_dir)) return 1;
     snprintf(path, sizeof path, "%s/speedrun.csv", out_dir);
     if (curves_open(&log, path, (int)ceil(epochs) + 1)) return 1;
     printf("airbench94 net, %zu parameters, Nesterov SGD lr %.4g (x64 for BatchNorm biases), weight decay %.4g, "
-           "batch %d, %d steps (%d per epoch), %s kernels, %d threads\n", nn_num_param_scalars(net), lr, weight_decay,
+           "batch %d, %d steps (%d per epoch), %s kernels, %d threads\n", nn_num_param_scalars(net), r.lr, r.weight_decay,
            batch, total, steps_per_epoch, nn_simd_name(), nn_get_threads());
     x = (float *)malloc((size_t)batch * nn_shape_size(train.shape) * sizeof(float));
     y = (int *)malloc((size_t)batch * sizeof(int));
@@ -324,18 +366,12 @@ int main(int argc, char **argv)
         for (s = 0; s < steps_per_epoch && step < total; s++) {
             float loss;
             nn_next_batch(&train, batch, x, y);
-            nn_optim_set_lr(opt, nn_lr_triangular(lr, step, total, 0.23f, 0.2f, 0.07f));
-            loss = nn_train_step(net, opt, x, y, batch);
+            loss = recipe_step(&r, step, x, y, batch);
             if (!isfinite(loss)) return fail(program);
             window_correct += correct_of(nn_layer_output(net, nn_num_layers(net) - 1), y, batch);
             window_loss += loss; window_n += batch; window_steps++;
             step++;
-            if (step % 5 == 0) {   /* Lookahead: decay 0.95^5 (step / total)^3 */
-                double t = (double)step / total;
-                nn_ema_update(lookahead, (float)(pow(0.95, 5.0) * t * t * t));
-                nn_ema_apply(lookahead);
-            }
-            if (step == total) { nn_ema_update(lookahead, 1.0f); nn_ema_apply(lookahead); }
+            if (step == total) { nn_ema_update(r.lookahead, 1.0f); nn_ema_apply(r.lookahead); }
             if (step % 2 == 0 || step == total) {
                 double elapsed = t_train + now_seconds() - te;
                 progress_line(epoch + 1, step, total, (float)(window_loss / window_steps),
@@ -369,9 +405,7 @@ int main(int argc, char **argv)
     printf("result: test_accuracy=%.4f tta_accuracy=%.4f seconds=%.1f steps=%d\n", test_acc, tta_acc, t_train, step);
     curves_close(&log);
     free(x); free(y);
-    nn_ema_free(lookahead);
-    nn_optim_free(opt);
-    nn_net_free(net);
+    recipe_close(&r);
     nn_dataset_free(&train);
     nn_dataset_free(&test);
     return 0;
