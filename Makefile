@@ -228,6 +228,10 @@ $(B)/bench_train: bench/train.c nn.h examples/common.h examples/models.h
 bench-train: $(B)/bench_train
 	bench/train.sh
 
+$(B)/bench_gemm_kernels: bench/gemm_kernels.c nn.h
+	@mkdir -p $(B)
+	$(CC) $(CFLAGS) $(WARN) -I. $< -o $@ $(LDLIBS)
+
 $(B)/bench_embed: bench/embed.c nn.h examples/common.h examples/models.h
 	@mkdir -p $(B)
 	$(CC) $(CFLAGS) $(WARN) -I. $< -o $@ $(LDLIBS)

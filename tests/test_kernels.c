@@ -126,7 +126,9 @@ static void test_gemm_every_transpose(void)
 #if defined(__aarch64__) && !defined(NN_NO_SIMD)
     CHECK(strcmp(nn_simd_name(), "neon") == 0, "aarch64 runs %s", nn_simd_name());
 #elif defined(__x86_64__) && !defined(NN_NO_SIMD)
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    if (__builtin_cpu_supports("avx512f"))
+        CHECK(strcmp(nn_simd_name(), "avx512f") == 0, "AVX-512 CPU runs %s", nn_simd_name());
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         CHECK(strcmp(nn_simd_name(), "avx2+fma") == 0, "AVX2 CPU runs %s", nn_simd_name());
 #endif
     for (s = 0; s < sizeof gemm_shapes / sizeof gemm_shapes[0]; s++)
@@ -208,6 +210,43 @@ static void test_gemm_simd_matches_scalar(void)
             free(slow);
             problem_free(&p);
         }
+}
+
+/* The AVX-512 kernel (12 x 32 tiles, a 24 x 16 narrow tile) against the AVX2 one (6 x 16,
+   12 x 8): the same K blocks and the same chains, so the same bits, on sizes around both
+   tiles' edges, every transpose, alpha and beta. Runs where the CPU has AVX-512F. */
+static void test_gemm_avx512_matches_avx2(void)
+{
+#if defined(__x86_64__) && !defined(NN_NO_SIMD)
+    static const shape shapes[] = {{12, 32, 384}, {13, 33, 385}, {11, 31, 7}, {24, 16, 100},
+                                   {25, 15, 769}, {97, 70, 530}, {5, 300, 11}, {300, 5, 13},
+                                   {64, 961, 216}, {1, 1, 1}};
+    nn_rng r = nn_rng_new(4);
+    size_t s;
+    int t;
+    if (!__builtin_cpu_supports("avx512f")) {
+        printf("  (no AVX-512F on this CPU: AVX-512 kernel not run)\n");
+        return;
+    }
+    for (s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (t = 0; t < 4; t++) {
+            problem p = problem_new(&r, t >> 1, t & 1, shapes[s]);
+            float *wide, *narrow;
+            nn__gemm_no_avx512 = 1;
+            narrow = run_gemm(&p, t ? -0.5f : 1.0f, t & 1 ? 0.25f : 0.0f);
+            CHECK(strcmp(nn_simd_name(), "avx2+fma") == 0, "AVX-512 off: %s", nn_simd_name());
+            nn__gemm_no_avx512 = 0;
+            wide = run_gemm(&p, t ? -0.5f : 1.0f, t & 1 ? 0.25f : 0.0f);
+            CHECK(strcmp(nn_simd_name(), "avx512f") == 0, "AVX-512 on: %s", nn_simd_name());
+            CHECK(memcmp(wide, narrow, p.c_size * sizeof(float)) == 0, "shape %d trans %d: bits differ",
+                  (int)s, t);
+            CHECK(check_gemm(&p, t ? -0.5f : 1.0f, t & 1 ? 0.25f : 0.0f, wide, "avx512f") == 0,
+                  "shape %d trans %d", (int)s, t);
+            free(wide);
+            free(narrow);
+            problem_free(&p);
+        }
+#endif
 }
 
 /* A last B panel of at most NR/2 columns goes through the narrow edge tile (two A
@@ -484,6 +523,7 @@ int main(void)
     RUN(test_gemm_reference_matches_double);
     RUN(test_gemm_degenerate_sizes);
     RUN(test_gemm_simd_matches_scalar);
+    RUN(test_gemm_avx512_matches_avx2);
     RUN(test_gemm_narrow_edge_same_bits);
     RUN(test_gemm_threads_bit_identical);
     RUN(test_parallel_runs_every_task_once);
