@@ -24,7 +24,7 @@ TOOLS     = $(B)/pack_images $(B)/unpack_images $(B)/embed_model $(B)/nn
 MODEL   ?= $(B)/smoke/mlp.safetensors
 
 .PHONY: all test test-asan test-neon test-cxx check interop examples tools embed data fashion-data \
-        run bench bench-gemm bench-train bench-embed bench-speedrun install clean FORCE fuzz fuzz-build test-tsan test-valgrind mpi
+        run bench bench-gemm bench-train bench-embed bench-speedrun install clean FORCE fuzz fuzz-build test-tsan test-valgrind test-windows mpi
 
 all: tools examples $(TESTS)
 
@@ -117,6 +117,28 @@ $(B)/tsan/test_%: tests/test_%.c nn.h tests/harness.h tests/gradcheck.h examples
 test-tsan: $(TSAN_TESTS)
 	@rm -f $(B)/tsan/report.*
 	@NN_THREADS=3 TSAN_OPTIONS="log_path=$(B)/tsan/report" tests/run.sh $(TSAN_TESTS)
+
+# Windows: the unit tests cross-compiled with MinGW-w64 (the Windows C runtime, and
+# winpthreads for the pool; linked statically) and run under Wine (tests/windows_check.sh).
+# Left out: the tests that fork or set resource limits (sys/wait.h, sys/resource.h) and
+# the model tool's (a POSIX mkdir). build/win/include/stb points at the stb headers.
+WIN_CC    ?= x86_64-w64-mingw32-gcc
+WIN_TESTS  = $(patsubst tests/%.c,$(B)/win/%.exe,$(filter-out tests/test_data.c tests/test_hostile.c \
+             tests/test_misuse.c tests/test_onnx_export.c tests/test_nn_tool.c,$(TEST_SRC)))
+
+$(B)/win/include/stb:
+	@mkdir -p $(B)/win/include
+	ln -sfn "$$(pkg-config --variable=includedir stb 2>/dev/null || echo /usr/include/stb)" $@
+
+$(B)/win/test_%.exe: tests/test_%.c nn.h tests/harness.h tests/gradcheck.h examples/plot.h | $(B)/win/include/stb
+	$(WIN_CC) -O2 $(WARN) -static -I. -isystem $(B)/win/include $< -o $@ -lm
+
+$(B)/win/test_speedrun.exe: examples/speedrun.c examples/common.h
+$(B)/win/test_numerics_scalar.exe: tests/test_numerics.c
+$(B)/win/test_options_scalar.exe: tests/test_options.c
+
+test-windows: $(WIN_TESTS)
+	@tests/windows_check.sh $(WIN_TESTS)
 
 # valgrind's memcheck on the unit tests that finish in seconds under it; reports in
 # build/valgrind/. Leaks count when definite: the main thread's GEMM workspace, kept

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#ifdef _WIN32
+#include <direct.h>   /* _mkdir */
+#endif
 #include <time.h>
 
 static const char *const cifar10_classes[10] = {
@@ -84,7 +87,11 @@ static inline int flag_int_list(const char *program, const char *name, const cha
 /* Creates a directory if it does not exist (one level). */
 static inline int ensure_dir(const char *path)
 {
+#ifdef _WIN32
+    if (_mkdir(path) == 0 || errno == EEXIST) return 0;
+#else
     if (mkdir(path, 0755) == 0 || errno == EEXIST) return 0;
+#endif
     fprintf(stderr, "cannot create %s: %s\n", path, strerror(errno));
     return -1;
 }

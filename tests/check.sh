@@ -9,8 +9,9 @@
 #   MLP on CIFAR-10 and one of the airbench94 recipe (tests/speedrun_check.sh),
 #   tools/pack_images on hostile images, data-parallel training under
 #   mpirun (tests/mpi_check.sh), each libFuzzer target for
-#   FUZZ_CHECK_SECONDS (default 15), the threaded tests under ThreadSanitizer and quick
-#   ones under valgrind.
+#   FUZZ_CHECK_SECONDS (default 15), the threaded tests under ThreadSanitizer, the unit
+#   tests built for Windows and run under Wine (tests/windows_check.sh), and quick ones
+#   under valgrind.
 cd "$(dirname "$0")/.." || exit 1
 mkdir -p build
 total_passed=0; total_failed=0
@@ -54,6 +55,13 @@ if command -v clang >/dev/null; then
     stage tsan make -s -j2 test-tsan
 else
     echo "== fuzz, tsan: clang missing"; total_failed=$((total_failed + 2))
+fi
+# Windows: the unit tests cross-compiled with MinGW-w64 and run under Wine (.ci/run
+# installs both; missing either is a failure).
+if command -v x86_64-w64-mingw32-gcc >/dev/null; then
+    stage windows make -s -j2 test-windows
+else
+    echo "== windows: x86_64-w64-mingw32-gcc missing"; total_failed=$((total_failed + 1))
 fi
 if command -v valgrind >/dev/null; then
     stage valgrind make -s -j2 test-valgrind

@@ -82,10 +82,11 @@ static void test_vector_loops_on_nan(void)
                 sgd += gm * ((double)xs[i] - mu);
                 finite &= isfinite(xs[i]) != 0;
             }
-            bad_sum += isnan(nn__vsum(xs, n)) != isnan(sum);
+            /* isnan gives some non-zero value (MinGW-w64: -1 for a double): compare truths */
+            bad_sum += (isnan(nn__vsum(xs, n)) != 0) != (isnan(sum) != 0);
             nn__vsum_grad(gs, ms, xs, n, mu, &got_g, &got_gd);
-            bad_sum += isnan(got_g) != isnan(sg) || isnan(got_gd) != isnan(sgd);
-            bad_sum += isnan(nn__vsum_sq_dev(xs, n, mu)) != !finite;
+            bad_sum += (isnan(got_g) != 0) != (isnan(sg) != 0) || (isnan(got_gd) != 0) != (isnan(sgd) != 0);
+            bad_sum += (isnan(nn__vsum_sq_dev(xs, n, mu)) != 0) != !finite;
             bad_finite += nn__vfinite(xs, n) != finite;
         }
     CHECK(bad == 0, "%d element-wise loops differ from their scalar rule", bad);

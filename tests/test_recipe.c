@@ -332,13 +332,13 @@ static void test_ema(void)
     CHECK(nn_ema_update(e, 0.3f) == NN_OK, "%s", nn_error());
     for (i = 0; i < 4; i++) {   /* w = 0.7 >= 0.5: net - (net - avg)(1 - w), fused */
         float w = (float)(1.0 - (double)0.3f);
-        CHECK(e->avg[at + i] == fmaf(start[i] - moved[i], 1.0f - w, moved[i]), "avg[%d] = %g", i, e->avg[at + i]);
+        CHECK(e->avg[at + i] == nn__fmaf(start[i] - moved[i], 1.0f - w, moved[i]), "avg[%d] = %g", i, e->avg[at + i]);
         start[i] = e->avg[at + i];
     }
     CHECK(nn_ema_update(e, 0.8f) == NN_OK, "%s", nn_error());
     for (i = 0; i < 4; i++) {   /* w = 0.2 < 0.5: avg + w (net - avg), fused */
         float w = (float)(1.0 - (double)0.8f);
-        CHECK(e->avg[at + i] == fmaf(w, moved[i] - start[i], start[i]), "avg[%d] = %g", i, e->avg[at + i]);
+        CHECK(e->avg[at + i] == nn__fmaf(w, moved[i] - start[i], start[i]), "avg[%d] = %g", i, e->avg[at + i]);
         start[i] = e->avg[at + i];
     }
     CHECK(nn_ema_swap(e) == NN_OK && same_floats(rm->value, start, 4) && same_floats(e->avg + at, moved, 4),
