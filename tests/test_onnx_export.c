@@ -333,6 +333,7 @@ static void test_initializers_and_header(void)
     int64_t v, ir = 0, opset = 0;
     int i, k, found, outputs = 0, unique = 1, j;
     const char *outs[16];
+    char version[32];
     size_t lens[16];
     CHECK(export_net(net, &m), "%s", nn_error());
     for (i = 0; i < nn_num_param_tensors(net); i++) {
@@ -354,7 +355,8 @@ static void test_initializers_and_header(void)
     }
     CHECK(pb_int(m.model, 1, &ir) && ir == 7, "ir_version %d", (int)ir);
     CHECK(pb_get(m.model, 2, 0, &name) && pb_is(name, "nn.h"), "producer_name");
-    CHECK(pb_get(m.model, 3, 0, &name) && pb_is(name, "0.4.0"), "producer_version");
+    snprintf(version, sizeof version, "%d.%d.%d", NN_VERSION_MAJOR, NN_VERSION_MINOR, NN_VERSION_PATCH);
+    CHECK(pb_get(m.model, 3, 0, &name) && pb_is(name, version), "producer_version");
     CHECK(pb_get(m.model, 8, 0, &t) && pb_int(t, 2, &opset) && opset == 13, "opset %d", (int)opset);
     /* input N x 2 x 4 x 4, output N x 3 */
     CHECK(pb_get(m.graph, 11, 0, &info) && pb_get(info, 1, 0, &name) && pb_is(name, "input"), "input name");
