@@ -37,6 +37,21 @@ if [ -s build/smoke/mlp.safetensors ] && [ -n "$acc" ]; then
         passed=$((passed + p)); failed=$((failed + f))
     else bad "tests/classify_check.sh died before its summary"; echo "$out" | tail -n 10; fi
 fi
+# README's minimal program, as a user would build it: the first ```c block of README.md
+# beside a copy of nn.h, compiled with the README's own command, run from a directory
+# whose data/ is ours. It must print the accuracy the README quotes (the run is
+# deterministic) and write its model file.
+rdir=build/smoke/readme
+rm -rf "$rdir" && mkdir -p "$rdir" && cp nn.h "$rdir/" && ln -s "$(pwd)/data" "$rdir/data"
+awk '/^```c$/ { n++; next } /^```$/ { if (n == 1) exit } n == 1' README.md > "$rdir/program.c"
+quoted=$(sed -n 's/.*`test accuracy \([0-9.]*\)`.*/\1/p' README.md | head -n 1)
+if (cd "$rdir" && cc -O2 program.c -o program -lm -lpthread) > build/smoke_readme.log 2>&1; then ok
+else bad "README's program does not compile with the README's command"; tail -n 20 build/smoke_readme.log; fi
+out=$(cd "$rdir" && ./program 2>&1); status=$?
+echo "README program: $out"
+if [ "$status" -eq 0 ] && [ -n "$quoted" ] && [ "$out" = "test accuracy $quoted" ]; then ok
+else bad "README's program: status $status, printed '$out', the README quotes 'test accuracy ${quoted:-?}'"; fi
+if [ -s "$rdir/mlp.safetensors" ]; then ok; else bad "README's program wrote no mlp.safetensors"; fi
 # E6, no data needed: the two-layer nets check their own gradients against central
 # differences; it exits 0 with every check passed, and 1 when a gradient is spoilt.
 if make -s build/two_layer > build/smoke_build2.log 2>&1; then ok; else bad "building examples/two_layer.c"; tail -n 20 build/smoke_build2.log; fi
