@@ -4,7 +4,8 @@
        N training steps of the recipe (batch 1024 of real CIFAR-10 with the alternating
        flip and reflected translation, label smoothing, Nesterov SGD with the parameter
        groups and the triangular schedule, Lookahead every 5 steps) after one warm-up step;
-       prints `nn steps=N seconds=S epoch_seconds=E images_per_s=I` with E = S x 48 / N.
+       prints `nn steps=N seconds=S epoch_seconds=E images_per_s=I` with E = S x 48 / N,
+       and each step's time on stderr (`step K S s`, step 0 the warm-up).
    build/bench_speedrun --profile N [--threads T]
        one warm-up step, then N steps timed layer by layer (forward, backward), the loss
        and the optimiser; prints the mean milliseconds per step of each, and each layer's
@@ -133,8 +134,10 @@ int main(int argc, char **argv)
         t0 = 0.0;
         for (step = 0; step <= steps; step++) {   /* step 0 warms up */
             if (step == 1) t0 = now_seconds();
+            double ts = now_seconds();
             nn_next_batch(&train, batch, x, y);
             if (!isfinite(recipe_step(&r, step, x, y, batch))) return fail(program);
+            fprintf(stderr, "step %d %.3f s\n", step, now_seconds() - ts);
         }
         seconds = now_seconds() - t0;
         s = train.n / batch;
