@@ -1,8 +1,7 @@
 #!/bin/sh
 # The unit tests built for Windows (make test-windows: MinGW-w64's gcc, the Windows C
-# runtime, winpthreads) run under Wine, as
-# tests/run.sh runs the native ones. Wine's first start creates its prefix in
-# build/win/prefix. Prints "windows: N passed, N failed".
+# runtime, winpthreads) run under Wine, through tests/run.sh as the native ones. Wine's
+# first start creates its prefix in build/win/prefix. Prints "windows: N passed, N failed".
 # Usage: tests/windows_check.sh build/win/test_*.exe
 cd "$(dirname "$0")/.." || exit 1
 wine=${WINE:-$(command -v wine64 || command -v wine || echo /usr/lib/wine/wine64)}
